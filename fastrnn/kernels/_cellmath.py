@@ -1,0 +1,90 @@
+"""The element-wise cell mathematics, written once and compiled per target.
+
+``build(jit)`` returns a namespace of scalar functions compiled with ``jit``: ``numba.njit(inline="always")``
+for the CPU kernels, ``numba.cuda.jit(device=True)`` for the CUDA kernels. The functions call each other
+through the closure, so each target gets its own compiled copy of exactly the same source.
+
+Notation follows SPEC §1: ``a*`` are gate pre-activations, ``i, f, g, o`` (LSTM) and ``r, z, n`` (GRU) the
+activated gates, ``d*`` gradients of the loss.
+"""
+
+import math
+from types import SimpleNamespace
+
+
+def build(jit):
+    """Compile the scalar cell functions with ``jit`` and return them in a namespace."""
+
+    @jit
+    def sigmoid(x):
+        # Two branches so that exp never overflows.
+        if x >= 0:
+            e = math.exp(-x)
+            return 1.0 / (1.0 + e)
+        e = math.exp(x)
+        return e / (1.0 + e)
+
+    @jit
+    def rnn_act(a, relu):
+        if relu:
+            return a if a > 0 else 0.0 * a
+        return math.tanh(a)
+
+    @jit
+    def rnn_dact(h, relu):
+        """Derivative of the activation, written in terms of its output ``h``."""
+        if relu:
+            return 1.0 if h > 0 else 0.0
+        return 1.0 - h * h
+
+    @jit
+    def lstm_fwd(ai, af, ag, ao, c_prev, wci, wcf, wco, on_i, on_f, on_o):
+        """One LSTM unit. ``w*`` are peephole weights (0 when unused), ``on_*`` switch a gate on
+        (an ablated gate is fixed at 1). Returns ``i, f, g, o, c, h``."""
+        i = sigmoid(ai + wci * c_prev) if on_i else 1.0
+        f = sigmoid(af + wcf * c_prev) if on_f else 1.0
+        g = math.tanh(ag)
+        c = f * c_prev + i * g
+        o = sigmoid(ao + wco * c) if on_o else 1.0
+        h = o * math.tanh(c)
+        return i, f, g, o, c, h
+
+    @jit
+    def lstm_bwd(dh, dc, i, f, g, o, c, c_prev, wci, wcf, wco, on_i, on_f, on_o):
+        """Back through one LSTM unit. ``dh``, ``dc`` are the gradients arriving at ``h_t`` and ``c_t``.
+        Returns the pre-activation gradients ``dai, daf, dag, dao`` and ``dc_prev``."""
+        tc = math.tanh(c)
+        dao = dh * tc * o * (1.0 - o) if on_o else 0.0
+        dct = dc + dh * o * (1.0 - tc * tc) + dao * wco
+        dai = dct * g * i * (1.0 - i) if on_i else 0.0
+        daf = dct * c_prev * f * (1.0 - f) if on_f else 0.0
+        dag = dct * i * (1.0 - g * g)
+        dc_prev = dct * f + dai * wci + daf * wcf
+        return dai, daf, dag, dao, dc_prev
+
+    @jit
+    def gru_fwd(ar, az, xn, hn, h_prev):
+        """One GRU unit with the reset gate applied after the recurrent product (``reset_after``).
+        ``ar``, ``az`` are full pre-activations, ``xn`` the input part and ``hn`` the recurrent part
+        (bias included) of the candidate. Returns ``r, z, n, h``."""
+        r = sigmoid(ar)
+        z = sigmoid(az)
+        n = math.tanh(xn + r * hn)
+        h = (1.0 - z) * n + z * h_prev
+        return r, z, n, h
+
+    @jit
+    def gru_bwd(dh, r, z, n, hn, h_prev):
+        """Back through one GRU unit. Returns ``dar, daz, dan`` (pre-activation gradients; ``dan`` is the
+        gradient of the candidate's input part), ``dhn`` (of the recurrent part ``hn``) and the direct
+        gradient to ``h_prev`` through the update gate."""
+        dz = dh * (h_prev - n)
+        dan = dh * (1.0 - z) * (1.0 - n * n)
+        dar = dan * hn * r * (1.0 - r)
+        daz = dz * z * (1.0 - z)
+        return dar, daz, dan, dan * r, dh * z
+
+    return SimpleNamespace(
+        sigmoid=sigmoid, rnn_act=rnn_act, rnn_dact=rnn_dact,
+        lstm_fwd=lstm_fwd, lstm_bwd=lstm_bwd, gru_fwd=gru_fwd, gru_bwd=gru_bwd,
+    )

@@ -1,0 +1,463 @@
+"""Loss functions that return the loss and its gradient in one pass.
+
+Every loss returns ``(loss, grad)``: ``loss`` is a Python float accumulated in
+float64, ``grad`` is the gradient of ``loss`` with respect to the network
+output, with the output's dtype and shape (float32 stays float32).  The
+softmax losses use the log-sum-exp shift, so logits of any finite size
+(1e4, 1e30) give finite losses and gradients; non-finite logits give a
+non-finite loss, which the training loop detects.
+
+Weighting convention (all losses): with a non-negative weight :math:`w_i` per
+term and unweighted term losses :math:`\\ell_i`,
+
+.. math:: J = \\frac{\\sum_i w_i \\ell_i}{\\sum_i w_i},
+
+the weighted mean.  For class weights this is exactly PyTorch's
+``cross_entropy(..., weight=class_weight, reduction="mean")``.  If the total
+weight is zero (no terms, or all weights zero) the loss is ``0.0`` and the
+gradient is zero.
+
+Examples
+--------
+>>> import numpy as np
+>>> from fastrnn.losses import softmax_cross_entropy
+>>> loss, dlogits = softmax_cross_entropy(np.array([[0.0, 0.0]]), np.array([1]))
+>>> round(loss, 6)  # log 2
+0.693147
+>>> dlogits
+array([[ 0.5, -0.5]])
+"""
+
+import numpy as np
+
+__all__ = [
+    "log_softmax",
+    "softmax",
+    "softmax_cross_entropy",
+    "sequence_softmax_cross_entropy",
+    "mean_squared_error",
+]
+
+
+# ---------------------------------------------------------------------------
+# validation helpers
+# ---------------------------------------------------------------------------
+
+def _as_float(x, name):
+    """``x`` as a floating-point array (integers and booleans become float64)."""
+    x = np.asarray(x)
+    if x.dtype.kind == "f":
+        return x
+    if x.dtype.kind in "iub":
+        return x.astype(np.float64)
+    raise ValueError(
+        f"{name} must be a real numeric array, got dtype {x.dtype}; convert it with "
+        f"np.asarray({name}, dtype=np.float32)."
+    )
+
+
+def _check_labels(y, n_classes, name="y"):
+    """Integer class indices in [0, n_classes) as an intp array (any shape)."""
+    y = np.asarray(y)
+    if y.dtype.kind == "f":
+        bad = ~np.isfinite(y) | (y != np.floor(np.where(np.isfinite(y), y, 0)))
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"{name} must hold integer class indices, got {y[idx]!r} at index "
+                f"{idx if len(idx) != 1 else idx[0]}; encode the labels with "
+                "sklearn.preprocessing.LabelEncoder."
+            )
+    elif y.dtype.kind not in "iub":
+        raise ValueError(
+            f"{name} must hold integer class indices, got dtype {y.dtype}; encode the "
+            "labels with sklearn.preprocessing.LabelEncoder."
+        )
+    if y.size:
+        bad = (y < 0) | (y >= n_classes)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"{name} contains the label {y[idx]!r} at index "
+                f"{idx if len(idx) != 1 else idx[0]}, but the logits have "
+                f"{n_classes} classes, so labels must be integers in [0, {n_classes}); "
+                "encode the labels with sklearn.preprocessing.LabelEncoder or give the "
+                "output layer more units."
+            )
+    return y.astype(np.intp, copy=False)
+
+
+def _check_weights(w, shape, name, what):
+    """Finite non-negative float64 weights of the given shape."""
+    w = np.asarray(w)
+    if w.dtype.kind not in "fiub":
+        raise ValueError(f"{name} must be numeric, got dtype {w.dtype}.")
+    w = w.astype(np.float64, copy=False)
+    if w.shape != shape:
+        raise ValueError(
+            f"{name} has shape {w.shape} but {what} needs shape {shape}; pass one "
+            "weight per entry."
+        )
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{name} must be finite and non-negative, got {w[idx]!r} at index "
+            f"{idx if len(idx) != 1 else idx[0]}; use 0 to ignore an entry."
+        )
+    return w
+
+
+# ---------------------------------------------------------------------------
+# softmax helpers
+# ---------------------------------------------------------------------------
+
+def log_softmax(logits, axis=-1):
+    r"""Numerically stable log-softmax.
+
+    .. math::
+
+        \log \operatorname{softmax}(z)_c = z_c - m - \log \sum_{c'} e^{z_{c'} - m},
+        \qquad m = \max_{c'} z_{c'}
+
+    Parameters
+    ----------
+    logits : array_like of shape (..., n_classes, ...)
+        Unnormalised scores; integer input is promoted to float64.
+    axis : int, default=-1
+        Axis holding the classes.
+
+    Returns
+    -------
+    out : ndarray, same shape and (floating) dtype as ``logits``
+        Log-probabilities; finite for any finite input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn.losses import log_softmax
+    >>> log_softmax(np.array([1e4, 0.0]))
+    array([     0., -10000.])
+    """
+    z = _as_float(logits, "logits")
+    m = np.max(z, axis=axis, keepdims=True)
+    m[~np.isfinite(m)] = 0.0  # all -inf (or inf / nan) along the axis: no shift
+    out = z - m
+    tmp = np.exp(out)
+    lse = np.sum(tmp, axis=axis, keepdims=True)
+    np.log(lse, out=lse)
+    out -= lse
+    return out
+
+
+def softmax(logits, axis=-1):
+    r"""Numerically stable softmax.
+
+    .. math::
+
+        \operatorname{softmax}(z)_c = \frac{e^{z_c - m}}{\sum_{c'} e^{z_{c'} - m}},
+        \qquad m = \max_{c'} z_{c'}
+
+    Parameters
+    ----------
+    logits : array_like of shape (..., n_classes, ...)
+        Unnormalised scores; integer input is promoted to float64.
+    axis : int, default=-1
+        Axis holding the classes.
+
+    Returns
+    -------
+    out : ndarray, same shape and (floating) dtype as ``logits``
+        Probabilities summing to 1 along ``axis``.
+    """
+    z = _as_float(logits, "logits")
+    m = np.max(z, axis=axis, keepdims=True)
+    m[~np.isfinite(m)] = 0.0
+    out = z - m
+    np.exp(out, out=out)
+    out /= np.sum(out, axis=axis, keepdims=True)
+    return out
+
+
+def _weighted_ce(z, y, w):
+    """Cross-entropy of validated 2-D logits ``z`` (n, C), labels ``y`` (n,), weights."""
+    n = z.shape[0]
+    total = float(n) if w is None else float(w.sum())
+    if n == 0 or total <= 0.0:
+        return 0.0, np.zeros_like(z)
+    lsm = log_softmax(z, axis=1)
+    rows = np.arange(n)
+    nll = -lsm[rows, y]
+    if w is None:
+        loss = float(np.sum(nll, dtype=np.float64)) / total
+        coef = 1.0 / total
+    else:
+        loss = float(np.dot(w, nll.astype(np.float64, copy=False))) / total
+        coef = (w / total)[:, None]
+    d = np.exp(lsm, out=lsm)
+    d[rows, y] -= 1.0
+    d *= coef
+    return loss, d
+
+
+# ---------------------------------------------------------------------------
+# losses
+# ---------------------------------------------------------------------------
+
+def softmax_cross_entropy(logits, y, sample_weight=None, class_weight=None):
+    r"""Softmax cross-entropy and its gradient with respect to the logits.
+
+    With :math:`p_i = \operatorname{softmax}(z_i)` and
+    :math:`w_i = s_i \cdot \kappa_{y_i}` (sample weight times class weight,
+    each 1 when not given):
+
+    .. math::
+
+        J = \frac{\sum_i w_i \,(-\log p_{i, y_i})}{\sum_i w_i},
+        \qquad
+        \frac{\partial J}{\partial z_{ic}} =
+        \frac{w_i}{\sum_j w_j}\,\bigl(p_{ic} - [c = y_i]\bigr).
+
+    For class weights alone this is PyTorch's
+    ``cross_entropy(z, y, weight=class_weight)`` (weighted mean).
+
+    Parameters
+    ----------
+    logits : ndarray of shape (n_samples, n_classes)
+        Unnormalised scores :math:`z` (float32 or float64).
+    y : array_like of int of shape (n_samples,)
+        Class indices in ``[0, n_classes)``.
+    sample_weight : array_like of shape (n_samples,), default=None
+        Non-negative weight per sample.
+    class_weight : array_like of shape (n_classes,), default=None
+        Non-negative weight per class.
+
+    Returns
+    -------
+    loss : float
+        Weighted mean cross-entropy (nats), 0.0 if the total weight is zero.
+    dlogits : ndarray of shape (n_samples, n_classes)
+        :math:`\partial J / \partial z`, same dtype as ``logits``.
+
+    Raises
+    ------
+    ValueError
+        If shapes disagree, a label is out of range or not an integer, or a
+        weight is negative or non-finite.
+    """
+    z = _as_float(logits, "logits")
+    if z.ndim != 2:
+        raise ValueError(
+            f"logits must have shape (n_samples, n_classes), got shape {z.shape}; use "
+            "sequence_softmax_cross_entropy for (batch, T, n_classes) per-step logits."
+        )
+    n, n_classes = z.shape
+    if n_classes < 1:
+        raise ValueError("logits have 0 classes; the output layer needs at least 1 unit.")
+    y = np.asarray(y)
+    if y.shape != (n,):
+        raise ValueError(
+            f"y has shape {y.shape} but logits have {n} samples, so y needs shape ({n},); "
+            "pass one integer label per row of logits."
+        )
+    y = _check_labels(y, n_classes)
+    w = None
+    if sample_weight is not None:
+        w = _check_weights(sample_weight, (n,), "sample_weight", "logits of shape "
+                           f"{z.shape}")
+    if class_weight is not None:
+        cw = _check_weights(class_weight, (n_classes,), "class_weight",
+                            f"logits with {n_classes} classes")
+        w = cw[y] if w is None else w * cw[y]
+    return _weighted_ce(z, y, w)
+
+
+def sequence_softmax_cross_entropy(logits, y, lengths, sample_weight=None, class_weight=None):
+    r"""Per-step softmax cross-entropy over padded sequences, averaged over real steps.
+
+    Only steps :math:`t < L_b` of sequence :math:`b` count; with
+    :math:`w_{bt} = s_b \kappa_{y_{bt}}` (or a per-step weight :math:`s_{bt}`):
+
+    .. math::
+
+        J = \frac{\sum_b \sum_{t < L_b} w_{bt}\,(-\log p_{bt, y_{bt}})}
+                 {\sum_b \sum_{t < L_b} w_{bt}}.
+
+    Unweighted, this is the mean cross-entropy per real token (SPEC section
+    3), so longer sequences weigh more; ``exp(loss)`` is the perplexity.
+    The logits and labels of padded steps are never read: padded labels may
+    hold anything (e.g. -1) and padded logits anything (even NaN); their
+    gradient is exactly zero.
+
+    Parameters
+    ----------
+    logits : ndarray of shape (batch, T, n_classes)
+        Per-step unnormalised scores.
+    y : array_like of int of shape (batch, T)
+        Per-step class indices in ``[0, n_classes)`` at real steps.
+    lengths : array_like of int of shape (batch,)
+        Real length :math:`L_b \in [0, T]` of each sequence.
+    sample_weight : array_like of shape (batch,) or (batch, T), default=None
+        Non-negative weight per sequence (applied to each of its steps) or
+        per step.
+    class_weight : array_like of shape (n_classes,), default=None
+        Non-negative weight per class.
+
+    Returns
+    -------
+    loss : float
+        Weighted mean cross-entropy per real step; 0.0 if there are none.
+    dlogits : ndarray of shape (batch, T, n_classes)
+        :math:`\partial J / \partial z`, same dtype as ``logits``, zero at
+        padded steps.
+
+    Raises
+    ------
+    ValueError
+        If shapes disagree, a length is outside [0, T], a real step's label is
+        out of range, or a weight is negative or non-finite.
+    """
+    z = _as_float(logits, "logits")
+    if z.ndim != 3:
+        raise ValueError(
+            f"logits must have shape (batch, T, n_classes), got shape {z.shape}; use "
+            "softmax_cross_entropy for one label per sequence."
+        )
+    B, T, n_classes = z.shape
+    if n_classes < 1:
+        raise ValueError("logits have 0 classes; the output layer needs at least 1 unit.")
+    y = np.asarray(y)
+    if y.shape != (B, T):
+        raise ValueError(
+            f"y has shape {y.shape} but logits have shape {z.shape}, so y needs shape "
+            f"({B}, {T}); pad the labels to the same length as the inputs."
+        )
+    lengths = np.asarray(lengths)
+    if lengths.shape != (B,):
+        raise ValueError(
+            f"lengths has shape {lengths.shape} but there are {B} sequences; pass one "
+            f"length per sequence, shape ({B},)."
+        )
+    if lengths.dtype.kind not in "iu" and not (
+            lengths.dtype.kind == "f" and np.all(lengths == np.round(lengths))):
+        raise ValueError(f"lengths must be integers, got {lengths!r}.")
+    lengths = lengths.astype(np.intp)
+    bad = (lengths < 0) | (lengths > T)
+    if bad.any():
+        b = int(np.argmax(bad))
+        raise ValueError(
+            f"lengths[{b}] = {int(lengths[b])} is outside [0, {T}]; a length must not "
+            "exceed the padded number of steps T."
+        )
+    sw = None
+    if sample_weight is not None:
+        sw_arr = np.asarray(sample_weight)
+        shape = (B,) if sw_arr.ndim == 1 else (B, T)
+        sw = _check_weights(sw_arr, shape, "sample_weight", f"logits of shape {z.shape}")
+        if sw.ndim == 1:
+            sw = np.broadcast_to(sw[:, None], (B, T))
+    if class_weight is not None:
+        cw = _check_weights(class_weight, (n_classes,), "class_weight",
+                            f"logits with {n_classes} classes")
+
+    full = bool(np.all(lengths == T))
+    if full:
+        z_real = z.reshape(B * T, n_classes)
+        y_real = y.reshape(B * T)
+        w = None if sw is None else sw.reshape(B * T)
+    else:
+        mask = np.arange(T)[None, :] < lengths[:, None]
+        z_real = z[mask]
+        y_real = y[mask]
+        w = None if sw is None else sw[mask]
+    y_real = _check_labels(y_real, n_classes, name="y (at real steps)")
+    if class_weight is not None:
+        w = cw[y_real] if w is None else w * cw[y_real]
+    loss, d_real = _weighted_ce(z_real, y_real, w)
+    if full:
+        return loss, d_real.reshape(B, T, n_classes)
+    dlogits = np.zeros(z.shape, dtype=z.dtype)
+    dlogits[mask] = d_real
+    return loss, dlogits
+
+
+def mean_squared_error(pred, y, sample_weight=None):
+    r"""Mean squared error and its gradient with respect to the predictions.
+
+    Weighted mean over samples of the mean over the :math:`K` outputs:
+
+    .. math::
+
+        J = \frac{1}{\sum_i w_i} \sum_i w_i \, \frac{1}{K} \sum_k (\hat y_{ik} - y_{ik})^2,
+        \qquad
+        \frac{\partial J}{\partial \hat y_{ik}} =
+        \frac{2\, w_i}{K \sum_j w_j}\,(\hat y_{ik} - y_{ik}).
+
+    Unweighted, this is the mean over all :math:`N K` squared errors, i.e.
+    ``torch.nn.functional.mse_loss`` and, for :math:`K = 1`,
+    ``sklearn.metrics.mean_squared_error`` (also weighted).  There is no
+    factor 1/2.
+
+    Parameters
+    ----------
+    pred : ndarray of shape (n_samples, n_outputs) or (n_samples,)
+        Predictions :math:`\hat y` (float32 or float64).
+    y : array_like of shape (n_samples, n_outputs) or (n_samples,)
+        Targets, same shape as ``pred`` (shape ``(n_samples,)`` is also
+        accepted when ``pred`` has shape ``(n_samples, 1)``).
+    sample_weight : array_like of shape (n_samples,), default=None
+        Non-negative weight per sample.
+
+    Returns
+    -------
+    loss : float
+        Weighted mean squared error; 0.0 if the total weight is zero.
+    dpred : ndarray, same shape and dtype as ``pred``
+        :math:`\partial J / \partial \hat y`.
+
+    Raises
+    ------
+    ValueError
+        If shapes disagree, ``y`` is not finite, or a weight is negative or
+        non-finite.
+    """
+    p = _as_float(pred, "pred")
+    if p.ndim not in (1, 2):
+        raise ValueError(
+            f"pred must have shape (n_samples,) or (n_samples, n_outputs), got shape "
+            f"{p.shape}."
+        )
+    t = _as_float(y, "y")
+    if t.shape != p.shape:
+        if p.ndim == 2 and p.shape[1] == 1 and t.shape == (p.shape[0],):
+            t = t.reshape(p.shape)
+        else:
+            raise ValueError(
+                f"y has shape {t.shape} but pred has shape {p.shape}; targets must have "
+                "the predictions' shape (reshape y, e.g. y.reshape(-1, 1) for one output)."
+            )
+    if not np.all(np.isfinite(t)):
+        idx = tuple(int(i) for i in np.argwhere(~np.isfinite(t))[0])
+        raise ValueError(
+            f"y contains the non-finite value {t[idx]!r} at index {idx}; remove or "
+            "impute missing targets before training."
+        )
+    n = p.shape[0]
+    p2 = p.reshape(n, -1)
+    k = p2.shape[1]
+    w = None
+    if sample_weight is not None:
+        w = _check_weights(sample_weight, (n,), "sample_weight", f"pred of shape {p.shape}")
+    total = float(n) if w is None else float(w.sum())
+    if n == 0 or k == 0 or total <= 0.0:
+        return 0.0, np.zeros_like(p)
+    diff = np.subtract(p2, t.reshape(n, -1), dtype=p.dtype)
+    sq = diff * diff
+    per_sample = np.mean(sq, axis=1, dtype=np.float64)
+    if w is None:
+        loss = float(per_sample.sum()) / total
+        diff *= 2.0 / (k * total)
+    else:
+        loss = float(np.dot(w, per_sample)) / total
+        diff *= (w * (2.0 / (k * total)))[:, None]
+    return loss, diff.reshape(p.shape)

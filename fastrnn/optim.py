@@ -1,0 +1,943 @@
+"""Optimisers, learning-rate schedules and gradient clipping.
+
+Parameters and gradients are plain dictionaries ``name -> numpy.ndarray`` with
+the same keys and shapes (for example the ``.params`` / ``.grads`` of a
+:mod:`fastrnn.nn` layer).  Every optimiser updates the parameter arrays **in
+place**, because the layers hold references to them; the per-parameter state
+(momentum buffers, moment estimates, ...) takes the parameter's dtype, so a
+float32 model stays float32 end to end.  After the first step an update
+allocates no new arrays: all arithmetic goes through ``out=`` and in-place
+operators on buffers that are created once.
+
+The update rules are those of :mod:`torch.optim` (``SGD`` with dampening 0,
+``Adagrad`` with ``lr_decay=0``, ``Adam``, ``AdamW``), and the schedules follow
+:mod:`torch.optim.lr_scheduler`, so results can be compared one to one.
+
+Examples
+--------
+>>> import numpy as np
+>>> from fastrnn.optim import Adam, clip_grad_norm
+>>> params = {"w": np.array([1.0, -2.0])}
+>>> grads = {"w": np.array([3.0, 4.0])}
+>>> clip_grad_norm(grads, max_norm=1.0)
+5.0
+>>> grads["w"]
+array([0.6, 0.8])
+>>> opt = Adam(lr=0.1)
+>>> opt.step(params, grads)
+>>> params["w"]
+array([ 0.9, -2.1])
+"""
+
+import copy
+import math
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "AdaGrad",
+    "Adam",
+    "AdamW",
+    "get_optimizer",
+    "LRScheduler",
+    "ConstantLR",
+    "StepLR",
+    "ExponentialLR",
+    "ReduceLROnPlateau",
+    "global_norm",
+    "clip_grad_norm",
+]
+
+
+# ---------------------------------------------------------------------------
+# validation helpers
+# ---------------------------------------------------------------------------
+
+def _check_real(name, value, *, low=None, high=None, low_open=False, high_open=False):
+    """Return ``value`` as a float after checking it is a finite real in range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(
+            f"{name} must be a real number, got {value!r} of type {type(value).__name__}; "
+            f"pass a float such as {name}=0.1."
+        )
+    value = float(value)
+    ok = math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        lo = "-inf" if low is None else repr(float(low))
+        hi = "inf" if high is None else repr(float(high))
+        interval = ("(" if low_open or low is None else "[") + f"{lo}, {hi}" + (
+            ")" if high_open or high is None else "]")
+        raise ValueError(f"{name} must be finite and in {interval}, got {value!r}.")
+    return value
+
+
+def _check_int(name, value, *, low):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+    return int(value)
+
+
+def _check_params_grads(params, grads):
+    """Check that ``params`` and ``grads`` are matching dicts of float arrays."""
+    if not isinstance(params, dict) or not isinstance(grads, dict):
+        raise ValueError(
+            "params and grads must be dicts mapping names to numpy arrays, got "
+            f"{type(params).__name__} and {type(grads).__name__}; pass e.g. "
+            "layer.params and layer.grads."
+        )
+    if params.keys() != grads.keys():
+        missing = sorted(set(params) - set(grads))
+        extra = sorted(set(grads) - set(params))
+        raise ValueError(
+            "params and grads must have the same keys; gradients missing for "
+            f"{missing}, gradients without a parameter: {extra}. Pass the .grads "
+            "dict that belongs to these .params."
+        )
+    for name, p in params.items():
+        g = grads[name]
+        if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
+            raise ValueError(
+                f"parameter {name!r} must be a floating-point numpy array updated in "
+                f"place, got {type(p).__name__}"
+                + (f" of dtype {p.dtype}" if isinstance(p, np.ndarray) else "")
+                + "; convert it with np.asarray(p, dtype=np.float32) before training."
+            )
+        if not p.flags.writeable:
+            raise ValueError(
+                f"parameter {name!r} is read-only; optimisers update parameters in "
+                "place, so pass a writeable array (e.g. p.copy())."
+            )
+        if not isinstance(g, np.ndarray):
+            raise ValueError(
+                f"gradient {name!r} must be a numpy array, got {type(g).__name__}; "
+                "convert it with np.asarray."
+            )
+        if g.shape != p.shape:
+            raise ValueError(
+                f"gradient {name!r} has shape {g.shape} but the parameter has shape "
+                f"{p.shape}; gradients must have exactly the parameter's shape."
+            )
+
+
+# ---------------------------------------------------------------------------
+# optimisers
+# ---------------------------------------------------------------------------
+
+class Optimizer:
+    r"""Base class of the optimisers.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate :math:`\eta \ge 0`.  Stored in the attribute :attr:`lr`,
+        which learning-rate schedules modify between steps.
+    weight_decay : float, default=0.0
+        Weight-decay coefficient :math:`\lambda \ge 0`.  For all optimisers but
+        :class:`AdamW` it is an L2 penalty added to the gradient,
+
+        .. math:: g \leftarrow \nabla_\theta J + \lambda \theta .
+
+    Attributes
+    ----------
+    lr : float
+        Current learning rate.
+    weight_decay : float
+        Weight-decay coefficient.
+    step_count : int
+        Number of calls to :meth:`step` so far.
+    state : dict
+        ``name -> dict`` of per-parameter state (``"step"`` and buffers shaped
+        like the parameter, in the parameter's dtype), created lazily on the
+        first step that sees the parameter.
+
+    Notes
+    -----
+    Subclasses implement :meth:`_update`, which receives one parameter, its
+    gradient, its state dict and the current learning rate, and must update
+    the parameter in place without allocating after the first call.
+    """
+
+    #: names of the hyper-parameters saved by :meth:`state_dict` (besides lr).
+    _hyper = ("weight_decay",)
+
+    def __init__(self, lr, weight_decay=0.0):
+        self.lr = _check_real("lr", lr, low=0.0)
+        self.weight_decay = _check_real("weight_decay", weight_decay, low=0.0)
+        self.step_count = 0
+        self.state = {}
+        self._scratch = {}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in ("lr",) + self._hyper)
+        return f"{type(self).__name__}({args})"
+
+    # -- public API ---------------------------------------------------------
+    def step(self, params, grads):
+        """Apply one update to every parameter, in place.
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            Parameter arrays (any floating dtype); modified in place.
+        grads : dict of str to ndarray
+            Gradients of the loss with respect to ``params``: same keys and
+            shapes.  They are only read, never modified.
+
+        Raises
+        ------
+        ValueError
+            If the keys or shapes of ``params`` and ``grads`` differ, or a
+            parameter is not a writeable floating-point array.
+        """
+        _check_params_grads(params, grads)
+        lr = _check_real("lr", self.lr, low=0.0)
+        self.step_count += 1
+        for name, p in params.items():
+            st = self.state.get(name)
+            if st is None:
+                st = self.state[name] = {"step": 0}
+            st["step"] = int(st["step"]) + 1
+            self._update(name, p, grads[name], st, lr)
+
+    def state_dict(self):
+        """Return a deep copy of the optimiser's state as plain Python/numpy data.
+
+        Returns
+        -------
+        state : dict
+            ``{"optimizer": class name, "lr": float, "step_count": int,
+            "hyperparams": dict, "state": {name: {key: ndarray or int}}}``;
+            every array is a copy, so stepping on does not change it.
+        """
+        return {
+            "optimizer": type(self).__name__,
+            "lr": float(self.lr),
+            "step_count": int(self.step_count),
+            "hyperparams": {k: copy.deepcopy(getattr(self, k)) for k in self._hyper},
+            "state": {
+                name: {k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v)
+                       for k, v in st.items()}
+                for name, st in self.state.items()
+            },
+        }
+
+    def load_state_dict(self, state_dict):
+        """Restore a state produced by :meth:`state_dict` (arrays are copied in).
+
+        Parameters
+        ----------
+        state_dict : dict
+            Output of :meth:`state_dict` of an optimiser of the same class.
+
+        Raises
+        ------
+        ValueError
+            If the dict comes from another optimiser class or lacks a key.
+        """
+        name = state_dict.get("optimizer", type(self).__name__)
+        if name != type(self).__name__:
+            raise ValueError(
+                f"this state_dict was saved by {name}, not {type(self).__name__}; "
+                f"load it into a {name} instance."
+            )
+        try:
+            lr = state_dict["lr"]
+            step_count = state_dict["step_count"]
+            hyper = state_dict.get("hyperparams", {})
+            state = state_dict["state"]
+        except KeyError as exc:
+            raise ValueError(
+                f"state_dict lacks the key {exc.args[0]!r}; pass the dict returned by "
+                "Optimizer.state_dict()."
+            ) from None
+        self.lr = _check_real("lr", lr, low=0.0)
+        self.step_count = int(step_count)
+        for k, v in hyper.items():
+            if k in self._hyper:
+                setattr(self, k, copy.deepcopy(v))
+        self.state = {
+            pname: {k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v)
+                    for k, v in st.items()}
+            for pname, st in state.items()
+        }
+        self._scratch = {}
+
+    # -- helpers for subclasses ---------------------------------------------
+    def _buffer(self, st, key, p, fill=0.0):
+        """State array ``st[key]`` shaped and typed like ``p`` (created once)."""
+        buf = st.get(key)
+        if buf is None:
+            buf = st[key] = np.full(p.shape, fill, dtype=p.dtype)
+        elif buf.shape != p.shape:
+            raise ValueError(
+                f"optimiser state {key!r} has shape {buf.shape} but the parameter has "
+                f"shape {p.shape}; the loaded state_dict belongs to another model."
+            )
+        elif buf.dtype != p.dtype:
+            # e.g. a float64 state loaded into a float32 model: convert once.
+            buf = st[key] = buf.astype(p.dtype)
+        return buf
+
+    def _work(self, name, p, n):
+        """``n`` scratch arrays shaped and typed like ``p``, reused across steps."""
+        bufs = self._scratch.get(name)
+        if bufs is None or bufs[0].shape != p.shape or bufs[0].dtype != p.dtype:
+            bufs = []
+        while len(bufs) < n:
+            bufs.append(np.empty(p.shape, dtype=p.dtype))
+        self._scratch[name] = bufs
+        return bufs
+
+    def _decayed_grad(self, p, g, out):
+        """``g + weight_decay * p`` written into ``out`` (or ``g`` itself if no decay)."""
+        if self.weight_decay == 0.0:
+            return g
+        np.multiply(p, self.weight_decay, out=out)
+        out += g
+        return out
+
+    def _update(self, name, p, g, st, lr):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent with optional (Nesterov) momentum.
+
+    Same rule as :class:`torch.optim.SGD` with ``dampening=0``.  With gradient
+    :math:`g_t = \nabla_\theta J(\theta_{t-1}) + \lambda\theta_{t-1}`:
+
+    .. math::
+
+        b_1 = g_1, \qquad b_t = \mu\, b_{t-1} + g_t \quad (t > 1),
+
+        \theta_t = \theta_{t-1} - \eta\, d_t, \qquad
+        d_t = \begin{cases} g_t & \mu = 0 \\ b_t & \text{momentum} \\
+        g_t + \mu\, b_t & \text{Nesterov.} \end{cases}
+
+    Parameters
+    ----------
+    lr : float, default=0.01
+        Learning rate :math:`\eta`.
+    momentum : float, default=0.0
+        Momentum factor :math:`\mu \in [0, 1)`.
+    nesterov : bool, default=False
+        Use Nesterov momentum (Sutskever et al. 2013); requires ``momentum > 0``.
+    weight_decay : float, default=0.0
+        L2 penalty :math:`\lambda` added to the gradient.
+
+    Notes
+    -----
+    State per parameter: ``"momentum_buffer"`` :math:`b_t` (only when
+    ``momentum > 0``), shape and dtype of the parameter.
+    """
+
+    _hyper = ("momentum", "nesterov", "weight_decay")
+
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.momentum = _check_real("momentum", momentum, low=0.0, high=1.0, high_open=True)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.momentum == 0.0:
+            raise ValueError(
+                "nesterov=True requires momentum > 0, got momentum=0.0; pass e.g. "
+                "momentum=0.9 or nesterov=False."
+            )
+
+    def _update(self, name, p, g, st, lr):
+        (d,) = self._work(name, p, 1)
+        g = self._decayed_grad(p, g, d)
+        mu = self.momentum
+        if mu == 0.0:
+            np.multiply(g, lr, out=d)
+            p -= d
+            return
+        buf = st.get("momentum_buffer")
+        if buf is None:
+            buf = self._buffer(st, "momentum_buffer", p)
+            np.copyto(buf, g, casting="same_kind")
+        else:
+            buf = self._buffer(st, "momentum_buffer", p)
+            buf *= mu
+            buf += g
+        if self.nesterov:
+            # theta -= lr * (g + mu * b), split so that no temporary is needed
+            np.multiply(g, lr, out=d)
+            p -= d
+            np.multiply(buf, lr * mu, out=d)
+            p -= d
+        else:
+            np.multiply(buf, lr, out=d)
+            p -= d
+
+
+class AdaGrad(Optimizer):
+    r"""AdaGrad (Duchi, Hazan & Singer 2011): per-coordinate rates from the gradient history.
+
+    Same rule as :class:`torch.optim.Adagrad` with ``lr_decay=0``.  With
+    :math:`g_t = \nabla_\theta J(\theta_{t-1}) + \lambda\theta_{t-1}`:
+
+    .. math::
+
+        s_t = s_{t-1} + g_t \odot g_t, \qquad s_0 = \text{initial\_accumulator\_value},
+
+        \theta_t = \theta_{t-1} - \eta\, \frac{g_t}{\sqrt{s_t} + \epsilon}.
+
+    Parameters
+    ----------
+    lr : float, default=0.01
+        Learning rate :math:`\eta`.
+    eps : float, default=1e-10
+        Added to the denominator for numerical stability.
+    initial_accumulator_value : float, default=0.0
+        Starting value :math:`s_0` of the sum of squared gradients.
+    weight_decay : float, default=0.0
+        L2 penalty :math:`\lambda` added to the gradient.
+
+    Notes
+    -----
+    State per parameter: ``"sum"`` :math:`s_t`.  AdaGrad is the optimiser of
+    the gate-ablation study in SPEC section 6.
+    """
+
+    _hyper = ("eps", "initial_accumulator_value", "weight_decay")
+
+    def __init__(self, lr=0.01, eps=1e-10, initial_accumulator_value=0.0, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.eps = _check_real("eps", eps, low=0.0)
+        self.initial_accumulator_value = _check_real(
+            "initial_accumulator_value", initial_accumulator_value, low=0.0)
+
+    def _update(self, name, p, g, st, lr):
+        a, b = self._work(name, p, 2)
+        g = self._decayed_grad(p, g, a)
+        s = self._buffer(st, "sum", p, fill=self.initial_accumulator_value)
+        np.multiply(g, g, out=b)
+        s += b
+        np.sqrt(s, out=b)
+        b += self.eps
+        np.divide(g, b, out=b)
+        b *= lr
+        p -= b
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba 2015) with bias correction and L2 weight decay.
+
+    Same rule as :class:`torch.optim.Adam` (``amsgrad=False``).  With
+    :math:`g_t = \nabla_\theta J(\theta_{t-1}) + \lambda\theta_{t-1}`:
+
+    .. math::
+
+        m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t, \qquad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2)\, g_t \odot g_t,
+
+        \theta_t = \theta_{t-1} - \frac{\eta}{1-\beta_1^t}\,
+        \frac{m_t}{\sqrt{v_t}/\sqrt{1-\beta_2^t} + \epsilon}.
+
+    Parameters
+    ----------
+    lr : float, default=1e-3
+        Learning rate :math:`\eta`.
+    betas : tuple of float, default=(0.9, 0.999)
+        Decay rates :math:`(\beta_1, \beta_2)`, each in [0, 1).
+    eps : float, default=1e-8
+        Added to the denominator for numerical stability.
+    weight_decay : float, default=0.0
+        L2 penalty :math:`\lambda` added to the gradient (see :class:`AdamW`
+        for decoupled decay).
+
+    Notes
+    -----
+    State per parameter: ``"step"`` :math:`t`, ``"exp_avg"`` :math:`m_t`,
+    ``"exp_avg_sq"`` :math:`v_t`.
+    """
+
+    _hyper = ("betas", "eps", "weight_decay")
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        try:
+            b1, b2 = betas
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"betas must be a pair (beta1, beta2), got {betas!r}; pass e.g. "
+                "betas=(0.9, 0.999)."
+            ) from None
+        self.betas = (
+            _check_real("betas[0]", b1, low=0.0, high=1.0, high_open=True),
+            _check_real("betas[1]", b2, low=0.0, high=1.0, high_open=True),
+        )
+        self.eps = _check_real("eps", eps, low=0.0)
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        self.betas = tuple(float(b) for b in self.betas)
+
+    def _adam_update(self, name, p, g, st, lr, nbuf):
+        bufs = self._work(name, p, nbuf)
+        b = bufs[-1]
+        if nbuf == 2:
+            g = self._decayed_grad(p, g, bufs[0])
+        b1, b2 = self.betas
+        t = int(st["step"])
+        m = self._buffer(st, "exp_avg", p)
+        v = self._buffer(st, "exp_avg_sq", p)
+        m *= b1
+        np.multiply(g, 1.0 - b1, out=b)
+        m += b
+        v *= b2
+        np.multiply(g, g, out=b)
+        b *= 1.0 - b2
+        v += b
+        step_size = lr / (1.0 - b1 ** t)
+        bc2_sqrt = math.sqrt(1.0 - b2 ** t)
+        np.sqrt(v, out=b)
+        b /= bc2_sqrt
+        b += self.eps
+        np.divide(m, b, out=b)
+        b *= step_size
+        p -= b
+
+    def _update(self, name, p, g, st, lr):
+        self._adam_update(name, p, g, st, lr, 2 if self.weight_decay else 1)
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (Loshchilov & Hutter 2019).
+
+    Same rule as :class:`torch.optim.AdamW`: the parameters shrink first,
+
+    .. math:: \theta \leftarrow \theta\,(1 - \eta\lambda),
+
+    then the :class:`Adam` step runs on the raw gradient (no L2 term).
+
+    Parameters
+    ----------
+    lr : float, default=1e-3
+        Learning rate :math:`\eta`.
+    betas : tuple of float, default=(0.9, 0.999)
+        Decay rates :math:`(\beta_1, \beta_2)`.
+    eps : float, default=1e-8
+        Added to the denominator for numerical stability.
+    weight_decay : float, default=0.01
+        Decoupled decay coefficient :math:`\lambda`.
+    """
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+        super().__init__(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    def _update(self, name, p, g, st, lr):
+        if self.weight_decay:
+            p *= 1.0 - lr * self.weight_decay
+        self._adam_update(name, p, g, st, lr, 1)
+
+
+_OPTIMIZERS = {
+    "sgd": (SGD, {}),
+    "momentum": (SGD, {"momentum": 0.9}),
+    "nesterov": (SGD, {"momentum": 0.9, "nesterov": True}),
+    "adagrad": (AdaGrad, {}),
+    "adam": (Adam, {}),
+    "adamw": (AdamW, {}),
+}
+
+
+def get_optimizer(name_or_instance, **kwargs):
+    """Build an optimiser from a name, or pass an instance through.
+
+    Parameters
+    ----------
+    name_or_instance : str, Optimizer instance or Optimizer subclass
+        One of ``"sgd"``, ``"momentum"`` (SGD with ``momentum=0.9``),
+        ``"nesterov"`` (SGD with ``momentum=0.9, nesterov=True``),
+        ``"adagrad"``, ``"adam"``, ``"adamw"`` (case-insensitive); or an
+        :class:`Optimizer`, returned unchanged (``kwargs`` are ignored; copy it
+        with :func:`copy.deepcopy` if it must not be mutated); or a subclass,
+        called with ``kwargs``.
+    **kwargs
+        Constructor arguments (e.g. ``lr=0.01``); they override the presets of
+        ``"momentum"`` and ``"nesterov"``.
+
+    Returns
+    -------
+    optimizer : Optimizer
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the valid ones).
+    TypeError
+        If ``name_or_instance`` is neither a string nor an optimiser.
+
+    Examples
+    --------
+    >>> from fastrnn.optim import get_optimizer
+    >>> get_optimizer("momentum", lr=0.1)
+    SGD(lr=0.1, momentum=0.9, nesterov=False, weight_decay=0.0)
+    """
+    if isinstance(name_or_instance, Optimizer):
+        return name_or_instance
+    if isinstance(name_or_instance, type) and issubclass(name_or_instance, Optimizer):
+        return name_or_instance(**kwargs)
+    if isinstance(name_or_instance, str):
+        key = name_or_instance.strip().lower()
+        if key not in _OPTIMIZERS:
+            raise ValueError(
+                f"unknown optimizer {name_or_instance!r}; valid names are "
+                f"{sorted(_OPTIMIZERS)}, or pass an Optimizer instance."
+            )
+        cls, preset = _OPTIMIZERS[key]
+        return cls(**{**preset, **kwargs})
+    raise TypeError(
+        f"optimizer must be a name or an Optimizer instance, got "
+        f"{type(name_or_instance).__name__}; valid names are {sorted(_OPTIMIZERS)}."
+    )
+
+
+# ---------------------------------------------------------------------------
+# learning-rate schedules
+# ---------------------------------------------------------------------------
+
+class LRScheduler:
+    """Base class of the learning-rate schedules.
+
+    A schedule changes ``optimizer.lr`` when its :meth:`step` is called, once
+    per epoch (after the optimiser steps of that epoch).
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Any object with a float attribute ``lr``.
+
+    Attributes
+    ----------
+    base_lr : float
+        ``optimizer.lr`` when the schedule was created.
+    last_epoch : int
+        Number of calls to :meth:`step` so far.
+    """
+
+    def __init__(self, optimizer):
+        if not hasattr(optimizer, "lr"):
+            raise ValueError(
+                f"{type(self).__name__} needs an optimizer with an 'lr' attribute, got "
+                f"{type(optimizer).__name__}; pass a fastrnn.optim.Optimizer."
+            )
+        self.optimizer = optimizer
+        self.base_lr = float(optimizer.lr)
+        self.last_epoch = 0
+
+    def get_last_lr(self):
+        """Return the learning rate currently set on the optimiser (float)."""
+        return float(self.optimizer.lr)
+
+    def step(self):
+        """Advance the schedule by one epoch and update ``optimizer.lr``."""
+        self.last_epoch += 1
+        self.optimizer.lr = float(self._next_lr(float(self.optimizer.lr)))
+
+    def _next_lr(self, lr):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def state_dict(self):
+        """Return the schedule's state as a plain dict (without the optimiser)."""
+        return {k: copy.deepcopy(v) for k, v in vars(self).items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict):
+        """Restore a state produced by :meth:`state_dict`."""
+        for k, v in state_dict.items():
+            if k != "optimizer":
+                setattr(self, k, copy.deepcopy(v))
+
+
+class ConstantLR(LRScheduler):
+    r"""Constant learning rate, optionally scaled down for the first epochs.
+
+    .. math::
+
+        \eta_e = \begin{cases} \eta_0 \cdot \text{factor} & e < \text{total\_iters} \\
+        \eta_0 & e \ge \text{total\_iters} \end{cases}
+
+    With the defaults the learning rate never changes.  With ``factor`` and
+    ``total_iters`` set it matches :class:`torch.optim.lr_scheduler.ConstantLR`
+    (whose defaults are ``factor=1/3, total_iters=5``).
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Optimiser whose ``lr`` is scheduled.
+    factor : float, default=1.0
+        Multiplier in (0, 1] applied during the first ``total_iters`` epochs.
+    total_iters : int, default=0
+        Number of epochs at the reduced rate.
+    """
+
+    def __init__(self, optimizer, factor=1.0, total_iters=0):
+        super().__init__(optimizer)
+        self.factor = _check_real("factor", factor, low=0.0, high=1.0, low_open=True)
+        self.total_iters = _check_int("total_iters", total_iters, low=0)
+        self.optimizer.lr = self._next_lr(self.optimizer.lr)
+
+    def _next_lr(self, lr):
+        if self.last_epoch < self.total_iters:
+            return self.base_lr * self.factor
+        if self.last_epoch == self.total_iters:
+            return self.base_lr
+        return lr
+
+
+class StepLR(LRScheduler):
+    r"""Multiply the learning rate by ``gamma`` every ``step_size`` epochs.
+
+    .. math:: \eta_e = \eta_0\, \gamma^{\lfloor e / \text{step\_size} \rfloor}
+
+    (applied multiplicatively to the current rate, as
+    :class:`torch.optim.lr_scheduler.StepLR` does).
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Optimiser whose ``lr`` is scheduled.
+    step_size : int
+        Period in epochs, >= 1.
+    gamma : float, default=0.1
+        Multiplicative factor, > 0.
+    """
+
+    def __init__(self, optimizer, step_size, gamma=0.1):
+        super().__init__(optimizer)
+        self.step_size = _check_int("step_size", step_size, low=1)
+        self.gamma = _check_real("gamma", gamma, low=0.0, low_open=True)
+
+    def _next_lr(self, lr):
+        if self.last_epoch % self.step_size == 0:
+            return lr * self.gamma
+        return lr
+
+
+class ExponentialLR(LRScheduler):
+    r"""Multiply the learning rate by ``gamma`` every epoch.
+
+    .. math:: \eta_e = \eta_0\, \gamma^{e}
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Optimiser whose ``lr`` is scheduled.
+    gamma : float
+        Multiplicative factor per epoch, > 0.
+    """
+
+    def __init__(self, optimizer, gamma):
+        super().__init__(optimizer)
+        self.gamma = _check_real("gamma", gamma, low=0.0, low_open=True)
+
+    def _next_lr(self, lr):
+        return lr * self.gamma
+
+
+class ReduceLROnPlateau(LRScheduler):
+    r"""Reduce the learning rate when a monitored metric stops improving.
+
+    Semantics of :class:`torch.optim.lr_scheduler.ReduceLROnPlateau`.  A
+    metric value :math:`a` improves on the best so far :math:`a^*` when (mode
+    ``"min"``, relative threshold)
+
+    .. math:: a < a^* (1 - \text{threshold})
+
+    (``"max"``: :math:`a > a^*(1 + \text{threshold})`; with
+    ``threshold_mode="abs"``: :math:`a < a^* - \text{threshold}` resp.
+    :math:`a > a^* + \text{threshold}`).  After more than ``patience``
+    consecutive epochs without improvement the rate becomes
+    :math:`\max(\eta\cdot\text{factor}, \text{min\_lr})` (changes smaller than
+    ``eps`` are skipped), the bad-epoch count restarts and ``cooldown``
+    epochs pass before bad epochs are counted again.  A NaN metric is never an
+    improvement.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Optimiser whose ``lr`` is scheduled.
+    mode : {"min", "max"}, default="min"
+        Whether the metric should decrease (a loss) or increase (an accuracy).
+    factor : float, default=0.1
+        Multiplier in (0, 1) applied on a plateau.
+    patience : int, default=10
+        Epochs without improvement tolerated before reducing.
+    threshold : float, default=1e-4
+        Minimal (relative or absolute) change that counts as an improvement.
+    min_lr : float, default=0.0
+        Lower bound on the learning rate.
+    threshold_mode : {"rel", "abs"}, default="rel"
+        Relative or absolute threshold.
+    cooldown : int, default=0
+        Epochs to wait after a reduction before counting bad epochs again.
+    eps : float, default=1e-8
+        Reductions smaller than this are ignored.
+    """
+
+    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
+                 min_lr=0.0, threshold_mode="rel", cooldown=0, eps=1e-8):
+        super().__init__(optimizer)
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}.")
+        self.mode = mode
+        self.threshold_mode = threshold_mode
+        self.factor = _check_real("factor", factor, low=0.0, high=1.0,
+                                  low_open=True, high_open=True)
+        self.patience = _check_int("patience", patience, low=0)
+        self.threshold = _check_real("threshold", threshold, low=0.0)
+        self.min_lr = _check_real("min_lr", min_lr, low=0.0)
+        self.cooldown = _check_int("cooldown", cooldown, low=0)
+        self.eps = _check_real("eps", eps, low=0.0)
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+
+    def _is_better(self, a):
+        best = self.best
+        if self.mode == "min":
+            if self.threshold_mode == "rel":
+                return a < best * (1.0 - self.threshold)
+            return a < best - self.threshold
+        if self.threshold_mode == "rel":
+            return a > best * (1.0 + self.threshold)
+        return a > best + self.threshold
+
+    def step(self, metric):
+        """Record this epoch's metric and reduce ``optimizer.lr`` on a plateau.
+
+        Parameters
+        ----------
+        metric : float
+            Value of the monitored quantity (e.g. the validation loss).
+        """
+        current = float(metric)
+        self.last_epoch += 1
+        if self._is_better(current):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            old = float(self.optimizer.lr)
+            new = max(old * self.factor, self.min_lr)
+            if old - new > self.eps:
+                self.optimizer.lr = new
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+
+
+# ---------------------------------------------------------------------------
+# gradient norm and clipping
+# ---------------------------------------------------------------------------
+
+def _sum_squares64(g):
+    """Sum of squares of ``g`` accumulated in float64 without a float64 copy."""
+    flat = np.ravel(g)
+    if flat.dtype == np.float64:
+        return float(np.dot(flat, flat))
+    return float(np.einsum("i,i->", flat, flat, dtype=np.float64))
+
+
+def global_norm(grads):
+    r"""Euclidean norm of all gradients taken together.
+
+    .. math:: \|g\| = \sqrt{\textstyle\sum_{k} \sum_{j} g_{k,j}^2}
+
+    Accumulated in float64 whatever the gradients' dtype (a float64 copy is
+    never made), with rescaling if the squares overflow.
+
+    Parameters
+    ----------
+    grads : dict of str to ndarray, or iterable of ndarray
+        Gradient arrays of any shapes.
+
+    Returns
+    -------
+    norm : float
+        The global norm; ``inf`` or ``nan`` if any gradient is non-finite
+        (``nan`` whenever a NaN is present).
+    """
+    arrays = list(grads.values()) if isinstance(grads, dict) else list(grads)
+    total = 0.0
+    for g in arrays:
+        total += _sum_squares64(g)
+    if math.isfinite(total):
+        return math.sqrt(total)
+    if math.isnan(total):
+        return math.nan
+    # total is inf: either a gradient is inf / nan, or the squares overflowed.
+    scale = 0.0
+    for g in arrays:
+        if np.size(g):
+            m = float(np.max(np.abs(g)))
+            if not math.isfinite(m):
+                return math.nan if any(np.isnan(a).any() for a in arrays) else math.inf
+            scale = max(scale, m)
+    total = 0.0
+    for g in arrays:
+        flat = np.ravel(g).astype(np.float64) / scale
+        total += float(np.dot(flat, flat))
+    return scale * math.sqrt(total)
+
+
+def clip_grad_norm(grads, max_norm):
+    r"""Clip gradients in place by their global norm; return the norm before clipping.
+
+    If :math:`\|g\| > \text{max\_norm}`, every gradient is scaled in place,
+
+    .. math:: g \leftarrow g \cdot \frac{\text{max\_norm}}{\|g\|},
+
+    so the new global norm equals ``max_norm`` (to rounding; there is no
+    epsilon in the denominator, unlike ``torch.nn.utils.clip_grad_norm_``).
+
+    Parameters
+    ----------
+    grads : dict of str to ndarray, or iterable of ndarray
+        Gradients; modified in place when clipped.
+    max_norm : float or None
+        Threshold > 0 (SPEC: 1-20 is common, 5 a good default).  ``None`` or
+        ``inf`` disables clipping (the norm is still returned).
+
+    Returns
+    -------
+    norm : float
+        Global norm before clipping (see :func:`global_norm`).  If it is not
+        finite the gradients are left untouched, so that the caller can detect
+        the explosion and recover (roll back to the last good parameters).
+
+    Raises
+    ------
+    ValueError
+        If ``max_norm`` is not a positive number, ``inf`` or ``None``.
+    """
+    if max_norm is not None:
+        if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real) \
+                or not float(max_norm) > 0.0:
+            raise ValueError(
+                f"max_norm must be a positive number, inf or None, got {max_norm!r}; "
+                "use e.g. max_norm=5.0, or None to disable clipping."
+            )
+        max_norm = float(max_norm)
+    arrays = list(grads.values()) if isinstance(grads, dict) else list(grads)
+    norm = global_norm(arrays)
+    if max_norm is None or max_norm == math.inf or not math.isfinite(norm):
+        return norm
+    if norm > max_norm:
+        scale = max_norm / norm
+        for g in arrays:
+            g *= scale
+    return norm

@@ -1,0 +1,353 @@
+"""SequenceVectorizer: raw text documents -> ragged arrays of token ids."""
+
+from collections import Counter
+from collections.abc import Iterable
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._tokenize import char_tokenize, get_tokenizer
+from ._vocab import N_SPECIAL, Vocabulary
+
+__all__ = ["SequenceVectorizer"]
+
+
+def _check_documents(raw_documents, method):
+    """Return ``raw_documents`` as a list of str, or raise a helpful error."""
+    where = f"SequenceVectorizer.{method}"
+    if isinstance(raw_documents, (str, bytes)):
+        raise ValueError(
+            f"{where} expects an iterable of str documents, but got a single "
+            f"{type(raw_documents).__name__} {raw_documents!r:.60}. "
+            "Iterable over raw text documents expected, string object received. "
+            "Wrap it in a list: [text]."
+        )
+    if isinstance(raw_documents, np.ndarray) and raw_documents.ndim != 1:
+        raise ValueError(
+            f"{where} expects a 1-D collection of str documents, got an array of shape "
+            f"{raw_documents.shape}. Pass one string per document, e.g. X.ravel() or a list."
+        )
+    if not isinstance(raw_documents, Iterable):
+        raise TypeError(
+            f"{where} expects an iterable of str documents, got {type(raw_documents).__name__} "
+            f"{raw_documents!r:.60}. Pass a list of strings."
+        )
+    docs = list(raw_documents)
+    for i, doc in enumerate(docs):
+        if not isinstance(doc, str):
+            raise TypeError(
+                f"{where}: document {i} is {type(doc).__name__} {doc!r:.60}, not a str. "
+                "Every document must be a string; decode bytes, convert values with str(), "
+                "or drop missing values (None/NaN) first."
+            )
+    return docs
+
+
+class SequenceVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+    """Turn raw text documents into sequences of token ids.
+
+    Each document becomes a 1-D int32 array of ids (one per token, in order),
+    ready for the recurrent estimators. Unlike
+    :class:`sklearn.feature_extraction.text.CountVectorizer` the token order
+    is kept and the output is a ragged list, not a matrix.
+
+    Ids ``0..3`` are the special tokens ``<pad>``, ``<unk>``, ``<bos>``,
+    ``<eos>``; regular tokens follow from 4 in order of descending corpus
+    count, ties broken lexicographically. Tokens not seen in ``fit`` (or
+    pruned by ``min_df``/``max_features``) become ``<unk>`` (1).
+
+    Parameters
+    ----------
+    analyzer : {"char", "word"} or callable, default="char"
+        ``"char"``: every character is a token; ``"word"``: words and
+        punctuation marks, regex ``\\w+|[^\\w\\s]`` (see
+        :func:`fastrnn.text.word_tokenize`); a callable maps a str to a list
+        of str tokens.
+    lowercase : bool, default=True
+        Lower-case documents before tokenizing (also before a callable analyzer).
+    max_features : int, default=None
+        Keep only the ``max_features`` regular tokens with the highest total
+        count in the corpus (specials are not counted). ``None``: keep all.
+    min_df : int or float, default=1
+        Drop tokens that occur in fewer documents than this. An int is a
+        number of documents; a float in (0, 1] is a proportion: tokens are
+        kept when ``document_frequency / n_documents >= min_df``.
+        Applied before ``max_features``.
+    add_bos : bool, default=False
+        Start every sequence with ``<bos>`` (2).
+    add_eos : bool, default=False
+        End every sequence with ``<eos>`` (3).
+
+    Attributes
+    ----------
+    vocab_ : Vocabulary
+        The fitted vocabulary.
+    vocabulary_ : dict of str to int
+        Token -> id, special tokens included.
+    vocab_size_ : int
+        Number of ids, special tokens included (the size an embedding or a
+        softmax over the vocabulary needs).
+
+    See Also
+    --------
+    fastrnn.text.Vocabulary : the underlying token <-> id mapping.
+    fastrnn.text.pad_sequences : stack the output into a padded array.
+
+    Examples
+    --------
+    >>> from fastrnn.text import SequenceVectorizer
+    >>> vec = SequenceVectorizer(analyzer="word", add_eos=True)
+    >>> ids = vec.fit_transform(["the cat sat", "The dog!"])
+    >>> ids[0], ids[1]
+    (array([4, 6, 8, 3], dtype=int32), array([4, 7, 5, 3], dtype=int32))
+    >>> vec.get_feature_names_out()[4:].tolist()
+    ['the', '!', 'cat', 'dog', 'sat']
+    >>> vec.transform(["the bird"])[0]
+    array([4, 1, 3], dtype=int32)
+    >>> vec.inverse_transform(ids)
+    [['the', 'cat', 'sat'], ['the', 'dog', '!']]
+    """
+
+    _parameter_constraints = {
+        "analyzer": [StrOptions({"char", "word"}), callable],
+        "lowercase": ["boolean"],
+        "max_features": [Interval(Integral, 1, None, closed="left"), None],
+        "min_df": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="right"),
+        ],
+        "add_bos": ["boolean"],
+        "add_eos": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        analyzer="char",
+        lowercase=True,
+        max_features=None,
+        min_df=1,
+        add_bos=False,
+        add_eos=False,
+    ):
+        self.analyzer = analyzer
+        self.lowercase = lowercase
+        self.max_features = max_features
+        self.min_df = min_df
+        self.add_bos = add_bos
+        self.add_eos = add_eos
+
+    # ------------------------------------------------------------------ helpers
+    def build_analyzer(self):
+        """Return the callable that turns one raw document into its tokens.
+
+        Returns
+        -------
+        analyze : callable
+            ``str -> sequence of str``; applies ``lowercase`` then the analyzer.
+
+        Examples
+        --------
+        >>> from fastrnn.text import SequenceVectorizer
+        >>> SequenceVectorizer(analyzer="word").build_analyzer()("Hi there!")
+        ['hi', 'there', '!']
+        """
+        tokenize = get_tokenizer(self.analyzer)
+        lower = self.lowercase
+        if tokenize is char_tokenize:
+            # A str already is a sequence of characters: skip building a list.
+            if lower:
+                return lambda doc: doc.lower()
+            return lambda doc: doc
+        if lower:
+            return lambda doc: tokenize(doc.lower())
+        return tokenize
+
+    def _analyze_all(self, docs):
+        analyze = self.build_analyzer()
+        custom = callable(self.analyzer)
+        out = []
+        for i, doc in enumerate(docs):
+            toks = analyze(doc)
+            if custom:
+                if isinstance(toks, str) or not isinstance(toks, Iterable):
+                    raise TypeError(
+                        f"The analyzer {self.analyzer!r} returned {type(toks).__name__} "
+                        f"{toks!r:.60} for document {i}; it must return a list of str tokens."
+                    )
+                toks = list(toks)
+                for tok in toks:
+                    if not isinstance(tok, str):
+                        raise TypeError(
+                            f"The analyzer {self.analyzer!r} returned a token of type "
+                            f"{type(tok).__name__} ({tok!r:.40}) for document {i}; tokens "
+                            "must be str. Convert them with str() inside the analyzer."
+                        )
+            out.append(toks)
+        return out
+
+    def _fit_vocab(self, docs, token_lists):
+        n_docs = len(docs)
+        if n_docs == 0:
+            raise ValueError(
+                "SequenceVectorizer.fit got no documents (an empty collection). "
+                "Pass at least one non-empty str document."
+            )
+        tf = Counter()
+        df = Counter()
+        for toks in token_lists:
+            tf.update(toks)
+            df.update(set(toks))
+        if not tf:
+            raise ValueError(
+                f"Empty vocabulary: none of the {n_docs} documents contains a token. "
+                "Check the documents and the analyzer."
+            )
+        min_df = self.min_df
+        if isinstance(min_df, Integral):
+            keep = {t: c for t, c in tf.items() if df[t] >= min_df}
+        else:
+            keep = {t: c for t, c in tf.items() if df[t] / n_docs >= min_df}
+        vocab = Vocabulary.from_counts(keep, max_size=self.max_features)
+        if len(vocab) == N_SPECIAL:
+            raise ValueError(
+                f"After pruning, no tokens remain (min_df={self.min_df!r} with {n_docs} "
+                "documents). Try a lower min_df."
+            )
+        self.vocab_ = vocab
+        self.vocabulary_ = vocab.stoi
+        self.vocab_size_ = len(vocab)
+        return self
+
+    def _encode(self, docs, token_lists):
+        vocab = self.vocab_
+        add_bos, add_eos = bool(self.add_bos), bool(self.add_eos)
+        out = []
+        for i, toks in enumerate(token_lists):
+            ids = vocab.encode(toks, add_bos=add_bos, add_eos=add_eos)
+            if ids.size == 0:
+                raise ValueError(
+                    f"Document {i} ({docs[i]!r:.60}) has no tokens, and an empty sequence "
+                    "cannot be fed to a recurrent network. Remove empty documents, or set "
+                    "add_bos=True or add_eos=True so every sequence has at least one id."
+                )
+            out.append(ids)
+        return out
+
+    # ------------------------------------------------------------------ API
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, raw_documents, y=None):
+        """Learn the vocabulary from raw documents.
+
+        Parameters
+        ----------
+        raw_documents : iterable of str
+            Training documents (a list, array or Series of strings; not a
+            single string).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : SequenceVectorizer
+        """
+        docs = _check_documents(raw_documents, "fit")
+        return self._fit_vocab(docs, self._analyze_all(docs))
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, raw_documents, y=None):
+        """Learn the vocabulary and return the id sequences (tokenizes once).
+
+        Parameters
+        ----------
+        raw_documents : iterable of str
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        X : list of ndarray of shape (n_tokens_i,), dtype int32
+            One array per document (see :meth:`transform`).
+        """
+        docs = _check_documents(raw_documents, "fit_transform")
+        token_lists = self._analyze_all(docs)
+        self._fit_vocab(docs, token_lists)
+        return self._encode(docs, token_lists)
+
+    def transform(self, raw_documents):
+        """Encode documents as id sequences.
+
+        Parameters
+        ----------
+        raw_documents : iterable of str
+
+        Returns
+        -------
+        X : list of ndarray of shape (n_tokens_i + add_bos + add_eos,), dtype int32
+            A ragged list, one array per document; unknown tokens are ``UNK`` (1).
+
+        Raises
+        ------
+        ValueError
+            If a document yields no ids (empty, and neither ``add_bos`` nor
+            ``add_eos``); the message names its index.
+        """
+        check_is_fitted(self, "vocab_")
+        docs = _check_documents(raw_documents, "transform")
+        return self._encode(docs, self._analyze_all(docs))
+
+    def inverse_transform(self, X):
+        """Map id sequences back to tokens.
+
+        Parameters
+        ----------
+        X : iterable of array-like of int, or ndarray of shape (n_samples, T)
+            Id sequences, e.g. the output of :meth:`transform` or a padded
+            array (``<pad>``, ``<bos>`` and ``<eos>`` are dropped; ``<unk>``
+            is kept).
+
+        Returns
+        -------
+        tokens : list of list of str
+            One token list per sequence.
+        """
+        check_is_fitted(self, "vocab_")
+        if isinstance(X, (str, bytes)) or not isinstance(X, Iterable):
+            raise TypeError(
+                f"inverse_transform expects a list of id sequences, got {type(X).__name__} "
+                f"{X!r:.60}. Pass the output of transform()."
+            )
+        seqs = list(X)
+        if seqs and np.ndim(seqs[0]) == 0:
+            raise ValueError(
+                "inverse_transform expects a list of id sequences, but got a single "
+                "sequence of ids. Wrap it in a list: inverse_transform([ids])."
+            )
+        return [self.vocab_.decode(s) for s in seqs]
+
+    def get_feature_names_out(self, input_features=None):
+        """Tokens in id order, special tokens first.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored (text input has no feature names).
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects of shape (vocab_size_,)
+            ``feature_names_out[i]`` is the token of id ``i``.
+        """
+        check_is_fitted(self, "vocab_")
+        return np.asarray(self.vocab_.tokens, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"X_types": ["string"]}
