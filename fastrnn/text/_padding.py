@@ -121,7 +121,8 @@ def pad_sequences(seqs, dtype=None, value=0, max_length=None):
             too_long = np.flatnonzero(lengths > T)
             raise ValueError(
                 f"Sequence {i} has length {longest}, longer than max_length={T} "
-                f"({too_long.size} sequence(s) too long, indices starting {too_long[:5].tolist()}). "
+                f"({too_long.size} sequence(s) too long, first indices "
+                f"{too_long[:5].tolist()}). "
                 "pad_sequences never truncates: raise max_length, pass max_length=None, or "
                 "split/truncate the sequences explicitly beforehand."
             )
@@ -139,7 +140,8 @@ def pad_sequences(seqs, dtype=None, value=0, max_length=None):
 
 def _check_fill(value, dtype):
     try:
-        fill = np.asarray(value).astype(dtype)
+        with np.errstate(invalid="ignore", over="ignore"):
+            fill = np.asarray(value).astype(dtype)
     except (TypeError, ValueError, OverflowError):
         raise ValueError(
             f"Padding value {value!r} cannot be stored in dtype {dtype}. Pick a value of that type."
