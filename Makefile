@@ -1,0 +1,50 @@
+# Two commands set everything up on a fresh machine (Python 3.10+ and a C compiler):
+#   make demo   creates .venv, installs fastrnn, runs the main job on real data
+#   make test   creates .venv, installs fastrnn with its test extras, runs the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+# Sources whose change needs a re-install (the Cython extension is built by pip).
+BUILD_DEPS := pyproject.toml $(wildcard setup.py fastrnn/_cy/*.pyx fastrnn/_cy/*.pxd)
+# PyTorch is only needed for the parity tests and benchmarks; use a CPU-only wheel (200 MB, not 3 GB).
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+
+.PHONY: demo test test-fast docs bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python $(BUILD_DEPS)
+	$(PIP) install -q -e .
+	@touch $@
+
+$(VENV)/.installed-test: $(BIN)/python $(BUILD_DEPS)
+	$(PIP) install -q -e '.[test,cuda]'
+	$(BIN)/python -c "import torch" 2>/dev/null || $(PIP) install -q 'torch==2.13.0+cpu' \
+		|| $(PIP) install -q torch --index-url $(TORCH_CPU_INDEX) \
+		|| { [ -z "$$CI" ] && echo "PyTorch could not be installed: its parity tests will skip."; }
+	@touch $@
+
+$(VENV)/.installed-docs: $(BIN)/python $(BUILD_DEPS)
+	$(PIP) install -q -e '.[docs]'
+	@touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/python examples/demo.py
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m "not slow"
+
+docs: $(VENV)/.installed-docs
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+
+bench: $(VENV)/.installed-test
+	$(PIP) install -q -e '.[bench]'
+	$(BIN)/python benchmarks/compare.py
+
+clean:
+	rm -rf $(VENV) build docs/_build fastrnn/_cy/*.so fastrnn/_cy/*.c
