@@ -56,16 +56,29 @@ def _as_float(x, name):
     )
 
 
-def _check_labels(y, n_classes, name="y"):
-    """Integer class indices in [0, n_classes) as an intp array (any shape)."""
+def _where(bad, positions=None):
+    """Index of the first True of ``bad`` for a message (int or tuple)."""
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    if positions is not None:
+        return idx, tuple(int(i) for i in positions()[idx[0]])
+    return idx, (idx[0] if len(idx) == 1 else idx)
+
+
+def _check_labels(y, n_classes, name="y", positions=None):
+    """Integer class indices in [0, n_classes) as an intp array (any shape).
+
+    ``positions``, if given, is a callable returning an (n, d) array that maps
+    a flat index of ``y`` to the index reported in error messages (only
+    called when there is an error).
+    """
     y = np.asarray(y)
     if y.dtype.kind == "f":
         bad = ~np.isfinite(y) | (y != np.floor(np.where(np.isfinite(y), y, 0)))
         if bad.any():
-            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            idx, shown = _where(bad, positions)
             raise ValueError(
-                f"{name} must hold integer class indices, got {y[idx]!r} at index "
-                f"{idx if len(idx) != 1 else idx[0]}; encode the labels with "
+                f"{name} must hold integer class indices, got {y[idx].item()!r} at index "
+                f"{shown}; encode the labels with "
                 "sklearn.preprocessing.LabelEncoder."
             )
     elif y.dtype.kind not in "iub":
@@ -76,10 +89,10 @@ def _check_labels(y, n_classes, name="y"):
     if y.size:
         bad = (y < 0) | (y >= n_classes)
         if bad.any():
-            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            idx, shown = _where(bad, positions)
             raise ValueError(
-                f"{name} contains the label {y[idx]!r} at index "
-                f"{idx if len(idx) != 1 else idx[0]}, but the logits have "
+                f"{name} contains the label {y[idx].item()!r} at index "
+                f"{shown}, but the logits have "
                 f"{n_classes} classes, so labels must be integers in [0, {n_classes}); "
                 "encode the labels with sklearn.preprocessing.LabelEncoder or give the "
                 "output layer more units."
@@ -100,10 +113,10 @@ def _check_weights(w, shape, name, what):
         )
     bad = ~np.isfinite(w) | (w < 0)
     if bad.any():
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        idx, shown = _where(bad)
         raise ValueError(
-            f"{name} must be finite and non-negative, got {w[idx]!r} at index "
-            f"{idx if len(idx) != 1 else idx[0]}; use 0 to ignore an entry."
+            f"{name} must be finite and non-negative, got {w[idx].item()!r} at index "
+            f"{shown}; use 0 to ignore an entry."
         )
     return w
 
@@ -362,6 +375,7 @@ def sequence_softmax_cross_entropy(logits, y, lengths, sample_weight=None, class
 
     full = bool(np.all(lengths == T))
     if full:
+        mask = None
         z_real = z.reshape(B * T, n_classes)
         y_real = y.reshape(B * T)
         w = None if sw is None else sw.reshape(B * T)
@@ -370,7 +384,9 @@ def sequence_softmax_cross_entropy(logits, y, lengths, sample_weight=None, class
         z_real = z[mask]
         y_real = y[mask]
         w = None if sw is None else sw[mask]
-    y_real = _check_labels(y_real, n_classes, name="y (at real steps)")
+    y_real = _check_labels(
+        y_real, n_classes, name="y",
+        positions=lambda: np.argwhere(np.ones((B, T), dtype=bool) if mask is None else mask))
     if class_weight is not None:
         w = cw[y_real] if w is None else w * cw[y_real]
     loss, d_real = _weighted_ce(z_real, y_real, w)
@@ -428,6 +444,12 @@ def mean_squared_error(pred, y, sample_weight=None):
             f"{p.shape}."
         )
     t = _as_float(y, "y")
+    if not np.all(np.isfinite(t)):
+        idx, shown = _where(~np.isfinite(t))
+        raise ValueError(
+            f"y contains the non-finite value {t[idx].item()!r} at index {shown}; remove or "
+            "impute missing targets before training."
+        )
     if t.shape != p.shape:
         if p.ndim == 2 and p.shape[1] == 1 and t.shape == (p.shape[0],):
             t = t.reshape(p.shape)
@@ -436,22 +458,16 @@ def mean_squared_error(pred, y, sample_weight=None):
                 f"y has shape {t.shape} but pred has shape {p.shape}; targets must have "
                 "the predictions' shape (reshape y, e.g. y.reshape(-1, 1) for one output)."
             )
-    if not np.all(np.isfinite(t)):
-        idx = tuple(int(i) for i in np.argwhere(~np.isfinite(t))[0])
-        raise ValueError(
-            f"y contains the non-finite value {t[idx]!r} at index {idx}; remove or "
-            "impute missing targets before training."
-        )
     n = p.shape[0]
-    p2 = p.reshape(n, -1)
-    k = p2.shape[1]
+    k = p.shape[1] if p.ndim == 2 else 1
+    p2 = p.reshape(n, k)
     w = None
     if sample_weight is not None:
         w = _check_weights(sample_weight, (n,), "sample_weight", f"pred of shape {p.shape}")
     total = float(n) if w is None else float(w.sum())
     if n == 0 or k == 0 or total <= 0.0:
         return 0.0, np.zeros_like(p)
-    diff = np.subtract(p2, t.reshape(n, -1), dtype=p.dtype)
+    diff = np.subtract(p2, t.reshape(n, k), dtype=p.dtype)
     sq = diff * diff
     per_sample = np.mean(sq, axis=1, dtype=np.float64)
     if w is None:

@@ -873,8 +873,9 @@ def global_norm(grads):
     """
     arrays = list(grads.values()) if isinstance(grads, dict) else list(grads)
     total = 0.0
-    for g in arrays:
-        total += _sum_squares64(g)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for g in arrays:
+            total += _sum_squares64(g)
     if math.isfinite(total):
         return math.sqrt(total)
     if math.isnan(total):
