@@ -1,0 +1,159 @@
+"""Building blocks around the recurrent layers: token embedding, dense head, pooling over real steps.
+
+Each block follows the recurrent layers' protocol: ``params`` and ``grads`` dicts of numpy arrays,
+``forward`` caches what ``backward`` needs, and ``backward`` overwrites ``grads``.
+"""
+
+import numpy as np
+
+from .._config import check_dtype
+from . import init as _init
+
+__all__ = ["Embedding", "Dense", "pool", "pool_backward", "POOLINGS"]
+
+POOLINGS = ("last", "mean", "max")
+
+
+class Embedding:
+    """Token embedding: ids of shape (B, T) to vectors of shape (B, T, embedding_dim).
+
+    Parameters
+    ----------
+    num_embeddings : int
+        Vocabulary size ``V``; ids must lie in ``[0, V)``.
+    embedding_dim : int
+    padding_idx : int or None, default 0
+        Id whose vector is kept at zero and never receives a gradient (the ``PAD`` token).
+    dtype : {np.float32, np.float64}
+    random_state : int, RandomState or None
+        Vectors are drawn from ``N(0, 1) / sqrt(embedding_dim)``.
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=0, dtype=np.float32,
+                 random_state=None):
+        self.num_embeddings = int(num_embeddings)
+        self.embedding_dim = int(embedding_dim)
+        self.padding_idx = padding_idx
+        self.dtype = check_dtype(dtype)
+        rng = _init.check_random_state(random_state)
+        w = (rng.normal(size=(self.num_embeddings, self.embedding_dim))
+             / np.sqrt(self.embedding_dim)).astype(self.dtype)
+        if padding_idx is not None:
+            w[padding_idx] = 0.0
+        self.params = {"weight": w}
+        self.grads = {"weight": np.zeros_like(w)}
+        self._ids = None
+
+    def forward(self, ids):
+        """Look up ``ids`` (integers of shape (B, T)); returns (B, T, embedding_dim)."""
+        ids = np.asarray(ids)
+        if ids.dtype.kind not in "iu":
+            raise ValueError(f"token ids must be integers, got dtype {ids.dtype}.")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
+            bad = ids[(ids < 0) | (ids >= self.num_embeddings)].flat[0]
+            raise ValueError(
+                f"token id {bad} is out of range [0, {self.num_embeddings}); encode the text with "
+                "the same vocabulary the model was built with (unknown tokens map to UNK)."
+            )
+        self._ids = ids
+        return self.params["weight"][ids]
+
+    def backward(self, dY):
+        """Accumulate ``dY`` (B, T, embedding_dim) into the rows of the ids used; returns None."""
+        g = self.grads["weight"]
+        g[...] = 0.0
+        np.add.at(g, self._ids.reshape(-1), dY.reshape(-1, self.embedding_dim))
+        if self.padding_idx is not None:
+            g[self.padding_idx] = 0.0
+
+
+class Dense:
+    """Affine map on the last axis: ``Y = X W^T + b`` with ``W`` of shape (out_features, in_features).
+
+    Initialised Glorot-uniform with zero bias.
+    """
+
+    def __init__(self, in_features, out_features, dtype=np.float32, random_state=None):
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.dtype = check_dtype(dtype)
+        rng = _init.check_random_state(random_state)
+        self.params = {
+            "weight": _init.glorot_uniform((self.out_features, self.in_features), rng, self.dtype),
+            "bias": np.zeros(self.out_features, self.dtype),
+        }
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self._X = None
+
+    def forward(self, X):
+        """X of shape (..., in_features) -> (..., out_features)."""
+        self._X = X
+        return X @ self.params["weight"].T + self.params["bias"]
+
+    def backward(self, dY):
+        """dY of shape (..., out_features) -> dX of shape (..., in_features); fills ``grads``."""
+        X2 = self._X.reshape(-1, self.in_features)
+        d2 = dY.reshape(-1, self.out_features)
+        np.dot(d2.T, X2, out=self.grads["weight"])
+        np.sum(d2, axis=0, out=self.grads["bias"])
+        return dY @ self.params["weight"]
+
+
+def pool(Y, lengths, mode, num_directions=1):
+    """Pool the outputs of a recurrent layer over each sequence's real steps.
+
+    Parameters
+    ----------
+    Y : ndarray of shape (B, T, D*H)
+        Outputs, zero past each length.
+    lengths : ndarray of shape (B,)
+    mode : {"last", "mean", "max"}
+        ``"last"``: the state at the last real step; for a bidirectional layer the forward half at the
+        last real step and the backward half at the first step (its final state). ``"mean"`` and
+        ``"max"``: element-wise over the real steps.
+    num_directions : {1, 2}
+
+    Returns
+    -------
+    P : ndarray of shape (B, D*H)
+    cache : object
+        Pass to :func:`pool_backward`.
+    """
+    B, T, F = Y.shape
+    rows = np.arange(B)
+    if mode == "last":
+        P = Y[rows, lengths - 1].copy()
+        if num_directions == 2:
+            H = F // 2
+            P[:, H:] = Y[:, 0, H:]
+        return P, None
+    real = np.arange(T)[None, :] < lengths[:, None]
+    if mode == "mean":
+        return Y.sum(axis=1) / lengths[:, None].astype(Y.dtype), None
+    if mode == "max":
+        masked = np.where(real[:, :, None], Y, -np.inf)
+        arg = masked.argmax(axis=1)  # (B, F)
+        return np.take_along_axis(Y, arg[:, None, :], axis=1)[:, 0], arg
+    raise ValueError(f"pooling must be one of {POOLINGS}, got {mode!r}.")
+
+
+def pool_backward(dP, lengths, mode, T, cache, num_directions=1):
+    """Gradient of :func:`pool`: ``dP`` (B, D*H) -> ``dY`` (B, T, D*H), zero past each length."""
+    B, F = dP.shape
+    dY = np.zeros((B, T, F), dP.dtype)
+    rows = np.arange(B)
+    if mode == "last":
+        if num_directions == 2:
+            H = F // 2
+            dY[rows, lengths - 1, :H] = dP[:, :H]
+            dY[:, 0, H:] += dP[:, H:]
+        else:
+            dY[rows, lengths - 1] = dP
+    elif mode == "mean":
+        real = np.arange(T)[None, :] < lengths[:, None]
+        dY[...] = (dP / lengths[:, None].astype(dP.dtype))[:, None, :] * real[:, :, None]
+    elif mode == "max":
+        np.put_along_axis(dY, cache[:, None, :], dP[:, None, :], axis=1)
+    else:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {mode!r}.")
+    return dY
