@@ -1,11 +1,28 @@
 """fastrnn: recurrent neural networks with compiled CPU kernels and a scikit-learn API.
 
 The inference path (``fastrnn.nn``, loading a model, predicting) does not import scikit-learn, so a
-fresh process starts fast; the estimators import it when they are first used.
+fresh process starts fast; the estimators (``fastrnn.RNNClassifier`` ...) are imported on first use.
 """
 
 from ._backend import available_backends, show_backends
+from ._persist import load
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "show_backends", "available_backends"]
+_LAZY = {
+    "RNNClassifier": "fastrnn.estimators",
+    "RNNRegressor": "fastrnn.estimators",
+    "RNNTagger": "fastrnn.estimators",
+    "RNNLanguageModel": "fastrnn.estimators",
+    "SequenceVectorizer": "fastrnn.text",
+}
+
+__all__ = ["__version__", "show_backends", "available_backends", "load", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'fastrnn' has no attribute {name!r}")

@@ -48,6 +48,9 @@ class SequenceNetwork:
 
     Attributes
     ----------
+    config : dict
+        The constructor arguments except ``backend`` and ``random_state`` (JSON-able), so that
+        ``SequenceNetwork(**config)`` rebuilds the architecture of a saved network.
     params, grads : dict of str to ndarray
         All parameters, prefixed by their block: ``embedding.weight``, ``rnn.weight_ih_l0``, ...,
         ``head.weight``, ``head.bias``, ``h0``, ``c0``. The arrays are the blocks' own arrays, so an
@@ -68,6 +71,12 @@ class SequenceNetwork:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}.")
         if pooling is not None and pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS} or None, got {pooling!r}.")
+        self.config = dict(
+            n_outputs=n_outputs, n_features=n_features, vocab_size=vocab_size,
+            embedding_dim=embedding_dim, cell=cell, hidden_size=hidden_size, num_layers=num_layers,
+            bidirectional=bidirectional, dropout=dropout, recurrent_dropout=recurrent_dropout,
+            pooling=pooling, learn_initial_state=learn_initial_state, tie_weights=tie_weights,
+            cell_options=dict(cell_options or {}), dtype=np.dtype(dtype).name)
         self.dtype = check_dtype(dtype)
         self.pooling = pooling
         self.dropout = float(dropout)
