@@ -6,7 +6,6 @@ Special token ids are shared by the whole library: ``PAD`` = 0, ``UNK`` = 1,
 
 from ._padding import length_buckets, pad_sequences, padding_waste
 from ._tokenize import WORD_PATTERN, char_tokenize, get_tokenizer, word_tokenize
-from ._vectorizer import SequenceVectorizer
 from ._vocab import (
     BOS,
     BOS_TOKEN,
@@ -42,3 +41,13 @@ __all__ = [
     "SPECIAL_TOKENS",
     "N_SPECIAL",
 ]
+
+
+def __getattr__(name):
+    # SequenceVectorizer needs scikit-learn; import it on first use so that the inference path
+    # (vocabularies, padding) stays free of sklearn's 1.5 s import.
+    if name == "SequenceVectorizer":
+        from ._vectorizer import SequenceVectorizer
+
+        return SequenceVectorizer
+    raise AttributeError(f"module 'fastrnn.text' has no attribute {name!r}")
