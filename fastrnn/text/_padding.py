@@ -3,7 +3,7 @@
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils import check_random_state
+from ..nn.init import check_random_state
 
 __all__ = ["pad_sequences", "length_buckets", "padding_waste"]
 
