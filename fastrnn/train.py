@@ -12,7 +12,7 @@ import numpy as np
 
 from .optim import clip_grad_norm, get_optimizer
 
-__all__ = ["Trainer", "NonFiniteWarning", "truncated_bptt_batches"]
+__all__ = ["Trainer", "NonFiniteWarning", "truncated_bptt_batches", "reset_streams"]
 
 
 class NonFiniteWarning(RuntimeWarning):
@@ -165,3 +165,22 @@ def truncated_bptt_batches(streams, bptt):
     for start in range(0, N - 1, int(bptt)):
         stop = min(start + int(bptt), N - 1)
         yield streams[:, start:stop], streams[:, start + 1:stop + 1]
+
+
+def reset_streams(state, streams):
+    """Zero the carried state of some streams (e.g. where a new document starts), in place.
+
+    Parameters
+    ----------
+    state : ndarray of shape (num_layers * num_directions, B, H), or a tuple of them (LSTM ``(h, c)``)
+        The final state of the previous chunk, about to be carried into the next.
+    streams : array-like of int or bool mask of shape (B,)
+        The streams to reset.
+
+    Returns
+    -------
+    state : the same object, with those streams' states set to zero.
+    """
+    for s in (state if isinstance(state, tuple) else (state,)):
+        s[:, np.asarray(streams)] = 0.0
+    return state

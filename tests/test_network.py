@@ -11,7 +11,7 @@ from fastrnn.losses import sequence_softmax_cross_entropy, softmax_cross_entropy
 from fastrnn.nn import SequenceNetwork
 from fastrnn.nn.layers import pool, pool_backward
 from fastrnn.text import pad_sequences
-from fastrnn.train import NonFiniteWarning, Trainer, truncated_bptt_batches
+from fastrnn.train import NonFiniteWarning, Trainer, reset_streams, truncated_bptt_batches
 
 from test_recurrent import numerical_grad, rel_err
 
@@ -238,3 +238,15 @@ def test_truncated_bptt_carries_state_and_stops_gradient():
         out, state = net.forward(inp, np.full(2, inp.shape[1]), state)
         outs.append(out)
     np.testing.assert_allclose(np.concatenate(outs, 1), whole, rtol=1e-12)
+
+
+def test_reset_streams_restarts_a_stream_from_zero_state():
+    net = SequenceNetwork(5, vocab_size=5, embedding_dim=3, hidden_size=4, pooling=None,
+                          dtype=np.float64, random_state=0)
+    ids = np.random.RandomState(1).randint(1, 5, size=(2, 6))
+    _, state = net.forward(ids[:, :3], np.full(2, 3))
+    reset_streams(state, [1])
+    out, _ = net.forward(ids[:, 3:], np.full(2, 3), state)
+    fresh, _ = net.forward(ids[1:, 3:], np.full(1, 3))
+    np.testing.assert_allclose(out[1], fresh[0], rtol=1e-12)
+    assert not np.allclose(out[0], net.forward(ids[:1, 3:], np.full(1, 3))[0][0])
