@@ -40,7 +40,7 @@ test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m "not slow"
 
 docs: $(VENV)/.installed-docs
-	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+	$(BIN)/python -m sphinx -E -W --keep-going -b html docs docs/_build/html
 
 bench: $(VENV)/.installed-test
 	$(PIP) install -q -e '.[bench]'

@@ -530,8 +530,9 @@ class GRU(_Recurrent):
 
     Parameters
     ----------
-    input_size, hidden_size, num_layers, bidirectional, dropout, recurrent_dropout, dtype, backend,
-    random_state, init
+    input_size, hidden_size, num_layers, bidirectional
+        As for :class:`LSTM`.
+    dropout, recurrent_dropout, dtype, backend, random_state, init
         As for :class:`LSTM`.
     reset_after : bool, default True
         ``True`` applies the reset gate after the recurrent product (PyTorch and cuDNN); ``False``

@@ -32,7 +32,7 @@ def pad_sequences(seqs, dtype=None, value=0, max_length=None):
 
     Returns
     -------
-    padded : ndarray of shape (n, T) or (n, T, *feature_shape)
+    padded : ndarray of shape (n, T) or (n, T) + feature_shape
     lengths : ndarray of shape (n,), dtype int64
         ``T_i`` of each sequence.
 

@@ -337,8 +337,8 @@ class SequenceVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
 
         Returns
         -------
-        feature_names_out : ndarray of str objects of shape (vocab_size_,)
-            ``feature_names_out[i]`` is the token of id ``i``.
+        feature_names_out : ndarray of str objects of shape (n_ids,)
+            ``feature_names_out[i]`` is the token of id ``i``; ``n_ids`` is ``vocab_size_``.
         """
         check_is_fitted(self, "vocab_")
         return np.asarray(self.vocab_.tokens, dtype=object)

@@ -1,0 +1,81 @@
+"""Sphinx configuration of the fastrnn documentation.
+
+Build with ``make docs`` (warnings are errors). The build needs no network: intersphinx is loaded
+but has no remote inventories, and every page is rendered from the sources in this folder and the
+docstrings of the installed (or checked-out) package.
+"""
+
+import os
+import sys
+
+# Document the checked-out package even when it is not installed in the running environment.
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+import fastrnn  # noqa: E402
+
+# -- project -----------------------------------------------------------------------------------
+project = "fastrnn"
+author = "the fastrnn developers"
+copyright = "the fastrnn developers"  # noqa: A001 - Sphinx's name
+release = fastrnn.__version__
+version = ".".join(release.split(".")[:2])
+
+# -- extensions --------------------------------------------------------------------------------
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.doctest",
+    "sphinx.ext.intersphinx",
+    "numpydoc",
+]
+
+# Pages listed here are read only through an ``.. include::`` of another page, never on their
+# own (otherwise Sphinx would also build them as orphan documents and warn).
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "backends_cuda.rst"]
+templates_path = []
+root_doc = "index"
+language = "en"
+
+# -- autodoc / autosummary ---------------------------------------------------------------------
+autodoc_default_options = {"member-order": "bysource"}
+autodoc_typehints = "none"  # the numpydoc sections already give the types
+autodoc_class_signature = "mixed"
+autosummary_generate = False  # the API page lists its entries by hand
+
+# -- numpydoc ----------------------------------------------------------------------------------
+# Members are documented explicitly with ``:members:`` in api.rst; numpydoc's own member tables
+# would list them a second time (and the sklearn-inherited ones of SequenceVectorizer).
+numpydoc_show_class_members = False
+numpydoc_show_inherited_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_attributes_as_param_list = True
+numpydoc_xref_param_type = False
+numpydoc_validation_checks = set()
+
+# -- intersphinx (offline) ---------------------------------------------------------------------
+# No remote inventories: the build must work without network access. References to numpy or
+# scikit-learn objects therefore render as plain literals. To link them on a connected machine,
+# add e.g. {"numpy": ("https://numpy.org/doc/stable/", None)} here.
+intersphinx_mapping = {}
+intersphinx_timeout = 1
+
+# -- doctest -----------------------------------------------------------------------------------
+doctest_global_setup = """
+import numpy as np
+"""
+doctest_test_doctest_blocks = "default"
+
+# -- math --------------------------------------------------------------------------------------
+# MathJax is loaded by the reader's browser; the HTML build itself stays offline.
+math_number_all = False
+
+# -- HTML --------------------------------------------------------------------------------------
+html_theme = "alabaster"
+html_static_path = []
+html_title = f"fastrnn {release}"
+html_theme_options = {
+    "description": "Recurrent neural networks with compiled kernels and a scikit-learn API",
+    "fixed_sidebar": True,
+}
+html_show_sourcelink = False
