@@ -7,7 +7,10 @@ from ._cellmath import build
 
 njit = numba.njit(**NUMBA_OPTS)
 
-cm = build(numba.njit(inline="always", **{k: v for k, v in NUMBA_OPTS.items() if k != "cache"}))
+#: for small helpers that must be inlined into their caller (vector helpers, tile epilogues)
+njit_inline = numba.njit(inline="always", **{k: v for k, v in NUMBA_OPTS.items() if k != "cache"})
+
+cm = build(njit_inline)
 
 # Module-level names: Numba resolves a kernel's globals by name, not through attribute access.
 sigmoid = cm.sigmoid
