@@ -32,7 +32,7 @@ extensions = [
 
 # Pages listed here are read only through an ``.. include::`` of another page, never on their
 # own (otherwise Sphinx would also build them as orphan documents and warn).
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "backends_cuda.rst"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
 templates_path = []
 root_doc = "index"
 language = "en"

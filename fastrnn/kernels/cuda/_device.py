@@ -1,0 +1,171 @@
+"""The cell mathematics compiled as CUDA device functions, and the host plumbing the kernels share.
+
+The scalar functions come from :func:`fastrnn.kernels._cellmath.build`, compiled here with
+``numba.cuda.jit(device=True)``: the CUDA kernels and the CPU kernels run the same source
+(DESIGN §4.4).
+``fastmath`` stays off: on CUDA it swaps in approximate division and transcendental functions, which
+would break float64 parity and the gradient checks.
+
+The rest of the module is host-side help used by :mod:`.rnn`, :mod:`.lstm` and :mod:`.gru`: checking
+the host arrays, moving them to and from the device once per call, and choosing launch shapes.
+"""
+
+import math
+
+import numpy as np
+from numba import cuda
+
+from .._cellmath import build
+
+#: options of the device functions (kept minimal so that the simulator accepts them too)
+DEVICE_JIT_OPTS = dict(device=True)
+
+cm = build(cuda.jit(**DEVICE_JIT_OPTS))
+
+# Module-level names: kernels resolve their globals by name.
+sigmoid = cm.sigmoid
+rnn_act = cm.rnn_act
+rnn_dact = cm.rnn_dact
+lstm_fwd = cm.lstm_fwd
+lstm_bwd = cm.lstm_bwd
+gru_fwd = cm.gru_fwd
+gru_bwd = cm.gru_bwd
+
+#: most threads per block of the element-wise kernels
+MAX_THREADS = 256
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+# ---------------------------------------------------------------------------- launch shapes
+def _pow2(n):
+    """Smallest power of two ``>= n`` (1 for ``n <= 1``)."""
+    p = 1
+    while p < n:
+        p *= 2
+    return p
+
+
+def grid2(rows, cols):
+    """Grid and block shapes covering a ``(rows, cols)`` array with one thread per element.
+
+    ``x`` runs over the columns (consecutive threads touch consecutive addresses) and ``y`` over the
+    rows. Small problems get small blocks, which also keeps the simulator fast.
+
+    Returns
+    -------
+    grid, block : tuple of int of length 2
+    """
+    tx = min(32, _pow2(cols))
+    ty = min(_pow2(rows), max(1, MAX_THREADS // tx))
+    return (math.ceil(cols / tx), math.ceil(rows / ty)), (tx, ty)
+
+
+def launch(kernel, rows, cols, *args):
+    """Launch ``kernel`` over a ``(rows, cols)`` thread grid; nothing to do when it is empty."""
+    if rows <= 0 or cols <= 0:
+        return
+    grid, block = grid2(rows, cols)
+    kernel[grid, block](*args)
+
+
+# ---------------------------------------------------------------------------- host arrays
+def compute_dtype(arr, name, func):
+    """The dtype the kernel computes in: that of ``arr`` (float32 or float64), else ValueError."""
+    dt = np.asarray(arr).dtype
+    if dt not in _FLOATS:
+        raise ValueError(
+            f"cuda {func}: {name} must be float32 or float64, got dtype {dt}. Convert the inputs "
+            "with .astype(np.float32) (fast) or .astype(np.float64) (exact gradients)."
+        )
+    return dt
+
+
+def check_shape(arr, shape, name, func, hint=""):
+    """Raise ``ValueError`` naming ``name``, the expected and the received shape."""
+    got = np.shape(arr)
+    if tuple(got) != tuple(shape):
+        raise ValueError(
+            f"cuda {func}: {name} must have shape {tuple(shape)}, got {tuple(got)}."
+            + (f" {hint}" if hint else "")
+        )
+
+
+def check_out(arr, shape, dt, name, func):
+    """Check an output (or in-out) host array: writeable numpy, of ``shape`` and dtype ``dt``."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(
+            f"cuda {func}: {name} must be a numpy array that receives the result in place, got "
+            f"{type(arr).__name__}. Preallocate it with np.empty(..., dtype)."
+        )
+    check_shape(arr, shape, name, func)
+    if arr.dtype != dt:
+        raise ValueError(
+            f"cuda {func}: {name} has dtype {arr.dtype} but the inputs are {dt}. Allocate every "
+            "array of one call in the same dtype (the layer's dtype)."
+        )
+    if not arr.flags.writeable:
+        raise ValueError(
+            f"cuda {func}: {name} is read-only; pass a writeable array for the result.")
+
+
+def check_batch_sizes(batch_sizes, T, B, func):
+    """Return ``batch_sizes`` as an int64 host array after checking ``0 <= batch_sizes[t] <= B``.
+
+    The kernels index rows ``b < batch_sizes[t]`` without bounds checks, so a bad value would write
+    outside the arrays on a GPU; it is rejected here instead.
+    """
+    bs = np.asarray(batch_sizes)
+    if bs.shape != (T,) or (T and not np.issubdtype(bs.dtype, np.integer)):
+        raise ValueError(
+            f"cuda {func}: batch_sizes must be an integer array of shape ({T},) (one count per "
+            f"step), got shape {bs.shape} and dtype {bs.dtype}."
+        )
+    bs = bs.astype(np.int64)
+    if T and (bs.min() < 0 or bs.max() > B):
+        raise ValueError(
+            f"cuda {func}: batch_sizes must lie in [0, B={B}], got values from {bs.min()} to "
+            f"{bs.max()}. batch_sizes[t] counts the sequences still running at step t (the batch "
+            "sorted longest first)."
+        )
+    return bs
+
+
+def to_device(arr, dt):
+    """Copy a host array to the device (made C-contiguous in dtype ``dt`` first)."""
+    return cuda.to_device(np.ascontiguousarray(arr, dtype=dt))
+
+
+def mask_to_device(hmask, use_mask, B, H, dt, func):
+    """The recurrent-dropout mask on the device, or ``None`` when ``use_mask`` is false."""
+    if not use_mask:
+        return None
+    check_shape(hmask, (B, H), "hmask", func,
+                "With use_mask=True the mask has one row per sequence.")
+    return to_device(hmask, dt)
+
+
+def states_to_device(hs, dt):
+    """A device buffer shaped like ``hs`` (T+1, B, H) whose step 0 is copied from the host.
+
+    Only ``hs[0]`` is an input; the other steps are written by the kernels, so they are not copied.
+    """
+    d = cuda.device_array(hs.shape, dt)
+    if hs.shape[1] and hs.shape[2]:
+        d[0].copy_to_device(np.ascontiguousarray(hs[0], dtype=dt))
+    return d
+
+
+def empty(shape, dt):
+    """Uninitialised device scratch (each kernel writes it before reading it)."""
+    return cuda.device_array(shape, dt)
+
+
+def copy_back(dev, host):
+    """Copy a device array into the host array ``host``, in place."""
+    if host.size == 0:
+        return
+    if host.flags.c_contiguous:
+        dev.copy_to_host(host)
+    else:
+        host[...] = dev.copy_to_host()
