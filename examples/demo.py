@@ -1,64 +1,68 @@
-"""fastrnn demo: the main job on real data.
+"""fastrnn demo: classify speakers from their vowels (JapaneseVowels) with a recurrent network.
 
-Runs each recurrent cell (simple RNN, LSTM, GRU) forward and backward over a padded batch of real
-JapaneseVowels utterances (variable length, 12 cepstral channels), checks the compiled Numba kernels
-against the numpy reference backend, and times both.
+Nine speakers uttered the Japanese vowels /ae/; each utterance is a sequence of 7 to 29 frames of
+12 cepstral coefficients. A bidirectional LSTM reads each utterance as it is (a list of arrays of
+different lengths, no padding by hand), max-pools its states over time and predicts the speaker.
+
+Run with ``make demo`` (or ``python examples/demo.py``). It trains with a progress bar per epoch,
+then prints the test accuracy and the confusion matrix. Published accuracies on this split: FCN
+99.3 %, echo-state network 96.5 %, 1-NN DTW 94.9 %.
 """
 
+import sys
 import time
 
 import numpy as np
 
-from fastrnn import show_backends
-from fastrnn.datasets import load_japanese_vowels
-from fastrnn.nn import GRU, LSTM, RNN
-from fastrnn.text import pad_sequences
+from fastrnn import RNNClassifier
+from fastrnn.datasets import DatasetUnavailableError, load_japanese_vowels
+
+#: the settings whose accuracy the test suite checks (tests/test_estimators_realdata.py)
+SETTINGS = dict(cell="lstm", hidden_size=64, bidirectional=True, pooling="max",
+                learning_rate=3e-3, batch_size=32, max_iter=60)
 
 
-def median_time(fn, repeats=5):
-    fn()  # warm-up (includes JIT compilation the first time)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+def confusion_matrix(y_true, y_pred, labels):
+    """Counts ``C[i, j]`` of sequences of class ``labels[i]`` predicted as ``labels[j]``."""
+    index = {label: i for i, label in enumerate(labels)}
+    C = np.zeros((len(labels), len(labels)), dtype=int)
+    for t, p in zip(y_true, y_pred):
+        C[index[t], index[p]] += 1
+    return C
 
 
-def main():
-    print("fastrnn backends:")
-    show_backends()
-    X_list, y = load_japanese_vowels("train")
-    X, lengths = pad_sequences(X_list, dtype=np.float64)
-    print(f"\nJapaneseVowels train: {len(X_list)} utterances, {X.shape[2]} channels, "
-          f"lengths {lengths.min()}-{lengths.max()} (padded to {X.shape[1]})\n")
-    rng = np.random.RandomState(0)
-    header = f"{'cell':8s} {'dtype':8s} {'max |Y diff|':>13s} {'max |dW diff|':>14s} " \
-             f"{'numpy ms':>9s} {'numba ms':>9s} {'speed-up':>8s}"
-    print(header)
-    print("-" * len(header))
-    for name, cls, kw in [("RNN", RNN, {}), ("LSTM", LSTM, {}), ("GRU", GRU, {})]:
-        for dtype in (np.float64, np.float32):
-            layers = {b: cls(12, 64, dtype=dtype, backend=b, random_state=0, **kw)
-                      for b in ("numpy", "numba")}
-            dY = rng.randn(X.shape[0], X.shape[1], 64).astype(dtype)
-            results, times = {}, {}
-            for b, layer in layers.items():
-                def step(layer=layer):
-                    Y, _ = layer.forward(X, lengths)
-                    layer.backward(dY)
-                    return Y
-                times[b] = median_time(step)
-                results[b] = (step(), {k: v.copy() for k, v in layer.grads.items()})
-            dy = np.abs(results["numba"][0] - results["numpy"][0]).max()
-            dw = max(np.abs(results["numba"][1][k] - results["numpy"][1][k]).max()
-                     for k in results["numpy"][1])
-            ok = "ok" if dy < (1e-10 if dtype == np.float64 else 1e-4) else "MISMATCH"
-            print(f"{name:8s} {np.dtype(dtype).name:8s} {dy:13.2e} {dw:14.2e} "
-                  f"{times['numpy'] * 1e3:9.2f} {times['numba'] * 1e3:9.2f} "
-                  f"{times['numpy'] / times['numba']:7.1f}x {ok}")
-    print("\nforward + backward of the whole padded batch; padding never leaks into outputs.")
+def print_confusion(C, labels):
+    width = max(4, max(len(str(v)) for v in labels) + 1)
+    print(" " * 10 + "predicted".center(width * len(labels)))
+    print("true".ljust(10) + "".join(str(v).rjust(width) for v in labels))
+    for label, row in zip(labels, C):
+        print(str(label).ljust(10) + "".join((str(v) if v else ".").rjust(width) for v in row))
+
+
+def main(seed=0):
+    try:
+        X_train, y_train = load_japanese_vowels("train")
+        X_test, y_test = load_japanese_vowels("test")
+    except DatasetUnavailableError as exc:
+        print(f"The JapaneseVowels data could not be fetched:\n{exc}", file=sys.stderr)
+        return 1
+    lengths = [len(x) for x in X_train]
+    print(f"JapaneseVowels: {len(X_train)} training and {len(X_test)} test utterances, "
+          f"{X_train[0].shape[1]} channels, {min(lengths)}-{max(lengths)} frames, "
+          f"{len(np.unique(y_train))} speakers\n")
+    clf = RNNClassifier(random_state=seed, verbose=1, **SETTINGS)
+    print(f"{clf}\n", flush=True)
+    t0 = time.perf_counter()
+    clf.fit(X_train, y_train)
+    seconds = time.perf_counter() - t0
+    y_pred = clf.predict(X_test)
+    accuracy = float(np.mean(y_pred == y_test))
+    print(f"\ntrained {clf.n_iter_} epochs in {seconds:.1f} s "
+          f"({clf.t_ / seconds:.0f} sequences/s), final training loss {clf.loss_curve_[-1]:.4f}")
+    print(f"test accuracy: {accuracy:.4f} ({int(np.sum(y_pred == y_test))}/{len(y_test)})\n")
+    print_confusion(confusion_matrix(y_test, y_pred, clf.classes_), clf.classes_)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,0 +1,919 @@
+"""Shared machinery of the recurrent estimators.
+
+:class:`BaseRNNEstimator` holds what every estimator of :mod:`fastrnn.estimators` does the same
+way, so that a subclass only says what its targets are and how its loss is computed:
+
+* parameter validation (``_parameter_constraints``, scikit-learn's ``_fit_context``);
+* input validation through :func:`fastrnn.estimators._inputs.check_sequences` and optional
+  per-channel standardisation of float input;
+* building the :class:`fastrnn.nn.SequenceNetwork` and the :class:`fastrnn.train.Trainer`;
+* the training loop (:meth:`BaseRNNEstimator._run_epochs`): epochs of length-bucketed minibatches
+  (:func:`fastrnn.text.length_buckets`), early stopping on a validation split or on the training
+  loss with ``tol`` / ``n_iter_no_change`` exactly as scikit-learn's ``MLPClassifier`` does,
+  ``ConvergenceWarning``, ``warm_start`` and ``partial_fit``, a tqdm progress bar;
+* inference in length buckets (:meth:`BaseRNNEstimator._network_outputs`);
+* persistence: ``save(path)`` / :func:`fastrnn.load` through :mod:`fastrnn._persist`.
+
+Subclass hooks
+--------------
+``_validate_targets(y, data, reset, incremental, **kwargs)``
+    Check ``y`` against the validated input ``data`` (a :class:`~._inputs.SequenceData`) and
+    return the encoded targets; with ``reset`` also set the target-related fitted attributes.
+``_n_outputs()``
+    Size of the network's output layer (after ``_validate_targets`` with ``reset``).
+``_pooling()``
+    The network's pooling (``None`` for per-step outputs).
+``_subset_targets(targets, idx)``
+    Targets of the sequences ``idx`` (used by the validation split).
+``_stratify(targets)`` (optional)
+    Labels to stratify the validation split on (classifiers).
+``_make_loss(targets, idx, lengths, sample_weight)``
+    ``(loss_fn, weight)`` for one minibatch: ``loss_fn(out) -> (loss, dout)`` for
+    :meth:`fastrnn.train.Trainer.step`, and the batch's total weight (used to average the epoch
+    loss).
+``_validation_score(data, targets, sample_weight)``
+    Score on held-out data (higher is better), for early stopping.
+``_check_fit_targets(targets, sample_weight, incremental)`` (optional)
+    Extra checks that need the sample weights.
+``_saved_attributes`` (class attribute)
+    Names of the fitted attributes that ``save`` writes (arrays, numbers, strings, lists).
+
+A language model or any other estimator built on a :class:`~fastrnn.nn.SequenceNetwork` can reuse
+the pieces on their own: :class:`EpochProgress` (the progress bar), :class:`NoImprovementCounter`
+(the early-stopping rule), :func:`network_outputs` (bucketed inference),
+:func:`release_caches`, :func:`labels_to_saved` / :func:`labels_from_saved` and
+:func:`params_to_json`.
+"""
+
+import copy
+import math
+import sys
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+
+from .._persist import read_model, save_model
+from ..nn import SequenceNetwork
+from ..nn.init import check_random_state
+from ..nn.layers import pool
+from ..text import length_buckets
+from ..train import Trainer
+from ._inputs import check_sample_weight, check_sequences
+
+__all__ = [
+    "BaseRNNEstimator",
+    "PooledOutputMixin",
+    "EpochProgress",
+    "NoImprovementCounter",
+    "network_outputs",
+    "release_caches",
+    "labels_to_saved",
+    "labels_from_saved",
+    "params_to_json",
+    "SKLEARN_CHECKS_NOT_APPLICABLE",
+    "ESTIMATOR_FORMAT_VERSION",
+]
+
+#: Version of the estimator part of a saved model (the container has its own, in ``_persist``).
+ESTIMATOR_FORMAT_VERSION = 1
+
+#: Sequences per batch at inference (batches are formed by length, so padding stays small).
+PREDICT_BATCH_SIZE = 256
+
+#: Largest vocabulary inferred from the token ids (``vocab_size=None``); larger ids are a mistake
+#: far more often than a real vocabulary (hashed ids, raw code points), and would allocate a huge
+#: embedding. An explicit ``vocab_size`` has no such limit.
+MAX_INFERRED_VOCAB = 2 ** 22
+
+#: scikit-learn estimator checks that do not apply to sequence models, with the reason. Used by
+#: the test suite (``parametrize_with_checks(..., expected_failed_checks=...)``) and, for
+#: scikit-learn < 1.6, by the ``_xfail_checks`` tag.
+SKLEARN_CHECKS_NOT_APPLICABLE = {
+    "check_n_features_in": (
+        "a 2-D X is (n_samples, T): its columns are time steps, not features, so n_features_in_ "
+        "is the number of features per step (1), not X.shape[1]"
+    ),
+    "check_n_features_in_after_fitting": (
+        "as check_n_features_in, and it then expects predicting on fewer columns of a 2-D X to "
+        "fail, but these are shorter sequences, which is valid; a different number of features "
+        "per step (3-D or ragged input) is an error"
+    ),
+    "check_estimators_partial_fit_n_features": (
+        "a 2-D X is (n_samples, T): fewer columns in a later partial_fit call means shorter "
+        "sequences, which is valid; a different number of features per step is an error"
+    ),
+    "check_classifiers_train": (
+        "it requires predict(X.T) to fail, but a transposed 2-D X is a valid input for a "
+        "sequence model (other sequences of another length); accuracy, shapes and the other "
+        "assertions of this check are covered in tests/test_estimators.py"
+    ),
+    "check_transformer_general": (
+        "it requires transform(X[:, :-1]) to fail, but fewer columns of a 2-D X are shorter "
+        "sequences, a valid input; the consistency of fit_transform and transform is covered in "
+        "tests/test_estimators.py"
+    ),
+    "check_sample_weight_equivalence_on_dense_data": (
+        "training is stochastic minibatch gradient descent with per-batch normalised losses, so "
+        "sample_weight is not equivalent to repeating samples (as for SGDClassifier)"
+    ),
+}
+
+_CELLS = ("rnn", "lstm", "gru")
+_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "adam", "adamw")
+_BACKENDS = ("auto", "numba", "cython", "cuda", "numpy")
+
+#: parameter constraints shared by the estimators (scikit-learn's ``_parameter_constraints``)
+COMMON_CONSTRAINTS = {
+    "cell": [StrOptions(set(_CELLS))],
+    "hidden_size": [Interval(Integral, 1, None, closed="left")],
+    "num_layers": [Interval(Integral, 1, None, closed="left")],
+    "bidirectional": ["boolean"],
+    "dropout": [Interval(Real, 0, 1, closed="left")],
+    "recurrent_dropout": [Interval(Real, 0, 1, closed="left")],
+    "embedding_dim": [Interval(Integral, 1, None, closed="left"), None],
+    "vocab_size": [Interval(Integral, 1, None, closed="left"), None],
+    "standardize": ["boolean"],
+    "optimizer": [StrOptions(set(_OPTIMIZERS)), HasMethods(["step", "state_dict"])],
+    "learning_rate": [Interval(Real, 0, None, closed="neither")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "clip_norm": [Interval(Real, 0, None, closed="neither"), None],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+    "backend": [StrOptions(set(_BACKENDS))],
+    "warm_start": ["boolean"],
+    "dtype": [StrOptions({"float32", "float64"})],
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# reusable pieces
+# ---------------------------------------------------------------------------------------------
+
+
+class EpochProgress:
+    """A tqdm progress bar for one training epoch (a no-op when ``verbose`` is 0).
+
+    The bar counts sequences, so tqdm's rate is sequences per second; the postfix shows the running
+    training loss and, once the epoch ends, the validation score.
+
+    Parameters
+    ----------
+    total : int
+        Sequences in the epoch.
+    epoch : int
+        1-based epoch number (shown as ``epoch k/n``).
+    n_epochs : int
+    verbose : int
+        0: no bar.
+    unit : str, default "seq"
+
+    Examples
+    --------
+    >>> bar = EpochProgress(total=10, epoch=1, n_epochs=1, verbose=0)
+    >>> bar.update(10, loss=0.5)
+    >>> bar.close(loss=0.5, val_score=None)
+    """
+
+    def __init__(self, total, epoch, n_epochs, verbose, unit="seq"):
+        self._bar = None
+        if verbose:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=int(total), unit=unit, desc=f"epoch {epoch}/{n_epochs}",
+                             leave=True, dynamic_ncols=True, mininterval=0.5,
+                             file=sys.stderr)
+
+    def update(self, n, loss=None):
+        """Advance by ``n`` sequences; show the running ``loss``."""
+        if self._bar is not None:
+            self._bar.update(int(n))
+            if loss is not None:
+                self._bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+
+    def close(self, loss, val_score=None):
+        """Show the epoch's loss (and validation score) and close the bar."""
+        if self._bar is not None:
+            post = {"loss": f"{loss:.4g}"}
+            if val_score is not None:
+                post["val_score"] = f"{val_score:.4f}"
+            self._bar.set_postfix(post, refresh=True)
+            self._bar.close()
+
+    @staticmethod
+    def write(message, verbose):
+        """Print ``message`` without breaking the bars (when ``verbose``)."""
+        if verbose:
+            from tqdm.auto import tqdm
+
+            tqdm.write(message, file=sys.stderr)
+
+
+class NoImprovementCounter:
+    """The stopping rule of scikit-learn's MLP, on a validation score or on the training loss.
+
+    With a validation score (higher is better): an epoch does not improve when
+    ``score < best_score + tol``. With the training loss: when ``loss > best_loss - tol``.
+    Training stops when more than ``n_iter_no_change`` consecutive epochs did not improve.
+
+    Parameters
+    ----------
+    tol : float
+    n_iter_no_change : int
+    use_score : bool
+        Track a validation score (``True``) or the training loss (``False``).
+
+    Attributes
+    ----------
+    best_score : float
+        Best validation score so far (``-inf`` at the start).
+    best_loss : float
+        Lowest training loss so far (``inf`` at the start).
+    count : int
+        Consecutive epochs without improvement.
+
+    Examples
+    --------
+    >>> c = NoImprovementCounter(tol=0.1, n_iter_no_change=1, use_score=False)
+    >>> [c.update(loss=v)[0] for v in (1.0, 0.95, 0.94)]
+    [False, False, True]
+    """
+
+    def __init__(self, tol, n_iter_no_change, use_score):
+        self.tol = float(tol)
+        self.n_iter_no_change = int(n_iter_no_change)
+        self.use_score = bool(use_score)
+        self.best_score = -np.inf
+        self.best_loss = np.inf
+        self.count = 0
+
+    def update(self, loss=None, score=None):
+        """Record one epoch.
+
+        Returns
+        -------
+        stop : bool
+            Whether training should stop now.
+        improved : bool
+            Whether this epoch is the best so far (for keeping the best parameters).
+        """
+        if self.use_score:
+            if not (score >= self.best_score + self.tol):  # NaN never improves
+                self.count += 1
+            else:
+                self.count = 0
+            improved = score > self.best_score
+            if improved:
+                self.best_score = score
+        else:
+            if not (loss <= self.best_loss - self.tol):
+                self.count += 1
+            else:
+                self.count = 0
+            improved = loss < self.best_loss
+            if improved:
+                self.best_loss = loss
+        return self.count > self.n_iter_no_change, bool(improved)
+
+
+def release_caches(net):
+    """Drop the forward caches a :class:`~fastrnn.nn.SequenceNetwork` keeps for its backward.
+
+    Called after training and inference so a fitted estimator does not hold the activations of its
+    last batch (memory, pickle size).
+    """
+    for obj, attr in ((net, "_cache"), (net.rnn, "_cache"), (net.head, "_X"),
+                      (net.embedding, "_ids")):
+        if obj is not None and hasattr(obj, attr):
+            setattr(obj, attr, None)
+
+
+def network_outputs(net, data, what="logits", batch_size=PREDICT_BATCH_SIZE):
+    """Run a network in inference mode over validated sequences, in length buckets.
+
+    Parameters
+    ----------
+    net : SequenceNetwork
+    data : SequenceData
+        Validated (and standardised) input.
+    what : {"logits", "pooled"}
+        The output layer's values, or (networks with pooling) the pooled recurrent
+        representation that feeds it.
+    batch_size : int
+        Sequences per inference batch.
+
+    Returns
+    -------
+    out : ndarray of shape (n_samples, K) for a network with pooling, else list of ndarray of
+        shape (T_i, K), in the order of ``data``. ``K`` is the number of outputs, or
+        ``num_directions * hidden_size`` for ``"pooled"``.
+    """
+    net.eval()
+    n = len(data)
+    per_step = net.pooling is None
+    result = [None] * n if per_step else None
+    try:
+        for idx in length_buckets(data.lengths, batch_size, shuffle=False):
+            X, L = data.batch(idx)
+            if per_step:
+                out, _ = net.forward(X, L)
+                for b, i in enumerate(idx):
+                    result[i] = out[b, : L[b]].copy()
+                continue
+            E = net.embedding.forward(X) if net.embedding is not None else X
+            Y, _ = net.rnn.forward(E, L)
+            P, _ = pool(Y, L, net.pooling, net.rnn.num_directions)
+            out = P if what == "pooled" else net.head.forward(P)
+            if result is None:
+                result = np.empty((n, out.shape[1]), dtype=out.dtype)
+            result[idx] = out
+    finally:
+        release_caches(net)
+    return result
+
+
+def labels_to_saved(labels, name):
+    """Turn an array of class labels into ``(array, kind)`` storable without pickle.
+
+    numpy arrays of numbers, booleans or strings are stored as they are (``kind`` None); object
+    arrays whose elements are all ``str`` (or all ``int``, ``float``, ``bool``) are stored as such
+    an array and ``kind`` records that they were objects, so :func:`labels_from_saved` restores the
+    same dtype. Other labels (tuples, mixed types) raise ``ValueError``.
+    """
+    labels = np.asarray(labels)
+    if labels.dtype.kind in "biufUS":
+        return labels, None
+    values = labels.tolist()
+    for kind, types in (("str", (str,)), ("bool", (bool, np.bool_)),
+                        ("int", (int, np.integer)), ("float", (float, np.floating))):
+        if all(isinstance(v, types) for v in values):
+            if kind == "int" and any(isinstance(v, (bool, np.bool_)) for v in values):
+                continue
+            return np.asarray(values), kind
+    example = next(v for v in values if not isinstance(v, (str, int, float, bool)))
+    raise ValueError(
+        f"{name} holds labels of type {type(example).__name__} (e.g. {example!r:.40}), which the "
+        "safe model format cannot store (it holds numbers and strings, never pickled objects). "
+        "Encode the labels as strings or integers before fitting, or pickle the estimator instead."
+    )
+
+
+def labels_from_saved(array, kind):
+    """Inverse of :func:`labels_to_saved`."""
+    if kind is None:
+        return array
+    out = np.empty(len(array), dtype=object)
+    out[:] = array.tolist()
+    return out
+
+
+def _json_scalar(v, what):
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, (Integral, np.integer)):
+        return int(v)
+    if isinstance(v, (Real, np.floating)):
+        return float(v)
+    raise ValueError(f"{what} = {v!r:.60} cannot be saved in the safe model format "
+                     "(only numbers, strings, booleans and None). Pickle the estimator instead.")
+
+
+def params_to_json(params):
+    """Constructor parameters as a JSON-able dict for ``save``.
+
+    A ``random_state`` that is a ``RandomState`` instance is stored as ``None`` (it only matters
+    for re-fitting); a ``class_weight`` dict is stored as a list of ``[label, weight]`` pairs. Any
+    other value that is not a number, string, boolean or None raises ``ValueError``.
+    """
+    out = {}
+    for k, v in params.items():
+        if k == "random_state" and isinstance(v, np.random.RandomState):
+            out[k] = None
+        elif k == "class_weight" and isinstance(v, dict):
+            out[k] = {"__pairs__": [[_json_scalar(a, f"class_weight key {a!r}"),
+                                     _json_scalar(b, "class_weight value")] for a, b in v.items()]}
+        else:
+            out[k] = _json_scalar(v, f"parameter {k}")
+    return out
+
+
+def _params_from_json(params):
+    out = dict(params)
+    cw = out.get("class_weight")
+    if isinstance(cw, dict) and "__pairs__" in cw:
+        out["class_weight"] = {a: b for a, b in cw["__pairs__"]}
+    return out
+
+
+def _standardize(a, mean, scale, dtype):
+    """``(a - mean) / scale`` in ``dtype``; an overflow names the value the user passed."""
+    z = (a - mean) / scale
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = z.astype(dtype)
+    if not np.isfinite(out).all():
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
+        raise ValueError(
+            f"Input X holds {a[bad].item()!r}, which is {z[bad].item():.3g} standard deviations "
+            f"from the training mean of its channel and overflows {np.dtype(dtype).name} (the "
+            "model's dtype). Check the input's scale (e.g. a unit error), or use dtype='float64'."
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the base estimator
+# ---------------------------------------------------------------------------------------------
+
+
+class BaseRNNEstimator(BaseEstimator):
+    """Base class of the recurrent estimators (see the module docstring for the subclass hooks).
+
+    Not meant to be used directly. Parameters common to all subclasses are documented in
+    :class:`fastrnn.estimators.RNNClassifier`.
+    """
+
+    _parameter_constraints = dict(COMMON_CONSTRAINTS)
+
+    #: fitted attributes written by ``save`` (subclasses extend this)
+    _saved_attributes = (
+        "n_features_in_", "vocab_size_", "feature_mean_", "feature_scale_", "n_iter_", "t_",
+        "loss_curve_", "grad_norm_curve_", "validation_scores_", "best_loss_",
+        "best_validation_score_",
+    )
+
+    # ------------------------------------------------------------------ tags
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.input_tags.three_d_array = True
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = False
+        return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"X_types": ["2darray", "3darray"], "allow_nan": False,
+                "_xfail_checks": dict(SKLEARN_CHECKS_NOT_APPLICABLE)}
+
+    # ------------------------------------------------------------------ small helpers
+    @property
+    def _dtype(self):
+        return np.dtype(self.dtype)
+
+    def _is_fitted(self):
+        return hasattr(self, "network_")
+
+    def _check_fitted(self):
+        if not self._is_fitted():
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator."
+            )
+
+    def _uses_tokens(self):
+        """Whether the (fitted, else configured) model reads token ids."""
+        if self._is_fitted():
+            return self.network_.embedding is not None
+        return self.embedding_dim is not None
+
+    def _name(self):
+        return type(self).__name__
+
+    # ------------------------------------------------------------------ input validation
+    def _validate_X(self, X, reset):
+        """Validate ``X``; at ``reset`` set ``n_features_in_``, ``vocab_size_`` and the
+        standardisation statistics; otherwise check ``X`` against them. Returns standardised
+        :class:`~._inputs.SequenceData` in the model's dtype."""
+        tokens = self.embedding_dim is not None if reset else self._uses_tokens()
+        standardize = (self.standardize and not tokens) if reset else (
+            getattr(self, "feature_mean_", None) is not None)
+        work = np.float64 if standardize else self._dtype
+        data = check_sequences(X, tokens=tokens, dtype=work)
+        if reset:
+            self.n_features_in_ = data.n_features
+            if tokens:
+                max_id = data.max_id
+                if self.vocab_size is not None and max_id >= self.vocab_size:
+                    raise ValueError(
+                        f"X holds token id {max_id}, but vocab_size={self.vocab_size} allows ids "
+                        f"0..{self.vocab_size - 1}. Raise vocab_size (or leave it None to use the "
+                        "largest id + 1)."
+                    )
+                if self.vocab_size is None and max_id >= MAX_INFERRED_VOCAB:
+                    raise ValueError(
+                        f"X holds token id {max_id}, so the inferred vocabulary would have "
+                        f"{max_id + 1} ids (an embedding with that many rows). Map tokens to "
+                        "consecutive ids with a vocabulary (e.g. SequenceVectorizer), or pass "
+                        "vocab_size= explicitly if this is intended."
+                    )
+                self.vocab_size_ = int(self.vocab_size or max_id + 1)
+            else:
+                self.vocab_size_ = None
+            if standardize:
+                steps = data.concatenated()
+                with np.errstate(over="ignore", invalid="ignore"):
+                    mean = steps.mean(axis=0)
+                    scale = steps.std(axis=0)
+                if not (np.isfinite(mean).all() and np.isfinite(scale).all()):
+                    raise ValueError(
+                        "X holds values too large to standardise (their variance overflows "
+                        f"float64; largest |value| {np.abs(steps).max():.3g}). Rescale X, or set "
+                        "standardize=False."
+                    )
+                scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1)] = 1.0
+                self.feature_mean_, self.feature_scale_ = mean, scale
+            else:
+                self.feature_mean_ = self.feature_scale_ = None
+        else:
+            if tokens:
+                max_id = data.max_id
+                if max_id >= self.vocab_size_:
+                    raise ValueError(
+                        f"X holds token id {max_id}, out of range for this {self._name()}: it was "
+                        f"fitted with vocab_size_={self.vocab_size_} "
+                        f"(ids 0..{self.vocab_size_ - 1}). "
+                        "Encode the sequences with the vocabulary used at fit (a fitted "
+                        "SequenceVectorizer maps unseen tokens to UNK=1), or pass vocab_size= "
+                        "large enough when fitting."
+                    )
+            elif data.n_features != self.n_features_in_:
+                raise ValueError(
+                    f"X has {data.n_features} features per step, but {self._name()} is expecting "
+                    f"{self.n_features_in_} features per step as input (as at fit). Pass "
+                    "sequences with the same channels as at fit."
+                )
+        if standardize:
+            mean, scale, dt = self.feature_mean_, self.feature_scale_, self._dtype
+            data = data.map(lambda a: _standardize(a, mean, scale, dt))
+        return data
+
+    # ------------------------------------------------------------------ building
+    def _network_kwargs(self):
+        return dict(
+            cell=self.cell, hidden_size=int(self.hidden_size), num_layers=int(self.num_layers),
+            bidirectional=bool(self.bidirectional), dropout=float(self.dropout),
+            recurrent_dropout=float(self.recurrent_dropout), dtype=self._dtype,
+            backend=self.backend,
+        )
+
+    def _build_network(self, rng):
+        kw = self._network_kwargs()
+        if self._uses_tokens():
+            kw.update(vocab_size=self.vocab_size_, embedding_dim=int(self.embedding_dim))
+        else:
+            kw.update(n_features=self.n_features_in_)
+        return SequenceNetwork(self._n_outputs(), pooling=self._pooling(),
+                               random_state=int(rng.randint(np.iinfo(np.int32).max)), **kw)
+
+    def _make_trainer(self):
+        opt = self.optimizer
+        if not isinstance(opt, str):
+            opt = copy.deepcopy(opt)
+        return Trainer(self.network_, optimizer=opt, learning_rate=float(self.learning_rate),
+                       clip_norm=self.clip_norm)
+
+    def _initialize(self, early):
+        """Fresh network, optimiser and training history (first fit, or fit without warm_start)."""
+        if isinstance(self.random_state, Integral):
+            # an int seed gives the same run every time; a RandomState instance is advanced
+            self._rng = np.random.RandomState(int(self.random_state))
+        else:
+            self._rng = check_random_state(self.random_state)
+        self.network_ = self._build_network(self._rng)
+        self._trainer = self._make_trainer()
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self.grad_norm_curve_ = []
+        self._new_counter(early)
+
+    def _new_counter(self, early):
+        """Start the early-stopping bookkeeping (MLP semantics for the fitted attributes)."""
+        self._counter = NoImprovementCounter(self.tol, self.n_iter_no_change, early)
+        if early:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            finite = [v for v in getattr(self, "loss_curve_", []) if math.isfinite(v)]
+            self._counter.best_loss = min(finite) if finite else np.inf
+            self.best_loss_ = float(self._counter.best_loss)
+
+    # ------------------------------------------------------------------ fitting
+    def _fit(self, X, y, sample_weight=None, *, incremental=False, **target_kwargs):
+        """Validate, (re)initialise when needed and run the epochs. Returns ``self``.
+
+        ``fit`` calls it with ``incremental=False`` (``max_iter`` epochs, a fresh model unless
+        ``warm_start``), ``partial_fit`` with ``incremental=True`` (one epoch, the model kept).
+        """
+        if incremental and self.early_stopping:
+            raise ValueError(
+                "partial_fit does not support early_stopping=True: there is no fixed validation "
+                "set across calls. Set early_stopping=False, or use fit()."
+            )
+        reset = not self._is_fitted() or not (self.warm_start or incremental)
+        try:
+            data = self._validate_X(X, reset=reset)
+            targets = self._validate_targets(y, data, reset=reset, incremental=incremental,
+                                             **target_kwargs)
+            sw = check_sample_weight(sample_weight, len(data))
+            self._check_fit_targets(targets, sw, incremental=incremental)
+        except Exception:
+            if reset and self._is_fitted():
+                # validation with reset already replaced fitted attributes: do not leave a
+                # mixture of the old model and the new data's statistics behind
+                del self.network_
+            raise
+        early = bool(self.early_stopping)
+        if reset:
+            self._initialize(early)
+        else:
+            if not incremental or getattr(self, "_trainer", None) is None:
+                # as scikit-learn's MLP: a warm-started fit gets a fresh optimiser (so changed
+                # optimizer / learning_rate apply); partial_fit keeps its optimiser state
+                self._trainer = self._make_trainer()
+            if getattr(self, "_rng", None) is None:
+                self._rng = check_random_state(self.random_state)
+            counter = getattr(self, "_counter", None)
+            if counter is None or counter.use_score != early:
+                self._new_counter(early)
+        if not incremental:
+            self._counter.count = 0
+        train, val = (data, targets, sw), None
+        if early:
+            tr, va = self._validation_split(data, targets)
+            val = (data.subset(va), self._subset_targets(targets, va),
+                   None if sw is None else sw[va])
+            train = (data.subset(tr), self._subset_targets(targets, tr),
+                     None if sw is None else sw[tr])
+        self._run_epochs(train, val, n_epochs=1 if incremental else int(self.max_iter),
+                         incremental=incremental)
+        return self
+
+    def _check_fit_targets(self, targets, sample_weight, incremental=False):
+        """Hook: extra checks on the targets that need the sample weights."""
+
+    def _stratify(self, targets):
+        """Hook: labels to stratify the validation split on (``None``: no stratification)."""
+        return None
+
+    def _validation_split(self, data, targets):
+        n = len(data)
+        n_val = int(math.ceil(self.validation_fraction * n))
+        if n < 2 or n_val >= n:
+            raise ValueError(
+                f"early_stopping needs a validation split, but validation_fraction="
+                f"{self.validation_fraction} of {n} sequence(s) leaves no training data. Use more "
+                "sequences, a smaller validation_fraction, or early_stopping=False."
+            )
+        rng = np.random.RandomState(self._rng.randint(np.iinfo(np.int32).max))
+        strata = self._stratify(targets)
+        if strata is not None:
+            _, inv, counts = np.unique(strata, return_inverse=True, return_counts=True)
+            if counts.min() >= 2 and n_val >= len(counts) and n - n_val >= len(counts):
+                from sklearn.model_selection import train_test_split
+
+                tr, va = train_test_split(np.arange(n), test_size=n_val, stratify=inv,
+                                          random_state=rng)
+                return np.sort(tr), np.sort(va)
+        perm = rng.permutation(n)
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+    def _iter_batches(self, data, rng):
+        """Length-bucketed minibatches of one epoch: yields ``(idx, X, lengths)``."""
+        for idx in length_buckets(data.lengths, int(self.batch_size), random_state=rng):
+            X, L = data.batch(idx)
+            yield idx, X, L
+
+    def _run_epochs(self, train, val, n_epochs, incremental):
+        """The training loop: ``n_epochs`` epochs of minibatch steps, early stopping, warnings."""
+        data, targets, sw = train
+        net, trainer, counter = self.network_, self._trainer, self._counter
+        n_train = len(data)
+        early = val is not None
+        stopped = False
+        try:
+            for epoch in range(n_epochs):
+                bar = EpochProgress(n_train, epoch + 1, n_epochs, self.verbose)
+                net.train()
+                first_norm = len(trainer.grad_norms_)
+                total = weight = 0.0
+                t0 = time.perf_counter()
+                for idx, X, L in self._iter_batches(data, self._rng):
+                    swb = None if sw is None else sw[idx]
+                    if swb is not None and not swb.any():
+                        bar.update(len(idx))
+                        continue
+                    loss_fn, w = self._make_loss(targets, idx, L, swb)
+                    loss, _ = trainer.step(X, L, loss_fn)
+                    if math.isfinite(loss) and w > 0:
+                        total += loss * w
+                        weight += w
+                    bar.update(len(idx), total / weight if weight else None)
+                epoch_loss = total / weight if weight else math.nan
+                norms = np.asarray(trainer.grad_norms_[first_norm:], dtype=np.float64)
+                norms = norms[np.isfinite(norms)]
+                self.n_iter_ += 1
+                self.t_ += n_train
+                self.loss_curve_.append(float(epoch_loss))
+                self.grad_norm_curve_.append(float(norms.mean()) if norms.size else math.nan)
+                score = None
+                if early:
+                    net.eval()
+                    score = float(self._validation_score(*val))
+                    self.validation_scores_.append(score)
+                stop, improved = counter.update(loss=epoch_loss, score=score)
+                if early:
+                    if improved:
+                        self.best_validation_score_ = score
+                        self._best_params = net.state_dict()
+                else:
+                    self.best_loss_ = float(counter.best_loss)
+                bar.close(epoch_loss, score)
+                if self.verbose and self.verbose > 1:
+                    EpochProgress.write(
+                        f"epoch {self.n_iter_}: loss {epoch_loss:.6g}"
+                        + (f", validation score {score:.6g}" if early else "")
+                        + f", {n_train / max(time.perf_counter() - t0, 1e-9):.1f} sequences/s",
+                        self.verbose)
+                if stop and not incremental:
+                    what = ("Validation score" if early else "Training loss")
+                    EpochProgress.write(
+                        f"{what} did not improve more than tol={self.tol} for "
+                        f"{self.n_iter_no_change} consecutive epochs. Stopping.", self.verbose)
+                    stopped = True
+                    break
+        except KeyboardInterrupt:
+            # as scikit-learn's MLP: keep the model trained so far
+            warnings.warn("Training interrupted by user.")
+            stopped = True
+        finally:
+            net.eval()
+            release_caches(net)
+        if early and getattr(self, "_best_params", None) is not None:
+            net.load_state_dict(self._best_params)
+            del self._best_params
+        if not stopped and not incremental:
+            warnings.warn(
+                f"{self._name()}: stopped after max_iter={n_epochs} epochs while the "
+                f"{'validation score' if early else 'training loss'} was still improving by more "
+                f"than tol={self.tol}. Raise max_iter (or learning_rate) if the model underfits.",
+                ConvergenceWarning,
+            )
+
+    # ------------------------------------------------------------------ inference helpers
+    def _outputs(self, X, what="logits"):
+        """Validate ``X`` against the fitted model and run the network (see
+        :func:`network_outputs`)."""
+        self._check_fitted()
+        data = self._validate_X(X, reset=False)
+        return network_outputs(self.network_, data, what=what)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path):
+        """Save the fitted estimator to ``path`` in fastrnn's safe format.
+
+        The file is a zip of ``.npy`` arrays and JSON metadata (no pickle), written atomically.
+        Load it with :func:`fastrnn.load`. The optimiser state is not saved: ``partial_fit`` or
+        ``warm_start`` after loading continue with a fresh optimiser.
+
+        Parameters
+        ----------
+        path : str or path-like
+
+        Returns
+        -------
+        self
+        """
+        meta, arrays = self._to_saved()
+        save_model(path, type(self).__name__, meta, arrays)
+        return self
+
+    def _to_saved(self):
+        """``(meta, arrays)`` describing the fitted estimator (see :mod:`fastrnn._persist`)."""
+        self._check_fitted()
+        if not isinstance(self.optimizer, str):
+            raise ValueError(
+                "save() stores the optimizer by name, but optimizer is an instance "
+                f"({self.optimizer!r:.60}). Use one of {list(_OPTIMIZERS)} with learning_rate, or "
+                "pickle the estimator instead."
+            )
+        meta = {
+            "estimator_format_version": ESTIMATOR_FORMAT_VERSION,
+            "params": params_to_json(self.get_params(deep=False)),
+            "network": self.network_.config,
+            "fitted": {},
+            "array_attributes": [],
+            "label_kinds": {},
+        }
+        arrays = {f"network/{k}": v for k, v in self.network_.state_dict().items()}
+        for name in self._saved_attributes:
+            if not hasattr(self, name):
+                continue
+            value = getattr(self, name)
+            if name in self._label_attributes():
+                a, kind = labels_to_saved(value, name)
+                arrays[f"attr/{name}"] = a
+                meta["label_kinds"][name] = kind
+                meta["array_attributes"].append(name)
+            elif isinstance(value, np.ndarray):
+                arrays[f"attr/{name}"] = value
+                meta["array_attributes"].append(name)
+            elif isinstance(value, list):
+                arrays[f"attr/{name}"] = np.asarray(value, dtype=np.float64)
+                meta["fitted"][name] = "__list__"
+            else:
+                meta["fitted"][name] = _json_scalar(value, name)
+        return meta, arrays
+
+    def _label_attributes(self):
+        """Names of fitted attributes that hold class labels (saved with their dtype)."""
+        return ()
+
+    @classmethod
+    def _from_saved(cls, meta, arrays):
+        """Rebuild a fitted estimator from what :meth:`_to_saved` returned."""
+        version = meta.get("estimator_format_version", 0)
+        if version > ESTIMATOR_FORMAT_VERSION:
+            raise ValueError(
+                f"this {cls.__name__} was saved with estimator format version {version}, but this "
+                f"fastrnn reads up to {ESTIMATOR_FORMAT_VERSION}; upgrade fastrnn to load it."
+            )
+        est = cls(**_params_from_json(meta["params"]))
+        for name, value in meta["fitted"].items():
+            if value == "__list__":
+                value = arrays[f"attr/{name}"].tolist()
+            setattr(est, name, value)
+        for name in meta["array_attributes"]:
+            value = arrays[f"attr/{name}"]
+            if name in meta.get("label_kinds", {}):
+                value = labels_from_saved(value, meta["label_kinds"][name])
+            setattr(est, name, value)
+        config = dict(meta["network"])
+        net = SequenceNetwork(**config, backend=est.backend, random_state=0)
+        prefix = "network/"
+        net.load_state_dict({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+        net.eval()
+        est.network_ = net
+        est._trainer = None
+        est._counter = None
+        est._rng = check_random_state(est.random_state)
+        return est
+
+    @classmethod
+    def load(cls, path):
+        """Load an estimator of this class saved with :meth:`save` (see :func:`fastrnn.load`)."""
+        meta, arrays = read_model(path)
+        if meta.get("class") != cls.__name__:
+            raise ValueError(f"{path!r} holds a {meta.get('class')}, not a {cls.__name__}; use "
+                             "fastrnn.load(path) to load any model.")
+        return cls._from_saved(meta, arrays)
+
+
+class PooledOutputMixin:
+    """``transform`` and feature names for estimators that pool each sequence into one vector."""
+
+    @property
+    def _n_features_out(self):
+        return self.network_.rnn.num_directions * self.network_.rnn.hidden_size
+
+    def transform(self, X):
+        """Pooled recurrent representation of each sequence (the input of the output layer).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, num_directions * hidden_size)
+            In the model's dtype.
+        """
+        return self._outputs(X, what="pooled")
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the pooled features: ``"<classname>0"``, ``"<classname>1"``, ...
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored.
+
+        Returns
+        -------
+        ndarray of str objects of shape (num_directions * hidden_size,)
+        """
+        self._check_fitted()
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}{i}" for i in range(self._n_features_out)], dtype=object)

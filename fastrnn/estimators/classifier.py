@@ -1,0 +1,540 @@
+"""Sequence classification: :class:`RNNClassifier`."""
+
+from numbers import Number
+
+import numpy as np
+from sklearn.base import ClassifierMixin, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
+
+from ..losses import log_softmax, softmax, softmax_cross_entropy
+from ._base import BaseRNNEstimator, PooledOutputMixin
+
+__all__ = ["RNNClassifier"]
+
+
+def _check_y_length(n_X, n_y):
+    if n_X != n_y:
+        raise ValueError(
+            f"Found input variables with inconsistent numbers of samples: X has {n_X} sequences "
+            f"but y has {n_y} labels. Pass exactly one label per sequence."
+        )
+
+
+def _is_plain_label(v):
+    return isinstance(v, (str, bytes, Number, np.generic))
+
+
+def _object_labels(values):
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):  # element by element: tuples must stay whole labels
+        out[i] = v
+    return out
+
+
+def _as_label_array(y):
+    """``y`` as a 1-D label array, and whether it holds general hashable objects (tuples, ...).
+
+    Numbers and strings follow scikit-learn (``column_or_1d``, ``check_classification_targets``);
+    other hashable labels, e.g. tuples, are kept whole in an object array.
+    """
+    if isinstance(y, np.ndarray) and y.dtype != object:
+        return y, False
+    items = list(y) if isinstance(y, (list, tuple, np.ndarray)) else None
+    if items and any(not _is_plain_label(v) for v in items):
+        for i, v in enumerate(items):
+            if isinstance(v, (list, np.ndarray, dict, set)):
+                break  # rows of a 2-D y, or unhashable labels: let scikit-learn reject them
+        else:
+            for i, v in enumerate(items):
+                try:
+                    hash(v)
+                except TypeError:
+                    raise ValueError(
+                        f"y[{i}] = {v!r:.40} is not hashable; class labels must be hashable "
+                        "(str, int, tuple, ...)."
+                    ) from None
+            return _object_labels(items), True
+    return y, False
+
+
+def _unique_labels(y):
+    """Sorted unique labels; general objects are sorted by value if possible, else by repr."""
+    y = np.asarray(y) if not isinstance(y, np.ndarray) else y
+    if y.dtype != object or all(_is_plain_label(v) for v in y):
+        return np.unique(y)
+    uniq = list(dict.fromkeys(y.tolist()))
+    try:
+        uniq = sorted(uniq)
+    except TypeError:
+        uniq = sorted(uniq, key=lambda v: (type(v).__name__, repr(v)))
+    return _object_labels(uniq)
+
+
+def _encode_labels(y, classes, what):
+    """Indices of ``y`` in ``classes``; raise naming the labels that are not there."""
+    if classes.dtype == object and not all(_is_plain_label(v) for v in classes):
+        index = {c: i for i, c in enumerate(classes.tolist())}
+        codes = np.array([index.get(v, -1) for v in y.tolist()], dtype=np.intp)
+        known = codes >= 0
+    else:
+        known = np.isin(y, classes)
+        codes = None
+    if not known.all():
+        unknown = list(dict.fromkeys(y[~known].tolist()))
+        raise ValueError(
+            f"y holds label(s) {unknown[:5]} that are not among the classes {what} "
+            f"{classes[:10].tolist()}. Pass all classes to the first partial_fit call "
+            "(classes=...), or refit without warm_start."
+        )
+    if codes is None:
+        codes = np.searchsorted(classes, y).astype(np.intp)
+    return codes
+
+
+class _LabelTargetsMixin:
+    """Class-label bookkeeping of the classifier and the tagger (``classes_``, class weights)."""
+
+    def _set_classes(self, labels, classes, incremental_first):
+        """Set ``classes_`` from ``classes`` (partial_fit) or from the labels seen."""
+        if incremental_first:
+            if classes is None:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit: give every label "
+                    "that will ever occur, e.g. classes=np.unique(y_all)."
+                )
+            self.classes_ = _unique_labels(_as_label_array(classes)[0])
+        else:
+            self.classes_ = _unique_labels(labels)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 classes, but y has 1 class "
+                f"({self.classes_.tolist()[:1]!r}). A classifier cannot be trained on a single "
+                "class; check y."
+            )
+
+    def _class_weight_vector(self, codes, incremental):
+        """Class weights aligned with ``classes_`` (``None`` without class_weight).
+
+        ``"balanced"`` gives class ``c`` the weight ``n / (n_present * count_c)`` over the classes
+        present in ``codes`` (scikit-learn's rule); a dict maps labels to weights, 1 for the others.
+        """
+        cw = self.class_weight
+        if cw is None:
+            return None
+        n_classes = len(self.classes_)
+        if isinstance(cw, str):
+            if incremental:
+                raise ValueError(
+                    "class_weight='balanced' is not supported by partial_fit: the class "
+                    "frequencies of all the data are unknown there. Compute the weights once "
+                    "with sklearn.utils.class_weight.compute_class_weight and pass them as a dict."
+                )
+            counts = np.bincount(codes, minlength=n_classes)
+            present = counts > 0
+            out = np.ones(n_classes)
+            out[present] = codes.size / (present.sum() * counts[present])
+            return out
+        out = np.ones(n_classes)
+        for label, weight in cw.items():
+            hit = [i for i, c in enumerate(self.classes_.tolist()) if c == label]
+            if not hit:
+                raise ValueError(
+                    f"class_weight has a weight for {label!r}, which is not a class; the classes "
+                    f"are {self.classes_.tolist()[:10]}. Use the labels of y as keys."
+                )
+            if not (isinstance(weight, Number) and np.isfinite(weight) and weight >= 0):
+                raise ValueError(f"class_weight[{label!r}] must be a finite number >= 0, got "
+                                 f"{weight!r}.")
+            out[hit[0]] = float(weight)
+        return out
+
+    def _label_attributes(self):
+        return ("classes_",)
+
+
+class RNNClassifier(ClassifierMixin, PooledOutputMixin, TransformerMixin, _LabelTargetsMixin,
+                    BaseRNNEstimator):
+    r"""Recurrent neural network classifier: one label per sequence.
+
+    Each sequence runs through an optional token embedding and the recurrent layers; its outputs
+    are pooled over the real (unpadded) steps into one vector, which a dense softmax layer maps to
+    class probabilities (SPEC §5). Trained with minibatches of sequences of similar length,
+    gradient clipping and recovery from non-finite steps.
+
+    Parameters
+    ----------
+    cell : {"lstm", "gru", "rnn"}, default="lstm"
+        Recurrent cell: LSTM, GRU or simple (Elman, tanh) RNN.
+    hidden_size : int, default=64
+        Units of each recurrent layer (per direction).
+    num_layers : int, default=1
+        Stacked recurrent layers.
+    bidirectional : bool, default=False
+        Also run each layer from the end of each sequence back to its start.
+    pooling : {"max", "mean", "last"}, default="max"
+        How the recurrent outputs of a sequence become one vector: the element-wise maximum or mean
+        over the real steps, or the state at the last real step (for a bidirectional layer, the
+        forward state at the last step and the backward state at the first). Max pooling is the
+        default because it also finds short events in long sequences (see Notes).
+    dropout : float, default=0.0
+        Dropout rate on the inputs of each layer and on the pooled outputs (training only).
+    recurrent_dropout : float, default=0.0
+        Dropout rate on the recurrent connections (one mask per sequence, Gal & Ghahramani 2016).
+    embedding_dim : int or None, default=None
+        ``None``: the input is float features per step. An int: the input is token ids (e.g. the
+        output of :class:`fastrnn.text.SequenceVectorizer`), embedded in vectors of this size.
+    vocab_size : int or None, default=None
+        Number of token ids (with ``embedding_dim``); ``None`` uses the largest id seen in ``fit``
+        plus one. Larger ids at predict time are an error.
+    standardize : bool, default=True
+        Standardise each input channel (float input) with the mean and standard deviation of all
+        steps of the training data (kept in ``feature_mean_`` / ``feature_scale_``). Recurrent
+        networks train much better on standardised channels.
+    optimizer : {"adam", "adamw", "sgd", "momentum", "nesterov", "adagrad"} or Optimizer, \
+default="adam"
+        A name of :func:`fastrnn.optim.get_optimizer`, or an optimiser instance (copied at fit).
+    learning_rate : float, default=1e-3
+        Learning rate of a named optimiser.
+    batch_size : int, default=32
+        Sequences per minibatch. Batches hold sequences of similar length
+        (:func:`fastrnn.text.length_buckets`), reshuffled every epoch.
+    max_iter : int, default=100
+        Maximum number of epochs (passes over the training data).
+    clip_norm : float or None, default=5.0
+        Clip the global gradient norm to this value (``None``: no clipping).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified) and stop when the
+        validation accuracy has not improved by ``tol`` for ``n_iter_no_change`` epochs; the
+        best parameters are restored. Otherwise training stops on the training loss with the same
+        rule.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without improvement tolerated before stopping.
+    tol : float, default=1e-4
+        Minimum improvement of the loss (or validation score).
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss (``{label: weight}``); ``"balanced"`` uses
+        ``n_samples / (n_classes * np.bincount(y))``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weight initialisation, the minibatch order, dropout and the validation split;
+        an int makes ``fit`` reproducible.
+    verbose : int, default=0
+        ``1``: a progress bar per epoch (tqdm) with the loss, the validation score and the
+        sequences per second; ``2``: also one line per epoch.
+    backend : {"auto", "numba", "cython", "cuda", "numpy"}, default="auto"
+        Kernel backend of the recurrent layers (see :func:`fastrnn.show_backends`).
+    warm_start : bool, default=False
+        ``fit`` continues from the previous solution instead of starting afresh.
+    dtype : {"float32", "float64"}, default="float32"
+        Precision of the network.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels, sorted: numbers, strings, or any hashable objects such as tuples (kept
+        whole in an object array; sorted by value, or by ``repr`` if they cannot be compared).
+    n_features_in_ : int
+        Features per step of float input (1 for a 2-D ``X`` or token ids).
+    vocab_size_ : int or None
+        Number of token ids the embedding accepts (token input).
+    feature_mean_, feature_scale_ : ndarray of shape (n_features_in_,) or None
+        Standardisation of the input channels (``standardize=True``, float input).
+    network_ : fastrnn.nn.SequenceNetwork
+        The trained network.
+    loss_curve_ : list of float
+        Mean training loss of each epoch.
+    grad_norm_curve_ : list of float
+        Mean global gradient norm (before clipping) of each epoch.
+    validation_scores_ : list of float or None
+        Validation accuracy of each epoch (``early_stopping=True``), else ``None``.
+    best_validation_score_ : float or None
+        Best validation accuracy (``early_stopping=True``), else ``None``.
+    best_loss_ : float or None
+        Lowest training loss (``early_stopping=False``), else ``None``.
+    n_iter_ : int
+        Epochs run (cumulative over ``warm_start`` fits and ``partial_fit`` calls).
+    t_ : int
+        Training sequences seen.
+
+    See Also
+    --------
+    RNNRegressor : one or more real values per sequence.
+    RNNTagger : one label per step.
+    fastrnn.text.SequenceVectorizer : raw text to token ids.
+
+    Notes
+    -----
+    Input forms (details in the user guide, "Input formats"): a 2-D array ``(n_samples, T)`` (one
+    value, or one token id, per step), a 3-D array ``(n_samples, T, n_features)``, or a list of
+    arrays of different lengths. With token ids, trailing ``PAD`` (0) ids are padding. NaN is
+    never padding: it is an error.
+
+    Max pooling over the states of a bidirectional LSTM was the best sentence encoder among those
+    compared by Conneau et al. (2017, "Supervised learning of universal sentence representations
+    from natural language inference data", EMNLP). On GunPoint (a 150-step series whose class shows
+    in a short segment) we measured mean pooling near chance and max pooling at 96 %; on
+    JapaneseVowels all three poolings reach 97-98 %.
+
+    Examples
+    --------
+    >>> from fastrnn import RNNClassifier
+    >>> from fastrnn.datasets import make_sequence_classification
+    >>> X, y = make_sequence_classification(n_samples=60, random_state=0)
+    >>> clf = RNNClassifier(hidden_size=16, learning_rate=0.01, max_iter=15, random_state=0)
+    >>> clf.fit(X, y).predict(X[:4]).shape
+    (4,)
+    >>> clf.predict_proba(X[:4]).shape
+    (4, 2)
+    >>> clf.transform(X[:4]).shape
+    (4, 16)
+    >>> bool(clf.score(X, y) > 0.9)
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseRNNEstimator._parameter_constraints,
+        "pooling": [StrOptions({"last", "mean", "max"})],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+    _saved_attributes = BaseRNNEstimator._saved_attributes + ("classes_",)
+
+    def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=False,
+                 pooling="max", dropout=0.0, recurrent_dropout=0.0, embedding_dim=None,
+                 vocab_size=None, standardize=True, optimizer="adam", learning_rate=1e-3,
+                 batch_size=32, max_iter=100, clip_norm=5.0, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, class_weight=None,
+                 random_state=None, verbose=0, backend="auto", warm_start=False,
+                 dtype="float32"):
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.pooling = pooling
+        self.dropout = dropout
+        self.recurrent_dropout = recurrent_dropout
+        self.embedding_dim = embedding_dim
+        self.vocab_size = vocab_size
+        self.standardize = standardize
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.clip_norm = clip_norm
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.class_weight = class_weight
+        self.random_state = random_state
+        self.verbose = verbose
+        self.backend = backend
+        self.warm_start = warm_start
+        self.dtype = dtype
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = True
+        tags.classifier_tags.multi_label = False
+        tags.target_tags.single_output = True
+        tags.target_tags.multi_output = False
+        if tags.transformer_tags is not None:
+            # transform returns the model's dtype, whatever the input's
+            tags.transformer_tags.preserves_dtype = []
+        return tags
+
+    # ------------------------------------------------------------------ hooks
+    def _pooling(self):
+        return self.pooling
+
+    def _n_outputs(self):
+        return len(self.classes_)
+
+    def _validate_targets(self, y, data, reset, classes=None, incremental=False):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None. Pass "
+                "one label per sequence."
+            )
+        y, general = _as_label_array(y)
+        if not general:
+            y = column_or_1d(y, warn=True)
+            check_classification_targets(y)
+        _check_y_length(len(data), y.shape[0])
+        if reset:
+            self._set_classes(y, classes, incremental_first=incremental)
+            what = "given in classes=" if incremental else "of y"
+        else:
+            given = None if classes is None else _unique_labels(_as_label_array(classes)[0])
+            if given is not None and not (len(given) == len(self.classes_) and all(
+                    a == b for a, b in zip(given.tolist(), self.classes_.tolist()))):
+                raise ValueError(
+                    f"classes={given.tolist()[:10]} differs from the classes of the "
+                    f"first partial_fit call, {self.classes_.tolist()[:10]}; classes cannot change."
+                )
+            what = "the model was fitted with,"
+        codes = _encode_labels(y, self.classes_, what)
+        self._fit_class_weight = self._class_weight_vector(codes, incremental)
+        return codes
+
+    def _check_fit_targets(self, targets, sample_weight, incremental=False):
+        if incremental or sample_weight is None:
+            return
+        weighted = np.unique(targets[sample_weight > 0])
+        if len(weighted) < 2:
+            raise ValueError(
+                f"sample_weight leaves only 1 class with positive weight "
+                f"({self.classes_[weighted].tolist()!r}); a classifier needs at least 2 classes "
+                "to learn from. Check the sample weights."
+            )
+
+    def _subset_targets(self, targets, idx):
+        return targets[idx]
+
+    def _stratify(self, targets):
+        return targets
+
+    def _make_loss(self, targets, idx, lengths, sample_weight):
+        yb = targets[idx]
+        cw = self._fit_class_weight
+        w = np.ones(len(idx)) if sample_weight is None else sample_weight
+        if cw is not None:
+            w = w * cw[yb]
+        total = float(w.sum())
+
+        def loss_fn(out):
+            return softmax_cross_entropy(out, yb, sample_weight=sample_weight, class_weight=cw)
+
+        return loss_fn, total
+
+    def _validation_score(self, data, targets, sample_weight):
+        from ._base import network_outputs
+
+        logits = network_outputs(self.network_, data)
+        correct = (np.argmax(logits, axis=1) == targets).astype(np.float64)
+        return float(np.average(correct, weights=sample_weight))
+
+    # ------------------------------------------------------------------ API
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train the classifier (``max_iter`` epochs at most; see ``early_stopping``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+            Training sequences; a list may hold arrays of different lengths ``(T_i,)`` or
+            ``(T_i, n_features)``.
+        y : array-like of shape (n_samples,)
+            One label per sequence, of any hashable type numpy can sort (str, int, ...).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sequence in the loss.
+
+        Returns
+        -------
+        self : RNNClassifier
+        """
+        return self._fit(X, y, sample_weight)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train for one epoch over ``(X, y)``, keeping the model and the optimiser state.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), default=None
+            All the classes of the problem; required on the first call, optional afterwards.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : RNNClassifier
+        """
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    def decision_function(self, X):
+        """Unnormalised class scores (logits).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes), or (n_samples,) for two classes
+            For two classes, the score of ``classes_[1]`` minus that of ``classes_[0]``
+            (positive means ``classes_[1]``), as scikit-learn's binary classifiers do.
+        """
+        z = np.asarray(self._outputs(X), dtype=np.float64)
+        if z.shape[1] == 2:
+            return z[:, 1] - z[:, 0]
+        return z
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes), dtype float64
+            Columns follow ``classes_``; rows sum to 1.
+        """
+        return softmax(np.asarray(self._outputs(X), dtype=np.float64), axis=1)
+
+    def predict_log_proba(self, X):
+        """Logarithm of the class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes), dtype float64
+        """
+        return log_softmax(np.asarray(self._outputs(X), dtype=np.float64), axis=1)
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy: the share of sequences whose predicted label is right.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+        y : array-like of shape (n_samples,)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        pred = self.predict(X)
+        y, general = _as_label_array(y)
+        if not general:
+            from sklearn.metrics import accuracy_score
+
+            return float(accuracy_score(y, pred, sample_weight=sample_weight))
+        _check_y_length(len(pred), len(y))
+        correct = np.array([a == b for a, b in zip(pred.tolist(), y.tolist())], dtype=float)
+        return float(np.average(correct, weights=sample_weight))
+
+    def predict(self, X):
+        """Most probable class of each sequence.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        scores = self._outputs(X)
+        return self.classes_[np.argmax(scores, axis=1)]

@@ -1,0 +1,305 @@
+"""Sequence regression: :class:`RNNRegressor`."""
+
+import numpy as np
+from sklearn.base import RegressorMixin, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import StrOptions
+
+from ..losses import mean_squared_error
+from ._base import BaseRNNEstimator, PooledOutputMixin, network_outputs
+
+__all__ = ["RNNRegressor"]
+
+
+class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNEstimator):
+    r"""Recurrent neural network regressor: one or more real values per sequence.
+
+    Each sequence runs through an optional token embedding and the recurrent layers; its outputs
+    are pooled over the real steps into one vector, which a linear layer maps to the targets.
+    Trained on the mean squared error with minibatches of sequences of similar length.
+
+    Parameters
+    ----------
+    cell : {"lstm", "gru", "rnn"}, default="lstm"
+        Recurrent cell.
+    hidden_size : int, default=64
+        Units of each recurrent layer (per direction).
+    num_layers : int, default=1
+        Stacked recurrent layers.
+    bidirectional : bool, default=False
+        Also run each layer backwards over each sequence.
+    pooling : {"max", "mean", "last"}, default="max"
+        Sequence representation: state at the last real step, or mean / max over the real steps.
+    dropout : float, default=0.0
+        Dropout rate on the inputs of each layer and on the pooled outputs (training only).
+    recurrent_dropout : float, default=0.0
+        Dropout rate on the recurrent connections.
+    embedding_dim : int or None, default=None
+        ``None``: float features per step; an int: token ids embedded in vectors of this size.
+    vocab_size : int or None, default=None
+        Number of token ids; ``None``: the largest id seen in ``fit`` plus one.
+    standardize : bool, default=True
+        Standardise each input channel (float input) and each target with the training data's
+        mean and standard deviation; predictions are transformed back. The loss (``loss_curve_``)
+        is then the mean squared error of the standardised targets.
+    optimizer : {"adam", "adamw", "sgd", "momentum", "nesterov", "adagrad"} or Optimizer, \
+default="adam"
+        Optimiser name or instance.
+    learning_rate : float, default=1e-3
+        Learning rate of a named optimiser.
+    batch_size : int, default=32
+        Sequences per minibatch (formed by length).
+    max_iter : int, default=100
+        Maximum number of epochs.
+    clip_norm : float or None, default=5.0
+        Global gradient-norm clipping threshold.
+    early_stopping : bool, default=False
+        Stop when the R² on a held-out ``validation_fraction`` has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs (best parameters restored); otherwise stop on the training
+        loss with the same rule.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without improvement tolerated.
+    tol : float, default=1e-4
+        Minimum improvement.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, minibatch order, dropout and the validation split.
+    verbose : int, default=0
+        ``1``: a tqdm progress bar per epoch (loss, validation score, sequences/s).
+    backend : {"auto", "numba", "cython", "cuda", "numpy"}, default="auto"
+        Kernel backend.
+    warm_start : bool, default=False
+        ``fit`` continues from the previous solution.
+    dtype : {"float32", "float64"}, default="float32"
+        Precision of the network.
+
+    Attributes
+    ----------
+    n_outputs_ : int
+        Number of targets.
+    n_features_in_ : int
+        Features per step of float input (1 for a 2-D ``X`` or token ids).
+    vocab_size_ : int or None
+        Number of token ids (token input).
+    feature_mean_, feature_scale_ : ndarray of shape (n_features_in_,) or None
+        Standardisation of the input channels.
+    target_mean_, target_scale_ : ndarray of shape (n_outputs_,) or None
+        Standardisation of the targets.
+    network_ : fastrnn.nn.SequenceNetwork
+        The trained network.
+    loss_curve_, grad_norm_curve_ : list of float
+        Mean training loss and mean pre-clipping gradient norm of each epoch.
+    validation_scores_ : list of float or None
+        Validation R² of each epoch (``early_stopping=True``).
+    best_validation_score_ : float or None
+        Best validation R² (``early_stopping=True``).
+    best_loss_ : float or None
+        Lowest training loss (``early_stopping=False``).
+    n_iter_ : int
+        Epochs run.
+    t_ : int
+        Training sequences seen.
+
+    See Also
+    --------
+    RNNClassifier : the same network with a softmax output.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn import RNNRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = [rng.randn(rng.randint(3, 12), 2) for _ in range(80)]
+    >>> y = np.array([x[:, 0].mean() for x in X])           # the mean of channel 0
+    >>> reg = RNNRegressor(hidden_size=16, learning_rate=0.01, max_iter=30, random_state=0)
+    >>> reg.fit(X, y).predict(X[:3]).shape
+    (3,)
+    >>> bool(reg.score(X, y) > 0.8)
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseRNNEstimator._parameter_constraints,
+        "pooling": [StrOptions({"last", "mean", "max"})],
+    }
+    _saved_attributes = BaseRNNEstimator._saved_attributes + (
+        "n_outputs_", "target_mean_", "target_scale_", "_y_ndim")
+
+    def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=False,
+                 pooling="max", dropout=0.0, recurrent_dropout=0.0, embedding_dim=None,
+                 vocab_size=None, standardize=True, optimizer="adam", learning_rate=1e-3,
+                 batch_size=32, max_iter=100, clip_norm=5.0, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, random_state=None,
+                 verbose=0, backend="auto", warm_start=False, dtype="float32"):
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.pooling = pooling
+        self.dropout = dropout
+        self.recurrent_dropout = recurrent_dropout
+        self.embedding_dim = embedding_dim
+        self.vocab_size = vocab_size
+        self.standardize = standardize
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.clip_norm = clip_norm
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
+        self.backend = backend
+        self.warm_start = warm_start
+        self.dtype = dtype
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.single_output = True
+        tags.target_tags.multi_output = True
+        if tags.transformer_tags is not None:
+            tags.transformer_tags.preserves_dtype = []
+        return tags
+
+    # ------------------------------------------------------------------ hooks
+    def _pooling(self):
+        return self.pooling
+
+    def _n_outputs(self):
+        return self.n_outputs_
+
+    def _validate_targets(self, y, data, reset, incremental=False):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None. Pass "
+                "one target value (or one row of targets) per sequence."
+            )
+        y = np.asarray(y)
+        if y.dtype.kind == "c":
+            raise ValueError(f"Complex data not supported in y (dtype {y.dtype}); pass real "
+                             "targets.")
+        if y.dtype.kind in "USO":
+            try:
+                y = y.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"y must hold numbers for regression, got dtype {y.dtype} ({exc}). For class "
+                    "labels use RNNClassifier."
+                ) from None
+        if y.dtype.kind not in "biuf":
+            raise ValueError(f"y must hold numbers, got dtype {y.dtype}.")
+        if y.ndim not in (1, 2):
+            raise ValueError(
+                f"y must have shape (n_samples,) or (n_samples, n_outputs), got shape {y.shape}."
+            )
+        if y.shape[0] != len(data):
+            raise ValueError(
+                f"Found input variables with inconsistent numbers of samples: X has {len(data)} "
+                f"sequences but y has {y.shape[0]} rows. Pass one target (row) per sequence."
+            )
+        y2 = y.astype(np.float64).reshape(len(data), -1)
+        if y2.shape[1] == 0:
+            raise ValueError(f"y has 0 outputs (shape {y.shape}); pass at least one target.")
+        if not np.isfinite(y2).all():
+            i = tuple(int(k) for k in np.argwhere(~np.isfinite(y2))[0])
+            kind = "NaN" if np.isnan(y2[i]) else "infinity"
+            raise ValueError(
+                f"Input y contains {kind} at sample {i[0]}, output {i[1]}. Remove or impute "
+                "missing targets."
+            )
+        if reset:
+            self.n_outputs_ = y2.shape[1]
+            self._y_ndim = y.ndim
+            if self.standardize:
+                self.target_mean_ = y2.mean(axis=0)
+                scale = y2.std(axis=0)
+                scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(
+                    np.abs(self.target_mean_), 1)] = 1.0
+                self.target_scale_ = scale
+            else:
+                self.target_mean_ = self.target_scale_ = None
+        elif y2.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {y2.shape[1]} output(s), but this {type(self).__name__} was fitted with "
+                f"{self.n_outputs_}. Pass targets of the same shape as at fit."
+            )
+        if self.target_mean_ is not None:
+            y2 = (y2 - self.target_mean_) / self.target_scale_
+        return y2
+
+    def _subset_targets(self, targets, idx):
+        return targets[idx]
+
+    def _make_loss(self, targets, idx, lengths, sample_weight):
+        yb = targets[idx]
+        total = float(len(idx) if sample_weight is None else sample_weight.sum())
+        dt = self.network_.dtype
+
+        def loss_fn(out):
+            return mean_squared_error(out, yb.astype(dt), sample_weight=sample_weight)
+
+        return loss_fn, total
+
+    def _validation_score(self, data, targets, sample_weight):
+        from sklearn.metrics import r2_score
+
+        pred = network_outputs(self.network_, data).astype(np.float64)
+        return float(r2_score(targets, pred, sample_weight=sample_weight))
+
+    # ------------------------------------------------------------------ API
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train the regressor.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+            Training sequences (a list may hold sequences of different lengths).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sequence in the loss.
+
+        Returns
+        -------
+        self : RNNRegressor
+        """
+        return self._fit(X, y, sample_weight)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Train for one epoch over ``(X, y)``, keeping the model and the optimiser state.
+
+        The first call fixes the standardisation statistics (from its data).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : RNNRegressor
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predicted targets.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs), dtype float64
+            1-D when ``y`` was 1-D at fit.
+        """
+        out = np.asarray(self._outputs(X), dtype=np.float64)
+        if self.target_mean_ is not None:
+            out = out * self.target_scale_ + self.target_mean_
+        return out[:, 0] if self._y_ndim == 1 else out

@@ -1,0 +1,342 @@
+"""Sequence tagging: :class:`RNNTagger`, one label per step."""
+
+import numpy as np
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+
+from ..losses import log_softmax, sequence_softmax_cross_entropy, softmax
+from ._base import BaseRNNEstimator, network_outputs
+from ._inputs import check_label_sequences, check_sample_weight
+from .classifier import _encode_labels, _LabelTargetsMixin
+
+__all__ = ["RNNTagger"]
+
+
+class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
+    r"""Recurrent neural network sequence tagger: one label per step (part of speech, entities).
+
+    Each step's recurrent output goes through a dense softmax layer over the tags; the loss is the
+    cross-entropy averaged over all real steps (SPEC §3). A bidirectional network sees the whole
+    sentence at every step and usually tags much better.
+
+    Parameters
+    ----------
+    cell : {"lstm", "gru", "rnn"}, default="lstm"
+        Recurrent cell.
+    hidden_size : int, default=64
+        Units of each recurrent layer (per direction).
+    num_layers : int, default=1
+        Stacked recurrent layers.
+    bidirectional : bool, default=True
+        Run each layer in both directions (the tag of a word depends on what follows it too).
+    dropout : float, default=0.0
+        Dropout rate on the inputs of each layer and on the outputs (training only).
+    recurrent_dropout : float, default=0.0
+        Dropout rate on the recurrent connections.
+    embedding_dim : int or None, default=None
+        ``None``: float features per step; an int: token ids (e.g. word ids from
+        :class:`fastrnn.text.SequenceVectorizer` with ``analyzer="word"``) embedded in vectors of
+        this size.
+    vocab_size : int or None, default=None
+        Number of token ids; ``None``: the largest id seen in ``fit`` plus one.
+    standardize : bool, default=True
+        Standardise each input channel of float input.
+    optimizer : {"adam", "adamw", "sgd", "momentum", "nesterov", "adagrad"} or Optimizer, \
+default="adam"
+        Optimiser name or instance.
+    learning_rate : float, default=1e-3
+        Learning rate of a named optimiser.
+    batch_size : int, default=32
+        Sequences per minibatch (formed by length).
+    max_iter : int, default=100
+        Maximum number of epochs.
+    clip_norm : float or None, default=5.0
+        Global gradient-norm clipping threshold.
+    early_stopping : bool, default=False
+        Stop when the token accuracy on a held-out ``validation_fraction`` of the sequences has not
+        improved by ``tol`` for ``n_iter_no_change`` epochs (best parameters restored); otherwise
+        stop on the training loss with the same rule.
+    validation_fraction : float, default=0.1
+        Share of the sequences held out for early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without improvement tolerated.
+    tol : float, default=1e-4
+        Minimum improvement.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the tags in the loss; ``"balanced"`` uses the tag frequencies over all steps.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, minibatch order, dropout and the validation split.
+    verbose : int, default=0
+        ``1``: a tqdm progress bar per epoch (loss, validation score, sequences/s).
+    backend : {"auto", "numba", "cython", "cuda", "numpy"}, default="auto"
+        Kernel backend.
+    warm_start : bool, default=False
+        ``fit`` continues from the previous solution.
+    dtype : {"float32", "float64"}, default="float32"
+        Precision of the network.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The tags.
+    n_features_in_ : int
+        Features per step of float input (1 for token ids).
+    vocab_size_ : int or None
+        Number of token ids (token input).
+    feature_mean_, feature_scale_ : ndarray of shape (n_features_in_,) or None
+        Standardisation of the input channels.
+    network_ : fastrnn.nn.SequenceNetwork
+        The trained network (``pooling=None``).
+    loss_curve_, grad_norm_curve_ : list of float
+        Mean training loss per token and mean pre-clipping gradient norm of each epoch.
+    validation_scores_ : list of float or None
+        Validation token accuracy of each epoch (``early_stopping=True``).
+    best_validation_score_ : float or None
+        Best validation token accuracy (``early_stopping=True``).
+    best_loss_ : float or None
+        Lowest training loss (``early_stopping=False``).
+    n_iter_ : int
+        Epochs run.
+    t_ : int
+        Training sequences seen.
+
+    See Also
+    --------
+    RNNClassifier : one label per sequence.
+
+    Notes
+    -----
+    ``y`` is a list of label sequences, ``y[i]`` holding one label per step of ``X[i]`` (for token
+    ids, per step after the trailing ``PAD`` ids are removed). ``predict`` returns a list of label
+    arrays in the same form. With a rectangular ``y`` of the padded width, the labels of padded
+    steps are ignored.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn import RNNTagger
+    >>> rng = np.random.RandomState(0)
+    >>> X = [rng.randint(4, 10, size=rng.randint(2, 9)) for _ in range(60)]   # token ids
+    >>> y = [np.where(x % 2 == 0, "even", "odd") for x in X]                   # a tag per token
+    >>> tagger = RNNTagger(embedding_dim=8, hidden_size=8, learning_rate=0.05, max_iter=15,
+    ...                    random_state=0).fit(X, y)
+    >>> tagger.predict(X[:2])[0].shape == X[0].shape
+    True
+    >>> bool(tagger.score(X, y) > 0.95)
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseRNNEstimator._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+    _saved_attributes = BaseRNNEstimator._saved_attributes + ("classes_",)
+
+    def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=True,
+                 dropout=0.0, recurrent_dropout=0.0, embedding_dim=None, vocab_size=None,
+                 standardize=True, optimizer="adam", learning_rate=1e-3, batch_size=32,
+                 max_iter=100, clip_norm=5.0, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=10, tol=1e-4, class_weight=None, random_state=None, verbose=0,
+                 backend="auto", warm_start=False, dtype="float32"):
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.recurrent_dropout = recurrent_dropout
+        self.embedding_dim = embedding_dim
+        self.vocab_size = vocab_size
+        self.standardize = standardize
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.clip_norm = clip_norm
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.class_weight = class_weight
+        self.random_state = random_state
+        self.verbose = verbose
+        self.backend = backend
+        self.warm_start = warm_start
+        self.dtype = dtype
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+    # ------------------------------------------------------------------ hooks
+    def _pooling(self):
+        return None
+
+    def _n_outputs(self):
+        return len(self.classes_)
+
+    def _validate_targets(self, y, data, reset, classes=None, incremental=False):
+        seqs = check_label_sequences(y, data.lengths)
+        flat = np.concatenate(seqs)
+        check_classification_targets(flat)
+        if reset:
+            self._set_classes(flat, classes, incremental_first=incremental)
+            what = "given in classes=" if incremental else "of y"
+        else:
+            what = "the model was fitted with,"
+        codes = _encode_labels(flat, self.classes_, what)
+        self._fit_class_weight = self._class_weight_vector(codes, incremental)
+        bounds = np.cumsum(data.lengths)[:-1]
+        return np.split(codes, bounds)
+
+    def _subset_targets(self, targets, idx):
+        return [targets[i] for i in idx]
+
+    def _make_loss(self, targets, idx, lengths, sample_weight):
+        B, T = len(idx), int(lengths.max())
+        Y = np.zeros((B, T), dtype=np.intp)
+        for b, i in enumerate(idx):
+            Y[b, : lengths[b]] = targets[i]
+        cw = self._fit_class_weight
+        real = np.arange(T)[None, :] < lengths[:, None]
+        w = np.ones((B, T)) if sample_weight is None else np.repeat(
+            sample_weight[:, None], T, axis=1)
+        if cw is not None:
+            w = w * cw[Y]
+        total = float(w[real].sum())
+
+        def loss_fn(out):
+            return sequence_softmax_cross_entropy(out, Y, lengths, sample_weight=sample_weight,
+                                                  class_weight=cw)
+
+        return loss_fn, total
+
+    def _validation_score(self, data, targets, sample_weight):
+        logits = network_outputs(self.network_, data)
+        return self._token_accuracy([np.argmax(z, axis=1) for z in logits], targets,
+                                    sample_weight)
+
+    @staticmethod
+    def _token_accuracy(pred, true, sample_weight):
+        correct = np.concatenate([np.asarray(p) == np.asarray(t) for p, t in zip(pred, true)])
+        if sample_weight is None:
+            return float(correct.mean())
+        w = np.repeat(sample_weight, [len(t) for t in true])
+        return float(np.average(correct, weights=w))
+
+    # ------------------------------------------------------------------ API
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train the tagger.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+            Training sequences (token ids with ``embedding_dim``, else float features).
+        y : list of array-like of shape (T_i,)
+            One label per step of each sequence, of any hashable type numpy can sort.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sequence (applied to each of its steps).
+
+        Returns
+        -------
+        self : RNNTagger
+        """
+        return self._fit(X, y, sample_weight)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train for one epoch over ``(X, y)``, keeping the model and the optimiser state.
+
+        Parameters
+        ----------
+        X : array-like or list of arrays
+        y : list of array-like of shape (T_i,)
+        classes : array-like of shape (n_classes,), default=None
+            All the tags; required on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : RNNTagger
+        """
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    def decision_function(self, X):
+        """Unnormalised tag scores (logits) of every step.
+
+        Parameters
+        ----------
+        X : array-like or list of arrays
+
+        Returns
+        -------
+        scores : list of ndarray of shape (T_i, n_classes), dtype float64
+        """
+        return [np.asarray(z, dtype=np.float64) for z in self._outputs(X)]
+
+    def predict_proba(self, X):
+        """Tag probabilities of every step.
+
+        Parameters
+        ----------
+        X : array-like or list of arrays
+
+        Returns
+        -------
+        proba : list of ndarray of shape (T_i, n_classes), dtype float64
+            Columns follow ``classes_``.
+        """
+        return [softmax(z, axis=1) for z in self.decision_function(X)]
+
+    def predict_log_proba(self, X):
+        """Logarithm of the tag probabilities of every step.
+
+        Parameters
+        ----------
+        X : array-like or list of arrays
+
+        Returns
+        -------
+        log_proba : list of ndarray of shape (T_i, n_classes), dtype float64
+        """
+        return [log_softmax(z, axis=1) for z in self.decision_function(X)]
+
+    def predict(self, X):
+        """Most probable tag of every step.
+
+        Parameters
+        ----------
+        X : array-like or list of arrays
+
+        Returns
+        -------
+        y : list of ndarray of shape (T_i,)
+            One label array per sequence, labels from ``classes_``.
+        """
+        scores = self._outputs(X)
+        return [self.classes_[np.argmax(z, axis=1)] for z in scores]
+
+    def score(self, X, y, sample_weight=None):
+        """Token accuracy: the share of steps whose predicted tag is right.
+
+        Parameters
+        ----------
+        X : array-like or list of arrays
+        y : list of array-like of shape (T_i,)
+            True tags.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sequence (applied to each of its steps).
+
+        Returns
+        -------
+        score : float
+        """
+        self._check_fitted()
+        data = self._validate_X(X, reset=False)
+        true = check_label_sequences(y, data.lengths)
+        sw = check_sample_weight(sample_weight, len(data))
+        logits = network_outputs(self.network_, data)
+        pred = [self.classes_[np.argmax(z, axis=1)] for z in logits]
+        return self._token_accuracy(pred, true, sw)

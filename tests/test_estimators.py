@@ -1,0 +1,913 @@
+"""RNNClassifier, RNNRegressor and RNNTagger: learning, input forms, the training loop, scikit-learn
+integration, persistence and clear errors. Networks are tiny so the whole module runs in seconds."""
+
+import doctest
+import importlib
+import io
+import os
+import pickle
+import re
+import warnings
+import zipfile
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+
+import fastrnn
+from fastrnn import RNNClassifier, RNNRegressor, RNNTagger
+from fastrnn.datasets import make_sequence_classification
+from fastrnn.estimators import _base, _inputs
+from fastrnn.text import SequenceVectorizer, pad_sequences
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+SMALL = dict(hidden_size=8, learning_rate=0.03, batch_size=16, random_state=0)
+
+
+def seq_data(n=60, n_classes=2, n_features=3, seed=0, min_length=3, max_length=12):
+    return make_sequence_classification(n_samples=n, n_classes=n_classes, n_features=n_features,
+                                        min_length=min_length, max_length=max_length,
+                                        random_state=seed)
+
+
+def token_data(n=80, seed=0):
+    """Token sequences; class 1 iff the token 7 occurs (a max-pooled RNN finds it)."""
+    rng = np.random.RandomState(seed)
+    X, y = [], []
+    for i in range(n):
+        x = rng.randint(4, 12, size=rng.randint(2, 10)).astype(np.int32)
+        x[x == 7] = 8
+        if i % 2:
+            x[rng.randint(len(x))] = 7
+        X.append(x)
+        y.append(i % 2)
+    return X, np.array(y)
+
+
+def tag_data(n=60, seed=0):
+    """Tag each token 'even'/'odd' by its id, and 'after7' when it follows a 7 (needs context)."""
+    rng = np.random.RandomState(seed)
+    X = [rng.randint(4, 10, size=rng.randint(2, 9)) for _ in range(n)]
+    y = []
+    for x in X:
+        tags = np.where(x % 2 == 0, "even", "odd").astype(object)
+        tags[1:][x[:-1] == 7] = "after7"
+        y.append(tags.astype(str))
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def fitted_clf():
+    X, y = seq_data(n_classes=3)
+    labels = np.array(["cat", "dog", "emu"])[y]
+    return RNNClassifier(max_iter=25, **SMALL).fit(X, labels), X, labels
+
+
+# ---------------------------------------------------------------------------------------------
+# learning and output contracts
+# ---------------------------------------------------------------------------------------------
+
+
+def test_classifier_learns_and_outputs_are_consistent(fitted_clf):
+    clf, X, y = fitted_clf
+    assert clf.score(X, y) > 0.9
+    assert_array_equal(clf.classes_, ["cat", "dog", "emu"])
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 3) and proba.dtype == np.float64
+    assert_allclose(proba.sum(axis=1), 1.0)
+    pred = clf.predict(X)
+    assert pred.shape == (len(X),)
+    assert_array_equal(pred, clf.classes_[proba.argmax(axis=1)])
+    assert_allclose(clf.predict_log_proba(X), np.log(proba), rtol=1e-10, atol=1e-12)
+    dec = clf.decision_function(X)
+    assert dec.shape == (len(X), 3)
+    assert_array_equal(dec.argmax(axis=1), proba.argmax(axis=1))
+    Z = clf.transform(X)
+    assert Z.shape == (len(X), 8) and Z.dtype == np.float32
+    assert list(clf.get_feature_names_out()[:2]) == ["rnnclassifier0", "rnnclassifier1"]
+
+
+def test_fitted_attributes_follow_mlp_conventions(fitted_clf):
+    clf, X, _ = fitted_clf
+    assert clf.n_features_in_ == 3 and clf.vocab_size_ is None
+    assert clf.n_iter_ == len(clf.loss_curve_) == len(clf.grad_norm_curve_)
+    assert clf.t_ == clf.n_iter_ * len(X)
+    assert clf.best_loss_ == pytest.approx(min(clf.loss_curve_))
+    assert clf.validation_scores_ is None and clf.best_validation_score_ is None
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+    assert all(g > 0 for g in clf.grad_norm_curve_)
+    assert clf.feature_mean_.shape == (3,) and clf.feature_scale_.shape == (3,)
+
+
+def test_binary_decision_function_is_the_logit_difference():
+    X, y = seq_data(n=40)
+    clf = RNNClassifier(max_iter=5, **SMALL).fit(X, y)
+    dec = clf.decision_function(X)
+    assert dec.shape == (40,)
+    assert_array_equal(dec > 0, clf.predict(X) == 1)
+    proba = clf.predict_proba(X)
+    assert_allclose(proba[:, 1], 1 / (1 + np.exp(-dec)), rtol=1e-10)
+
+
+@pytest.mark.parametrize("cell,bidirectional,pooling,num_layers", [
+    ("lstm", True, "last", 1), ("gru", False, "mean", 1), ("rnn", True, "max", 2),
+    ("lstm", False, "max", 2),
+])
+def test_architectures_learn(cell, bidirectional, pooling, num_layers):
+    X, y = seq_data(n=60, seed=1)
+    clf = RNNClassifier(cell=cell, bidirectional=bidirectional, pooling=pooling,
+                        num_layers=num_layers, max_iter=25, **SMALL).fit(X, y)
+    assert clf.score(X, y) > 0.85
+    assert clf.transform(X[:2]).shape == (2, 8 * (2 if bidirectional else 1))
+
+
+def test_dropout_and_recurrent_dropout_train_but_predict_deterministically():
+    X, y = seq_data(n=60, seed=2)
+    clf = RNNClassifier(dropout=0.2, recurrent_dropout=0.2, max_iter=25, **SMALL).fit(X, y)
+    assert clf.score(X, y) > 0.85
+    assert_array_equal(clf.predict_proba(X), clf.predict_proba(X))
+
+
+def test_backends_give_the_same_model(backend):
+    X, y = seq_data(n=24, seed=3)
+    ref = RNNClassifier(max_iter=2, dtype="float64", backend="numpy", **SMALL).fit(X, y)
+    clf = RNNClassifier(max_iter=2, dtype="float64", backend=backend, **SMALL).fit(X, y)
+    assert_allclose(clf.predict_proba(X), ref.predict_proba(X), rtol=1e-8, atol=1e-10)
+
+
+def test_regressor_single_and_multi_output():
+    rng = np.random.RandomState(0)
+    X = [rng.randn(rng.randint(3, 12), 2) for _ in range(80)]
+    Y = np.array([[x[:, 0].mean(), x[:, 1].max()] for x in X])
+    reg = RNNRegressor(max_iter=40, **SMALL).fit(X, Y)
+    assert reg.n_outputs_ == 2 and reg.predict(X).shape == (80, 2)
+    assert reg.score(X, Y) > 0.8
+    reg1 = RNNRegressor(max_iter=2, **SMALL).fit(X, Y[:, 0])
+    assert reg1.predict(X).shape == (80,)
+    reg2 = RNNRegressor(max_iter=2, **SMALL).fit(X, Y[:, :1])
+    assert reg2.predict(X).shape == (80, 1)
+    assert_allclose(reg2.predict(X)[:, 0], reg1.predict(X))
+    assert reg.transform(X[:3]).shape == (3, 8)
+
+
+def test_regressor_target_standardisation_is_exactly_undone():
+    rng = np.random.RandomState(1)
+    X = [rng.randn(rng.randint(3, 9), 2) for _ in range(30)]
+    y = rng.randn(30)
+    kw = dict(max_iter=3, dtype="float64", **SMALL)
+    a = RNNRegressor(**kw).fit(X, y).predict(X)
+    b = RNNRegressor(**kw).fit(X, 1000 * y - 7).predict(X)
+    assert_allclose(b, 1000 * a - 7, rtol=1e-9, atol=1e-6)
+
+
+def test_input_standardisation_makes_channel_scale_irrelevant():
+    X, y = seq_data(n=30, seed=4)
+    scale, shift = np.array([100.0, 0.01, 5.0]), np.array([-3.0, 1e3, 0.0])
+    kw = dict(max_iter=3, dtype="float64", **SMALL)
+    a = RNNClassifier(**kw).fit(X, y)
+    b = RNNClassifier(**kw).fit([x * scale + shift for x in X], y)
+    assert_allclose(b.predict_proba([x * scale + shift for x in X]), a.predict_proba(X),
+                    rtol=1e-7, atol=1e-9)
+    raw = RNNClassifier(standardize=False, **kw).fit([x * scale + shift for x in X], y)
+    assert raw.feature_mean_ is None
+    assert not np.allclose(raw.predict_proba([x * scale + shift for x in X]),
+                           a.predict_proba(X), atol=1e-3)
+
+
+def test_tagger_learns_context_and_returns_label_sequences():
+    X, y = tag_data(n=80)
+    tagger = RNNTagger(embedding_dim=8, hidden_size=16, learning_rate=0.03, max_iter=30,
+                       random_state=0).fit(X, y)
+    assert set(tagger.classes_) == {"after7", "even", "odd"}
+    assert tagger.score(X, y) > 0.95
+    pred = tagger.predict(X[:5])
+    assert isinstance(pred, list) and [p.shape for p in pred] == [x.shape for x in X[:5]]
+    proba = tagger.predict_proba(X[:5])
+    assert [p.shape for p in proba] == [(len(x), 3) for x in X[:5]]
+    assert_allclose(np.concatenate(proba).sum(axis=1), 1.0)
+    after7 = np.concatenate([t == "after7" for t in y])
+    got = np.concatenate(tagger.predict(X)) == np.concatenate(y)
+    assert got[after7].mean() > 0.9  # needs the previous token: the recurrence is used
+
+
+def test_tagger_float_input_and_rectangular_labels():
+    rng = np.random.RandomState(0)
+    X = rng.randn(40, 6, 2)
+    y = (X[:, :, 0] > 0).astype(int)  # (n, T) labels for a rectangular X
+    tagger = RNNTagger(max_iter=30, **SMALL).fit(X, y)
+    assert tagger.score(X, y) > 0.9
+    assert_array_equal(tagger.classes_, [0, 1])
+
+
+def test_tagger_padded_token_matrix_with_padded_labels():
+    X, y = tag_data(n=30)
+    Xp, lengths = pad_sequences(X)
+    Yp = pad_sequences([np.searchsorted(["after7", "even", "odd"], t) for t in y], value=-1)[0]
+    kw = dict(embedding_dim=4, max_iter=2, **SMALL)
+    a = RNNTagger(**kw).fit(X, [np.searchsorted(["after7", "even", "odd"], t) for t in y])
+    b = RNNTagger(**kw).fit(Xp, Yp)  # labels past each length are ignored
+    for pa, pb in zip(a.predict_proba(X), b.predict_proba(Xp)):
+        assert_array_equal(pa, pb)
+
+
+# ---------------------------------------------------------------------------------------------
+# input forms: results never depend on how the user padded
+# ---------------------------------------------------------------------------------------------
+
+
+def test_token_matrix_with_trailing_pad_equals_ragged_list():
+    X, y = token_data(n=40)
+    Xp, _ = pad_sequences(X)
+    wider = np.hstack([Xp, np.zeros((len(X), 5), dtype=Xp.dtype)])
+    kw = dict(embedding_dim=6, max_iter=3, **SMALL)
+    a = RNNClassifier(**kw).fit(X, y)
+    b = RNNClassifier(**kw).fit(Xp, y)
+    c = RNNClassifier(**kw).fit(wider, y)
+    for est in (b, c):
+        for k, v in a.network_.params.items():
+            assert_array_equal(est.network_.params[k], v, err_msg=k)
+    assert_array_equal(a.predict_proba(X), c.predict_proba(wider))
+    assert a.vocab_size_ == max(x.max() for x in X) + 1 and a.n_features_in_ == 1
+
+
+def test_rectangular_arrays_equal_lists_of_equal_length_sequences():
+    rng = np.random.RandomState(0)
+    X3 = rng.randn(20, 5, 2)
+    y = rng.randint(0, 2, 20)
+    kw = dict(max_iter=2, **SMALL)
+    a = RNNClassifier(**kw).fit(X3, y)
+    b = RNNClassifier(**kw).fit(list(X3), y)
+    assert_array_equal(a.predict_proba(X3), b.predict_proba(list(X3)))
+    X2 = X3[:, :, 0]
+    c = RNNClassifier(**kw).fit(X2, y)
+    d = RNNClassifier(**kw).fit(X2.tolist(), y)
+    e = RNNClassifier(**kw).fit(list(X2[:, :, None]), y)
+    assert c.n_features_in_ == 1
+    assert_array_equal(c.predict_proba(X2), d.predict_proba(X2))
+    assert_array_equal(c.predict_proba(X2), e.predict_proba(X2))
+    # a model fitted on rectangular input predicts sequences of other lengths
+    assert c.predict([X2[0, :3], X2[1], np.r_[X2[2], X2[3]]]).shape == (3,)
+
+
+def test_predictions_do_not_depend_on_batch_composition():
+    X, y = seq_data(n=50, min_length=2, max_length=30)
+    clf = RNNClassifier(max_iter=2, **SMALL).fit(X, y)
+    full = clf.predict_proba(X)
+    one_by_one = np.vstack([clf.predict_proba([x]) for x in X[:10]])
+    assert_allclose(one_by_one, full[:10], rtol=1e-5, atol=1e-6)
+    perm = np.random.RandomState(0).permutation(len(X))
+    assert_allclose(clf.predict_proba([X[i] for i in perm]), full[perm], rtol=1e-5, atol=1e-6)
+
+
+def test_integer_and_bool_features_are_numbers():
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 5, size=(20, 6, 2))
+    y = rng.randint(0, 2, 20)
+    a = RNNClassifier(max_iter=2, **SMALL).fit(X, y)
+    b = RNNClassifier(max_iter=2, **SMALL).fit(X.astype(np.float64), y)
+    assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    RNNClassifier(max_iter=1, **SMALL).fit(X > 2, y).predict(X > 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# the training loop
+# ---------------------------------------------------------------------------------------------
+
+
+def test_random_state_makes_fit_reproducible():
+    X, y = seq_data(n=30)
+    kw = dict(max_iter=3, dropout=0.1, hidden_size=8, learning_rate=0.03, batch_size=8)
+    a = RNNClassifier(random_state=5, **kw).fit(X, y)
+    b = RNNClassifier(random_state=5, **kw).fit(X, y)
+    c = RNNClassifier(random_state=6, **kw).fit(X, y)
+    assert a.loss_curve_ == b.loss_curve_
+    assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert not np.allclose(a.predict_proba(X), c.predict_proba(X))
+    # refitting the same estimator gives the same model too
+    assert_array_equal(a.fit(X, y).predict_proba(X), b.predict_proba(X))
+
+
+def test_stops_on_training_loss_after_n_iter_no_change():
+    X, y = seq_data(n=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = RNNClassifier(max_iter=50, tol=100.0, n_iter_no_change=3, **SMALL).fit(X, y)
+    # epoch 1 improves on +inf, then 4 epochs without an improvement of tol: stop
+    assert clf.n_iter_ == 5
+
+
+def test_convergence_warning_when_max_iter_is_reached():
+    X, y = seq_data(n=20)
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        RNNClassifier(max_iter=2, tol=0.0, **SMALL).fit(X, y)
+
+
+def test_early_stopping_on_validation_accuracy():
+    X, y = seq_data(n=60)
+    clf = RNNClassifier(early_stopping=True, validation_fraction=0.25, n_iter_no_change=2,
+                        max_iter=60, **SMALL).fit(X, y)
+    assert clf.n_iter_ < 60
+    assert len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.best_loss_ is None
+    assert clf.t_ == clf.n_iter_ * 45  # the training part only
+    reg = RNNRegressor(early_stopping=True, max_iter=5, n_iter_no_change=50, **SMALL)
+    reg.fit(X, np.array([x[:, 0].mean() for x in X]))
+    assert len(reg.validation_scores_) == 5 and reg.best_validation_score_ <= 1.0
+
+
+def test_early_stopping_restores_the_best_parameters(monkeypatch):
+    X, y = seq_data(n=40)
+    snapshots = []
+    orig = _base.NoImprovementCounter.update
+
+    def spy(self, loss=None, score=None):
+        out = orig(self, loss, score)
+        snapshots.append((score, {k: v.copy() for k, v in est.network_.params.items()}))
+        return out
+
+    monkeypatch.setattr(_base.NoImprovementCounter, "update", spy)
+    est = RNNClassifier(early_stopping=True, n_iter_no_change=3, max_iter=12, **SMALL)
+    est.fit(X, y)
+    best = int(np.argmax([s for s, _ in snapshots]))  # first epoch with the best score
+    for k, v in snapshots[best][1].items():
+        assert_array_equal(est.network_.params[k], v, err_msg=k)
+
+
+def test_warm_start_continues_and_cold_start_restarts():
+    X, y = seq_data(n=30)
+    clf = RNNClassifier(max_iter=3, warm_start=True, **SMALL).fit(X, y)
+    net = clf.network_
+    before = {k: v.copy() for k, v in net.params.items()}
+    clf.fit(X, y)
+    assert clf.network_ is net and clf.n_iter_ == 6 and len(clf.loss_curve_) == 6
+    assert any(not np.array_equal(before[k], v) for k, v in net.params.items())
+    clf.set_params(warm_start=False).fit(X, y)
+    assert clf.network_ is not net and clf.n_iter_ == 3
+
+
+def test_partial_fit_runs_one_epoch_per_call():
+    X, y = seq_data(n=40)
+    clf = RNNClassifier(**SMALL)
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        clf.partial_fit(X, y)
+    clf.partial_fit(X[:20], y[:20], classes=[0, 1])
+    clf.partial_fit(X[20:], y[20:])
+    assert clf.n_iter_ == 2 and clf.t_ == 40
+    for _ in range(20):
+        clf.partial_fit(X, y)
+    assert clf.score(X, y) > 0.85
+    with pytest.raises(ValueError, match=r"label\(s\) \[5\]"):
+        clf.partial_fit(X[:2], [0, 5])
+    with pytest.raises(ValueError, match="classes cannot change"):
+        clf.partial_fit(X[:2], [0, 1], classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="early_stopping"):
+        RNNClassifier(early_stopping=True).partial_fit(X, y, classes=[0, 1])
+    with pytest.raises(ValueError, match="balanced"):
+        RNNClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1])
+    # a batch of a single class is fine in partial_fit
+    RNNClassifier(**SMALL).partial_fit(X[:3], [1, 1, 1], classes=[0, 1])
+    reg = RNNRegressor(**SMALL)
+    reg.partial_fit(X, y.astype(float)).partial_fit(X, y.astype(float))
+    assert reg.n_iter_ == 2
+
+
+def test_sample_weight_zero_ignores_sequences():
+    X, y = seq_data(n=80, seed=5)
+    rng = np.random.RandomState(0)
+    noisy = rng.rand(80) < 0.4
+    y_bad = np.where(noisy, 1 - y, y)  # 40 % of the labels flipped
+    w = (~noisy).astype(float)
+    kw = dict(max_iter=25, **SMALL)
+    weighted = RNNClassifier(**kw).fit(X, y_bad, sample_weight=w)
+    assert weighted.score(X, y) > 0.9
+    unweighted = RNNClassifier(**kw).fit(X, y_bad)
+    assert unweighted.score(X, y) < weighted.score(X, y)
+
+
+def test_class_weight_shifts_the_decisions():
+    X, _ = seq_data(n=60, seed=6)
+    y = np.random.RandomState(0).randint(0, 2, 60)  # labels without signal: the weights decide
+    kw = dict(max_iter=10, **SMALL)
+    plain = RNNClassifier(**kw).fit(X, y)
+    favour0 = RNNClassifier(class_weight={0: 1.0, 1: 0.01}, **kw).fit(X, y)
+    assert (favour0.predict(X) == 0).mean() > (plain.predict(X) == 0).mean()
+    assert (favour0.predict(X) == 0).mean() > 0.8
+    # "balanced" uses the class frequencies; it trains on imbalanced data
+    idx = np.r_[np.flatnonzero(y == 0), np.flatnonzero(y == 1)[:6]]
+    RNNClassifier(class_weight="balanced", **kw).fit([X[i] for i in idx], y[idx])
+
+
+def test_verbose_shows_a_progress_bar_per_epoch(capsys):
+    X, y = seq_data(n=30)
+    RNNClassifier(max_iter=2, verbose=1, early_stopping=True, **SMALL).fit(X, y)
+    err = capsys.readouterr().err
+    assert "epoch 1/2" in err and "epoch 2/2" in err
+    assert "seq/s" in err and "loss=" in err and "val_score=" in err
+    RNNClassifier(max_iter=1, verbose=2, **SMALL).fit(X, y)
+    err = capsys.readouterr().err
+    assert re.search(r"epoch 1: loss [0-9.]+, [0-9.]+ sequences/s", err)
+    RNNClassifier(max_iter=1, verbose=0, **SMALL).fit(X, y)
+    assert capsys.readouterr().err == ""
+
+
+def test_a_diverging_model_is_rolled_back_and_then_reported():
+    from fastrnn.train import NonFiniteWarning
+
+    X, y = seq_data(n=20)
+    clf = RNNClassifier(max_iter=1, warm_start=True, **SMALL).fit(X, y)
+    clf.network_.params["head.weight"][0, 0] = np.nan  # every step now has a NaN loss
+    with pytest.warns(NonFiniteWarning, match="rolled back"):
+        with pytest.raises(FloatingPointError, match="lower learning_rate"):
+            clf.set_params(max_iter=5).fit(X, y)
+
+
+# ---------------------------------------------------------------------------------------------
+# scikit-learn integration
+# ---------------------------------------------------------------------------------------------
+
+
+def _strings(n, seed=0):
+    rng = np.random.RandomState(seed)
+    docs, y = [], []
+    for i in range(n):
+        s = "".join(rng.choice(list("abcdef"), size=rng.randint(3, 12)))
+        if i % 2:
+            pos = rng.randint(len(s))
+            s = s[:pos] + "x" + s[pos:]
+        docs.append(s)
+        y.append("has_x" if i % 2 else "no_x")
+    return docs, np.array(y)
+
+
+def test_pipeline_on_raw_strings_through_the_vectorizer():
+    docs, y = _strings(80)
+    pipe = make_pipeline(SequenceVectorizer(), RNNClassifier(embedding_dim=8, max_iter=20, **SMALL))
+    pipe.fit(docs, y)
+    assert pipe.score(docs, y) > 0.9
+    clf = pipe[-1]
+    assert clf.vocab_size_ == pipe[0].vocab_size_
+    # unseen characters become UNK (1) in the vectorizer, which the embedding knows
+    assert pipe.predict(["zzzx", "qqq"]).shape == (2,)
+
+
+def test_cross_val_score_in_parallel_on_ragged_input_and_raw_strings():
+    X, y = seq_data(n=48)
+    scores = cross_val_score(RNNClassifier(max_iter=15, **SMALL), X, y, cv=3, n_jobs=2)
+    assert scores.shape == (3,) and scores.mean() > 0.8
+    docs, labels = _strings(60)
+    pipe = make_pipeline(SequenceVectorizer(), RNNClassifier(embedding_dim=8, max_iter=20, **SMALL))
+    scores = cross_val_score(pipe, docs, labels, cv=3, n_jobs=2)
+    assert scores.mean() > 0.8
+
+
+def test_grid_search_on_ragged_input():
+    X, y = seq_data(n=40)
+    search = GridSearchCV(RNNClassifier(max_iter=8, **SMALL),
+                          {"pooling": ["max", "last"], "hidden_size": [4, 8]}, cv=2)
+    search.fit(X, y)
+    assert set(search.best_params_) == {"pooling", "hidden_size"}
+    assert search.predict(X).shape == (40,)
+    reg = GridSearchCV(RNNRegressor(max_iter=3, **SMALL), {"cell": ["lstm", "rnn"]}, cv=2)
+    reg.fit(X, np.array([x.sum() for x in X]))
+    assert reg.predict(X[:3]).shape == (3,)
+
+
+def test_tagger_in_cross_validation():
+    X, y = tag_data(n=30)
+    scores = cross_val_score(RNNTagger(embedding_dim=4, max_iter=3, **SMALL), X, y, cv=2)
+    assert scores.shape == (2,) and np.all((0 <= scores) & (scores <= 1))
+
+
+def test_clone_and_pickle_round_trips_predict_identically(fitted_clf):
+    clf, X, y = fitted_clf
+    twin = clone(clf)
+    assert twin.get_params() == clf.get_params() and not hasattr(twin, "network_")
+    assert_array_equal(twin.fit(X, y).predict_proba(X), clf.predict_proba(X))
+    tagger = RNNTagger(embedding_dim=4, max_iter=2, **SMALL).fit(*tag_data(20))
+    Xt = tag_data(20)[0]
+    for a, b in zip(pickle.loads(pickle.dumps(tagger)).predict_proba(Xt), tagger.predict_proba(Xt)):
+        assert_array_equal(a, b)
+    back = pickle.loads(pickle.dumps(clf))
+    assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+    back.partial_fit(X, y)  # the optimiser state came along
+
+
+def test_fit_transform_equals_fit_then_transform():
+    X, y = seq_data(n=30)
+    a = RNNClassifier(max_iter=2, **SMALL).fit_transform(X, y)
+    b = RNNClassifier(max_iter=2, **SMALL).fit(X, y).transform(X)
+    assert_array_equal(a, b)
+
+
+def test_invalid_parameters_are_reported_by_name():
+    X, y = seq_data(n=10)
+    for params, name in [({"cell": "transformer"}, "cell"), ({"hidden_size": 0}, "hidden_size"),
+                         ({"pooling": "sum"}, "pooling"), ({"learning_rate": -1}, "learning_rate"),
+                         ({"dropout": 1.5}, "dropout"), ({"optimizer": "rmsprop"}, "optimizer"),
+                         ({"dtype": "float16"}, "dtype"), ({"backend": "tpu"}, "backend")]:
+        with pytest.raises(ValueError, match=f"'{name}' parameter"):
+            RNNClassifier(**params).fit(X, y)
+
+
+def test_optimizer_instances_are_copied():
+    from fastrnn.optim import SGD
+
+    X, y = seq_data(n=20)
+    opt = SGD(lr=0.1, momentum=0.9)
+    clf = RNNClassifier(optimizer=opt, max_iter=2, **{k: v for k, v in SMALL.items()
+                                                      if k != "learning_rate"}).fit(X, y)
+    assert clf._trainer.optimizer is not opt and opt.state_dict() == SGD(
+        lr=0.1, momentum=0.9).state_dict()
+
+
+# ---------------------------------------------------------------------------------------------
+# persistence
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("labels", ["str", "object", "int", "float"])
+def test_save_and_load_predict_identically(tmp_path, labels):
+    X, y = seq_data(n=30, n_classes=3)
+    y = {"str": np.array(["a", "b", "c"])[y], "object": np.array(["a", "b", "c"], dtype=object)[y],
+         "int": y * 10 - 5, "float": y * 2.0}[labels]
+    clf = RNNClassifier(max_iter=2, class_weight={y[0]: 2.0}, **SMALL).fit(X, y)
+    path = tmp_path / "model.fastrnn"
+    assert clf.save(path) is clf
+    back = fastrnn.load(path)
+    assert type(back) is RNNClassifier and back.get_params() == clf.get_params()
+    assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+    assert_array_equal(back.predict(X), clf.predict(X))
+    assert back.classes_.dtype == clf.classes_.dtype
+    assert back.loss_curve_ == clf.loss_curve_ and back.n_iter_ == clf.n_iter_
+    assert os.listdir(tmp_path) == ["model.fastrnn"]  # atomic write: no temporary left over
+    with zipfile.ZipFile(path) as z:  # the safe format: JSON and .npy members, no pickle
+        assert all(n == "meta.json" or n.endswith(".npy") for n in z.namelist())
+    back.partial_fit(X[:10], y[:10])  # a fresh optimiser after loading
+
+
+def test_save_and_load_regressor_tagger_and_token_models(tmp_path):
+    rng = np.random.RandomState(0)
+    X = [rng.randn(rng.randint(2, 8), 2) for _ in range(20)]
+    Y = rng.randn(20, 2)
+    reg = RNNRegressor(max_iter=2, **SMALL).fit(X, Y)
+    reg.save(tmp_path / "reg")
+    assert_array_equal(fastrnn.load(tmp_path / "reg").predict(X), reg.predict(X))
+    Xt, yt = tag_data(20)
+    tagger = RNNTagger(embedding_dim=4, max_iter=2, **SMALL).fit(Xt, yt)
+    tagger.save(tmp_path / "tag")
+    back = RNNTagger.load(tmp_path / "tag")
+    assert back.vocab_size_ == tagger.vocab_size_
+    for a, b in zip(back.predict_proba(Xt), tagger.predict_proba(Xt)):
+        assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="holds a RNNTagger, not a RNNRegressor"):
+        RNNRegressor.load(tmp_path / "tag")
+    docs, y = _strings(30)
+    pipe = make_pipeline(SequenceVectorizer(), RNNClassifier(embedding_dim=4, max_iter=2, **SMALL))
+    pipe.fit(docs, y)
+    pipe[-1].save(tmp_path / "tok")
+    assert_array_equal(fastrnn.load(tmp_path / "tok").predict_proba(pipe[0].transform(docs)),
+                       pipe.predict_proba(docs))
+
+
+def test_save_refuses_what_the_safe_format_cannot_hold(tmp_path):
+    X, y = seq_data(n=20)
+    with pytest.raises(NotFittedError):
+        RNNClassifier().save(tmp_path / "m")
+    from fastrnn.optim import Adam
+
+    no_lr = {k: v for k, v in SMALL.items() if k != "learning_rate"}
+    clf = RNNClassifier(optimizer=Adam(lr=0.01), max_iter=1, **no_lr)
+    with pytest.raises(ValueError, match="optimizer by name"):
+        clf.fit(X, y).save(tmp_path / "m")
+    tuples = RNNClassifier(max_iter=1, **SMALL).fit(X, [("a", i % 2) for i in range(20)])
+    with pytest.raises(ValueError, match=r"labels of type tuple.*pickle the estimator"):
+        tuples.save(tmp_path / "m")
+    assert not os.path.exists(tmp_path / "m")
+    assert pickle.loads(pickle.dumps(tuples)).predict(X[:2]).tolist() == tuples.predict(
+        X[:2]).tolist()
+
+
+def test_labels_of_any_hashable_type():
+    X, y = seq_data(n=40, n_classes=3)
+    for labels in ([("b", 1), ("a", 2), ("a", 1)], [None, "x", 3], [frozenset({1}), 2.5, "z"]):
+        yl = [labels[i] for i in y]
+        clf = RNNClassifier(max_iter=20, class_weight={labels[0]: 1.5}, **SMALL).fit(X, yl)
+        assert clf.classes_.dtype == object and len(clf.classes_) == 3
+        pred = clf.predict(X)
+        assert all(p in labels for p in pred.tolist())
+        assert np.mean([p == t for p, t in zip(pred.tolist(), yl)]) > 0.85
+    assert clf.score(X, yl) > 0.85
+    with pytest.raises(ValueError, match=r"not among the classes"):
+        clf.set_params(warm_start=True).fit(X[:2], [("new",), "z"])
+    with pytest.raises(ValueError, match="not a class"):
+        RNNClassifier(class_weight={"nope": 2}).fit(X, y)
+
+
+def test_a_newer_estimator_format_is_refused(tmp_path):
+    from fastrnn._persist import read_model, save_model
+
+    X, y = seq_data(n=20)
+    RNNClassifier(max_iter=1, **SMALL).fit(X, y).save(tmp_path / "m")
+    meta, arrays = read_model(tmp_path / "m")
+    container = ("format", "format_version", "class", "fastrnn_version")
+    meta = {k: v for k, v in meta.items() if k not in container}
+    meta["estimator_format_version"] = _base.ESTIMATOR_FORMAT_VERSION + 1
+    save_model(tmp_path / "m2", "RNNClassifier", meta, arrays)
+    with pytest.raises(ValueError, match="upgrade fastrnn"):
+        fastrnn.load(tmp_path / "m2")
+
+
+# ---------------------------------------------------------------------------------------------
+# clear errors: what is wrong, the value received, the fix
+# ---------------------------------------------------------------------------------------------
+
+X_OK, Y_OK = seq_data(n=12, seed=9)
+
+
+@pytest.mark.parametrize("X,y,exc,match", [
+    ([np.array([[0.0, np.nan, 1.0]] * 4)] + X_OK[1:], Y_OK, ValueError,
+     r"contains NaN \(nan\) at sequence 0, step 0, feature 1.*not a padding marker"),
+    (np.full((12, 4, 3), np.inf), Y_OK, ValueError, r"contains inf \(inf\) at sequence 0, step 0"),
+    (np.empty((0, 5)), [], ValueError, r"empty \(shape \(0, 5\)\).*at least one sequence"),
+    ([], [], ValueError, r"empty"),
+    (X_OK[:3] + [np.empty((0, 3))] + X_OK[4:], Y_OK, ValueError,
+     r"Sequence 3 of X has zero length.*Drop empty sequences"),
+    (X_OK[:5] + [np.ones((4, 2))] + X_OK[6:], Y_OK, ValueError,
+     r"different feature counts: sequence 0 of X has 3 feature\(s\).*sequence 5 has 2"),
+    (X_OK, Y_OK[:-1], ValueError, r"X has 12 sequences but y has 11 labels"),
+    (X_OK, np.zeros(12), ValueError, r"at least 2 classes, but y has 1 class \(\[0\.0\]\)"),
+    (np.zeros((12, 4, 3, 2)), Y_OK, ValueError, r"4 dimensions \(shape \(12, 4, 3, 2\)\).*reshape"),
+    (["the cat sat"] * 12, Y_OK, TypeError,
+     r"holds strings \(e\.g\. 'the cat sat'\).*SequenceVectorizer"),
+    (np.array(["a b", "c d"] * 6), Y_OK, TypeError, r"strings.*SequenceVectorizer"),
+    ("just one string", Y_OK, TypeError, r"strings.*SequenceVectorizer"),
+    (np.ones(12), Y_OK, ValueError, r"1-D array of shape \(12,\).*Reshape your data"),
+    (np.ones((12, 4)) + 1j, Y_OK, ValueError, r"Complex data not supported"),
+    (None, Y_OK, ValueError, r"X is None"),
+    (X_OK, None, ValueError, r"requires y to be passed, but the target y is None"),
+    (X_OK, np.linspace(0, 1, 12), ValueError, r"Unknown label type"),
+])
+def test_bad_input_to_fit(X, y, exc, match):
+    with pytest.raises(exc, match=match):
+        RNNClassifier(max_iter=1, **SMALL).fit(X, y)
+
+
+def test_sparse_input_is_refused_clearly():
+    from scipy import sparse
+
+    with pytest.raises(TypeError, match=r"Sparse input is not supported.*toarray"):
+        RNNClassifier().fit(sparse.csr_matrix(np.ones((12, 3))), Y_OK)
+
+
+def test_a_failed_refit_does_not_leave_a_half_updated_model():
+    clf = RNNClassifier(max_iter=1, **SMALL).fit(X_OK, Y_OK)
+    with pytest.raises(ValueError, match="1 class"):
+        clf.fit([x[:, :2] for x in X_OK], np.zeros(12))  # new features per step, one class
+    with pytest.raises(NotFittedError):
+        clf.predict(X_OK)
+
+
+def test_bad_input_to_predict():
+    clf = RNNClassifier(max_iter=1, **SMALL).fit(X_OK, Y_OK)
+    with pytest.raises(ValueError, match=r"X has 2 features per step, but RNNClassifier is "
+                                         r"expecting 3 features per step"):
+        clf.predict([np.ones((4, 2))])
+    with pytest.raises(ValueError, match=r"NaN"):
+        clf.predict_proba([np.full((3, 3), np.nan)])
+    with pytest.raises(ValueError, match=r"NaN"):
+        clf.transform([np.full((3, 3), np.nan)])
+    with pytest.raises(ValueError, match="Reshape your data"):
+        clf.decision_function(np.ones(3))
+    with pytest.raises(NotFittedError):
+        RNNClassifier().predict(X_OK)
+    with pytest.raises(ValueError,
+                       match=r"holds 1e\+300, which is .* standard deviations.*float32"):
+        clf.predict([np.full((2, 3), 1e300)])
+
+
+def test_bad_token_ids():
+    X, y = token_data(n=20)
+    clf = RNNClassifier(embedding_dim=4, max_iter=1, **SMALL).fit(X, y)
+    V = clf.vocab_size_
+    with pytest.raises(ValueError, match=rf"token id {V + 3}, out of range.*vocab_size_={V}.*UNK"):
+        clf.predict([np.array([5, V + 3])])
+    with pytest.raises(ValueError, match=r"non-negative, but X holds -2 at sequence 1, step 1"):
+        clf.predict([np.array([5]), np.array([4, -2])])
+    with pytest.raises(ValueError, match=r"non-negative"):
+        RNNClassifier(embedding_dim=4).fit([np.array([5, -1])] + X[1:], y)
+    with pytest.raises(TypeError, match=r"integer dtype, got float64.*astype"):
+        clf.predict([np.array([5.0, 6.0])])
+    with pytest.raises(ValueError, match=r"must be integers, got 5.5"):
+        clf.predict([np.array([5.5, 6.0])])
+    with pytest.raises(ValueError, match=r"Sequence 1 of X holds only PAD \(0\) ids"):
+        clf.predict(np.array([[5, 6], [0, 0]]))
+    with pytest.raises(ValueError, match=r"token id \d+, but vocab_size=5"):
+        RNNClassifier(embedding_dim=4, vocab_size=5).fit(X, y)
+    with pytest.raises(ValueError, match=r"token-id sequences must be 1-D"):
+        clf.predict([np.ones((3, 2), dtype=int)])
+    with pytest.raises(ValueError, match=r"inferred vocabulary would have 1000000001 ids"):
+        RNNClassifier(embedding_dim=4).fit([np.array([5, 10 ** 9])] + X[1:], y)
+    with pytest.raises(ValueError, match=r"too large for an id"):
+        RNNClassifier(embedding_dim=4).fit([np.array([5, 2 ** 64 - 1], dtype=np.uint64)] + X[1:], y)
+    big = RNNClassifier(embedding_dim=4, vocab_size=100, max_iter=1, **SMALL).fit(X, y)
+    assert big.vocab_size_ == 100 and big.predict([np.array([99])]).shape == (1,)
+
+
+def test_bad_targets_for_regressor_and_tagger():
+    with pytest.raises(ValueError, match=r"Input y contains NaN at sample 2"):
+        RNNRegressor().fit(X_OK, np.r_[0.0, 1.0, np.nan, np.ones(9)])
+    with pytest.raises(ValueError, match=r"y has 3 output\(s\), but this RNNRegressor was fitted "
+                                         r"with 2"):
+        reg = RNNRegressor(max_iter=1, warm_start=True, **SMALL).fit(X_OK, np.ones((12, 2)))
+        reg.fit(X_OK, np.ones((12, 3)))
+    X, y = tag_data(6)
+    with pytest.raises(ValueError,
+                       match=r"y\[2\] has \d+ labels but sequence 2 of X has \d+ steps"):
+        RNNTagger(embedding_dim=4).fit(X, y[:2] + [y[2][:-1]] + y[3:])
+    with pytest.raises(ValueError, match=r"X has 6 sequences but y has 5 label sequences"):
+        RNNTagger(embedding_dim=4).fit(X, y[:5])
+    with pytest.raises(ValueError, match=r"y\[0\] is a single string"):
+        RNNTagger(embedding_dim=4).fit(X, ["NN"] * 6)
+    with pytest.raises(ValueError, match=r"only 1 class with positive weight"):
+        RNNClassifier().fit(X_OK, Y_OK, sample_weight=(Y_OK == 1).astype(float))
+    with pytest.raises(ValueError, match=r"weight.*zero"):
+        RNNClassifier().fit(X_OK, Y_OK, sample_weight=np.zeros(12))
+    with pytest.raises(ValueError, match=r"sample_weight has shape \(3,\), but there are 12"):
+        RNNClassifier().fit(X_OK, Y_OK, sample_weight=np.ones(3))
+
+
+# ---------------------------------------------------------------------------------------------
+# property-based: random shapes, lengths and dtypes
+# ---------------------------------------------------------------------------------------------
+
+_FLOAT_DTYPES = [np.float32, np.float64, np.int8, np.int64, np.uint8, bool]
+_CORRUPTIONS = [None, "nan", "inf", "zero_length", "feature_mismatch", "y_length", "one_class",
+                "four_d", "strings", "complex", "negative_token", "float_token", "empty"]
+
+
+@st.composite
+def problems(draw, corruption):
+    """A fit problem, corrupted as named (``None``: valid), and whether it is valid."""
+    if corruption in ("negative_token", "float_token"):
+        tokens = True
+    elif corruption in ("nan", "inf", "complex", "feature_mismatch"):
+        tokens = False
+    else:
+        tokens = draw(st.booleans())
+    n = draw(st.integers(2, 7))
+    form = draw(st.sampled_from(["2d", "ragged"] if tokens else ["2d", "3d", "ragged", "lists"]))
+    F = 1 if form == "2d" else draw(st.integers(1, 3))
+    rng = np.random.RandomState(draw(st.integers(0, 2 ** 16)))
+    if form in ("ragged", "lists"):
+        lengths = rng.randint(1, 6, size=n)
+    else:
+        lengths = np.full(n, rng.randint(1, 6))
+    if tokens:
+        dtype = draw(st.sampled_from([np.int32, np.int64, np.uint16]))
+        seqs = [rng.randint(1, 9, size=L).astype(dtype) for L in lengths]
+    else:
+        kinds = [np.float32, np.float64] if corruption in ("nan", "inf") else _FLOAT_DTYPES
+        dtype = draw(st.sampled_from(kinds))
+        seqs = [(rng.randn(L, F) * 3).astype(dtype) for L in lengths]
+    y = np.arange(n) % draw(st.integers(2, 3))
+    i = draw(st.integers(0, n - 1))
+    if corruption == "nan":
+        seqs[i] = seqs[i].copy()
+        seqs[i].flat[0] = np.nan
+    elif corruption == "inf":
+        seqs[i] = seqs[i].copy()
+        seqs[i].flat[-1] = -np.inf
+    elif corruption == "zero_length":
+        seqs[i] = seqs[i][:0]
+        form = "ragged"
+    elif corruption == "feature_mismatch":
+        seqs[i] = np.ones((lengths[i], F + 1))
+        form = "ragged"
+    elif corruption == "y_length":
+        y = y[:-1]
+    elif corruption == "one_class":
+        y = np.zeros(n, dtype=int)
+    elif corruption == "strings":
+        seqs = [np.array(["word"] * int(L)) for L in lengths]
+    elif corruption == "complex":
+        seqs = [s + 1j for s in seqs]
+    elif corruption == "negative_token":
+        seqs[i] = seqs[i].astype(np.int64)
+        seqs[i][0] = -1
+    elif corruption == "float_token":
+        seqs[i] = seqs[i] + 0.5
+    elif corruption == "empty":
+        seqs, y, form = [], y[:0], "ragged"
+    if form == "2d":
+        X = np.stack([s.reshape(len(s), -1)[:, 0] if not tokens else s for s in seqs])
+    elif form == "3d":
+        X = np.stack(seqs)
+    elif form == "lists":
+        X = [s.tolist() for s in seqs]
+    else:
+        X = seqs
+    if corruption == "four_d":
+        X = np.zeros((n, 2, 2, 2))
+    return dict(X=X, y=y, tokens=tokens, valid=corruption is None, corruption=corruption, n=n,
+                F=F, form=form)
+
+
+@pytest.mark.parametrize("corruption", _CORRUPTIONS)
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(kind=st.sampled_from(["clf", "reg", "tag"]), data=st.data())
+def test_random_inputs_give_clear_errors_or_right_shapes(corruption, kind, data):
+    p = data.draw(problems(corruption))
+    event(f"{kind}, tokens={p['tokens']}, form={p['form']}")
+    kw = dict(hidden_size=2, max_iter=1, batch_size=3, random_state=0,
+              embedding_dim=3 if p["tokens"] else None)
+    y = p["y"]
+    if kind == "reg":
+        est = RNNRegressor(**kw)
+        if p["corruption"] == "one_class":
+            p["valid"] = True  # a constant target is a valid regression problem
+    elif kind == "tag":
+        est = RNNTagger(**kw)
+        X_list = p["X"] if isinstance(p["X"], list) else list(p["X"]) if np.ndim(p["X"]) < 4 else []
+        lens = [len(x) for x in X_list][:len(y)]
+        y = [np.full(L, label) for L, label in zip(lens, y)]
+        if p["corruption"] == "one_class":
+            y = [np.zeros(L, dtype=int) for L in lens]
+    else:
+        est = RNNClassifier(**kw)
+    if not p["valid"]:
+        with pytest.raises((ValueError, TypeError)) as info:
+            est.fit(p["X"], y)
+        assert len(str(info.value)) > 30  # a message that explains, not a bare failure
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(p["X"], y)
+    # predict on other random input: right shapes, or a clear error for a feature mismatch
+    m = data.draw(st.integers(1, 4))
+    rng = np.random.RandomState(data.draw(st.integers(0, 999)))
+    lengths = rng.randint(1, 7, size=m)
+    if p["tokens"]:
+        hi = data.draw(st.sampled_from([est.vocab_size_, est.vocab_size_ + 2]))
+        Xp = [rng.randint(1, hi, size=L) for L in lengths]
+        ok = max(x.max() for x in Xp) < est.vocab_size_
+    else:
+        F = data.draw(st.sampled_from([p["F"], p["F"], p["F"] + 1]))
+        Xp = [rng.randn(L, F) for L in lengths]
+        ok = F == est.n_features_in_
+    if not ok:
+        with pytest.raises(ValueError, match="features per step|out of range"):
+            est.predict(Xp)
+        return
+    pred = est.predict(Xp)
+    if kind == "tag":
+        assert [len(q) for q in pred] == list(lengths)
+    elif kind == "reg":
+        assert pred.shape == (m,) and np.isfinite(pred).all()
+    else:
+        assert pred.shape == (m,) and set(pred) <= set(est.classes_)
+        assert est.predict_proba(Xp).shape == (m, len(est.classes_))
+        assert est.transform(Xp).shape == (m, 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# package plumbing
+# ---------------------------------------------------------------------------------------------
+
+
+def test_language_model_is_exported_lazily_from_its_module():
+    import fastrnn.estimators as est
+
+    assert "RNNLanguageModel" in est.__all__
+    if importlib.util.find_spec("fastrnn.estimators.language_model") is None:
+        with pytest.raises(ModuleNotFoundError, match="language_model"):
+            est.RNNLanguageModel
+    else:
+        from fastrnn.estimators.language_model import RNNLanguageModel
+
+        assert est.RNNLanguageModel is RNNLanguageModel
+    with pytest.raises(AttributeError, match="no attribute 'RNNTransformer'"):
+        est.RNNTransformer
+
+
+@pytest.mark.parametrize("module", ["classifier", "regressor", "tagger", "_inputs", "_base"])
+def test_docstring_examples_run(module):
+    mod = importlib.import_module(f"fastrnn.estimators.{module}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+                                 report=False)
+    assert result.failed == 0, f"{result.failed} docstring example(s) of {module} failed"
+    assert module in ("_base",) or result.attempted > 0
+
+
+def test_inputs_module_needs_only_numpy():
+    src = io.open(_inputs.__file__, encoding="utf-8").read()
+    assert "sklearn" not in re.sub(r'"""[\s\S]*?"""', "", src)

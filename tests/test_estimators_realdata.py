@@ -1,0 +1,76 @@
+"""The estimators on real data: JapaneseVowels and GunPoint classification, OANC POS tagging.
+
+These tests are ``slow`` (``make test-fast`` leaves them out). They skip only when the package
+registry that serves the data cannot be reached (``DatasetUnavailableError``); any other failure,
+an accuracy below its threshold included, fails.
+"""
+
+import importlib.util
+import pathlib
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from fastrnn import RNNClassifier
+from fastrnn.datasets import DatasetUnavailableError, load_gunpoint, load_japanese_vowels
+
+pytestmark = pytest.mark.slow
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
+
+
+def _load(loader):
+    try:
+        return loader("train"), loader("test")
+    except DatasetUnavailableError as exc:
+        pytest.skip(f"data set unavailable (package registry unreachable): {exc}")
+
+
+def _example(name):
+    spec = importlib.util.spec_from_file_location(f"_example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _accuracies(settings, train, test, seeds=(0, 1, 2)):
+    (X, y), (X_test, y_test) = train, test
+    out = []
+    for seed in seeds:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = RNNClassifier(random_state=seed, **settings).fit(X, y)
+        out.append(clf.score(X_test, y_test))
+    return out
+
+
+def test_japanese_vowels_accuracy_of_the_demo_settings():
+    train, test = _load(load_japanese_vowels)
+    settings = _example("demo").SETTINGS
+    acc = _accuracies(settings, train, test)
+    print(f"JapaneseVowels test accuracy per seed: {np.round(acc, 4).tolist()}")
+    assert np.mean(acc) >= 0.97, acc
+
+
+def test_gunpoint_accuracy():
+    train, test = _load(load_gunpoint)
+    settings = dict(cell="lstm", hidden_size=64, bidirectional=True, pooling="max",
+                    learning_rate=1e-3, max_iter=300, n_iter_no_change=30)
+    acc = _accuracies(settings, train, test)
+    print(f"GunPoint test accuracy per seed: {np.round(acc, 4).tolist()}")
+    assert np.mean(acc) >= 0.95, acc
+
+
+def test_oanc_part_of_speech_tagging():
+    pos = _example("pos_tagging")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            result = pos.run(max_iter=2, verbose=0)
+    except DatasetUnavailableError as exc:
+        pytest.skip(f"data set unavailable (package registry unreachable): {exc}")
+    print(f"OANC tagging: {result}")
+    assert result["accuracy"] >= 0.95, result
+    assert result["acc_unknown"] > 0.7, result  # the signatures do help unknown words
