@@ -32,6 +32,7 @@ $(VENV)/.installed-docs: $(BIN)/python $(BUILD_DEPS)
 
 demo: $(VENV)/.installed
 	$(BIN)/python examples/demo.py
+	$(BIN)/python examples/demo_lm.py
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest

@@ -1,0 +1,443 @@
+"""The ``fastrnn`` command line: train, evaluate and sample recurrent language models.
+
+::
+
+    fastrnn train-lm [CORPUS ...] --level char --hidden-size 256 --epochs 10 --out model.fastrnn
+    fastrnn generate MODEL --prompt "ROMEO." --temperature 0.8 --top-k 20
+    fastrnn evaluate MODEL [CORPUS ...]
+    fastrnn info MODEL
+    fastrnn bench
+
+Without a corpus, ``train-lm`` and ``evaluate`` use Shakespeare's complete works
+(:func:`fastrnn.datasets.shakespeare_splits`: Hamlet for validation, Macbeth and The Tempest for the
+test). Errors a user can fix (a missing file, an empty corpus, a corrupt model file) print one
+line on stderr and exit with status 2.
+"""
+
+import argparse
+import math
+import os
+import sys
+import time
+
+__all__ = ["main"]
+
+PROG = "fastrnn"
+
+
+class CLIError(Exception):
+    """An error the user can fix: printed as one line, exit status 2."""
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------------
+
+def _read_text(path):
+    if not os.path.exists(path):
+        raise CLIError(f"corpus file {path!r} does not exist; check the path.")
+    if os.path.isdir(path):
+        raise CLIError(f"corpus {path!r} is a directory; pass the text files in it.")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _read_corpus(paths, what="corpus"):
+    docs = [_read_text(p) for p in paths]
+    empty = [p for p, d in zip(paths, docs) if not d.strip()]
+    if empty:
+        raise CLIError(f"{what} file {empty[0]!r} is empty; pass a file with text in it.")
+    return docs
+
+
+def _shakespeare():
+    from .datasets import DatasetError, shakespeare_splits
+
+    try:
+        return shakespeare_splits()
+    except DatasetError as exc:
+        raise CLIError(" ".join(str(exc).split())) from exc
+
+
+def _split_tail(docs, fraction):
+    """Hold out the last ``fraction`` of every document (cut at a line break when there is one)."""
+    train, val = [], []
+    for d in docs:
+        cut = int(len(d) * (1.0 - fraction))
+        nl = d.rfind("\n", 0, cut)
+        if nl > len(d) * (1.0 - 2 * fraction):
+            cut = nl + 1
+        if 0 < cut < len(d) and d[cut:].strip():
+            train.append(d[:cut])
+            val.append(d[cut:])
+        else:
+            train.append(d)
+    return train, val
+
+
+def _load_lm(path):
+    """Load a language model file, with one-line errors for the usual problems."""
+    from ._persist import read_model
+
+    if not os.path.exists(path):
+        raise CLIError(f"model file {path!r} does not exist; check the path or train one with "
+                       "'fastrnn train-lm --out PATH'.")
+    try:
+        meta, arrays = read_model(path)
+    except (ValueError, OSError) as exc:
+        raise CLIError(" ".join(str(exc).split())) from exc
+    if meta.get("class") != "RNNLanguageModel":
+        raise CLIError(f"{path!r} holds a {meta.get('class')}, not a language model; pass a file "
+                       "written by 'fastrnn train-lm' or RNNLanguageModel.save.")
+    from .estimators.language_model import RNNLanguageModel
+
+    try:
+        return RNNLanguageModel._from_saved(meta, arrays)
+    except ValueError as exc:
+        raise CLIError(f"{path!r}: " + " ".join(str(exc).split())) from exc
+
+
+def _level_name(model):
+    return model.level if isinstance(model.level, str) else "custom"
+
+
+def _unit(model):
+    return "character" if model.level == "char" and model.input_type_ == "text" else "token"
+
+
+# ------------------------------------------------------------------------------------------------
+# commands
+# --------------------------------------------------------------------------------------------------
+
+def cmd_train_lm(args):
+    from .estimators.language_model import RNNLanguageModel
+
+    test_docs = None
+    if args.corpus:
+        docs = _read_corpus(args.corpus)
+        if args.validation:
+            val_docs = _read_corpus(args.validation, "validation")
+        elif args.validation_fraction > 0:
+            docs, val_docs = _split_tail(docs, args.validation_fraction)
+        else:
+            val_docs = None
+        source = ", ".join(args.corpus)
+    else:
+        splits = _shakespeare()
+        docs, val_docs, test_docs = splits["train"], splits["validation"], splits["test"]
+        if args.validation:
+            val_docs = _read_corpus(args.validation, "validation")
+        source = "Shakespeare (39 texts; validation: hamlet; test: macbeth, tempest)"
+    if not val_docs:
+        val_docs = None
+    if os.path.exists(args.out) and not (args.force or args.resume):
+        raise CLIError(f"{args.out!r} exists; pass --force to overwrite it, --resume to continue "
+                       "its run, or another --out.")
+    checkpoint = args.checkpoint or args.out + ".ckpt"
+    model = RNNLanguageModel(
+        level=args.level, max_vocab=args.max_vocab, min_count=args.min_count, cell=args.cell,
+        embedding_dim=args.embedding_dim, hidden_size=args.hidden_size, num_layers=args.num_layers,
+        dropout=args.dropout, recurrent_dropout=args.recurrent_dropout,
+        tie_weights=args.tie_weights, bptt=args.bptt, batch_size=args.batch_size,
+        optimizer=args.optimizer, learning_rate=args.learning_rate,
+        clip_norm=None if args.clip_norm <= 0 else args.clip_norm, lr_decay=args.lr_decay,
+        lr_patience=args.lr_patience, early_stopping=args.early_stopping,
+        n_iter_no_change=args.patience, max_iter=args.epochs, eval_interval=args.eval_interval,
+        time_budget=args.time_budget, checkpoint_path=checkpoint, random_state=args.seed,
+        verbose=0 if args.quiet else 1)
+    n_chars = sum(len(d) for d in docs)
+    if not args.quiet:
+        print(f"training a {args.level}-level {args.cell.upper()} language model on {source}: "
+              f"{len(docs)} documents, {n_chars:,} characters", flush=True)
+    t0 = time.perf_counter()
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=_interrupted_warning())
+            model.fit(docs, validation_texts=val_docs, resume=args.resume)
+    except ValueError as exc:
+        raise CLIError(" ".join(str(exc).split())) from exc
+    seconds = time.perf_counter() - t0
+    model.save(args.out)
+    rate = model.n_tokens_seen_ / max(model.training_time_, 1e-9)
+    unit = _unit(model)
+    print(f"stopped: {model.stop_reason_} after {model.n_steps_} steps, {model.n_tokens_seen_:,} "
+          f"tokens, {seconds:.0f} s ({rate:,.0f} tokens/s)")
+    if model.best_validation_bits_per_token_ is not None:
+        print(f"best validation: {model.best_validation_bits_per_token_:.4f} bits per {unit}")
+    if test_docs is not None and not args.no_test:
+        bits = model.bits_per_token(test_docs)
+        print(f"test (macbeth + tempest): {bits:.4f} bits per {unit}, perplexity "
+              f"{2 ** bits:.3f}")
+    print(f"saved the model to {args.out} (checkpoint: {checkpoint})")
+    return 0
+
+
+def _interrupted_warning():
+    from .estimators.language_model import TrainingInterrupted
+
+    return TrainingInterrupted
+
+
+def cmd_generate(args):
+    model = _load_lm(args.model)
+    prompt = args.prompt
+    if prompt is None:
+        prompt = ""
+    if model.input_type_ == "tokens":
+        prompt = prompt.split()
+    try:
+        for i in range(args.num_samples):
+            seed = None if args.seed is None else args.seed + i
+            text = model.generate(prompt, max_length=args.max_length, temperature=args.temperature,
+                                  top_k=args.top_k, top_p=args.top_p, greedy=args.greedy,
+                                  random_state=seed)
+            if isinstance(text, list):
+                text = " ".join(text)
+            sep = "" if model._separator == "" or not args.prompt else " "
+            if args.num_samples > 1:
+                print(f"--- sample {i + 1}")
+            print((args.prompt or "") + (sep if text else "") + text)
+    except ValueError as exc:
+        raise CLIError(" ".join(str(exc).split())) from exc
+    return 0
+
+
+def cmd_evaluate(args):
+    model = _load_lm(args.model)
+    if args.corpus:
+        docs = _read_corpus(args.corpus)
+        name = ", ".join(args.corpus)
+    else:
+        docs = _shakespeare()["test"]
+        name = "Shakespeare test (macbeth + tempest)"
+    if model.input_type_ == "tokens":
+        docs = [d.split() for d in docs]
+    try:
+        t0 = time.perf_counter()
+        nll = model._mean_nll(docs)
+    except ValueError as exc:
+        raise CLIError(" ".join(str(exc).split())) from exc
+    unit = _unit(model)
+    print(f"corpus: {name}")
+    print(f"perplexity: {math.exp(nll):.4f}")
+    print(f"bits per {unit}: {nll / math.log(2):.4f}")
+    print(f"mean log-likelihood per {unit}: {-nll:.4f} nats ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def cmd_info(args):
+    from ._persist import read_model
+
+    if not os.path.exists(args.model):
+        raise CLIError(f"model file {args.model!r} does not exist; check the path.")
+    try:
+        meta, arrays = read_model(args.model)
+    except (ValueError, OSError) as exc:
+        raise CLIError(" ".join(str(exc).split())) from exc
+    n_params = sum(int(a.size) for k, a in arrays.items() if not k.startswith("train/"))
+    print(f"file: {args.model} ({os.path.getsize(args.model):,} bytes)")
+    print(f"class: {meta.get('class')}  (fastrnn {meta.get('fastrnn_version')}, format "
+          f"{meta.get('format_version')})" + ("  [training checkpoint]" if "checkpoint" in meta
+                                               else ""))
+    print(f"parameters: {n_params:,}")
+    cfg = meta.get("network_config") or meta.get("network") or {}
+    if meta.get("class") == "RNNLanguageModel":
+        p = meta.get("params", {})
+        vocab = meta.get("vocabulary", {})
+        level = p.get("level") or f"custom tokenizer ({meta.get('tokenizer')})"
+        if meta.get("input_type") == "tokens":
+            level = "pre-tokenised input"
+        print(f"level: {level}; vocabulary: {len(vocab.get('tokens', [])) + 4} tokens "
+              f"(4 special)")
+        if cfg:
+            print(f"network: {cfg.get('cell', '?').upper()} {cfg.get('num_layers')} x "
+                  f"{cfg.get('hidden_size')}, embedding {cfg.get('embedding_dim')}, "
+                  f"tied weights: {cfg.get('tie_weights')}, dropout {cfg.get('dropout')}, "
+                  f"{cfg.get('dtype')}")
+        f = meta.get("fitted", {})
+        if f:
+            print(f"training: {f.get('n_iter_')} epochs, {f.get('n_steps_')} steps, "
+                  f"{f.get('n_tokens_seen_'):,} tokens, {f.get('training_time_', 0):.0f} s, "
+                  f"stopped: {f.get('stop_reason_')}")
+            if f.get("best_validation_bits_per_token_") is not None:
+                print(f"best validation: {f['best_validation_bits_per_token_']:.4f} bits per token")
+            hist = f.get("history_") or []
+            if hist:
+                print("learning curve (epoch, seconds, train bits, validation bits, "
+                      "learning rate):")
+                for h in hist:
+                    tb = "-" if h.get("train_bits") is None else f"{h['train_bits']:.4f}"
+                    vb = "-" if h.get("val_bits") is None else f"{h['val_bits']:.4f}"
+                    print(f"  {h['epoch']:7.2f} {h['seconds']:8.0f} {tb:>8} {vb:>8} {h['lr']:.3g}")
+    elif cfg:
+        print("network: " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
+    return 0
+
+
+def cmd_bench(args):
+    print("Benchmarks against PyTorch and ONNX Runtime live in benchmarks/compare.py of the source "
+          "tree: run 'make bench' or 'python benchmarks/compare.py' from a checkout.")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------
+# parser
+# --------------------------------------------------------------------------------------------------
+
+def _positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _nonneg_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v >= 0 or not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return v
+
+
+def _fraction(text):
+    v = _nonneg_float(text)
+    if v >= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return v
+
+
+def build_parser():
+    """The argument parser of the ``fastrnn`` command."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Recurrent language models with compiled CPU kernels.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"fastrnn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("train-lm", help="train a language model",
+                       description="Train a character- or word-level language model. Without "
+                                   "CORPUS, Shakespeare's works (hamlet for validation, macbeth + "
+                                   "tempest for the test).")
+    p.add_argument("corpus", nargs="*", metavar="CORPUS", help="text files, one document each")
+    p.add_argument("--validation", nargs="+", metavar="FILE", help="validation text files")
+    p.add_argument("--validation-fraction", type=_fraction, default=0.05,
+                   help="without --validation, hold out this tail of every CORPUS file "
+                        "(default 0.05; 0: no validation)")
+    p.add_argument("--level", choices=["char", "word"], default="char")
+    p.add_argument("--max-vocab", type=_positive_int)
+    p.add_argument("--min-count", type=_positive_int, default=1)
+    p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm")
+    p.add_argument("--embedding-dim", type=_positive_int)
+    p.add_argument("--hidden-size", type=_positive_int, default=256)
+    p.add_argument("--num-layers", type=_positive_int, default=1)
+    p.add_argument("--dropout", type=_fraction, default=0.0)
+    p.add_argument("--recurrent-dropout", type=_fraction, default=0.0)
+    p.add_argument("--tie-weights", action="store_true")
+    p.add_argument("--bptt", type=_positive_int, default=64, help="truncation length (steps)")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="parallel streams")
+    p.add_argument("--optimizer", default="adam",
+                   choices=["adam", "adamw", "sgd", "momentum", "nesterov", "adagrad"])
+    p.add_argument("--learning-rate", type=float, default=2e-3)
+    p.add_argument("--clip-norm", type=_nonneg_float, default=5.0, help="0: no clipping")
+    p.add_argument("--lr-decay", type=float, default=0.5,
+                   help="learning-rate factor when the validation perplexity stops improving")
+    p.add_argument("--lr-patience", type=int, default=0)
+    p.add_argument("--early-stopping", action="store_true")
+    p.add_argument("--patience", type=_positive_int, default=3,
+                   help="evaluations without improvement before early stopping")
+    p.add_argument("--epochs", type=_positive_int, default=10)
+    p.add_argument("--eval-interval", type=_positive_int,
+                   help="also evaluate the validation text every N steps")
+    p.add_argument("--time-budget", type=_nonneg_float, metavar="SECONDS",
+                   help="stop training after this many seconds, keeping the best model")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="lm.fastrnn", metavar="MODEL", help="default lm.fastrnn")
+    p.add_argument("--checkpoint", metavar="PATH", help="default MODEL.ckpt")
+    p.add_argument("--resume", action="store_true", help="continue the run in the checkpoint")
+    p.add_argument("--force", action="store_true", help="overwrite MODEL if it exists")
+    p.add_argument("--no-test", action="store_true",
+                   help="skip the test evaluation (default corpus only)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train_lm)
+
+    p = sub.add_parser("generate", help="sample text from a language model")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--prompt", default="")
+    p.add_argument("--max-length", type=_positive_int, default=500)
+    p.add_argument("--temperature", type=_nonneg_float, default=1.0)
+    p.add_argument("--top-k", type=_positive_int)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--greedy", action="store_true")
+    p.add_argument("--num-samples", type=_positive_int, default=1)
+    p.add_argument("--seed", type=int)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("evaluate", help="perplexity and bits per token of a text",
+                       description="Without CORPUS: the Shakespeare test texts "
+                                   "(macbeth + tempest).")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("corpus", nargs="*", metavar="CORPUS")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("info", help="describe a saved model")
+    p.add_argument("model", metavar="MODEL")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("bench", help="where the benchmarks are")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv=None):
+    """Run the ``fastrnn`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    status : int
+        0 on success, 2 on a usage error or an error the user can fix (one line on stderr), 130 when
+        interrupted.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return int(exc.code or 0)
+    try:
+        return int(args.func(args) or 0)
+    except CLIError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. 'fastrnn generate ... | head'
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:  # pragma: no cover
+            pass
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
