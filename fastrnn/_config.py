@@ -14,6 +14,13 @@ FASTRNN_BACKEND
     whose ``backend`` argument is ``"auto"``.
 FASTRNN_NUMBA_CACHE
     ``0`` disables the on-disk cache of compiled kernels.
+FASTRNN_NUM_THREADS
+    Threads of the fast float32 kernels of the Numba backend (default: ``NUMBA_NUM_THREADS``,
+    which defaults to the number of CPUs). Each thread runs single-threaded matrix products, so
+    BLAS threads are not involved; :func:`set_num_threads` changes it at run time.
+FASTRNN_FAST_PATH
+    ``0`` switches the fast float32 kernels off: float32 layers on the Numba backend then run the
+    general kernels shared with the other backends (for comparisons and debugging).
 """
 
 import os
@@ -51,3 +58,58 @@ def env_backend():
     """The backend forced by ``FASTRNN_BACKEND``, or ``None``."""
     value = os.environ.get("FASTRNN_BACKEND", "").strip().lower()
     return value or None
+
+
+_num_threads = None
+
+
+def num_threads():
+    """Number of threads the fast float32 kernels use.
+
+    Returns
+    -------
+    int
+        At least 1: the value given to :func:`set_num_threads`, else ``$FASTRNN_NUM_THREADS``, else
+        Numba's ``NUMBA_NUM_THREADS``.
+    """
+    if _num_threads is not None:
+        return _num_threads
+    value = os.environ.get("FASTRNN_NUM_THREADS", "").strip()
+    if value:
+        try:
+            return max(1, int(value))
+        except ValueError:
+            raise ValueError(
+                f"FASTRNN_NUM_THREADS must be a positive integer, got {value!r}."
+            ) from None
+    import numba
+
+    return max(1, int(numba.config.NUMBA_NUM_THREADS))
+
+
+def set_num_threads(n):
+    """Set the number of threads of the fast float32 kernels.
+
+    Parameters
+    ----------
+    n : int or None
+        A positive number of threads; ``None`` restores the default (see :func:`num_threads`).
+    """
+    global _num_threads
+    if n is not None and (not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1):
+        raise ValueError(f"the number of threads must be a positive integer or None, got {n!r}.")
+    _num_threads = None if n is None else int(n)
+
+
+#: a batch is split over threads only if every thread gets at least this many sequences
+MIN_ROWS_PER_THREAD = 8
+
+
+def min_rows_per_thread():
+    """Smallest number of sequences per thread worth a thread of its own."""
+    return MIN_ROWS_PER_THREAD
+
+
+def fast_path_enabled():
+    """Whether float32 layers on the Numba backend use the fast kernels (``$FASTRNN_FAST_PATH``)."""
+    return os.environ.get("FASTRNN_FAST_PATH", "1").strip() != "0"

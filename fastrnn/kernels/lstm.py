@@ -7,7 +7,11 @@ diagonal peephole weights ``(w_ci, w_cf, w_co)`` (zeros when peepholes are off),
 
 import numpy as np
 
-from ._jit import lstm_bwd, lstm_fwd, njit
+from ._fastpath import project, project_ahead, project_tables
+from ._gemm import KC, gemm
+from ._jit import lstm_bwd, lstm_fwd, njit, njit_inline
+from ._simd import vfma, vload_n, vsplat, vstore_n, vzero
+from ._vmath import vsigmoid, vtanh
 
 
 @njit
@@ -124,3 +128,211 @@ def lstm_backward(dy, cs, acts, whh, batch_sizes, hmask, use_mask, peep, gates_o
             for b in range(n):
                 for j in range(H):
                     dh[b, j] *= hmask[b, j]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Fast path: float32, Numba backend only (conventions: :mod:`fastrnn.kernels._fastpath`).
+# The shared kernels above stay the reference implementation of the signatures every backend shares.
+# ---------------------------------------------------------------------------------------------------
+
+@njit_inline
+def _lstm_cell_fwd(xg, go, bias, hs, cs, hp, hn, peep, use_peep, on_i, on_f, on_o, Y, yo, H):
+    """One row of the LSTM cell, 16 hidden units at a time: pre-activations ``xg[go:go+4H]`` (input
+    and recurrent products; the biases are added here) become the activated gates ``i, f, g, o`` in
+    place; ``c`` and ``h`` go to ``cs[hn:]``, ``hs[hn:]`` and ``h`` also to ``Y[yo:]``."""
+    one = vsplat(1.0)
+    for j in range(0, H, 16):
+        m = min(16, H - j)
+        ai = vload_n(xg, go + j, m) + vload_n(bias, j, m)
+        af = vload_n(xg, go + H + j, m) + vload_n(bias, H + j, m)
+        ag = vload_n(xg, go + 2 * H + j, m) + vload_n(bias, 2 * H + j, m)
+        ao = vload_n(xg, go + 3 * H + j, m) + vload_n(bias, 3 * H + j, m)
+        cp = vload_n(cs, hp + j, m)
+        if use_peep:
+            ai = vfma(vload_n(peep, j, m), cp, ai)
+            af = vfma(vload_n(peep, H + j, m), cp, af)
+        i = vsigmoid(ai) if on_i else one
+        f = vsigmoid(af) if on_f else one
+        g = vtanh(ag)
+        c = vfma(f, cp, i * g)
+        if use_peep:
+            ao = vfma(vload_n(peep, 2 * H + j, m), c, ao)
+        o = vsigmoid(ao) if on_o else one
+        h = o * vtanh(c)
+        vstore_n(xg, go + j, i, m)
+        vstore_n(xg, go + H + j, f, m)
+        vstore_n(xg, go + 2 * H + j, g, m)
+        vstore_n(xg, go + 3 * H + j, o, m)
+        vstore_n(cs, hn + j, c, m)
+        vstore_n(hs, hn + j, h, m)
+        vstore_n(Y, yo + j, h, m)
+
+
+@njit
+def lstm_fast_forward(X, xrow, wih_p, whh_p, bias, batch_sizes, r0, r1, hmask, use_mask, peep,
+                      use_peep, gates_on, xg, hs, cs, hin, Y, yrow, ycol):
+    """LSTM forward of sorted rows ``[r0, r1)``: input projection, then the recurrent sweep.
+
+    Parameters
+    ----------
+    X : ndarray, 1-D float32
+        The layer input in the caller's layout; ``xrow`` of shape (T*B,) gives each row's offset.
+    wih_p, whh_p : ndarray, 1-D float32
+        ``W_ih^T`` (I x 4H) and ``W_hh^T`` (H x 4H) packed by :func:`~fastrnn.kernels._gemm.pack_b`.
+    bias : ndarray of shape (4H,)
+        ``b_ih + b_hh``.
+    batch_sizes : ndarray of shape (T,), int64
+    r0, r1 : int
+        The sorted rows of this part.
+    hmask : ndarray of shape (B, H) or (0, 0); use_mask : bool
+        Recurrent dropout mask on ``h_{t-1}``.
+    peep : ndarray of shape (3, H); use_peep : bool
+    gates_on : ndarray of shape (3,), int
+    xg : ndarray of shape (T, B, 4H)
+        Output: the activated gates ``i, f, g, o`` (the backward's cache).
+    hs, cs : ndarray of shape (T+1, B, H)
+        Output states; index 0 holds ``h_0``, ``c_0`` on entry; rows of finished sequences carry
+        them.
+    hin : ndarray of shape (B, H)
+        Scratch (masked recurrent input).
+    Y : ndarray, 1-D float32
+        Output rows ``Y[yrow[t*B+b] + ycol : ... + H] = h_t`` of the real steps.
+    """
+    T, B, G = xg.shape
+    H = G // 4
+    F = wih_p.shape[0] // (((G + 31) // 32) * 32)  # input features
+    xgf = xg.reshape(xg.size)
+    hsf = hs.reshape(hs.size)
+    csf = cs.reshape(cs.size)
+    hinf = hin.reshape(hin.size)
+    maskf = hmask.reshape(hmask.size)
+    peepf = peep.reshape(peep.size)
+    ahead = project_ahead(r1 - r0, G)
+    pa, pc, ps = project_tables(xrow, batch_sizes, B, r0, r1, G)
+    on_i = gates_on[0] != 0
+    on_f = gates_on[1] != 0
+    on_o = gates_on[2] != 0
+    hrow = np.arange(B) * H
+    grow = np.arange(B) * G
+    for t in range(T):
+        if t % ahead == 0:
+            project(X, F, wih_p, xgf, G, pa, pc, ps, t, min(T, t + ahead))
+        hi = min(r1, batch_sizes[t])
+        if hi > r0:
+            if use_mask:
+                for b in range(r0, hi):
+                    for j in range(H):
+                        hinf[b * H + j] = hsf[(t * B + b) * H + j] * maskf[b * H + j]
+                gemm(hi - r0, G, H, hinf, hrow[r0:], 0, 1, whh_p, KC, xgf, grow[r0:], t * B * G,
+                     True)
+            else:
+                gemm(hi - r0, G, H, hsf, hrow[r0:], t * B * H, 1, whh_p, KC, xgf, grow[r0:],
+                     t * B * G, True)
+            for b in range(r0, hi):
+                _lstm_cell_fwd(xgf, (t * B + b) * G, bias, hsf, csf, (t * B + b) * H,
+                               ((t + 1) * B + b) * H, peepf, use_peep, on_i, on_f, on_o,
+                               Y, yrow[t * B + b] + ycol, H)
+        for b in range(max(r0, hi), r1):
+            src = (t * B + b) * H
+            dst = ((t + 1) * B + b) * H
+            for j in range(H):
+                hsf[dst + j] = hsf[src + j]
+                csf[dst + j] = csf[src + j]
+
+
+@njit_inline
+def _lstm_cell_bwd(dh, dY, dyo, xg, go, dg, cs, cp_o, c_o, dc, ho, peep, use_peep, on_i, on_f, on_o,
+                   db, dpeep, H):
+    zero = vzero()
+    one = vsplat(1.0)
+    for j in range(0, H, 16):
+        m = min(16, H - j)
+        dht = vload_n(dh, ho + j, m) + vload_n(dY, dyo + j, m)
+        i = vload_n(xg, go + j, m)
+        f = vload_n(xg, go + H + j, m)
+        g = vload_n(xg, go + 2 * H + j, m)
+        o = vload_n(xg, go + 3 * H + j, m)
+        c = vload_n(cs, c_o + j, m)
+        cp = vload_n(cs, cp_o + j, m)
+        tc = vtanh(c)
+        dao = dht * tc * o * (one - o) if on_o else zero
+        dct = vfma(dht * o, one - tc * tc, vload_n(dc, ho + j, m))
+        if use_peep:
+            dct = vfma(dao, vload_n(peep, 2 * H + j, m), dct)
+        dai = dct * g * i * (one - i) if on_i else zero
+        daf = dct * cp * f * (one - f) if on_f else zero
+        dag = dct * i * (one - g * g)
+        dcp = dct * f
+        if use_peep:
+            dcp = vfma(dai, vload_n(peep, j, m), dcp)
+            dcp = vfma(daf, vload_n(peep, H + j, m), dcp)
+            vstore_n(dpeep, j, vfma(dai, cp, vload_n(dpeep, j, m)), m)
+            vstore_n(dpeep, H + j, vfma(daf, cp, vload_n(dpeep, H + j, m)), m)
+            vstore_n(dpeep, 2 * H + j, vfma(dao, c, vload_n(dpeep, 2 * H + j, m)), m)
+        vstore_n(dg, go + j, dai, m)
+        vstore_n(dg, go + H + j, daf, m)
+        vstore_n(dg, go + 2 * H + j, dag, m)
+        vstore_n(dg, go + 3 * H + j, dao, m)
+        vstore_n(dc, ho + j, dcp, m)
+        vstore_n(db, j, vload_n(db, j, m) + dai, m)
+        vstore_n(db, H + j, vload_n(db, H + j, m) + daf, m)
+        vstore_n(db, 2 * H + j, vload_n(db, 2 * H + j, m) + dag, m)
+        vstore_n(db, 3 * H + j, vload_n(db, 3 * H + j, m) + dao, m)
+
+
+@njit
+def lstm_fast_backward(dY, dyrow, dycol, xg, cs, whh_p, batch_sizes, r0, r1, hmask, use_mask, peep,
+                       use_peep, gates_on, dg, dh, dc, db, dpeep):
+    """LSTM backward sweep of sorted rows ``[r0, r1)``.
+
+    Parameters
+    ----------
+    dY : ndarray, 1-D float32
+        Output gradients in the caller's layout, rows ``dY[dyrow[t*B+b] + dycol : ... + H]``.
+    xg : ndarray of shape (T, B, 4H)
+        Activated gates from :func:`lstm_fast_forward`.
+    cs : ndarray of shape (T+1, B, H)
+    whh_p : ndarray, 1-D float32
+        ``W_hh`` (4H x H) packed by :func:`~fastrnn.kernels._gemm.pack_b`.
+    dg : ndarray of shape (T, B, 4H)
+        Output: pre-activation gradients (zero for finished rows).
+    dh, dc : ndarray of shape (B, H)
+        In: gradients with respect to ``h_n``, ``c_n``; out: with respect to ``h_0``, ``c_0``.
+    db : ndarray of shape (4H,)
+        Output: this part's bias gradient (overwritten).
+    dpeep : ndarray of shape (3, H)
+        Output: this part's peephole gradient (overwritten; only with ``use_peep``).
+    """
+    T, B, G = xg.shape
+    H = G // 4
+    xgf = xg.reshape(xg.size)
+    csf = cs.reshape(cs.size)
+    dgf = dg.reshape(dg.size)
+    dhf = dh.reshape(dh.size)
+    dcf = dc.reshape(dc.size)
+    maskf = hmask.reshape(hmask.size)
+    peepf = peep.reshape(peep.size)
+    dpf = dpeep.reshape(dpeep.size)
+    on_i = gates_on[0] != 0
+    on_f = gates_on[1] != 0
+    on_o = gates_on[2] != 0
+    db[:] = 0.0
+    dpf[:] = 0.0
+    hrow = np.arange(B) * H
+    grow = np.arange(B) * G
+    for t in range(T - 1, -1, -1):
+        hi = min(r1, batch_sizes[t])
+        for b in range(r0, hi):
+            _lstm_cell_bwd(dhf, dY, dyrow[t * B + b] + dycol, xgf, (t * B + b) * G, dgf, csf,
+                           (t * B + b) * H, ((t + 1) * B + b) * H, dcf, b * H, peepf, use_peep,
+                           on_i, on_f, on_o, db, dpf, H)
+        for b in range(max(r0, hi), r1):
+            base = (t * B + b) * G
+            for j in range(G):
+                dgf[base + j] = 0.0
+        if hi > r0:
+            gemm(hi - r0, H, G, dgf, grow[r0:], t * B * G, 1, whh_p, KC, dhf, hrow[r0:], 0, False)
+            if use_mask:
+                for b in range(r0, hi):
+                    for j in range(H):
+                        dhf[b * H + j] *= maskf[b * H + j]

@@ -15,11 +15,22 @@ Conventions shared by every kernel module (``rnn``, ``lstm``, ``gru``; the numpy
   ``dh`` (on entry ``dh_n``; on exit the gradient of the initial state). The weight gradients are
   left to the caller: they are single large matrix products over all steps.
 * ``scratch`` arrays are preallocated by the caller; nothing is allocated inside the time loop.
+
+Each module also holds the fast path of its cell (``*_fast_*`` functions): float32 only, used by the
+layers on the Numba backend in place of the eight shared kernels, with its own conventions (see
+:mod:`fastrnn.kernels._fastpath`): fused input projection, SIMD matrix products
+(:mod:`fastrnn.kernels._gemm`), vectorized activations (:mod:`fastrnn.kernels._vmath`), the caller's
+layout read through row tables, and the batch split into parts that run on separate threads. The
+shared kernels stay the reference for the other backends and serve float64.
 """
 
 import numpy as np
 
-from ._jit import njit, rnn_act, rnn_dact
+from ._fastpath import project, project_ahead, project_tables
+from ._gemm import KC, gemm
+from ._jit import njit, njit_inline, rnn_act, rnn_dact
+from ._simd import vgt_select, vload_n, vsplat, vstore_n, vzero
+from ._vmath import vtanh
 
 
 @njit
@@ -95,3 +106,106 @@ def rnn_backward(dy, hs, whh, batch_sizes, hmask, use_mask, relu, dgates, dh):
             for b in range(n):
                 for j in range(H):
                     dh[b, j] *= hmask[b, j]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Fast path: float32, Numba backend only (conventions: :mod:`fastrnn.kernels._fastpath`).
+# ---------------------------------------------------------------------------------------------------
+
+@njit_inline
+def _rnn_cell_fwd(xg, go, bias, hs, hn, relu, Y, yo, H):
+    zero = vzero()
+    for j in range(0, H, 16):
+        m = min(16, H - j)
+        a = vload_n(xg, go + j, m) + vload_n(bias, j, m)
+        h = vgt_select(a, zero, a, zero * a) if relu else vtanh(a)
+        vstore_n(hs, hn + j, h, m)
+        vstore_n(Y, yo + j, h, m)
+
+
+@njit
+def rnn_fast_forward(X, xrow, wih_p, whh_p, bias, batch_sizes, r0, r1, hmask, use_mask, relu, xg,
+                     hs, hin, Y, yrow, ycol):
+    """Simple RNN forward of sorted rows ``[r0, r1)``: input projection, then the recurrent sweep.
+
+    Arguments as for :func:`fastrnn.kernels.lstm.lstm_fast_forward` with ``G = H``; ``relu`` selects
+    the activation; ``xg`` of shape (T, B, H) is scratch (the pre-activations).
+    """
+    T, B, H = xg.shape
+    F = wih_p.shape[0] // (((H + 31) // 32) * 32)  # input features
+    xgf = xg.reshape(xg.size)
+    hsf = hs.reshape(hs.size)
+    hinf = hin.reshape(hin.size)
+    maskf = hmask.reshape(hmask.size)
+    ahead = project_ahead(r1 - r0, H)
+    pa, pc, ps = project_tables(xrow, batch_sizes, B, r0, r1, H)
+    hrow = np.arange(B) * H
+    for t in range(T):
+        if t % ahead == 0:
+            project(X, F, wih_p, xgf, H, pa, pc, ps, t, min(T, t + ahead))
+        hi = min(r1, batch_sizes[t])
+        if hi > r0:
+            if use_mask:
+                for b in range(r0, hi):
+                    for j in range(H):
+                        hinf[b * H + j] = hsf[(t * B + b) * H + j] * maskf[b * H + j]
+                gemm(hi - r0, H, H, hinf, hrow[r0:], 0, 1, whh_p, KC, xgf, hrow[r0:], t * B * H,
+                     True)
+            else:
+                gemm(hi - r0, H, H, hsf, hrow[r0:], t * B * H, 1, whh_p, KC, xgf, hrow[r0:],
+                     t * B * H, True)
+            for b in range(r0, hi):
+                _rnn_cell_fwd(xgf, (t * B + b) * H, bias, hsf, ((t + 1) * B + b) * H, relu,
+                              Y, yrow[t * B + b] + ycol, H)
+        for b in range(max(r0, hi), r1):
+            src = (t * B + b) * H
+            dst = ((t + 1) * B + b) * H
+            for j in range(H):
+                hsf[dst + j] = hsf[src + j]
+
+
+@njit_inline
+def _rnn_cell_bwd(dh, ho, dY, dyo, hs, hn, relu, dg, go, db, H):
+    zero = vzero()
+    one = vsplat(1.0)
+    for j in range(0, H, 16):
+        m = min(16, H - j)
+        h = vload_n(hs, hn + j, m)
+        d = vgt_select(h, zero, one, zero) if relu else one - h * h
+        g = (vload_n(dh, ho + j, m) + vload_n(dY, dyo + j, m)) * d
+        vstore_n(dg, go + j, g, m)
+        vstore_n(db, j, vload_n(db, j, m) + g, m)
+
+
+@njit
+def rnn_fast_backward(dY, dyrow, dycol, hs, whh_p, batch_sizes, r0, r1, hmask, use_mask, relu, dg,
+                      dh, db):
+    """Simple RNN backward sweep of sorted rows ``[r0, r1)``.
+
+    ``hs`` (T+1, B, H) from the forward; ``whh_p`` is ``W_hh`` (H x H) packed; ``dg`` (T, B, H)
+    receives the pre-activation gradients (zero for finished rows); ``dh`` (B, H) holds the gradient
+    of ``h_n`` on entry and of ``h_0`` on exit; ``db`` (H,) this part's bias gradient.
+    """
+    T1, B, H = hs.shape
+    T = T1 - 1
+    hsf = hs.reshape(hs.size)
+    dgf = dg.reshape(dg.size)
+    dhf = dh.reshape(dh.size)
+    maskf = hmask.reshape(hmask.size)
+    db[:] = 0.0
+    hrow = np.arange(B) * H
+    for t in range(T - 1, -1, -1):
+        hi = min(r1, batch_sizes[t])
+        for b in range(r0, hi):
+            _rnn_cell_bwd(dhf, b * H, dY, dyrow[t * B + b] + dycol, hsf, ((t + 1) * B + b) * H,
+                          relu, dgf, (t * B + b) * H, db, H)
+        for b in range(max(r0, hi), r1):
+            base = (t * B + b) * H
+            for j in range(H):
+                dgf[base + j] = 0.0
+        if hi > r0:
+            gemm(hi - r0, H, H, dgf, hrow[r0:], t * B * H, 1, whh_p, KC, dhf, hrow[r0:], 0, False)
+            if use_mask:
+                for b in range(r0, hi):
+                    for j in range(H):
+                        dhf[b * H + j] *= maskf[b * H + j]

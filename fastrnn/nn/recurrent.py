@@ -12,15 +12,30 @@ from its own last real step back to its first.
 
 import numpy as np
 
-from .._backend import get_backend, resolve_name
-from .._config import check_dtype
+import functools
+
+from .._backend import get_backend, one_blas_thread, resolve_name
+from .._config import check_dtype, env_backend
+from . import _fast
 from . import init as _init
 from ._checks import as_batch, as_lengths, as_state, check_finite_steps
+from .streaming import StreamingMixin
 
 __all__ = ["RNN", "LSTM", "GRU"]
 
 
-class _Recurrent:
+def _single_blas_thread(method):
+    """Run a layer method with BLAS on one thread (see :func:`fastrnn._backend.one_blas_thread`)."""
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        with one_blas_thread():
+            return method(self, *args, **kwargs)
+
+    return call
+
+
+class _Recurrent(StreamingMixin):
     """Shared machinery of the recurrent layers (see :class:`LSTM` for the parameters)."""
 
     #: number of gate blocks stacked in the weight matrices
@@ -48,6 +63,8 @@ class _Recurrent:
         self.recurrent_dropout = float(recurrent_dropout)
         self.dtype = check_dtype(dtype)
         self.backend = resolve_name(backend)
+        #: "auto" may pick another backend per call shape (streaming steps prefer Cython)
+        self.auto_backend = backend in (None, "auto") and env_backend() is None
         self.init = init
         self.training = True
         self.rng_ = _init.check_random_state(random_state)
@@ -135,6 +152,7 @@ class _Recurrent:
         return self.train(False)
 
     # ------------------------------------------------------------------ forward
+    @_single_blas_thread
     def forward(self, X, lengths=None, h0=None):
         """Run the network over a padded batch.
 
@@ -162,6 +180,9 @@ class _Recurrent:
         lengths = as_lengths(lengths, B, T)
         check_finite_steps(X, lengths)
         h0, c0 = self._initial_state(h0, B)
+        if _fast.applies(self):
+            Y, hn, cn = _fast.forward(self, X, lengths, h0, c0)
+            return Y, ((hn, cn) if self.has_cell else hn)
 
         order = np.argsort(-lengths, kind="stable")
         Ls = lengths[order]
@@ -234,6 +255,7 @@ class _Recurrent:
         return np.ascontiguousarray(m.astype(self.dtype) / keep)
 
     # ------------------------------------------------------------------ backward
+    @_single_blas_thread
     def backward(self, dY, dh_n=None):
         """Back-propagate through the last :meth:`forward`.
 
@@ -264,6 +286,10 @@ class _Recurrent:
         if dY.shape != (B, T, D * H):
             raise ValueError(f"dY must have the shape of Y, {(B, T, D * H)}, got {dY.shape}.")
         dhn, dcn = self._initial_state(dh_n, B)
+        if c.get("fast"):
+            dX, dh0, dc0 = _fast.backward(self, dY, dhn, dcn)
+            self.grad_h0 = (dh0, dc0) if self.has_cell else dh0
+            return dX
         bk = get_backend(self.backend)
         cols = np.arange(B)[None, :]
         dout = np.ascontiguousarray(dY[order, :Tm].transpose(1, 0, 2), dtype=self.dtype)

@@ -1,0 +1,169 @@
+"""Step-by-step inference for online use: one input vector at a time, nothing allocated per call.
+
+``state = layer.init_state(batch_size)`` preallocates every buffer a step needs; ``layer.step(x,
+state)`` advances all layers by one step with the layer's backend kernels (the same kernels as the
+full-sequence forward, run over a single step) and returns the top layer's output. Results equal the
+full-sequence :meth:`forward` on the same inputs.
+"""
+
+import numpy as np
+
+from .._backend import get_backend
+
+__all__ = ["StreamState", "StreamingMixin"]
+
+
+def _has_cython():
+    try:
+        get_backend("cython")
+        return True
+    except RuntimeError:
+        return False
+
+
+class StreamState:
+    """The carried state and scratch buffers of a streaming layer.
+
+    Attributes
+    ----------
+    h : ndarray of shape (num_layers, batch_size, hidden_size)
+        Hidden state after the last step.
+    c : ndarray of shape (num_layers, batch_size, hidden_size) or None
+        Cell state (LSTM).
+    steps : int
+        Number of steps taken since :meth:`reset`.
+    """
+
+    def __init__(self, layer, batch_size):
+        L, H, B, dt = layer.num_layers, layer.hidden_size, int(batch_size), layer.dtype
+        G = layer.G
+        self.batch_size = B
+        self.h = np.zeros((L, B, H), dt)
+        self.c = np.zeros((L, B, H), dt) if layer.has_cell else None
+        self.steps = 0
+        # per-layer buffers, shaped as the kernels expect for a sequence of one step
+        self.xp = np.empty((1, B, G * H), dt)
+        self.hs = np.empty((2, B, H), dt)
+        self.cs = np.empty((2, B, H), dt)
+        v1 = type(layer).__name__ == "GRU" and not layer.reset_after
+        self.acts = np.empty((1, B, (3 if v1 else 4) * H), dt)
+        self.rh = np.empty((1, B, H), dt)
+        self.hin = np.empty((B, H), dt)
+        self.a = np.empty((B, G * H), dt)
+        self.a2 = np.empty((B, 2 * H), dt)
+        self.an = np.empty((B, H), dt)
+        self.batch_sizes = np.full(1, B, np.int64)
+        self.nomask = np.zeros((0, 0), dt)
+        self.x = np.empty((B, layer.input_size), dt)
+        self.out = np.empty((B, H), dt)
+
+    def reset(self):
+        """Start new sequences: zero the carried state."""
+        self.h[...] = 0.0
+        if self.c is not None:
+            self.c[...] = 0.0
+        self.steps = 0
+        return self
+
+
+class StreamingMixin:
+    """Adds :meth:`init_state` and :meth:`step` to the recurrent layers."""
+
+    def init_state(self, batch_size=1):
+        """Preallocate a :class:`StreamState` for ``batch_size`` parallel streams (zero state)."""
+        if self.bidirectional:
+            raise ValueError(
+                "a bidirectional layer cannot run step by step: its reverse direction needs the "
+                "whole sequence. Use forward() on the complete sequence, or a unidirectional layer."
+            )
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        self._stream_weights = self._stream_prepare()
+        self._stream_backend = self.backend
+        if getattr(self, "auto_backend", False) and _has_cython():
+            # One step is a few microseconds of arithmetic: the call overhead decides, and the
+            # ahead-of-time kernels have the least (measured 14 us against 20 us per LSTM step of
+            # H=128, where the full-sequence call costs 6-8 us per step).
+            self._stream_backend = "cython"
+        return StreamState(self, batch_size)
+
+    def _stream_prepare(self):
+        """Transposed recurrent weights per layer, made once (the parameters may change between
+        calls of :meth:`init_state`, never during a stream)."""
+        out = []
+        H = self.hidden_size
+        for layer in range(self.num_layers):
+            w = self.params[f"weight_hh_l{layer}"]
+            if self.has_cell:
+                out.append((np.ascontiguousarray(w.T), self._peep(f"_l{layer}")))
+            elif getattr(self, "reset_after", True):
+                out.append((np.ascontiguousarray(w.T),))
+            else:
+                out.append((np.ascontiguousarray(w[:2 * H].T), np.ascontiguousarray(w[2 * H:].T)))
+        return out
+
+    def step(self, x, state):
+        """Advance every stream by one step.
+
+        Parameters
+        ----------
+        x : array-like of shape (batch_size, input_size)
+            The input of this step for each stream.
+        state : StreamState
+            From :meth:`init_state`; updated in place.
+
+        Returns
+        -------
+        y : ndarray of shape (batch_size, hidden_size)
+            The top layer's output at this step. It is a buffer of ``state`` that the next step
+            overwrites: copy it to keep it.
+        state : StreamState
+            The same object, advanced.
+        """
+        if not isinstance(state, StreamState):
+            raise ValueError("state must come from layer.init_state(batch_size); got "
+                             f"{type(state).__name__}.")
+        x = np.asarray(x)
+        B, I = state.batch_size, self.input_size
+        if x.shape != (B, I):
+            raise ValueError(f"x must have shape (batch_size, input_size) = {(B, I)}, got {x.shape}.")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("x holds a non-finite value; pass finite inputs.")
+        bk = get_backend(self._stream_backend)
+        np.copyto(state.x, x, casting="same_kind")
+        inp = state.x
+        for layer in range(self.num_layers):
+            sfx = f"_l{layer}"
+            self._stream_unit(bk, layer, sfx, inp, state)
+            state.h[layer] = state.hs[1]
+            if state.c is not None:
+                state.c[layer] = state.cs[1]
+            inp = state.h[layer]
+        state.steps += 1
+        np.copyto(state.out, inp)
+        return state.out, state
+
+    def _stream_unit(self, bk, layer, sfx, inp, s):
+        p = self.params
+        xp2 = s.xp[0]
+        np.dot(inp, p["weight_ih" + sfx].T, out=xp2)
+        xp2 += p["bias_ih" + sfx]
+        kind = type(self).__name__
+        reset_after = getattr(self, "reset_after", True)
+        if kind != "GRU" or not reset_after:
+            xp2 += p["bias_hh" + sfx]
+        s.hs[0] = s.h[layer]
+        w = self._stream_weights[layer]
+        if kind == "RNN":
+            bk.rnn_forward(s.xp, w[0], s.batch_sizes, s.nomask, False, self.nonlinearity == "relu",
+                           s.hs, s.hin, s.a)
+        elif kind == "LSTM":
+            s.cs[0] = s.c[layer]
+            bk.lstm_forward(s.xp, w[0], s.batch_sizes, s.nomask, False, w[1],
+                            self.gates_on, s.hs, s.cs, s.acts, s.hin, s.a)
+        elif reset_after:
+            bk.gru_forward(s.xp, w[0], p["bias_hh" + sfx], s.batch_sizes, s.nomask, False, s.hs,
+                           s.acts, s.hin, s.a)
+        else:
+            bk.gru_v1_forward(s.xp, w[0], w[1], s.batch_sizes, s.nomask, False, s.hs,
+                              s.acts, s.rh, s.hin, s.a2, s.an)

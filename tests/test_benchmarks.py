@@ -1,0 +1,349 @@
+"""The benchmark tooling: ``benchmarks/compare.py``'s correctness checks and option parsing, and
+the asv suite's configuration. Nothing here asserts a timing."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import COMPILED_BACKENDS
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+
+
+def _load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+compare = _load("fastrnn_bench_compare", BENCH / "compare.py")
+
+
+def _has(mod):
+    try:
+        importlib.import_module(mod)
+        return True
+    except Exception:  # noqa: BLE001 - a broken install counts as absent
+        return False
+
+
+HAS_TORCH = _has("torch")
+HAS_ORT = HAS_TORCH and _has("onnxruntime")
+BACKENDS = COMPILED_BACKENDS or ["numpy"]
+
+
+# ------------------------------------------------------------------ option and config parsing
+def test_quick_defaults():
+    args = compare.parse_args(["--quick"])
+    assert args.threads == [1, 2]
+    assert args.repeats == 3 and args.warmup == 1
+    assert args.backends == ["numba", "cython"]
+    assert args.config_ids == compare.parse_configs(compare.QUICK_CONFIGS)
+    # the quick run keeps every latency cell and config B, and one cell of C and D
+    assert {"latency-LSTM", "latency-GRU", "latency-RNN", "B-RNN", "C-LSTM", "D-LSTM",
+            "lm", "mem-B-LSTM"} <= set(args.config_ids)
+    assert "C-GRU" not in args.config_ids
+    full = compare.parse_args([])
+    assert full.repeats > args.repeats
+    assert set(full.config_ids) == set(compare.ALL_CONFIGS)
+
+
+def test_configs_threads_backends_json(tmp_path):
+    out = tmp_path / "r.json"
+    args = compare.parse_args(["--quick", "--threads", "1", "2", "--configs", "B", "lm",
+                               "c-lstm,mem-D-GRU", "--backends", "numba", "--json", str(out)])
+    assert args.config_ids == ["B-LSTM", "B-GRU", "B-RNN", "C-LSTM", "mem-D-GRU", "lm"]
+    assert args.threads == [1, 2] and args.backends == ["numba"] and args.json == str(out)
+    assert compare.parse_configs(["train"]) == compare.parse_configs(["B", "C", "D"])
+    assert compare.parse_configs(["memory"]) == [c for c in compare.ALL_CONFIGS
+                                                 if c.startswith("mem-")]
+    assert compare.parse_configs(["B-LSTM", "B"]).count("B-LSTM") == 1
+    assert compare.split_config("mem-B-LSTM") == ("mem-B", "LSTM")
+    assert compare.split_config("lm") == ("lm", "LSTM")
+
+
+@pytest.mark.parametrize("bad", [["Z"], ["B-LSTMX"], ["C-RNN"]])
+def test_unknown_config_is_refused(bad):
+    with pytest.raises(ValueError, match="unknown config"):
+        compare.parse_configs(bad)
+    with pytest.raises(SystemExit):
+        compare.parse_args(["--configs", *bad])
+
+
+def test_bad_threads_refused():
+    with pytest.raises(SystemExit):
+        compare.parse_args(["--threads", "0"])
+
+
+def test_shapes_and_flops():
+    s = compare.SHAPES
+    assert (s["latency"].B, s["latency"].T, s["latency"].I, s["latency"].H) == (1, 100, 64, 128)
+    assert (s["C"].B, s["C"].T, s["C"].I, s["C"].H) == (64, 50, 256, 512)
+    assert s["D"].layers == 2 and s["D"].bidir
+    # one layer: T * 2 B G H (I + H)
+    assert compare.forward_flops("LSTM", s["B"]) == 100 * 2 * 32 * 4 * 256 * (128 + 256)
+    # two bidirectional layers: the second one reads 2H inputs
+    d = s["D"]
+    expect = 100 * 2 * (2 * 32 * 3 * 256 * (128 + 256) + 2 * 32 * 3 * 256 * (512 + 256))
+    assert compare.forward_flops("GRU", d) == expect
+
+
+def test_interleaved_calls_everything_and_reports_medians():
+    calls = {"a": 0, "b": 0}
+
+    def make(k):
+        def f():
+            calls[k] += 1
+        return f
+    res = compare.interleaved({"a": make("a"), "b": make("b")}, repeats=4, warmup=2, min_time=0.0,
+                              burst=0.0)
+    assert set(res) == {"a", "b"}
+    for k, r in res.items():
+        assert len(r["times"]) == 4 and r["number"] == 1
+        assert r["median"] == pytest.approx(float(np.median(r["times"])))
+        assert calls[k] == 2 + 4
+
+
+# ------------------------------------------------------------------ same weights, same outputs
+@pytest.mark.parametrize("cell", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("layers,bidir", [(1, False), (2, True)])
+def test_same_weights_same_outputs(cell, layers, bidir):
+    backends = list(dict.fromkeys(["numpy", *BACKENDS]))
+    rep = compare.check_same_outputs(cell, B=3, T=5, I=4, H=3, layers=layers, bidir=bidir,
+                                     backends=backends, use_torch=HAS_TORCH, use_ort=HAS_ORT)
+    errors = rep["errors"]
+    others = [f"fastrnn[{b}]" for b in backends]
+    if HAS_TORCH:  # torch is the reference: every fastrnn backend is compared with it
+        assert all(k in errors and k + " grad" in errors for k in others)
+    else:
+        assert all(k in errors for k in others[1:])
+    if HAS_ORT:
+        assert "ort" in errors
+    assert all(v <= compare.GRAD_TOL for v in errors.values())
+
+
+@pytest.mark.skipif(not HAS_ORT, reason="needs PyTorch and onnxruntime")
+def test_ort_model_matches_torch_and_fastrnn():
+    sw = compare.SameWeights("LSTM", compare.Shape(2, 4, 3, 5, 2, True), BACKENDS[:1])
+    assert sw.sess is not None, sw.skipped
+    outs = sw.outputs()
+    for a, b in zip(outs["ort"], outs["torch"]):
+        assert compare.max_err(a, b) <= compare.OUT_TOL
+    for a, b in zip(outs["ort"], outs[f"fastrnn[{BACKENDS[0]}]"]):
+        assert compare.max_err(a, b) <= compare.OUT_TOL
+
+
+def test_check_catches_different_weights():
+    backends = list(dict.fromkeys(["numpy", *BACKENDS]))
+    if len(backends) < 2 and not HAS_TORCH:
+        pytest.skip("needs two implementations")
+    sw = compare.SameWeights("GRU", compare.Shape(2, 4, 3, 5), backends, use_ort=False)
+    sw.check()
+    layer = sw.fr[backends[-1]]
+    layer.params["weight_hh_l0"] += 0.1
+    with pytest.raises(compare.MismatchError, match="differs"):
+        sw.check(grads=False)
+
+
+def test_check_catches_different_gradients():
+    backends = list(dict.fromkeys(["numpy", *BACKENDS]))
+    if len(backends) < 2 and not HAS_TORCH:
+        pytest.skip("needs two implementations")
+    sw = compare.SameWeights("RNN", compare.Shape(2, 4, 3, 5), backends, use_ort=False)
+    sw.check()
+    bad = backends[-1]
+    real = sw.fr[bad].backward
+
+    def wrong_backward(dY):
+        dX = real(dY)
+        sw.fr[bad].grads["bias_hh_l0"] += 1.0
+        return dX
+    sw.fr[bad].backward = wrong_backward
+    with pytest.raises(compare.MismatchError, match="gradient"):
+        sw.check()
+
+
+def test_missing_backend_is_skipped_with_reason():
+    sw = compare.SameWeights("RNN", compare.Shape(1, 3, 2, 2), ["numpy", "no-such-backend"],
+                             use_torch=False, use_ort=False)
+    assert "fastrnn[no-such-backend]" in sw.skipped
+    assert set(sw.fr) == {"numpy"}
+
+
+def test_torch_disabled_skips_ort_too():
+    sw = compare.SameWeights("RNN", compare.Shape(1, 3, 2, 2), ["numpy"], use_torch=False)
+    assert sw.tm is None and sw.sess is None
+    assert "torch" in sw.skipped and "ort" in sw.skipped
+
+
+# ------------------------------------------------------------------ streaming
+def test_stream_check_and_step_api_detection():
+    sw = compare.SameWeights("LSTM", compare.Shape(2, 6, 3, 4), BACKENDS[:1],
+                             use_torch=HAS_TORCH, use_ort=HAS_ORT, stream=True)
+    layer = sw.fr[BACKENDS[0]]
+    has_step = hasattr(layer, "init_state") and hasattr(layer, "step")
+    fns, skipped = sw.stream_fns()
+    name = f"fastrnn[{BACKENDS[0]}]"
+    assert (name + " step" in fns) == has_step
+    assert (name + " step" in skipped) == (not has_step)
+    errors, failures = sw.check_stream(fns)
+    assert name + " forward T=1" in errors
+    assert all(v <= compare.OUT_TOL for v in errors.values())
+    if HAS_ORT:
+        assert "ort" in errors
+
+
+def test_broken_step_api_is_reported_not_fatal():
+    sw = compare.SameWeights("GRU", compare.Shape(1, 4, 3, 4), BACKENDS[:1], use_torch=False,
+                             use_ort=False, stream=True)
+    layer = sw.fr[BACKENDS[0]]
+    layer.init_state = lambda batch_size: np.zeros((1, batch_size, 4), np.float32)
+    layer.step = lambda x, state: (x[:, :4] * 0, state * 0 + 1)  # wrong on purpose
+    fns, _ = sw.stream_fns()
+    name = f"fastrnn[{BACKENDS[0]}] step"
+    assert name in fns
+    errors, failures = sw.check_stream(fns)
+    assert name in failures and name not in fns
+
+
+# ------------------------------------------------------------------ language model
+def test_lm_same_weights_same_losses(monkeypatch):
+    monkeypatch.setitem(compare.LM, "V", 11)
+    monkeypatch.setitem(compare.LM, "E", 5)
+    monkeypatch.setitem(compare.LM, "H", 7)
+    monkeypatch.setitem(compare.LM, "B", 3)
+    monkeypatch.setitem(compare.LM, "bptt", 6)
+    run = compare.LMRun(BACKENDS, use_torch=HAS_TORCH, n_chunks=3)
+    err = run.check(steps=3)
+    if HAS_TORCH or len(BACKENDS) > 1:
+        assert err is not None and err <= 1e-3
+    # the state is carried from chunk to chunk
+    assert all(st is not None for st in run.state.values())
+
+
+# ------------------------------------------------------------------ tables and the whole script
+def test_table_and_render_from_a_worker_run(monkeypatch, tmp_path):
+    """Run the worker in-process on tiny shapes (thread setting stubbed out) and render it."""
+    tiny = compare.Shape(2, 5, 3, 4)
+    for g in ("latency", "stream", "B"):
+        monkeypatch.setitem(compare.SHAPES, g, tiny)
+    for k, v in dict(V=9, E=4, H=5, B=2, bptt=4).items():
+        monkeypatch.setitem(compare.LM, k, v)
+    monkeypatch.setattr(compare, "set_threads", lambda n: {"threads": n, "threadpoolctl": []})
+    monkeypatch.setattr(compare, "matmul_peak", lambda *a, **k: {"numpy": 1e9})
+    args = compare.parse_args(["--quick", "--threads", "1", "--configs", "latency-GRU",
+                               "stream-RNN", "B-LSTM", "lm", "--backends", *BACKENDS])
+    spec = dict(vars(args), threads=1, repeats=1, latency_repeats=1, lm_steps=1, min_time=0.0)
+    out = tmp_path / "w.json"
+    compare.worker(spec, out)
+    run = json.loads(out.read_text())
+    assert [r["cell"] for r in run["latency"]] == ["GRU"]
+    assert run["configs"][0]["forward_flops"] == compare.forward_flops("LSTM", tiny)
+    results = dict(meta=compare.machine_info(), runs=[run], memory=[], memory_threads=1)
+    text = compare.render(results)
+    assert "Latency" in text and "Training step" in text and "language model" in text
+    rst = compare.render(results, rst=True)
+    assert "====" in rst
+    # a saved run renders again, and its tables go into a page between the marker comments
+    saved = tmp_path / "results.json"
+    saved.write_text(json.dumps(results))
+    page = tmp_path / "page.rst"
+    page.write_text("Title\n=====\n\n.. results-start\nold\n.. results-end\n\nafter\n")
+    assert compare.main(["--render", str(saved), "--update-doc", str(page)]) == 0
+    text = page.read_text()
+    assert "old" not in text and "Latency" in text and text.endswith("after\n")
+    assert text.index(".. results-start") < text.index("Latency") < text.index(".. results-end")
+
+
+def test_memory_measurement_sees_an_allocation():
+    keep = []
+
+    def step():
+        keep.append(np.ones(8 * 2 ** 20 // 8))  # 8 MiB, touched
+    delta, before, method = compare.measure_step_memory(step)
+    assert before > 0 and method
+    if method.startswith("VmHWM"):  # the resettable high-water mark sees every step's peak
+        assert delta >= 4  # MiB; the allocation is resident during the step
+
+
+@pytest.mark.slow
+def test_script_runs_end_to_end(tmp_path):
+    out = tmp_path / "c.json"
+    cmd = [sys.executable, str(BENCH / "compare.py"), "--quick", "--threads", "1",
+           "--configs", "latency-RNN", "mem-B-RNN", "--repeats", "1", "--no-torch",
+           "--backends", BACKENDS[0], "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Latency" in proc.stdout and "Skipped" in proc.stdout
+    res = json.loads(out.read_text())
+    assert res["runs"][0]["thread_info"]["OMP_NUM_THREADS"] == "1"
+    assert res["memory"][0]["peak_delta_MiB"] > 0
+    assert res["meta"]["versions"]["numpy"]
+
+
+# ------------------------------------------------------------------ asv configuration
+def test_asv_config_is_usable_offline():
+    conf = json.loads((BENCH / "asv.conf.json").read_text())
+    assert conf["environment_type"] == "existing"
+    assert conf["repo"] == ".." and conf["branches"] == ["main"]
+    assert (BENCH / conf.get("benchmark_dir", "benchmarks") / "__init__.py").is_file()
+
+
+def test_asv_suites_import_and_expose_benchmarks():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import importlib
+        pkg = importlib.import_module("benchmarks")
+        names = []
+        for path in sorted((BENCH / "benchmarks").glob("*.py")):
+            if path.name.startswith("_"):
+                continue
+            mod = importlib.import_module(f"benchmarks.{path.stem}")
+            for cls_name, cls in vars(mod).items():
+                if isinstance(cls, type) and cls.__module__ == mod.__name__:
+                    names += [f"{cls_name}.{m}" for m in vars(cls)
+                              if m.startswith(("time_", "peakmem_", "track_"))]
+        assert pkg is not None
+        assert any(n.split(".")[1].startswith("time_") for n in names)
+        assert any(n.split(".")[1].startswith("peakmem_") for n in names)
+        assert any(n.split(".")[1].startswith("track_") for n in names)
+    finally:
+        sys.path.remove(str(BENCH))
+        for k in [k for k in sys.modules if k == "benchmarks" or k.startswith("benchmarks.")]:
+            del sys.modules[k]
+
+
+# ------------------------------------------------------------------ scaling report
+def test_scaling_fits_render_and_plot(tmp_path, monkeypatch):
+    scaling = _load("fastrnn_bench_scaling", BENCH / "scaling.py")
+    args = scaling.parse_args(["--quick", "--sweeps", "T", "B", "--threads", "1"])
+    assert set(args.points) == {"T", "B"} and args.repeats == 3
+    T = [25, 50, 100]
+    rows_t = [dict(value=t, flops=1e6, **{"fastrnn forward": 1e-3 + 2e-4 * t,
+                                          "fastrnn train": 3e-3 * t}) for t in T]
+    f = scaling.fit("T", rows_t, "fastrnn forward")
+    assert f["r2"] == pytest.approx(1.0) and f["per_step_ms"] == pytest.approx(0.2)
+    rows_b = [dict(value=b, flops=1e6, **{"fastrnn forward": 1e-4 * b ** 2,
+                                          "fastrnn train": 1e-4 * b}) for b in (1, 4, 16)]
+    assert scaling.fit("B", rows_b, "fastrnn forward")["exponent"] == pytest.approx(2.0)
+    # a tiny real worker run, in-process, thread setting stubbed out
+    monkeypatch.setattr(scaling, "BASE", dict(B=2, T=4, I=3, H=4))
+    monkeypatch.setattr(scaling.compare, "set_threads", lambda n: {"threads": n})
+    spec = dict(vars(args), threads=1, repeats=1, no_torch=not HAS_TORCH, backend=BACKENDS[0],
+                points={"T": [2, 4], "H": [2, 4]})
+    scaling.worker(spec, tmp_path / "w.json")
+    run = json.loads((tmp_path / "w.json").read_text())
+    assert [r["value"] for r in run["sweeps"]["T"]] == [2, 4]
+    results = dict(meta=scaling.compare.machine_info(), runs=[run])
+    assert "T varies" in scaling.render(results)
+    if _has("matplotlib"):
+        assert scaling.plot(results, tmp_path / "s.png")
+        assert (tmp_path / "s.png").stat().st_size > 1000

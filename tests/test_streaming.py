@@ -1,0 +1,58 @@
+"""The step API: one input at a time equals the full-sequence forward, with no allocation per step."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from fastrnn.nn import GRU, LSTM, RNN
+from conftest import tol
+
+CELLS = [(LSTM, dict(peephole=True)), (LSTM, {}), (GRU, {}), (GRU, dict(reset_after=False)),
+         (RNN, dict(nonlinearity="relu"))]
+
+
+@pytest.mark.parametrize("cls, kw", CELLS, ids=lambda v: getattr(v, "__name__", str(v)))
+def test_steps_equal_full_sequence(cls, kw, backend, dtype):
+    layer = cls(3, 5, num_layers=2, dtype=dtype, backend=backend, random_state=0, **kw)
+    layer.eval()
+    X = np.random.RandomState(0).randn(2, 7, 3).astype(dtype)
+    Y, h_n = layer.forward(X)
+    state = layer.init_state(2)
+    ys = [layer.step(X[:, t], state)[0].copy() for t in range(7)]
+    np.testing.assert_allclose(np.stack(ys, 1), Y, rtol=10 * tol(dtype), atol=10 * tol(dtype))
+    np.testing.assert_allclose(state.h, h_n[0] if layer.has_cell else h_n,
+                               rtol=10 * tol(dtype), atol=10 * tol(dtype))
+    assert state.steps == 7
+    state.reset()
+    y0, _ = layer.step(X[:, 0], state)
+    np.testing.assert_allclose(y0, Y[:, 0], rtol=10 * tol(dtype), atol=10 * tol(dtype))
+
+
+def test_step_allocates_nothing_per_call(compiled_backend):
+    layer = LSTM(8, 16, dtype=np.float32, backend=compiled_backend, random_state=0)
+    state = layer.init_state(1)
+    x = np.ones((1, 8), np.float32)
+    for _ in range(5):
+        layer.step(x, state)
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for _ in range(200):
+        layer.step(x, state)
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(s.size_diff for s in after.compare_to(before, "lineno") if s.size_diff > 0)
+    assert grown < 200 * 64, f"step() allocated {grown} bytes over 200 calls"
+
+
+def test_step_errors():
+    with pytest.raises(ValueError, match="bidirectional"):
+        LSTM(3, 4, bidirectional=True).init_state()
+    layer = GRU(3, 4)
+    state = layer.init_state(2)
+    with pytest.raises(ValueError, match=r"shape \(batch_size, input_size\) = \(2, 3\)"):
+        layer.step(np.zeros((1, 3)), state)
+    with pytest.raises(ValueError, match="non-finite"):
+        layer.step(np.full((2, 3), np.nan), state)
+    with pytest.raises(ValueError, match="init_state"):
+        layer.step(np.zeros((2, 3)), None)
