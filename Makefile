@@ -20,7 +20,7 @@ $(VENV)/.installed: $(BIN)/python $(BUILD_DEPS)
 	@touch $@
 
 $(VENV)/.installed-test: $(BIN)/python $(BUILD_DEPS)
-	$(PIP) install -q -e '.[test,cuda]'
+	$(PIP) install -q -e '.[test,cuda,docs,onnx]'
 	$(BIN)/python -c "import torch" 2>/dev/null || $(PIP) install -q 'torch==2.13.0+cpu' \
 		|| $(PIP) install -q torch --index-url $(TORCH_CPU_INDEX) \
 		|| { [ -z "$$CI" ] && echo "PyTorch could not be installed: its parity tests will skip."; }
