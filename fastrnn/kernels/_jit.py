@@ -3,6 +3,8 @@
 import numba
 
 from .._config import NUMBA_OPTS
+import numpy as np
+
 from ._cellmath import build
 
 njit = numba.njit(**NUMBA_OPTS)
@@ -20,3 +22,17 @@ lstm_fwd = cm.lstm_fwd
 lstm_bwd = cm.lstm_bwd
 gru_fwd = cm.gru_fwd
 gru_bwd = cm.gru_bwd
+
+
+@njit_inline
+def recurrent_product(src, hmask, use_mask, hin, whh_t, out, n):
+    """``out[:n] = (src[:n] * hmask[:n]) @ whh_t`` (the mask only when ``use_mask``; ``hin`` is
+    scratch for the masked rows): the per-step recurrent product of the generic kernels."""
+    if use_mask:
+        H = src.shape[1]
+        for b in range(n):
+            for j in range(H):
+                hin[b, j] = src[b, j] * hmask[b, j]
+        np.dot(hin[:n], whh_t, out[:n])
+    else:
+        np.dot(src[:n], whh_t, out[:n])

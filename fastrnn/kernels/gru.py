@@ -11,7 +11,7 @@ import numpy as np
 from ._fastpath import (input_grads, project, project_ahead, project_tables, weight_grad,
                         weight_grad2)
 from ._gemm import KC, gemm
-from ._jit import gru_bwd, gru_fwd, njit, njit_inline, sigmoid
+from ._jit import gru_bwd, gru_fwd, njit, njit_inline, recurrent_product, sigmoid
 from ._simd import vfma, vload_n, vsplat, vstore_n
 from ._vmath import vsigmoid, vtanh
 
@@ -39,13 +39,7 @@ def gru_forward(xp, whh_t, bhh, batch_sizes, hmask, use_mask, hs, acts, hin, a):
     for t in range(T):
         n_ = batch_sizes[t]
         src = hs[t]
-        if use_mask:
-            for b in range(n_):
-                for j in range(H):
-                    hin[b, j] = src[b, j] * hmask[b, j]
-            np.dot(hin[:n_], whh_t, a[:n_])
-        else:
-            np.dot(src[:n_], whh_t, a[:n_])
+        recurrent_product(src, hmask, use_mask, hin, whh_t, a, n_)
         x = xp[t]
         act = acts[t]
         dst = hs[t + 1]

@@ -9,7 +9,7 @@ import numpy as np
 
 from ._fastpath import project, project_ahead, project_tables
 from ._gemm import KC, gemm
-from ._jit import lstm_bwd, lstm_fwd, njit, njit_inline
+from ._jit import lstm_bwd, lstm_fwd, njit, njit_inline, recurrent_product
 from ._simd import vfma, vload_n, vsplat, vstore_n, vzero
 from ._vmath import vsigmoid, vtanh
 
@@ -46,13 +46,7 @@ def lstm_forward(xp, whh_t, batch_sizes, hmask, use_mask, peep, gates_on, hs, cs
         n = batch_sizes[t]
         hsrc = hs[t]
         csrc = cs[t]
-        if use_mask:
-            for b in range(n):
-                for j in range(H):
-                    hin[b, j] = hsrc[b, j] * hmask[b, j]
-            np.dot(hin[:n], whh_t, a[:n])
-        else:
-            np.dot(hsrc[:n], whh_t, a[:n])
+        recurrent_product(hsrc, hmask, use_mask, hin, whh_t, a, n)
         x = xp[t]
         act = acts[t]
         hdst = hs[t + 1]

@@ -28,7 +28,7 @@ import numpy as np
 
 from ._fastpath import project, project_ahead, project_tables
 from ._gemm import KC, gemm
-from ._jit import njit, njit_inline, rnn_act, rnn_dact
+from ._jit import njit, njit_inline, recurrent_product, rnn_act, rnn_dact
 from ._simd import vgt_select, vload_n, vsplat, vstore_n, vzero
 from ._vmath import vtanh
 
@@ -55,13 +55,7 @@ def rnn_forward(xp, whh_t, batch_sizes, hmask, use_mask, relu, hs, hin, a):
     for t in range(T):
         n = batch_sizes[t]
         src = hs[t]
-        if use_mask:
-            for b in range(n):
-                for j in range(H):
-                    hin[b, j] = src[b, j] * hmask[b, j]
-            np.dot(hin[:n], whh_t, a[:n])
-        else:
-            np.dot(src[:n], whh_t, a[:n])
+        recurrent_product(src, hmask, use_mask, hin, whh_t, a, n)
         dst = hs[t + 1]
         x = xp[t]
         for b in range(n):
