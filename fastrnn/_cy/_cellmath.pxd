@@ -5,16 +5,15 @@ Every function is ``inline``, ``nogil`` and fused over ``float``/``double``; C c
 them into the kernels' loops. Notation follows SPEC §1. No ``-ffast-math``: NaN and Inf propagate,
 so training can detect divergence (SPEC §3).
 
-Transcendental functions come from libc (``exp``, ``expf``, ``tanh``), called in tight loops over a
-row of units (``*_row`` functions) so that many independent calls are in flight. The float32
-``tanh`` is evaluated in double precision from libc ``exp``: ``(e - 1) / (e + 1)`` with ``e =
-exp(2|x|)``, and ``x`` itself below 1e-4. glibc's ``tanhf`` costs ~15 ns a call, this ~6 ns, and
-its error stays within one float32 ulp of the exact value (largest relative error 6e-8 over [-20,
-20]). float64 uses libc ``tanh`` as it is.
+float32 ``tanh`` is the rational function of the Numba fast path (:mod:`fastrnn.kernels._vmath`,
+relative error below 4e-7), written without branches or calls so that C compilers vectorise the
+loops over a row of units (``*_row`` functions); the logistic function is ``(1 + tanh(x/2)) / 2``.
+At batch 1 these loops, not the matrix-vector product, were most of a step's time with libm
+(about 6 ns per float32 ``tanh``: 5 of them per LSTM unit). float64 uses libc ``tanh`` and ``exp``.
 """
 
 from cython cimport floating
-from libc.math cimport copysign, exp, expf, tanh
+from libc.math cimport exp, expf, tanh
 
 
 cdef inline floating c_exp(floating x) noexcept nogil:
@@ -24,30 +23,43 @@ cdef inline floating c_exp(floating x) noexcept nogil:
         return exp(x)
 
 
+cdef inline float tanh32(float x) noexcept nogil:
+    """Rational tanh (coefficients of :mod:`fastrnn.kernels._vmath`); NaN in, NaN out (the clamps
+    are ordered comparisons, false for NaN)."""
+    cdef float hi = 9.0, lo = -9.0, one = 1.0, mone = -1.0
+    cdef float u, p, q, t
+    x = hi if x > hi else x
+    x = lo if x < lo else x
+    u = x * x
+    p = <float>1.7907569119775997e-11 * u + <float>-1.2631788156694172e-08
+    p = p * u + <float>9.214284242774527e-06
+    p = p * u + <float>0.002914718542505523
+    p = p * u + <float>0.12913561011303934
+    p = p * u + <float>0.999999950038826
+    q = <float>0.00022727670254344686 * u + <float>0.023738263470305637
+    q = q * u + <float>0.46246845127699604
+    q = q * u + one
+    t = x * p / q
+    t = one if t > one else t
+    return mone if t < mone else t
+
+
 cdef inline floating c_tanh(floating x) noexcept nogil:
-    cdef double ax, e
     if floating is float:
-        ax = x if x >= 0 else -x
-        if ax < 1e-4:
-            # tanh x = x - x^3/3 + ...: below 1e-4, x^3/3 is under 4e-9 x, far below float32
-            # rounding (and (e - 1) / (e + 1) would lose digits to cancellation)
-            return x
-        if ax > 20.0:
-            # tanh(20) rounds to 1 in float32; the clamp keeps exp finite (NaN fails both tests)
-            ax = 20.0
-        e = exp(2.0 * ax)
-        return <float>copysign((e - 1.0) / (e + 1.0), <double>x)
+        return tanh32(x)
     else:
         return tanh(x)
 
 
 cdef inline floating sigmoid(floating x) noexcept nogil:
-    """Logistic function ``1 / (1 + exp(-x))``, without a branch so that the loops around it
-    pipeline (a branch on the sign of ``x`` is mispredicted half of the time). For ``x`` below -88
-    (float32) or -709 (float64) ``exp(-x)`` overflows to inf and the result is 0 instead of a
-    subnormal number; NaN propagates."""
-    cdef floating one = 1
-    return one / (one + c_exp(-x))
+    """Logistic function. float32: ``(1 + tanh(x/2)) / 2`` (vectorisable, the identity the numpy
+    reference uses); float64: ``1 / (1 + exp(-x))``, branch-free (for ``x`` below -709 ``exp(-x)``
+    overflows to inf and the result is 0). NaN propagates."""
+    cdef floating one = 1, half = 0.5
+    if floating is float:
+        return half + half * tanh32(half * x)
+    else:
+        return one / (one + c_exp(-x))
 
 
 cdef inline floating rnn_act(floating a, bint relu) noexcept nogil:
