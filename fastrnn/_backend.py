@@ -108,6 +108,20 @@ def get_backend(name="auto"):
     return _cache[name]
 
 
+def has_backend(name):
+    """Whether backend ``name`` loads (a failure is remembered, so a missing backend costs one
+    import attempt per process)."""
+    if name in _cache:
+        return True
+    if name in _errors:
+        return False
+    try:
+        get_backend(name)
+        return True
+    except RuntimeError:
+        return False
+
+
 def available_backends():
     """Dict ``name -> (available, reason)`` for every backend."""
     out = {}

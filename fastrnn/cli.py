@@ -148,7 +148,8 @@ def cmd_train_lm(args):
         tie_weights=args.tie_weights, bptt=args.bptt, batch_size=args.batch_size,
         optimizer=args.optimizer, learning_rate=args.learning_rate,
         clip_norm=None if args.clip_norm <= 0 else args.clip_norm, lr_decay=args.lr_decay,
-        lr_patience=args.lr_patience, early_stopping=args.early_stopping,
+        lr_patience=args.lr_patience, lr_schedule=args.lr_schedule,
+        min_learning_rate=args.min_learning_rate, early_stopping=args.early_stopping,
         n_iter_no_change=args.patience, max_iter=args.epochs, eval_interval=args.eval_interval,
         time_budget=args.time_budget, checkpoint_path=checkpoint, random_state=args.seed,
         verbose=0 if args.quiet else 1)
@@ -358,6 +359,10 @@ def build_parser():
     p.add_argument("--lr-decay", type=float, default=0.5,
                    help="learning-rate factor when the validation perplexity stops improving")
     p.add_argument("--lr-patience", type=int, default=0)
+    p.add_argument("--lr-schedule", choices=["plateau", "cosine", "linear"], default="plateau",
+                   help="plateau: decay on a validation plateau; cosine/linear: anneal to "
+                        "--min-learning-rate over the epochs or the time budget")
+    p.add_argument("--min-learning-rate", type=_nonneg_float, default=0.0)
     p.add_argument("--early-stopping", action="store_true")
     p.add_argument("--patience", type=_positive_int, default=3,
                    help="evaluations without improvement before early stopping")

@@ -11,11 +11,12 @@ set they read token ids (e.g. from :class:`fastrnn.text.SequenceVectorizer`). Im
 package imports scikit-learn; the language model is imported on first use.
 """
 
+from ._streaming import EstimatorStream
 from .classifier import RNNClassifier
 from .regressor import RNNRegressor
 from .tagger import RNNTagger
 
-__all__ = ["RNNClassifier", "RNNRegressor", "RNNTagger", "RNNLanguageModel"]
+__all__ = ["RNNClassifier", "RNNRegressor", "RNNTagger", "RNNLanguageModel", "EstimatorStream"]
 
 
 def __getattr__(name):

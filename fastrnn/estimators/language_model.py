@@ -36,6 +36,7 @@ from ..nn.init import check_random_state
 from ..optim import ReduceLROnPlateau
 from ..text import BOS, EOS, N_SPECIAL, PAD, UNK, Vocabulary, get_tokenizer
 from ..train import Trainer, truncated_bptt_batches
+from ._streaming import EstimatorStream, advance, softmax_into
 
 __all__ = [
     "RNNLanguageModel",
@@ -392,6 +393,24 @@ class LMNetwork:
         return z
 
 
+class _LMStream(EstimatorStream):
+    """Streaming state of a language model: it reads ``<bos>`` whenever it (re)starts."""
+
+    def __init__(self, est, n_streams):
+        super().__init__(est, n_streams, len(est.vocabulary_))
+
+    def read(self, ids):
+        advance(self, ids)
+        return softmax_into(self, self.output, EXCLUDED_OUTPUTS)
+
+    def reset(self):
+        super().reset()
+        self._ids[...] = BOS
+        self.read(self._ids)
+        self.steps = 0
+        return self
+
+
 # ------------------------------------------------------------------------------------------------
 # Sampling
 # --------------------------------------------------------------------------------------------------
@@ -618,6 +637,15 @@ class RNNLanguageModel(BaseEstimator):
         Factor applied to the learning rate when the validation perplexity did not improve for more
         than ``lr_patience`` evaluations in a row (1.0 disables the decay). Needs validation text.
     lr_patience : int, default 0
+    lr_schedule : {"plateau", "cosine", "linear"}, default "plateau"
+        ``"plateau"``: the ``lr_decay`` / ``lr_patience`` rule above. ``"cosine"`` and
+        ``"linear"``: anneal the learning rate from ``learning_rate`` to ``min_learning_rate``
+        over the run, following its progress, the larger of the share of ``max_iter`` epochs done
+        and, with ``time_budget``, the share of the time budget spent (so a time-limited run ends
+        at the low learning rate; Loshchilov & Hutter 2017). The learning rate then depends on
+        the wall time when ``time_budget`` is set, and such a run is not exactly reproducible.
+    min_learning_rate : float, default 0.0
+        Final learning rate of the ``"cosine"`` and ``"linear"`` schedules.
     early_stopping : bool, default False
         Stop when the validation perplexity did not improve for ``n_iter_no_change`` evaluations.
         Without ``validation_texts`` in :meth:`fit`, the last ``validation_fraction`` of
@@ -716,6 +744,8 @@ class RNNLanguageModel(BaseEstimator):
         "clip_norm": [Interval(Real, 0, None, closed="neither"), None],
         "lr_decay": [Interval(Real, 0, 1, closed="right")],
         "lr_patience": [Interval(Integral, 0, None, closed="left")],
+        "lr_schedule": [StrOptions({"plateau", "cosine", "linear"})],
+        "min_learning_rate": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -733,7 +763,8 @@ class RNNLanguageModel(BaseEstimator):
     def __init__(self, level="char", max_vocab=None, min_count=1, cell="lstm", embedding_dim=None,
                  hidden_size=256, num_layers=1, dropout=0.0, recurrent_dropout=0.0,
                  tie_weights=False, bptt=64, batch_size=32, optimizer="adam", learning_rate=2e-3,
-                 clip_norm=5.0, lr_decay=0.5, lr_patience=0, early_stopping=False,
+                 clip_norm=5.0, lr_decay=0.5, lr_patience=0, lr_schedule="plateau",
+                 min_learning_rate=0.0, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=3, max_iter=10, eval_interval=None,
                  time_budget=None, shuffle=True, checkpoint_path=None, dtype="float32",
                  backend="auto", random_state=None, verbose=0):
@@ -754,6 +785,8 @@ class RNNLanguageModel(BaseEstimator):
         self.clip_norm = clip_norm
         self.lr_decay = lr_decay
         self.lr_patience = lr_patience
+        self.lr_schedule = lr_schedule
+        self.min_learning_rate = min_learning_rate
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -1019,6 +1052,68 @@ class RNNLanguageModel(BaseEstimator):
         tokens = self.vocabulary_.tokens
         return [(tokens[i], float(p[i])) for i in order]
 
+    def init_state(self, n_streams=1):
+        """Start reading ``n_streams`` texts token by token (see :meth:`step`).
+
+        The model reads ``<bos>`` at once, so ``state.output`` already holds the distribution of
+        the first token, as ``predict_next("")`` gives it.
+
+        Parameters
+        ----------
+        n_streams : int, default 1
+
+        Returns
+        -------
+        state : fastrnn.estimators.EstimatorStream
+            ``state.reset()`` starts new texts (and reads ``<bos>`` again).
+        """
+        check_is_fitted(self, "network_")
+        if isinstance(n_streams, bool) or not isinstance(n_streams, Integral) or n_streams < 1:
+            raise ValueError(f"n_streams must be a positive integer, got {n_streams!r}.")
+        return _LMStream(self, n_streams)
+
+    def step(self, token, state):
+        """Read one more token of every stream; return the next-token distribution.
+
+        After ``<bos>`` and tokens ``t_1 .. t_n`` the result equals the probabilities that
+        :meth:`predict_next` gives for the prefix ``t_1 .. t_n``; ``log`` of its entry for the
+        true next token is that token's term in :meth:`score`. Nothing is recomputed: the
+        recurrent state is carried in ``state``.
+
+        Parameters
+        ----------
+        token : str, int, or sequence of them
+            The next token of each stream: a token string (unknown ones read as ``<unk>``) or a
+            token id; a sequence of ``n_streams`` of them.
+        state : EstimatorStream
+            From :meth:`init_state`; advanced in place.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_streams, len(vocabulary_)), dtype float64
+            Columns follow the vocabulary ids; ``<pad>`` and ``<bos>`` have probability 0. A buffer
+            of ``state`` that the next step overwrites: copy it to keep it.
+        state : EstimatorStream
+        """
+        if not isinstance(state, _LMStream) or state._net is not getattr(self, "network_", None):
+            raise ValueError("state must come from this RNNLanguageModel's init_state(); got "
+                             f"{type(state).__name__}.")
+        B, V = state.n_streams, len(self.vocabulary_)
+        tokens = [token] if isinstance(token, (str, Integral)) else token
+        if isinstance(tokens, np.ndarray):
+            tokens = tokens.tolist()
+        if not isinstance(tokens, (list, tuple)) or len(tokens) != B:
+            raise ValueError(f"token must be one token per stream ({B}), got {token!r:.80}.")
+        for b, tok in enumerate(tokens):
+            if isinstance(tok, str):
+                state._ids[b] = self.vocabulary_.token_to_id(tok)
+            elif isinstance(tok, Integral) and not isinstance(tok, bool) and 0 <= tok < V:
+                state._ids[b] = tok
+            else:
+                raise ValueError(f"token {tok!r:.40} of stream {b} is neither a token string nor "
+                                 f"an id in 0..{V - 1}.")
+        return state.read(state._ids), state
+
     def generate(self, prompt="", max_length=200, temperature=1.0, top_k=None, top_p=None,
                  greedy=False, random_state=None):
         """Sample a continuation of ``prompt`` token by token.
@@ -1061,22 +1156,21 @@ class RNNLanguageModel(BaseEstimator):
         if top_p is not None and not (isinstance(top_p, Real) and 0 < top_p <= 1):
             raise ValueError(f"top_p must be None or in (0, 1], got {top_p!r}.")
         rng = check_random_state(random_state)
-        lm = self._lm()
-        h, state = self._run_prefix(self._prompt_ids(prompt, "prompt"))
+        state = self.init_state(1)
+        for i in self._prompt_ids(prompt, "prompt")[1:]:  # <bos> is read by init_state
+            state.read(np.full(1, i))
         out = []
-        lm.eval()
-        try:
-            for _ in range(int(max_length)):
-                z = lm.logits(h)[0]
-                z[UNK] = -np.inf
-                nxt = sample_token(z, temperature, top_k, top_p, greedy, rng)
-                if nxt == EOS:
-                    break
-                out.append(nxt)
-                hidden, state = lm.forward(np.array([[nxt]], np.int32), np.array([1]), state)
-                h = hidden[:, -1]
-        finally:
-            lm.train().release()
+        z = np.empty(len(self.vocabulary_), np.float64)
+        for _ in range(int(max_length)):
+            z[...] = state._logits[0]
+            z[list(EXCLUDED_OUTPUTS)] = -np.inf
+            z[UNK] = -np.inf
+            nxt = sample_token(z, temperature, top_k, top_p, greedy, rng)
+            if nxt == EOS:
+                break
+            out.append(nxt)
+            state._ids[0] = nxt
+            state.read(state._ids)
         tokens = [self.vocabulary_.tokens[i] for i in out]
         if self.input_type_ == "tokens":
             return tokens
@@ -1322,8 +1416,10 @@ class _Run:
         opt = copy.deepcopy(opt) if not isinstance(opt, str) else opt
         self.trainer = Trainer(self.lm, opt, learning_rate=est.learning_rate,
                                clip_norm=est.clip_norm)
+        self._base_lr = float(self.trainer.optimizer.lr)
+        self._last_lr, self._lr_factor = None, 1.0
         self.scheduler = None
-        if val_ids and est.lr_decay < 1.0:
+        if val_ids and est.lr_decay < 1.0 and est.lr_schedule == "plateau":
             self.scheduler = ReduceLROnPlateau(self.trainer.optimizer, factor=est.lr_decay,
                                                patience=est.lr_patience, threshold=1e-4)
         self.epoch = 0          # completed epochs
@@ -1453,6 +1549,7 @@ class _Run:
                         valid = ((np.arange(Xr.shape[1])[None, :] < lengths[:, None])
                                  & (Yr != BOS))
                         init = self._row_state(stream, fresh)
+                        self._anneal(t_start)
                         in_step = True
                         loss, h_n = self.trainer.step(Xr, lengths, self.lm.loss_fn(Yr, valid),
                                                       init)
@@ -1537,6 +1634,26 @@ class _Run:
                 f"keeps {what}" + (f" and the run can be resumed from {est.checkpoint_path!r} with "
                                    "fit(..., resume=True)" if est.checkpoint_path else "") + ".",
                 TrainingInterrupted, stacklevel=4)
+
+    def _anneal(self, t_start):
+        """Set the learning rate of the ``"cosine"`` / ``"linear"`` schedules from the progress."""
+        est = self.est
+        if est.lr_schedule == "plateau":
+            return
+        done = self.epoch + (self.chunk / self.n_chunks if self.n_chunks else 0.0)
+        progress = done / int(est.max_iter)
+        if est.time_budget:
+            elapsed = self.seconds + time.perf_counter() - t_start
+            progress = max(progress, elapsed / float(est.time_budget))
+        progress = min(progress, 1.0)
+        shape = (0.5 * (1.0 + math.cos(math.pi * progress)) if est.lr_schedule == "cosine"
+                 else 1.0 - progress)
+        opt = self.trainer.optimizer
+        if self._last_lr is not None and opt.lr < self._last_lr:
+            # the trainer backed the learning rate off after a non-finite loss: keep that factor
+            self._lr_factor *= opt.lr / self._last_lr
+        lo, hi = float(est.min_learning_rate), self._base_lr
+        opt.lr = self._last_lr = (lo + (hi - lo) * shape) * self._lr_factor
 
     def _should_stop_early(self):
         return bool(self.est.early_stopping and self.bad_evals >= int(self.est.n_iter_no_change))

@@ -287,6 +287,14 @@ default="adam"
         """
         return self._fit(X, y, sample_weight, incremental=True)
 
+    def _stream_output(self, state):
+        out = state.output
+        np.copyto(out, state._logits)
+        if self.target_mean_ is not None:
+            out *= self.target_scale_
+            out += self.target_mean_
+        return out[:, 0] if self._y_ndim == 1 else out
+
     def predict(self, X):
         """Predicted targets.
 

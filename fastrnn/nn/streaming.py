@@ -8,17 +8,9 @@ full-sequence :meth:`forward` on the same inputs.
 
 import numpy as np
 
-from .._backend import get_backend
+from .._backend import get_backend, has_backend
 
 __all__ = ["StreamState", "StreamingMixin"]
-
-
-def _has_cython():
-    try:
-        get_backend("cython")
-        return True
-    except RuntimeError:
-        return False
 
 
 class StreamState:
@@ -80,7 +72,7 @@ class StreamingMixin:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         self._stream_weights = self._stream_prepare()
         self._stream_backend = self.backend
-        if getattr(self, "auto_backend", False) and _has_cython():
+        if getattr(self, "auto_backend", False) and has_backend("cython"):
             # One step is a few microseconds of arithmetic: the call overhead decides, and the
             # ahead-of-time kernels have the least (measured 14 us against 20 us per LSTM step of
             # H=128, where the full-sequence call costs 6-8 us per step).
