@@ -372,6 +372,38 @@ def test_learning_rate_decays_when_validation_stalls():
             assert lrs[i] == pytest.approx(lrs[i - 1])
 
 
+@pytest.mark.parametrize("schedule", ["cosine", "linear"])
+def test_annealing_schedules_follow_the_epochs(schedule, monkeypatch):
+    seen = []
+    real_step = Trainer.step
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.optimizer.lr)
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "step", spy)
+    lm = small_lm(max_iter=3, learning_rate=0.01, lr_schedule=schedule, min_learning_rate=1e-3)
+    lm.fit(CHAR_TEXTS, validation_texts=["zzzz qqq xx"])
+    n = len(seen)
+    per_epoch = n // 3
+    for k, lr in enumerate(seen):
+        p = k / n  # chunks are of one size here, so progress = steps done / all steps
+        shape = 0.5 * (1 + math.cos(math.pi * p)) if schedule == "cosine" else 1 - p
+        assert lr == pytest.approx(1e-3 + (0.01 - 1e-3) * shape, rel=1e-9), (k, per_epoch)
+    # a stalled validation does not halve it (that is the "plateau" schedule)
+    assert all(b < a for a, b in zip(seen, seen[1:]))
+
+
+def test_annealing_follows_the_time_budget(monkeypatch):
+    clock = iter(np.arange(0.0, 1e6, 0.25))
+    monkeypatch.setattr("fastrnn.estimators.language_model.time.perf_counter", lambda: next(clock))
+    lm = small_lm(max_iter=1000, learning_rate=0.01, lr_schedule="linear", time_budget=5.0)
+    lm.fit(CHAR_TEXTS)
+    lrs = [h["lr"] for h in lm.history_]
+    assert lm.stop_reason_ == "time_budget"
+    assert lrs[-1] < 0.01 * 0.2  # annealed nearly to 0 by the end of the budget, not of max_iter
+
+
 # ------------------------------------------------------------------------------------------------
 # documents are independent: the state restarts at every <bos>
 # ------------------------------------------------------------------------------------------------
