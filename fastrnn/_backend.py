@@ -76,7 +76,11 @@ def _load(name):
         return SimpleNamespace(name=name, **{k: getattr(mod, k) for k in KERNEL_NAMES})
     if name == "cuda":
         mod = importlib.import_module("fastrnn.kernels.cuda")
-        return SimpleNamespace(name=name, **{k: getattr(mod, k) for k in KERNEL_NAMES})
+        stack = importlib.import_module("fastrnn.kernels.cuda._stack")
+        # besides the eight kernels, the whole-layer driver that keeps a call on the device
+        return SimpleNamespace(name=name, stack_forward=stack.stack_forward,
+                               stack_backward=stack.stack_backward,
+                               **{k: getattr(mod, k) for k in KERNEL_NAMES})
     raise ValueError(f"unknown backend {name!r}; choose one of 'auto', {', '.join(map(repr, BACKENDS))}.")
 
 

@@ -1,5 +1,6 @@
-"""CUDA backend (numba-cuda): kernel parity with the numpy reference, layer parity, a gradient
-check, the tiled product, argument errors and the availability messages.
+"""CUDA backend (numba-cuda): kernel parity with the numpy reference, layer parity (stacked,
+bidirectional, dropout), host-device transfers per layer call, a gradient check, the tiled product,
+argument errors and the availability messages.
 
 Without a GPU these tests run on numba-cuda's simulator: ``NUMBA_ENABLE_CUDASIM=1`` is set below,
 before anything imports ``numba.cuda`` (it decides simulator or hardware once, at import), unless
@@ -117,6 +118,43 @@ def test_gemm_several_tiles_prologue_and_epilogue(dtype, tile):
     d["c"] = numba_cuda.to_device(c0)
     gemm(n, d["a"], d["w"], d["c"], tile=tile)  # no prologue nor epilogue
     assert_close(d["c"].copy_to_host()[:n], a[:n] @ w, dtype, "plain gemm")
+
+
+@pytest.mark.parametrize("trans_a, trans_b, tile", [
+    (True, False, 4), (False, True, 4), (True, True, 4), (True, True, 16)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_gemm_transposed_operands_and_biases(dtype, trans_a, trans_b, tile):
+    """``op(a) @ op(b) + bias1 + bias2`` with either operand read transposed (the weights in the
+    PyTorch layout, the gate gradients of the weight gradients), the mask in ``a``'s stored
+    layout; non-contiguous views as operands and output, as the layers pass them."""
+    from fastrnn.kernels.cuda._matmul import gemm
+    rng = np.random.RandomState(1)
+    M, K, N, n = 7, 6, 5, 6
+    a = rng.randn(*((K, M) if trans_a else (M, K))).astype(dtype)
+    am = rng.rand(*a.shape).astype(dtype)
+    b_wide = rng.randn(N, K + 2).astype(dtype) if trans_b else rng.randn(K, N + 2).astype(dtype)
+    b = b_wide[:, 1:K + 1] if trans_b else b_wide[:, 1:N + 1]  # a strided view
+    b1, b2 = rng.randn(N).astype(dtype), rng.randn(N).astype(dtype)
+    c0 = np.full((M, N + 1), 7.0, dtype)
+    d = {k: numba_cuda.to_device(v) for k, v in dict(a=a, am=am, b=b_wide, b1=b1, b2=b2,
+                                                     c=c0).items()}
+    db = d["b"][:, 1:K + 1] if trans_b else d["b"][:, 1:N + 1]
+    gemm(n, d["a"], db, d["c"][:, :N], amask=d["am"], bias1=d["b1"], bias2=d["b2"],
+         trans_a=trans_a, trans_b=trans_b, tile=tile)
+    got = d["c"].copy_to_host()
+    op_a = (a * am).T if trans_a else a * am
+    op_b = b.T if trans_b else b
+    assert_close(got[:n, :N], (op_a @ op_b)[:n] + b1 + b2, dtype, "transposed gemm")
+    assert np.all(got[n:] == 7.0) and np.all(got[:, N] == 7.0), "only c[:n] may be written"
+
+
+def test_gemm_rejects_mismatched_shapes():
+    from fastrnn.kernels.cuda._matmul import gemm
+    d = numba_cuda.to_device(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match=r"gemm: shapes do not match.*trans_b=False"):
+        gemm(3, d, d, numba_cuda.to_device(np.zeros((3, 3))), trans_b=False)
+    with pytest.raises(ValueError, match=r"gemm: shapes do not match"):
+        gemm(3, d, d, numba_cuda.to_device(np.zeros((3, 3))), trans_a=True, trans_b=True)
 
 
 # ---------------------------------------------------------------------------- kernel parity
@@ -274,10 +312,19 @@ LAYERS = {
     "gru": (GRU, dict(recurrent_dropout=0.3)),
     "gru-v1": (GRU, dict(reset_after=False, recurrent_dropout=0.3)),
     "rnn-relu-stacked": (RNN, dict(nonlinearity="relu", num_layers=2, dropout=0.2)),
+    # two layers of two directions: the device-resident stack (issue #9)
+    "lstm-2x-bidir": (LSTM, dict(num_layers=2, bidirectional=True, dropout=0.3,
+                                 recurrent_dropout=0.3)),
+    "gru-2x-bidir": (GRU, dict(num_layers=2, bidirectional=True, dropout=0.3,
+                               recurrent_dropout=0.3)),
+    "gru-v1-2x-bidir": (GRU, dict(reset_after=False, num_layers=2, bidirectional=True,
+                                  dropout=0.3)),
+    "rnn-2x-bidir": (RNN, dict(num_layers=2, bidirectional=True, dropout=0.3)),
 }
+STACKED = [k for k in LAYERS if "2x-bidir" in k]
 
 
-def make_layer(name, backend, dtype=np.float64, n_in=3, n_hidden=3, seed=0):
+def make_layer(name, backend, dtype=np.float64, n_in=2, n_hidden=3, seed=0):
     cls, kw = LAYERS[name]
     layer = cls(n_in, n_hidden, dtype=dtype, backend=backend, random_state=seed, **kw)
     rng = np.random.RandomState(seed + 100)
@@ -299,6 +346,7 @@ def layer_run(layer, X, L, h0, R, S):
 def layer_inputs(layer, seed=1):
     rng = np.random.RandomState(seed)
     X = rng.randn(B, T, layer.input_size)
+    X[1, 1:] = np.nan  # past its length: never read
     L = np.array([3, 1, 2])  # unsorted: the layer sorts the batch
     shape = (layer.num_layers * layer.num_directions, B, layer.hidden_size)
     n_states = 2 if layer.has_cell else 1
@@ -308,51 +356,137 @@ def layer_inputs(layer, seed=1):
     return X, L, (h0 if layer.has_cell else h0[0]), R, S
 
 
-def count_kernel_calls(monkeypatch):
-    """Count the calls of the CUDA backend's kernels, so a layer test knows they really ran."""
+def count_device_calls(monkeypatch):
+    """Record the calls of the device driver and of the backend's eight kernels (a layer call
+    must go through the driver, once each way, and never through the per-kernel host functions,
+    which copy per kernel)."""
+    ns = get_backend("cuda")  # what the layers call
     calls = []
-    for k in KERNEL_NAMES:
-        def wrapper(*args, _k=k, _f=getattr(CUDA, k)):
+    for k in (*KERNEL_NAMES, "stack_forward", "stack_backward"):
+        def wrapper(*args, _k=k, _f=getattr(ns, k), **kwargs):
             calls.append(_k)
-            return _f(*args)
-        monkeypatch.setattr(CUDA, k, wrapper)
+            return _f(*args, **kwargs)
+        monkeypatch.setattr(ns, k, wrapper)
     return calls
 
 
-@pytest.mark.parametrize("name", LAYERS)
-def test_layer_matches_numpy_backend(name, monkeypatch):
-    ref_layer, cuda_layer = make_layer(name, "numpy"), make_layer(name, "cuda")
-    X, L, h0, R, S = layer_inputs(ref_layer)
-    ref = layer_run(ref_layer, X, L, h0, R, S)
-    calls = count_kernel_calls(monkeypatch)
-    got = layer_run(cuda_layer, X, L, h0, R, S)
-    units = cuda_layer.num_layers * cuda_layer.num_directions
-    assert len(calls) == 2 * units and any(c.endswith("_backward") for c in calls), calls
-    t = tol(np.float64)
-    assert_close(got[1], ref[1], np.float64, "Y")
+def check_layer_parity(got, ref, L, dtype):
+    """Outputs, final states and every gradient of two :func:`layer_run` results."""
+    assert_close(got[1], ref[1], dtype, "Y")
     for b, n in enumerate(L):
         assert np.all(got[1][b, n:] == 0) and np.all(got[3][b, n:] == 0), "padding must stay zero"
     for a, r in zip(got[2], ref[2]):
-        assert_close(a, r, np.float64, "h_n")
-    assert_close(got[3], ref[3], np.float64, "dX")
+        assert_close(a, r, dtype, "h_n / c_n")
+    assert_close(got[3], ref[3], dtype, "dX")
+    assert sorted(got[4]) == sorted(ref[4])
     for k in ref[4]:
-        assert rel_err(got[4][k], ref[4][k]) < t, k
-    gh, rh = (got[5], ref[5]) if ref_layer.has_cell else ((got[5],), (ref[5],))
+        assert got[4][k].dtype == np.dtype(dtype), k
+        assert_close(got[4][k], ref[4][k], dtype, f"grad {k}")
+    gh, rh = (got[5], ref[5]) if isinstance(ref[5], tuple) else ((got[5],), (ref[5],))
     for a, r in zip(gh, rh):
-        assert_close(a, r, np.float64, "grad_h0")
+        assert_close(a, r, dtype, "grad_h0")
 
 
-def test_layer_float32_matches_numpy_backend():
-    ref_layer = make_layer("gru", "numpy", np.float32)
-    cuda_layer = make_layer("gru", "cuda", np.float32)
+LAYER_CASES = [(name, "train") for name in LAYERS] + [(name, "eval") for name in STACKED]
+
+
+@pytest.mark.parametrize("name, mode", LAYER_CASES, ids=[f"{n}-{m}" for n, m in LAYER_CASES])
+def test_layer_matches_numpy_backend(name, mode, monkeypatch):
+    """Same outputs, final states and gradients (parameters, input, initial states) as the numpy
+    backend: ragged lengths, both directions, dropout between the layers and recurrent dropout in
+    training mode (the same seed draws the same masks on both backends), none in eval mode."""
+    ref_layer, cuda_layer = make_layer(name, "numpy"), make_layer(name, "cuda")
+    if mode == "eval":
+        ref_layer.eval()
+        cuda_layer.eval()
+    X, L, h0, R, S = layer_inputs(ref_layer)
+    ref = layer_run(ref_layer, X, L, h0, R, S)
+    calls = count_device_calls(monkeypatch)
+    got = layer_run(cuda_layer, X, L, h0, R, S)
+    assert calls == ["stack_forward", "stack_backward"], calls
+    check_layer_parity(got, ref, L, np.float64)
+
+
+@pytest.mark.parametrize("name", ["gru", "lstm-2x-bidir"])
+def test_layer_float32_matches_numpy_backend(name):
+    ref_layer = make_layer(name, "numpy", np.float32)
+    cuda_layer = make_layer(name, "cuda", np.float32)
     X, L, h0, R, S = layer_inputs(ref_layer)
     ref = layer_run(ref_layer, X, L, h0, R, S)
     got = layer_run(cuda_layer, X, L, h0, R, S)
     assert got[1].dtype == np.float32 and got[3].dtype == np.float32
-    assert_close(got[1], ref[1], np.float32, "Y")
-    assert_close(got[3], ref[3], np.float32, "dX")
-    for k in ref[4]:
-        assert rel_err(got[4][k], ref[4][k]) < tol(np.float32), k
+    check_layer_parity(got, ref, L, np.float32)
+
+
+class TransferCounter:
+    """Counts host-device copies by wrapping numba-cuda itself, not the code under test:
+    ``numba.cuda.to_device``, the device array's ``copy_to_host`` and ``copy_to_device`` (from a
+    host array), and, on the simulator, numpy arrays passed straight to a kernel (numba copies
+    those both ways implicitly on a GPU)."""
+
+    def __init__(self, monkeypatch):
+        self.h2d = self.d2h = self.implicit = 0
+        real_to_device = numba_cuda.to_device
+
+        def to_device(ary, *args, **kwargs):
+            self.h2d += 1
+            return real_to_device(ary, *args, **kwargs)
+
+        monkeypatch.setattr(numba_cuda, "to_device", to_device)
+        cls = type(numba_cuda.device_array(1))
+        real_to_host, real_from_host = cls.copy_to_host, cls.copy_to_device
+
+        def copy_to_host(arr, *args, **kwargs):
+            self.d2h += 1
+            return real_to_host(arr, *args, **kwargs)
+
+        def copy_to_device(arr, src, *args, **kwargs):
+            if not getattr(src, "__cuda_ndarray__", False):
+                self.h2d += 1
+            return real_from_host(arr, src, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "copy_to_host", copy_to_host)
+        monkeypatch.setattr(cls, "copy_to_device", copy_to_device)
+        from fastrnn.kernels.cuda import _stack
+        kernel_cls = type(_stack._copy2)
+        if "simulator" in kernel_cls.__module__:
+            real_call = kernel_cls.__call__
+
+            def call(kernel, *args):
+                self.implicit += sum(isinstance(a, np.ndarray) and a.ndim > 0 for a in args)
+                return real_call(kernel, *args)
+
+            monkeypatch.setattr(kernel_cls, "__call__", call)
+
+    def take(self):
+        """``(host to device, device to host, implicit)`` since the last call; resets."""
+        out = (self.h2d, self.d2h, self.implicit)
+        self.h2d = self.d2h = self.implicit = 0
+        return out
+
+
+@pytest.mark.parametrize("cls", [LSTM, GRU])
+def test_layer_call_copies_once_each_way_whatever_the_depth(cls, monkeypatch):
+    """Issue #9: arrays stay on the device across steps and layers of one call. A forward copies
+    to the device one packed buffer (input, initial states, every parameter, every dropout mask)
+    and the lengths, and copies back one packed buffer (outputs, h_n, c_n); a backward copies the
+    output gradients in and all gradients out, once each: the counts are the same for one and
+    for two bidirectional layers."""
+    counter = TransferCounter(monkeypatch)
+    counts = {}
+    for num_layers in (1, 2):
+        layer = cls(2, 2, num_layers=num_layers, bidirectional=True, dropout=0.3,
+                    recurrent_dropout=0.3, dtype=np.float64, backend="cuda", random_state=0)
+        X = np.random.RandomState(0).randn(2, 3, 2)
+        counter.take()
+        Y, _ = layer.forward(X, lengths=[2, 3])
+        fwd = counter.take()
+        layer.backward(np.ones_like(Y))
+        counts[num_layers] = (fwd, counter.take())
+    assert counts[1] == counts[2]
+    (h2d, d2h, implicit), (bh2d, bd2h, bimplicit) = counts[2]
+    assert (h2d, d2h, implicit) == (2, 1, 0), counts
+    assert (bh2d, bd2h, bimplicit) == (1, 1, 0), counts
 
 
 def test_lstm_gradient_check_central_differences():

@@ -14,7 +14,7 @@ import numpy as np
 
 import functools
 
-from .._backend import get_backend, one_blas_thread, resolve_name
+from .._backend import get_backend, has_backend, one_blas_thread, resolve_name
 from .._config import check_dtype, env_backend
 from . import _fast
 from . import init as _init
@@ -174,13 +174,14 @@ class _Recurrent(StreamingMixin):
             State at each sequence's last real step (reverse direction: at its first step).
             For an LSTM a pair ``(h_n, c_n)``.
         """
-        bk = get_backend(self.backend)
         X = as_batch(X, self.input_size, self.dtype)
         B, T, _ = X.shape
         lengths = as_lengths(lengths, B, T)
         check_finite_steps(X, lengths)
         h0, c0 = self._initial_state(h0, B)
-        if _fast.applies(self):
+        name = self._call_backend(B)
+        bk = get_backend(name)
+        if name == self.backend and _fast.applies(self):
             Y, hn, cn = _fast.forward(self, X, lengths, h0, c0)
             return Y, ((hn, cn) if self.has_cell else hn)
 
@@ -197,8 +198,10 @@ class _Recurrent(StreamingMixin):
         inp = np.ascontiguousarray(X[order, :Tm].transpose(1, 0, 2))
         inp[~real] = 0.0
         cache = dict(order=order, B=B, T=T, Tm=Tm, batch_sizes=batch_sizes, real=real, rev=rev,
-                     units=[], drop=[])
+                     units=[], drop=[], backend=name)
         D, H = self.num_directions, self.hidden_size
+        if name == "cuda":  # the whole call on the device (issue #9)
+            return self._cuda_forward(inp, Ls, h0, c0, cache)
         hn = np.empty((self.num_layers * D, B, H), self.dtype)
         cn = np.empty_like(hn) if self.has_cell else None
         for layer in range(self.num_layers):
@@ -232,6 +235,15 @@ class _Recurrent(StreamingMixin):
         return Y, ((hn, cn) if self.has_cell else hn)
 
     __call__ = forward
+
+    def _call_backend(self, B):
+        """Backend of one :meth:`forward` call. With ``backend="auto"``, inference on a single
+        sequence runs on the Cython backend when it is built: at batch 1 the call overhead
+        decides and it has the least, and a fresh process predicts without loading Numba's
+        compiled kernels (see :doc:`/backends`)."""
+        if self.auto_backend and not self.training and B == 1 and has_backend("cython"):
+            return "cython"
+        return self.backend
 
     def _initial_state(self, h0, B):
         shape = (self.num_layers * self.num_directions, B, self.hidden_size)
@@ -290,7 +302,9 @@ class _Recurrent(StreamingMixin):
             dX, dh0, dc0 = _fast.backward(self, dY, dhn, dcn)
             self.grad_h0 = (dh0, dc0) if self.has_cell else dh0
             return dX
-        bk = get_backend(self.backend)
+        if c.get("cuda") is not None:  # the whole call on the device (issue #9)
+            return self._cuda_backward(dY, dhn, dcn, c)
+        bk = get_backend(c["backend"])
         cols = np.arange(B)[None, :]
         dout = np.ascontiguousarray(dY[order, :Tm].transpose(1, 0, 2), dtype=self.dtype)
         dout[~real] = 0.0
@@ -317,6 +331,71 @@ class _Recurrent(StreamingMixin):
             dout = dinp
         dX = np.zeros((B, T, self.input_size), self.dtype)
         dX[order, :Tm] = dout.transpose(1, 0, 2)
+        self.grad_h0 = (dh0, dc0) if self.has_cell else dh0
+        return dX
+
+    # ------------------------------------------------------------------ cuda backend (issue #9)
+    # With backend "cuda" a whole forward (every layer and direction) and a whole backward run on
+    # the GPU in fastrnn.kernels.cuda._stack, with one copy each way per call; the layer only
+    # sorts the batch, draws the dropout masks (in the order of the loop in forward(), so a seed
+    # gives the same masks on every backend) and scatters the results back.
+    _CUDA_PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_peephole")
+
+    def _cuda_cell(self):
+        """The driver's cell name and options."""
+        if self.has_cell:
+            return "lstm", dict(gates_on=tuple(int(g) for g in self.gates_on))
+        if self.G == 3:
+            return ("gru" if self.reset_after else "gru_v1"), {}
+        return "rnn", dict(relu=self.nonlinearity == "relu")
+
+    def _cuda_forward(self, inp, Ls, h0, c0, cache):
+        stack = get_backend("cuda")
+        order, B, Tm = cache["order"], cache["B"], cache["Tm"]
+        D, H, L = self.num_directions, self.hidden_size, self.num_layers
+        hmasks, drops = [], []
+        for layer in range(L):
+            hmasks += [self._recurrent_mask(B) for _ in range(D)]
+            drop = None
+            if layer < L - 1 and self.training and self.dropout > 0:
+                keep = 1.0 - self.dropout
+                drop = (self.rng_.random_sample((Tm, B, D * H)) < keep).astype(self.dtype) / keep
+            drops.append(drop)
+        params = [tuple(self.params.get(n + sfx) for n in self._CUDA_PARAMS)
+                  for _, _, sfx, _ in self._units()]
+        cell, opts = self._cuda_cell()
+        y, hn_s, cn_s, dev_cache = stack.stack_forward(
+            cell, params, inp, Ls, cache["batch_sizes"], h0[:, order],
+            None if c0 is None else c0[:, order], hmasks, drops, num_directions=D, **opts)
+        Y = np.zeros((B, cache["T"], D * H), self.dtype)
+        Y[order, :Tm] = y.transpose(1, 0, 2)
+        hn = np.empty((L * D, B, H), self.dtype)
+        hn[:, order] = hn_s
+        if self.has_cell:
+            cn = np.empty_like(hn)
+            cn[:, order] = cn_s
+        cache["cuda"] = dev_cache
+        self._cache = cache
+        return Y, ((hn, cn) if self.has_cell else hn)
+
+    def _cuda_backward(self, dY, dhn, dcn, c):
+        stack = get_backend("cuda")
+        order, real, Tm, B = c["order"], c["real"], c["Tm"], c["B"]
+        dout = np.ascontiguousarray(dY[order, :Tm].transpose(1, 0, 2), dtype=self.dtype)
+        dout[~real] = 0.0
+        dx, dh0_s, dc0_s, grads = stack.stack_backward(
+            c["cuda"], dout, dhn[:, order], None if dcn is None else dcn[:, order])
+        for (_, _, sfx, _), unit_grads in zip(self._units(), grads):
+            for name, g in zip(self._CUDA_PARAMS, unit_grads):
+                if g is not None:
+                    self.grads[name + sfx][...] = g
+        dX = np.zeros((B, c["T"], self.input_size), self.dtype)
+        dX[order, :Tm] = dx.transpose(1, 0, 2)
+        dh0 = np.empty(dhn.shape, self.dtype)
+        dh0[:, order] = dh0_s
+        if self.has_cell:
+            dc0 = np.empty_like(dh0)
+            dc0[:, order] = dc0_s
         self.grad_h0 = (dh0, dc0) if self.has_cell else dh0
         return dX
 

@@ -3,7 +3,11 @@
 The functions have the host-level signatures and semantics of the Numba backend
 (:mod:`fastrnn.kernels.rnn`, ``lstm``, ``gru``): they take numpy arrays, copy the inputs to the
 device once per call, run the whole time loop there and write the results into the numpy output
-arrays passed in. :mod:`fastrnn._backend` imports this package only when ``backend="cuda"`` is asked
+arrays passed in. The layers do not call them: with ``backend="cuda"`` a layer runs its whole
+forward and backward (all layers and directions, input projections and weight gradients included)
+through :mod:`._stack`, which keeps the arrays on the device for the whole call and copies once each
+way; both share the time loops (the ``*_device`` functions of :mod:`.rnn`, :mod:`.lstm`,
+:mod:`.gru`). :mod:`fastrnn._backend` imports this package only when ``backend="cuda"`` is asked
 for (or when it lists the backends).
 
 Importing raises ``ImportError`` with the reason when the backend cannot run: numba-cuda is not

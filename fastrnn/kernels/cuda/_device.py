@@ -6,8 +6,9 @@ The scalar functions come from :func:`fastrnn.kernels._cellmath.build`, compiled
 ``fastmath`` stays off: on CUDA it swaps in approximate division and transcendental functions, which
 would break float64 parity and the gradient checks.
 
-The rest of the module is host-side help used by :mod:`.rnn`, :mod:`.lstm` and :mod:`.gru`: checking
-the host arrays, moving them to and from the device once per call, and choosing launch shapes.
+The rest of the module is host-side help used by :mod:`.rnn`, :mod:`.lstm`, :mod:`.gru` and
+:mod:`._stack`: checking the host arrays, moving them to and from the device once per call, and
+choosing launch shapes.
 """
 
 import math
@@ -134,6 +135,12 @@ def check_batch_sizes(batch_sizes, T, B, func):
 def to_device(arr, dt):
     """Copy a host array to the device (made C-contiguous in dtype ``dt`` first)."""
     return cuda.to_device(np.ascontiguousarray(arr, dtype=dt))
+
+
+def to_device_t(arr, dt):
+    """Copy the transpose of a host matrix to the device (the host functions take ``W_hh^T``, the
+    ``*_device`` functions ``W_hh``)."""
+    return to_device(np.transpose(arr), dt)
 
 
 def mask_to_device(hmask, use_mask, B, H, dt, func):

@@ -63,14 +63,15 @@ def _bwd_cell(t, n_, dy, hs, acts, dh, dxp, dhp, ddirect):
             dhp[t, b, k * H + j] = 0
 
 
-def gru_forward_device(xp, whh_t, bhh, batch_sizes, hmask, hs, acts, a):
+def gru_forward_device(xp, whh, bhh, batch_sizes, hmask, hs, acts, a):
     """GRU forward (reset after) on device arrays.
 
     Parameters
     ----------
     xp : device array of shape (T, B, 3H)
         Input projections plus ``b_ih`` only.
-    whh_t : device array of shape (H, 3H)
+    whh : device array of shape (3H, H)
+        Recurrent weights ``W_hh`` (PyTorch layout; the product uses ``W_hh^T``).
     bhh : device array of shape (3H,)
     batch_sizes : ndarray of shape (T,), int64
         Host array.
@@ -86,7 +87,7 @@ def gru_forward_device(xp, whh_t, bhh, batch_sizes, hmask, hs, acts, a):
     H = G // 3
     for t in range(T):
         n_ = int(batch_sizes[t])
-        gemm(n_, hs[t], whh_t, a, amask=hmask)
+        gemm(n_, hs[t], whh, a, amask=hmask, trans_b=True)
         dev.launch(_fwd_cell, B, H, t, n_, xp, a, bhh, hs, acts)
 
 
@@ -134,7 +135,8 @@ def gru_forward(xp, whh_t, bhh, batch_sizes, hmask, use_mask, hs, acts, hin, a):
     bs = dev.check_batch_sizes(batch_sizes, T, B, f)
     d_hs = dev.states_to_device(hs, dt)
     d_acts = dev.empty((T, B, 4 * H), dt)
-    gru_forward_device(dev.to_device(xp, dt), dev.to_device(whh_t, dt), dev.to_device(bhh, dt), bs,
+    gru_forward_device(dev.to_device(xp, dt), dev.to_device_t(whh_t, dt), dev.to_device(bhh, dt),
+                       bs,
                        dev.mask_to_device(hmask, use_mask, B, H, dt, f), d_hs, d_acts,
                        dev.empty((B, 3 * H), dt))
     dev.copy_back(d_hs, hs)
@@ -270,15 +272,17 @@ def _v1_bwd_out(t, n_, acts, hmask, use_mask, dhin, drh, ddirect, drz, dn, dh, d
             dgates[t, b, k * H + j] = 0
 
 
-def gru_v1_forward_device(xp, whh_rz_t, whh_n_t, batch_sizes, hmask, hs, acts, rh, a, an):
+def gru_v1_forward_device(xp, whh_rz, whh_n, batch_sizes, hmask, hs, acts, rh, a, an):
     """GRU forward in the original form on device arrays.
 
     Parameters
     ----------
     xp : device array of shape (T, B, 3H)
         Input projections plus both biases.
-    whh_rz_t : device array of shape (H, 2H)
-    whh_n_t : device array of shape (H, H)
+    whh_rz : device array of shape (2H, H)
+        Recurrent weights of the r and z gates (rows ``:2H`` of ``W_hh``, PyTorch layout).
+    whh_n : device array of shape (H, H)
+        Recurrent weights of the candidate (rows ``2H:`` of ``W_hh``).
     batch_sizes : ndarray of shape (T,), int64
         Host array.
     hmask : device array of shape (B, H) or None
@@ -297,9 +301,9 @@ def gru_v1_forward_device(xp, whh_rz_t, whh_n_t, batch_sizes, hmask, hs, acts, r
     m = hmask if use_mask else an  # never read without the mask; any 2-D array of the dtype
     for t in range(T):
         n_ = int(batch_sizes[t])
-        gemm(n_, hs[t], whh_rz_t, a, amask=hmask)
+        gemm(n_, hs[t], whh_rz, a, amask=hmask, trans_b=True)
         dev.launch(_v1_fwd_gates, B, H, t, n_, xp, a, hs, m, use_mask, acts, rh)
-        gemm(n_, rh[t], whh_n_t, an)
+        gemm(n_, rh[t], whh_n, an, trans_b=True)
         dev.launch(_v1_fwd_state, B, H, t, n_, xp, an, hs, acts)
 
 
@@ -357,8 +361,8 @@ def gru_v1_forward(xp, whh_rz_t, whh_n_t, batch_sizes, hmask, use_mask, hs, acts
     bs = dev.check_batch_sizes(batch_sizes, T, B, f)
     d_hs = dev.states_to_device(hs, dt)
     d_acts, d_rh = dev.empty((T, B, 3 * H), dt), dev.empty((T, B, H), dt)
-    gru_v1_forward_device(dev.to_device(xp, dt), dev.to_device(whh_rz_t, dt),
-                          dev.to_device(whh_n_t, dt), bs,
+    gru_v1_forward_device(dev.to_device(xp, dt), dev.to_device_t(whh_rz_t, dt),
+                          dev.to_device_t(whh_n_t, dt), bs,
                           dev.mask_to_device(hmask, use_mask, B, H, dt, f), d_hs, d_acts, d_rh,
                           dev.empty((B, 2 * H), dt), dev.empty((B, H), dt))
     dev.copy_back(d_hs, hs)

@@ -96,13 +96,15 @@ def _flags(gates_on, func):
 
 
 # ---------------------------------------------------------------------------- device level
-def lstm_forward_device(xp, whh_t, batch_sizes, hmask, peep, gates_on, hs, cs, acts, a):
+def lstm_forward_device(xp, whh, batch_sizes, hmask, peep, gates_on, hs, cs, acts, a):
     """LSTM forward on device arrays.
 
     Parameters
     ----------
     xp : device array of shape (T, B, 4H)
-    whh_t : device array of shape (H, 4H)
+        Input projections plus both biases.
+    whh : device array of shape (4H, H)
+        Recurrent weights ``W_hh`` (PyTorch layout; the product uses ``W_hh^T``).
     batch_sizes : ndarray of shape (T,), int64
         Host array.
     hmask : device array of shape (B, H) or None
@@ -121,7 +123,7 @@ def lstm_forward_device(xp, whh_t, batch_sizes, hmask, peep, gates_on, hs, cs, a
     on_i, on_f, on_o = gates_on
     for t in range(T):
         n = int(batch_sizes[t])
-        gemm(n, hs[t], whh_t, a, amask=hmask)
+        gemm(n, hs[t], whh, a, amask=hmask, trans_b=True)
         dev.launch(_fwd_cell, B, H, t, n, xp, a, peep, on_i, on_f, on_o, hs, cs, acts)
 
 
@@ -178,7 +180,7 @@ def lstm_forward(xp, whh_t, batch_sizes, hmask, use_mask, peep, gates_on, hs, cs
     d_hs = dev.states_to_device(hs, dt)
     d_cs = dev.states_to_device(cs, dt)
     d_acts = dev.empty((T, B, 4 * H), dt)
-    lstm_forward_device(dev.to_device(xp, dt), dev.to_device(whh_t, dt), bs,
+    lstm_forward_device(dev.to_device(xp, dt), dev.to_device_t(whh_t, dt), bs,
                         dev.mask_to_device(hmask, use_mask, B, H, dt, f), dev.to_device(peep, dt),
                         on, d_hs, d_cs, d_acts, dev.empty((B, 4 * H), dt))
     dev.copy_back(d_hs, hs)

@@ -5,11 +5,13 @@ conventions: time-major arrays, ``batch_sizes``, ``hs[0]`` as the initial state,
 
 Each host-level function copies its inputs to the device once, runs the whole time loop there and
 copies its outputs back once, into the host arrays passed in. The loop itself is in the ``*_device``
-functions, which take device arrays: a layer that keeps its arrays on the device between the forward
-and the backward can call them directly. Per step the forward launches the tiled recurrent product
-(:func:`._matmul.gemm`, the dropout mask fused into it) and one element-wise cell kernel; the
-backward the other way round. The host-level scratch arguments (``hin``, ``a``) are accepted for
-signature compatibility and not used: scratch lives on the device.
+functions, which take device arrays and the recurrent weights in the PyTorch layout ``(G*H, H)``
+(the product reads them transposed): :mod:`._stack`, which runs a whole layer call on the device,
+calls them directly, and the host-level functions are thin wrappers around them. Per step the
+forward launches the tiled recurrent product (:func:`._matmul.gemm`, the dropout mask fused into
+it) and one element-wise cell kernel; the backward the other way round. The host-level scratch
+arguments (``hin``, ``a``) are accepted for signature compatibility and not used: scratch lives on
+the device.
 """
 
 from numba import cuda
@@ -44,13 +46,15 @@ def _bwd_cell(t, n, dy, hs, dh, relu, dgates):
 
 
 # ---------------------------------------------------------------------------- device level
-def rnn_forward_device(xp, whh_t, batch_sizes, hmask, relu, hs, a):
+def rnn_forward_device(xp, whh, batch_sizes, hmask, relu, hs, a):
     """Simple RNN forward on device arrays.
 
     Parameters
     ----------
     xp : device array of shape (T, B, H)
-    whh_t : device array of shape (H, H)
+        Input projections plus both biases.
+    whh : device array of shape (H, H)
+        Recurrent weights ``W_hh`` (PyTorch layout; the product uses ``W_hh^T``).
     batch_sizes : ndarray of shape (T,), int64
         Host array (it sets the launch sizes).
     hmask : device array of shape (B, H) or None
@@ -64,7 +68,7 @@ def rnn_forward_device(xp, whh_t, batch_sizes, hmask, relu, hs, a):
     T, B, H = xp.shape
     for t in range(T):
         n = int(batch_sizes[t])
-        gemm(n, hs[t], whh_t, a, amask=hmask)
+        gemm(n, hs[t], whh, a, amask=hmask, trans_b=True)
         dev.launch(_fwd_cell, B, H, t, n, xp, a, hs, bool(relu))
 
 
@@ -103,7 +107,7 @@ def rnn_forward(xp, whh_t, batch_sizes, hmask, use_mask, relu, hs, hin, a):
     dev.check_out(hs, (T + 1, B, H), dt, "hs", f)
     bs = dev.check_batch_sizes(batch_sizes, T, B, f)
     d_hs = dev.states_to_device(hs, dt)
-    rnn_forward_device(dev.to_device(xp, dt), dev.to_device(whh_t, dt), bs,
+    rnn_forward_device(dev.to_device(xp, dt), dev.to_device_t(whh_t, dt), bs,
                        dev.mask_to_device(hmask, use_mask, B, H, dt, f), relu, d_hs,
                        dev.empty((B, H), dt))
     dev.copy_back(d_hs, hs)
