@@ -56,3 +56,38 @@ def test_step_errors():
         layer.step(np.full((2, 3), np.nan), state)
     with pytest.raises(ValueError, match="init_state"):
         layer.step(np.zeros((2, 3)), None)
+
+
+def test_auto_runs_single_sequence_inference_on_cython(monkeypatch):
+    from fastrnn import _backend
+
+    if not _backend.has_backend("cython"):
+        pytest.skip("the Cython extension is not built (make test builds it)")
+    monkeypatch.delenv("FASTRNN_BACKEND", raising=False)
+    layer = LSTM(5, 7, backend="auto", dtype=np.float64, random_state=0)
+    ref = LSTM(5, 7, backend="numpy", dtype=np.float64, random_state=0)
+    X = np.random.RandomState(0).randn(1, 6, 5)
+    used = []
+    real_get = _backend.get_backend
+
+    def spy(name="auto"):
+        used.append(name)
+        return real_get(name)
+
+    monkeypatch.setattr("fastrnn.nn.recurrent.get_backend", spy)
+    layer.eval()
+    ref.eval()
+    Y, _ = layer.forward(X)
+    assert used[-1] == "cython"
+    # the backward of that call runs on the backend of its forward
+    dY = np.random.RandomState(1).randn(*Y.shape)
+    dX = layer.backward(dY)
+    assert used[-1] == "cython"
+    np.testing.assert_allclose(Y, ref.forward(X)[0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dX, ref.backward(dY), rtol=1e-10, atol=1e-12)
+    # a batch, or training mode, stays on the layer's backend
+    layer.forward(np.repeat(X, 2, axis=0))
+    assert used[-1] == "numba"
+    layer.train()
+    layer.forward(X)
+    assert used[-1] == "numba"
