@@ -29,7 +29,7 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._config import check_dtype
+from .._config import check_dtype, num_threads
 from .._persist import read_model, save_model
 from ..nn import SequenceNetwork
 from ..nn.init import check_random_state
@@ -59,6 +59,9 @@ EXCLUDED_OUTPUTS = (PAD, BOS)
 #: Steps per chunk when scoring held-out text (the state is carried across chunks, so the result
 #: does not depend on this number; it bounds memory).
 EVAL_CHUNK = 256
+
+#: rows per thread below which the softmax head runs on one thread
+PARALLEL_MIN_ROWS = 512
 
 _CLASS_NAME = "RNNLanguageModel"
 
@@ -110,9 +113,11 @@ def _check_head(hidden, weight, bias, targets):
             np.ascontiguousarray(bias, dt), targets.astype(np.intp, copy=False))
 
 
-def _blocked(hidden, weight, bias, targets, valid, excluded, block_rows, grad_scale):
+def _blocked(hidden, weight, bias, targets, valid, excluded, block_rows, grad_scale,
+             dhidden=None):
     """Shared loop of the blocked softmax: per-row negative log-likelihoods and, if
-    ``grad_scale`` is given, the gradients of ``sum_i grad_scale * valid_i * nll_i``."""
+    ``grad_scale`` is given, the gradients of ``sum_i grad_scale * valid_i * nll_i`` (``dhidden``
+    written into the given array if one is passed)."""
     N, F = hidden.shape
     V = weight.shape[0]
     dt = hidden.dtype
@@ -121,7 +126,7 @@ def _blocked(hidden, weight, bias, targets, valid, excluded, block_rows, grad_sc
     excluded = [int(e) for e in excluded]
     want_grad = grad_scale is not None
     if want_grad:
-        dhidden = np.zeros_like(hidden)
+        dhidden = np.zeros_like(hidden) if dhidden is None else dhidden
         dweight = np.zeros_like(weight)
         dbias = np.zeros(V, np.float64)
         tmp = np.empty_like(weight)
@@ -218,8 +223,28 @@ def blocked_softmax_cross_entropy(hidden, weight, bias, targets, valid=None,
              else np.asarray(valid, bool).reshape(len(targets)))
     n = int(valid.sum())
     scale = 1.0 / n if n else 0.0
-    nll, dh, dw, db = _blocked(hidden, weight, bias, targets, valid, excluded, block_rows, scale)
-    return float(nll.sum() * scale), dh, dw, db
+    N = len(targets)
+    n_parts = min(num_threads(), N // PARALLEL_MIN_ROWS) if N >= 2 * PARALLEL_MIN_ROWS else 1
+    if n_parts <= 1:
+        nll, dh, dw, db = _blocked(hidden, weight, bias, targets, valid, excluded, block_rows,
+                                   scale)
+        return float(nll.sum() * scale), dh, dw, db
+    # Rows are independent: one part per thread (numpy releases the GIL in its products and
+    # element-wise loops), the head gradients summed over the parts in a fixed order.
+    from ..kernels._parallel import run_parts
+
+    dh = np.empty_like(hidden)
+    bounds = np.linspace(0, N, n_parts + 1).astype(int)
+    parts = run_parts(lambda r0, r1: _blocked(
+        hidden[r0:r1], weight, bias, targets[r0:r1], valid[r0:r1], excluded, block_rows, scale,
+        dhidden=dh[r0:r1]), list(zip(bounds[:-1], bounds[1:])))
+    loss = sum(float(p[0].sum()) for p in parts) * scale
+    dw = parts[0][2]
+    db = parts[0][3]
+    for p in parts[1:]:
+        dw += p[2]
+        db += p[3]
+    return float(loss), dh, dw, db
 
 
 def blocked_log_probs(hidden, weight, bias, targets, excluded=EXCLUDED_OUTPUTS, block_rows=None):
@@ -299,7 +324,13 @@ class LMNetwork:
         if not (net.training and net.dropout > 0):
             return X, None
         keep = 1.0 - net.dropout
-        mask = (net.rng_.random_sample(X.shape) < keep).astype(net.dtype) / keep
+        # One draw of the network's RandomState seeds a PCG64 generator for the mask: float32
+        # draws from it cost a quarter of RandomState.random_sample's (the masks of a 64 x 64-step
+        # chunk were 10 % of a training step), and the masks still depend on rng_ alone, which
+        # the checkpoint saves, so a resumed run draws the same ones.
+        gen = np.random.Generator(np.random.PCG64(net.rng_.randint(np.iinfo(np.int32).max)))
+        mask = (gen.random(X.shape, dtype=np.float32) < keep).astype(net.dtype)
+        mask *= net.dtype.type(1.0 / keep)
         return X * mask, mask
 
     def forward(self, X, lengths, state=None):
