@@ -91,3 +91,22 @@ def test_auto_runs_single_sequence_inference_on_cython(monkeypatch):
     layer.train()
     layer.forward(X)
     assert used[-1] == "numba"
+
+
+@pytest.mark.parametrize("cls, kw", CELLS, ids=lambda v: getattr(v, "__name__", str(v)))
+def test_a_rejected_step_leaves_the_state_unchanged(cls, kw, compiled_backend):
+    layer = cls(3, 4, num_layers=2, backend=compiled_backend, random_state=0, **kw).eval()
+    state = layer.init_state(2)
+    x = np.random.RandomState(0).randn(2, 3)
+    layer.step(x, state)
+    before = (state.h.copy(), None if state.c is None else state.c.copy(), state.steps)
+    bad = x.copy()
+    bad[1, 2] = np.inf
+    with pytest.raises(ValueError, match="non-finite"):
+        layer.step(bad, state)
+    np.testing.assert_array_equal(state.h, before[0])
+    if state.c is not None:
+        np.testing.assert_array_equal(state.c, before[1])
+    assert state.steps == before[2]
+    y, _ = layer.step(x, state)  # and the stream goes on
+    assert np.all(np.isfinite(y))

