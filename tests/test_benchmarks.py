@@ -347,3 +347,18 @@ def test_scaling_fits_render_and_plot(tmp_path, monkeypatch):
     if _has("matplotlib"):
         assert scaling.plot(results, tmp_path / "s.png")
         assert (tmp_path / "s.png").stat().st_size > 1000
+
+
+# ------------------------------------------------------------------ cold start
+def test_cold_start_script_reports_both_settings_and_auto_skips_numba(tmp_path):
+    cold = _load("fastrnn_bench_cold_start", BENCH / "cold_start.py")
+    out = tmp_path / "cold.json"
+    res = cold.main(["--repeats", "1", "--json", str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(res))
+    for name in ("auto", "numba"):
+        r = res[name]
+        assert r["total"] == pytest.approx(r["import_"] + r["load"] + r["predict"])
+        assert 0 < r["total"] < r["wall"]
+    assert res["numba"]["numba_imported"] is True
+    # with the Cython kernels built, a one-sequence prediction never loads Numba
+    assert res["auto"]["numba_imported"] is ("cython" not in COMPILED_BACKENDS)

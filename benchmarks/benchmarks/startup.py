@@ -1,9 +1,12 @@
 """Cold start: a fresh interpreter imports fastrnn, builds an LSTM and runs one forward (the
-inference path must stay fast: no scikit-learn, Numba kernels from the on-disk cache)."""
+inference path must stay fast: no scikit-learn, Numba kernels from the on-disk cache); and a fresh
+interpreter loads a saved classifier and predicts one sequence (issue 7: at most 1 s with Cython)."""
 
 import os
 import subprocess
 import sys
+import tempfile
+import warnings
 
 from . import ROOT, THREADS
 
@@ -17,12 +20,14 @@ COLD_START = (
 IMPORT_ONLY = "import fastrnn\n"
 
 
-def _run(code):
+def _run(code, *args, **extra_env):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    env.pop("FASTRNN_BACKEND", None)
+    env.update(extra_env)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         env[var] = str(THREADS)
-    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+    subprocess.run([sys.executable, "-c", code, *args], check=True, env=env)
 
 
 class ColdStart:
@@ -40,3 +45,45 @@ class ColdStart:
 
     def time_import_only(self):
         _run(IMPORT_ONLY)
+
+
+LOAD_PREDICT = (
+    "import sys\n"
+    "import numpy as np\n"
+    "import fastrnn\n"
+    "fastrnn.load(sys.argv[1]).predict(np.load(sys.argv[2]))\n"
+)
+
+
+class LoadPredict:
+    """``import fastrnn`` + ``fastrnn.load`` + ``predict`` of one sequence in a fresh process."""
+    number = 1
+    repeat = (3, 10, 30.0)
+    warmup_time = 0.0
+    timeout = 300
+    params = ["auto", "numba"]
+    param_names = ["backend"]
+
+    def setup(self, backend):
+        import numpy as np
+
+        from fastrnn.estimators import RNNClassifier
+
+        self._dir = tempfile.TemporaryDirectory()
+        rng = np.random.RandomState(0)
+        X = rng.normal(size=(64, 30, 12))
+        y = (X[:, :, 0].mean(axis=1) > 0).astype(int)
+        self.model = os.path.join(self._dir.name, "clf.fastrnn")
+        self.x = os.path.join(self._dir.name, "x.npy")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            RNNClassifier(hidden_size=64, max_iter=2, random_state=0).fit(X, y).save(self.model)
+        np.save(self.x, X[:1])
+        self.env = {} if backend == "auto" else {"FASTRNN_BACKEND": backend}
+        _run(LOAD_PREDICT, self.model, self.x, **self.env)  # fills the Numba cache where used
+
+    def teardown(self, backend):
+        self._dir.cleanup()
+
+    def time_load_predict(self, backend):
+        _run(LOAD_PREDICT, self.model, self.x, **self.env)
