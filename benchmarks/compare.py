@@ -627,7 +627,7 @@ class SameWeights:
                     st = layer.init_state(s.B)
                     for xt in steps:
                         _, st = layer.step(xt, st)
-                    return st
+                    return st.h
                 fns[f"fastrnn[{bk}] step"] = run_step
             else:
                 skipped[f"fastrnn[{bk}] step"] = "the layers have no init_state/step API yet"
