@@ -192,9 +192,9 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, TransformerMixin, _Label
         Standardise each input channel (float input) with the mean and standard deviation of all
         steps of the training data (kept in ``feature_mean_`` / ``feature_scale_``). Recurrent
         networks train much better on standardised channels.
-    optimizer : {"adam", "adamw", "sgd", "momentum", "nesterov", "adagrad"} or Optimizer, \
-default="adam"
-        A name of :func:`fastrnn.optim.get_optimizer`, or an optimiser instance (copied at fit).
+    optimizer : str or Optimizer, default="adam"
+        ``"adam"``, ``"adamw"``, ``"sgd"``, ``"momentum"``, ``"nesterov"`` or ``"adagrad"`` (see
+        :func:`fastrnn.optim.get_optimizer`), or an optimiser instance (copied at fit).
     learning_rate : float, default=1e-3
         Learning rate of a named optimiser.
     batch_size : int, default=32
@@ -240,7 +240,7 @@ default="adam"
         Features per step of float input (1 for a 2-D ``X`` or token ids).
     vocab_size_ : int or None
         Number of token ids the embedding accepts (token input).
-    feature_mean_, feature_scale_ : ndarray of shape (n_features_in_,) or None
+    feature_mean_, feature_scale_ : ndarray of shape (n_features,) or None
         Standardisation of the input channels (``standardize=True``, float input).
     network_ : fastrnn.nn.SequenceNetwork
         The trained network.

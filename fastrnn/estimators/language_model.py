@@ -1121,8 +1121,8 @@ class RNNLanguageModel(BaseEstimator):
 
         Returns
         -------
-        proba : ndarray of shape (n_streams, len(vocabulary_)), dtype float64
-            Columns follow the vocabulary ids; ``<pad>`` and ``<bos>`` have probability 0. A buffer
+        proba : ndarray of shape (n_streams, V), dtype float64
+            ``V = len(lm.vocabulary_)``; columns follow the vocabulary ids; ``<pad>`` and ``<bos>`` have probability 0. A buffer
             of ``state`` that the next step overwrites: copy it to keep it.
         state : EstimatorStream
         """

@@ -41,9 +41,9 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNE
         Standardise each input channel (float input) and each target with the training data's
         mean and standard deviation; predictions are transformed back. The loss (``loss_curve_``)
         is then the mean squared error of the standardised targets.
-    optimizer : {"adam", "adamw", "sgd", "momentum", "nesterov", "adagrad"} or Optimizer, \
-default="adam"
-        Optimiser name or instance.
+    optimizer : str or Optimizer, default="adam"
+        ``"adam"``, ``"adamw"``, ``"sgd"``, ``"momentum"``, ``"nesterov"`` or ``"adagrad"``, or an
+        optimiser instance (copied at fit).
     learning_rate : float, default=1e-3
         Learning rate of a named optimiser.
     batch_size : int, default=32
@@ -81,9 +81,9 @@ default="adam"
         Features per step of float input (1 for a 2-D ``X`` or token ids).
     vocab_size_ : int or None
         Number of token ids (token input).
-    feature_mean_, feature_scale_ : ndarray of shape (n_features_in_,) or None
+    feature_mean_, feature_scale_ : ndarray of shape (n_features,) or None
         Standardisation of the input channels.
-    target_mean_, target_scale_ : ndarray of shape (n_outputs_,) or None
+    target_mean_, target_scale_ : ndarray of shape (n_outputs,) or None
         Standardisation of the targets.
     network_ : fastrnn.nn.SequenceNetwork
         The trained network.

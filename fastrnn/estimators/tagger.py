@@ -42,9 +42,9 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
         Number of token ids; ``None``: the largest id seen in ``fit`` plus one.
     standardize : bool, default=True
         Standardise each input channel of float input.
-    optimizer : {"adam", "adamw", "sgd", "momentum", "nesterov", "adagrad"} or Optimizer, \
-default="adam"
-        Optimiser name or instance.
+    optimizer : str or Optimizer, default="adam"
+        ``"adam"``, ``"adamw"``, ``"sgd"``, ``"momentum"``, ``"nesterov"`` or ``"adagrad"``, or an
+        optimiser instance (copied at fit).
     learning_rate : float, default=1e-3
         Learning rate of a named optimiser.
     batch_size : int, default=32
@@ -84,7 +84,7 @@ default="adam"
         Features per step of float input (1 for token ids).
     vocab_size_ : int or None
         Number of token ids (token input).
-    feature_mean_, feature_scale_ : ndarray of shape (n_features_in_,) or None
+    feature_mean_, feature_scale_ : ndarray of shape (n_features,) or None
         Standardisation of the input channels.
     network_ : fastrnn.nn.SequenceNetwork
         The trained network (``pooling=None``).
