@@ -149,7 +149,8 @@ def cmd_train_lm(args):
         optimizer=args.optimizer, learning_rate=args.learning_rate,
         clip_norm=None if args.clip_norm <= 0 else args.clip_norm, lr_decay=args.lr_decay,
         lr_patience=args.lr_patience, lr_schedule=args.lr_schedule,
-        min_learning_rate=args.min_learning_rate, early_stopping=args.early_stopping,
+        min_learning_rate=args.min_learning_rate, anneal_fraction=args.anneal_fraction,
+        early_stopping=args.early_stopping,
         n_iter_no_change=args.patience, max_iter=args.epochs, eval_interval=args.eval_interval,
         time_budget=args.time_budget, checkpoint_path=checkpoint, random_state=args.seed,
         verbose=0 if args.quiet else 1)
@@ -321,6 +322,13 @@ def _fraction(text):
     return v
 
 
+def _fraction_positive(text):
+    v = _nonneg_float(text)
+    if not 0 < v <= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], got {text!r}")
+    return v
+
+
 def build_parser():
     """The argument parser of the ``fastrnn`` command."""
     parser = argparse.ArgumentParser(
@@ -363,6 +371,8 @@ def build_parser():
                    help="plateau: decay on a validation plateau; cosine/linear: anneal to "
                         "--min-learning-rate over the epochs or the time budget")
     p.add_argument("--min-learning-rate", type=_nonneg_float, default=0.0)
+    p.add_argument("--anneal-fraction", type=_fraction_positive, default=1.0,
+                   help="anneal over this last share of the run only (default 1: all of it)")
     p.add_argument("--early-stopping", action="store_true")
     p.add_argument("--patience", type=_positive_int, default=3,
                    help="evaluations without improvement before early stopping")

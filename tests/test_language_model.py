@@ -394,6 +394,24 @@ def test_annealing_schedules_follow_the_epochs(schedule, monkeypatch):
     assert all(b < a for a, b in zip(seen, seen[1:]))
 
 
+def test_anneal_fraction_keeps_the_rate_until_the_last_part(monkeypatch):
+    seen = []
+    real_step = Trainer.step
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.optimizer.lr)
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "step", spy)
+    small_lm(max_iter=4, learning_rate=0.01, lr_schedule="linear", anneal_fraction=0.25,
+             min_learning_rate=0.0).fit(CHAR_TEXTS)
+    n = len(seen)
+    for k, lr in enumerate(seen):
+        p = k / n
+        want = 0.01 if p <= 0.75 else 0.01 * (1 - (p - 0.75) / 0.25)
+        assert lr == pytest.approx(want, rel=1e-9, abs=1e-15), k
+
+
 def test_annealing_follows_the_time_budget(monkeypatch):
     clock = iter(np.arange(0.0, 1e6, 0.25))
     monkeypatch.setattr("fastrnn.estimators.language_model.time.perf_counter", lambda: next(clock))

@@ -677,6 +677,10 @@ class RNNLanguageModel(BaseEstimator):
         the wall time when ``time_budget`` is set, and such a run is not exactly reproducible.
     min_learning_rate : float, default 0.0
         Final learning rate of the ``"cosine"`` and ``"linear"`` schedules.
+    anneal_fraction : float in (0, 1], default 1.0
+        Share of the run, at its end, over which ``"cosine"`` / ``"linear"`` anneal; before it the
+        learning rate stays at ``learning_rate`` (a warmup-free "warmup-stable-decay" schedule,
+        Hu et al. 2024, when below 1).
     early_stopping : bool, default False
         Stop when the validation perplexity did not improve for ``n_iter_no_change`` evaluations.
         Without ``validation_texts`` in :meth:`fit`, the last ``validation_fraction`` of
@@ -777,6 +781,7 @@ class RNNLanguageModel(BaseEstimator):
         "lr_patience": [Interval(Integral, 0, None, closed="left")],
         "lr_schedule": [StrOptions({"plateau", "cosine", "linear"})],
         "min_learning_rate": [Interval(Real, 0, None, closed="left")],
+        "anneal_fraction": [Interval(Real, 0, 1, closed="right")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -795,7 +800,7 @@ class RNNLanguageModel(BaseEstimator):
                  hidden_size=256, num_layers=1, dropout=0.0, recurrent_dropout=0.0,
                  tie_weights=False, bptt=64, batch_size=32, optimizer="adam", learning_rate=2e-3,
                  clip_norm=5.0, lr_decay=0.5, lr_patience=0, lr_schedule="plateau",
-                 min_learning_rate=0.0, early_stopping=False,
+                 min_learning_rate=0.0, anneal_fraction=1.0, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=3, max_iter=10, eval_interval=None,
                  time_budget=None, shuffle=True, checkpoint_path=None, dtype="float32",
                  backend="auto", random_state=None, verbose=0):
@@ -818,6 +823,7 @@ class RNNLanguageModel(BaseEstimator):
         self.lr_patience = lr_patience
         self.lr_schedule = lr_schedule
         self.min_learning_rate = min_learning_rate
+        self.anneal_fraction = anneal_fraction
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -1676,7 +1682,8 @@ class _Run:
         if est.time_budget:
             elapsed = self.seconds + time.perf_counter() - t_start
             progress = max(progress, elapsed / float(est.time_budget))
-        progress = min(progress, 1.0)
+        frac = float(est.anneal_fraction)
+        progress = min(max(progress - (1.0 - frac), 0.0) / frac, 1.0)
         shape = (0.5 * (1.0 + math.cos(math.pi * progress)) if est.lr_schedule == "cosine"
                  else 1.0 - progress)
         opt = self.trainer.optimizer
