@@ -62,8 +62,10 @@ def test_token_classifier_streams_ids():
     state1 = clf.init_state()
     out, _ = clf.step(int(X[0, 0]), state1)
     np.testing.assert_allclose(out, clf.predict_proba(X[:1, :1]), rtol=1e-9, atol=1e-12)
-    with pytest.raises(ValueError, match="out of range"):
+    with pytest.raises(ValueError, match="token id 99, out of range"):
         clf.step(np.array([0, 99]), state)
+    with pytest.raises(ValueError, match="token id -1, out of range"):
+        clf.step(np.array([-1, 2]), state)
     with pytest.raises(ValueError, match=r"integer token id"):
         clf.step(np.array([0.5, 1.0]), state)
 

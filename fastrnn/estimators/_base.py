@@ -843,9 +843,9 @@ class BaseRNNEstimator(BaseEstimator):
                     f"x must be {B} integer token id(s) (shape ({B},)), one per stream, got "
                     f"{ids.dtype} of shape {ids.shape}.")
             if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size_):
-                raise ValueError(f"x holds token id {int(ids.max() if ids.max() >= 0 else ids.min())}"
-                                 f", out of range 0..{self.vocab_size_ - 1} of this "
-                                 f"{self._name()}.")
+                bad = int(ids.min() if ids.min() < 0 else ids.max())
+                raise ValueError(f"x holds token id {bad}, out of range 0..{self.vocab_size_ - 1} "
+                                 f"of this {self._name()}.")
             state._ids[...] = ids
             return state._ids
         F = self.n_features_in_
