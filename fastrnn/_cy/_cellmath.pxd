@@ -168,6 +168,38 @@ cdef inline void gru_fwd_row(Py_ssize_t H, const floating* x, const floating* a,
         h[j] = (one - act[H + j]) * act[2 * H + j] + act[H + j] * h_prev[j]
 
 
+cdef inline void gru_v1_gates_row(Py_ssize_t H, const floating* x, const floating* a,
+                                  const floating* h_in, floating* act,
+                                  floating* rh) noexcept nogil:
+    """Reset and update gates of one row of the original GRU (reset gate before the product).
+
+    ``x`` ``(3H,)`` is the input projection with both biases, ``a`` ``(2H,)`` the recurrent
+    product of the ``r, z`` blocks and ``h_in`` ``(H,)`` the state that entered it. Writes
+    ``r, z`` to ``act[:2H]`` and ``r * h_in`` (the input of the candidate's product) to ``rh``.
+    """
+    cdef Py_ssize_t j
+    for j in range(2 * H):
+        act[j] = x[j] + a[j]
+    sigmoid_row(2 * H, act, True)
+    for j in range(H):
+        rh[j] = act[j] * h_in[j]
+
+
+cdef inline void gru_v1_out_row(Py_ssize_t H, const floating* x, const floating* an,
+                                const floating* h_prev, floating* act,
+                                floating* h) noexcept nogil:
+    """Candidate and new state of one row of the original GRU: ``an`` ``(H,)`` is
+    ``(r * h) W_hn^T``, ``act[:2H]`` holds ``r, z`` (:func:`gru_v1_gates_row`); writes ``n`` to
+    ``act[2H:3H]`` and ``h = (1 - z) n + z h_prev``."""
+    cdef Py_ssize_t j
+    cdef floating one = 1
+    for j in range(H):
+        act[2 * H + j] = x[2 * H + j] + an[j]
+    tanh_row(H, act + 2 * H, act + 2 * H)
+    for j in range(H):
+        h[j] = (one - act[H + j]) * act[2 * H + j] + act[H + j] * h_prev[j]
+
+
 cdef inline void gru_bwd(floating dh, floating r, floating z, floating n, floating hn,
                          floating h_prev, floating* dar, floating* daz, floating* dan,
                          floating* dhn, floating* ddirect) noexcept nogil:

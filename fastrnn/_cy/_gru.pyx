@@ -15,7 +15,7 @@ from libc.stdint cimport int64_t
 
 from ._argcheck cimport check_batch_sizes, check_mask, expect_shape, wants_double
 from ._blas cimport matmul
-from ._cellmath cimport gru_bwd, gru_fwd_row, sigmoid_row, tanh_row
+from ._cellmath cimport gru_bwd, gru_fwd_row, gru_v1_gates_row, gru_v1_out_row
 from ._rows cimport copy, masked, zero
 
 from ._errors import explain
@@ -148,7 +148,7 @@ cdef int _v1_forward(const floating[:, :, ::1] xp, const floating[:, ::1] whh_rz
                      floating[:, ::1] a, floating[:, ::1] an) except -1:
     cdef str k = "gru_v1_forward"
     cdef Py_ssize_t T = xp.shape[0], B = xp.shape[1], G = xp.shape[2], H = G // 3
-    cdef Py_ssize_t t, b, j, n_
+    cdef Py_ssize_t t, b, n_
     cdef const floating* src
     cdef const floating* x
     cdef const floating* inp
@@ -158,7 +158,6 @@ cdef int _v1_forward(const floating[:, :, ::1] xp, const floating[:, ::1] whh_rz
     cdef floating* act
     cdef floating* rht
     cdef floating* dst
-    cdef floating one = 1
     if G % 3:
         raise ValueError(f"{k}: xp's last dimension must be 3H (gates r, z, n), got {G}.")
     expect_shape(k, "whh_rz_t", whh_rz_t.shape, 2, H, 2 * H)
@@ -184,12 +183,7 @@ cdef int _v1_forward(const floating[:, :, ::1] xp, const floating[:, ::1] whh_rz
             act = &acts[t, 0, 0]
             rht = &rh[t, 0, 0]
             for b in range(n_):
-                for j in range(H):
-                    act[j] = x[j] + ap[j]
-                    act[H + j] = x[H + j] + ap[H + j]
-                sigmoid_row(2 * H, act, True)
-                for j in range(H):
-                    rht[j] = act[j] * inp[j]
+                gru_v1_gates_row(H, x, ap, inp, act, rht)
                 x += G
                 ap += 2 * H
                 act += G
@@ -201,11 +195,7 @@ cdef int _v1_forward(const floating[:, :, ::1] xp, const floating[:, ::1] whh_rz
             act = &acts[t, 0, 0]
             dst = &hs[t + 1, 0, 0]
             for b in range(n_):
-                for j in range(H):
-                    act[2 * H + j] = x[2 * H + j] + anp[j]
-                tanh_row(H, act + 2 * H, act + 2 * H)
-                for j in range(H):
-                    dst[j] = (one - act[H + j]) * act[2 * H + j] + act[H + j] * src[j]
+                gru_v1_out_row(H, x, anp, src, act, dst)
                 x += G
                 act += G
                 anp += H

@@ -22,7 +22,7 @@ weights.
 from cython cimport floating
 
 from ._blas cimport matmul
-from ._cellmath cimport gru_fwd_row, lstm_fwd_row, rnn_act, sigmoid_row, tanh_row
+from ._cellmath cimport gru_fwd_row, gru_v1_gates_row, gru_v1_out_row, lstm_fwd_row, rnn_act
 from ._rows cimport copy
 
 import numpy as np
@@ -80,31 +80,16 @@ cdef void _gru(LayerStep s, floating* xp, floating* a, floating* h, floating* hn
 
 cdef void _gru_v1(LayerStep s, floating* xp, floating* a, floating* h,
                   floating* hnew) noexcept nogil:
-    cdef Py_ssize_t b, j, H = s.H, G = s.G
-    cdef floating one = 1
+    cdef Py_ssize_t b, H = s.H, G = s.G
     cdef floating* act = <floating*>s.acts
     cdef floating* rh = <floating*>s.rh
     cdef floating* an = <floating*>s.an
-    cdef floating* x
-    cdef floating* ar
     matmul(<floating*>h, <floating*>s.whh_t, a, s.B, H, 2 * H, <floating>0)
     for b in range(s.B):
-        x = xp + b * G
-        ar = a + b * 2 * H
-        for j in range(2 * H):
-            act[b * G + j] = x[j] + ar[j]
-        sigmoid_row(2 * H, act + b * G, True)
-        for j in range(H):
-            rh[b * H + j] = act[b * G + j] * h[b * H + j]
+        gru_v1_gates_row(H, xp + b * G, a + b * 2 * H, h + b * H, act + b * G, rh + b * H)
     matmul(rh, <floating*>s.whh_n_t, an, s.B, H, H, <floating>0)
     for b in range(s.B):
-        x = xp + b * G
-        for j in range(H):
-            act[b * G + 2 * H + j] = x[2 * H + j] + an[b * H + j]
-        tanh_row(H, act + b * G + 2 * H, act + b * G + 2 * H)
-        for j in range(H):
-            hnew[b * H + j] = ((one - act[b * G + H + j]) * act[b * G + 2 * H + j]
-                               + act[b * G + H + j] * h[b * H + j])
+        gru_v1_out_row(H, xp + b * G, an + b * H, h + b * H, act + b * G, hnew + b * H)
     copy(hnew, h, s.B * H)
 
 
