@@ -51,7 +51,7 @@ class EstimatorStream:
         self._net = net
         self._layer_state = net.rnn.init_state(B)
         H = net.rnn.hidden_size
-        self._y = np.empty((B, H), dt)
+        self._acc = np.empty((B, H), dt)     # running sum ("mean") or maximum ("max") of the outputs
         self._pooled = np.empty((B, H), dt)
         self._logits = np.empty((B, net.head.params["weight"].shape[0]), dt)
         self._z = np.empty(self._logits.shape, np.float64)
@@ -74,7 +74,7 @@ class EstimatorStream:
             if ls.c is not None:
                 ls.c[...] = init["c0"][:, None, :]
         self.steps = 0
-        self._pooled[...] = -np.inf if self._net.pooling == "max" else 0.0
+        self._acc[...] = -np.inf if self._net.pooling == "max" else 0.0
         return self
 
 
@@ -101,16 +101,10 @@ def advance(state, x):
     state.steps += 1
     pooled = y
     if net.pooling == "mean":
-        # running sum in _y; the mean is taken into _pooled
-        if state.steps == 1:
-            state._y[...] = y
-        else:
-            state._y += y
-        np.divide(state._y, state.steps, out=state._pooled)
-        pooled = state._pooled
+        state._acc += y
+        pooled = np.divide(state._acc, state.steps, out=state._pooled)
     elif net.pooling == "max":
-        np.maximum(state._pooled, y, out=state._pooled)
-        pooled = state._pooled
+        pooled = np.maximum(state._acc, y, out=state._acc)
     head = net.head.params
     np.dot(pooled, head["weight"].T, out=state._logits)
     state._logits += head["bias"]

@@ -287,13 +287,17 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNE
         """
         return self._fit(X, y, sample_weight, incremental=True)
 
-    def _stream_output(self, state):
-        out = state.output
-        np.copyto(out, state._logits)
+    def _to_targets(self, out):
+        """Network outputs (float64, shape (n, n_outputs_)) -> predicted targets: the target
+        standardisation undone in place, 1-D when ``y`` was 1-D at fit."""
         if self.target_mean_ is not None:
             out *= self.target_scale_
             out += self.target_mean_
         return out[:, 0] if self._y_ndim == 1 else out
+
+    def _stream_output(self, state):
+        np.copyto(state.output, state._logits)
+        return self._to_targets(state.output)
 
     def predict(self, X):
         """Predicted targets.
@@ -307,7 +311,4 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNE
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs), dtype float64
             1-D when ``y`` was 1-D at fit.
         """
-        out = np.asarray(self._outputs(X), dtype=np.float64)
-        if self.target_mean_ is not None:
-            out = out * self.target_scale_ + self.target_mean_
-        return out[:, 0] if self._y_ndim == 1 else out
+        return self._to_targets(np.array(self._outputs(X), dtype=np.float64))
