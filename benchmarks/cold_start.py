@@ -42,7 +42,9 @@ print(t1 - t0, t2 - t1, t3 - t2, "numba" in sys.modules)
 """
 
 
-def _fit(directory):
+def fit_model(directory):
+    """Fit and save the small LSTM classifier; return the paths of the model and of one input
+    sequence (shape (1, 30, 12))."""
     import numpy as np
 
     from fastrnn.estimators import RNNClassifier
@@ -83,7 +85,7 @@ def main(argv=None):
     interpreter = time.perf_counter() - t
     results = {"interpreter_start_s": interpreter}
     with tempfile.TemporaryDirectory() as d:
-        path, xpath = _fit(d)
+        path, xpath = fit_model(d)
         for name, extra in (("auto", {}), ("numba", {"FASTRNN_BACKEND": "numba"})):
             env = dict(base, **extra)
             _child(env, path, xpath)  # fills the Numba cache where Numba is used

@@ -28,11 +28,11 @@ if (ROOT / "fastrnn" / "__init__.py").is_file() and str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def _load_compare():
-    name = "fastrnn_bench_compare"
+def _load_script(name, filename):
+    """Import a script of ``benchmarks/`` (not a package) as module ``name``, once."""
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, BENCH_DIR / "compare.py")
+    spec = importlib.util.spec_from_file_location(name, BENCH_DIR / filename)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
     spec.loader.exec_module(mod)
@@ -40,7 +40,10 @@ def _load_compare():
 
 
 #: ``benchmarks/compare.py``, for its workload shapes and same-weights model builders
-compare = _load_compare()
+compare = _load_script("fastrnn_bench_compare", "compare.py")
+
+#: ``benchmarks/cold_start.py``, for the saved model its fresh processes load
+cold_start = _load_script("fastrnn_bench_cold_start", "cold_start.py")
 
 
 def limit_threads(n=None):

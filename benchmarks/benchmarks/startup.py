@@ -6,9 +6,8 @@ import os
 import subprocess
 import sys
 import tempfile
-import warnings
 
-from . import ROOT, THREADS
+from . import ROOT, THREADS, cold_start
 
 COLD_START = (
     "import numpy as np\n"
@@ -65,20 +64,8 @@ class LoadPredict:
     param_names = ["backend"]
 
     def setup(self, backend):
-        import numpy as np
-
-        from fastrnn.estimators import RNNClassifier
-
         self._dir = tempfile.TemporaryDirectory()
-        rng = np.random.RandomState(0)
-        X = rng.normal(size=(64, 30, 12))
-        y = (X[:, :, 0].mean(axis=1) > 0).astype(int)
-        self.model = os.path.join(self._dir.name, "clf.fastrnn")
-        self.x = os.path.join(self._dir.name, "x.npy")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            RNNClassifier(hidden_size=64, max_iter=2, random_state=0).fit(X, y).save(self.model)
-        np.save(self.x, X[:1])
+        self.model, self.x = cold_start.fit_model(self._dir.name)
         self.env = {} if backend == "auto" else {"FASTRNN_BACKEND": backend}
         _run(LOAD_PREDICT, self.model, self.x, **self.env)  # fills the Numba cache where used
 
