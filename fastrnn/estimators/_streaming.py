@@ -51,7 +51,7 @@ class EstimatorStream:
         self._net = net
         self._layer_state = net.rnn.init_state(B)
         H = net.rnn.hidden_size
-        self._acc = np.empty((B, H), dt)     # running sum ("mean") or maximum ("max") of the outputs
+        self._acc = np.empty((B, H), dt)  # running sum ("mean") or maximum ("max") of the outputs
         self._pooled = np.empty((B, H), dt)
         self._logits = np.empty((B, net.head.params["weight"].shape[0]), dt)
         self._z = np.empty(self._logits.shape, np.float64)
@@ -82,8 +82,8 @@ def check_streamable(est):
     """Raise ``ValueError`` when ``est`` (fitted) cannot run step by step."""
     if est.network_.rnn.bidirectional:
         raise ValueError(
-            f"this {type(est).__name__} is bidirectional, so it cannot read a sequence step by step: "
-            "its reverse direction needs the whole sequence. Fit it with bidirectional=False to "
+            f"this {type(est).__name__} is bidirectional, so it cannot read a sequence step by "
+            "step: its reverse direction needs the whole sequence. Fit it with bidirectional=False to "
             "use init_state()/step(), or call the batch methods on the complete sequences."
         )
 

@@ -1128,8 +1128,9 @@ class RNNLanguageModel(BaseEstimator):
         Returns
         -------
         proba : ndarray of shape (n_streams, V), dtype float64
-            ``V = len(lm.vocabulary_)``; columns follow the vocabulary ids; ``<pad>`` and ``<bos>`` have probability 0. A buffer
-            of ``state`` that the next step overwrites: copy it to keep it.
+            ``V = len(lm.vocabulary_)``; columns follow the vocabulary ids; ``<pad>`` and
+            ``<bos>`` have probability 0. A buffer of ``state`` that the next step overwrites:
+            copy it to keep it.
         state : EstimatorStream
         """
         if not isinstance(state, _LMStream) or state._net is not getattr(self, "network_", None):
@@ -1194,8 +1195,10 @@ class RNNLanguageModel(BaseEstimator):
             raise ValueError(f"top_p must be None or in (0, 1], got {top_p!r}.")
         rng = check_random_state(random_state)
         state = self.init_state(1)
+        # only the logits are needed (sample_token normalises them), not the stream's softmax
         for i in self._prompt_ids(prompt, "prompt")[1:]:  # <bos> is read by init_state
-            state.read(np.full(1, i))
+            state._ids[0] = i
+            advance(state, state._ids)
         out = []
         z = np.empty(len(self.vocabulary_), np.float64)
         for _ in range(int(max_length)):
@@ -1207,7 +1210,7 @@ class RNNLanguageModel(BaseEstimator):
                 break
             out.append(nxt)
             state._ids[0] = nxt
-            state.read(state._ids)
+            advance(state, state._ids)
         tokens = [self.vocabulary_.tokens[i] for i in out]
         if self.input_type_ == "tokens":
             return tokens
