@@ -1,0 +1,80 @@
+"""Results are stable across versions: layers, fitted estimators and a language model reproduce what
+``tests/make_compat_fixture.py`` stored in ``tests/data/compat`` (see ``tests/_compat_cases.py``).
+
+On a machine of the kind that wrote the fixture (same vector extensions and BLAS kernels) every
+array must be equal bit for bit; elsewhere the float32 products of another BLAS kernel round
+differently, and the comparison uses a tolerance per dtype instead.
+"""
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastrnn
+import _compat_cases as cases
+from conftest import CPU_BACKENDS
+
+DATA = Path(__file__).resolve().parent / "data" / "compat"
+STORED = np.load(DATA / "results.npz")
+SAME_MACHINE = (json.loads((DATA / "machine.json").read_text())["signature"]
+                == cases.machine_signature())
+
+
+def _compare(prefix, results):
+    keys = sorted(k for k in STORED.files if k.startswith(prefix + "/"))
+    assert keys, f"nothing stored under {prefix}"
+    got = {f"{prefix}/{k}": v for k, v in results.items()}
+    assert sorted(got) == keys, "the results computed differ from those stored"
+    for k in keys:
+        want, have = STORED[k], np.asarray(got[k])
+        assert have.shape == want.shape and have.dtype == want.dtype, k
+        if SAME_MACHINE:
+            np.testing.assert_array_equal(have, want, err_msg=k)
+        else:
+            rtol = 1e-4 if want.dtype == np.float32 else 1e-10
+            np.testing.assert_allclose(have, want, rtol=rtol, atol=rtol, err_msg=k)
+
+
+@pytest.mark.parametrize("cell", [c[0] for c in cases.CELLS])
+@pytest.mark.parametrize("shape", [s[0] for s in cases.SHAPES])
+@pytest.mark.parametrize("dt", ["float32", "float64"])
+def test_layers_reproduce_stored_results(cell, shape, dt, backend):
+    res = cases.layer_case(cell, shape, backend, np.dtype(dt))
+    prefix = f"layer/{cell}/{shape}/{backend}/{dt}"
+    if backend != "numpy":  # parameters are stored once, under the first backend
+        res = {k: v for k, v in res.items() if not k.startswith("param/")}
+    _compare(prefix, res)
+
+
+@pytest.mark.parametrize("name", [e[0] for e in cases.ESTIMATORS])
+def test_saved_estimators_predict_as_before(name):
+    model = fastrnn.load(DATA / name)
+    _compare(f"est/{name}", cases.estimator_outputs(model, name))
+
+
+@pytest.mark.parametrize("name", [e[0] for e in cases.ESTIMATORS])
+def test_estimators_fit_as_before(name):
+    """Fitting with the same seed gives the same model (training itself is unchanged)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = cases.fit_estimator(name)
+    _compare(f"est/{name}", cases.estimator_outputs(model, name))
+
+
+def test_saved_language_model_scores_as_before():
+    _compare("lm", cases.lm_outputs(fastrnn.load(DATA / "lm.fastrnn")))
+
+
+def test_language_model_fits_as_before():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = cases.fit_lm()
+    _compare("lm", cases.lm_outputs(model))
+
+
+def test_fixture_covers_every_backend_of_this_run():
+    stored = {k.split("/")[3] for k in STORED.files if k.startswith("layer/")}
+    assert set(CPU_BACKENDS) <= stored
