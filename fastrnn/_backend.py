@@ -1,22 +1,48 @@
-"""Backend resolution: the only module that imports a kernel backend.
+"""Backends: the only module that imports kernels, and the one place that routes a layer call.
 
-A backend is a namespace holding the eight recurrent kernels with the signatures documented in
-:mod:`fastrnn.kernels.rnn` (``rnn_*``, ``lstm_*``, ``gru_*``, ``gru_v1_*``, each ``_forward`` and
-``_backward``). Names:
+A backend runs the recurrent layers' arithmetic for one call of a layer (every stacked layer and
+direction at once). It is an object with these entry points, called by :mod:`fastrnn.nn.recurrent`
+after the layer has validated the input, sorted the batch (:class:`fastrnn.kernels._driver.Plan`)
+and drawn the dropout masks:
+
+``forward(spec, params, X, plan, h0, c0, hmasks, drops) -> (Y, hn, cn, ctx)``
+    ``X`` of shape (B, T, input_size), batch-first; ``Y`` of shape (B, T, D*H), zero past each
+    length; ``hn``/``cn`` of shape (num_layers*D, B, H) in the caller's order; ``ctx`` is what the
+    backward of the same call needs (private to the backend).
+``backward(spec, params, grads, plan, ctx, dY, dhn, dcn) -> (dX, dh0, dc0)``
+    Fills ``grads`` (dict of PyTorch names, like ``params``) with the gradients of the call.
+``stream(spec, params, state) -> step``
+    Binds a step function over a :class:`fastrnn.nn.StreamState`'s buffers: ``step()`` reads
+    ``state.x``, advances ``state.h`` (and ``state.c``) by one step and returns ``False`` (changing
+    nothing) when the input holds a non-finite value.
+
+``spec`` (:class:`fastrnn.nn.recurrent.CellSpec`) describes the cell, the sizes and the dtype;
+``params`` are the layer's arrays. A backend also carries its eight per-step cell kernels
+(``rnn_forward`` ... ``gru_v1_backward``, see :mod:`fastrnn.kernels.rnn`) as attributes.
+
+The backends:
 
 ``numpy``
-    The reference (:mod:`fastrnn.kernels.numpy_ref`): always present, slow, used by the tests.
+    The reference (:mod:`fastrnn.kernels.numpy_ref` under the general driver
+    :mod:`fastrnn.kernels._driver`): always present, slow, used by the tests.
 ``numba``
-    The default: JIT-compiled loops (:mod:`fastrnn.kernels.rnn`, ``lstm``, ``gru``).
+    The default: JIT-compiled kernels; float32 layers run the fused, multithreaded fast driver
+    (:mod:`fastrnn.kernels._fastdriver`), float64 layers the general driver.
 ``cython``
-    Ahead-of-time compiled kernels (``fastrnn._cy``), present when the extension was built.
+    Ahead-of-time compiled kernels (``fastrnn._cy``) under the general driver, and bound
+    one-call-per-layer streaming steps; present when the extension was built.
 ``cuda``
-    numba-cuda kernels, imported only when asked for.
+    numba-cuda kernels: a whole call stays on the device (:mod:`fastrnn.kernels.cuda._stack`);
+    imported only when asked for.
 
-``auto`` resolves to ``$FASTRNN_BACKEND`` if set, else ``numba``.
+A layer built with ``backend="auto"`` runs on ``$FASTRNN_BACKEND`` when that is set, else on the
+default, ``numba``, except for the calls listed in :data:`AUTO_ROUTES`, which go to the backend
+named there when it is available. ``layer.last_backend_`` tells which backend ran a layer's last
+call.
 """
 
 import contextlib
+import functools
 import importlib
 from types import SimpleNamespace
 
@@ -27,6 +53,15 @@ KERNEL_NAMES = (
     "gru_forward", "gru_backward", "gru_v1_forward", "gru_v1_backward",
 )
 BACKENDS = ("numba", "cython", "cuda", "numpy")
+DEFAULT = "numba"
+
+#: Where ``backend="auto"`` sends a call of a given kind when that backend is available (every
+#: other call runs on :data:`DEFAULT`). Kinds: ``"step"``, a streaming step
+#: (:meth:`fastrnn.nn.LSTM.step`); ``"infer1"``, a forward in evaluation mode on a single
+#: sequence. Both are a few microseconds of arithmetic per step, where the call overhead decides
+#: and the Cython backend has the least; a fresh process then also predicts without loading
+#: Numba's compiled kernels.
+AUTO_ROUTES = {"step": "cython", "infer1": "cython"}
 
 _cache = {}
 _errors = {}
@@ -54,41 +89,79 @@ def one_blas_thread():
     step on small matrices between compiled loops, and on two cores the worker threads of a
     multithreaded BLAS call (even one made just before, for the all-steps input projection) keep
     spinning against those loops: measured 20 to 70 times slower at batch 1 (0.65 ms against 48 ms
-    for an LSTM of T=100, H=128), 3 to 7 times slower in training (PERF_NOTES: choose one form of
-    parallelism per phase). Parallelism comes from the kernels' own threads instead.
+    for an LSTM of T=100, H=128), 3 to 7 times slower in training. Parallelism comes from the
+    kernels' own threads instead: one form of parallelism per phase.
     """
     ctl = _blas_controller()
     return contextlib.nullcontext() if ctl is None else ctl.limit(limits=1)
 
 
+def _kernels(module_names):
+    ns = {}
+    for name in module_names:
+        mod = importlib.import_module(name)
+        ns.update({k: getattr(mod, k) for k in KERNEL_NAMES if hasattr(mod, k)})
+    return ns
+
+
+def _general(name, kernels, **extra):
+    """A backend running the general driver over the per-step ``kernels``."""
+    from .kernels import _driver
+
+    k = SimpleNamespace(**kernels)
+    entry = dict(forward=functools.partial(_driver.forward, k),
+                 backward=functools.partial(_driver.backward, k),
+                 stream=functools.partial(_driver.stream, k))
+    entry.update(extra)
+    return SimpleNamespace(name=name, **kernels, **entry)
+
+
+def _numba_backend():
+    from .kernels import _driver, _fastdriver
+
+    kernels = _kernels(["fastrnn.kernels.rnn", "fastrnn.kernels.lstm", "fastrnn.kernels.gru"])
+    k = SimpleNamespace(**kernels)
+
+    def forward(spec, params, X, plan, h0, c0, hmasks, drops):
+        if _fastdriver.applies(spec):
+            *out, ctx = _fastdriver.forward(spec, params, X, plan, h0, c0, hmasks, drops)
+            return (*out, ("fast", ctx))
+        *out, ctx = _driver.forward(k, spec, params, X, plan, h0, c0, hmasks, drops)
+        return (*out, ("general", ctx))
+
+    def backward(spec, params, grads, plan, ctx, dY, dhn, dcn):
+        which, ctx = ctx
+        if which == "fast":
+            return _fastdriver.backward(spec, params, grads, plan, ctx, dY, dhn, dcn)
+        return _driver.backward(k, spec, params, grads, plan, ctx, dY, dhn, dcn)
+
+    return _general("numba", kernels, forward=forward, backward=backward)
+
+
 def _load(name):
     if name == "numpy":
-        mod = importlib.import_module("fastrnn.kernels.numpy_ref")
-        return SimpleNamespace(name=name, **{k: getattr(mod, k) for k in KERNEL_NAMES})
+        return _general(name, _kernels(["fastrnn.kernels.numpy_ref"]))
     if name == "numba":
-        ns = {}
-        for cell in ("rnn", "lstm", "gru"):
-            mod = importlib.import_module(f"fastrnn.kernels.{cell}")
-            ns.update({k: getattr(mod, k) for k in KERNEL_NAMES if hasattr(mod, k)})
-        return SimpleNamespace(name=name, **ns)
+        return _numba_backend()
     if name == "cython":
-        mod = importlib.import_module("fastrnn._cy._kernels")
-        return SimpleNamespace(name=name, **{k: getattr(mod, k) for k in KERNEL_NAMES})
+        kernels = _kernels(["fastrnn._cy._kernels"])
+        stream = importlib.import_module("fastrnn._cy._stream").stream
+        return _general(name, kernels, stream=stream)
     if name == "cuda":
-        mod = importlib.import_module("fastrnn.kernels.cuda")
+        kernels = _kernels(["fastrnn.kernels.cuda"])
         stack = importlib.import_module("fastrnn.kernels.cuda._stack")
-        # besides the eight kernels, the whole-layer driver that keeps a call on the device
-        return SimpleNamespace(name=name, stack_forward=stack.stack_forward,
-                               stack_backward=stack.stack_backward,
-                               **{k: getattr(mod, k) for k in KERNEL_NAMES})
+        # besides the general entry points, the whole-layer driver that keeps a call on the device
+        return _general(name, kernels, forward=stack.forward, backward=stack.backward,
+                        stack_forward=stack.stack_forward, stack_backward=stack.stack_backward)
     raise ValueError(f"unknown backend {name!r}; choose one of 'auto', {', '.join(map(repr, BACKENDS))}.")
 
 
-def resolve_name(name="auto"):
-    """Turn ``"auto"`` (or ``None``) into a concrete backend name; validate any other name."""
-    if name is None or name == "auto":
-        name = env_backend() or "numba"
-    if name not in BACKENDS:
+def check_name(name):
+    """Validate a ``backend`` argument: ``"auto"``, ``None`` (same as ``"auto"``) or one of
+    :data:`BACKENDS`. Returns the name (``"auto"`` for ``None``)."""
+    if name is None:
+        return "auto"
+    if name != "auto" and name not in BACKENDS:
         raise ValueError(
             f"backend must be 'auto' or one of {', '.join(map(repr, BACKENDS))}, got {name!r}. "
             "Check the backend argument or the FASTRNN_BACKEND environment variable."
@@ -96,9 +169,40 @@ def resolve_name(name="auto"):
     return name
 
 
+def resolve_name(name="auto"):
+    """Turn ``"auto"`` (or ``None``) into the backend that runs a call with no route of its own
+    (``$FASTRNN_BACKEND``, else :data:`DEFAULT`); validate any other name."""
+    name = check_name(name)
+    if name == "auto":
+        name = check_name(env_backend() or DEFAULT)
+    return name
+
+
+def route(requested, call=None):
+    """The backend that runs a call.
+
+    Parameters
+    ----------
+    requested : str
+        The layer's ``backend`` argument.
+    call : {"step", "infer1"} or None
+        The kind of call (see :data:`AUTO_ROUTES`); ``None`` for any other.
+
+    Returns
+    -------
+    str
+        A name of :data:`BACKENDS`.
+    """
+    if check_name(requested) == "auto" and env_backend() is None:
+        routed = AUTO_ROUTES.get(call)
+        if routed is not None and has_backend(routed):
+            return routed
+    return resolve_name(requested)
+
+
 def get_backend(name="auto"):
-    """Return the kernel namespace of backend ``name``; raise ``RuntimeError`` saying why if it is
-    not available."""
+    """Return backend ``name`` (see the module docstring); raise ``RuntimeError`` saying why if it
+    is not available."""
     name = resolve_name(name)
     if name not in _cache:
         try:
@@ -139,9 +243,19 @@ def available_backends():
 
 
 def show_backends(file=None):
-    """Print which backends are available, which one ``auto`` picks, and why a backend is missing."""
+    """Print which backends are available, and where ``backend="auto"`` runs each kind of call.
+
+    Parameters
+    ----------
+    file : file-like, optional
+        Where to print (default ``sys.stdout``).
+    """
     default = resolve_name("auto")
-    for name, (ok, why) in available_backends().items():
-        mark = "yes" if ok else "no "
-        extra = "  <- auto" if name == default else ""
-        print(f"{name:7s} {mark} {why if not ok else ''}{extra}", file=file)
+    avail = available_backends()
+    for name, (ok, why) in avail.items():
+        print(f"{name:7s} {'yes' if ok else 'no '} {why if not ok else ''}".rstrip(), file=file)
+    print(f"auto: {route('auto', None)} for training and batches", file=file)
+    for call, what in (("infer1", "inference on one sequence"), ("step", "streaming steps")):
+        print(f"auto: {route('auto', call)} for {what}", file=file)
+    if env_backend() is not None:
+        print(f"(FASTRNN_BACKEND={default} forces every call of an 'auto' layer)", file=file)

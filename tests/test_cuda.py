@@ -360,13 +360,16 @@ def count_device_calls(monkeypatch):
     """Record the calls of the device driver and of the backend's eight kernels (a layer call
     must go through the driver, once each way, and never through the per-kernel host functions,
     which copy per kernel)."""
+    from fastrnn.kernels.cuda import _stack
+
     ns = get_backend("cuda")  # what the layers call
     calls = []
-    for k in (*KERNEL_NAMES, "stack_forward", "stack_backward"):
-        def wrapper(*args, _k=k, _f=getattr(ns, k), **kwargs):
-            calls.append(_k)
-            return _f(*args, **kwargs)
-        monkeypatch.setattr(ns, k, wrapper)
+    for owner, names in ((ns, KERNEL_NAMES), (_stack, ("stack_forward", "stack_backward"))):
+        for k in names:
+            def wrapper(*args, _k=k, _f=getattr(owner, k), **kwargs):
+                calls.append(_k)
+                return _f(*args, **kwargs)
+            monkeypatch.setattr(owner, k, wrapper)
     return calls
 
 

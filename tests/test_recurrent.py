@@ -200,8 +200,12 @@ def test_recurrent_dropout_mask_is_per_sequence_and_off_in_eval(backend):
     layer.train()
     Y3, _ = layer.forward(X, L)
     assert not np.allclose(Y1, Y3)
-    mask = layer._cache["units"][0]["hmask"]
+    from fastrnn.nn._plan import Plan
+
+    hmasks, drops = layer._draw_masks(Plan(np.asarray(L, np.int64), X.shape[1]))
+    mask = hmasks[0]  # one row per sequence, used at every step
     assert mask.shape == (4, 4) and set(np.unique(mask)) <= {0.0, 2.0}
+    assert drops == [None]  # a single layer has no dropout between layers
 
 
 # ---------------------------------------------------------------- PyTorch parity

@@ -231,7 +231,7 @@ def blocked_softmax_cross_entropy(hidden, weight, bias, targets, valid=None,
         return float(nll.sum() * scale), dh, dw, db
     # Rows are independent: one part per thread (numpy releases the GIL in its products and
     # element-wise loops), the head gradients summed over the parts in a fixed order.
-    from ..kernels._parallel import run_parts
+    from .._parallel import run_parts
 
     dh = np.empty_like(hidden)
     bounds = np.linspace(0, N, n_parts + 1).astype(int)

@@ -13,7 +13,7 @@ Conventions of the fast path (the eight shared kernels keep theirs, see :mod:`fa
 * The work is split into parts that write disjoint outputs: contiguous ranges ``[r0, r1)`` of sorted
   rows for the recurrent sweeps and the input products, ranges of rows of the weight gradients
   (which splits the reads of the large gradient array too).
-  The layer runs the parts on threads (:func:`fastrnn.kernels._parallel.run_parts`); every matrix
+  The layer runs the parts on threads (:func:`fastrnn._parallel.run_parts`); every matrix
   product inside a part is single-threaded (:mod:`fastrnn.kernels._gemm`).
 """
 

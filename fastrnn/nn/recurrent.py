@@ -1,27 +1,34 @@
 """Recurrent layers: :class:`RNN`, :class:`LSTM` and :class:`GRU`.
 
-A layer owns its parameters, gradients and caches, stacks ``num_layers`` layers of one or two directions,
-and calls the kernels of its backend for the recurrent loop. The large products (the input projection of
-all steps, and in the backward the weight and input gradients) are single BLAS calls here; only the
-recurrence ``h_{t-1} W_hh^T`` runs inside a kernel (DESIGN §1).
-
-Inside, the batch is sorted by length (longest first) and made time-major, so that at step ``t`` the
-sequences still running are the first ``batch_sizes[t]`` rows; the reverse direction reads each sequence
-from its own last real step back to its first.
+A layer owns its parameters, gradients and the cache of its last forward, stacks ``num_layers`` layers
+of one or two directions, and hands the arithmetic of a call to a backend (:mod:`fastrnn._backend`).
+Before that the layer does, once for every backend: validate the input, sort the batch by length
+(longest first; :class:`fastrnn.nn._plan.Plan`), and in training mode draw the dropout masks from its
+random state in a fixed order, so that a seed gives the same masks (and results) on every backend.
 """
+
+import functools
+from collections import namedtuple
 
 import numpy as np
 
-import functools
-
-from .._backend import get_backend, has_backend, one_blas_thread, resolve_name
-from .._config import check_dtype, env_backend
-from . import _fast
+from .._backend import check_name, get_backend, one_blas_thread, route
+from .._config import check_dtype
+from ._plan import Plan
 from . import init as _init
 from ._checks import as_batch, as_lengths, as_state, check_finite_steps
 from .streaming import StreamingMixin
 
-__all__ = ["RNN", "LSTM", "GRU"]
+__all__ = ["RNN", "LSTM", "GRU", "CellSpec"]
+
+#: What a backend needs to know of a layer besides its arrays (see :mod:`fastrnn._backend`).
+#: ``kind`` is ``"rnn"``, ``"lstm"``, ``"gru"`` (reset gate after the recurrent product) or
+#: ``"gru_v1"`` (before); ``G`` the number of gate blocks; ``units`` the parameter-name suffixes
+#: of the layer-directions in PyTorch's order (``"_l0"``, ``"_l0_reverse"``, ``"_l1"``, ...);
+#: ``gates_on`` the LSTM's input, forget and output gates switched on (int64 array of 3).
+CellSpec = namedtuple("CellSpec", ["kind", "G", "input_size", "hidden_size", "num_layers",
+                                   "num_directions", "dtype", "relu", "peephole", "gates_on",
+                                   "units"])
 
 
 def _single_blas_thread(method):
@@ -62,9 +69,10 @@ class _Recurrent(StreamingMixin):
         self.dropout = float(dropout)
         self.recurrent_dropout = float(recurrent_dropout)
         self.dtype = check_dtype(dtype)
-        self.backend = resolve_name(backend)
-        #: "auto" may pick another backend per call shape (streaming steps prefer Cython)
-        self.auto_backend = backend in (None, "auto") and env_backend() is None
+        #: the ``backend`` argument: "auto" or a backend's name (see :mod:`fastrnn._backend`)
+        self.backend = check_name(backend)
+        #: the backend that ran the last forward, infer or init_state (None before the first)
+        self.last_backend_ = None
         self.init = init
         self.training = True
         self.rng_ = _init.check_random_state(random_state)
@@ -73,6 +81,17 @@ class _Recurrent(StreamingMixin):
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.grad_h0 = None
         self._cache = None
+        self._spec = CellSpec(
+            kind=self._kind(), G=self.G, input_size=self.input_size, hidden_size=self.hidden_size,
+            num_layers=self.num_layers, num_directions=self.num_directions, dtype=self.dtype,
+            relu=getattr(self, "nonlinearity", "tanh") == "relu",
+            peephole=bool(getattr(self, "peephole", False)),
+            gates_on=getattr(self, "gates_on", np.ones(3, np.int64)),
+            units=tuple(sfx for _, _, sfx, _ in self._units()))
+
+    def _kind(self):
+        """The cell's name for the backends (see :class:`CellSpec`)."""
+        return type(self).__name__.lower()
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -173,79 +192,46 @@ class _Recurrent(StreamingMixin):
         h_n : ndarray of shape (num_layers * num_directions, B, hidden_size)
             State at each sequence's last real step (reverse direction: at its first step).
             For an LSTM a pair ``(h_n, c_n)``.
+
+        Notes
+        -----
+        In training mode (:meth:`train`) dropout masks are drawn; the call keeps what
+        :meth:`backward` needs. :meth:`infer` is the same computation in evaluation mode that
+        keeps nothing and changes no state of the layer.
         """
+        Y, h_n, self._cache = self._run(X, lengths, h0, self.training)
+        return Y, h_n
+
+    __call__ = forward
+
+    @_single_blas_thread
+    def infer(self, X, lengths=None, h0=None):
+        """:meth:`forward` in evaluation mode (no dropout, whatever :meth:`train` set), keeping
+        nothing for a backward: safe to call from several threads at once on one layer.
+
+        Parameters and results are those of :meth:`forward`.
+        """
+        Y, h_n, _ = self._run(X, lengths, h0, False)
+        return Y, h_n
+
+    def _run(self, X, lengths, h0, training):
         X = as_batch(X, self.input_size, self.dtype)
         B, T, _ = X.shape
         lengths = as_lengths(lengths, B, T)
         check_finite_steps(X, lengths)
         h0, c0 = self._initial_state(h0, B)
-        name = self._call_backend(B)
+        name = route(self.backend, None if training or B > 1 else "infer1")
         bk = get_backend(name)
-        if name == self.backend and _fast.applies(self):
-            Y, hn, cn = _fast.forward(self, X, lengths, h0, c0)
-            return Y, ((hn, cn) if self.has_cell else hn)
+        plan = Plan(lengths, T)
+        if training:
+            hmasks, drops = self._draw_masks(plan)
+        else:
+            hmasks, drops = [None] * len(self._spec.units), [None] * self.num_layers
+        Y, hn, cn, ctx = bk.forward(self._spec, self.params, X, plan, h0, c0, hmasks, drops)
+        self.last_backend_ = name
+        return Y, ((hn, cn) if self.has_cell else hn), (name, plan, ctx)
 
-        order = np.argsort(-lengths, kind="stable")
-        Ls = lengths[order]
-        Tm = int(Ls[0])
-        steps = np.arange(Tm)
-        batch_sizes = (Ls[None, :] > steps[:, None]).sum(axis=1).astype(np.int64)
-        real = steps[:, None] < Ls[None, :]  # (Tm, B)
-        # per sequence time reversal within its own length (its own inverse)
-        rev = np.where(real, Ls[None, :] - 1 - steps[:, None], steps[:, None])
-        cols = np.arange(B)[None, :]
-
-        inp = np.ascontiguousarray(X[order, :Tm].transpose(1, 0, 2))
-        inp[~real] = 0.0
-        cache = dict(order=order, B=B, T=T, Tm=Tm, batch_sizes=batch_sizes, real=real, rev=rev,
-                     units=[], drop=[], backend=name)
-        D, H = self.num_directions, self.hidden_size
-        if name == "cuda":  # the whole call on the device (issue #9)
-            return self._cuda_forward(inp, Ls, h0, c0, cache)
-        hn = np.empty((self.num_layers * D, B, H), self.dtype)
-        cn = np.empty_like(hn) if self.has_cell else None
-        for layer in range(self.num_layers):
-            outs = []
-            for d in range(D):
-                k = layer * D + d
-                sfx = f"_l{layer}" + ("_reverse" if d else "")
-                x = np.ascontiguousarray(inp[rev, cols]) if d else inp
-                hmask = self._recurrent_mask(B)
-                unit = self._unit_forward(bk, sfx, x, h0[k][order],
-                                          None if c0 is None else c0[k][order], batch_sizes, hmask)
-                unit.update(sfx=sfx, x=x, hmask=hmask)
-                cache["units"].append(unit)
-                y = unit["hs"][1:] * real[:, :, None]
-                outs.append(y[rev, cols] if d else y)
-                hn[k][order] = unit["hs"][Tm]
-                if self.has_cell:
-                    cn[k][order] = unit["cs"][Tm]
-            inp = np.concatenate(outs, axis=2) if D == 2 else outs[0]
-            if layer < self.num_layers - 1 and self.training and self.dropout > 0:
-                keep = 1.0 - self.dropout
-                mask = (self.rng_.random_sample(inp.shape) < keep).astype(self.dtype) / keep
-                inp = inp * mask
-                cache["drop"].append(mask)
-            else:
-                cache["drop"].append(None)
-            inp = np.ascontiguousarray(inp)
-        Y = np.zeros((B, T, D * H), self.dtype)
-        Y[order, :Tm] = inp.transpose(1, 0, 2)
-        self._cache = cache
-        return Y, ((hn, cn) if self.has_cell else hn)
-
-    __call__ = forward
-
-    def _call_backend(self, B):
-        """Backend of one :meth:`forward` call. With ``backend="auto"``, inference on a single
-        sequence runs on the Cython backend when it is built: at batch 1 the call overhead
-        decides and it has the least, and a fresh process predicts without loading Numba's
-        compiled kernels (see :doc:`/backends`)."""
-        if self.auto_backend and not self.training and B == 1 and has_backend("cython"):
-            return "cython"
-        return self.backend
-
-    def _initial_state(self, h0, B):
+    def _initial_state(self, h0, B, name="h0"):
         shape = (self.num_layers * self.num_directions, B, self.hidden_size)
         if h0 is None:
             zeros = np.zeros(shape, self.dtype)
@@ -253,18 +239,41 @@ class _Recurrent(StreamingMixin):
         if self.has_cell:
             if not isinstance(h0, (tuple, list)) or len(h0) != 2:
                 raise ValueError(
-                    "an LSTM's initial state must be a pair (h0, c0), got "
-                    f"{type(h0).__name__}. Pass h0=(h0, c0) with both of shape {shape}."
+                    f"an LSTM's {name} must be a pair ({name}_h, {name}_c), got "
+                    f"{type(h0).__name__}. Pass a pair of arrays, both of shape {shape}."
                 )
-            return as_state(h0[0], shape, self.dtype, "h0"), as_state(h0[1], shape, self.dtype, "c0")
-        return as_state(h0, shape, self.dtype, "h0"), None
+            return (as_state(h0[0], shape, self.dtype, name),
+                    as_state(h0[1], shape, self.dtype, name.replace("h", "c", 1)))
+        return as_state(h0, shape, self.dtype, name), None
 
-    def _recurrent_mask(self, B):
-        if not (self.training and self.recurrent_dropout > 0):
-            return None
-        keep = 1.0 - self.recurrent_dropout
-        m = self.rng_.random_sample((B, self.hidden_size)) < keep
-        return np.ascontiguousarray(m.astype(self.dtype) / keep)
+    def _draw_masks(self, plan):
+        """The dropout masks of a training call, drawn from ``rng_`` in a fixed order (per layer:
+        each direction's recurrent mask, then the mask on the layer's outputs), so that a seed
+        gives the same masks on every backend.
+
+        Returns
+        -------
+        hmasks : list of (ndarray of shape (B, H) or None)
+            Variational recurrent-dropout mask of each unit (one per sequence, for all steps).
+        drops : list of (ndarray of shape (Tm, B, D*H) or None)
+            Inverted dropout on the outputs of every layer but the last (time-major, sorted).
+        """
+        B, D, H, L = plan.B, self.num_directions, self.hidden_size, self.num_layers
+        hmasks, drops = [], []
+        for layer in range(L):
+            for _ in range(D):
+                mask = None
+                if self.recurrent_dropout > 0:
+                    keep = 1.0 - self.recurrent_dropout
+                    m = self.rng_.random_sample((B, H)) < keep
+                    mask = np.ascontiguousarray(m.astype(self.dtype) / keep)
+                hmasks.append(mask)
+            drop = None
+            if layer < L - 1 and self.dropout > 0:
+                keep = 1.0 - self.dropout
+                drop = (self.rng_.random_sample((plan.Tm, B, D * H)) < keep).astype(self.dtype) / keep
+            drops.append(drop)
+        return hmasks, drops
 
     # ------------------------------------------------------------------ backward
     @_single_blas_thread
@@ -289,158 +298,19 @@ class _Recurrent(StreamingMixin):
         as back-propagation through time prescribes) and ``self.grad_h0`` with the gradient of the
         initial state (a pair for an LSTM).
         """
-        c = self._cache
-        if c is None:
+        if self._cache is None:
             raise ValueError("backward() needs the cache of a forward(); call forward(X) first.")
-        B, T, Tm, order, real, rev = c["B"], c["T"], c["Tm"], c["order"], c["real"], c["rev"]
-        D, H, L = self.num_directions, self.hidden_size, self.num_layers
+        name, plan, ctx = self._cache
+        D, H = self.num_directions, self.hidden_size
         dY = np.asarray(dY)
-        if dY.shape != (B, T, D * H):
-            raise ValueError(f"dY must have the shape of Y, {(B, T, D * H)}, got {dY.shape}.")
-        dhn, dcn = self._initial_state(dh_n, B)
-        if c.get("fast"):
-            dX, dh0, dc0 = _fast.backward(self, dY, dhn, dcn)
-            self.grad_h0 = (dh0, dc0) if self.has_cell else dh0
-            return dX
-        if c.get("cuda") is not None:  # the whole call on the device (issue #9)
-            return self._cuda_backward(dY, dhn, dcn, c)
-        bk = get_backend(c["backend"])
-        cols = np.arange(B)[None, :]
-        dout = np.ascontiguousarray(dY[order, :Tm].transpose(1, 0, 2), dtype=self.dtype)
-        dout[~real] = 0.0
-        dh0 = np.empty((L * D, B, H), self.dtype)
-        dc0 = np.empty_like(dh0) if self.has_cell else None
-        for layer in range(L - 1, -1, -1):
-            if c["drop"][layer] is not None:
-                dout = dout * c["drop"][layer]
-            dinp = None
-            for d in range(D):
-                k = layer * D + d
-                unit = c["units"][k]
-                dy = dout[:, :, d * H:(d + 1) * H]
-                dy = np.ascontiguousarray(dy[rev, cols] if d else dy)
-                dh = np.ascontiguousarray(dhn[k][order])
-                dc = None if dcn is None else np.ascontiguousarray(dcn[k][order])
-                dx = self._unit_backward(bk, unit, dy, dh, dc, c["batch_sizes"])
-                dh0[k][order] = dh
-                if self.has_cell:
-                    dc0[k][order] = dc
-                if d:
-                    dx = dx[rev, cols]
-                dinp = dx if dinp is None else dinp + dx
-            dout = dinp
-        dX = np.zeros((B, T, self.input_size), self.dtype)
-        dX[order, :Tm] = dout.transpose(1, 0, 2)
+        if dY.shape != (plan.B, plan.T, D * H):
+            raise ValueError(
+                f"dY must have the shape of Y, {(plan.B, plan.T, D * H)}, got {dY.shape}.")
+        dhn, dcn = self._initial_state(dh_n, plan.B, "dh_n")
+        dX, dh0, dc0 = get_backend(name).backward(self._spec, self.params, self.grads, plan, ctx,
+                                                  dY, dhn, dcn)
         self.grad_h0 = (dh0, dc0) if self.has_cell else dh0
         return dX
-
-    # ------------------------------------------------------------------ cuda backend (issue #9)
-    # With backend "cuda" a whole forward (every layer and direction) and a whole backward run on
-    # the GPU in fastrnn.kernels.cuda._stack, with one copy each way per call; the layer only
-    # sorts the batch, draws the dropout masks (in the order of the loop in forward(), so a seed
-    # gives the same masks on every backend) and scatters the results back.
-    _CUDA_PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_peephole")
-
-    def _cuda_cell(self):
-        """The driver's cell name and options."""
-        if self.has_cell:
-            return "lstm", dict(gates_on=tuple(int(g) for g in self.gates_on))
-        if self.G == 3:
-            return ("gru" if self.reset_after else "gru_v1"), {}
-        return "rnn", dict(relu=self.nonlinearity == "relu")
-
-    def _cuda_forward(self, inp, Ls, h0, c0, cache):
-        stack = get_backend("cuda")
-        order, B, Tm = cache["order"], cache["B"], cache["Tm"]
-        D, H, L = self.num_directions, self.hidden_size, self.num_layers
-        hmasks, drops = [], []
-        for layer in range(L):
-            hmasks += [self._recurrent_mask(B) for _ in range(D)]
-            drop = None
-            if layer < L - 1 and self.training and self.dropout > 0:
-                keep = 1.0 - self.dropout
-                drop = (self.rng_.random_sample((Tm, B, D * H)) < keep).astype(self.dtype) / keep
-            drops.append(drop)
-        params = [tuple(self.params.get(n + sfx) for n in self._CUDA_PARAMS)
-                  for _, _, sfx, _ in self._units()]
-        cell, opts = self._cuda_cell()
-        y, hn_s, cn_s, dev_cache = stack.stack_forward(
-            cell, params, inp, Ls, cache["batch_sizes"], h0[:, order],
-            None if c0 is None else c0[:, order], hmasks, drops, num_directions=D, **opts)
-        Y = np.zeros((B, cache["T"], D * H), self.dtype)
-        Y[order, :Tm] = y.transpose(1, 0, 2)
-        hn = np.empty((L * D, B, H), self.dtype)
-        hn[:, order] = hn_s
-        if self.has_cell:
-            cn = np.empty_like(hn)
-            cn[:, order] = cn_s
-        cache["cuda"] = dev_cache
-        self._cache = cache
-        return Y, ((hn, cn) if self.has_cell else hn)
-
-    def _cuda_backward(self, dY, dhn, dcn, c):
-        stack = get_backend("cuda")
-        order, real, Tm, B = c["order"], c["real"], c["Tm"], c["B"]
-        dout = np.ascontiguousarray(dY[order, :Tm].transpose(1, 0, 2), dtype=self.dtype)
-        dout[~real] = 0.0
-        dx, dh0_s, dc0_s, grads = stack.stack_backward(
-            c["cuda"], dout, dhn[:, order], None if dcn is None else dcn[:, order])
-        for (_, _, sfx, _), unit_grads in zip(self._units(), grads):
-            for name, g in zip(self._CUDA_PARAMS, unit_grads):
-                if g is not None:
-                    self.grads[name + sfx][...] = g
-        dX = np.zeros((B, c["T"], self.input_size), self.dtype)
-        dX[order, :Tm] = dx.transpose(1, 0, 2)
-        dh0 = np.empty(dhn.shape, self.dtype)
-        dh0[:, order] = dh0_s
-        if self.has_cell:
-            dc0 = np.empty_like(dh0)
-            dc0[:, order] = dc0_s
-        self.grad_h0 = (dh0, dc0) if self.has_cell else dh0
-        return dX
-
-    # helpers for the cell-specific parts --------------------------------------------------
-    def _project(self, x, sfx, rec_bias=True):
-        """Input projection of all steps at once: ``x W_ih^T + b_ih (+ b_hh)``, shape (T, B, G*H)."""
-        Tm, B, size = x.shape
-        p = self.params
-        xp = x.reshape(Tm * B, size) @ p["weight_ih" + sfx].T
-        xp += p["bias_ih" + sfx]
-        if rec_bias:
-            xp += p["bias_hh" + sfx]
-        return xp.reshape(Tm, B, -1)
-
-    def _input_grads(self, unit, dxp, dhp, hin_prev, rec_bias=True):
-        """Weight, bias and input gradients from the pre-activation gradients (one GEMM each).
-
-        ``dxp`` (T, B, G*H) are the gradients of the input projections, ``dhp`` those of the recurrent
-        products whose input was ``hin_prev`` (T, B, H). Returns the input gradient (T, B, size).
-        """
-        sfx, x = unit["sfx"], unit["x"]
-        Tm, B, size = x.shape
-        GH = dxp.shape[2]
-        g, p = self.grads, self.params
-        dxp2 = dxp.reshape(Tm * B, GH)
-        np.dot(dxp2.T, x.reshape(Tm * B, size), out=g["weight_ih" + sfx])
-        np.sum(dxp2, axis=0, out=g["bias_ih" + sfx])
-        if dhp is not None:
-            dhp2 = dhp.reshape(Tm * B, GH)
-            np.dot(dhp2.T, hin_prev.reshape(Tm * B, -1), out=g["weight_hh" + sfx])
-            if rec_bias:
-                np.sum(dhp2, axis=0, out=g["bias_hh" + sfx])
-        return (dxp2 @ p["weight_ih" + sfx]).reshape(Tm, B, size)
-
-    @staticmethod
-    def _hin_prev(unit):
-        """The recurrent products' input at every step: ``h_{t-1}``, masked by recurrent dropout."""
-        hprev = unit["hs"][:-1]
-        return hprev * unit["hmask"] if unit["hmask"] is not None else hprev
-
-    @staticmethod
-    def _mask_args(hmask, dtype):
-        if hmask is None:
-            return np.zeros((0, 0), dtype), False
-        return hmask, True
 
     def __repr__(self):
         args = [f"{self.input_size}", f"{self.hidden_size}"]
@@ -489,25 +359,6 @@ class RNN(_Recurrent):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}.")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, **kwargs)
-
-    def _unit_forward(self, bk, sfx, x, h0, c0, batch_sizes, hmask):
-        Tm, B, _ = x.shape
-        H = self.hidden_size
-        xp = self._project(x, sfx)
-        hs = np.empty((Tm + 1, B, H), self.dtype)
-        hs[0] = h0
-        m, use = self._mask_args(hmask, self.dtype)
-        whh_t = np.ascontiguousarray(self.params["weight_hh" + sfx].T)
-        bk.rnn_forward(xp, whh_t, batch_sizes, m, use, self.nonlinearity == "relu", hs,
-                       np.empty((B, H), self.dtype), np.empty((B, H), self.dtype))
-        return dict(hs=hs)
-
-    def _unit_backward(self, bk, unit, dy, dh, dc, batch_sizes):
-        dgates = np.empty_like(dy)
-        m, use = self._mask_args(unit["hmask"], self.dtype)
-        bk.rnn_backward(dy, unit["hs"], self.params["weight_hh" + unit["sfx"]], batch_sizes, m, use,
-                        self.nonlinearity == "relu", dgates, dh)
-        return self._input_grads(unit, dgates, dgates, self._hin_prev(unit))
 
 
 class LSTM(_Recurrent):
@@ -592,36 +443,6 @@ class LSTM(_Recurrent):
         if self.peephole:
             self.params["weight_peephole" + sfx] = np.zeros((3, H), self.dtype)
 
-    def _peep(self, sfx):
-        p = self.params.get("weight_peephole" + sfx)
-        return p if p is not None else np.zeros((3, self.hidden_size), self.dtype)
-
-    def _unit_forward(self, bk, sfx, x, h0, c0, batch_sizes, hmask):
-        Tm, B, _ = x.shape
-        H = self.hidden_size
-        xp = self._project(x, sfx)
-        hs = np.empty((Tm + 1, B, H), self.dtype)
-        cs = np.empty_like(hs)
-        hs[0], cs[0] = h0, c0
-        acts = np.empty((Tm, B, 4 * H), self.dtype)
-        m, use = self._mask_args(hmask, self.dtype)
-        whh_t = np.ascontiguousarray(self.params["weight_hh" + sfx].T)
-        bk.lstm_forward(xp, whh_t, batch_sizes, m, use, self._peep(sfx), self.gates_on, hs, cs, acts,
-                        np.empty((B, H), self.dtype), np.empty((B, 4 * H), self.dtype))
-        return dict(hs=hs, cs=cs, acts=acts)
-
-    def _unit_backward(self, bk, unit, dy, dh, dc, batch_sizes):
-        sfx = unit["sfx"]
-        Tm, B, H = dy.shape
-        dgates = np.empty((Tm, B, 4 * H), self.dtype)
-        dpeep = np.zeros((3, H), self.dtype)
-        m, use = self._mask_args(unit["hmask"], self.dtype)
-        bk.lstm_backward(dy, unit["cs"], unit["acts"], self.params["weight_hh" + sfx], batch_sizes,
-                         m, use, self._peep(sfx), self.gates_on, dgates, dh, dc, dpeep)
-        if self.peephole:
-            self.grads["weight_peephole" + sfx][...] = dpeep
-        return self._input_grads(unit, dgates, dgates, self._hin_prev(unit))
-
 
 class GRU(_Recurrent):
     r"""Gated recurrent unit layer (Cho et al. 2014), gate order r, z, n.
@@ -659,47 +480,5 @@ class GRU(_Recurrent):
         self.reset_after = bool(reset_after)
         super().__init__(input_size, hidden_size, num_layers, **kwargs)
 
-    def _unit_forward(self, bk, sfx, x, h0, c0, batch_sizes, hmask):
-        Tm, B, _ = x.shape
-        H, dt = self.hidden_size, self.dtype
-        w = self.params["weight_hh" + sfx]
-        hs = np.empty((Tm + 1, B, H), dt)
-        hs[0] = h0
-        m, use = self._mask_args(hmask, dt)
-        if self.reset_after:
-            xp = self._project(x, sfx, rec_bias=False)
-            acts = np.empty((Tm, B, 4 * H), dt)
-            bk.gru_forward(xp, np.ascontiguousarray(w.T), self.params["bias_hh" + sfx], batch_sizes,
-                           m, use, hs, acts, np.empty((B, H), dt), np.empty((B, 3 * H), dt))
-            return dict(hs=hs, acts=acts)
-        xp = self._project(x, sfx)
-        acts = np.empty((Tm, B, 3 * H), dt)
-        rh = np.empty((Tm, B, H), dt)
-        bk.gru_v1_forward(xp, np.ascontiguousarray(w[:2 * H].T), np.ascontiguousarray(w[2 * H:].T),
-                          batch_sizes, m, use, hs, acts, rh, np.empty((B, H), dt),
-                          np.empty((B, 2 * H), dt), np.empty((B, H), dt))
-        return dict(hs=hs, acts=acts, rh=rh)
-
-    def _unit_backward(self, bk, unit, dy, dh, dc, batch_sizes):
-        sfx = unit["sfx"]
-        Tm, B, H = dy.shape
-        dt = self.dtype
-        w = self.params["weight_hh" + sfx]
-        m, use = self._mask_args(unit["hmask"], dt)
-        if self.reset_after:
-            dxp = np.empty((Tm, B, 3 * H), dt)
-            dhp = np.empty_like(dxp)
-            bk.gru_backward(dy, unit["hs"], unit["acts"], w, batch_sizes, m, use, dxp, dhp, dh,
-                            np.empty((B, H), dt))
-            return self._input_grads(unit, dxp, dhp, self._hin_prev(unit))
-        dgates = np.empty((Tm, B, 3 * H), dt)
-        scratch = [np.empty((B, k * H), dt) for k in (1, 2, 1, 1, 1)]
-        bk.gru_v1_backward(dy, unit["hs"], unit["acts"], np.ascontiguousarray(w[:2 * H]),
-                           np.ascontiguousarray(w[2 * H:]), batch_sizes, m, use, dgates, dh, *scratch)
-        dx = self._input_grads(unit, dgates, None, None)
-        g = self.grads["weight_hh" + sfx]
-        d2 = dgates.reshape(Tm * B, 3 * H)
-        np.dot(d2[:, :2 * H].T, self._hin_prev(unit).reshape(Tm * B, H), out=g[:2 * H])
-        np.dot(d2[:, 2 * H:].T, unit["rh"].reshape(Tm * B, H), out=g[2 * H:])
-        self.grads["bias_hh" + sfx][...] = self.grads["bias_ih" + sfx]
-        return dx
+    def _kind(self):
+        return "gru" if self.reset_after else "gru_v1"

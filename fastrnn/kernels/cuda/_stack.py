@@ -30,6 +30,7 @@ reverse direction reading each sequence from its own last real step back to its 
 import numpy as np
 from numba import cuda
 
+from .._driver import to_batch_first, to_time_major
 from . import _device as dev
 from ._matmul import gemm
 from .gru import (gru_backward_device, gru_forward_device, gru_v1_backward_device,
@@ -542,3 +543,48 @@ def _cell_backward(c, unit, w, dy, dh, dc, dpeep, dgates, dhp, small):
     else:
         gru_v1_backward_device(dy, unit["hs"], unit["acts"], w_hh[:2 * H], w_hh[2 * H:], bs,
                                unit["hmask"], dgates, dh, *small)
+
+
+# ------------------------------------------------------------------ the layer entry points (protocol)
+_PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_peephole")
+
+
+def forward(spec, params, X, plan, h0, c0, hmasks, drops):
+    """Forward of a layer call on the GPU (arguments and results as
+    :func:`fastrnn.kernels._driver.forward`, without the kernel namespace): the batch is made
+    time-major and sorted on the host, everything else runs in :func:`stack_forward`."""
+    order = plan.order
+    opts = {"relu": spec.relu} if spec.kind == "rnn" else {}
+    if spec.kind == "lstm":
+        opts = {"gates_on": tuple(int(g) for g in spec.gates_on)}
+    units = [tuple(params.get(n + sfx) for n in _PARAM_NAMES) for sfx in spec.units]
+    y, hn_s, cn_s, cache = stack_forward(
+        spec.kind, units, to_time_major(X, plan, spec.dtype), plan.Ls, plan.batch_sizes,
+        h0[:, order], None if c0 is None else c0[:, order], hmasks, drops,
+        num_directions=spec.num_directions, **opts)
+    hn = np.empty(h0.shape, spec.dtype)
+    hn[:, order] = hn_s
+    cn = None
+    if c0 is not None:
+        cn = np.empty_like(hn)
+        cn[:, order] = cn_s
+    return to_batch_first(y, plan, spec.dtype), hn, cn, cache
+
+
+def backward(spec, params, grads, plan, ctx, dY, dhn, dcn):
+    """Backward of :func:`forward` on the GPU: fills ``grads``; returns ``(dX, dh0, dc0)``."""
+    order = plan.order
+    dx, dh0_s, dc0_s, unit_grads = stack_backward(
+        ctx, to_time_major(dY, plan, spec.dtype), dhn[:, order],
+        None if dcn is None else dcn[:, order])
+    for sfx, ug in zip(spec.units, unit_grads):
+        for name, g in zip(_PARAM_NAMES, ug):
+            if g is not None:
+                grads[name + sfx][...] = g
+    dh0 = np.empty(dhn.shape, spec.dtype)
+    dh0[:, order] = dh0_s
+    dc0 = None
+    if dcn is not None:
+        dc0 = np.empty_like(dh0)
+        dc0[:, order] = dc0_s
+    return to_batch_first(dx, plan, spec.dtype), dh0, dc0

@@ -1,8 +1,7 @@
-"""The fast path of the recurrent layers: float32 on the Numba backend.
+"""The fast driver of the Numba backend: float32 layers.
 
-:meth:`_Recurrent.forward` and :meth:`~_Recurrent.backward` hand over to :func:`forward` and
-:func:`backward` here after validating their inputs. Same mathematics, parameters, gradients, caches
-and random streams as the general path; what differs is how the data moves:
+Same mathematics, parameters, gradients and random streams as the general driver
+(:mod:`fastrnn.kernels._driver`); what differs is how the data moves:
 
 * the kernels read the layer input and write its output in the caller's batch-first layout
   through row-offset tables (:mod:`fastrnn.kernels._fastpath`): no time-major copy of ``X``, no
@@ -19,22 +18,19 @@ and random streams as the general path; what differs is how the data moves:
 import numpy as np
 
 from .._config import fast_path_enabled, min_rows_per_thread, num_threads
+from .._parallel import run_parts
+from . import _fastpath as fp
+from . import gru as kg
+from ._gemm import KC, NR, pack_b, pack_bt, packed_size
+from .lstm import lstm_fast_backward, lstm_fast_forward
+from .rnn import rnn_fast_backward, rnn_fast_forward
 
 F32 = np.dtype(np.float32)
 
 
-def applies(layer):
-    """Whether ``layer`` runs on the fast path."""
-    return (layer.backend == "numba" and layer.dtype == F32 and fast_path_enabled()
-            and _kind(layer) in _UNIT_FORWARD)
-
-
-def _kernels():
-    """The kernel modules, imported on first use (importing them imports Numba)."""
-    global fp, KC, NR, pack_b, pack_bt, packed_size, run_parts
-    from ..kernels import _fastpath as fp
-    from ..kernels._gemm import KC, NR, pack_b, pack_bt, packed_size
-    from ..kernels._parallel import run_parts
+def applies(spec):
+    """Whether a layer of ``spec`` runs on the fast driver (float32, not switched off)."""
+    return spec.dtype == F32 and fast_path_enabled()
 
 
 def _iota(n, step=1):
@@ -65,134 +61,115 @@ def _row_table(order, tidx, real, T, width):
     return np.where(real, order[None, :] * (T * width) + tidx * width, -1).astype(np.int64).ravel()
 
 
+def _peep(spec, params, sfx):
+    p = params.get("weight_peephole" + sfx)
+    return p if p is not None else np.zeros((3, spec.hidden_size), F32)
+
+
 # ------------------------------------------------------------------------------------------ forward
-def forward(layer, X, lengths, h0, c0):
-    """Fast-path body of :meth:`_Recurrent.forward` (inputs already validated)."""
-    _kernels()
+def forward(spec, params, X, plan, h0, c0, hmasks, drops):
+    """Forward of every layer and direction (arguments and results as
+    :func:`fastrnn.kernels._driver.forward`, without the kernel namespace)."""
     B, T, F = X.shape
-    D, H, L = layer.num_directions, layer.hidden_size, layer.num_layers
-    order = np.argsort(-lengths, kind="stable")
-    Ls = lengths[order]
-    Tm = int(Ls[0])
-    steps = np.arange(Tm)
-    batch_sizes = (Ls[None, :] > steps[:, None]).sum(axis=1).astype(np.int64)
-    real = steps[:, None] < Ls[None, :]
-    rev = np.where(real, Ls[None, :] - 1 - steps[:, None], steps[:, None])
-    fwd_t = np.broadcast_to(steps[:, None], (Tm, B))
-    parts = fp.split_rows(Ls, num_threads(), min_rows_per_thread())
-    cache = dict(order=order, B=B, T=T, Tm=Tm, batch_sizes=batch_sizes, real=real, rev=rev,
-                 units=[], drop=[], parts=parts, fast=True)
+    D, H, L = spec.num_directions, spec.hidden_size, spec.num_layers
+    order, real, rev, Tm = plan.order, plan.real, plan.rev, plan.Tm
+    fwd_t = np.broadcast_to(np.arange(Tm)[:, None], (Tm, B))
+    parts = fp.split_rows(plan.Ls, num_threads(), min_rows_per_thread())
+    ctx = dict(units=[], drop=[], parts=parts)
     hn = np.empty((L * D, B, H), F32)
-    cn = np.empty_like(hn) if layer.has_cell else None
+    cn = np.empty_like(hn) if c0 is not None else None
+    run_unit = _UNIT_FORWARD[spec.kind]
     # the backward reads the input again (dW_ih = dg^T X): keep a private copy, so that the caller
-    # may reuse its array between forward and backward, as with the general path
+    # may reuse its array between forward and backward, as with the general driver
     inp, width = X.copy(), F
     for li in range(L):
         out = np.zeros((B, T, D * H), F32)
         for d in range(D):
-            k = li * D + d
-            sfx = f"_l{li}" + ("_reverse" if d else "")
+            u = li * D + d
+            sfx = spec.units[u]
             tidx = rev if d else fwd_t
             xrow = _row_table(order, tidx, real, T, width)
             yrow = _row_table(order, tidx, real, T, D * H)
-            hmask = layer._recurrent_mask(B)
-            unit = _UNIT_FORWARD[_kind(layer)](
-                layer, sfx, inp, xrow, width, out, yrow, d * H, h0[k][order],
-                None if c0 is None else c0[k][order], batch_sizes, hmask, parts)
-            unit.update(sfx=sfx, x=inp, xrow=xrow, width=width, yrow=yrow, ycol=d * H, hmask=hmask)
-            cache["units"].append(unit)
-            hn[k][order] = unit["hs"][Tm]
-            if layer.has_cell:
-                cn[k][order] = unit["cs"][Tm]
-        if li < L - 1 and layer.training and layer.dropout > 0:
-            keep = 1.0 - layer.dropout
-            # drawn time-major and sorted, exactly as the general path draws it
-            m = (layer.rng_.random_sample((Tm, B, D * H)) < keep).astype(F32) / keep
+            unit = run_unit(spec, params, sfx, inp, xrow, width, out, yrow, d * H, h0[u][order],
+                            None if c0 is None else c0[u][order], plan.batch_sizes, hmasks[u],
+                            parts)
+            unit.update(sfx=sfx, x=inp, xrow=xrow, width=width, yrow=yrow, ycol=d * H,
+                        hmask=hmasks[u])
+            ctx["units"].append(unit)
+            hn[u][order] = unit["hs"][Tm]
+            if cn is not None:
+                cn[u][order] = unit["cs"][Tm]
+        if drops[li] is not None:
+            # the mask is drawn time-major and sorted (as the general driver uses it)
             mask = np.zeros((B, T, D * H), F32)
-            mask[order, :Tm] = m.transpose(1, 0, 2)
+            mask[order, :Tm] = drops[li].transpose(1, 0, 2)
             out = out * mask
-            cache["drop"].append(mask)
+            ctx["drop"].append(mask)
         else:
-            cache["drop"].append(None)
+            ctx["drop"].append(None)
         inp, width = out, D * H
-    layer._cache = cache
-    return inp, hn, cn
+    return inp, hn, cn, ctx
 
 
 # ----------------------------------------------------------------------------------------- backward
-def backward(layer, dY, dhn, dcn):
-    """Fast-path body of :meth:`_Recurrent.backward` (``dY`` already checked for its shape)."""
-    _kernels()
-    c = layer._cache
-    B, T, order, parts = c["B"], c["T"], c["order"], c["parts"]
-    D, H, L = layer.num_directions, layer.hidden_size, layer.num_layers
+def backward(spec, params, grads, plan, ctx, dY, dhn, dcn):
+    """Backward of :func:`forward`: fills ``grads``; returns ``(dX, dh0, dc0)``."""
+    B, order, parts = plan.B, plan.order, ctx["parts"]
+    D, H, L = spec.num_directions, spec.hidden_size, spec.num_layers
     dout = np.ascontiguousarray(dY, dtype=F32)
     dh0 = np.empty((L * D, B, H), F32)
-    dc0 = np.empty_like(dh0) if layer.has_cell else None
+    dc0 = np.empty_like(dh0) if dcn is not None else None
+    run_unit = _UNIT_BACKWARD[spec.kind]
     for li in range(L - 1, -1, -1):
-        if c["drop"][li] is not None:
-            dout = dout * c["drop"][li]
-        width = c["units"][li * D]["width"]
-        dinp = np.zeros((B, T, width), F32)
+        if ctx["drop"][li] is not None:
+            dout = dout * ctx["drop"][li]
+        width = ctx["units"][li * D]["width"]
+        dinp = np.zeros((B, plan.T, width), F32)
         for d in range(D):
-            k = li * D + d
-            unit = c["units"][k]
-            dh = np.ascontiguousarray(dhn[k][order])
-            dc = None if dcn is None else np.ascontiguousarray(dcn[k][order])
-            _UNIT_BACKWARD[_kind(layer)](layer, unit, dout, dh, dc, dinp, d > 0, c["batch_sizes"],
-                                         parts)
-            dh0[k][order] = dh
-            if layer.has_cell:
-                dc0[k][order] = dc
+            u = li * D + d
+            unit = ctx["units"][u]
+            dh = np.ascontiguousarray(dhn[u][order])
+            dc = None if dcn is None else np.ascontiguousarray(dcn[u][order])
+            run_unit(spec, params, grads, unit, dout, dh, dc, dinp, d > 0, plan.batch_sizes, parts)
+            dh0[u][order] = dh
+            if dc0 is not None:
+                dc0[u][order] = dc
         dout = dinp
     return dout, dh0, dc0
 
 
-def _kind(layer):
-    if layer.G == 4:
-        return "lstm"
-    if layer.G == 3:
-        return "gru" if layer.reset_after else "gru_v1"
-    return "rnn"
-
-
-def _mask_args(hmask, B, H):
+def _mask_args(hmask):
     if hmask is None:
         return np.zeros((0, 0), F32), False
     return hmask, True
 
 
 # --------------------------------------------------------------------------------------------- LSTM
-def _lstm_forward(layer, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_sizes, hmask, parts):
-    from ..kernels.lstm import lstm_fast_forward
-
-    p = layer.params
+def _lstm_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_sizes, hmask,
+                  parts):
     Tm, B = batch_sizes.shape[0], h0.shape[0]
-    H = layer.hidden_size
+    H = spec.hidden_size
     G = 4 * H
     xg = np.empty((Tm, B, G), F32)
     hs = np.empty((Tm + 1, B, H), F32)
     cs = np.empty_like(hs)
     hs[0], cs[0] = h0, c0
     hin = np.empty((B, H), F32)
-    m, use = _mask_args(hmask, B, H)
+    m, use = _mask_args(hmask)
     wih_p = _pack_t(p["weight_ih" + sfx])
     whh_p = _pack_t(p["weight_hh" + sfx])
     bias = (p["bias_ih" + sfx] + p["bias_hh" + sfx]).astype(F32)
-    peep = layer._peep(sfx)
+    peep = _peep(spec, p, sfx)
     xf, of = inp.reshape(-1), out.reshape(-1)
     run_parts(lstm_fast_forward, [
-        (xf, xrow, wih_p, whh_p, bias, batch_sizes, r0, r1, m, use, peep, layer.peephole,
-         layer.gates_on, xg, hs, cs, hin, of, yrow, ycol) for r0, r1 in parts])
+        (xf, xrow, wih_p, whh_p, bias, batch_sizes, r0, r1, m, use, peep, spec.peephole,
+         spec.gates_on, xg, hs, cs, hin, of, yrow, ycol) for r0, r1 in parts])
     return dict(hs=hs, cs=cs, acts=xg)
 
 
-def _lstm_backward(layer, unit, dout, dh, dc, dinp, accumulate, batch_sizes, parts):
-    from ..kernels.lstm import lstm_fast_backward
-
+def _lstm_backward(spec, p, g, unit, dout, dh, dc, dinp, accumulate, batch_sizes, parts):
     sfx = unit["sfx"]
-    p, g = layer.params, layer.grads
-    H = layer.hidden_size
+    H = spec.hidden_size
     G = 4 * H
     xg, cs, hs = unit["acts"], unit["cs"], unit["hs"]
     Tm, B = xg.shape[0], xg.shape[1]
@@ -200,26 +177,25 @@ def _lstm_backward(layer, unit, dout, dh, dc, dinp, accumulate, batch_sizes, par
     dg = np.empty((Tm, B, G), F32)
     db = np.empty((n, G), F32)
     dpeep = np.empty((n, 3, H), F32)
-    m, use = _mask_args(unit["hmask"], B, H)
+    m, use = _mask_args(unit["hmask"])
     whh_p = _pack(p["weight_hh" + sfx])
     run_parts(lstm_fast_backward, [
         (dout.reshape(-1), unit["yrow"], unit["ycol"], xg, cs, whh_p, batch_sizes, r0, r1, m, use,
-         layer._peep(sfx), layer.peephole, layer.gates_on, dg, dh, dc, db[q], dpeep[q])
+         _peep(spec, p, sfx), spec.peephole, spec.gates_on, dg, dh, dc, db[q], dpeep[q])
         for q, (r0, r1) in enumerate(parts)])
-    _weight_and_input_grads(layer, unit, dg, G, hs, dinp, accumulate, batch_sizes, parts)
+    _weight_and_input_grads(spec, p, g, unit, dg, G, hs, dinp, accumulate, batch_sizes, parts)
     gb = db.sum(axis=0)
     g["bias_ih" + sfx][...] = gb
     g["bias_hh" + sfx][...] = gb
-    if layer.peephole:
+    if spec.peephole:
         g["weight_peephole" + sfx][...] = dpeep.sum(axis=0)
 
 
-def _weight_and_input_grads(layer, unit, dg, G, hs, dinp, accumulate, batch_sizes, parts):
+def _weight_and_input_grads(spec, p, g, unit, dg, G, hs, dinp, accumulate, batch_sizes, parts):
     """``dW_ih = dg^T X``, ``dW_hh = dg^T h_{t-1}`` (rows split over the parts) and
     ``dX (+)= dg W_ih`` (rows split over the parts)."""
     sfx = unit["sfx"]
-    p, g = layer.params, layer.grads
-    H = layer.hidden_size
+    H = spec.hidden_size
     Tm, B = dg.shape[0], dg.shape[1]
     K = Tm * B
     width = unit["width"]
@@ -236,19 +212,17 @@ def _weight_and_input_grads(layer, unit, dg, G, hs, dinp, accumulate, batch_size
 
 
 # ---------------------------------------------------------------------------------------------- RNN
-def _rnn_forward(layer, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_sizes, hmask, parts):
-    from ..kernels.rnn import rnn_fast_forward
-
-    p = layer.params
+def _rnn_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_sizes, hmask,
+                  parts):
     Tm, B = batch_sizes.shape[0], h0.shape[0]
-    H = layer.hidden_size
+    H = spec.hidden_size
     xg = np.empty((Tm, B, H), F32)
     hs = np.empty((Tm + 1, B, H), F32)
     hs[0] = h0
     hin = np.empty((B, H), F32)
-    m, use = _mask_args(hmask, B, H)
+    m, use = _mask_args(hmask)
     bias = (p["bias_ih" + sfx] + p["bias_hh" + sfx]).astype(F32)
-    relu = layer.nonlinearity == "relu"
+    relu = spec.relu
     wih_p, whh_p = _pack_t(p["weight_ih" + sfx]), _pack_t(p["weight_hh" + sfx])
     xf, of = inp.reshape(-1), out.reshape(-1)
     run_parts(rnn_fast_forward, [
@@ -257,44 +231,40 @@ def _rnn_forward(layer, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_si
     return dict(hs=hs)
 
 
-def _rnn_backward(layer, unit, dout, dh, dc, dinp, accumulate, batch_sizes, parts):
-    from ..kernels.rnn import rnn_fast_backward
-
+def _rnn_backward(spec, p, g, unit, dout, dh, dc, dinp, accumulate, batch_sizes, parts):
     sfx = unit["sfx"]
-    H = layer.hidden_size
+    H = spec.hidden_size
     hs = unit["hs"]
     Tm, B = hs.shape[0] - 1, hs.shape[1]
     dg = np.empty((Tm, B, H), F32)
     db = np.empty((len(parts), H), F32)
-    m, use = _mask_args(unit["hmask"], B, H)
-    whh_p = _pack(layer.params["weight_hh" + sfx])
+    m, use = _mask_args(unit["hmask"])
+    whh_p = _pack(p["weight_hh" + sfx])
     run_parts(rnn_fast_backward, [
         (dout.reshape(-1), unit["yrow"], unit["ycol"], hs, whh_p, batch_sizes, r0, r1, m, use,
-         layer.nonlinearity == "relu", dg, dh, db[q]) for q, (r0, r1) in enumerate(parts)])
-    _weight_and_input_grads(layer, unit, dg, H, hs, dinp, accumulate, batch_sizes, parts)
+         spec.relu, dg, dh, db[q]) for q, (r0, r1) in enumerate(parts)])
+    _weight_and_input_grads(spec, p, g, unit, dg, H, hs, dinp, accumulate, batch_sizes, parts)
     gb = db.sum(axis=0)
-    layer.grads["bias_ih" + sfx][...] = gb
-    layer.grads["bias_hh" + sfx][...] = gb
+    g["bias_ih" + sfx][...] = gb
+    g["bias_hh" + sfx][...] = gb
 
 
 # ---------------------------------------------------------------------------------------------- GRU
-def _gru_forward(layer, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_sizes, hmask, parts):
-    from ..kernels import gru as kg
-
-    p = layer.params
+def _gru_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_sizes, hmask,
+                  parts):
     Tm, B = batch_sizes.shape[0], h0.shape[0]
-    H = layer.hidden_size
+    H = spec.hidden_size
     xg = np.empty((Tm, B, 3 * H), F32)
     cache = np.empty((Tm, B, H), F32)  # W_hn h + b_hn (reset after) or r * h (reset before)
     hs = np.empty((Tm + 1, B, H), F32)
     hs[0] = h0
     hin = np.empty((B, H), F32)
-    m, use = _mask_args(hmask, B, H)
+    m, use = _mask_args(hmask)
     w = p["weight_hh" + sfx]
     wih_p, wrz_p, wn_p = _pack_t(p["weight_ih" + sfx]), _pack_t(w[:2 * H]), _pack_t(w[2 * H:])
     bi, bh = p["bias_ih" + sfx], p["bias_hh" + sfx]
     xf, of = inp.reshape(-1), out.reshape(-1)
-    if layer.reset_after:
+    if spec.kind == "gru":
         bias = bi.astype(F32)
         bias[:2 * H] += bh[:2 * H]
         bhn = np.ascontiguousarray(bh[2 * H:], dtype=F32)
@@ -309,24 +279,21 @@ def _gru_forward(layer, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_si
     return dict(hs=hs, acts=xg, rh=cache)
 
 
-def _gru_backward(layer, unit, dout, dh, dc, dinp, accumulate, batch_sizes, parts):
-    from ..kernels import gru as kg
-
+def _gru_backward(spec, p, g, unit, dout, dh, dc, dinp, accumulate, batch_sizes, parts):
     sfx = unit["sfx"]
-    p, g = layer.params, layer.grads
-    H = layer.hidden_size
+    H = spec.hidden_size
     xg, hs = unit["acts"], unit["hs"]
     Tm, B = xg.shape[0], xg.shape[1]
     K = Tm * B
     n = len(parts)
-    m, use = _mask_args(unit["hmask"], B, H)
+    m, use = _mask_args(unit["hmask"])
     w = p["weight_hh" + sfx]
     wrz_p, wn_p = _pack(w[:2 * H]), _pack(w[2 * H:])
     dg = np.empty((Tm, B, 3 * H), F32)
     dd = np.empty((B, H), F32)
     dbi = np.empty((n, 3 * H), F32)
     dY, yrow, ycol = dout.reshape(-1), unit["yrow"], unit["ycol"]
-    if layer.reset_after:
+    if spec.kind == "gru":
         dgn = np.empty((Tm, B, H), F32)
         dbh = np.empty((n, 3 * H), F32)
         run_parts(kg.gru_fast_backward, [
@@ -350,7 +317,7 @@ def _gru_backward(layer, unit, dout, dh, dc, dinp, accumulate, batch_sizes, part
     x, xrow, hrow = unit["x"].reshape(-1), unit["xrow"], _iota(K, H)
     gwih, gwhh = g["weight_ih" + sfx].reshape(-1), g["weight_hh" + sfx].reshape(-1)
     dx = dinp.reshape(-1)
-    if layer.reset_after:
+    if spec.kind == "gru":
         run_parts(kg.gru_fast_grads, [
             (dg.reshape(-1), dgn.reshape(-1), K, x, xrow, width, hin, hrow, H, gwih, gwhh,
              rows[q][0], rows[q][1], wih_p, batch_sizes, B, r0, r1, dx, accumulate, bufs[q])
