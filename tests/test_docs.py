@@ -22,7 +22,7 @@ OPTIONFLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 # modules whose docstring examples are rendered in the API reference
 DOCSTRING_MODULES = [
-    "fastrnn.datasets",
+    "fastrnn.datasets._synthetic",
     "fastrnn.text._padding",
     "fastrnn.text._tokenize",
     "fastrnn.text._vocab",
