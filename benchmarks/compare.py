@@ -13,20 +13,22 @@ Workloads (``--configs``; a group name selects all its cells, ``B-LSTM`` one cel
              clip 5);
 ``mem-B``, ``mem-C``, ``mem-D`` (``memory``)  peak memory of one training step.
 
-How it measures (``shared/PERF_NOTES.md``): every thread count runs in its own fresh worker process
-whose environment sets ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` and
-``NUMBA_NUM_THREADS`` before anything is imported; inside it ``torch.set_num_threads``,
-``threadpoolctl`` and ONNX Runtime's ``intra_op_num_threads`` are set to the same count. Within a
-worker the implementations share one set of weights and inputs, are checked to give the same outputs
-(and gradients) before any timing, then are timed interleaved (the order rotates every repeat) after
+How it measures: every thread count runs in its own fresh worker process whose environment sets
+``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` and ``NUMBA_NUM_THREADS``
+before anything is imported; inside it ``torch.set_num_threads``, ``threadpoolctl`` and ONNX
+Runtime's ``intra_op_num_threads`` are set to the same count. Within a worker the implementations
+share one set of weights and inputs, are checked to give the same outputs (and gradients) before
+any timing, then are timed interleaved (the order rotates every repeat) after
 warm-up; the figure is the median. A training step is forward + backward of ``L = sum(Y * G)`` for a
 fixed random ``G`` (a loss on all outputs), with the gradient of the input computed by both
 libraries (fastrnn always computes it; PyTorch is asked to, so both do the same work).
 
 Peak memory runs each (implementation, configuration) in a fresh process: build the model and the
-inputs, run a tiny step so code and allocators are initialised, then read ``ru_maxrss`` before and
-after one real training step; the difference is the step's own peak (activations, caches, gradients,
-workspaces). For fastrnn ``tracemalloc`` also gives the peak of numpy's allocations in the step.
+inputs, run a tiny step so code and allocators are initialised, then measure the rise of the
+resident set during one real training step (on Linux the high-water mark ``VmHWM``, reset just
+before, minus ``VmRSS`` before the step; elsewhere the rise of ``ru_maxrss``); that is the step's
+own peak (activations, caches, gradients, workspaces). For fastrnn ``tracemalloc`` also gives the
+peak of numpy's allocations in the step.
 
 Run ``python benchmarks/compare.py --quick`` (under about two minutes) or without ``--quick`` for
 more repeats; ``--json OUT`` chooses where the JSON goes (default ``benchmarks/.asv/compare.json``,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """How the LSTM forward and training step of fastrnn scale with T, H, batch size and threads.
 
-Around config B of issue 8 (B 32, T 100, I 128, H 256, float32) one size varies at a time:
+Around config B of ``compare.py`` (B 32, T 100, I 128, H 256, float32) one size varies at a time:
 
 * sequence length T (the time should be linear in T: the recurrence is a loop over steps),
 * hidden size H (the gate products cost ``2 B 4H (I + H)`` per step: quadratic for large H),
