@@ -4,8 +4,9 @@ Not a test. Both libraries run in this one process on the same weights and input
 (fastrnn, then PyTorch, repeat), after warm-up; every figure is the median of the repeats. The
 thread settings are applied before numpy and torch are imported and printed with the table.
 
-Configurations (issue 8): B = (batch 32, T 100, I 128, H 256), C = (64, 50, 256, 512),
-D = config B with 2 layers, bidirectional. float32, all sequences full length.
+Configurations (those of ``compare.py``): B = (batch 32, T 100, I 128, H 256),
+C = (64, 50, 256, 512), D = config B with 2 layers, bidirectional. float32, all sequences full
+length.
 
 Usage::
 

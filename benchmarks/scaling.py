@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """How the LSTM forward and training step of fastrnn scale with T, H, batch size and threads.
 
-Around config B of issue 8 (B 32, T 100, I 128, H 256, float32) one size varies at a time:
+Around config B of ``compare.py`` (B 32, T 100, I 128, H 256, float32) one size varies at a time:
 
 * sequence length T (the time should be linear in T: the recurrence is a loop over steps),
 * hidden size H (the gate products cost ``2 B 4H (I + H)`` per step: quadratic for large H),
@@ -116,7 +116,7 @@ def measure_sweep(sweep, values, backend, use_torch, repeats, settle, log=None):
 def worker(spec, out):
     args = argparse.Namespace(**spec)
     threads = args.threads
-    settle = args.settle if args.settle is not None else (0.12 if threads > 1 else 0.0)
+    settle = args.settle if args.settle is not None else compare.default_settle(threads)
     import fastrnn  # noqa: F401
     info = compare.set_threads(threads)
     info["settle_s"] = settle
@@ -132,7 +132,7 @@ def worker(spec, out):
             sweep, values, backend, not args.no_torch, args.repeats, settle,
             log=lambda m: print(f"[{threads} thr] {m}", file=sys.stderr, flush=True))
     result["loadavg_end"] = os.getloadavg()
-    Path(out).write_text(json.dumps(result, default=compare._json_default))
+    Path(out).write_text(json.dumps(result, default=compare.json_default))
 
 
 def fit(sweep, rows, key):
@@ -256,8 +256,8 @@ def main(argv=None):
         threads=args.threads, torch=not args.no_torch), runs=[])
     for n in args.threads:
         spec = dict(vars(args), threads=n, _worker=None)
-        results["runs"].append(compare._subprocess_script(Path(__file__).resolve(),
-                                                          ["--_worker", json.dumps(spec)], n))
+        results["runs"].append(compare.run_script(Path(__file__).resolve(),
+                                                  ["--_worker", json.dumps(spec)], n))
     for run in results["runs"]:
         keys = ("fastrnn forward", "fastrnn train", "torch forward", "torch train")
         run["fits"] = {s: {k: fit(s, rows, k) for k in keys if k in rows[0]}
@@ -268,7 +268,7 @@ def main(argv=None):
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=1, default=compare._json_default))
+        path.write_text(json.dumps(results, indent=1, default=compare.json_default))
         print(f"\nsaved {path}", file=sys.stderr)
     if args.png and plot(results, args.png):
         print(f"saved {args.png}", file=sys.stderr)

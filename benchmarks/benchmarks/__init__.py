@@ -8,8 +8,8 @@ own count to :func:`limit_threads`.
 
 The suite benchmarks the checkout it lives in (the repository root goes first on ``sys.path``), so a
 fresh clone measures its own sources with the current interpreter (asv's "existing" environment).
-Workload sizes come from ``benchmarks/compare.py`` (configs B, C, D and the char language model of
-issue 8), so the two tools always measure the same shapes.
+Workload sizes come from ``benchmarks/compare.py`` (configs B, C, D and the char language model),
+so the two tools always measure the same shapes.
 """
 
 import importlib.util

@@ -1,5 +1,5 @@
-"""Recurrent layers: forward (inference) and training step for configs B, C and D of issue 8,
-latency at batch 1, and the effect of the thread count."""
+"""Recurrent layers: forward (inference) and training step for configs B, C and D of
+``compare.py``, latency at batch 1, and the effect of the thread count."""
 
 import numpy as np
 

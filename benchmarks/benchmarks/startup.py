@@ -1,6 +1,7 @@
 """Cold start: a fresh interpreter imports fastrnn, builds an LSTM and runs one forward (the
 inference path must stay fast: no scikit-learn, Numba kernels from the on-disk cache); and a fresh
-interpreter loads a saved classifier and predicts one sequence (issue 7: at most 1 s with Cython)."""
+interpreter loads a saved classifier and predicts one sequence (the aim: at most 1 s with
+Cython)."""
 
 import os
 import subprocess
