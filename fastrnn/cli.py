@@ -165,7 +165,7 @@ def cmd_train_lm(args):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=_interrupted_warning())
             model.fit(docs, validation_texts=val_docs, resume=args.resume)
-    except ValueError as exc:
+    except (ValueError, FloatingPointError) as exc:
         raise CLIError(" ".join(str(exc).split())) from exc
     seconds = time.perf_counter() - t0
     model.save(args.out)

@@ -30,13 +30,25 @@ array([[ 0.5, -0.5]])
 
 import numpy as np
 
+from ._config import num_threads
+from ._parallel import run_parts
+
 __all__ = [
     "log_softmax",
     "softmax",
     "softmax_cross_entropy",
     "sequence_softmax_cross_entropy",
+    "blocked_softmax_cross_entropy",
+    "blocked_log_probs",
     "mean_squared_error",
 ]
+
+#: Elements of one block of logits in :func:`blocked_softmax_cross_entropy`: 2**20 values (4 MiB in
+#: float32). A block has ``max(1, BLOCK_ELEMENTS // vocab_size)`` rows.
+BLOCK_ELEMENTS = 2 ** 20
+
+#: Rows per thread below which :func:`blocked_softmax_cross_entropy` runs on one thread.
+PARALLEL_MIN_ROWS = 512
 
 
 # ---------------------------------------------------------------------------
@@ -163,7 +175,7 @@ def log_softmax(logits, axis=-1):
     return out
 
 
-def softmax(logits, axis=-1):
+def softmax(logits, axis=-1, out=None):
     r"""Numerically stable softmax.
 
     .. math::
@@ -174,19 +186,22 @@ def softmax(logits, axis=-1):
     Parameters
     ----------
     logits : array_like of shape (..., n_classes, ...)
-        Unnormalised scores; integer input is promoted to float64.
+        Unnormalised scores; integer input is promoted to float64. ``-inf`` marks a class of
+        probability zero.
     axis : int, default=-1
         Axis holding the classes.
+    out : ndarray of the shape of ``logits``, optional
+        Where to write the result (it may be ``logits`` itself); a new array otherwise.
 
     Returns
     -------
-    out : ndarray, same shape and (floating) dtype as ``logits``
+    out : ndarray, same shape as ``logits`` (and its floating dtype, or ``out``'s)
         Probabilities summing to 1 along ``axis``.
     """
     z = _as_float(logits, "logits")
     m = np.max(z, axis=axis, keepdims=True)
     m[~np.isfinite(m)] = 0.0
-    out = z - m
+    out = np.subtract(z, m, out=out)
     np.exp(out, out=out)
     out /= np.sum(out, axis=axis, keepdims=True)
     return out
@@ -477,3 +492,192 @@ def mean_squared_error(pred, y, sample_weight=None):
         loss = float(np.dot(w, per_sample)) / total
         diff *= (w * (2.0 / (k * total)))[:, None]
     return loss, diff.reshape(p.shape)
+
+
+# ---------------------------------------------------------------------------
+# the blocked softmax cross-entropy of a large output layer
+# ---------------------------------------------------------------------------
+
+def _block_rows(vocab_size, block_rows):
+    if block_rows is None:
+        return max(1, BLOCK_ELEMENTS // max(1, int(vocab_size)))
+    block_rows = int(block_rows)
+    if block_rows < 1:
+        raise ValueError(f"block_rows must be a positive integer or None, got {block_rows}.")
+    return block_rows
+
+
+def _check_head(hidden, weight, bias, targets):
+    hidden = np.asarray(hidden)
+    weight = np.asarray(weight)
+    bias = np.asarray(bias)
+    if hidden.ndim != 2 or weight.ndim != 2 or hidden.shape[1] != weight.shape[1]:
+        raise ValueError(
+            f"hidden must be (N, F) and weight (V, F) with the same F, got hidden {hidden.shape} "
+            f"and weight {weight.shape}; flatten the (B, T, F) hidden states to (B*T, F) first."
+        )
+    if bias.shape != (weight.shape[0],):
+        raise ValueError(f"bias must have shape ({weight.shape[0]},), got {bias.shape}.")
+    dt = np.result_type(hidden.dtype, weight.dtype, np.float32)
+    targets = np.asarray(targets)
+    if targets.shape != (hidden.shape[0],) or (targets.size and targets.dtype.kind not in "iu"):
+        raise ValueError(
+            f"targets must be integer ids of shape ({hidden.shape[0]},), got {targets.dtype} array "
+            f"of shape {targets.shape}."
+        )
+    V = weight.shape[0]
+    if targets.size and (targets.min() < 0 or targets.max() >= V):
+        raise ValueError(f"target ids must lie in [0, {V}), got values from {targets.min()} to "
+                         f"{targets.max()}; encode them with the model's vocabulary.")
+    return (np.ascontiguousarray(hidden, dt), np.ascontiguousarray(weight, dt),
+            np.ascontiguousarray(bias, dt), targets.astype(np.intp, copy=False))
+
+
+def _blocked(hidden, weight, bias, targets, valid, excluded, block_rows, grad_scale,
+             dhidden=None):
+    """Shared loop of the blocked softmax: per-row negative log-likelihoods and, if
+    ``grad_scale`` is given, the gradients of ``sum_i grad_scale * valid_i * nll_i`` (``dhidden``
+    written into the given array if one is passed)."""
+    N, F = hidden.shape
+    V = weight.shape[0]
+    dt = hidden.dtype
+    rows_per = min(_block_rows(V, block_rows), max(N, 1))
+    nll = np.zeros(N, np.float64)
+    excluded = [int(e) for e in excluded]
+    want_grad = grad_scale is not None
+    if want_grad:
+        dhidden = np.zeros_like(hidden) if dhidden is None else dhidden
+        dweight = np.zeros_like(weight)
+        dbias = np.zeros(V, np.float64)
+        tmp = np.empty_like(weight)
+    z = np.empty((rows_per, V), dt)
+    wt = weight.T
+    for r0 in range(0, N, rows_per):
+        r1 = min(N, r0 + rows_per)
+        n = r1 - r0
+        zb = z[:n]
+        np.dot(hidden[r0:r1], wt, out=zb)
+        zb += bias
+        if excluded:
+            zb[:, excluded] = -np.inf
+        zb -= zb.max(axis=1, keepdims=True)
+        rows = np.arange(n)
+        t = targets[r0:r1]
+        z_t = zb[rows, t].astype(np.float64)
+        np.exp(zb, out=zb)
+        s = zb.sum(axis=1, dtype=np.float64)
+        v = valid[r0:r1]
+        with np.errstate(invalid="ignore"):
+            nll[r0:r1] = np.where(v, np.log(s) - z_t, 0.0)
+        if want_grad:
+            # d nll_i / d z_ij = p_ij - [j == t_i]; weighted by grad_scale on the valid rows only.
+            w = np.where(v, grad_scale / s, 0.0).astype(dt)
+            zb *= w[:, None]
+            zb[rows[v], t[v]] -= dt.type(grad_scale)
+            np.dot(zb, weight, out=dhidden[r0:r1])
+            np.dot(zb.T, hidden[r0:r1], out=tmp)
+            dweight += tmp
+            dbias += zb.sum(axis=0, dtype=np.float64)
+    if want_grad:
+        return nll, dhidden, dweight, dbias.astype(dt)
+    return nll
+
+
+def blocked_softmax_cross_entropy(hidden, weight, bias, targets, valid=None,
+                                  excluded=(), block_rows=None):
+    r"""Softmax output layer fused with the cross-entropy, computed a block of rows at a time.
+
+    With logits :math:`z_i = W h_i + b` (one row per token position) the loss is the mean negative
+    log-likelihood of the targets over the valid rows,
+
+    .. math::
+
+        J = \frac{1}{n}\sum_{i\,\text{valid}}
+            \Bigl(\log \sum_{j \notin E} e^{z_{ij}} - z_{i t_i}\Bigr),
+
+    and its gradients follow from :math:`\partial J / \partial z_{ij} = (p_{ij} - [j = t_i]) / n`:
+    :math:`\partial J/\partial h_i = (p_i - e_{t_i}) W / n`,
+    :math:`\partial J/\partial W = \sum_i (p_i - e_{t_i})^\top h_i / n`, and the column sums for
+    the bias. Only ``block_rows`` rows of logits exist at any time (default: ``2**20 // V`` rows,
+    4 MiB in float32), so a 10,000-word vocabulary costs a few MiB instead of ``N * V`` values; the
+    head gradients are accumulated block by block.
+
+    Parameters
+    ----------
+    hidden : ndarray of shape (N, F)
+        Hidden states entering the head (e.g. ``(B*T, hidden_size)``).
+    weight : ndarray of shape (V, F)
+        Output weights (the embedding matrix when the weights are tied).
+    bias : ndarray of shape (V,)
+    targets : integer ndarray of shape (N,)
+        The next token of each row.
+    valid : bool ndarray of shape (N,), optional
+        Rows that count (default all); invalid rows get no loss and no gradient.
+    excluded : sequence of int, default ()
+        Output ids that get probability zero (their logits are set to :math:`-\infty`), e.g. a
+        language model's padding and beginning-of-sequence tokens, which are never a next token.
+    block_rows : int, optional
+        Rows per block.
+
+    Returns
+    -------
+    loss : float
+        Mean negative log-likelihood (nats per valid row), accumulated in float64; 0.0 if no row is
+        valid.
+    dhidden : ndarray of shape (N, F)
+    dweight : ndarray of shape (V, F)
+    dbias : ndarray of shape (V,)
+        Gradients of ``loss``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn.losses import blocked_softmax_cross_entropy
+    >>> h = np.zeros((3, 2)); W = np.zeros((4, 2)); b = np.zeros(4)
+    >>> loss, dh, dW, db = blocked_softmax_cross_entropy(h, W, b, [1, 2, 3], block_rows=2)
+    >>> round(loss, 6)  # log 4: four equally likely tokens
+    1.386294
+    """
+    hidden, weight, bias, targets = _check_head(hidden, weight, bias, targets)
+    valid = (np.ones(len(targets), bool) if valid is None
+             else np.asarray(valid, bool).reshape(len(targets)))
+    n = int(valid.sum())
+    scale = 1.0 / n if n else 0.0
+    N = len(targets)
+    n_parts = min(num_threads(), N // PARALLEL_MIN_ROWS) if N >= 2 * PARALLEL_MIN_ROWS else 1
+    if n_parts <= 1:
+        nll, dh, dw, db = _blocked(hidden, weight, bias, targets, valid, excluded, block_rows,
+                                   scale)
+        return float(nll.sum() * scale), dh, dw, db
+    # Rows are independent: one part per thread (numpy releases the GIL in its products and
+    # element-wise loops), the head gradients summed over the parts in a fixed order.
+    dh = np.empty_like(hidden)
+    bounds = np.linspace(0, N, n_parts + 1).astype(int)
+    parts = run_parts(lambda r0, r1: _blocked(
+        hidden[r0:r1], weight, bias, targets[r0:r1], valid[r0:r1], excluded, block_rows, scale,
+        dhidden=dh[r0:r1]), list(zip(bounds[:-1], bounds[1:])))
+    loss = sum(float(p[0].sum()) for p in parts) * scale
+    dw = parts[0][2]
+    db = parts[0][3]
+    for p in parts[1:]:
+        dw += p[2]
+        db += p[3]
+    return float(loss), dh, dw, db
+
+
+def blocked_log_probs(hidden, weight, bias, targets, excluded=(), block_rows=None):
+    """Log-probability of each target under the softmax head, computed block by block.
+
+    Parameters
+    ----------
+    hidden, weight, bias, targets, excluded, block_rows
+        As in :func:`blocked_softmax_cross_entropy`.
+
+    Returns
+    -------
+    log_probs : float64 ndarray of shape (N,)
+        :math:`\\log p(t_i \\mid h_i)` (``-inf`` for an excluded target).
+    """
+    hidden, weight, bias, targets = _check_head(hidden, weight, bias, targets)
+    valid = np.ones(len(targets), bool)
+    return -_blocked(hidden, weight, bias, targets, valid, excluded, block_rows, None)

@@ -23,6 +23,7 @@ from sklearn.pipeline import make_pipeline
 import fastrnn
 from fastrnn import RNNClassifier, RNNRegressor, RNNTagger
 from fastrnn.datasets import make_sequence_classification
+from fastrnn.train import EarlyStopping
 from fastrnn.estimators import _base, _inputs
 from fastrnn.text import SequenceVectorizer, pad_sequences
 
@@ -326,14 +327,14 @@ def test_early_stopping_on_validation_accuracy():
 def test_early_stopping_restores_the_best_parameters(monkeypatch):
     X, y = seq_data(n=40)
     snapshots = []
-    orig = _base.NoImprovementCounter.update
+    orig = EarlyStopping.update
 
-    def spy(self, loss=None, score=None):
-        out = orig(self, loss, score)
-        snapshots.append((score, {k: v.copy() for k, v in est.network_.params.items()}))
+    def spy(self, value):
+        out = orig(self, value)
+        snapshots.append((value, {k: v.copy() for k, v in est.network_.params.items()}))
         return out
 
-    monkeypatch.setattr(_base.NoImprovementCounter, "update", spy)
+    monkeypatch.setattr(EarlyStopping, "update", spy)
     est = RNNClassifier(early_stopping=True, n_iter_no_change=3, max_iter=12, **SMALL)
     est.fit(X, y)
     best = int(np.argmax([s for s, _ in snapshots]))  # first epoch with the best score
@@ -405,15 +406,16 @@ def test_class_weight_shifts_the_decisions():
     RNNClassifier(class_weight="balanced", **kw).fit([X[i] for i in idx], y[idx])
 
 
-def test_verbose_shows_a_progress_bar_per_epoch(capsys):
+def test_verbose_shows_one_progress_bar_per_fit(capsys):
     X, y = seq_data(n=30)
     RNNClassifier(max_iter=2, verbose=1, early_stopping=True, **SMALL).fit(X, y)
     err = capsys.readouterr().err
-    assert "epoch 1/2" in err and "epoch 2/2" in err
     assert "seq/s" in err and "loss=" in err and "val_score=" in err
+    # one bar for both epochs (27 training sequences each), closed once
+    assert err.count("\n") == 1 and "54/54" in err.splitlines()[-1]
     RNNClassifier(max_iter=1, verbose=2, **SMALL).fit(X, y)
     err = capsys.readouterr().err
-    assert re.search(r"epoch 1: loss [0-9.]+, [0-9.]+ sequences/s", err)
+    assert re.search(r"epoch 1\.00 step \d+ 30 seq \d+s loss [0-9.]+ lr 0\.0[0-9]+", err)
     RNNClassifier(max_iter=1, verbose=0, **SMALL).fit(X, y)
     assert capsys.readouterr().err == ""
 

@@ -148,12 +148,13 @@ def test_blocked_softmax_memory_stays_within_a_block():
 
 
 def test_lm_network_gradient_finite_differences():
-    """Embedding -> LSTM -> blocked head (tied or not), carried state: backward vs central
+    """Embedding -> LSTM -> blocked softmax head (tied or not), carried state: backward vs central
     differences."""
     for tie in (False, True):
-        net = SequenceNetwork(n_outputs=9, vocab_size=9, embedding_dim=4, hidden_size=4,
-                              pooling=None, tie_weights=tie, dtype=np.float64, random_state=1)
-        lm = LMNetwork(net, block_rows=5)
+        lm = SequenceNetwork(n_outputs=9, vocab_size=9, embedding_dim=4, hidden_size=4,
+                             pooling=None, head="softmax", excluded_outputs=(PAD, BOS),
+                             tie_weights=tie, dtype=np.float64, random_state=1)
+        lm.head.block_rows = 5
         rng = np.random.RandomState(2)
         X = rng.randint(2, 9, (3, 4)).astype(np.int32)
         Y = rng.randint(3, 9, (3, 4))
@@ -182,6 +183,21 @@ def test_lm_network_gradient_finite_differences():
                 num = (up - down) / (2 * eps)
                 assert_allclose(grads[name].reshape(-1)[i], num, rtol=1e-5, atol=1e-8,
                                 err_msg=f"{name}[{i}] tie_weights={tie}")
+
+
+def test_deprecated_lm_network_wraps_a_softmax_head_network():
+    net = SequenceNetwork(n_outputs=9, vocab_size=9, embedding_dim=4, hidden_size=4, pooling=None,
+                          dtype=np.float64, random_state=1)
+    ref = SequenceNetwork(**{**net.config, "head": "softmax", "excluded_outputs": (PAD, BOS)},
+                          random_state=1)
+    ref.load_state_dict(net.state_dict())
+    with pytest.warns(FutureWarning, match="deprecated"):
+        lm = LMNetwork(net, block_rows=5)
+    X = np.random.RandomState(0).randint(2, 9, (2, 3))
+    Y, valid = np.roll(X, -1, axis=1), np.ones((2, 3), bool)
+    got = lm.loss_fn(Y, valid)(lm.forward(X, [3, 3])[0])[0]
+    want = ref.loss_fn(Y, valid)(ref.forward(X, [3, 3])[0])[0]
+    assert got == want and lm.params is net.params
 
 
 # ------------------------------------------------------------------------------------------------
@@ -414,7 +430,7 @@ def test_anneal_fraction_keeps_the_rate_until_the_last_part(monkeypatch):
 
 def test_annealing_follows_the_time_budget(monkeypatch):
     clock = iter(np.arange(0.0, 1e6, 0.25))
-    monkeypatch.setattr("fastrnn.estimators.language_model.time.perf_counter", lambda: next(clock))
+    monkeypatch.setattr("fastrnn.train._loop.time.perf_counter", lambda: next(clock))
     lm = small_lm(max_iter=1000, learning_rate=0.01, lr_schedule="linear", time_budget=5.0)
     lm.fit(CHAR_TEXTS)
     lrs = [h["lr"] for h in lm.history_]

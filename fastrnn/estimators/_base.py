@@ -7,11 +7,12 @@ way, so that a subclass only says what its targets are and how its loss is compu
 * input validation through :func:`fastrnn.estimators._inputs.check_sequences` and optional
   per-channel standardisation of float input;
 * building the :class:`fastrnn.nn.SequenceNetwork` and the :class:`fastrnn.train.Trainer`;
-* the training loop (:meth:`BaseRNNEstimator._run_epochs`): epochs of length-bucketed minibatches
+* training through the shared :class:`fastrnn.train.TrainingLoop`
+  (:meth:`BaseRNNEstimator._run_epochs`): epochs of length-bucketed minibatches
   (:func:`fastrnn.text.length_buckets`), early stopping on a validation split or on the training
   loss with ``tol`` / ``n_iter_no_change`` exactly as scikit-learn's ``MLPClassifier`` does,
-  ``ConvergenceWarning``, ``warm_start`` and ``partial_fit``, a tqdm progress bar;
-* inference in length buckets (:meth:`BaseRNNEstimator._network_outputs`);
+  ``ConvergenceWarning``, ``warm_start`` and ``partial_fit``, one progress bar per fit;
+* inference in length buckets (:func:`network_outputs`), which changes no state of the model;
 * persistence: ``save(path)`` / :func:`fastrnn.load` through :mod:`fastrnn._persist`.
 
 Subclass hooks
@@ -33,22 +34,20 @@ Subclass hooks
     loss).
 ``_validation_score(data, targets, sample_weight)``
     Score on held-out data (higher is better), for early stopping.
+``_reference_loss(targets)`` (optional)
+    The loss of an uninformed prediction (the trainer's divergence check).
 ``_check_fit_targets(targets, sample_weight, incremental)`` (optional)
     Extra checks that need the sample weights.
 ``_saved_attributes`` (class attribute)
     Names of the fitted attributes that ``save`` writes (arrays, numbers, strings, lists).
 
-A language model or any other estimator built on a :class:`~fastrnn.nn.SequenceNetwork` can reuse
-the pieces on their own: :class:`EpochProgress` (the progress bar), :class:`NoImprovementCounter`
-(the early-stopping rule), :func:`network_outputs` (bucketed inference),
-:func:`release_caches`, :func:`labels_to_saved` / :func:`labels_from_saved` and
-:func:`params_to_json`.
+Another estimator built on a :class:`~fastrnn.nn.SequenceNetwork` can reuse the pieces on their
+own: :func:`network_outputs` (bucketed inference), :func:`labels_to_saved` /
+:func:`labels_from_saved` and :func:`params_to_json`.
 """
 
 import copy
 import math
-import sys
-import time
 import warnings
 from numbers import Integral, Real
 
@@ -60,17 +59,14 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from .._persist import read_model, save_model
 from ..nn import SequenceNetwork
 from ..nn.init import check_random_state
-from ..nn.layers import pool
 from ..text import length_buckets
-from ..train import Trainer
+from ..train import Batch, EarlyStopping, Task, Trainer, TrainingLoop
 from ._inputs import check_sample_weight, check_sequences
-from ._streaming import EstimatorStream, advance, check_streamable, softmax_into
+from ._streaming import EstimatorStream, check_streamable, softmax_into
 
 __all__ = [
     "BaseRNNEstimator",
     "PooledOutputMixin",
-    "EpochProgress",
-    "NoImprovementCounter",
     "network_outputs",
     "release_caches",
     "labels_to_saved",
@@ -161,152 +157,24 @@ COMMON_CONSTRAINTS = {
 # ---------------------------------------------------------------------------------------------
 
 
-class EpochProgress:
-    """A tqdm progress bar for one training epoch (a no-op when ``verbose`` is 0).
-
-    The bar counts sequences, so tqdm's rate is sequences per second; the postfix shows the running
-    training loss and, once the epoch ends, the validation score.
-
-    Parameters
-    ----------
-    total : int
-        Sequences in the epoch.
-    epoch : int
-        1-based epoch number (shown as ``epoch k/n``).
-    n_epochs : int
-    verbose : int
-        0: no bar.
-    unit : str, default "seq"
-
-    Examples
-    --------
-    >>> bar = EpochProgress(total=10, epoch=1, n_epochs=1, verbose=0)
-    >>> bar.update(10, loss=0.5)
-    >>> bar.close(loss=0.5, val_score=None)
-    """
-
-    def __init__(self, total, epoch, n_epochs, verbose, unit="seq"):
-        self._bar = None
-        if verbose:
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=int(total), unit=unit, desc=f"epoch {epoch}/{n_epochs}",
-                             leave=True, dynamic_ncols=True, mininterval=0.5,
-                             file=sys.stderr)
-
-    def update(self, n, loss=None):
-        """Advance by ``n`` sequences; show the running ``loss``."""
-        if self._bar is not None:
-            self._bar.update(int(n))
-            if loss is not None:
-                self._bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
-
-    def close(self, loss, val_score=None):
-        """Show the epoch's loss (and validation score) and close the bar."""
-        if self._bar is not None:
-            post = {"loss": f"{loss:.4g}"}
-            if val_score is not None:
-                post["val_score"] = f"{val_score:.4f}"
-            self._bar.set_postfix(post, refresh=True)
-            self._bar.close()
-
-    @staticmethod
-    def write(message, verbose):
-        """Print ``message`` without breaking the bars (when ``verbose``)."""
-        if verbose:
-            from tqdm.auto import tqdm
-
-            tqdm.write(message, file=sys.stderr)
-
-
-class NoImprovementCounter:
-    """The stopping rule of scikit-learn's MLP, on a validation score or on the training loss.
-
-    With a validation score (higher is better): an epoch does not improve when
-    ``score < best_score + tol``. With the training loss: when ``loss > best_loss - tol``.
-    Training stops when more than ``n_iter_no_change`` consecutive epochs did not improve.
-
-    Parameters
-    ----------
-    tol : float
-    n_iter_no_change : int
-    use_score : bool
-        Track a validation score (``True``) or the training loss (``False``).
-
-    Attributes
-    ----------
-    best_score : float
-        Best validation score so far (``-inf`` at the start).
-    best_loss : float
-        Lowest training loss so far (``inf`` at the start).
-    count : int
-        Consecutive epochs without improvement.
-
-    Examples
-    --------
-    >>> c = NoImprovementCounter(tol=0.1, n_iter_no_change=1, use_score=False)
-    >>> [c.update(loss=v)[0] for v in (1.0, 0.95, 0.94)]
-    [False, False, True]
-    """
-
-    def __init__(self, tol, n_iter_no_change, use_score):
-        self.tol = float(tol)
-        self.n_iter_no_change = int(n_iter_no_change)
-        self.use_score = bool(use_score)
-        self.best_score = -np.inf
-        self.best_loss = np.inf
-        self.count = 0
-
-    def update(self, loss=None, score=None):
-        """Record one epoch.
-
-        Returns
-        -------
-        stop : bool
-            Whether training should stop now.
-        improved : bool
-            Whether this epoch is the best so far (for keeping the best parameters).
-        """
-        if self.use_score:
-            if not (score >= self.best_score + self.tol):  # NaN never improves
-                self.count += 1
-            else:
-                self.count = 0
-            improved = score > self.best_score
-            if improved:
-                self.best_score = score
-        else:
-            if not (loss <= self.best_loss - self.tol):
-                self.count += 1
-            else:
-                self.count = 0
-            improved = loss < self.best_loss
-            if improved:
-                self.best_loss = loss
-        return self.count > self.n_iter_no_change, bool(improved)
-
-
 def release_caches(net):
-    """Drop the forward caches a :class:`~fastrnn.nn.SequenceNetwork` keeps for its backward.
-
-    Called after training and inference so a fitted estimator does not hold the activations of its
-    last batch (memory, pickle size).
-    """
-    for obj, attr in ((net, "_cache"), (net.rnn, "_cache"), (net.head, "_X"),
-                      (net.embedding, "_ids")):
-        if obj is not None and hasattr(obj, attr):
-            setattr(obj, attr, None)
+    """Drop the forward caches a :class:`~fastrnn.nn.SequenceNetwork` keeps for its backward
+    (see :meth:`~fastrnn.nn.SequenceNetwork.release`)."""
+    net.release()
 
 
-def network_outputs(net, data, what="logits", batch_size=PREDICT_BATCH_SIZE):
+def network_outputs(net, data, what="head", batch_size=PREDICT_BATCH_SIZE):
     """Run a network in inference mode over validated sequences, in length buckets.
+
+    Nothing of the network changes (:meth:`fastrnn.nn.SequenceNetwork.infer`), so several threads
+    may predict with one fitted model at once.
 
     Parameters
     ----------
     net : SequenceNetwork
     data : SequenceData
         Validated (and standardised) input.
-    what : {"logits", "pooled"}
+    what : {"head", "pooled"}
         The output layer's values, or (networks with pooling) the pooled recurrent
         representation that feeds it.
     batch_size : int
@@ -318,27 +186,19 @@ def network_outputs(net, data, what="logits", batch_size=PREDICT_BATCH_SIZE):
         shape (T_i, K), in the order of ``data``. ``K`` is the number of outputs, or
         ``num_directions * hidden_size`` for ``"pooled"``.
     """
-    net.eval()
     n = len(data)
     per_step = net.pooling is None
     result = [None] * n if per_step else None
-    try:
-        for idx in length_buckets(data.lengths, batch_size, shuffle=False):
-            X, L = data.batch(idx)
-            if per_step:
-                out, _ = net.forward(X, L)
-                for b, i in enumerate(idx):
-                    result[i] = out[b, : L[b]].copy()
-                continue
-            E = net.embedding.forward(X) if net.embedding is not None else X
-            Y, _ = net.rnn.forward(E, L)
-            P, _ = pool(Y, L, net.pooling, net.rnn.num_directions)
-            out = P if what == "pooled" else net.head.forward(P)
-            if result is None:
-                result = np.empty((n, out.shape[1]), dtype=out.dtype)
-            result[idx] = out
-    finally:
-        release_caches(net)
+    for idx in length_buckets(data.lengths, batch_size, shuffle=False):
+        X, L = data.batch(idx)
+        out, _ = net.infer(X, L, output=what)
+        if per_step:
+            for b, i in enumerate(idx):
+                result[i] = out[b, : L[b]].copy()
+            continue
+        if result is None:
+            result = np.empty((n, out.shape[1]), dtype=out.dtype)
+        result[idx] = out
     return result
 
 
@@ -428,6 +288,50 @@ def _standardize(a, mean, scale, dtype):
             "model's dtype). Check the input's scale (e.g. a unit error), or use dtype='float64'."
         )
     return out
+
+
+class _SequenceTask(Task):
+    """The training data of an estimator for the :class:`~fastrnn.train.TrainingLoop`:
+    length-bucketed minibatches, drawn anew every epoch, and the validation score."""
+
+    unit = "seq"
+
+    def __init__(self, est, train, val):
+        self.est = est
+        self.data, self.targets, self.sw = train
+        self.val = val
+        self.has_validation = val is not None
+        self.batches = None
+
+    def items_per_epoch(self):
+        return len(self.data)
+
+    def start_epoch(self, rng):
+        self.batches = length_buckets(self.data.lengths, int(self.est.batch_size),
+                                      random_state=rng)
+        return len(self.batches)
+
+    def batch(self, j):
+        idx = self.batches[j]
+        swb = None if self.sw is None else self.sw[idx]
+        if swb is not None and not swb.any():
+            return None
+        X, L = self.data.batch(idx)
+        loss_fn, w = self.est._make_loss(self.targets, idx, L, swb)
+        return Batch(X, L, loss_fn, None, w, len(idx))
+
+    def evaluate(self):
+        if self.val is None:
+            return None
+        return {"val_score": self.est._validation_score(*self.val)}
+
+    def state_dict(self):
+        sizes = np.array([len(b) for b in self.batches], np.int64)
+        return {}, {"order": np.concatenate(self.batches), "sizes": sizes}
+
+    def load_state_dict(self, meta, arrays):
+        self.batches = np.split(arrays["order"], np.cumsum(arrays["sizes"])[:-1])
+        return len(self.batches)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -598,18 +502,20 @@ class BaseRNNEstimator(BaseEstimator):
         self._new_counter(early)
 
     def _new_counter(self, early):
-        """Start the early-stopping bookkeeping (MLP semantics for the fitted attributes)."""
-        self._counter = NoImprovementCounter(self.tol, self.n_iter_no_change, early)
+        """Start the early-stopping bookkeeping (MLP semantics for the fitted attributes): on the
+        validation score with ``early_stopping``, else on the training loss."""
         if early:
+            self._counter = EarlyStopping("val_score", "max", self.tol, self.n_iter_no_change)
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
             self.best_loss_ = None
         else:
+            self._counter = EarlyStopping("loss", "min", self.tol, self.n_iter_no_change)
             self.validation_scores_ = None
             self.best_validation_score_ = None
             finite = [v for v in getattr(self, "loss_curve_", []) if math.isfinite(v)]
-            self._counter.best_loss = min(finite) if finite else np.inf
-            self.best_loss_ = float(self._counter.best_loss)
+            self._counter.best = min(finite) if finite else np.inf
+            self.best_loss_ = float(self._counter.best)
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, X, y, sample_weight=None, *, incremental=False, **target_kwargs):
@@ -647,7 +553,7 @@ class BaseRNNEstimator(BaseEstimator):
             if getattr(self, "_rng", None) is None:
                 self._rng = check_random_state(self.random_state)
             counter = getattr(self, "_counter", None)
-            if counter is None or counter.use_score != early:
+            if counter is None or (counter.monitor != "loss") != early:
                 self._new_counter(early)
         if not incremental:
             self._counter.count = 0
@@ -691,81 +597,35 @@ class BaseRNNEstimator(BaseEstimator):
         perm = rng.permutation(n)
         return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
-    def _iter_batches(self, data, rng):
-        """Length-bucketed minibatches of one epoch: yields ``(idx, X, lengths)``."""
-        for idx in length_buckets(data.lengths, int(self.batch_size), random_state=rng):
-            X, L = data.batch(idx)
-            yield idx, X, L
+    def _reference_loss(self, targets):
+        """The training loss of an uninformed prediction (subclasses; the trainer treats a loss
+        far above it as divergence)."""
+        return None
 
     def _run_epochs(self, train, val, n_epochs, incremental):
-        """The training loop: ``n_epochs`` epochs of minibatch steps, early stopping, warnings."""
-        data, targets, sw = train
-        net, trainer, counter = self.network_, self._trainer, self._counter
-        n_train = len(data)
+        """Train with the shared :class:`~fastrnn.train.TrainingLoop` and set the fitted
+        attributes."""
         early = val is not None
-        stopped = False
-        try:
-            for epoch in range(n_epochs):
-                bar = EpochProgress(n_train, epoch + 1, n_epochs, self.verbose)
-                net.train()
-                first_norm = len(trainer.grad_norms_)
-                total = weight = 0.0
-                t0 = time.perf_counter()
-                for idx, X, L in self._iter_batches(data, self._rng):
-                    swb = None if sw is None else sw[idx]
-                    if swb is not None and not swb.any():
-                        bar.update(len(idx))
-                        continue
-                    loss_fn, w = self._make_loss(targets, idx, L, swb)
-                    loss, _ = trainer.step(X, L, loss_fn)
-                    if math.isfinite(loss) and w > 0:
-                        total += loss * w
-                        weight += w
-                    bar.update(len(idx), total / weight if weight else None)
-                epoch_loss = total / weight if weight else math.nan
-                norms = np.asarray(trainer.grad_norms_[first_norm:], dtype=np.float64)
-                norms = norms[np.isfinite(norms)]
-                self.n_iter_ += 1
-                self.t_ += n_train
-                self.loss_curve_.append(float(epoch_loss))
-                self.grad_norm_curve_.append(float(norms.mean()) if norms.size else math.nan)
-                score = None
-                if early:
-                    net.eval()
-                    score = float(self._validation_score(*val))
-                    self.validation_scores_.append(score)
-                stop, improved = counter.update(loss=epoch_loss, score=score)
-                if early:
-                    if improved:
-                        self.best_validation_score_ = score
-                        self._best_params = net.state_dict()
-                else:
-                    self.best_loss_ = float(counter.best_loss)
-                bar.close(epoch_loss, score)
-                if self.verbose and self.verbose > 1:
-                    EpochProgress.write(
-                        f"epoch {self.n_iter_}: loss {epoch_loss:.6g}"
-                        + (f", validation score {score:.6g}" if early else "")
-                        + f", {n_train / max(time.perf_counter() - t0, 1e-9):.1f} sequences/s",
-                        self.verbose)
-                if stop and not incremental:
-                    what = ("Validation score" if early else "Training loss")
-                    EpochProgress.write(
-                        f"{what} did not improve more than tol={self.tol} for "
-                        f"{self.n_iter_no_change} consecutive epochs. Stopping.", self.verbose)
-                    stopped = True
-                    break
-        except KeyboardInterrupt:
-            # as scikit-learn's MLP: keep the model trained so far
-            warnings.warn("Training interrupted by user.")
-            stopped = True
-        finally:
-            net.eval()
-            release_caches(net)
-        if early and getattr(self, "_best_params", None) is not None:
-            net.load_state_dict(self._best_params)
-            del self._best_params
-        if not stopped and not incremental:
+        self._trainer.reference_loss = self._reference_loss(train[1])
+        loop = TrainingLoop(
+            self._trainer, _SequenceTask(self, train, val), self._rng, n_epochs,
+            stopping=self._counter, restore_best=early, verbose=self.verbose, log_level=2,
+            incremental=incremental)
+        reason = loop.run()
+        self.n_iter_ += loop.epoch
+        self.t_ += loop.epoch * len(train[0])
+        self.loss_curve_ += [float(v) for v in loop.loss_curve]
+        self.grad_norm_curve_ += loop.grad_norm_curve
+        if early:
+            self.validation_scores_ += [e["val_score"] for e in loop.evaluations]
+            self.best_validation_score_ = float(self._counter.best)
+        else:
+            self.best_loss_ = float(self._counter.best)
+        if reason == "early_stopping" and self.verbose:
+            what = "Validation score" if early else "Training loss"
+            loop._bar.write(f"{what} did not improve more than tol={self.tol} for "
+                            f"{self.n_iter_no_change} consecutive epochs. Stopping.")
+        if reason == "max_iter" and not incremental:
             warnings.warn(
                 f"{self._name()}: stopped after max_iter={n_epochs} epochs while the "
                 f"{'validation score' if early else 'training loss'} was still improving by more "
@@ -774,7 +634,7 @@ class BaseRNNEstimator(BaseEstimator):
             )
 
     # ------------------------------------------------------------------ inference helpers
-    def _outputs(self, X, what="logits"):
+    def _outputs(self, X, what="head"):
         """Validate ``X`` against the fitted model and run the network (see
         :func:`network_outputs`)."""
         self._check_fitted()
@@ -828,7 +688,7 @@ class BaseRNNEstimator(BaseEstimator):
                 self, "network_", None):
             raise ValueError(f"state must come from this {self._name()}'s init_state(); got "
                              f"{type(state).__name__}.")
-        advance(state, self._stream_input(x, state))
+        state.advance(self._stream_input(x, state))
         return self._stream_output(state), state
 
     def _stream_input(self, x, state):
@@ -873,8 +733,8 @@ class BaseRNNEstimator(BaseEstimator):
         return self.network_.head.params["bias"].shape[0]
 
     def _stream_output(self, state):
-        """Turn ``state._logits`` into what :meth:`step` returns (subclasses)."""
-        return softmax_into(state, state.output)
+        """Turn ``state.logits`` into what :meth:`step` returns (subclasses)."""
+        return softmax_into(state.logits, state.output)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path):

@@ -13,14 +13,16 @@ estimator                 ``out`` after ``t`` steps equals
 ``RNNLanguageModel``      the next-token distribution after ``<bos>`` and the ``t`` tokens
 ========================  ==============================================================
 
-The recurrent layers advance with :meth:`fastrnn.nn.LSTM.step` (the backend's compiled kernels
-over a single step); standardisation, pooling (``"last"``, a running mean or a running maximum),
-the output layer and the softmax run with numpy into the preallocated buffers, so a call allocates
-nothing that grows with the number of steps. A bidirectional network cannot run this way: its
-reverse direction needs the whole sequence.
+The network advances with :meth:`fastrnn.nn.SequenceNetwork.step` (the recurrent layers' bound
+steps, the running pooling and the head into preallocated buffers); the estimator validates and
+standardises the input and turns the head's output into its result, so a call allocates nothing
+that grows with the number of steps. A bidirectional network cannot run this way: its reverse
+direction needs the whole sequence.
 """
 
 import numpy as np
+
+from ..losses import softmax
 
 __all__ = ["EstimatorStream"]
 
@@ -45,37 +47,35 @@ class EstimatorStream:
     def __init__(self, est, n_streams, n_outputs):
         net = est.network_
         B = int(n_streams)
-        dt = net.dtype
         self.n_streams = B
-        self.steps = 0
         self._net = net
-        self._layer_state = net.rnn.init_state(B)
-        H = net.rnn.hidden_size
-        self._acc = np.empty((B, H), dt)  # running sum ("mean") or maximum ("max") of the outputs
-        self._pooled = np.empty((B, H), dt)
-        self._logits = np.empty((B, net.head.params["weight"].shape[0]), dt)
-        self._z = np.empty(self._logits.shape, np.float64)
-        self._zmax = np.empty((B, 1), np.float64)
+        self._stream = net.init_stream(B)
         self.output = np.zeros((B, n_outputs), np.float64)
         if net.embedding is not None:
             self._ids = np.zeros(B, np.intp)
-            self._x = np.empty((B, net.embedding.params["weight"].shape[1]), dt)
         else:
-            self._x = np.empty((B, net.n_features), dt)
             self._x64 = np.empty((B, net.n_features), np.float64)
         self.reset()
 
+    @property
+    def steps(self):
+        return self._stream.steps
+
+    @property
+    def logits(self):
+        """ndarray of shape (n_streams, n_outputs): the network head's output after the last
+        step."""
+        return self._stream.out
+
     def reset(self):
-        """Start new sequences in every stream: the initial state (learned or zero), no steps."""
-        ls = self._layer_state.reset()
-        init = getattr(self._net, "_state_params", {})
-        if init:
-            ls.h[...] = init["h0"][:, None, :]
-            if ls.c is not None:
-                ls.c[...] = init["c0"][:, None, :]
-        self.steps = 0
-        self._acc[...] = -np.inf if self._net.pooling == "max" else 0.0
+        """Start new sequences in every stream."""
+        self._stream.reset()
         return self
+
+    def advance(self, x):
+        """Feed one validated step ``x`` (float64 of shape (n_streams, n_features) in the model's
+        units, or token ids of shape (n_streams,)); returns :attr:`logits`."""
+        return self._net.step(x, self._stream)
 
 
 def check_streamable(est):
@@ -88,38 +88,9 @@ def check_streamable(est):
         )
 
 
-def advance(state, x):
-    """Feed one step ``x`` (validated, shape ``(n_streams, n_features)`` float64 in the model's
-    units, or ``(n_streams,)`` token ids) and compute the logits of the head into
-    ``state._logits``; returns them."""
-    net = state._net
-    if net.embedding is not None:
-        np.take(net.embedding.params["weight"], x, axis=0, out=state._x)
-    else:
-        np.copyto(state._x, x, casting="same_kind")
-    y, _ = net.rnn.step(state._x, state._layer_state)
-    state.steps += 1
-    pooled = y
-    if net.pooling == "mean":
-        state._acc += y
-        pooled = np.divide(state._acc, state.steps, out=state._pooled)
-    elif net.pooling == "max":
-        pooled = np.maximum(state._acc, y, out=state._acc)
-    head = net.head.params
-    np.dot(pooled, head["weight"].T, out=state._logits)
-    state._logits += head["bias"]
-    return state._logits
-
-
-def softmax_into(state, out, excluded=()):
-    """Row softmax of ``state._logits`` in float64 into ``out`` (``excluded`` columns get 0)."""
-    z = state._z
-    z[...] = state._logits
-    for j in excluded:
-        z[:, j] = -np.inf
-    np.max(z, axis=1, keepdims=True, out=state._zmax)
-    z -= state._zmax
-    np.exp(z, out=out)
-    np.sum(out, axis=1, keepdims=True, out=state._zmax)
-    out /= state._zmax
-    return out
+def softmax_into(logits, out, excluded=()):
+    """Row softmax of ``logits`` in float64 into ``out`` (``excluded`` columns get 0)."""
+    out[...] = logits
+    if excluded:
+        out[:, list(excluded)] = -np.inf
+    return softmax(out, axis=1, out=out)

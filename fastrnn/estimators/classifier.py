@@ -1,5 +1,6 @@
 """Sequence classification: :class:`RNNClassifier`."""
 
+import math
 from numbers import Number
 
 import numpy as np
@@ -152,6 +153,10 @@ class _LabelTargetsMixin:
 
     def _label_attributes(self):
         return ("classes_",)
+
+    def _reference_loss(self, targets):
+        """Cross-entropy of the uniform prediction: log of the number of classes."""
+        return math.log(len(self.classes_))
 
 
 class RNNClassifier(ClassifierMixin, PooledOutputMixin, TransformerMixin, _LabelTargetsMixin,

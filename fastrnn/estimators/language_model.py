@@ -1,25 +1,19 @@
 """Recurrent language models: :class:`RNNLanguageModel`.
 
 A language model reads text as a stream of tokens (characters or words) and learns the
-distribution of the next token given the ones before it (SPEC §4). Three pieces live here:
-
-* :func:`blocked_softmax_cross_entropy` and :func:`blocked_log_probs` -- the output softmax fused
-  with the cross-entropy and computed a block of rows at a time, so a large vocabulary never needs a
-  ``(B*T, V)`` array of probabilities;
-* :class:`LMNetwork` -- drives a :class:`fastrnn.nn.SequenceNetwork` (embedding, compiled recurrent
-  layers, dense head) up to its hidden states and applies the head itself through the blocked loss;
-* :class:`RNNLanguageModel` -- the scikit-learn style estimator: tokenising, vocabulary, training on
-  parallel streams with truncated back-propagation through time and carried state, evaluation
-  (perplexity, bits per token), next-token prediction, sampling, checkpoints and resuming.
+distribution of the next token given the ones before it. :class:`RNNLanguageModel` is the
+scikit-learn style estimator: tokenising, vocabulary, training on parallel streams with truncated
+back-propagation through time and carried state (:mod:`fastrnn.estimators._lm_task` under the
+shared :class:`fastrnn.train.TrainingLoop`), evaluation (perplexity, bits per token), next-token
+prediction, sampling, checkpoints and resuming. Its network is a
+:class:`fastrnn.nn.SequenceNetwork` with a softmax head (:class:`fastrnn.nn.SoftmaxHead`), whose
+loss is computed a block of rows at a time (:func:`fastrnn.losses.blocked_softmax_cross_entropy`).
 """
 
 import copy
 import hashlib
 import math
 import os
-import signal
-import threading
-import time
 import warnings
 from collections.abc import Iterable
 from numbers import Integral, Real
@@ -29,14 +23,18 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._config import check_dtype, num_threads
+from .._config import check_dtype
 from .._persist import read_model, save_model
+from ..losses import blocked_log_probs, blocked_softmax_cross_entropy, softmax
 from ..nn import SequenceNetwork
 from ..nn.init import check_random_state
-from ..optim import ReduceLROnPlateau
+from ..nn.layers import SoftmaxHead
+from ..nn.sampling import sample_token
+from ..optim import AnnealingLR, ReduceLROnPlateau
 from ..text import BOS, EOS, N_SPECIAL, PAD, UNK, Vocabulary, get_tokenizer
-from ..train import Trainer, truncated_bptt_batches
-from ._streaming import EstimatorStream, advance, softmax_into
+from ..train import EarlyStopping, Trainer, TrainingInterrupted, TrainingLoop, split_at_documents
+from ._lm_task import LMTask
+from ._streaming import EstimatorStream, softmax_into
 
 __all__ = [
     "RNNLanguageModel",
@@ -48,10 +46,6 @@ __all__ = [
     "TrainingInterrupted",
 ]
 
-#: Elements of one block of logits: 2**20 values (4 MiB in float32). A block has
-#: ``max(1, BLOCK_ELEMENTS // vocab_size)`` rows.
-BLOCK_ELEMENTS = 2 ** 20
-
 #: Token ids the output softmax never gives probability to: padding and the beginning of a document
 #: (both are only ever inputs, never a next token).
 EXCLUDED_OUTPUTS = (PAD, BOS)
@@ -60,9 +54,6 @@ EXCLUDED_OUTPUTS = (PAD, BOS)
 #: does not depend on this number; it bounds memory).
 EVAL_CHUNK = 256
 
-#: rows per thread below which the softmax head runs on one thread
-PARALLEL_MIN_ROWS = 512
-
 _CLASS_NAME = "RNNLanguageModel"
 
 #: fitted attributes besides the vocabulary and the network, saved with the model
@@ -70,358 +61,48 @@ _FITTED = ("n_iter_", "n_steps_", "n_tokens_seen_", "loss_curve_", "validation_b
            "best_validation_bits_per_token_", "history_", "stop_reason_", "training_time_")
 
 
-class TrainingInterrupted(UserWarning):
-    """Training stopped early on Ctrl-C; the estimator keeps the best parameters so far."""
+def _json_float(x):
+    x = float(x)
+    return x if math.isfinite(x) else None
 
-
-# ------------------------------------------------------------------------------------------------
-# The blocked, fused output softmax and cross-entropy
-# --------------------------------------------------------------------------------------------------
-
-def _block_rows(vocab_size, block_rows):
-    if block_rows is None:
-        return max(1, BLOCK_ELEMENTS // max(1, int(vocab_size)))
-    block_rows = int(block_rows)
-    if block_rows < 1:
-        raise ValueError(f"block_rows must be a positive integer or None, got {block_rows}.")
-    return block_rows
-
-
-def _check_head(hidden, weight, bias, targets):
-    hidden = np.asarray(hidden)
-    weight = np.asarray(weight)
-    bias = np.asarray(bias)
-    if hidden.ndim != 2 or weight.ndim != 2 or hidden.shape[1] != weight.shape[1]:
-        raise ValueError(
-            f"hidden must be (N, F) and weight (V, F) with the same F, got hidden {hidden.shape} "
-            f"and weight {weight.shape}; flatten the (B, T, F) hidden states to (B*T, F) first."
-        )
-    if bias.shape != (weight.shape[0],):
-        raise ValueError(f"bias must have shape ({weight.shape[0]},), got {bias.shape}.")
-    dt = np.result_type(hidden.dtype, weight.dtype, np.float32)
-    targets = np.asarray(targets)
-    if targets.shape != (hidden.shape[0],) or (targets.size and targets.dtype.kind not in "iu"):
-        raise ValueError(
-            f"targets must be integer ids of shape ({hidden.shape[0]},), got {targets.dtype} array "
-            f"of shape {targets.shape}."
-        )
-    V = weight.shape[0]
-    if targets.size and (targets.min() < 0 or targets.max() >= V):
-        raise ValueError(f"target ids must lie in [0, {V}), got values from {targets.min()} to "
-                         f"{targets.max()}; encode them with the model's vocabulary.")
-    return (np.ascontiguousarray(hidden, dt), np.ascontiguousarray(weight, dt),
-            np.ascontiguousarray(bias, dt), targets.astype(np.intp, copy=False))
-
-
-def _blocked(hidden, weight, bias, targets, valid, excluded, block_rows, grad_scale,
-             dhidden=None):
-    """Shared loop of the blocked softmax: per-row negative log-likelihoods and, if
-    ``grad_scale`` is given, the gradients of ``sum_i grad_scale * valid_i * nll_i`` (``dhidden``
-    written into the given array if one is passed)."""
-    N, F = hidden.shape
-    V = weight.shape[0]
-    dt = hidden.dtype
-    rows_per = min(_block_rows(V, block_rows), max(N, 1))
-    nll = np.zeros(N, np.float64)
-    excluded = [int(e) for e in excluded]
-    want_grad = grad_scale is not None
-    if want_grad:
-        dhidden = np.zeros_like(hidden) if dhidden is None else dhidden
-        dweight = np.zeros_like(weight)
-        dbias = np.zeros(V, np.float64)
-        tmp = np.empty_like(weight)
-    z = np.empty((rows_per, V), dt)
-    wt = weight.T
-    for r0 in range(0, N, rows_per):
-        r1 = min(N, r0 + rows_per)
-        n = r1 - r0
-        zb = z[:n]
-        np.dot(hidden[r0:r1], wt, out=zb)
-        zb += bias
-        if excluded:
-            zb[:, excluded] = -np.inf
-        zb -= zb.max(axis=1, keepdims=True)
-        rows = np.arange(n)
-        t = targets[r0:r1]
-        z_t = zb[rows, t].astype(np.float64)
-        np.exp(zb, out=zb)
-        s = zb.sum(axis=1, dtype=np.float64)
-        v = valid[r0:r1]
-        with np.errstate(invalid="ignore"):
-            nll[r0:r1] = np.where(v, np.log(s) - z_t, 0.0)
-        if want_grad:
-            # d nll_i / d z_ij = p_ij - [j == t_i]; weighted by grad_scale on the valid rows only.
-            w = np.where(v, grad_scale / s, 0.0).astype(dt)
-            zb *= w[:, None]
-            zb[rows[v], t[v]] -= dt.type(grad_scale)
-            np.dot(zb, weight, out=dhidden[r0:r1])
-            np.dot(zb.T, hidden[r0:r1], out=tmp)
-            dweight += tmp
-            dbias += zb.sum(axis=0, dtype=np.float64)
-    if want_grad:
-        return nll, dhidden, dweight, dbias.astype(dt)
-    return nll
-
-
-def blocked_softmax_cross_entropy(hidden, weight, bias, targets, valid=None,
-                                  excluded=EXCLUDED_OUTPUTS, block_rows=None):
-    r"""Softmax output layer fused with the cross-entropy, computed a block of rows at a time.
-
-    With logits :math:`z_i = W h_i + b` (one row per token position) the loss is the mean negative
-    log-likelihood of the targets over the valid rows,
-
-    .. math::
-
-        J = \frac{1}{n}\sum_{i\,\text{valid}}
-            \Bigl(\log \sum_{j \notin E} e^{z_{ij}} - z_{i t_i}\Bigr),
-
-    and its gradients follow from :math:`\partial J / \partial z_{ij} = (p_{ij} - [j = t_i]) / n`:
-    :math:`\partial J/\partial h_i = (p_i - e_{t_i}) W / n`,
-    :math:`\partial J/\partial W = \sum_i (p_i - e_{t_i})^\top h_i / n`, and the column sums for
-    the bias. Only ``block_rows`` rows of logits exist at any time (default: ``2**20 // V`` rows,
-    4 MiB in float32), so a 10,000-word vocabulary costs a few MiB instead of ``N * V`` values; the
-    head gradients are accumulated block by block.
-
-    Parameters
-    ----------
-    hidden : ndarray of shape (N, F)
-        Hidden states entering the head (e.g. ``(B*T, hidden_size)``).
-    weight : ndarray of shape (V, F)
-        Output weights (the embedding matrix when the weights are tied).
-    bias : ndarray of shape (V,)
-    targets : integer ndarray of shape (N,)
-        The next token of each row.
-    valid : bool ndarray of shape (N,), optional
-        Rows that count (default all); invalid rows get no loss and no gradient.
-    excluded : sequence of int, default (PAD, BOS)
-        Output ids that get probability zero (their logits are set to :math:`-\infty`).
-    block_rows : int, optional
-        Rows per block.
-
-    Returns
-    -------
-    loss : float
-        Mean negative log-likelihood (nats per valid row), accumulated in float64; 0.0 if no row is
-        valid.
-    dhidden : ndarray of shape (N, F)
-    dweight : ndarray of shape (V, F)
-    dbias : ndarray of shape (V,)
-        Gradients of ``loss``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastrnn.estimators.language_model import blocked_softmax_cross_entropy
-    >>> h = np.zeros((3, 2)); W = np.zeros((4, 2)); b = np.zeros(4)
-    >>> loss, dh, dW, db = blocked_softmax_cross_entropy(h, W, b, [1, 2, 3], excluded=(),
-    ...                                                    block_rows=2)
-    >>> round(loss, 6)  # log 4: four equally likely tokens
-    1.386294
-    """
-    hidden, weight, bias, targets = _check_head(hidden, weight, bias, targets)
-    valid = (np.ones(len(targets), bool) if valid is None
-             else np.asarray(valid, bool).reshape(len(targets)))
-    n = int(valid.sum())
-    scale = 1.0 / n if n else 0.0
-    N = len(targets)
-    n_parts = min(num_threads(), N // PARALLEL_MIN_ROWS) if N >= 2 * PARALLEL_MIN_ROWS else 1
-    if n_parts <= 1:
-        nll, dh, dw, db = _blocked(hidden, weight, bias, targets, valid, excluded, block_rows,
-                                   scale)
-        return float(nll.sum() * scale), dh, dw, db
-    # Rows are independent: one part per thread (numpy releases the GIL in its products and
-    # element-wise loops), the head gradients summed over the parts in a fixed order.
-    from .._parallel import run_parts
-
-    dh = np.empty_like(hidden)
-    bounds = np.linspace(0, N, n_parts + 1).astype(int)
-    parts = run_parts(lambda r0, r1: _blocked(
-        hidden[r0:r1], weight, bias, targets[r0:r1], valid[r0:r1], excluded, block_rows, scale,
-        dhidden=dh[r0:r1]), list(zip(bounds[:-1], bounds[1:])))
-    loss = sum(float(p[0].sum()) for p in parts) * scale
-    dw = parts[0][2]
-    db = parts[0][3]
-    for p in parts[1:]:
-        dw += p[2]
-        db += p[3]
-    return float(loss), dh, dw, db
-
-
-def blocked_log_probs(hidden, weight, bias, targets, excluded=EXCLUDED_OUTPUTS, block_rows=None):
-    """Log-probability of each target under the softmax head, computed block by block.
-
-    Parameters
-    ----------
-    hidden, weight, bias, targets, excluded, block_rows
-        As in :func:`blocked_softmax_cross_entropy`.
-
-    Returns
-    -------
-    log_probs : float64 ndarray of shape (N,)
-        :math:`\\log p(t_i \\mid h_i)` (``-inf`` for an excluded target).
-    """
-    hidden, weight, bias, targets = _check_head(hidden, weight, bias, targets)
-    valid = np.ones(len(targets), bool)
-    return -_blocked(hidden, weight, bias, targets, valid, excluded, block_rows, None)
-
-
-# ------------------------------------------------------------------------------------------------
-# The network driven up to its hidden states
-# --------------------------------------------------------------------------------------------------
 
 class LMNetwork:
-    """A :class:`fastrnn.nn.SequenceNetwork` (``pooling=None``) whose dense head is applied
-    through the blocked softmax cross-entropy instead of producing a ``(B, T, V)`` array of logits.
+    """Deprecated: a language model's network is a :class:`fastrnn.nn.SequenceNetwork` built with
+    ``head="softmax"`` (its ``forward`` returns the hidden states, its ``loss_fn(targets, valid)``
+    is the blocked softmax cross-entropy). Removed in the next version.
 
-    The network owns the parameters (embedding, recurrent layers, head; tied or not) and their
-    gradients; this class runs the embedding, the dropout and the compiled recurrent layers exactly
-    as the network does, and takes the head's weights from ``network.head``. It follows the protocol
-    of :class:`fastrnn.train.Trainer` (``params``, ``grads``, ``forward``, ``backward``):
-    ``forward`` returns the hidden states, and the loss function given to ``Trainer.step`` is
-    :meth:`loss_fn`, which also computes the head's gradients.
-
-    Parameters
-    ----------
-    network : SequenceNetwork
-        Built with ``vocab_size``, ``embedding_dim``, ``pooling=None`` and
-        ``n_outputs=vocab_size``.
-    block_rows : int, optional
-        Rows per block of the softmax (see :func:`blocked_softmax_cross_entropy`).
+    ``LMNetwork(network)`` turns the dense head of ``network`` (built with ``vocab_size``,
+    ``embedding_dim``, ``pooling=None``) into such a head, sharing its arrays, and returns the
+    network's own methods.
     """
 
     def __init__(self, network, block_rows=None):
+        warnings.warn("LMNetwork is deprecated and will be removed in the next version; build "
+                      "SequenceNetwork(..., pooling=None, head='softmax') instead.", FutureWarning,
+                      stacklevel=2)
         if network.embedding is None or network.pooling is not None:
             raise ValueError("LMNetwork needs a SequenceNetwork built with vocab_size and "
                              f"pooling=None, got {network.config}.")
+        if not isinstance(network.head, SoftmaxHead):
+            old = network.head
+            head = SoftmaxHead(old.in_features, old.out_features, dtype=old.dtype,
+                               excluded=EXCLUDED_OUTPUTS, block_rows=block_rows)
+            head.params, head.grads = old.params, old.grads
+            network.head = head
         self.network = network
-        self.block_rows = block_rows
-        self.params = network.params
-        self.grads = network.grads
-        self._masks = None
-        self._head_grads = None
-
-    @property
-    def head_weight(self):
-        """ndarray of shape (V, F): the output weights (the embedding matrix when tied)."""
-        return self.network.head.params["weight"]
-
-    @property
-    def head_bias(self):
-        """ndarray of shape (V,): the output bias."""
-        return self.network.head.params["bias"]
+        self.params, self.grads = network.params, network.grads
+        self.forward = self.__call__ = network.forward
+        self.backward = network.backward
+        self.loss_fn = network.loss_fn
+        self.release = network.release
+        self.logits = network.head.logits
 
     def train(self, mode=True):
-        """Switch dropout on (``mode=True``) or off; returns self."""
         self.network.train(mode)
         return self
 
     def eval(self):
-        """Switch dropout off; returns self."""
         return self.train(False)
-
-    def _dropout(self, X):
-        net = self.network
-        if not (net.training and net.dropout > 0):
-            return X, None
-        keep = 1.0 - net.dropout
-        # One draw of the network's RandomState seeds a PCG64 generator for the mask: float32
-        # draws from it cost a quarter of RandomState.random_sample's (the masks of a 64 x 64-step
-        # chunk were 10 % of a training step), and the masks still depend on rng_ alone, which
-        # the checkpoint saves, so a resumed run draws the same ones.
-        gen = np.random.Generator(np.random.PCG64(net.rng_.randint(np.iinfo(np.int32).max)))
-        mask = (gen.random(X.shape, dtype=np.float32) < keep).astype(net.dtype)
-        mask *= net.dtype.type(1.0 / keep)
-        return X * mask, mask
-
-    def forward(self, X, lengths, state=None):
-        """Token ids (B, T) -> hidden states (B, T, F) and the final recurrent state.
-
-        Parameters
-        ----------
-        X : integer ndarray of shape (B, T)
-        lengths : ndarray of shape (B,)
-        state : optional
-            Initial recurrent state (an ``(h, c)`` pair for an LSTM), e.g. the final state of the
-            previous chunk.
-
-        Returns
-        -------
-        hidden : ndarray of shape (B, T, F)
-        h_n : the final state (to carry into the next chunk)
-        """
-        net = self.network
-        E = net.embedding.forward(X)
-        E, in_mask = self._dropout(E)
-        Y, h_n = net.rnn.forward(E, lengths, state)
-        Y, out_mask = self._dropout(Y)
-        self._masks = (in_mask, out_mask)
-        self._head_grads = None
-        return Y, h_n
-
-    __call__ = forward
-
-    def loss_fn(self, targets, valid):
-        """A loss function for :meth:`fastrnn.train.Trainer.step`: ``hidden -> (loss, dhidden)``.
-
-        Parameters
-        ----------
-        targets : integer ndarray of shape (B, T)
-            The next token at every position (teacher forcing).
-        valid : bool ndarray of shape (B, T)
-            Positions that count.
-        """
-
-        def fn(hidden):
-            B, T, F = hidden.shape
-            loss, dh, dw, db = blocked_softmax_cross_entropy(
-                hidden.reshape(B * T, F), self.head_weight, self.head_bias, targets.reshape(-1),
-                valid.reshape(-1), block_rows=self.block_rows)
-            self._head_grads = (dw, db)
-            return loss, dh.reshape(B, T, F)
-
-        return fn
-
-    def backward(self, dhidden, dh_n=None):
-        """Back-propagate the gradient of the hidden states; fills ``grads`` (head included)."""
-        net = self.network
-        in_mask, out_mask = self._masks
-        if out_mask is not None:
-            dhidden = dhidden * out_mask
-        dX = net.rnn.backward(dhidden, dh_n)
-        if in_mask is not None:
-            dX = dX * in_mask
-        net.embedding.backward(dX)
-        dw, db = self._head_grads
-        if net.tie_weights:
-            g = net.embedding.grads["weight"]
-            g += dw
-            if net.embedding.padding_idx is not None:
-                g[net.embedding.padding_idx] = 0.0
-        else:
-            self.grads["head.weight"][...] = dw
-        self.grads["head.bias"][...] = db
-
-    def release(self):
-        """Drop the caches of the last forward/backward (a fitted model need not hold a batch of
-        activations); returns self."""
-        net = self.network
-        for obj, attr in ((net, "_cache"), (net.rnn, "_cache"), (net.head, "_X"),
-                          (net.embedding, "_ids")):
-            if hasattr(obj, attr):
-                setattr(obj, attr, None)
-        self._masks = None
-        self._head_grads = None
-        return self
-
-    def logits(self, hidden):
-        """Full logits of a few rows (generation, next-token prediction).
-
-        ``hidden`` of shape (n, F) -> float64 array of shape (n, V), ``-inf`` at the excluded ids.
-        """
-        W = self.head_weight
-        z = (np.asarray(hidden, W.dtype) @ W.T + self.head_bias).astype(np.float64)
-        z[:, list(EXCLUDED_OUTPUTS)] = -np.inf
-        return z
 
 
 class _LMStream(EstimatorStream):
@@ -431,190 +112,16 @@ class _LMStream(EstimatorStream):
         super().__init__(est, n_streams, len(est.vocabulary_))
 
     def read(self, ids):
-        advance(self, ids)
-        return softmax_into(self, self.output, EXCLUDED_OUTPUTS)
+        self.advance(ids)
+        return softmax_into(self.logits, self.output, EXCLUDED_OUTPUTS)
 
     def reset(self):
         super().reset()
         self._ids[...] = BOS
         self.read(self._ids)
-        self.steps = 0
+        self._stream.steps = 0
         return self
 
-
-# ------------------------------------------------------------------------------------------------
-# Sampling
-# --------------------------------------------------------------------------------------------------
-
-def _softmax64(z):
-    z = np.asarray(z, np.float64)
-    m = np.max(z)
-    e = np.exp(z - m)
-    return e / e.sum()
-
-
-def sample_token(logits, temperature=1.0, top_k=None, top_p=None, greedy=False, rng=None):
-    """Draw the next token id from a vector of logits.
-
-    The logits are divided by ``temperature``, cut to the ``top_k`` largest, then to the smallest
-    set whose probability reaches ``top_p`` (nucleus sampling, Holtzman et al. 2020), and one id is
-    drawn from the renormalised softmax. ``greedy=True`` or ``temperature=0`` returns the argmax.
-
-    Parameters
-    ----------
-    logits : ndarray of shape (V,)
-        ``-inf`` marks ids that must never be drawn.
-    temperature : float, default 1.0
-    top_k : int, optional
-    top_p : float in (0, 1], optional
-    greedy : bool, default False
-    rng : numpy RandomState, optional
-
-    Returns
-    -------
-    token_id : int
-    """
-    z = np.asarray(logits, np.float64).ravel()
-    if greedy or temperature == 0:
-        return int(np.argmax(z))
-    z = z / float(temperature)
-    if top_k is not None and top_k < z.size:
-        kth = np.partition(z, z.size - top_k)[z.size - top_k]
-        z = np.where(z >= kth, z, -np.inf)
-        if np.count_nonzero(z > -np.inf) > top_k:
-            # ties at the k-th value: keep exactly k, the lowest ids first
-            keep = np.argsort(-z, kind="stable")[:top_k]
-            mask = np.full(z.size, -np.inf)
-            mask[keep] = 0.0
-            z = z + mask
-    p = _softmax64(z)
-    if top_p is not None and top_p < 1.0:
-        order = np.argsort(-p, kind="stable")
-        cum = np.cumsum(p[order])
-        n_keep = int(np.searchsorted(cum, top_p) + 1)
-        cut = np.zeros_like(p)
-        cut[order[:n_keep]] = p[order[:n_keep]]
-        p = cut / cut.sum()
-    rng = check_random_state(rng)
-    cdf = np.cumsum(p)
-    idx = int(np.searchsorted(cdf, rng.random_sample() * cdf[-1], side="right"))
-    idx = min(idx, z.size - 1)
-    while p[idx] == 0.0 and idx > 0:  # rounding at the end of the cdf
-        idx -= 1
-    return idx
-
-
-# ------------------------------------------------------------------------------------------------
-# Helpers of the estimator
-# --------------------------------------------------------------------------------------------------
-
-def _rng_state(rng):
-    name, keys, pos, has_gauss, cached = rng.get_state()
-    return np.asarray(keys, np.uint32), [str(name), int(pos), int(has_gauss), float(cached)]
-
-
-def _set_rng_state(rng, keys, meta):
-    rng.set_state((meta[0], np.asarray(keys, np.uint32), int(meta[1]), int(meta[2]),
-                   float(meta[3])))
-
-
-def _state_arrays(state):
-    if state is None:
-        return []
-    return list(state) if isinstance(state, tuple) else [state]
-
-
-def split_at_documents(X, Y):
-    """Cut the stream rows of a chunk at every ``<bos>`` after the first step.
-
-    Documents are independent: each starts from a zero state, in training as in scoring. A stream
-    row that crosses a document border is split into one row per piece (right-padded, with its own
-    length), so that the kernel starts the new document from zero without any special support.
-
-    Parameters
-    ----------
-    X, Y : integer ndarray of shape (B, T)
-        Inputs and targets of a chunk of ``B`` streams.
-
-    Returns
-    -------
-    Xr, Yr : integer ndarray of shape (R, T)
-        The rows (``R >= B``), padded with ``<pad>``.
-    lengths : ndarray of shape (R,)
-    stream : ndarray of shape (R,)
-        The stream each row comes from (rows of one stream are consecutive and in order).
-    fresh : bool ndarray of shape (R,)
-        Rows that start a document (input ``<bos>`` first): their initial state is zero; the others
-        continue their stream's carried state.
-    last : ndarray of shape (B,)
-        The last row of each stream, whose final state is carried into the next chunk.
-    """
-    X = np.asarray(X)
-    Y = np.asarray(Y)
-    B, T = X.shape
-    cut_b, cut_t = np.nonzero(X[:, 1:] == BOS)
-    if cut_b.size == 0:
-        return (X, Y, np.full(B, T, np.int64), np.arange(B), X[:, 0] == BOS, np.arange(B))
-    cut_t = cut_t + 1
-    n_rows = B + cut_b.size
-    Xr = np.full((n_rows, T), PAD, X.dtype)
-    Yr = np.full((n_rows, T), PAD, Y.dtype)
-    lengths = np.empty(n_rows, np.int64)
-    stream = np.empty(n_rows, np.int64)
-    last = np.empty(B, np.int64)
-    r = 0
-    per_stream = np.split(cut_t, np.searchsorted(cut_b, np.arange(1, B)))
-    for b in range(B):
-        edges = [0, *per_stream[b].tolist(), T]
-        for t0, t1 in zip(edges[:-1], edges[1:]):
-            Xr[r, :t1 - t0] = X[b, t0:t1]
-            Yr[r, :t1 - t0] = Y[b, t0:t1]
-            lengths[r] = t1 - t0
-            stream[r] = b
-            r += 1
-        last[b] = r - 1
-    return Xr, Yr, lengths, stream, Xr[:, 0] == BOS, last
-
-
-def _json_float(x):
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-class _StopFlag:
-    """Turns the first Ctrl-C during training into a request to stop after the current step.
-
-    A second Ctrl-C raises ``KeyboardInterrupt`` at once. Outside the main thread (where
-    signal handlers cannot be installed) Ctrl-C raises at once, and ``fit`` still keeps the best
-    model.
-    """
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            try:
-                self._previous = signal.signal(signal.SIGINT, self._handle)
-            except (ValueError, OSError):  # pragma: no cover - embedded interpreters
-                self._previous = None
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-        return False
-
-
-# ------------------------------------------------------------------------------------------------
-# The estimator
-# --------------------------------------------------------------------------------------------------
 
 class RNNLanguageModel(BaseEstimator):
     r"""Recurrent language model over characters or words (SPEC §4).
@@ -937,17 +444,18 @@ class RNNLanguageModel(BaseEstimator):
                 f"tie_weights=True needs embedding_dim == hidden_size, got embedding_dim={E} and "
                 f"hidden_size={self.hidden_size}; set embedding_dim={self.hidden_size} (or None)."
             )
-        return SequenceNetwork(
+        return self._network(dict(
             n_outputs=vocab_size, vocab_size=vocab_size, embedding_dim=E, cell=self.cell,
             hidden_size=self.hidden_size, num_layers=self.num_layers, dropout=self.dropout,
             recurrent_dropout=self.recurrent_dropout, pooling=None, tie_weights=self.tie_weights,
-            dtype=check_dtype(self.dtype), backend=self.backend, random_state=int(seed))
+            dtype=check_dtype(self.dtype).name), int(seed))
 
-    def _lm(self):
-        lm = getattr(self, "_lm_cache", None)
-        if lm is None or lm.network is not self.network_:
-            lm = self._lm_cache = LMNetwork(self.network_)
-        return lm
+    def _network(self, config, seed=0, backend=None):
+        """The network of ``config`` with the language model's softmax head (also for configs
+        saved before the head was part of it)."""
+        config = dict(config, head="softmax", excluded_outputs=list(EXCLUDED_OUTPUTS))
+        return SequenceNetwork(**config, backend=self.backend if backend is None else backend,
+                               random_state=seed)
 
     def _zero_state(self, B):
         rnn = self.network_.rnn
@@ -957,43 +465,43 @@ class RNNLanguageModel(BaseEstimator):
 
     # ------------------------------------------------------------------ scoring
     def _score_ids(self, docs):
-        """Sum of log-probabilities (nats) and number of predicted tokens of id documents."""
-        lm = self._lm()
-        lm.eval()
-        try:
-            total, count = 0.0, 0
-            order = sorted(range(len(docs)), key=lambda i: -len(docs[i]))
-            group_size = max(1, int(self.batch_size))
-            for g0 in range(0, len(order), group_size):
-                group = [docs[i] for i in order[g0:g0 + group_size]]
-                steps = np.array([len(d) - 1 for d in group])
-                B, Tmax = len(group), int(steps.max())
-                ids = np.zeros((B, Tmax + 1), np.int32)
-                for b, d in enumerate(group):
-                    ids[b, :len(d)] = d
-                state = self._zero_state(B)
-                for t0 in range(0, Tmax, EVAL_CHUNK):
-                    k = int(np.count_nonzero(steps > t0))
-                    L = np.minimum(steps[:k] - t0, EVAL_CHUNK)
-                    Tc = int(L.max())
-                    X = ids[:k, t0:t0 + Tc]
-                    Y = ids[:k, t0 + 1:t0 + 1 + Tc]
-                    st = (tuple(s[:, :k] for s in state) if isinstance(state, tuple)
-                          else state[:, :k])
-                    hidden, h_n = lm.forward(X, L, st)
-                    real = (np.arange(Tc)[None, :] < L[:, None]).ravel()
-                    H = hidden.reshape(k * Tc, -1)[real]
-                    logp = blocked_log_probs(H, lm.head_weight, lm.head_bias, Y.reshape(-1)[real])
-                    total += float(logp.sum())
-                    count += int(real.sum())
-                    if isinstance(state, tuple):
-                        for s, s_n in zip(state, h_n):
-                            s[:, :k] = s_n
-                    else:
-                        state[:, :k] = h_n
-            return total, count
-        finally:
-            lm.train().release()
+        """Sum of log-probabilities (nats) and number of predicted tokens of id documents.
+
+        Documents are scored in groups of ``batch_size``, longest first, each from a zero state
+        and in chunks of :data:`EVAL_CHUNK` steps with the state carried. Nothing of the model
+        changes (several threads may score at once).
+        """
+        net = self.network_
+        total, count = 0.0, 0
+        order = sorted(range(len(docs)), key=lambda i: -len(docs[i]))
+        group_size = max(1, int(self.batch_size))
+        for g0 in range(0, len(order), group_size):
+            group = [docs[i] for i in order[g0:g0 + group_size]]
+            steps = np.array([len(d) - 1 for d in group])
+            B, Tmax = len(group), int(steps.max())
+            ids = np.zeros((B, Tmax + 1), np.int32)
+            for b, d in enumerate(group):
+                ids[b, :len(d)] = d
+            state = self._zero_state(B)
+            for t0 in range(0, Tmax, EVAL_CHUNK):
+                k = int(np.count_nonzero(steps > t0))
+                L = np.minimum(steps[:k] - t0, EVAL_CHUNK)
+                Tc = int(L.max())
+                X = ids[:k, t0:t0 + Tc]
+                Y = ids[:k, t0 + 1:t0 + 1 + Tc]
+                st = (tuple(s[:, :k] for s in state) if isinstance(state, tuple)
+                      else state[:, :k])
+                hidden, h_n = net.infer(X, L, st, output="hidden")
+                real = (np.arange(Tc)[None, :] < L[:, None]).ravel()
+                logp = net.head.log_probs(hidden.reshape(k * Tc, -1)[real], Y.reshape(-1)[real])
+                total += float(logp.sum())
+                count += int(real.sum())
+                if isinstance(state, tuple):
+                    for s, s_n in zip(state, h_n):
+                        s[:, :k] = s_n
+                else:
+                    state[:, :k] = h_n
+        return total, count
 
     def _mean_nll(self, texts):
         check_is_fitted(self, "network_")
@@ -1051,17 +559,12 @@ class RNNLanguageModel(BaseEstimator):
     def _run_prefix(self, ids):
         """Feed ``ids`` (1-D, starting with BOS); returns the last hidden state (1, F) and the
         recurrent state."""
-        lm = self._lm()
-        lm.eval()
-        try:
-            state = self._zero_state(1)
-            hidden = None
-            for t0 in range(0, len(ids), EVAL_CHUNK):
-                X = np.asarray(ids[t0:t0 + EVAL_CHUNK], np.int32)[None, :]
-                hidden, state = lm.forward(X, np.array([X.shape[1]]), state)
-            return hidden[:, -1].copy(), state
-        finally:
-            lm.train().release()
+        state = self._zero_state(1)
+        hidden = None
+        for t0 in range(0, len(ids), EVAL_CHUNK):
+            X = np.asarray(ids[t0:t0 + EVAL_CHUNK], np.int32)[None, :]
+            hidden, state = self.network_.infer(X, np.array([X.shape[1]]), state, output="hidden")
+        return hidden[:, -1].copy(), state
 
     def predict_next(self, prefix="", k=10):
         """The ``k`` most probable next tokens after ``prefix``, with their probabilities.
@@ -1083,7 +586,7 @@ class RNNLanguageModel(BaseEstimator):
         if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}.")
         h, _ = self._run_prefix(self._prompt_ids(prefix))
-        p = _softmax64(self._lm().logits(h)[0])
+        p = softmax(self.network_.head.logits(h)[0])
         p[list(EXCLUDED_OUTPUTS)] = -1.0  # sorts them last; never returned
         order = np.argsort(-p, kind="stable")[:min(int(k), len(p) - len(EXCLUDED_OUTPUTS))]
         tokens = self.vocabulary_.tokens
@@ -1198,11 +701,11 @@ class RNNLanguageModel(BaseEstimator):
         # only the logits are needed (sample_token normalises them), not the stream's softmax
         for i in self._prompt_ids(prompt, "prompt")[1:]:  # <bos> is read by init_state
             state._ids[0] = i
-            advance(state, state._ids)
+            state.advance(state._ids)
         out = []
         z = np.empty(len(self.vocabulary_), np.float64)
         for _ in range(int(max_length)):
-            z[...] = state._logits[0]
+            z[...] = state.logits[0]
             z[list(EXCLUDED_OUTPUTS)] = -np.inf
             z[UNK] = -np.inf
             nxt = sample_token(z, temperature, top_k, top_p, greedy, rng)
@@ -1210,7 +713,7 @@ class RNNLanguageModel(BaseEstimator):
                 break
             out.append(nxt)
             state._ids[0] = nxt
-            advance(state, state._ids)
+            state.advance(state._ids)
         tokens = [self.vocabulary_.tokens[i] for i in out]
         if self.input_type_ == "tokens":
             return tokens
@@ -1285,23 +788,99 @@ class RNNLanguageModel(BaseEstimator):
         if ckpt is not None:
             meta, arrays = ckpt
             self.vocabulary_ = Vocabulary.from_dict(meta["vocabulary"])
-            self.network_ = SequenceNetwork(**meta["network_config"], backend=self.backend,
-                                            random_state=0)
+            self.network_ = self._network(meta["network_config"])
             self._check_architecture(meta["network_config"])
         else:
             self.vocabulary_ = Vocabulary.build(docs, max_size=self.max_vocab,
                                                 min_count=self.min_count)
             self.network_ = self._build_network(len(self.vocabulary_),
                                                 rng.randint(np.iinfo(np.int32).max))
-        self._lm_cache = None
         train_ids = self._encode(docs)
         val_ids = self._encode(val_docs)
         fingerprint = self._fingerprint(train_ids, val_ids)
-        run = _Run(self, rng, train_ids, val_ids, fingerprint)
+        loop = self._training_loop(rng, train_ids, val_ids, fingerprint)
         if ckpt is not None:
-            run.restore(*ckpt)
-        run.train()
+            self._resume(loop, *ckpt, fingerprint)
+        reason = loop.run()
+        for k, v in self._summary(loop, reason).items():
+            setattr(self, k, v)
         return self
+
+    def _training_loop(self, rng, train_ids, val_ids, fingerprint):
+        """The :class:`~fastrnn.train.TrainingLoop` of a fit: optimiser, schedules, stopping rule
+        on the validation loss, checkpoints."""
+        opt = self.optimizer
+        opt = copy.deepcopy(opt) if not isinstance(opt, str) else opt
+        n_outputs = len(self.vocabulary_) - len(EXCLUDED_OUTPUTS)
+        trainer = Trainer(self.network_, opt, learning_rate=self.learning_rate,
+                          clip_norm=self.clip_norm, reference_loss=math.log(max(n_outputs, 2)))
+        plateau = annealing = None
+        if self.lr_schedule == "plateau":
+            if val_ids and self.lr_decay < 1.0:
+                plateau = ReduceLROnPlateau(trainer.optimizer, factor=self.lr_decay,
+                                            patience=self.lr_patience, threshold=1e-4)
+        else:
+            annealing = AnnealingLR(trainer.optimizer, self.lr_schedule, self.min_learning_rate,
+                                    self.anneal_fraction)
+        task = LMTask(self.network_, train_ids, val_ids, self.batch_size, self.bptt, self.shuffle,
+                      self._score_ids)
+        loop = TrainingLoop(
+            trainer, task, rng, self.max_iter, time_budget=self.time_budget,
+            eval_interval=self.eval_interval,
+            stopping=EarlyStopping("val_loss", "min", 0.0, self.n_iter_no_change,
+                                   active=self.early_stopping),
+            plateau=plateau, plateau_monitor="val_loss", annealing=annealing,
+            verbose=self.verbose, log_level=1)
+        if self.checkpoint_path is not None:
+            loop.checkpoint = lambda meta, arrays: self._write_checkpoint(loop, meta, arrays,
+                                                                         fingerprint)
+        return loop
+
+    @staticmethod
+    def _summary(loop, reason):
+        """The fitted attributes (``_FITTED``) at this point of a run."""
+        ln2 = math.log(2.0)
+        history = [dict(epoch=h["epoch"], step=h["step"], tokens=h["items"], seconds=h["seconds"],
+                        train_bits=None if h["loss"] is None else h["loss"] / ln2,
+                        val_bits=h.get("val_bits"), lr=h["lr"]) for h in loop.history]
+        best = loop.stopping.best if loop.best_params is not None else None
+        return dict(
+            n_iter_=loop.epoch, n_steps_=loop.step, n_tokens_seen_=loop.items,
+            loss_curve_=list(loop.loss_curve),
+            validation_bits_per_token_=[e["val_bits"] for e in loop.evaluations],
+            best_validation_bits_per_token_=None if best is None else best / ln2,
+            history_=history, stop_reason_=reason, training_time_=loop.elapsed())
+
+    def _write_checkpoint(self, loop, meta, arrays, fingerprint):
+        """Write the run's state to ``checkpoint_path`` (atomically). The file also loads with
+        :func:`fastrnn.load`, as the best model of the run so far."""
+        best = loop.best_params if loop.best_params is not None else self.network_.params
+        out = dict(best)
+        out.update({f"train/{k}": v for k, v in arrays.items()})
+        fitted = self._summary(loop, "checkpoint")
+        fitted["loss_curve_"] = [_json_float(x) for x in fitted["loss_curve_"]]
+        fitted["validation_bits_per_token_"] = [
+            _json_float(x) for x in fitted["validation_bits_per_token_"]]
+        full = self._meta(fitted)
+        full["checkpoint"] = dict(meta, fingerprint=fingerprint)
+        save_model(self.checkpoint_path, _CLASS_NAME, full, out)
+
+    def _resume(self, loop, meta, arrays, fingerprint):
+        c = meta["checkpoint"]
+        if c.get("fingerprint") != fingerprint:
+            raise ValueError(
+                f"the checkpoint at {self.checkpoint_path!r} was written for other training or "
+                "validation texts; pass the same texts to resume, or resume=False to start afresh."
+            )
+        try:
+            loop.load_state_dict(c, {k[len("train/"):]: v for k, v in arrays.items()
+                                     if k.startswith("train/")})
+        except KeyError as exc:
+            raise ValueError(
+                f"the checkpoint at {self.checkpoint_path!r} lacks {exc} (it was written by another "
+                "version of fastrnn), so its run cannot be resumed; it still loads as a model with "
+                "fastrnn.load. Use resume=False to start afresh."
+            ) from None
 
     def _check_architecture(self, config):
         want = dict(cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
@@ -1405,9 +984,7 @@ class RNNLanguageModel(BaseEstimator):
             params = dict(meta["params"])
             model = cls(**params)
             model.vocabulary_ = Vocabulary.from_dict(meta["vocabulary"])
-            config = dict(meta["network_config"])
-            model.network_ = SequenceNetwork(**config, backend=params.get("backend", "auto"),
-                                             random_state=0)
+            model.network_ = model._network(dict(meta["network_config"]))
             names = set(model.network_.params)
             model.network_.load_state_dict({k: v for k, v in arrays.items() if k in names})
             model.input_type_ = meta.get("input_type", "text")
@@ -1431,395 +1008,3 @@ class RNNLanguageModel(BaseEstimator):
         """
         meta, arrays = self._to_saved()
         save_model(path, _CLASS_NAME, meta, arrays)
-
-
-# ------------------------------------------------------------------------------------------------
-# One training run (fresh or resumed)
-# --------------------------------------------------------------------------------------------------
-
-class _Run:
-    """The state of one training run and the loop.
-
-    :meth:`checkpoint` / :meth:`restore` save and load all of it, so that a resumed run takes
-    exactly the steps the uninterrupted one would have taken.
-    """
-
-    def __init__(self, est, rng, train_ids, val_ids, fingerprint):
-        self.est = est
-        self.rng = rng
-        self.train_ids = train_ids
-        self.val_ids = val_ids
-        self.fingerprint = fingerprint
-        self.lm = est._lm()
-        net = est.network_
-        opt = est.optimizer
-        opt = copy.deepcopy(opt) if not isinstance(opt, str) else opt
-        self.trainer = Trainer(self.lm, opt, learning_rate=est.learning_rate,
-                               clip_norm=est.clip_norm)
-        self._base_lr = float(self.trainer.optimizer.lr)
-        self._last_lr, self._lr_factor = None, 1.0
-        self.scheduler = None
-        if val_ids and est.lr_decay < 1.0 and est.lr_schedule == "plateau":
-            self.scheduler = ReduceLROnPlateau(self.trainer.optimizer, factor=est.lr_decay,
-                                               patience=est.lr_patience, threshold=1e-4)
-        self.epoch = 0          # completed epochs
-        self.chunk = 0          # chunks done in the current epoch
-        self.perm = None        # document order of the current epoch
-        self.state = None       # carried recurrent state
-        self.step = 0
-        self.tokens = 0
-        self.seconds = 0.0
-        self.history = []
-        self.loss_curve = []
-        self.val_curve = []
-        self.best_loss = math.inf
-        self.best_params = None
-        self.bad_evals = 0
-        self.epoch_sum = 0.0
-        self.epoch_count = 0
-        self.recent_sum = 0.0
-        self.recent_count = 0
-        self.net = net
-
-    # -------------------------------------------------------------- streams
-    def _streams(self):
-        B = int(self.est.batch_size)
-        ids = np.concatenate([self.train_ids[i] for i in self.perm])
-        n = len(ids) // B
-        if n < 2:
-            raise ValueError(
-                f"the training texts give {len(ids)} tokens (with <bos>/<eos>), too few for "
-                f"batch_size={B} streams of at least 2 tokens; lower batch_size or add text."
-            )
-        return ids[:B * n].reshape(B, n)
-
-    def _row_state(self, stream, fresh):
-        """Initial state of the rows of a chunk: the carried state of their stream, zero where a
-        document starts (or nothing is carried yet)."""
-        R = len(stream)
-        zero = self.est._zero_state(R)
-        if self.state is None:
-            return zero
-        keep = ~fresh
-        if isinstance(zero, tuple):
-            for z, s in zip(zero, self.state):
-                z[:, keep] = s[:, stream[keep]]
-        else:
-            zero[:, keep] = self.state[:, stream[keep]]
-        return zero
-
-    def _new_perm(self):
-        n = len(self.train_ids)
-        return self.rng.permutation(n) if self.est.shuffle else np.arange(n)
-
-    # -------------------------------------------------------------- evaluation
-    def evaluate(self):
-        """Validation loss (nats per token) of the current parameters; updates best / schedule."""
-        total, count = self.est._score_ids(self.val_ids)
-        loss = -total / count
-        self.val_curve.append(loss / math.log(2.0))
-        improved = loss < self.best_loss
-        if improved:
-            self.best_loss = loss
-            self.best_params = {k: v.copy() for k, v in self.net.params.items()}
-            self.bad_evals = 0
-        else:
-            self.bad_evals += 1
-        if self.scheduler is not None:
-            self.scheduler.step(loss)
-        return loss
-
-    def record(self, t_start, val_loss=None):
-        entry = dict(
-            epoch=round(self.epoch + (self.chunk / self.n_chunks if self.n_chunks else 0.0), 4),
-            step=self.step, tokens=self.tokens,
-            seconds=round(self.seconds + time.perf_counter() - t_start, 2),
-            train_bits=_json_float(self.recent_sum / self.recent_count / math.log(2.0))
-            if self.recent_count else None,
-            val_bits=None if val_loss is None else _json_float(val_loss / math.log(2.0)),
-            lr=float(self.trainer.optimizer.lr))
-        self.history.append(entry)
-        self.recent_sum, self.recent_count = 0.0, 0
-        return entry
-
-    # -------------------------------------------------------------- the loop
-    def train(self):
-        est = self.est
-        t_start = time.perf_counter()
-        B, k = int(est.batch_size), int(est.bptt)
-        bar = None
-        reason = "max_iter"
-        interrupted = False
-        self.n_chunks = 0
-        if est.verbose:
-            from tqdm.auto import tqdm
-
-            per_epoch = (sum(len(d) for d in self.train_ids) // B - 1) * B
-            bar = tqdm(total=per_epoch * int(est.max_iter), initial=min(
-                self.tokens, per_epoch * int(est.max_iter)), unit="tok", unit_scale=True,
-                desc="fit", dynamic_ncols=True, mininterval=1.0, smoothing=0.1)
-
-        def log(entry):
-            if est.verbose:
-                v = entry["val_bits"]
-                tb = entry["train_bits"]
-                msg = (f"epoch {entry['epoch']:.2f} step {entry['step']} tokens {entry['tokens']} "
-                       f"time {entry['seconds']:.0f}s train "
-                       f"{float('nan') if tb is None else tb:.4f} bits/token"
-                       + (f" validation {v:.4f} bits/token" if v is not None else "")
-                       + f" lr {entry['lr']:.3g}")
-                if bar is not None:
-                    bar.write(msg)
-
-        in_step = False
-        with _StopFlag() as stop:
-            try:
-                while self.epoch < int(est.max_iter) and reason == "max_iter":
-                    if self.chunk == 0 or self.perm is None:
-                        self.perm = self._new_perm()
-                        self.chunk = 0
-                        self.state = None
-                    streams = self._streams()
-                    chunks = list(truncated_bptt_batches(streams, k))
-                    self.n_chunks = len(chunks)
-                    for j in range(self.chunk, len(chunks)):
-                        X, Y = chunks[j]
-                        n_tok = X.shape[0] * X.shape[1]
-                        Xr, Yr, lengths, stream, fresh, last = split_at_documents(X, Y)
-                        valid = ((np.arange(Xr.shape[1])[None, :] < lengths[:, None])
-                                 & (Yr != BOS))
-                        init = self._row_state(stream, fresh)
-                        self._anneal(t_start)
-                        in_step = True
-                        loss, h_n = self.trainer.step(Xr, lengths, self.lm.loss_fn(Yr, valid),
-                                                      init)
-                        in_step = False
-                        if math.isfinite(loss):
-                            self.state = (tuple(np.ascontiguousarray(s[:, last]) for s in h_n)
-                                          if isinstance(h_n, tuple)
-                                          else np.ascontiguousarray(h_n[:, last]))
-                        else:
-                            self.state = None
-                        self.chunk = j + 1
-                        self.step += 1
-                        self.tokens += n_tok
-                        if math.isfinite(loss):
-                            n_valid = int(valid.sum())
-                            self.epoch_sum += loss * n_valid
-                            self.epoch_count += n_valid
-                            self.recent_sum += loss * n_valid
-                            self.recent_count += n_valid
-                        if bar is not None:
-                            bar.update(n_tok)
-                            post = {"loss": f"{loss:.3f}"}
-                            if self.val_curve:
-                                post["val_bpt"] = f"{self.val_curve[-1]:.3f}"
-                            bar.set_postfix(post, refresh=False)
-                        if stop.requested:
-                            interrupted = True
-                            break
-                        epoch_end = j + 1 == len(chunks)
-                        if (est.eval_interval and self.val_ids and not epoch_end
-                                and self.step % int(est.eval_interval) == 0):
-                            log(self.record(t_start, self.evaluate()))
-                            if self._should_stop_early():
-                                reason = "early_stopping"
-                                break
-                        if est.time_budget and time.perf_counter() - t_start >= est.time_budget:
-                            reason = "time_budget"
-                            break
-                    if interrupted:
-                        break
-                    if self.chunk >= len(chunks):
-                        # end of an epoch
-                        self.loss_curve.append(self.epoch_sum / self.epoch_count
-                                               if self.epoch_count else math.nan)
-                        self.epoch_sum, self.epoch_count = 0.0, 0
-                        self.epoch += 1
-                        self.chunk = 0
-                        self.perm = None
-                        self.state = None
-                        val = self.evaluate() if self.val_ids else None
-                        log(self.record(t_start, val))
-                        if val is not None and self._should_stop_early():
-                            reason = "early_stopping"
-                        if est.checkpoint_path is not None:
-                            self.checkpoint(t_start)
-            except KeyboardInterrupt:
-                interrupted = True
-                if in_step:
-                    # Interrupted inside an update (a second Ctrl-C, or not in the main thread):
-                    # the parameters may be half-updated, so go back to the trainer's last good
-                    # snapshot. The position in the epoch no longer matches them, so no checkpoint
-                    # is written (the one of the last epoch stays valid).
-                    params, opt_state = self.trainer._snapshot
-                    self.net.load_state_dict(params)
-                    self.trainer.optimizer.load_state_dict(opt_state)
-        if interrupted:
-            reason = "interrupted"
-        if bar is not None:
-            bar.close()
-        if reason != "max_iter" and est.checkpoint_path is not None and not in_step:
-            self.checkpoint(t_start)
-        if reason == "time_budget" and self.val_ids and self.recent_count:
-            # the steps since the last evaluation count too (after the checkpoint, so that a resumed
-            # run takes exactly the steps of an uninterrupted one)
-            log(self.record(t_start, self.evaluate()))
-        self.finish(t_start, reason)
-        if interrupted:
-            what = ("the parameters with the best validation perplexity so far"
-                    if self.best_params is not None else "the latest parameters")
-            warnings.warn(
-                f"training interrupted after {self.step} steps ({self.tokens} tokens); the model "
-                f"keeps {what}" + (f" and the run can be resumed from {est.checkpoint_path!r} with "
-                                   "fit(..., resume=True)" if est.checkpoint_path else "") + ".",
-                TrainingInterrupted, stacklevel=4)
-
-    def _anneal(self, t_start):
-        """Set the learning rate of the ``"cosine"`` / ``"linear"`` schedules from the progress."""
-        est = self.est
-        if est.lr_schedule == "plateau":
-            return
-        done = self.epoch + (self.chunk / self.n_chunks if self.n_chunks else 0.0)
-        progress = done / int(est.max_iter)
-        if est.time_budget:
-            elapsed = self.seconds + time.perf_counter() - t_start
-            progress = max(progress, elapsed / float(est.time_budget))
-        frac = float(est.anneal_fraction)
-        progress = min(max(progress - (1.0 - frac), 0.0) / frac, 1.0)
-        shape = (0.5 * (1.0 + math.cos(math.pi * progress)) if est.lr_schedule == "cosine"
-                 else 1.0 - progress)
-        opt = self.trainer.optimizer
-        if self._last_lr is not None and opt.lr < self._last_lr:
-            # the trainer backed the learning rate off after a non-finite loss: keep that factor
-            self._lr_factor *= opt.lr / self._last_lr
-        lo, hi = float(est.min_learning_rate), self._base_lr
-        opt.lr = self._last_lr = (lo + (hi - lo) * shape) * self._lr_factor
-
-    def _should_stop_early(self):
-        return bool(self.est.early_stopping and self.bad_evals >= int(self.est.n_iter_no_change))
-
-    def summary(self, t_start, reason):
-        """The fitted attributes of the estimator (``_FITTED``) at this point of the run."""
-        return dict(
-            n_iter_=self.epoch, n_steps_=self.step, n_tokens_seen_=self.tokens,
-            loss_curve_=list(self.loss_curve), validation_bits_per_token_=list(self.val_curve),
-            best_validation_bits_per_token_=(self.best_loss / math.log(2.0)
-                                             if self.best_params is not None else None),
-            history_=list(self.history), stop_reason_=reason,
-            training_time_=self.seconds + time.perf_counter() - t_start)
-
-    def finish(self, t_start, reason):
-        self.lm.release()
-        if self.best_params is not None:
-            self.net.load_state_dict(self.best_params)
-        for k, v in self.summary(t_start, reason).items():
-            setattr(self.est, k, v)
-
-    # -------------------------------------------------------------- checkpoints
-    def checkpoint(self, t_start):
-        """Write everything needed to continue this run to ``checkpoint_path`` (atomically)."""
-        est = self.est
-        opt_state = self.trainer.optimizer.state_dict()
-        arrays = {}
-        best = self.best_params if self.best_params is not None else self.net.params
-        for k, v in best.items():
-            arrays[k] = v
-        for k, v in self.net.params.items():
-            arrays[f"train/param/{k}"] = v
-        opt_ints = {}
-        for pname, st in opt_state["state"].items():
-            for key, val in st.items():
-                if isinstance(val, np.ndarray):
-                    arrays[f"train/opt/{pname}/{key}"] = val
-                else:
-                    opt_ints.setdefault(pname, {})[key] = val
-        rngs = {}
-        for name, r in (("est", self.rng), ("net", self.net.rng_), ("rnn", self.net.rnn.rng_)):
-            keys, rest = _rng_state(r)
-            arrays[f"train/rng/{name}"] = keys
-            rngs[name] = rest
-        if self.perm is not None:
-            arrays["train/perm"] = np.asarray(self.perm, np.int64)
-        for i, s in enumerate(_state_arrays(self.state)):
-            arrays[f"train/state/{i}"] = s
-        arrays["train/grad_norms"] = np.asarray(self.trainer.grad_norms_, np.float64)
-        fitted = self.summary(t_start, "checkpoint")
-        fitted["loss_curve_"] = [_json_float(x) for x in fitted["loss_curve_"]]
-        fitted["validation_bits_per_token_"] = [
-            _json_float(x) for x in fitted["validation_bits_per_token_"]]
-        meta = est._meta(fitted)
-        meta["checkpoint"] = dict(
-            fingerprint=self.fingerprint, epoch=self.epoch, chunk=self.chunk, step=self.step,
-            tokens=self.tokens, seconds=self.seconds + time.perf_counter() - t_start,
-            history=self.history, loss_curve=[_json_float(x) for x in self.loss_curve],
-            val_curve=[_json_float(x) for x in self.val_curve],
-            best_loss=_json_float(self.best_loss), has_best=self.best_params is not None,
-            bad_evals=self.bad_evals, epoch_sum=self.epoch_sum, epoch_count=self.epoch_count,
-            recent_sum=self.recent_sum, recent_count=self.recent_count,
-            optimizer=dict(name=opt_state["optimizer"], lr=opt_state["lr"],
-                           step_count=opt_state["step_count"], ints=opt_ints),
-            scheduler=(None if self.scheduler is None else
-                       {k: (_json_float(v) if isinstance(v, float) else v)
-                        for k, v in self.scheduler.state_dict().items()}),
-            rngs=rngs, n_state=len(_state_arrays(self.state)),
-            batch_size=int(est.batch_size), bptt=int(est.bptt),
-            n_failures=self.trainer.n_failures_)
-        save_model(est.checkpoint_path, _CLASS_NAME, meta, arrays)
-
-    def restore(self, meta, arrays):
-        """Load a checkpoint written by :meth:`checkpoint`."""
-        c = meta["checkpoint"]
-        est = self.est
-        if c["fingerprint"] != self.fingerprint:
-            raise ValueError(
-                f"the checkpoint at {est.checkpoint_path!r} was written for other training or "
-                "validation texts; pass the same texts to resume, or resume=False to start afresh."
-            )
-        if int(c["chunk"]) > 0 and (c["batch_size"], c["bptt"]) != (est.batch_size, est.bptt):
-            raise ValueError(
-                f"the checkpoint at {est.checkpoint_path!r} stopped inside an epoch of "
-                f"batch_size={c['batch_size']}, bptt={c['bptt']}; resume with those values (got "
-                f"batch_size={est.batch_size}, bptt={est.bptt})."
-            )
-        self.net.load_state_dict({k: arrays[f"train/param/{k}"] for k in self.net.params})
-        if c["has_best"]:
-            self.best_params = {k: arrays[k].copy() for k in self.net.params}
-        self.best_loss = math.inf if c["best_loss"] is None else c["best_loss"]
-        opt = self.trainer.optimizer
-        o = c["optimizer"]
-        if o["name"] != type(opt).__name__:
-            raise ValueError(f"the checkpoint was trained with {o['name']}, not "
-                             f"{type(opt).__name__}; use the same optimizer to resume.")
-        state = {}
-        for key, val in arrays.items():
-            if key.startswith("train/opt/"):
-                pname, _, sub = key[len("train/opt/"):].rpartition("/")
-                state.setdefault(pname, {})[sub] = val
-        for pname, ints in o["ints"].items():
-            state.setdefault(pname, {}).update(ints)
-        opt.load_state_dict(dict(optimizer=o["name"], lr=o["lr"], step_count=o["step_count"],
-                                 state=state))
-        if self.scheduler is not None and c["scheduler"] is not None:
-            sch = dict(c["scheduler"])
-            if sch.get("best") is None:
-                sch["best"] = math.inf
-            self.scheduler.load_state_dict(sch)
-        for name, r in (("est", self.rng), ("net", self.net.rng_), ("rnn", self.net.rnn.rng_)):
-            _set_rng_state(r, arrays[f"train/rng/{name}"], c["rngs"][name])
-        self.perm = arrays.get("train/perm")
-        n_state = int(c["n_state"])
-        if n_state:
-            parts = [arrays[f"train/state/{i}"] for i in range(n_state)]
-            self.state = tuple(parts) if self.net.rnn.has_cell else parts[0]
-        self.trainer.grad_norms_ = list(arrays["train/grad_norms"])
-        self.trainer.n_failures_ = int(c["n_failures"])
-        self.trainer.take_snapshot()
-        self.epoch, self.chunk, self.step = int(c["epoch"]), int(c["chunk"]), int(c["step"])
-        self.tokens, self.seconds = int(c["tokens"]), float(c["seconds"])
-        self.history = list(c["history"])
-        self.loss_curve = [math.nan if x is None else x for x in c["loss_curve"]]
-        self.val_curve = [math.nan if x is None else x for x in c["val_curve"]]
-        self.bad_evals = int(c["bad_evals"])
-        self.epoch_sum, self.epoch_count = float(c["epoch_sum"]), int(c["epoch_count"])
-        self.recent_sum, self.recent_count = float(c["recent_sum"]), int(c["recent_count"])

@@ -233,6 +233,10 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNE
     def _subset_targets(self, targets, idx):
         return targets[idx]
 
+    def _reference_loss(self, targets):
+        """Mean squared error of predicting the mean target (in the units the network fits)."""
+        return float(np.mean(np.var(targets, axis=0)))
+
     def _make_loss(self, targets, idx, lengths, sample_weight):
         yb = targets[idx]
         total = float(len(idx) if sample_weight is None else sample_weight.sum())
@@ -296,7 +300,7 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNE
         return out[:, 0] if self._y_ndim == 1 else out
 
     def _stream_output(self, state):
-        np.copyto(state.output, state._logits)
+        np.copyto(state.output, state.logits)
         return self._to_targets(state.output)
 
     def predict(self, X):

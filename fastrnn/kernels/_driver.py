@@ -255,7 +255,7 @@ def forward(k, spec, params, X, plan, h0, c0, hmasks, drops):
 def backward(k, spec, params, grads, plan, ctx, dY, dhn, dcn):
     """Backward of :func:`forward`: fills ``grads``; returns ``(dX, dh0, dc0)`` in the caller's
     order (``dc0`` None but for an LSTM)."""
-    order, real, rev, cols = plan.order, plan.real, plan.rev, plan.cols
+    order, rev, cols = plan.order, plan.rev, plan.cols
     D, H, L, dt = spec.num_directions, spec.hidden_size, spec.num_layers, spec.dtype
     dout = to_time_major(dY, plan, dt)
     dh0 = np.empty((L * D, plan.B, H), dt)

@@ -7,9 +7,10 @@ Each block follows the recurrent layers' protocol: ``params`` and ``grads`` dict
 import numpy as np
 
 from .._config import check_dtype
+from ..losses import blocked_log_probs, blocked_softmax_cross_entropy
 from . import init as _init
 
-__all__ = ["Embedding", "Dense", "pool", "pool_backward", "POOLINGS"]
+__all__ = ["Embedding", "Dense", "SoftmaxHead", "pool", "pool_backward", "POOLINGS"]
 
 POOLINGS = ("last", "mean", "max")
 
@@ -45,7 +46,14 @@ class Embedding:
         self._ids = None
 
     def forward(self, ids):
-        """Look up ``ids`` (integers of shape (B, T)); returns (B, T, embedding_dim)."""
+        """Look up ``ids`` (integers of shape (B, T)); returns (B, T, embedding_dim) and keeps the
+        ids for :meth:`backward`."""
+        out = self.lookup(ids)
+        self._ids = np.asarray(ids)
+        return out
+
+    def lookup(self, ids):
+        """:meth:`forward` without keeping anything (inference; safe from several threads)."""
         ids = np.asarray(ids)
         if ids.dtype.kind not in "iu":
             raise ValueError(f"token ids must be integers, got dtype {ids.dtype}.")
@@ -55,7 +63,6 @@ class Embedding:
                 f"token id {bad} is out of range [0, {self.num_embeddings}); encode the text with "
                 "the same vocabulary the model was built with (unknown tokens map to UNK)."
             )
-        self._ids = ids
         return self.params["weight"][ids]
 
     def backward(self, dY):
@@ -94,8 +101,13 @@ class Dense:
         self._X = None
 
     def forward(self, X):
-        """X of shape (..., in_features) -> (..., out_features)."""
+        """X of shape (..., in_features) -> (..., out_features); keeps ``X`` for
+        :meth:`backward`."""
         self._X = X
+        return self.apply(X)
+
+    def apply(self, X):
+        """:meth:`forward` without keeping anything (inference; safe from several threads)."""
         return X @ self.params["weight"].T + self.params["bias"]
 
     def backward(self, dY):
@@ -105,6 +117,84 @@ class Dense:
         np.dot(d2.T, X2, out=self.grads["weight"])
         np.sum(d2, axis=0, out=self.grads["bias"])
         return dY @ self.params["weight"]
+
+
+class SoftmaxHead(Dense):
+    """A dense layer followed by a softmax over a large output vocabulary, applied through the
+    loss: the logits of all positions are never formed at once.
+
+    The network's forward stops at the head's input (the hidden states); :meth:`loss_fn` computes
+    the mean cross-entropy of the targets block by block
+    (:func:`fastrnn.losses.blocked_softmax_cross_entropy`) and fills the head's gradients, and
+    :meth:`log_probs` scores targets the same way. This is the output layer of a language model.
+
+    Parameters
+    ----------
+    in_features, out_features, dtype, random_state
+        As for :class:`Dense`.
+    excluded : sequence of int, default ()
+        Output ids that never get probability (e.g. padding and beginning-of-sequence tokens).
+    block_rows : int, optional
+        Rows of logits per block (default: about 4 MiB of them).
+    """
+
+    def __init__(self, in_features, out_features, dtype=np.float32, random_state=None,
+                 excluded=(), block_rows=None):
+        super().__init__(in_features, out_features, dtype=dtype, random_state=random_state)
+        self.excluded = tuple(int(e) for e in excluded)
+        self.block_rows = block_rows
+
+    def loss_fn(self, targets, valid):
+        """A loss function ``hidden -> (loss, dhidden)`` for :meth:`fastrnn.train.Trainer.step`.
+
+        Parameters
+        ----------
+        targets : integer ndarray of shape (B, T)
+            The target id at every position.
+        valid : bool ndarray of shape (B, T)
+            Positions that count.
+
+        Notes
+        -----
+        Calling the returned function fills ``grads`` with the head's gradients.
+        """
+
+        def fn(hidden):
+            B, T, F = hidden.shape
+            loss, dh, dw, db = blocked_softmax_cross_entropy(
+                hidden.reshape(B * T, F), self.params["weight"], self.params["bias"],
+                targets.reshape(-1), valid.reshape(-1), self.excluded, self.block_rows)
+            self.grads["weight"][...] = dw
+            self.grads["bias"][...] = db
+            return loss, dh.reshape(B, T, F)
+
+        return fn
+
+    def log_probs(self, hidden, targets):
+        """``log p(targets[i] | hidden[i])`` in float64 for ``hidden`` of shape (N, F)."""
+        return blocked_log_probs(hidden, self.params["weight"], self.params["bias"], targets,
+                                 self.excluded, self.block_rows)
+
+    def logits(self, hidden, out=None):
+        """Full logits of a few rows, float64 of shape (n, V), ``-inf`` at the excluded ids.
+
+        Parameters
+        ----------
+        hidden : ndarray of shape (n, F)
+        out : ndarray of shape (n, V), float64, optional
+            Written in place when given (streaming: nothing allocated).
+        """
+        W = self.params["weight"]
+        z = np.asarray(hidden, W.dtype) @ W.T + self.params["bias"]
+        if out is None:
+            out = z.astype(np.float64)
+        else:
+            out[...] = z
+        out[:, list(self.excluded)] = -np.inf
+        return out
+
+    def backward(self, dY):
+        raise RuntimeError("a SoftmaxHead gets its gradients from loss_fn(), not from backward().")
 
 
 def pool(Y, lengths, mode, num_directions=1):

@@ -1,19 +1,21 @@
-"""A whole sequence network: optional embedding, stacked recurrent layers, pooling, dense head."""
+"""A whole sequence network: optional embedding, stacked recurrent layers, pooling, output head."""
 
 import numpy as np
 
 from .._config import check_dtype
 from . import init as _init
-from .layers import POOLINGS, Dense, Embedding, pool, pool_backward
+from .layers import POOLINGS, Dense, Embedding, SoftmaxHead, pool, pool_backward
 from .recurrent import GRU, LSTM, RNN
 
-__all__ = ["SequenceNetwork", "CELLS"]
+__all__ = ["SequenceNetwork", "NetworkStream", "CELLS", "HEADS"]
 
 CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+HEADS = ("dense", "softmax")
+OUTPUTS = ("head", "pooled", "hidden")
 
 
 class SequenceNetwork:
-    r"""Input (features or token ids) → [Embedding] → recurrent layers → [pooling] → Dense.
+    r"""Input (features or token ids) → [Embedding] → recurrent layers → [pooling] → output head.
 
     With ``pooling`` set, the network maps each sequence to one output vector (classification,
     regression, encoding); with ``pooling=None`` it maps every step to an output vector (tagging,
@@ -22,7 +24,7 @@ class SequenceNetwork:
     Parameters
     ----------
     n_outputs : int
-        Size of the dense head's output (classes, targets or vocabulary size).
+        Size of the head's output (classes, targets or vocabulary size).
     n_features : int, optional
         Features per step of a float input ``(B, T, n_features)``. Exactly one of ``n_features`` and
         ``vocab_size`` is given.
@@ -36,6 +38,13 @@ class SequenceNetwork:
         Inverted dropout (training mode only) between stacked layers, on the embeddings and on the
         recurrent outputs before the head (Zaremba et al. 2014: dropout on non-recurrent connections).
     pooling : {"last", "mean", "max"} or None, default "last"
+    head : {"dense", "softmax"}, default "dense"
+        ``"dense"``: :meth:`forward` returns the head's output (logits, or values for regression).
+        ``"softmax"`` (needs ``pooling=None``): a :class:`~fastrnn.nn.SoftmaxHead` over a large
+        vocabulary; :meth:`forward` returns the hidden states that enter it, and the loss is
+        :meth:`loss_fn`, which applies the head block by block (a language model).
+    excluded_outputs : sequence of int, default ()
+        With ``head="softmax"``: output ids that never get probability.
     learn_initial_state : bool, default False
         Learn the initial state ``h0`` (and ``c0``) as parameters shared by all sequences.
     tie_weights : bool, default False
@@ -55,13 +64,19 @@ class SequenceNetwork:
         All parameters, prefixed by their block: ``embedding.weight``, ``rnn.weight_ih_l0``, ...,
         ``head.weight``, ``head.bias``, ``h0``, ``c0``. The arrays are the blocks' own arrays, so an
         optimiser stepping ``params`` in place updates the network.
+
+    Notes
+    -----
+    :meth:`forward` / :meth:`backward` train: the forward keeps what the backward needs.
+    :meth:`infer` and :meth:`step` predict without changing any state of the network, so one
+    network can serve several threads at once.
     """
 
     def __init__(self, n_outputs, n_features=None, vocab_size=None, embedding_dim=None, cell="lstm",
                  hidden_size=64, num_layers=1, bidirectional=False, dropout=0.0,
-                 recurrent_dropout=0.0, pooling="last", learn_initial_state=False,
-                 tie_weights=False, cell_options=None, dtype=np.float32, backend="auto",
-                 random_state=None):
+                 recurrent_dropout=0.0, pooling="last", head="dense", excluded_outputs=(),
+                 learn_initial_state=False, tie_weights=False, cell_options=None,
+                 dtype=np.float32, backend="auto", random_state=None):
         if (n_features is None) == (vocab_size is None):
             raise ValueError("give exactly one of n_features (float input) and vocab_size (token ids).")
         if vocab_size is not None and not embedding_dim:
@@ -71,11 +86,18 @@ class SequenceNetwork:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}.")
         if pooling is not None and pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS} or None, got {pooling!r}.")
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {head!r}.")
+        if head == "softmax" and pooling is not None:
+            raise ValueError(f"head='softmax' gives an output at every step: it needs pooling=None, "
+                             f"got pooling={pooling!r}.")
+        excluded_outputs = tuple(int(e) for e in excluded_outputs)
         self.config = dict(
             n_outputs=n_outputs, n_features=n_features, vocab_size=vocab_size,
             embedding_dim=embedding_dim, cell=cell, hidden_size=hidden_size, num_layers=num_layers,
             bidirectional=bidirectional, dropout=dropout, recurrent_dropout=recurrent_dropout,
-            pooling=pooling, learn_initial_state=learn_initial_state, tie_weights=tie_weights,
+            pooling=pooling, head=head, excluded_outputs=list(excluded_outputs),
+            learn_initial_state=learn_initial_state, tie_weights=tie_weights,
             cell_options=dict(cell_options or {}), dtype=np.dtype(dtype).name)
         self.dtype = check_dtype(dtype)
         self.pooling = pooling
@@ -94,7 +116,11 @@ class SequenceNetwork:
                                dropout=dropout, recurrent_dropout=recurrent_dropout, dtype=self.dtype,
                                backend=backend, random_state=seed(), **(cell_options or {}))
         D = self.rnn.num_directions
-        self.head = Dense(D * hidden_size, n_outputs, dtype=self.dtype, random_state=seed())
+        if head == "softmax":
+            self.head = SoftmaxHead(D * hidden_size, n_outputs, dtype=self.dtype,
+                                    random_state=seed(), excluded=excluded_outputs)
+        else:
+            self.head = Dense(D * hidden_size, n_outputs, dtype=self.dtype, random_state=seed())
         self.tie_weights = bool(tie_weights)
         if self.tie_weights:
             if self.embedding is None or pooling is not None or embedding_dim != D * hidden_size:
@@ -134,17 +160,21 @@ class SequenceNetwork:
 
     # ------------------------------------------------------------------ modes and state
     def train(self, mode=True):
+        """Switch dropout on (``mode=True``) or off for :meth:`forward`; returns the network."""
         self.training = bool(mode)
         self.rnn.train(mode)
         return self
 
     def eval(self):
+        """Switch dropout off for :meth:`forward`; returns the network."""
         return self.train(False)
 
     def state_dict(self):
+        """Copies of all parameters (see :attr:`params`)."""
         return {k: v.copy() for k, v in self.params.items()}
 
     def load_state_dict(self, state):
+        """Copy the arrays of ``state`` (names as in :attr:`params`) into the parameters."""
         missing = sorted(set(self.params) - set(state))
         extra = sorted(set(state) - set(self.params))
         if missing or extra:
@@ -158,16 +188,43 @@ class SequenceNetwork:
         for k, v in state.items():
             self.params[k][...] = v
 
+    def release(self):
+        """Drop what the last :meth:`forward` kept for :meth:`backward` (a fitted model need not
+        hold a batch of activations); returns the network."""
+        self._cache = None
+        self.rnn._cache = None
+        self.head._X = None
+        if self.embedding is not None:
+            self.embedding._ids = None
+        return self
+
     def _dropout(self, X):
+        """Inverted dropout on ``X`` in training mode: ``(X * mask, mask)``, or ``(X, None)``.
+
+        One draw of the network's ``rng_`` seeds a PCG64 generator for the mask: float32 draws
+        from it cost a quarter of ``RandomState.random_sample``'s, and the masks still depend on
+        ``rng_`` alone (which a training checkpoint saves), so a resumed run draws the same ones.
+        """
         if not (self.training and self.dropout > 0):
             return X, None
         keep = 1.0 - self.dropout
-        mask = (self.rng_.random_sample(X.shape) < keep).astype(self.dtype) / keep
+        gen = np.random.Generator(np.random.PCG64(self.rng_.randint(np.iinfo(np.int32).max)))
+        mask = (gen.random(X.shape, dtype=np.float32) < keep).astype(self.dtype)
+        mask *= self.dtype.type(1.0 / keep)
         return X * mask, mask
 
-    # ------------------------------------------------------------------ forward / backward
+    def _initial(self, state, B):
+        """The initial state of a call: ``state`` if given, else the learned one (``None`` for
+        zeros); and whether the learned one was used."""
+        if state is not None or not self.learn_initial_state:
+            return state, False
+        full = [np.ascontiguousarray(np.broadcast_to(p[:, None, :], (p.shape[0], B, p.shape[1])))
+                for p in self._state_params.values()]
+        return (tuple(full) if self.rnn.has_cell else full[0]), True
+
+    # ------------------------------------------------------------------ training
     def forward(self, X, lengths, state=None):
-        """Run the network.
+        """Run the network and keep what :meth:`backward` needs.
 
         Parameters
         ----------
@@ -179,43 +236,52 @@ class SequenceNetwork:
 
         Returns
         -------
-        out : ndarray of shape (B, n_outputs) with pooling, else (B, T, n_outputs)
+        out : ndarray
+            With a dense head: of shape (B, n_outputs) with pooling, else (B, T, n_outputs). With a
+            softmax head: the hidden states (B, T, num_directions * hidden_size) that enter it.
         h_n : the recurrent layer's final state
         """
         lengths = np.asarray(lengths, dtype=np.int64)
         if self.embedding is not None:
             X = self.embedding.forward(X)
         X, in_mask = self._dropout(X)
-        if state is None and self.learn_initial_state:
-            B = len(lengths)
-            full = [np.ascontiguousarray(np.broadcast_to(p[:, None, :], (p.shape[0], B, p.shape[1])))
-                    for p in self._state_params.values()]
-            state = tuple(full) if self.rnn.has_cell else full[0]
-            learned = True
-        else:
-            learned = False
+        state, learned = self._initial(state, len(lengths))
         Y, h_n = self.rnn.forward(X, lengths, state)
         Y, out_mask = self._dropout(Y)
-        pooled, pcache = (pool(Y, lengths, self.pooling, self.rnn.num_directions)
-                          if self.pooling else (Y, None))
-        out = self.head.forward(pooled)
         self._cache = dict(lengths=lengths, T=Y.shape[1], in_mask=in_mask, out_mask=out_mask,
-                           pcache=pcache, learned=learned)
-        return out, h_n
+                           pcache=None, learned=learned)
+        if isinstance(self.head, SoftmaxHead):
+            return Y, h_n
+        if self.pooling:
+            Y, self._cache["pcache"] = pool(Y, lengths, self.pooling, self.rnn.num_directions)
+        return self.head.forward(Y), h_n
 
     __call__ = forward
+
+    def loss_fn(self, targets, valid):
+        """With ``head="softmax"``: the loss function of :meth:`fastrnn.train.Trainer.step`
+        (see :meth:`fastrnn.nn.SoftmaxHead.loss_fn`)."""
+        if not isinstance(self.head, SoftmaxHead):
+            raise ValueError("loss_fn() belongs to a network with head='softmax'; compute the loss "
+                             "of forward()'s output with a function of fastrnn.losses instead.")
+        return self.head.loss_fn(targets, valid)
 
     def backward(self, dout, dh_n=None):
         """Back-propagate ``dout`` (the gradient of the loss w.r.t. ``out``) and optionally ``dh_n``.
 
         Fills ``grads`` and returns the gradient w.r.t. a float input (``None`` for token input).
+        With a softmax head ``dout`` is the gradient of the hidden states that :meth:`loss_fn`
+        returned, and the head's gradients are those that it computed.
         """
         c = self._cache
         if c is None:
             raise ValueError("backward() needs the cache of a forward(); call forward first.")
-        dpooled = self.head.backward(np.asarray(dout, self.dtype))
-        dY = (pool_backward(dpooled, c["lengths"], self.pooling, c["T"], c["pcache"],
-                            self.rnn.num_directions) if self.pooling else dpooled)
+        if isinstance(self.head, SoftmaxHead):
+            dY = np.asarray(dout)
+        else:
+            dpooled = self.head.backward(np.asarray(dout, self.dtype))
+            dY = (pool_backward(dpooled, c["lengths"], self.pooling, c["T"], c["pcache"],
+                                self.rnn.num_directions) if self.pooling else dpooled)
         if c["out_mask"] is not None:
             dY = dY * c["out_mask"]
         dX = self.rnn.backward(dY, dh_n)
@@ -233,3 +299,116 @@ class SequenceNetwork:
                     g[self.embedding.padding_idx] = 0.0
             return None
         return dX
+
+    # ------------------------------------------------------------------ inference
+    def infer(self, X, lengths, state=None, output="head"):
+        """Run the network in evaluation mode, keeping nothing and changing no state: safe to call
+        from several threads at once.
+
+        Parameters
+        ----------
+        X, lengths, state
+            As for :meth:`forward`.
+        output : {"head", "pooled", "hidden"}, default "head"
+            What to return: the head's output (logits; with pooling one row per sequence), the
+            pooled representation that enters the head (networks with pooling), or the recurrent
+            outputs of every step (B, T, num_directions * hidden_size).
+
+        Returns
+        -------
+        out : ndarray
+        h_n : the recurrent layer's final state
+        """
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}.")
+        lengths = np.asarray(lengths, dtype=np.int64)
+        if self.embedding is not None:
+            X = self.embedding.lookup(X)
+        state, _ = self._initial(state, len(lengths))
+        Y, h_n = self.rnn.infer(X, lengths, state)
+        if output == "hidden":
+            return Y, h_n
+        if self.pooling:
+            Y, _ = pool(Y, lengths, self.pooling, self.rnn.num_directions)
+        elif output == "pooled":
+            raise ValueError("output='pooled' needs a network with pooling; this one has "
+                             "pooling=None (use output='hidden').")
+        return (Y if output == "pooled" else self.head.apply(Y)), h_n
+
+    # ------------------------------------------------------------------ streaming
+    def init_stream(self, n_streams=1):
+        """Preallocate a :class:`NetworkStream` for ``n_streams`` sequences read step by step
+        (unidirectional networks only)."""
+        return NetworkStream(self, n_streams)
+
+    def step(self, x, stream):
+        """Read one step of every stream; return the head's output after it.
+
+        Parameters
+        ----------
+        x : ndarray of shape (n_streams, n_features) in the network's dtype, or integer ids of
+            shape (n_streams,)
+            Checked by the caller (the estimators validate their inputs).
+        stream : NetworkStream
+            From :meth:`init_stream`; advanced in place.
+
+        Returns
+        -------
+        out : ndarray of shape (n_streams, n_outputs)
+            The head's output for the sequences read so far (with pooling: of the running
+            pooled representation). A buffer of ``stream`` that the next step overwrites.
+        """
+        s = stream
+        if self.embedding is not None:
+            np.take(self.embedding.params["weight"], x, axis=0, out=s.x)
+        else:
+            np.copyto(s.x, x, casting="same_kind")
+        y, _ = self.rnn.step(s.x, s.layer_state)
+        s.steps += 1
+        pooled = y
+        if self.pooling == "mean":
+            s.acc += y
+            pooled = np.divide(s.acc, s.steps, out=s.pooled)
+        elif self.pooling == "max":
+            pooled = np.maximum(s.acc, y, out=s.acc)
+        np.dot(pooled, self.head.params["weight"].T, out=s.out)
+        s.out += self.head.params["bias"]
+        return s.out
+
+
+class NetworkStream:
+    """The carried state and buffers of a :class:`SequenceNetwork` read step by step.
+
+    Attributes
+    ----------
+    n_streams : int
+    steps : int
+        Steps read since the start (or :meth:`reset`).
+    out : ndarray of shape (n_streams, n_outputs)
+        The head's output after the last step.
+    """
+
+    def __init__(self, net, n_streams):
+        B, dt, H = int(n_streams), net.dtype, net.rnn.hidden_size
+        self.net = net
+        self.n_streams = B
+        self.layer_state = net.rnn.init_state(B)
+        self.acc = np.empty((B, H), dt)  # running sum ("mean") or maximum ("max") of the outputs
+        self.pooled = np.empty((B, H), dt)
+        self.out = np.empty((B, net.head.params["bias"].shape[0]), dt)
+        width = (net.embedding.params["weight"].shape[1] if net.embedding is not None
+                 else net.n_features)
+        self.x = np.empty((B, width), dt)
+        self.reset()
+
+    def reset(self):
+        """Start new sequences in every stream: the initial state (learned or zero), no steps."""
+        ls = self.layer_state.reset()
+        init = self.net._state_params
+        if init:
+            ls.h[...] = init["h0"][:, None, :]
+            if ls.c is not None:
+                ls.c[...] = init["c0"][:, None, :]
+        self.steps = 0
+        self.acc[...] = -np.inf if self.net.pooling == "max" else 0.0
+        return self

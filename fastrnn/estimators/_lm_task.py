@@ -1,0 +1,136 @@
+"""The language model's training data for the :class:`~fastrnn.train.TrainingLoop`: documents
+concatenated into parallel streams, cut into chunks for truncated back-propagation through time,
+with the recurrent state carried from one chunk to the next and restarted at every document.
+"""
+
+import math
+
+import numpy as np
+
+from ..text import BOS
+from ..train import Batch, Task, split_at_documents, truncated_bptt_batches
+
+__all__ = ["LMTask"]
+
+
+class LMTask(Task):
+    """Chunks of ``bptt`` steps of ``batch_size`` parallel token streams.
+
+    Every epoch the documents (id arrays with ``<bos>``/``<eos>``) are concatenated in a new order
+    (``shuffle``) and cut into ``batch_size`` equal streams. Step ``j`` trains on chunk ``j`` of
+    all streams at once (:func:`fastrnn.train.truncated_bptt_batches`); a stream row that crosses
+    into a new document is split there (:func:`fastrnn.train.split_at_documents`), so every
+    document starts from a zero state, and the final state of each stream is the initial state of
+    its next chunk.
+
+    Parameters
+    ----------
+    net : SequenceNetwork
+        With a softmax head.
+    train_ids, val_ids : list of int ndarray
+        Encoded documents.
+    batch_size, bptt : int
+    shuffle : bool
+    score : callable
+        ``score(docs) -> (sum of log-probabilities, count)`` of encoded documents (validation).
+    """
+
+    unit = "tok"
+
+    def __init__(self, net, train_ids, val_ids, batch_size, bptt, shuffle, score):
+        self.net = net
+        self.train_ids = train_ids
+        self.val_ids = val_ids
+        self.B, self.k = int(batch_size), int(bptt)
+        self.shuffle = shuffle
+        self.score = score
+        self.has_validation = bool(val_ids)
+        self.perm = None
+        self.chunks = None
+        self.state = None
+
+    def items_per_epoch(self):
+        return (sum(len(d) for d in self.train_ids) // self.B - 1) * self.B
+
+    def _build(self):
+        ids = np.concatenate([self.train_ids[i] for i in self.perm])
+        n = len(ids) // self.B
+        if n < 2:
+            raise ValueError(
+                f"the training texts give {len(ids)} tokens (with <bos>/<eos>), too few for "
+                f"batch_size={self.B} streams of at least 2 tokens; lower batch_size or add text."
+            )
+        streams = ids[:self.B * n].reshape(self.B, n)
+        self.chunks = list(truncated_bptt_batches(streams, self.k))
+        return len(self.chunks)
+
+    def start_epoch(self, rng):
+        n = len(self.train_ids)
+        self.perm = rng.permutation(n) if self.shuffle else np.arange(n)
+        self.state = None
+        return self._build()
+
+    def _zero_state(self, R):
+        rnn = self.net.rnn
+        z = np.zeros((rnn.num_layers * rnn.num_directions, R, rnn.hidden_size), self.net.dtype)
+        return (z, z.copy()) if rnn.has_cell else z
+
+    def _row_state(self, stream, fresh):
+        """Initial state of the rows of a chunk: the carried state of their stream, zero where a
+        document starts (or nothing is carried yet)."""
+        zero = self._zero_state(len(stream))
+        if self.state is None:
+            return zero
+        keep = ~fresh
+        if isinstance(zero, tuple):
+            for z, s in zip(zero, self.state):
+                z[:, keep] = s[:, stream[keep]]
+        else:
+            zero[:, keep] = self.state[:, stream[keep]]
+        return zero
+
+    def batch(self, j):
+        X, Y = self.chunks[j]
+        Xr, Yr, lengths, stream, fresh, self._last = split_at_documents(X, Y)
+        valid = (np.arange(Xr.shape[1])[None, :] < lengths[:, None]) & (Yr != BOS)
+        return Batch(Xr, lengths, self.net.loss_fn(Yr, valid), self._row_state(stream, fresh),
+                     int(valid.sum()), X.shape[0] * X.shape[1])
+
+    def step_done(self, j, loss, h_n):
+        last = self._last
+        if not math.isfinite(loss):
+            self.state = None
+        elif isinstance(h_n, tuple):
+            self.state = tuple(np.ascontiguousarray(s[:, last]) for s in h_n)
+        else:
+            self.state = np.ascontiguousarray(h_n[:, last])
+
+    def evaluate(self):
+        if not self.val_ids:
+            return None
+        total, count = self.score(self.val_ids)
+        loss = -total / count
+        return {"val_loss": loss, "val_bits": loss / math.log(2.0)}
+
+    def loss_display(self, loss):
+        return loss / math.log(2.0), "bits"
+
+    def state_dict(self):
+        arrays = {"perm": np.asarray(self.perm, np.int64)}
+        state = () if self.state is None else (
+            self.state if isinstance(self.state, tuple) else (self.state,))
+        for i, s in enumerate(state):
+            arrays[f"state/{i}"] = s
+        return {"n_state": len(state), "batch_size": self.B, "bptt": self.k}, arrays
+
+    def load_state_dict(self, meta, arrays):
+        if (meta["batch_size"], meta["bptt"]) != (self.B, self.k):
+            raise ValueError(
+                f"the checkpoint stopped inside an epoch of batch_size={meta['batch_size']}, "
+                f"bptt={meta['bptt']}; resume with those values (got batch_size={self.B}, "
+                f"bptt={self.k})."
+            )
+        self.perm = arrays["perm"]
+        parts = [arrays[f"state/{i}"] for i in range(int(meta["n_state"]))]
+        self.state = None if not parts else (tuple(parts) if self.net.rnn.has_cell else parts[0])
+        return self._build()

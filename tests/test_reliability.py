@@ -1,0 +1,203 @@
+"""Never silently wrong: diverging training is an error, and inference is safe from many threads.
+
+Divergence: every estimator and the command line, trained with an absurd learning rate, must fail
+with a clear error (after rolling back and lowering the rate a few times) instead of returning a
+diverged model. Threads: every inference method of every estimator, called from several threads
+at once on one fitted model, must give exactly what serial calls give.
+"""
+
+import math
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+from fastrnn import RNNClassifier, RNNLanguageModel, RNNRegressor, RNNTagger
+from fastrnn.nn import SequenceNetwork
+from fastrnn.train import NonFiniteWarning, Trainer, TrainingDivergedError
+
+
+def series(n=40, seed=0):
+    rng = np.random.RandomState(seed)
+    X = [rng.standard_normal((rng.randint(5, 12), 3)) + (i % 2) for i in range(n)]
+    y = np.array(["a" if i % 2 else "b" for i in range(n)])
+    return X, y
+
+
+TEXTS = ["the cat sat on the mat. ", "a dog ran far away. ", "the mat is red. "] * 6
+SMALL = dict(hidden_size=8, random_state=0)
+
+
+# ------------------------------------------------------------------------------------ divergence
+def test_trainer_rolls_back_a_diverging_step_and_then_fails():
+    net = SequenceNetwork(2, n_features=3, hidden_size=4, dtype=np.float64, random_state=0)
+    trainer = Trainer(net, optimizer="sgd", learning_rate=0.1, reference_loss=math.log(2),
+                      max_failures=2)
+    X = np.random.RandomState(1).standard_normal((4, 5, 3))
+    loss_at = [1.0]
+    before = {k: v.copy() for k, v in net.params.items()}
+
+    def loss_fn(out):
+        return loss_at[0], np.ones_like(out)
+
+    assert trainer.step(X, [5] * 4, loss_fn)[0] == 1.0  # the first loss anchors the check
+    good = {k: v.copy() for k, v in net.params.items()}
+    assert any(not np.array_equal(good[k], before[k]) for k in good)
+    trainer.take_snapshot()
+    loss_at[0] = 1e3  # 1000 times the start: diverged
+    with pytest.warns(NonFiniteWarning, match="training diverged"):
+        loss, _ = trainer.step(X, [5] * 4, loss_fn)
+    assert math.isnan(loss) and trainer.optimizer.lr == pytest.approx(0.05)
+    for k, v in good.items():  # rolled back to the snapshot
+        np.testing.assert_array_equal(net.params[k], v)
+    loss_at[0] = 50.0  # 50 times the start: a bad step, not divergence
+    assert trainer.step(X, [5] * 4, loss_fn)[0] == 50.0
+    loss_at[0] = 1e6
+    with pytest.warns(NonFiniteWarning), pytest.raises(TrainingDivergedError,
+                                                       match="lower learning_rate"):
+        for _ in range(3):
+            trainer.step(X, [5] * 4, loss_fn)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: (RNNClassifier(learning_rate=1e6, max_iter=5, **SMALL), *series()),
+    lambda: (RNNRegressor(learning_rate=1e6, max_iter=5, **SMALL),
+             series()[0], np.arange(40.0)),
+    lambda: (RNNTagger(learning_rate=1e6, max_iter=5, **SMALL), series()[0],
+             [np.where(x[:, 0] > 0, "p", "n") for x in series()[0]]),
+], ids=["classifier", "regressor", "tagger"])
+def test_estimators_refuse_to_return_a_diverged_model(make):
+    est, X, y = make()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NonFiniteWarning)
+        with pytest.raises(TrainingDivergedError, match="learning_rate"):
+            est.fit(X, y)
+
+
+def test_language_model_refuses_to_return_a_diverged_model():
+    lm = RNNLanguageModel(hidden_size=16, embedding_dim=8, bptt=8, batch_size=2, max_iter=3,
+                          learning_rate=1e6, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NonFiniteWarning)
+        with pytest.raises(TrainingDivergedError, match="learning_rate"):
+            lm.fit(TEXTS)
+
+
+def test_cli_exits_non_zero_on_divergence(tmp_path, capsys):
+    from fastrnn.cli import main
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("".join(TEXTS) * 3)
+    out = tmp_path / "m.fastrnn"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NonFiniteWarning)
+        rc = main(["train-lm", str(corpus), "--out", str(out), "--learning-rate", "1e6",
+                   "--epochs", "3", "--hidden-size", "16", "--batch-size", "2", "--bptt", "8",
+                   "--quiet"])
+    assert rc != 0
+    assert "diverged" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_sane_learning_rate_never_trips_the_divergence_check():
+    X, y = series()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NonFiniteWarning)
+        clf = RNNClassifier(learning_rate=3e-2, max_iter=20, **SMALL).fit(X, y)
+    assert clf._trainer.n_failures_ == 0
+
+
+# ------------------------------------------------------------------------------------ threads
+def _in_threads(fn, n_threads=4, repeats=6):
+    """Call ``fn(i)`` for i in range(n_threads * repeats) from ``n_threads`` threads at once;
+    return the results in call order."""
+    jobs = list(range(n_threads * repeats))
+    results = [None] * len(jobs)
+    errors = []
+    barrier = threading.Barrier(n_threads)
+
+    def worker(k):
+        barrier.wait()
+        for i in jobs[k::n_threads]:
+            try:
+                results[i] = fn(i)
+            except Exception as exc:  # noqa: BLE001 - reported by the test
+                errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    return results
+
+
+def _same(a, b):
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray):
+        return a.shape == np.shape(b) and np.array_equal(a, b)
+    return a == b
+
+
+def _check_threads(calls):
+    serial = [c() for c in calls]
+    got = _in_threads(lambda i: calls[i % len(calls)]())
+    for i, g in enumerate(got):
+        assert _same(g, serial[i % len(calls)]), f"call {i % len(calls)} differs in a thread"
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y = series()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = RNNClassifier(dropout=0.3, recurrent_dropout=0.2, max_iter=2, **SMALL).fit(X, y)
+        reg = RNNRegressor(dropout=0.3, max_iter=2, **SMALL).fit(X, np.arange(40.0))
+        tag = RNNTagger(dropout=0.3, max_iter=2, **SMALL).fit(
+            X, [np.where(x[:, 0] > 0, "p", "n") for x in X])
+        lm = RNNLanguageModel(hidden_size=16, embedding_dim=8, bptt=8, batch_size=2, max_iter=1,
+                              dropout=0.3, random_state=0).fit(TEXTS)
+    return X, y, clf, reg, tag, lm
+
+
+def test_classifier_inference_is_thread_safe(fitted):
+    X, y, clf, *_ = fitted
+    parts = [X[i::3] for i in range(3)]
+    _check_threads([lambda p=p: clf.predict_proba(p) for p in parts]
+                   + [lambda: clf.predict(X), lambda: clf.transform(X),
+                      lambda: clf.decision_function(X), lambda: clf.predict_log_proba(X),
+                      lambda: clf.score(X, y)])
+
+
+def test_regressor_and_tagger_inference_is_thread_safe(fitted):
+    X, y, _, reg, tag, _ = fitted
+    _check_threads([lambda: reg.predict(X), lambda: reg.transform(X[:7]),
+                    lambda: reg.score(X, np.arange(40.0)), lambda: tag.predict(X),
+                    lambda: tag.predict_proba(X[:9])])
+
+
+def test_language_model_inference_is_thread_safe(fitted):
+    lm = fitted[-1]
+    _check_threads([lambda: lm.perplexity(TEXTS[:3]), lambda: lm.score(TEXTS[1:4]),
+                    lambda: lm.predict_next("the c", k=5), lambda: lm.bits_per_token(TEXTS[:2]),
+                    lambda: lm.generate("the ", max_length=20, random_state=3)])
+
+
+def test_streams_are_independent_across_threads(fitted):
+    X, _, clf, *_ = fitted
+    lm = fitted[-1]
+
+    def classify(i):
+        x = X[i % len(X)]
+        state = clf.init_state(1)
+        return [clf.step(x[t], state)[0].copy() for t in range(len(x))]
+
+    def read(i):
+        state = lm.init_state(1)
+        return [lm.step(c, state)[0].copy() for c in "the cat"[: 3 + i % 4]]
+
+    _check_threads([lambda i=i: classify(i) for i in range(4)]
+                   + [lambda i=i: read(i) for i in range(4)])
