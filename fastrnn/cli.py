@@ -96,12 +96,13 @@ def _load_lm(path):
     if meta.get("class") != "RNNLanguageModel":
         raise CLIError(f"{path!r} holds a {meta.get('class')}, not a language model; pass a file "
                        "written by 'fastrnn train-lm' or RNNLanguageModel.save.")
+    from ._persist import rebuild
     from .estimators.language_model import RNNLanguageModel
 
     try:
-        return RNNLanguageModel._from_saved(meta, arrays)
+        return rebuild(RNNLanguageModel, meta, arrays, path)
     except ValueError as exc:
-        raise CLIError(f"{path!r}: " + " ".join(str(exc).split())) from exc
+        raise CLIError(" ".join(str(exc).split())) from exc
 
 
 def _level_name(model):
@@ -237,12 +238,13 @@ def cmd_evaluate(args):
 
 
 def cmd_info(args):
-    from ._persist import read_model
+    from ._persist import model_class, read_model, rebuild
 
     if not os.path.exists(args.model):
         raise CLIError(f"model file {args.model!r} does not exist; check the path.")
     try:
         meta, arrays = read_model(args.model)
+        rebuild(model_class(meta, args.model), meta, arrays, args.model)  # check all of it
     except (ValueError, OSError) as exc:
         raise CLIError(" ".join(str(exc).split())) from exc
     n_params = sum(int(a.size) for k, a in arrays.items() if not k.startswith("train/"))

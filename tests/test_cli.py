@@ -144,3 +144,42 @@ def test_python_dash_m_runs_the_cli(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("fastrnn: error:") and "Traceback" not in proc.stderr
+
+
+def _edit_model(src, dest, edit_meta=None, arrays=None):
+    """Copy a model file with its meta.json edited and some arrays replaced."""
+    import io
+    import json
+    import zipfile
+
+    import numpy as np
+
+    with zipfile.ZipFile(src) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    meta = json.loads(members.pop("meta.json"))
+    if edit_meta is not None:
+        edit_meta(meta)
+    for name, a in (arrays or {}).items():
+        buf = io.BytesIO()
+        np.lib.format.write_array(buf, np.asarray(a), allow_pickle=False)
+        members[f"arrays/{name}.npy"] = buf.getvalue()
+    with zipfile.ZipFile(dest, "w") as z:
+        z.writestr("meta.json", json.dumps(meta))
+        for n, data in members.items():
+            z.writestr(n, data)
+    return dest
+
+
+def test_inconsistent_model_files_are_one_line_errors(trained, tmp_path, capsys):
+    import numpy as np
+
+    folder, corpus, out = trained
+    bad = _edit_model(out, tmp_path / "nulls.fastrnn",
+                      lambda m: m["fitted"].update(n_tokens_seen_=None))
+    for cmd in (["info", str(bad)], ["generate", str(bad)], ["evaluate", str(bad), str(corpus)]):
+        one_line_error(capsys, main(cmd), "nulls.fastrnn", "n_tokens_seen_")
+    weights = fastrnn.load(out).network_.params["head.bias"]
+    bad = _edit_model(out, tmp_path / "nan.fastrnn",
+                      arrays={"head.bias": np.full_like(weights, np.nan)})
+    for cmd in (["info", str(bad)], ["generate", str(bad)]):
+        one_line_error(capsys, main(cmd), "nan.fastrnn", "head.bias", "non-finite")

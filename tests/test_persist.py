@@ -6,6 +6,8 @@ plain ``open(path, "w")`` would, cleans the temporary files of killed writers an
 :class:`fastrnn.ModelFileError` (or ``FileNotFoundError``) on a bad one.
 """
 
+import io
+import json
 import os
 import random
 import signal
@@ -13,9 +15,13 @@ import stat
 import subprocess
 import sys
 import time
+import zipfile
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import fastrnn
 from fastrnn import _persist
@@ -280,3 +286,388 @@ def test_kill_minus_9_during_saves_leaves_the_old_or_the_new_file(small_model, t
     # the temporary files of the killed writers go at the next save
     save_small(tmp_path / "m.fastrnn")
     assert temp_files(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# B: loading validates the whole file and raises only ModelFileError
+# ---------------------------------------------------------------------------------------------
+
+
+def read_members(path):
+    """``(meta, {member name: bytes})`` of a model file, read with zipfile only."""
+    with zipfile.ZipFile(path) as z:
+        members = {name: z.read(name) for name in z.namelist()}
+    return json.loads(members.pop("meta.json")), members
+
+
+def write_members(path, meta, members, raw_meta=None):
+    """Write a zip like a model file from a meta object (or raw meta.json text) and members."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("meta.json", json.dumps(meta) if raw_meta is None else raw_meta)
+        for name, data in members.items():
+            z.writestr(name, data)
+    return path
+
+
+def npy(a):
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.asarray(a), allow_pickle=False)
+    return buf.getvalue()
+
+
+def edited(src, dest, meta_edit=None, arrays=None, drop=()):
+    """A copy of the model file ``src`` with ``meta_edit(meta)`` applied and arrays replaced
+    (``{name: ndarray}``, names without ``arrays/`` and ``.npy``) or dropped."""
+    meta, members = read_members(src)
+    if meta_edit is not None:
+        meta = meta_edit(meta) or meta
+    for name, a in (arrays or {}).items():
+        members[f"arrays/{name}.npy"] = npy(a)
+    for name in drop:
+        del members[f"arrays/{name}.npy"]
+    return write_members(dest, meta, members)
+
+
+def assert_bad_file(path, *needles):
+    with pytest.raises(fastrnn.ModelFileError) as info:
+        fastrnn.load(path)
+    msg = str(info.value)
+    assert repr(str(path)) in msg, msg
+    for needle in needles:
+        assert needle in msg, msg
+    return msg
+
+
+def test_model_file_error_is_a_value_error_exported_from_fastrnn():
+    assert issubclass(fastrnn.ModelFileError, ValueError)
+    assert "ModelFileError" in fastrnn.__all__
+
+
+def _set(path, value):
+    def edit(meta):
+        d = meta
+        for key in path[:-1]:
+            d = d[key]
+        if value is _DELETE:
+            del d[path[-1]]
+        else:
+            d[path[-1]] = value
+    return edit
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize("raw,needles", [
+    ("[1, 2]", ["meta.json", "list"]),
+    ("null", ["meta.json", "None"]),
+    ('"text"', ["meta.json", "str"]),
+    ("{not json", ["meta.json"]),
+])
+def test_a_malformed_meta_json_is_a_model_file_error(small_model, tmp_path, raw, needles):
+    src = small_model[0]
+    meta, members = read_members(src)
+    path = write_members(tmp_path / "bad.fastrnn", None, members, raw_meta=raw)
+    assert_bad_file(path, *needles)
+
+
+@pytest.mark.parametrize("what,edit,needles", [
+    ("string format_version", _set(["format_version"], "1"), ["format_version", "'1'"]),
+    ("class mismatch", _set(["class"], "RNNRegressor"), ["RNNRegressor"]),
+    ("unknown class", _set(["class"], "os.system"), ["os.system", "unknown"]),
+    ("no params", _set(["params"], _DELETE), ["params"]),
+    ("params a list", _set(["params"], [1, 2]), ["params", "list"]),
+    ("unknown parameter", _set(["params", "colour"], 3), ["colour"]),
+    ("hidden_size < 1", _set(["params", "hidden_size"], -1), ["hidden_size", "-1"]),
+    ("unknown pooling", _set(["params", "pooling"], "median"), ["pooling", "median"]),
+    ("negative learning rate", _set(["params", "learning_rate"], -0.5), ["learning_rate"]),
+    ("random_state -1", _set(["params", "random_state"], -1), ["random_state", "-1"]),
+    ("string estimator version", _set(["estimator_format_version"], "x"),
+     ["estimator_format_version"]),
+    ("fitted a list", _set(["fitted"], []), ["fitted"]),
+    ("a method as fitted attribute", _set(["fitted", "predict"], 1), ["predict"]),
+    ("n_features_in_ a string", _set(["fitted", "n_features_in_"], "2"), ["n_features_in_"]),
+    ("missing n_iter_", _set(["fitted", "n_iter_"], _DELETE), ["n_iter_"]),
+    ("network None", _set(["network"], None), ["network"]),
+    ("network hidden_size", _set(["network", "hidden_size"], 10 ** 9), ["hidden_size"]),
+    ("network cell", _set(["network", "cell"], "transformer"), ["cell", "transformer"]),
+    ("network pooling None", _set(["network", "pooling"], None), ["pooling"]),
+    ("label kind", _set(["label_kinds", "classes_"], "tuple"), ["classes_", "tuple"]),
+    ("array attribute unknown", _set(["array_attributes"], ["feature_mean_", "nope_"]),
+     ["nope_"]),
+])
+def test_a_malformed_meta_field_is_a_model_file_error(small_model, tmp_path, what, edit,
+                                                      needles):
+    path = edited(small_model[0], tmp_path / "bad.fastrnn", edit)
+    assert_bad_file(path, *needles)
+
+
+@pytest.mark.parametrize("drop", ["network/head.bias", "network/rnn.weight_hh_l0",
+                                  "attr/classes_", "attr/feature_scale_", "attr/loss_curve_"])
+def test_a_missing_array_is_a_model_file_error(small_model, tmp_path, drop):
+    path = edited(small_model[0], tmp_path / "bad.fastrnn", drop=[drop])
+    assert_bad_file(path, drop.split("/")[1])
+
+
+def _weights(src, name):
+    return read_model(src)[1][name]
+
+
+@pytest.mark.parametrize("what,replace,needles", [
+    ("NaN weight", lambda a: {"network/rnn.weight_ih_l0": np.where(
+        np.arange(a["network/rnn.weight_ih_l0"].size).reshape(
+            a["network/rnn.weight_ih_l0"].shape) == 1, np.nan, a["network/rnn.weight_ih_l0"])},
+     ["rnn.weight_ih_l0", "non-finite"]),
+    ("weight overflowing float32", lambda a: {"network/head.weight": np.full(
+        a["network/head.weight"].shape, 1e300)}, ["head.weight", "float32"]),
+    ("weight of the wrong shape", lambda a: {"network/head.weight": np.zeros((3, 4), np.float32)},
+     ["head.weight", "shape"]),
+    ("string weight", lambda a: {"network/head.bias": np.array(["a", "b", "c"])},
+     ["head.bias"]),
+    ("classes_ longer than the head", lambda a: {"attr/classes_": np.arange(4)},
+     ["classes_", "4", "3"]),
+    ("classes_ shorter than the head", lambda a: {"attr/classes_": np.arange(2)},
+     ["classes_", "2", "3"]),
+    ("classes_ repeated", lambda a: {"attr/classes_": np.array([0, 1, 1])}, ["classes_"]),
+    ("feature_mean_ of the wrong length", lambda a: {"attr/feature_mean_": np.zeros(3)},
+     ["feature_mean_", "3", "2"]),
+    ("zero feature_scale_", lambda a: {"attr/feature_scale_": np.array([1.0, 0.0])},
+     ["feature_scale_"]),
+    ("NaN feature_mean_", lambda a: {"attr/feature_mean_": np.array([np.nan, 0.0])},
+     ["feature_mean_"]),
+    ("2-D loss curve", lambda a: {"attr/loss_curve_": np.zeros((2, 2))}, ["loss_curve_"]),
+    ("unknown array", lambda a: {"attr/extra_": np.zeros(2)}, ["attr/extra_"]),
+])
+def test_inconsistent_arrays_are_a_model_file_error(small_model, tmp_path, what, replace,
+                                                    needles):
+    src = small_model[0]
+    path = edited(src, tmp_path / "bad.fastrnn", arrays=replace(read_model(src)[1]))
+    assert_bad_file(path, *needles)
+
+
+def test_container_errors_name_the_file(small_model, tmp_path):
+    src = small_model[0]
+    data = src.read_bytes()
+    (tmp_path / "cut.fastrnn").write_bytes(data[: len(data) // 2])
+    assert_bad_file(tmp_path / "cut.fastrnn", "corrupt")
+    (tmp_path / "text.fastrnn").write_text("hello")
+    assert_bad_file(tmp_path / "text.fastrnn", "corrupt")
+    (tmp_path / "folder.fastrnn").mkdir()
+    assert_bad_file(tmp_path / "folder.fastrnn", "is a directory")
+    meta, members = read_members(src)
+    name = "arrays/network/head.bias.npy"
+    members[name] = members[name][:-4]  # the header promises more data than the member holds
+    assert_bad_file(write_members(tmp_path / "short.fastrnn", meta, members), "head.bias")
+    with pytest.raises(FileNotFoundError):
+        fastrnn.load(tmp_path / "absent.fastrnn")
+    msg = assert_bad_file(edited(src, tmp_path / "new.fastrnn",
+                                 _set(["format_version"], 99)), "upgrade fastrnn")
+    assert "99" in msg
+
+
+def test_the_estimator_load_method_names_the_file_too(small_model, tmp_path):
+    from fastrnn import RNNClassifier
+
+    path = edited(small_model[0], tmp_path / "bad.fastrnn",
+                  _set(["params", "hidden_size"], 0))
+    with pytest.raises(fastrnn.ModelFileError, match=r"bad\.fastrnn.*hidden_size"):
+        RNNClassifier.load(path)
+
+
+def test_a_failed_load_does_not_import_scikit_learn(small_model, tmp_path):
+    (tmp_path / "text.fastrnn").write_text("hello")
+    edited(small_model[0], tmp_path / "alien.fastrnn", _set(["class"], "Alien"))
+    code = ("import sys, fastrnn\n"
+            "for name in sys.argv[1:]:\n"
+            "    try:\n"
+            "        fastrnn.load(name)\n"
+            "    except fastrnn.ModelFileError:\n"
+            "        pass\n"
+            "print('sklearn' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "text.fastrnn"),
+                          str(tmp_path / "alien.fastrnn")], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------------------------------------
+# B: fuzzing load with corrupted files
+# ---------------------------------------------------------------------------------------------
+
+FUZZ = settings(max_examples=100, deadline=None, derandomize=False,
+                suppress_health_check=list(HealthCheck))
+LM_TEXTS = ["the cat sat. ", "a dog ran. ", "the cat ran. ", "a cat sat. "]
+
+
+@pytest.fixture(scope="module")
+def saved_files(small_model, tmp_path_factory):
+    """Real small files of every kind: a classifier on float input, a regressor on token ids with
+    two targets, a language model and a language model's training checkpoint."""
+    from fastrnn import RNNRegressor
+    from fastrnn.estimators.language_model import RNNLanguageModel
+
+    folder = tmp_path_factory.mktemp("fuzz")
+    rng = np.random.RandomState(1)
+    tokens = [rng.randint(1, 9, size=rng.randint(2, 6)) for _ in range(10)]
+    reg = RNNRegressor(embedding_dim=3, hidden_size=3, max_iter=1, batch_size=4,
+                       random_state=0, backend="numpy")
+    with pytest.warns(Warning):
+        reg.fit(tokens, rng.randn(10, 2))
+    reg.save(folder / "reg.fastrnn")
+    lm = RNNLanguageModel(hidden_size=4, embedding_dim=3, bptt=4, batch_size=2, max_iter=2,
+                          checkpoint_path=folder / "lm.ckpt", random_state=0, backend="numpy")
+    lm.fit(LM_TEXTS, validation_texts=LM_TEXTS[:1])
+    lm.save(folder / "lm.fastrnn")
+    files = {"clf": small_model[0], "reg": folder / "reg.fastrnn", "lm": folder / "lm.fastrnn",
+             "ckpt": folder / "lm.ckpt"}
+    inputs = {"clf": small_model[2], "reg": tokens}
+    return _Files({k: (p.read_bytes(), inputs.get(k)) for k, p in files.items()}), folder
+
+
+class _Files(dict):
+    """The fuzzed files' bytes and inputs (with a short repr for hypothesis' reports)."""
+
+    def __repr__(self):
+        return f"<saved files {sorted(self)}>"
+
+
+def exercise(model, X):
+    """Use a model that loaded; it must work (or refuse an input it cannot scale, clearly)."""
+    try:
+        if hasattr(model, "vocabulary_"):
+            if model.level is None:
+                model.set_params(level="char")
+            docs = [["t", "h"]] if model.input_type_ == "tokens" else ["the cat"]
+            assert isinstance(model.perplexity(docs), float)
+            model.generate(docs[0], max_length=3, random_state=0)
+            return
+        pred = model.predict(X)
+        assert pred.shape[0] == len(X)
+        if hasattr(model, "classes_"):
+            assert set(pred.tolist()) <= set(model.classes_.tolist())
+            proba = model.predict_proba(X)
+            assert proba.shape == (len(X), len(model.classes_))
+    except ValueError as exc:
+        assert "overflows" in str(exc), exc
+    except RuntimeError as exc:  # a backend this machine lacks
+        assert "not available" in str(exc), exc
+
+
+def load_or_refuse(path, X):
+    try:
+        model = fastrnn.load(path)
+    except fastrnn.ModelFileError as exc:
+        assert repr(str(path)) in str(exc)
+        return
+    exercise(model, X)
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_byte_flips_and_truncations(saved_files, data):
+    files, folder = saved_files
+    kind = data.draw(st.sampled_from(sorted(files)))
+    raw, X = files[kind]
+    blob = bytearray(raw)
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(0, len(blob) - 1))
+        if data.draw(st.booleans()):
+            blob[pos] ^= data.draw(st.integers(1, 255))
+        else:
+            del blob[pos:pos + data.draw(st.integers(1, 64))]
+        if not blob:
+            break
+    path = folder / "fuzzed.fastrnn"
+    path.write_bytes(bytes(blob))
+    load_or_refuse(path, X)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 10 ** 20) | st.sampled_from([0, 1, 2, 3, -1])
+    | st.floats() | st.text(max_size=8)
+    | st.sampled_from(["numpy", "max", "last", "float64", "gru", "rnn", "str", "tokens",
+                       "__list__", "word", "adam", "sgd"]),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    max_leaves=6)
+
+
+def _json_edit(data, meta):
+    """One random edit somewhere in ``meta``: replace a value, delete an entry or add one."""
+    node, key = None, None
+    value = meta
+    while isinstance(value, (dict, list)) and value and data.draw(st.integers(0, 3)) > 0:
+        node = value
+        key = data.draw(st.sampled_from(sorted(value) if isinstance(value, dict)
+                                        else range(len(value))))
+        value = node[key]
+    action = data.draw(st.sampled_from(["replace", "delete", "add"]))
+    if node is None:
+        return data.draw(JSON_VALUES) if action == "replace" else meta
+    if action == "replace":
+        node[key] = data.draw(JSON_VALUES)
+    elif action == "delete":
+        del node[key]
+    elif isinstance(node, dict):
+        node[data.draw(st.text(max_size=8))] = data.draw(JSON_VALUES)
+    else:
+        node.append(data.draw(JSON_VALUES))
+    return meta
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_meta_json_edits(saved_files, data):
+    files, folder = saved_files
+    kind = data.draw(st.sampled_from(sorted(files)))
+    raw, X = files[kind]
+    src = folder / "src.fastrnn"
+    src.write_bytes(raw)
+    meta, members = read_members(src)
+    for _ in range(data.draw(st.integers(1, 3))):
+        meta = _json_edit(data, meta)
+    path = folder / "fuzzed.fastrnn"
+    write_members(path, None, members, raw_meta=json.dumps(meta))
+    load_or_refuse(path, X)
+
+
+ARRAY_DTYPES = st.sampled_from([np.float32, np.float64, np.float16, np.int64, np.uint8, np.bool_,
+                                np.complex128, "<U3", "S2"])
+ARRAY_VALUES = [np.nan, np.inf, -np.inf, 0.0, -1.0, 1.0, 0.5, 3.0, 1e39, 1e300, -1e300]
+
+
+@st.composite
+def replacement_arrays(draw, like):
+    dtype = np.dtype(draw(ARRAY_DTYPES))
+    shape = like.shape if draw(st.booleans()) else draw(hnp.array_shapes(min_dims=0, max_dims=3,
+                                                                          min_side=0, max_side=5))
+    if dtype.kind in "fc":
+        elements = st.sampled_from(ARRAY_VALUES) if dtype.kind == "f" else st.complex_numbers(
+            max_magnitude=10)
+        with np.errstate(over="ignore"):
+            return np.asarray(draw(hnp.arrays(np.float64 if dtype.kind == "f" else dtype, shape,
+                                              elements=elements))).astype(dtype)
+    return draw(hnp.arrays(dtype, shape))
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_array_replacements(saved_files, data):
+    files, folder = saved_files
+    kind = data.draw(st.sampled_from(sorted(files)))
+    raw, X = files[kind]
+    src = folder / "src.fastrnn"
+    src.write_bytes(raw)
+    meta, members = read_members(src)
+    names = sorted(members)
+    for _ in range(data.draw(st.integers(1, 3))):
+        name = data.draw(st.sampled_from(names + ["arrays/attr/new_.npy"]))
+        if name in members and data.draw(st.integers(0, 4)) == 0:
+            del members[name]
+            continue
+        like = (np.lib.format.read_array(io.BytesIO(members[name]), allow_pickle=False)
+                if name in members else np.zeros(2))
+        members[name] = npy(data.draw(replacement_arrays(like)))
+    path = write_members(folder / "fuzzed.fastrnn", meta, members)
+    load_or_refuse(path, X)

@@ -30,12 +30,13 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._config import check_dtype, num_threads
-from .._persist import read_model, save_model
+from .._persist import ModelFileError, read_model, save_model
 from ..nn import SequenceNetwork
 from ..nn.init import check_random_state
 from ..optim import ReduceLROnPlateau
 from ..text import BOS, EOS, N_SPECIAL, PAD, UNK, Vocabulary, get_tokenizer
 from ..train import Trainer, truncated_bptt_batches
+from ._saved import check_language_model_file, network_from_saved
 from ._streaming import EstimatorStream, advance, softmax_into
 
 __all__ = [
@@ -1400,22 +1401,21 @@ class RNNLanguageModel(BaseEstimator):
 
     @classmethod
     def _from_saved(cls, meta, arrays):
-        """Rebuild a fitted model from :meth:`_to_saved`'s output (or a checkpoint's)."""
+        """Rebuild a fitted model from :meth:`_to_saved`'s output (or a checkpoint's), checked
+        first: a bad file raises :class:`fastrnn.ModelFileError`."""
+        check_language_model_file(cls, meta, arrays)
         try:
             params = dict(meta["params"])
             model = cls(**params)
             model.vocabulary_ = Vocabulary.from_dict(meta["vocabulary"])
-            config = dict(meta["network_config"])
-            model.network_ = SequenceNetwork(**config, backend=params.get("backend", "auto"),
-                                             random_state=0)
-            names = set(model.network_.params)
-            model.network_.load_state_dict({k: v for k, v in arrays.items() if k in names})
+            model.network_ = network_from_saved(meta["network_config"], arrays, "",
+                                                params.get("backend", "auto"), "network_config")
             model.input_type_ = meta.get("input_type", "text")
             for k, v in meta.get("fitted", {}).items():
                 setattr(model, k, v)
         except (KeyError, TypeError) as exc:
-            raise ValueError(f"the model file is incomplete or from an incompatible version "
-                             f"({type(exc).__name__}: {exc}); save the model again.") from exc
+            raise ModelFileError(f"the model file is incomplete or from an incompatible version "
+                                 f"({type(exc).__name__}: {exc})") from exc
         model.loss_curve_ = [np.nan if x is None else x for x in model.loss_curve_]
         return model
 
