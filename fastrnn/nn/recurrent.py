@@ -18,7 +18,7 @@ from .._backend import get_backend, has_backend, one_blas_thread, resolve_name
 from .._config import check_dtype, env_backend
 from . import _fast
 from . import init as _init
-from ._checks import as_batch, as_lengths, as_state, check_finite_steps
+from ._checks import as_batch, as_lengths, as_state, check_finite_steps, check_state_dict
 from .streaming import StreamingMixin
 
 __all__ = ["RNN", "LSTM", "GRU"]
@@ -120,25 +120,11 @@ class _Recurrent(StreamingMixin):
         (a ``torch.nn.LSTM``'s ``state_dict()`` converted with ``.numpy()`` works as it is).
 
         The arrays are copied into the existing parameter arrays, so optimisers holding references
-        keep working. Missing or unexpected keys and wrong shapes raise ``ValueError``.
+        keep working. Missing or unexpected keys, wrong shapes and values that are not finite real
+        numbers raise ``ValueError``; a ``state`` that is not a mapping raises ``TypeError``.
         """
-        missing = sorted(set(self.params) - set(state))
-        extra = sorted(set(state) - set(self.params))
-        if missing or extra:
-            raise ValueError(
-                f"state dict does not match this layer: missing keys {missing}, unexpected keys "
-                f"{extra}. Build the layer with the same cell, sizes, num_layers and bidirectional."
-            )
-        values = {}
-        for k, v in state.items():
-            v = np.asarray(getattr(v, "detach", lambda: v)())
-            if v.shape != self.params[k].shape:
-                raise ValueError(
-                    f"state dict entry {k!r} has shape {v.shape}, expected {self.params[k].shape}."
-                )
-            if not np.all(np.isfinite(v)):
-                raise ValueError(f"state dict entry {k!r} holds non-finite values.")
-            values[k] = v
+        values = check_state_dict(state, self.params, "layer", "Build the layer with the same "
+                                  "cell, sizes, num_layers and bidirectional.")
         for k, v in values.items():
             self.params[k][...] = v
 
@@ -174,10 +160,10 @@ class _Recurrent(StreamingMixin):
             State at each sequence's last real step (reverse direction: at its first step).
             For an LSTM a pair ``(h_n, c_n)``.
         """
-        X = as_batch(X, self.input_size, self.dtype)
+        given, X = X, as_batch(X, self.input_size, self.dtype)
         B, T, _ = X.shape
         lengths = as_lengths(lengths, B, T)
-        check_finite_steps(X, lengths)
+        check_finite_steps(X, lengths, source=given)
         h0, c0 = self._initial_state(h0, B)
         name = self._call_backend(B)
         bk = get_backend(name)
@@ -245,19 +231,23 @@ class _Recurrent(StreamingMixin):
             return "cython"
         return self.backend
 
-    def _initial_state(self, h0, B):
+    def _initial_state(self, h0, B, name="h0"):
+        """``h0`` (or a gradient ``dh_n``, with ``name``) checked: zeros for None, else exactly
+        ``(num_layers * num_directions, B, hidden_size)``; an LSTM takes a pair."""
         shape = (self.num_layers * self.num_directions, B, self.hidden_size)
         if h0 is None:
             zeros = np.zeros(shape, self.dtype)
             return zeros, (zeros if self.has_cell else None)
         if self.has_cell:
+            cname = name.replace("h", "c", 1)
             if not isinstance(h0, (tuple, list)) or len(h0) != 2:
                 raise ValueError(
-                    "an LSTM's initial state must be a pair (h0, c0), got "
-                    f"{type(h0).__name__}. Pass h0=(h0, c0) with both of shape {shape}."
+                    f"an LSTM's {name} must be a pair ({name}, {cname}), got {type(h0).__name__}. "
+                    f"Pass {name}=({name}, {cname}) with both of shape {shape}."
                 )
-            return as_state(h0[0], shape, self.dtype, "h0"), as_state(h0[1], shape, self.dtype, "c0")
-        return as_state(h0, shape, self.dtype, "h0"), None
+            return (as_state(h0[0], shape, self.dtype, name),
+                    as_state(h0[1], shape, self.dtype, cname))
+        return as_state(h0, shape, self.dtype, name), None
 
     def _recurrent_mask(self, B):
         if not (self.training and self.recurrent_dropout > 0):
@@ -297,7 +287,7 @@ class _Recurrent(StreamingMixin):
         dY = np.asarray(dY)
         if dY.shape != (B, T, D * H):
             raise ValueError(f"dY must have the shape of Y, {(B, T, D * H)}, got {dY.shape}.")
-        dhn, dcn = self._initial_state(dh_n, B)
+        dhn, dcn = self._initial_state(dh_n, B, "dh_n")
         if c.get("fast"):
             dX, dh0, dc0 = _fast.backward(self, dY, dhn, dcn)
             self.grad_h0 = (dh0, dc0) if self.has_cell else dh0
