@@ -30,7 +30,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._config import check_dtype, num_threads
-from .._persist import ModelFileError, read_model, save_model
+from .._persist import ModelFileError, check_destination, read_model, save_model
 from ..nn import SequenceNetwork
 from ..nn.init import check_random_state
 from ..optim import ReduceLROnPlateau
@@ -454,6 +454,20 @@ def _softmax64(z):
     return e / e.sum()
 
 
+def _check_sampling_options(temperature, top_k, top_p):
+    """Raise ``ValueError`` naming a sampling option that :func:`sample_token` cannot use."""
+    if (isinstance(temperature, bool) or not isinstance(temperature, Real)
+            or not (math.isfinite(temperature) and temperature >= 0)):
+        raise ValueError(f"temperature must be a finite number >= 0 (0 means greedy), got "
+                         f"{temperature!r}.")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, Integral)
+                              or top_k < 1):
+        raise ValueError(f"top_k must be None or a positive integer, got {top_k!r}.")
+    if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, Real)
+                              or not 0 < top_p <= 1):
+        raise ValueError(f"top_p must be None or a number in (0, 1], got {top_p!r}.")
+
+
 def sample_token(logits, temperature=1.0, top_k=None, top_p=None, greedy=False, rng=None):
     """Draw the next token id from a vector of logits.
 
@@ -475,6 +489,7 @@ def sample_token(logits, temperature=1.0, top_k=None, top_p=None, greedy=False, 
     -------
     token_id : int
     """
+    _check_sampling_options(temperature, top_k, top_p)
     z = np.asarray(logits, np.float64).ravel()
     if greedy or temperature == 0:
         return int(np.argmax(z))
@@ -575,6 +590,41 @@ def split_at_documents(X, Y):
             r += 1
         last[b] = r - 1
     return Xr, Yr, lengths, stream, Xr[:, 0] == BOS, last
+
+
+def perplexity_of(nll):
+    """``exp(nll)`` as a float: ``inf`` where it overflows (a diverged model), never an error."""
+    try:
+        return float(math.exp(nll))
+    except OverflowError:
+        return math.inf
+
+
+def _check_vocabulary(vocab, docs, min_count, max_vocab):
+    """Refuse a vocabulary with no regular token; warn when most training tokens are unknown."""
+    settings = f"min_count={min_count}" + (f", max_vocab={max_vocab}" if max_vocab else "")
+    if len(vocab) <= N_SPECIAL:
+        from collections import Counter
+
+        counts = Counter()
+        for d in docs:
+            counts.update(d)
+        top = counts.most_common(1)
+        most = (f" (the most frequent one, {top[0][0]!r}, appears {top[0][1]} times)"
+                if top else "")
+        raise ValueError(
+            f"the vocabulary has no regular token: with {settings} every token of the training "
+            f"texts becomes <unk>{most}, and the model could only predict <unk>. Lower "
+            "min_count (or raise max_vocab)."
+        )
+    total = sum(len(d) for d in docs)
+    known = sum(vocab.counts.values()) if vocab.counts else total
+    share = 1.0 - known / total if total else 0.0
+    if share > 0.5:
+        warnings.warn(
+            f"{share:.0%} of the training tokens are unknown (<unk>): {settings} keeps "
+            f"{len(vocab) - N_SPECIAL} token type(s). The model will mostly learn to predict "
+            "<unk>; lower min_count or raise max_vocab.", UserWarning, stacklevel=4)
 
 
 def _json_float(x):
@@ -1017,7 +1067,7 @@ class RNNLanguageModel(BaseEstimator):
         -------
         perplexity : float
         """
-        return float(math.exp(self._mean_nll(texts)))
+        return perplexity_of(self._mean_nll(texts))
 
     def bits_per_token(self, texts):
         r"""Mean cross-entropy in bits per token, :math:`\mathrm{CE}/\ln 2` (bits per character at
@@ -1186,14 +1236,7 @@ class RNNLanguageModel(BaseEstimator):
         check_is_fitted(self, "network_")
         if isinstance(max_length, bool) or not isinstance(max_length, Integral) or max_length < 0:
             raise ValueError(f"max_length must be a non-negative integer, got {max_length!r}.")
-        if not isinstance(temperature, Real) or not temperature >= 0:
-            raise ValueError(f"temperature must be a number >= 0 (0 means greedy), got "
-                             f"{temperature!r}.")
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, Integral)
-                                  or top_k < 1):
-            raise ValueError(f"top_k must be None or a positive integer, got {top_k!r}.")
-        if top_p is not None and not (isinstance(top_p, Real) and 0 < top_p <= 1):
-            raise ValueError(f"top_p must be None or in (0, 1], got {top_p!r}.")
+        _check_sampling_options(temperature, top_k, top_p)
         rng = check_random_state(random_state)
         state = self.init_state(1)
         # only the logits are needed (sample_token normalises them), not the stream's softmax
@@ -1290,8 +1333,9 @@ class RNNLanguageModel(BaseEstimator):
                                             random_state=0)
             self._check_architecture(meta["network_config"])
         else:
-            self.vocabulary_ = Vocabulary.build(docs, max_size=self.max_vocab,
-                                                min_count=self.min_count)
+            vocab = Vocabulary.build(docs, max_size=self.max_vocab, min_count=self.min_count)
+            _check_vocabulary(vocab, docs, self.min_count, self.max_vocab)
+            self.vocabulary_ = vocab
             self.network_ = self._build_network(len(self.vocabulary_),
                                                 rng.randint(np.iinfo(np.int32).max))
         self._lm_cache = None
@@ -1330,7 +1374,16 @@ class RNNLanguageModel(BaseEstimator):
     @staticmethod
     def _check_overwritable(path):
         """Refuse to start a run whose checkpoints would overwrite a file that is not a checkpoint
-        of this class (a saved model, say)."""
+        of this class (a saved model, say), or that is no file at all."""
+        if os.path.isdir(path):
+            raise ValueError(
+                f"checkpoint_path {os.fspath(path)!r} is a directory; pass a file path for the "
+                f"checkpoint, e.g. {os.path.join(os.fspath(path), 'lm.ckpt')!r}."
+            )
+        try:
+            check_destination(path)
+        except OSError as exc:
+            raise ValueError(f"checkpoint_path cannot be written: {exc}") from exc
         if not os.path.exists(path):
             return
         import json
@@ -1480,6 +1533,7 @@ class _Run:
         self.recent_sum = 0.0
         self.recent_count = 0
         self.net = net
+        self.saved_at = None    # (epoch, chunk, step) of the checkpoint on disk for this run
 
     # -------------------------------------------------------------- streams
     def _streams(self):
@@ -1671,9 +1725,22 @@ class _Run:
                     if self.best_params is not None else "the latest parameters")
             warnings.warn(
                 f"training interrupted after {self.step} steps ({self.tokens} tokens); the model "
-                f"keeps {what}" + (f" and the run can be resumed from {est.checkpoint_path!r} with "
-                                   "fit(..., resume=True)" if est.checkpoint_path else "") + ".",
-                TrainingInterrupted, stacklevel=4)
+                f"keeps {what}{self._resume_note(in_step)}.", TrainingInterrupted, stacklevel=4)
+
+    def _resume_note(self, in_step):
+        """How an interrupted run can be resumed: only from a checkpoint that exists."""
+        path = self.est.checkpoint_path
+        if path is None:
+            return ""
+        if self.saved_at is None:
+            return ("; no checkpoint was written (it was interrupted inside a step before the "
+                    "first one), so the run cannot be resumed")
+        note = f" and the run can be resumed from {os.fspath(path)!r} with fit(..., resume=True)"
+        if in_step:  # interrupted inside an update: the checkpoint on disk is an older one
+            epoch, chunk, step = self.saved_at
+            where = f"the end of epoch {epoch}" if chunk == 0 else f"step {step}"
+            note += f", from its checkpoint at {where} (the steps since then are lost)"
+        return note
 
     def _anneal(self, t_start):
         """Set the learning rate of the ``"cosine"`` / ``"linear"`` schedules from the progress."""
@@ -1766,6 +1833,7 @@ class _Run:
             batch_size=int(est.batch_size), bptt=int(est.bptt),
             n_failures=self.trainer.n_failures_)
         save_model(est.checkpoint_path, _CLASS_NAME, meta, arrays)
+        self.saved_at = (self.epoch, self.chunk, self.step)
 
     def restore(self, meta, arrays):
         """Load a checkpoint written by :meth:`checkpoint`."""
@@ -1816,6 +1884,7 @@ class _Run:
         self.trainer.n_failures_ = int(c["n_failures"])
         self.trainer.take_snapshot()
         self.epoch, self.chunk, self.step = int(c["epoch"]), int(c["chunk"]), int(c["step"])
+        self.saved_at = (self.epoch, self.chunk, self.step)
         self.tokens, self.seconds = int(c["tokens"]), float(c["seconds"])
         self.history = list(c["history"])
         self.loss_curve = [math.nan if x is None else x for x in c["loss_curve"]]
