@@ -136,8 +136,15 @@ def check_destination(path):
         return target
 
 
-#: temporary files are named ``.tmp-<pid>-<host>-<random>-<destination name>``
+#: temporary files are named ``.tmp-<pid>-<host>-<random>-<destination>``, where ``<destination>``
+#: is the destination's name (or a hash of it, for a name too long to extend)
 _TEMP = re.compile(r"\.tmp-(\d+)-([0-9a-f]{8})-[0-9a-f]{8}-(.*)\Z", re.DOTALL)
+
+
+def _temp_tag(name):
+    if len(name.encode("utf-8", "surrogateescape")) <= 160:
+        return name
+    return "h" + hashlib.sha1(name.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _host_tag():
@@ -159,14 +166,14 @@ def _pid_alive(pid):
 def _remove_stale_temps(folder, name):
     """Remove the temporary files for ``name`` in ``folder`` left by writers of this host that no
     longer run (killed while saving)."""
-    host = _host_tag()
+    host, tag = _host_tag(), _temp_tag(name)
     try:
         entries = os.listdir(folder)
     except OSError:
         return
     for entry in entries:
         m = _TEMP.match(entry)
-        if m is None or m.group(3) != name or m.group(2) != host:
+        if m is None or m.group(3) != tag or m.group(2) != host:
             continue
         if _pid_alive(int(m.group(1))):
             continue
@@ -201,7 +208,8 @@ def atomic_write(path, write):
         mode = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
         mode = None
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{_host_tag()}-{secrets.token_hex(4)}-{name}")
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{_host_tag()}-{secrets.token_hex(4)}-"
+                               f"{_temp_tag(name)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
     try:
         if mode is not None:

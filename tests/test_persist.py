@@ -198,6 +198,15 @@ def test_stale_temporary_files_of_dead_writers_are_removed(tmp_path):
     assert not any(str(other_dest) in name for name in temp_files(tmp_path))
 
 
+def test_a_long_file_name_can_still_be_saved_and_its_temp_files_cleaned(tmp_path):
+    path = tmp_path / ("m" * 240 + ".fastrnn")  # 248 bytes: no room for a prefix and a suffix
+    save_small(path, 1)
+    dead = _kill_during_save(path)
+    assert len(temp_files(tmp_path)) == 1 and str(dead) in temp_files(tmp_path)[0]
+    save_small(path, 2)
+    assert read_value(path) == 2 and temp_files(tmp_path) == []
+
+
 # ---------------------------------------------------------------------------------------------
 # A4: clear errors for a parent that is a file and a destination that is a directory
 # ---------------------------------------------------------------------------------------------
