@@ -120,15 +120,17 @@ def check_destination(path):
                 "replaces regular files only. Choose another path (or remove it first)."
             )
         return target
+    if path.endswith(os.sep) or (os.altsep and path.endswith(os.altsep)):
+        raise IsADirectoryError(
+            f"cannot write {path!r}: it names a directory (it ends with a separator). Pass a file "
+            f"path, e.g. {os.path.join(path, 'model.fastrnn')!r}."
+        )
     # absent: the nearest existing ancestor must be a folder
     parent = os.path.dirname(os.path.abspath(path))
     while True:
         try:
             st = os.stat(parent)
-        except FileNotFoundError:
-            parent = os.path.dirname(parent)
-            continue
-        except NotADirectoryError:
+        except (FileNotFoundError, NotADirectoryError):
             parent = os.path.dirname(parent)
             continue
         if not stat.S_ISDIR(st.st_mode):

@@ -239,6 +239,8 @@ def test_check_destination_is_what_save_checks(tmp_path):
     folder.mkdir()
     with pytest.raises(IsADirectoryError):
         _persist.check_destination(folder)
+    with pytest.raises(IsADirectoryError, match="ends with a separator"):
+        save_small(str(tmp_path / "new") + os.sep)
     assert _persist.check_destination(tmp_path / "new" / "m") == str(tmp_path / "new" / "m")
     assert not (tmp_path / "new").exists()  # checking creates nothing
 
