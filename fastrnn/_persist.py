@@ -17,8 +17,6 @@ import io
 import json
 import os
 import re
-import secrets
-import socket
 import stat
 import zipfile
 
@@ -150,6 +148,8 @@ def _temp_tag(name):
 
 
 def _host_tag():
+    import socket  # only when saving: importing fastrnn stays light
+
     return hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
 
 
@@ -210,7 +210,7 @@ def atomic_write(path, write):
         mode = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
         mode = None
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{_host_tag()}-{secrets.token_hex(4)}-"
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{_host_tag()}-{os.urandom(4).hex()}-"
                                f"{_temp_tag(name)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
     try:
