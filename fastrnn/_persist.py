@@ -277,11 +277,11 @@ class ModelFileError(ValueError):
                    "again.")
 
     def __init__(self, problem, path=None, fix=None):
-        self.problem = problem
+        self.problem = str(problem).rstrip(". ")
         self.path = None if path is None else os.fspath(path)
         self.fix = self.DEFAULT_FIX if fix is None else fix
         where = "" if self.path is None else f"model file {self.path!r}: "
-        super().__init__(f"{where}{problem}. {self.fix}")
+        super().__init__(f"{where}{self.problem}. {self.fix}")
 
     def with_path(self, path):
         """The same error naming ``path``."""
