@@ -1733,8 +1733,8 @@ class _Run:
         if path is None:
             return ""
         if self.saved_at is None:
-            return ("; no checkpoint was written (it was interrupted inside a step before the "
-                    "first one), so the run cannot be resumed")
+            return ("; no checkpoint was written (the run was interrupted inside a step, before "
+                    "its first checkpoint), so it cannot be resumed")
         note = f" and the run can be resumed from {os.fspath(path)!r} with fit(..., resume=True)"
         if in_step:  # interrupted inside an update: the checkpoint on disk is an older one
             epoch, chunk, step = self.saved_at
