@@ -5,7 +5,7 @@ fresh process starts fast; the estimators (``fastrnn.RNNClassifier`` ...) are im
 """
 
 from ._backend import available_backends, show_backends
-from ._persist import load
+from ._persist import ModelFileError, load
 
 __version__ = "0.1.0"
 
@@ -17,7 +17,8 @@ _LAZY = {
     "SequenceVectorizer": "fastrnn.text",
 }
 
-__all__ = ["__version__", "show_backends", "available_backends", "load", *_LAZY]
+__all__ = ["__version__", "show_backends", "available_backends", "load", "ModelFileError",
+           *_LAZY]
 
 
 def __getattr__(name):

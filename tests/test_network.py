@@ -252,3 +252,22 @@ def test_reset_streams_restarts_a_stream_from_zero_state():
     fresh, _ = net.forward(ids[1:, 3:], np.full(1, 3))
     np.testing.assert_allclose(out[1], fresh[0], rtol=1e-12)
     assert not np.allclose(out[0], net.forward(ids[:1, 3:], np.full(1, 3))[0][0])
+
+
+@pytest.mark.parametrize("make, exc, match", [
+    (lambda sd: None, TypeError, r"state dict must be a mapping.*got NoneType"),
+    (lambda sd: list(sd.items()), TypeError, r"got a list.*dict\(pairs\)"),
+    (lambda sd: {**sd, "head.bias": "ab"}, ValueError, r"'head.bias' holds str values"),
+    (lambda sd: {**sd, "head.bias": sd["head.bias"] * 1j}, ValueError,
+     r"'head.bias' holds complex numbers"),
+    (lambda sd: {**sd, "head.bias": np.full(2, np.nan)}, ValueError,
+     r"'head.bias' holds non-finite values"),
+])
+def test_network_load_state_dict_refuses_what_is_not_real_arrays(make, exc, match):
+    net = SequenceNetwork(2, n_features=3, hidden_size=4, random_state=0)
+    before = net.state_dict()
+    other = SequenceNetwork(2, n_features=3, hidden_size=4, random_state=1).state_dict()
+    with pytest.raises(exc, match=match):
+        net.load_state_dict(make(other))
+    for k, v in net.params.items():
+        np.testing.assert_array_equal(v, before[k])

@@ -321,3 +321,70 @@ def test_lstm_state_must_be_a_pair_and_bad_args():
         LSTM(3, 4, backend="tpu")
     with pytest.raises(ValueError, match="nonlinearity"):
         RNN(3, 4, nonlinearity="sigmoid")
+
+
+# ---------------------------------------------------------------- messages that name the problem
+def test_a_huge_unsigned_length_is_reported_as_given():
+    lengths = np.array([2 ** 64 - 1, 3], dtype=np.uint64)
+    with pytest.raises(ValueError, match=r"lengths\[0\] = 18446744073709551615"):
+        RNN(3, 4).forward(np.zeros((2, 3, 3)), lengths=lengths)
+
+
+def test_a_finite_value_overflowing_float32_is_not_called_missing():
+    X = np.zeros((2, 3, 3))
+    X[1, 2, 0] = 1e39
+    with pytest.raises(ValueError) as info:
+        RNN(3, 4, dtype=np.float32).forward(X)
+    msg = str(info.value)
+    assert "1e+39" in msg and "sequence 1, step 2, feature 0" in msg
+    assert "overflows float32" in msg and "float64" in msg
+    assert "non-finite" not in msg and "impute" not in msg
+    RNN(3, 4, dtype=np.float32).forward(X, lengths=[3, 2])  # padding may hold anything
+    RNN(3, 4, dtype=np.float64).forward(X)  # float64 holds it
+
+
+@pytest.mark.parametrize("cls", [RNN, GRU, LSTM])
+def test_a_bad_dh_n_is_named_dh_n(cls):
+    layer = cls(3, 4)
+    layer.forward(np.zeros((2, 3, 3)))
+    bad = np.zeros((1, 3, 4))
+    with pytest.raises(ValueError, match=r"^dh_n must have shape \(1, 2, 4\)"):
+        layer.backward(np.zeros((2, 3, 4)), (bad, bad) if cls is LSTM else bad)
+    if cls is LSTM:
+        good = np.zeros((1, 2, 4))
+        with pytest.raises(ValueError, match=r"^dc_n must have shape"):
+            layer.backward(np.zeros((2, 3, 4)), (good, bad))
+        with pytest.raises(ValueError, match=r"dh_n must be a pair \(dh_n, dc_n\)"):
+            layer.backward(np.zeros((2, 3, 4)), good)
+        with pytest.raises(ValueError, match=r"dh_n holds non-finite values"):
+            layer.backward(np.zeros((2, 3, 4)), (np.full((1, 2, 4), np.nan), good))
+
+
+@pytest.mark.parametrize("make, exc, match", [
+    (lambda sd: None, TypeError, r"state dict must be a mapping.*got NoneType"),
+    (lambda sd: list(sd.items()), TypeError, r"got a list.*dict\(pairs\)"),
+    (lambda sd: "weights", TypeError, r"got str"),
+    (lambda sd: {**sd, "weight_hh_l0": "abc"}, ValueError,
+     r"'weight_hh_l0' holds str values \(<U3\).*numbers"),
+    (lambda sd: {**sd, "weight_hh_l0": sd["weight_hh_l0"] + 1j}, ValueError,
+     r"'weight_hh_l0' holds complex numbers.*real"),
+    (lambda sd: {**sd, "weight_hh_l0": None}, ValueError, r"'weight_hh_l0' holds None"),
+])
+def test_load_state_dict_refuses_what_is_not_real_arrays(make, exc, match):
+    layer = RNN(3, 4, random_state=0)
+    before = {k: v.copy() for k, v in layer.params.items()}
+    with pytest.raises(exc, match=match):
+        layer.load_state_dict(make(RNN(3, 4, random_state=1).state_dict()))
+    for k, v in layer.params.items():
+        np.testing.assert_array_equal(v, before[k])  # nothing half-loaded
+
+
+@pytest.mark.parametrize("seed", [-1, 2 ** 32])
+def test_a_seed_out_of_range_is_named_with_its_value(seed):
+    from fastrnn.text import length_buckets
+
+    match = rf"random_state must be .*\[0, 2\*\*32 - 1\].*got {seed}"
+    with pytest.raises(ValueError, match=match):
+        LSTM(3, 4, random_state=seed)
+    with pytest.raises(ValueError, match=match):
+        list(length_buckets([3, 4, 5], 2, random_state=seed))

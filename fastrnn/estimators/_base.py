@@ -56,12 +56,13 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from .._persist import read_model, save_model
+from .._persist import read_model, rebuild, save_model
 from ..nn import SequenceNetwork
 from ..nn.init import check_random_state
 from ..text import length_buckets
 from ..train import Batch, EarlyStopping, Task, Trainer, TrainingLoop
 from ._inputs import check_sample_weight, check_sequences
+from ._saved import check_estimator_file, network_from_saved
 from ._streaming import EstimatorStream, check_streamable, softmax_into
 
 __all__ = [
@@ -799,13 +800,9 @@ class BaseRNNEstimator(BaseEstimator):
 
     @classmethod
     def _from_saved(cls, meta, arrays):
-        """Rebuild a fitted estimator from what :meth:`_to_saved` returned."""
-        version = meta.get("estimator_format_version", 0)
-        if version > ESTIMATOR_FORMAT_VERSION:
-            raise ValueError(
-                f"this {cls.__name__} was saved with estimator format version {version}, but this "
-                f"fastrnn reads up to {ESTIMATOR_FORMAT_VERSION}; upgrade fastrnn to load it."
-            )
+        """Rebuild a fitted estimator from what :meth:`_to_saved` returned (checked first: a bad
+        file raises :class:`fastrnn.ModelFileError`)."""
+        check_estimator_file(cls, meta, arrays)
         est = cls(**_params_from_json(meta["params"]))
         for name, value in meta["fitted"].items():
             if value == "__list__":
@@ -816,12 +813,7 @@ class BaseRNNEstimator(BaseEstimator):
             if name in meta.get("label_kinds", {}):
                 value = labels_from_saved(value, meta["label_kinds"][name])
             setattr(est, name, value)
-        config = dict(meta["network"])
-        net = SequenceNetwork(**config, backend=est.backend, random_state=0)
-        prefix = "network/"
-        net.load_state_dict({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
-        net.eval()
-        est.network_ = net
+        est.network_ = network_from_saved(meta["network"], arrays, "network/", est.backend)
         est._trainer = None
         est._counter = None
         est._rng = check_random_state(est.random_state)
@@ -834,7 +826,7 @@ class BaseRNNEstimator(BaseEstimator):
         if meta.get("class") != cls.__name__:
             raise ValueError(f"{path!r} holds a {meta.get('class')}, not a {cls.__name__}; use "
                              "fastrnn.load(path) to load any model.")
-        return cls._from_saved(meta, arrays)
+        return rebuild(cls, meta, arrays, path)
 
 
 class PooledOutputMixin:

@@ -60,6 +60,47 @@ def _as_label_array(y):
     return y, False
 
 
+def _refuse_multi_output(y, name):
+    """Refuse a 2-D ``y`` (several labels per sequence), naming its shape; a column ``(n, 1)``
+    and a list of tuples (one tuple label per sequence) pass."""
+    shape = getattr(y, "shape", None)  # arrays, DataFrames
+    if not isinstance(shape, tuple):
+        shape = None
+    if shape is None and isinstance(y, (list, tuple)) and y and all(
+            isinstance(v, (list, np.ndarray)) for v in y):
+        widths = {len(v) for v in y}
+        shape = (len(y), widths.pop()) if len(widths) == 1 else None
+    if shape is None or len(shape) != 2 or shape[1] == 1:
+        return
+    raise ValueError(
+        f"y has shape {tuple(shape)}, but {name} predicts one label per sequence: multilabel "
+        f"and multi-output targets are not supported. Pass a 1-D y of shape ({shape[0]},) "
+        "(combine the columns into one label per sequence, or fit one classifier per column)."
+    )
+
+
+def _refuse_nan_labels(y):
+    """Raise naming the first NaN or infinite label of ``y``. Checked before any conversion:
+    numpy would turn a NaN among strings into the string ``'nan'``, a class of its own."""
+    if isinstance(y, (list, tuple)):
+        items = list(y)
+    else:
+        a = np.asarray(y)
+        if a.dtype.kind == "f" and a.ndim in (1, 2):
+            bad = np.flatnonzero(~np.isfinite(a.reshape(-1)))
+            items = [] if not bad.size else [None] * int(bad[0]) + [a.reshape(-1)[bad[0]].item()]
+        elif a.dtype == object:
+            items = a.reshape(-1).tolist()
+        else:
+            return
+    for i, v in enumerate(items):
+        if isinstance(v, (float, np.floating)) and not np.isfinite(v):
+            raise ValueError(
+                f"y[{i}] is {float(v)!r}: every sequence needs a label (NaN is not a class). "
+                "Remove the unlabelled sequences (and their rows of X), or give them a label."
+            )
+
+
 def _unique_labels(y):
     """Sorted unique labels; general objects are sorted by value if possible, else by repr."""
     y = np.asarray(y) if not isinstance(y, np.ndarray) else y
@@ -363,6 +404,8 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, TransformerMixin, _Label
                 f"{type(self).__name__} requires y to be passed, but the target y is None. Pass "
                 "one label per sequence."
             )
+        _refuse_multi_output(y, type(self).__name__)
+        _refuse_nan_labels(y)
         y, general = _as_label_array(y)
         if not general:
             y = column_or_1d(y, warn=True)

@@ -24,16 +24,17 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._config import check_dtype
-from .._persist import read_model, save_model
+from .._persist import ModelFileError, check_destination, read_model, save_model
 from ..losses import blocked_log_probs, blocked_softmax_cross_entropy, softmax
 from ..nn import SequenceNetwork
 from ..nn.init import check_random_state
 from ..nn.layers import SoftmaxHead
-from ..nn.sampling import sample_token
+from ..nn.sampling import check_sampling_options, sample_token
 from ..optim import AnnealingLR, ReduceLROnPlateau
 from ..text import BOS, EOS, N_SPECIAL, PAD, UNK, Vocabulary, get_tokenizer
 from ..train import EarlyStopping, Trainer, TrainingInterrupted, TrainingLoop, split_at_documents
 from ._lm_task import LMTask
+from ._saved import check_language_model_file, network_from_saved
 from ._streaming import EstimatorStream, softmax_into
 
 __all__ = [
@@ -56,6 +57,9 @@ EVAL_CHUNK = 256
 
 _CLASS_NAME = "RNNLanguageModel"
 
+#: the network's output layer: a softmax over the vocabulary that never predicts PAD or BOS
+_SOFTMAX_HEAD = dict(head="softmax", excluded_outputs=list(EXCLUDED_OUTPUTS))
+
 #: fitted attributes besides the vocabulary and the network, saved with the model
 _FITTED = ("n_iter_", "n_steps_", "n_tokens_seen_", "loss_curve_", "validation_bits_per_token_",
            "best_validation_bits_per_token_", "history_", "stop_reason_", "training_time_")
@@ -64,6 +68,41 @@ _FITTED = ("n_iter_", "n_steps_", "n_tokens_seen_", "loss_curve_", "validation_b
 def _json_float(x):
     x = float(x)
     return x if math.isfinite(x) else None
+
+
+def perplexity_of(nll):
+    """``exp(nll)`` as a float: ``inf`` where it overflows (a diverged model), never an error."""
+    try:
+        return float(math.exp(nll))
+    except OverflowError:
+        return math.inf
+
+
+def _check_vocabulary(vocab, docs, min_count, max_vocab):
+    """Refuse a vocabulary with no regular token; warn when most training tokens are unknown."""
+    settings = f"min_count={min_count}" + (f", max_vocab={max_vocab}" if max_vocab else "")
+    if len(vocab) <= N_SPECIAL:
+        from collections import Counter
+
+        counts = Counter()
+        for d in docs:
+            counts.update(d)
+        top = counts.most_common(1)
+        most = (f" (the most frequent one, {top[0][0]!r}, appears {top[0][1]} times)"
+                if top else "")
+        raise ValueError(
+            f"the vocabulary has no regular token: with {settings} every token of the training "
+            f"texts becomes <unk>{most}, and the model could only predict <unk>. Lower "
+            "min_count (or raise max_vocab)."
+        )
+    total = sum(len(d) for d in docs)
+    known = sum(vocab.counts.values()) if vocab.counts else total
+    share = 1.0 - known / total if total else 0.0
+    if share > 0.5:
+        warnings.warn(
+            f"{share:.0%} of the training tokens are unknown (<unk>): {settings} keeps "
+            f"{len(vocab) - N_SPECIAL} token type(s). The model will mostly learn to predict "
+            "<unk>; lower min_count or raise max_vocab.", UserWarning, stacklevel=4)
 
 
 class LMNetwork:
@@ -453,7 +492,7 @@ class RNNLanguageModel(BaseEstimator):
     def _network(self, config, seed=0, backend=None):
         """The network of ``config`` with the language model's softmax head (also for configs
         saved before the head was part of it)."""
-        config = dict(config, head="softmax", excluded_outputs=list(EXCLUDED_OUTPUTS))
+        config = dict(config, **_SOFTMAX_HEAD)
         return SequenceNetwork(**config, backend=self.backend if backend is None else backend,
                                random_state=seed)
 
@@ -524,7 +563,7 @@ class RNNLanguageModel(BaseEstimator):
         -------
         perplexity : float
         """
-        return float(math.exp(self._mean_nll(texts)))
+        return perplexity_of(self._mean_nll(texts))
 
     def bits_per_token(self, texts):
         r"""Mean cross-entropy in bits per token, :math:`\mathrm{CE}/\ln 2` (bits per character at
@@ -688,14 +727,7 @@ class RNNLanguageModel(BaseEstimator):
         check_is_fitted(self, "network_")
         if isinstance(max_length, bool) or not isinstance(max_length, Integral) or max_length < 0:
             raise ValueError(f"max_length must be a non-negative integer, got {max_length!r}.")
-        if not isinstance(temperature, Real) or not temperature >= 0:
-            raise ValueError(f"temperature must be a number >= 0 (0 means greedy), got "
-                             f"{temperature!r}.")
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, Integral)
-                                  or top_k < 1):
-            raise ValueError(f"top_k must be None or a positive integer, got {top_k!r}.")
-        if top_p is not None and not (isinstance(top_p, Real) and 0 < top_p <= 1):
-            raise ValueError(f"top_p must be None or in (0, 1], got {top_p!r}.")
+        check_sampling_options(temperature, top_k, top_p)
         rng = check_random_state(random_state)
         state = self.init_state(1)
         # only the logits are needed (sample_token normalises them), not the stream's softmax
@@ -791,8 +823,9 @@ class RNNLanguageModel(BaseEstimator):
             self.network_ = self._network(meta["network_config"])
             self._check_architecture(meta["network_config"])
         else:
-            self.vocabulary_ = Vocabulary.build(docs, max_size=self.max_vocab,
-                                                min_count=self.min_count)
+            vocab = Vocabulary.build(docs, max_size=self.max_vocab, min_count=self.min_count)
+            _check_vocabulary(vocab, docs, self.min_count, self.max_vocab)
+            self.vocabulary_ = vocab
             self.network_ = self._build_network(len(self.vocabulary_),
                                                 rng.randint(np.iinfo(np.int32).max))
         train_ids = self._encode(docs)
@@ -832,6 +865,7 @@ class RNNLanguageModel(BaseEstimator):
             plateau=plateau, plateau_monitor="val_loss", annealing=annealing,
             verbose=self.verbose, log_level=1)
         if self.checkpoint_path is not None:
+            loop.checkpoint_path = os.fspath(self.checkpoint_path)
             loop.checkpoint = lambda meta, arrays: self._write_checkpoint(loop, meta, arrays,
                                                                          fingerprint)
         return loop
@@ -908,7 +942,16 @@ class RNNLanguageModel(BaseEstimator):
     @staticmethod
     def _check_overwritable(path):
         """Refuse to start a run whose checkpoints would overwrite a file that is not a checkpoint
-        of this class (a saved model, say)."""
+        of this class (a saved model, say), or that is no file at all."""
+        if os.path.isdir(path):
+            raise ValueError(
+                f"checkpoint_path {os.fspath(path)!r} is a directory; pass a file path for the "
+                f"checkpoint, e.g. {os.path.join(os.fspath(path), 'lm.ckpt')!r}."
+            )
+        try:
+            check_destination(path)
+        except OSError as exc:
+            raise ValueError(f"checkpoint_path cannot be written: {exc}") from exc
         if not os.path.exists(path):
             return
         import json
@@ -979,20 +1022,22 @@ class RNNLanguageModel(BaseEstimator):
 
     @classmethod
     def _from_saved(cls, meta, arrays):
-        """Rebuild a fitted model from :meth:`_to_saved`'s output (or a checkpoint's)."""
+        """Rebuild a fitted model from :meth:`_to_saved`'s output (or a checkpoint's), checked
+        first: a bad file raises :class:`fastrnn.ModelFileError`."""
+        check_language_model_file(cls, meta, arrays)
         try:
             params = dict(meta["params"])
             model = cls(**params)
             model.vocabulary_ = Vocabulary.from_dict(meta["vocabulary"])
-            model.network_ = model._network(dict(meta["network_config"]))
-            names = set(model.network_.params)
-            model.network_.load_state_dict({k: v for k, v in arrays.items() if k in names})
+            model.network_ = network_from_saved(
+                meta["network_config"], arrays, "", params.get("backend", "auto"),
+                "network_config", overrides=_SOFTMAX_HEAD)
             model.input_type_ = meta.get("input_type", "text")
             for k, v in meta.get("fitted", {}).items():
                 setattr(model, k, v)
         except (KeyError, TypeError) as exc:
-            raise ValueError(f"the model file is incomplete or from an incompatible version "
-                             f"({type(exc).__name__}: {exc}); save the model again.") from exc
+            raise ModelFileError(f"the model file is incomplete or from an incompatible version "
+                                 f"({type(exc).__name__}: {exc})") from exc
         model.loss_curve_ = [np.nan if x is None else x for x in model.loss_curve_]
         return model
 

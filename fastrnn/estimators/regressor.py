@@ -10,6 +10,22 @@ from ._base import BaseRNNEstimator, PooledOutputMixin, network_outputs
 __all__ = ["RNNRegressor"]
 
 
+def _check_targets_fit(raw, z, standardized, dtype):
+    """Raise if a training target ``z`` (``raw`` after standardisation) overflows the model's
+    ``dtype``, naming the value the user passed."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        ok = np.isfinite(z.astype(dtype))
+    if ok.all():
+        return
+    i, k = (int(v) for v in np.argwhere(~ok)[0])
+    what = (f", which is {z[i, k]:.3g} standard deviations from the training mean of its target,"
+            if standardized else "")
+    fix = ("Check the targets' scale (e.g. a unit error), or use dtype='float64'."
+           if standardized else "Set standardize=True, rescale y, or use dtype='float64'.")
+    raise ValueError(f"y holds {float(raw[i, k])!r} (sample {i}, output {k}){what} and overflows "
+                     f"{np.dtype(dtype).name} (the model's dtype). {fix}")
+
+
 class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNEstimator):
     r"""Recurrent neural network regressor: one or more real values per sequence.
 
@@ -214,8 +230,15 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNE
             self.n_outputs_ = y2.shape[1]
             self._y_ndim = y.ndim
             if self.standardize:
-                self.target_mean_ = y2.mean(axis=0)
-                scale = y2.std(axis=0)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    mean, scale = y2.mean(axis=0), y2.std(axis=0)
+                if not (np.isfinite(mean).all() and np.isfinite(scale).all()):
+                    raise ValueError(
+                        "y holds values too large to standardise (their variance overflows "
+                        f"float64; largest |value| {np.abs(y2).max():.3g}). Rescale y (divide it "
+                        "by a constant, and multiply the predictions by it)."
+                    )
+                self.target_mean_ = mean
                 scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(
                     np.abs(self.target_mean_), 1)] = 1.0
                 self.target_scale_ = scale
@@ -226,8 +249,12 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNE
                 f"y has {y2.shape[1]} output(s), but this {type(self).__name__} was fitted with "
                 f"{self.n_outputs_}. Pass targets of the same shape as at fit."
             )
+        raw = y2
         if self.target_mean_ is not None:
-            y2 = (y2 - self.target_mean_) / self.target_scale_
+            with np.errstate(over="ignore"):
+                y2 = (y2 - self.target_mean_) / self.target_scale_
+        _check_targets_fit(raw, y2, self.target_mean_ is not None,
+                           self._dtype if reset else self.network_.dtype)
         return y2
 
     def _subset_targets(self, targets, idx):

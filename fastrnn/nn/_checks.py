@@ -1,5 +1,7 @@
 """Input checks shared by the layers: each error names the problem, the value received and the fix."""
 
+from collections.abc import Mapping
+
 import numpy as np
 
 
@@ -20,7 +22,8 @@ def as_batch(X, input_size, dtype, name="X"):
         )
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {X.shape}); it needs at least one sequence and one step.")
-    return np.ascontiguousarray(X, dtype=dtype)
+    with np.errstate(over="ignore"):  # an overflow is reported by check_finite_steps
+        return np.ascontiguousarray(X, dtype=dtype)
 
 
 def as_lengths(lengths, batch, steps):
@@ -37,23 +40,37 @@ def as_lengths(lengths, batch, steps):
             raise ValueError(f"lengths must be whole numbers, got {raw}.")
     elif raw.dtype.kind not in "iu":
         raise ValueError(f"lengths must be integers, got dtype {raw.dtype}.")
-    lengths = raw.astype(np.int64)
-    bad = np.flatnonzero((lengths < 1) | (lengths > steps))
+    bad = np.flatnonzero((raw < 1) | (raw > steps))  # on the values given (an int64 cast may wrap)
     if bad.size:
         b = bad[0]
+        value = raw[b].item()
         raise ValueError(
             f"lengths must lie in [1, {steps}] (the number of steps of X), got lengths[{b}] = "
-            f"{lengths[b]}. Drop empty sequences, or pad X to the longest sequence."
+            f"{int(value) if isinstance(value, float) else value}. Drop empty sequences, or pad X "
+            "to the longest sequence."
         )
-    return lengths
+    return raw.astype(np.int64)
 
 
-def check_finite_steps(X, lengths, name="X"):
-    """Raise if a real (unpadded) step of ``X`` holds NaN or Inf; padding may hold anything."""
+def check_finite_steps(X, lengths, name="X", source=None):
+    """Raise if a real (unpadded) step of ``X`` holds NaN or Inf; padding may hold anything.
+
+    ``source`` is the input before its conversion to the layer's dtype: a value that is finite
+    there but overflows the dtype is reported as such (not as a missing value).
+    """
     steps = np.arange(X.shape[1])[None, :] < lengths[:, None]
     bad = ~np.isfinite(X) & steps[:, :, None]
     if bad.any():
         b, t, f = np.argwhere(bad)[0]
+        if source is not None:
+            given = np.asarray(source)[b, t, f]
+            if np.isfinite(given):
+                raise ValueError(
+                    f"{name} holds {given.item()!r} at sequence {b}, step {t}, feature {f}: "
+                    f"finite, but it overflows {X.dtype.name} (the layer's dtype, largest "
+                    f"{float(np.finfo(X.dtype).max):.4g}). Rescale the input (e.g. standardise "
+                    "it), or build the layer with dtype=np.float64."
+                )
         raise ValueError(
             f"{name} holds a non-finite value ({X[b, t, f]}) at sequence {b}, step {t}, feature {f}. "
             "Remove or impute missing values before passing them to the network."
@@ -69,5 +86,57 @@ def as_state(h, shape, dtype, name):
             f"got {h.shape}."
         )
     if not np.all(np.isfinite(h)):
-        raise ValueError(f"{name} holds non-finite values; pass a finite initial state.")
+        raise ValueError(f"{name} holds non-finite values; pass finite values.")
     return np.ascontiguousarray(h, dtype=dtype)
+
+
+def check_state_dict(state, params, what, hint=""):
+    """Check a state dict against the parameters ``params`` it is to be loaded into.
+
+    Parameters
+    ----------
+    state : mapping of str to array-like
+        Anything ``np.asarray`` turns into an array of real numbers (lists, PyTorch tensors).
+    params : dict of str to ndarray
+        The parameters (names and shapes) of the receiver.
+    what : str
+        ``"layer"`` or ``"network"``, for messages.
+    hint : str
+        How to build a matching receiver (appended to a key mismatch error).
+
+    Returns
+    -------
+    values : dict of str to ndarray
+        The arrays, checked: real numbers of the right shape, finite.
+    """
+    if not isinstance(state, Mapping):
+        got = ("a list; for (name, array) pairs pass dict(pairs)"
+               if isinstance(state, (list, tuple)) else type(state).__name__)
+        raise TypeError(f"state dict must be a mapping (dict) of parameter names to arrays, got "
+                        f"{got}.")
+    missing = sorted(set(params) - set(state))
+    extra = sorted(set(state) - set(params))
+    if missing or extra:
+        raise ValueError(f"state dict does not match this {what}: missing keys {missing}, "
+                         f"unexpected keys {extra}.{' ' + hint if hint else ''}")
+    values = {}
+    for k, v in state.items():
+        v = np.asarray(getattr(v, "detach", lambda: v)())
+        if v.dtype.kind == "c":
+            raise ValueError(f"state dict entry {k!r} holds complex numbers; parameters are real: "
+                             "pass a real array (e.g. v.real if the imaginary part is zero).")
+        if v.dtype.kind not in "biuf":
+            if v.dtype == object and v.ndim == 0 and v.item() is None:
+                got = "None"
+            elif v.dtype.kind in "US":
+                got = f"str values ({v.dtype})"
+            else:
+                got = f"values of dtype {v.dtype}"
+            raise ValueError(f"state dict entry {k!r} holds {got}; pass an array of numbers.")
+        if v.shape != params[k].shape:
+            raise ValueError(f"state dict entry {k!r} has shape {v.shape}, expected "
+                             f"{params[k].shape}.")
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"state dict entry {k!r} holds non-finite values.")
+        values[k] = v
+    return values

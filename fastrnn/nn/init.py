@@ -12,11 +12,17 @@ def check_random_state(seed):
     if seed is None or seed is np.random:
         return np.random.mtrand._rand
     if isinstance(seed, (int, np.integer)):
+        if not 0 <= seed <= 2 ** 32 - 1:
+            raise ValueError(
+                f"random_state must be None, an int in [0, 2**32 - 1] or a numpy RandomState, got "
+                f"{seed!r}. Pass a seed in that range, e.g. random_state=0."
+            )
         return np.random.RandomState(seed)
     if isinstance(seed, np.random.RandomState):
         return seed
     raise ValueError(
-        f"random_state must be None, an int or a numpy RandomState, got {seed!r}."
+        f"random_state must be None, an int in [0, 2**32 - 1] or a numpy RandomState, got "
+        f"{seed!r}."
     )
 
 

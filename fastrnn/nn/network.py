@@ -4,6 +4,7 @@ import numpy as np
 
 from .._config import check_dtype
 from . import init as _init
+from ._checks import check_state_dict
 from .layers import POOLINGS, Dense, Embedding, SoftmaxHead, pool, pool_backward
 from .recurrent import GRU, LSTM, RNN
 
@@ -175,17 +176,7 @@ class SequenceNetwork:
 
     def load_state_dict(self, state):
         """Copy the arrays of ``state`` (names as in :attr:`params`) into the parameters."""
-        missing = sorted(set(self.params) - set(state))
-        extra = sorted(set(state) - set(self.params))
-        if missing or extra:
-            raise ValueError(f"state dict does not match this network: missing keys {missing}, "
-                             f"unexpected keys {extra}.")
-        for k, v in state.items():
-            v = np.asarray(v)
-            if v.shape != self.params[k].shape:
-                raise ValueError(f"state dict entry {k!r} has shape {v.shape}, expected "
-                                 f"{self.params[k].shape}.")
-        for k, v in state.items():
+        for k, v in check_state_dict(state, self.params, "network").items():
             self.params[k][...] = v
 
     def release(self):

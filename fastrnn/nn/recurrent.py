@@ -16,7 +16,7 @@ from .._backend import check_name, get_backend, one_blas_thread, route
 from .._config import check_dtype
 from ._plan import Plan
 from . import init as _init
-from ._checks import as_batch, as_lengths, as_state, check_finite_steps
+from ._checks import as_batch, as_lengths, as_state, check_finite_steps, check_state_dict
 from .streaming import StreamingMixin
 
 __all__ = ["RNN", "LSTM", "GRU", "CellSpec"]
@@ -139,25 +139,11 @@ class _Recurrent(StreamingMixin):
         (a ``torch.nn.LSTM``'s ``state_dict()`` converted with ``.numpy()`` works as it is).
 
         The arrays are copied into the existing parameter arrays, so optimisers holding references
-        keep working. Missing or unexpected keys and wrong shapes raise ``ValueError``.
+        keep working. Missing or unexpected keys, wrong shapes and values that are not finite real
+        numbers raise ``ValueError``; a ``state`` that is not a mapping raises ``TypeError``.
         """
-        missing = sorted(set(self.params) - set(state))
-        extra = sorted(set(state) - set(self.params))
-        if missing or extra:
-            raise ValueError(
-                f"state dict does not match this layer: missing keys {missing}, unexpected keys "
-                f"{extra}. Build the layer with the same cell, sizes, num_layers and bidirectional."
-            )
-        values = {}
-        for k, v in state.items():
-            v = np.asarray(getattr(v, "detach", lambda: v)())
-            if v.shape != self.params[k].shape:
-                raise ValueError(
-                    f"state dict entry {k!r} has shape {v.shape}, expected {self.params[k].shape}."
-                )
-            if not np.all(np.isfinite(v)):
-                raise ValueError(f"state dict entry {k!r} holds non-finite values.")
-            values[k] = v
+        values = check_state_dict(state, self.params, "layer", "Build the layer with the same "
+                                  "cell, sizes, num_layers and bidirectional.")
         for k, v in values.items():
             self.params[k][...] = v
 
@@ -215,10 +201,10 @@ class _Recurrent(StreamingMixin):
         return Y, h_n
 
     def _run(self, X, lengths, h0, training):
-        X = as_batch(X, self.input_size, self.dtype)
+        given, X = X, as_batch(X, self.input_size, self.dtype)
         B, T, _ = X.shape
         lengths = as_lengths(lengths, B, T)
-        check_finite_steps(X, lengths)
+        check_finite_steps(X, lengths, source=given)
         h0, c0 = self._initial_state(h0, B)
         name = route(self.backend, None if training or B > 1 else "infer1")
         bk = get_backend(name)
@@ -232,18 +218,21 @@ class _Recurrent(StreamingMixin):
         return Y, ((hn, cn) if self.has_cell else hn), (name, plan, ctx)
 
     def _initial_state(self, h0, B, name="h0"):
+        """``h0`` (or a gradient ``dh_n``, with ``name``) checked: zeros for None, else exactly
+        ``(num_layers * num_directions, B, hidden_size)``; an LSTM takes a pair."""
         shape = (self.num_layers * self.num_directions, B, self.hidden_size)
         if h0 is None:
             zeros = np.zeros(shape, self.dtype)
             return zeros, (zeros if self.has_cell else None)
         if self.has_cell:
+            cname = name.replace("h", "c", 1)
             if not isinstance(h0, (tuple, list)) or len(h0) != 2:
                 raise ValueError(
-                    f"an LSTM's {name} must be a pair ({name}_h, {name}_c), got "
-                    f"{type(h0).__name__}. Pass a pair of arrays, both of shape {shape}."
+                    f"an LSTM's {name} must be a pair ({name}, {cname}), got {type(h0).__name__}. "
+                    f"Pass {name}=({name}, {cname}) with both of shape {shape}."
                 )
             return (as_state(h0[0], shape, self.dtype, name),
-                    as_state(h0[1], shape, self.dtype, name.replace("h", "c", 1)))
+                    as_state(h0[1], shape, self.dtype, cname))
         return as_state(h0, shape, self.dtype, name), None
 
     def _draw_masks(self, plan):

@@ -1,11 +1,28 @@
 """Drawing the next token from a softmax: temperature, top-k and nucleus (top-p) sampling."""
 
+import math
+from numbers import Integral, Real
+
 import numpy as np
 
 from ..losses import softmax
 from .init import check_random_state
 
-__all__ = ["sample_token"]
+__all__ = ["sample_token", "check_sampling_options"]
+
+
+def check_sampling_options(temperature, top_k, top_p):
+    """Raise ``ValueError`` naming a sampling option that :func:`sample_token` cannot use."""
+    if (isinstance(temperature, bool) or not isinstance(temperature, Real)
+            or not (math.isfinite(temperature) and temperature >= 0)):
+        raise ValueError(f"temperature must be a finite number >= 0 (0 means greedy), got "
+                         f"{temperature!r}.")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, Integral)
+                              or top_k < 1):
+        raise ValueError(f"top_k must be None or a positive integer, got {top_k!r}.")
+    if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, Real)
+                              or not 0 < top_p <= 1):
+        raise ValueError(f"top_p must be None or a number in (0, 1], got {top_p!r}.")
 
 
 def sample_token(logits, temperature=1.0, top_k=None, top_p=None, greedy=False, rng=None):
@@ -29,6 +46,7 @@ def sample_token(logits, temperature=1.0, top_k=None, top_p=None, greedy=False, 
     -------
     token_id : int
     """
+    check_sampling_options(temperature, top_k, top_p)
     z = np.asarray(logits, np.float64).ravel()
     if greedy or temperature == 0:
         return int(np.argmax(z))

@@ -233,6 +233,8 @@ class TrainingLoop:
     checkpoint : callable, optional
         ``checkpoint(meta, arrays)`` writes a checkpoint (the loop's state, from
         :meth:`state_dict`); called at the end of every epoch and when the run stops early.
+    checkpoint_path : str, optional
+        Where ``checkpoint`` writes (for messages).
     verbose : int, default 0
         1: one progress bar; ``log_level`` and above: also a line per evaluation.
     log_level : int, default 1
@@ -268,8 +270,8 @@ class TrainingLoop:
 
     def __init__(self, trainer, task, rng, max_epochs, time_budget=None, eval_interval=None,
                  stopping=None, restore_best=True, plateau=None, plateau_monitor=None,
-                 annealing=None, checkpoint=None, verbose=0, log_level=1, incremental=False,
-                 seconds=0.0):
+                 annealing=None, checkpoint=None, checkpoint_path=None, verbose=0, log_level=1,
+                 incremental=False, seconds=0.0):
         self.trainer = trainer
         self.task = task
         self.rng = rng
@@ -281,6 +283,7 @@ class TrainingLoop:
         self.plateau, self.plateau_monitor = plateau, plateau_monitor
         self.annealing = annealing
         self.checkpoint = checkpoint
+        self.checkpoint_path = None if checkpoint_path is None else str(checkpoint_path)
         self.verbose = verbose
         self.log_level = log_level
         self.incremental = incremental
@@ -301,6 +304,7 @@ class TrainingLoop:
         self._norm_marks = dict(epoch=len(trainer.grad_norms_), recent=len(trainer.grad_norms_))
         self._in_epoch = False
         self._t0 = None
+        self._saved_at = None  # (epoch, step, inside an epoch) of the checkpoint on disk
 
     # -------------------------------------------------------------- time and progress
     def elapsed(self):
@@ -463,10 +467,8 @@ class TrainingLoop:
         if interrupted:
             reason = "interrupted"
         self._bar.close()
-        wrote = False
         if reason != "max_iter" and self.checkpoint is not None and not in_step:
             self._write_checkpoint()
-            wrote = True
         if reason == "time_budget" and self._sums["recent_w"] and task.has_validation:
             # the steps since the last evaluation count too (after the checkpoint, so that a
             # resumed run takes exactly the steps of an uninterrupted one)
@@ -484,9 +486,7 @@ class TrainingLoop:
                 f"training interrupted after {self.step} steps ({self.items} "
                 f"{self.task.unit}); the model keeps "
                 + ("the parameters of the best evaluation so far" if self.best_params is not None
-                   else "the latest parameters")
-                + (" and the run can be resumed from its checkpoint with fit(..., resume=True)"
-                   if wrote else "") + ".",
+                   else "the latest parameters") + self._resume_note(in_step) + ".",
                 TrainingInterrupted, stacklevel=3)
         return reason
 
@@ -545,6 +545,22 @@ class TrainingLoop:
 
     def _write_checkpoint(self):
         self.checkpoint(*self.state_dict())
+        self._saved_at = (self.epoch, self.step, self._in_epoch)
+
+    def _resume_note(self, in_step):
+        """How an interrupted run can be resumed: only from a checkpoint that exists."""
+        if self.checkpoint is None:
+            return ""
+        if self._saved_at is None:
+            return ("; no checkpoint was written (the run was interrupted inside a step, before "
+                    "its first checkpoint), so it cannot be resumed")
+        where = f" {self.checkpoint_path!r}" if self.checkpoint_path else " its checkpoint"
+        note = f" and the run can be resumed from{where} with fit(..., resume=True)"
+        if in_step:  # interrupted inside an update: the checkpoint on disk is an older one
+            epoch, step, inside = self._saved_at
+            where = f"step {step}" if inside else f"the end of epoch {epoch}"
+            note += f", from its checkpoint at {where} (the steps since then are lost)"
+        return note
 
     def load_state_dict(self, meta, arrays):
         """Continue the run saved by :meth:`state_dict` (same network, optimiser and task)."""
@@ -591,6 +607,7 @@ class TrainingLoop:
         self.history = [dict(h) for h in meta["history"]]
         self._sums = {k: float(v) for k, v in meta["sums"].items()}
         self._norm_marks = {k: int(v) for k, v in meta["norm_marks"].items()}
+        self._saved_at = (self.epoch, self.step, self._in_epoch)
         if self._in_epoch:
             prefix = "task/"
             self.n_steps_epoch = self.task.load_state_dict(
