@@ -825,8 +825,24 @@ def machine():
     return info
 
 
-def run_study(opts):
-    """Run the sets of ``opts.sets``; return the results (what the JSON file holds)."""
+def _guarded(what, fn, *args):
+    """``fn(*args)``, or ``{"error": ...}`` when it raises: one failing model does not lose the
+    rest of a long run (the error is printed and kept in the results)."""
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 - recorded, shown in the table
+        msg = f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}"
+        _progress(f"  {what} FAILED: {msg}")
+        return {"error": msg}
+
+
+def run_study(opts, save=None):
+    """Run the sets of ``opts.sets``; return the results (what the JSON file holds).
+
+    ``save``, if given, is called with the results after every set, so that an interrupted run
+    keeps what it finished. A data set that cannot be loaded stops the run; an error of a model
+    is recorded under its part (``"error"``) and the run goes on.
+    """
     seeds = list(opts.seeds)[:1] if opts.smoke else list(opts.seeds)
     results = dict(meta=dict(
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -839,21 +855,25 @@ def run_study(opts):
     for name in opts.sets:
         _progress(f"{name}: loading")
         data = load_set(name, opts.smoke, opts.text_eval)
-        res = dict(kind=data["kind"], title=TITLES[name], info=data["info"],
-                   metric="bits per character" if data["kind"] == "lm" else "accuracy",
+        kind = data["kind"]
+        res = dict(kind=kind, title=TITLES[name], info=data["info"],
+                   metric="bits per character" if kind == "lm" else "accuracy",
                    decides_defaults=name not in REPORT_ONLY,
                    references=REFERENCES.get(name, {}))
         _progress(f"{name}: baselines")
-        res["baselines"] = run_baselines(data)
+        res["baselines"] = _guarded("baselines", run_baselines, data)
         for key, b in res["baselines"].items():
-            _progress(f"  {key}: {_fmt_score(data['kind'], b['score'])}")
+            if isinstance(b, dict):
+                _progress(f"  {key}: {_fmt_score(kind, b['score'])}")
         if not opts.baselines_only:
             _progress(f"{name}: default estimator, seeds {seeds}")
-            res["default"] = run_default(name, data, opts, seeds)
+            res["default"] = _guarded("default", run_default, name, data, opts, seeds)
             if opts.search:
                 _progress(f"{name}: search")
-                res["search"] = run_search(name, data, opts, seeds[0])
+                res["search"] = _guarded("search", run_search, name, data, opts, seeds[0])
         results["sets"][name] = res
+        if save is not None:
+            save(results)
     return results
 
 
@@ -892,6 +912,8 @@ def _search_cell(kind, res):
     s = res.get("search")
     if not s:
         return "-"
+    if "error" in s:
+        return "error"
     params = ", ".join(f"{k.replace('vectorizer__', '')}={v}" for k, v in s["best_params"].items())
     return f"{_fmt_score(kind, s['score'])} [{params}]"
 
@@ -915,13 +937,16 @@ def _rows(kind, sets):
     rows = []
     for name, res in sets.items():
         d = res.get("default")
+        failed = bool(d and "error" in d)
+        d = None if failed else d
         title = res["title"] + ("" if res.get("decides_defaults", True) else " (report only)")
         row = [title]
         if kind == "text":
             row.append("5-fold" if res["info"].get("text_eval") == "cv" else "80/20")
-        row += [_fmt_spread(kind, d["score"] if d else None),
+        row += ["error" if failed else _fmt_spread(kind, d["score"] if d else None),
                 "-" if not d else f"{d['fit_seconds']['mean']:.1f}"]
-        row += [_fmt_score(kind, res["baselines"].get(key, {}).get("score"))
+        base = res["baselines"]
+        row += ["error" if "error" in base else _fmt_score(kind, base.get(key, {}).get("score"))
                 for _, key in BASELINE_COLUMNS[kind]]
         row.append(_search_cell(kind, res))
         rows.append(row)
@@ -1062,10 +1087,14 @@ def main(argv=None):
         _progress("threads: " + ", ".join(f"{k}={v}" for k, v in th["variables"].items())
                   + f" ({'set by this script' if THREADS_SET else 'as found'}); numba threads "
                     f"{th['numba_threads']}; BLAS pools: {', '.join(th['blas'])}")
-        results = run_study(args)
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=1, default=_jsonable))
+
+        def save(res):
+            path.write_text(json.dumps(res, indent=1, default=_jsonable))
+
+        results = run_study(args, save)
+        save(results)
         _progress(f"wrote {path}")
     print(render(results))
     if args.update_doc:

@@ -282,6 +282,7 @@ def test_smoke_run_on_a_series_set_and_a_text_set(tmp_path):
         assert r["kind"] == kind and r["metric"] == "accuracy"
         assert set(r["baselines"]) == baselines
         d = r["default"]
+        assert "error" not in d, d
         assert d["code"] == study.DEFAULT_CODE[kind]
         assert [s["seed"] for s in d["seeds"]] == [0]
         for s in d["seeds"]:
@@ -319,6 +320,39 @@ def test_smoke_run_on_a_series_set_and_a_text_set(tmp_path):
     assert "SMOKE RUN" in text and "GunPoint" in text and "CoNLL-2010 uncertainty" in text
     docutils.publish_doctree(text.split(".. results-start")[1].split(".. results-end")[0],
                              settings_overrides={"halt_level": 2, "report_level": 2})
+
+
+def _fake_results():
+    meta = dict(date="2026-01-01T00:00:00+00:00", git="abc1234", fastrnn="0.1.0",
+                machine=dict(cores=2, cpu="Test CPU"), seeds=[0, 1], smoke=False, search=True,
+                baselines_only=False, time_budget=60.0, sets=["gunpoint", "shakespeare"],
+                threads=dict(variables={v: "2" for v in study.THREAD_VARS}, numba_threads=2))
+    spread = dict(mean=0.9, std=0.05, min=0.85, max=0.95)
+    return dict(meta=meta, sets=dict(
+        gunpoint=dict(kind="series", title="GunPoint", info={}, decides_defaults=True,
+                      baselines=dict(summary_lr=dict(score=0.64), **{"1nn_euclidean": dict(
+                          score=0.913)}),
+                      default=dict(score=spread, fit_seconds=dict(mean=12.0)),
+                      search=dict(best_params={"hidden_size": 128}, score=0.97)),
+        shakespeare=dict(kind="lm", title="Shakespeare", info={}, decides_defaults=True,
+                         baselines=dict(kneser_ney=dict(score=2.2376)),
+                         default={"error": "ValueError: broken"}, search={"error": "x"})))
+
+
+def test_render_shows_scores_spread_settings_and_errors(tmp_path, capsys):
+    text = study.render(_fake_results())
+    assert "Test CPU, 2 cores" in text and "abc1234" in text
+    assert "seeds [0, 1]" in text and "time budget 60 s" in text
+    row = next(line for line in text.splitlines() if line.startswith("GunPoint"))
+    assert "90.0 ± 5.0 (85.0-95.0)" in row and "12.0" in row and "91.3" in row
+    assert "64.0" in row and "97.0 [hidden_size=128]" in row
+    lm = next(line for line in text.splitlines() if line.startswith("Shakespeare"))
+    assert lm.split()[1] == "error" and "2.238" in lm and lm.rstrip().endswith("error")
+    # --from-json renders a saved run without running anything
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(_fake_results()))
+    study.main(["--from-json", str(path)])
+    assert "97.0 [hidden_size=128]" in capsys.readouterr().out
 
 
 def test_grid_product_is_complete():
