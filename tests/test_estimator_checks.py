@@ -1,7 +1,7 @@
 """scikit-learn's estimator checks on RNNClassifier and RNNRegressor (small, fast settings).
 
 The checks that cannot apply to sequence models are listed, with their reasons, in
-``fastrnn.estimators._base.SKLEARN_CHECKS_NOT_APPLICABLE``; they run as expected failures.
+``fastrnn.estimators._sklearn_checks.SKLEARN_CHECKS_NOT_APPLICABLE``; they run as expected failures.
 """
 
 import inspect
@@ -11,7 +11,7 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fastrnn.estimators import RNNClassifier, RNNRegressor
-from fastrnn.estimators._base import SKLEARN_CHECKS_NOT_APPLICABLE
+from fastrnn.estimators._sklearn_checks import SKLEARN_CHECKS_NOT_APPLICABLE
 
 # Small networks, a high learning rate and few epochs: each fit of a check takes milliseconds.
 # float64, because check_methods_subset_invariance compares predictions on subsets with a tolerance

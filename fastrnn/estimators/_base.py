@@ -41,9 +41,10 @@ Subclass hooks
 ``_saved_attributes`` (class attribute)
     Names of the fitted attributes that ``save`` writes (arrays, numbers, strings, lists).
 
-Another estimator built on a :class:`~fastrnn.nn.SequenceNetwork` can reuse the pieces on their
-own: :func:`network_outputs` (bucketed inference), :func:`labels_to_saved` /
-:func:`labels_from_saved` and :func:`params_to_json`.
+The persistence helpers are in :mod:`fastrnn.estimators._saving` (what is written) and
+:mod:`fastrnn.estimators._saved` (what is checked when a file is read); the scikit-learn checks
+that do not apply to sequence models, with the reason, in
+:mod:`fastrnn.estimators._sklearn_checks`.
 """
 
 import copy
@@ -63,19 +64,12 @@ from ..text import length_buckets
 from ..train import Batch, EarlyStopping, Task, Trainer, TrainingLoop
 from ._inputs import check_sample_weight, check_sequences
 from ._saved import check_estimator_file, network_from_saved
+from ._saving import (json_scalar, labels_from_saved, labels_to_saved, params_from_json,
+                      params_to_json)
+from ._sklearn_checks import SKLEARN_CHECKS_NOT_APPLICABLE
 from ._streaming import EstimatorStream, check_streamable, softmax_into
 
-__all__ = [
-    "BaseRNNEstimator",
-    "PooledOutputMixin",
-    "network_outputs",
-    "release_caches",
-    "labels_to_saved",
-    "labels_from_saved",
-    "params_to_json",
-    "SKLEARN_CHECKS_NOT_APPLICABLE",
-    "ESTIMATOR_FORMAT_VERSION",
-]
+__all__ = ["BaseRNNEstimator", "PooledOutputMixin", "network_outputs", "ESTIMATOR_FORMAT_VERSION"]
 
 #: Version of the estimator part of a saved model (the container has its own, in ``_persist``).
 ESTIMATOR_FORMAT_VERSION = 1
@@ -87,39 +81,6 @@ PREDICT_BATCH_SIZE = 256
 #: far more often than a real vocabulary (hashed ids, raw code points), and would allocate a huge
 #: embedding. An explicit ``vocab_size`` has no such limit.
 MAX_INFERRED_VOCAB = 2 ** 22
-
-#: scikit-learn estimator checks that do not apply to sequence models, with the reason. Used by
-#: the test suite (``parametrize_with_checks(..., expected_failed_checks=...)``) and, for
-#: scikit-learn < 1.6, by the ``_xfail_checks`` tag.
-SKLEARN_CHECKS_NOT_APPLICABLE = {
-    "check_n_features_in": (
-        "a 2-D X is (n_samples, T): its columns are time steps, not features, so n_features_in_ "
-        "is the number of features per step (1), not X.shape[1]"
-    ),
-    "check_n_features_in_after_fitting": (
-        "as check_n_features_in, and it then expects predicting on fewer columns of a 2-D X to "
-        "fail, but these are shorter sequences, which is valid; a different number of features "
-        "per step (3-D or ragged input) is an error"
-    ),
-    "check_estimators_partial_fit_n_features": (
-        "a 2-D X is (n_samples, T): fewer columns in a later partial_fit call means shorter "
-        "sequences, which is valid; a different number of features per step is an error"
-    ),
-    "check_classifiers_train": (
-        "it requires predict(X.T) to fail, but a transposed 2-D X is a valid input for a "
-        "sequence model (other sequences of another length); accuracy, shapes and the other "
-        "assertions of this check are covered in tests/test_estimators.py"
-    ),
-    "check_transformer_general": (
-        "it requires transform(X[:, :-1]) to fail, but fewer columns of a 2-D X are shorter "
-        "sequences, a valid input; the consistency of fit_transform and transform is covered in "
-        "tests/test_estimators.py"
-    ),
-    "check_sample_weight_equivalence_on_dense_data": (
-        "training is stochastic minibatch gradient descent with per-batch normalised losses, so "
-        "sample_weight is not equivalent to repeating samples (as for SGDClassifier)"
-    ),
-}
 
 _CELLS = ("rnn", "lstm", "gru")
 _OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "adam", "adamw")
@@ -156,12 +117,6 @@ COMMON_CONSTRAINTS = {
 # ---------------------------------------------------------------------------------------------
 # reusable pieces
 # ---------------------------------------------------------------------------------------------
-
-
-def release_caches(net):
-    """Drop the forward caches a :class:`~fastrnn.nn.SequenceNetwork` keeps for its backward
-    (see :meth:`~fastrnn.nn.SequenceNetwork.release`)."""
-    net.release()
 
 
 def network_outputs(net, data, what="head", batch_size=PREDICT_BATCH_SIZE):
@@ -201,79 +156,6 @@ def network_outputs(net, data, what="head", batch_size=PREDICT_BATCH_SIZE):
             result = np.empty((n, out.shape[1]), dtype=out.dtype)
         result[idx] = out
     return result
-
-
-def labels_to_saved(labels, name):
-    """Turn an array of class labels into ``(array, kind)`` storable without pickle.
-
-    numpy arrays of numbers, booleans or strings are stored as they are (``kind`` None); object
-    arrays whose elements are all ``str`` (or all ``int``, ``float``, ``bool``) are stored as such
-    an array and ``kind`` records that they were objects, so :func:`labels_from_saved` restores the
-    same dtype. Other labels (tuples, mixed types) raise ``ValueError``.
-    """
-    labels = np.asarray(labels)
-    if labels.dtype.kind in "biufUS":
-        return labels, None
-    values = labels.tolist()
-    for kind, types in (("str", (str,)), ("bool", (bool, np.bool_)),
-                        ("int", (int, np.integer)), ("float", (float, np.floating))):
-        if all(isinstance(v, types) for v in values):
-            if kind == "int" and any(isinstance(v, (bool, np.bool_)) for v in values):
-                continue
-            return np.asarray(values), kind
-    example = next(v for v in values if not isinstance(v, (str, int, float, bool)))
-    raise ValueError(
-        f"{name} holds labels of type {type(example).__name__} (e.g. {example!r:.40}), which the "
-        "safe model format cannot store (it holds numbers and strings, never pickled objects). "
-        "Encode the labels as strings or integers before fitting, or pickle the estimator instead."
-    )
-
-
-def labels_from_saved(array, kind):
-    """Inverse of :func:`labels_to_saved`."""
-    if kind is None:
-        return array
-    out = np.empty(len(array), dtype=object)
-    out[:] = array.tolist()
-    return out
-
-
-def _json_scalar(v, what):
-    if v is None or isinstance(v, (bool, str)):
-        return v
-    if isinstance(v, (Integral, np.integer)):
-        return int(v)
-    if isinstance(v, (Real, np.floating)):
-        return float(v)
-    raise ValueError(f"{what} = {v!r:.60} cannot be saved in the safe model format "
-                     "(only numbers, strings, booleans and None). Pickle the estimator instead.")
-
-
-def params_to_json(params):
-    """Constructor parameters as a JSON-able dict for ``save``.
-
-    A ``random_state`` that is a ``RandomState`` instance is stored as ``None`` (it only matters
-    for re-fitting); a ``class_weight`` dict is stored as a list of ``[label, weight]`` pairs. Any
-    other value that is not a number, string, boolean or None raises ``ValueError``.
-    """
-    out = {}
-    for k, v in params.items():
-        if k == "random_state" and isinstance(v, np.random.RandomState):
-            out[k] = None
-        elif k == "class_weight" and isinstance(v, dict):
-            out[k] = {"__pairs__": [[_json_scalar(a, f"class_weight key {a!r}"),
-                                     _json_scalar(b, "class_weight value")] for a, b in v.items()]}
-        else:
-            out[k] = _json_scalar(v, f"parameter {k}")
-    return out
-
-
-def _params_from_json(params):
-    out = dict(params)
-    cw = out.get("class_weight")
-    if isinstance(cw, dict) and "__pairs__" in cw:
-        out["class_weight"] = {a: b for a, b in cw["__pairs__"]}
-    return out
 
 
 def _standardize(a, mean, scale, dtype):
@@ -791,7 +673,7 @@ class BaseRNNEstimator(BaseEstimator):
                 arrays[f"attr/{name}"] = np.asarray(value, dtype=np.float64)
                 meta["fitted"][name] = "__list__"
             else:
-                meta["fitted"][name] = _json_scalar(value, name)
+                meta["fitted"][name] = json_scalar(value, name)
         return meta, arrays
 
     def _label_attributes(self):
@@ -803,7 +685,7 @@ class BaseRNNEstimator(BaseEstimator):
         """Rebuild a fitted estimator from what :meth:`_to_saved` returned (checked first: a bad
         file raises :class:`fastrnn.ModelFileError`)."""
         check_estimator_file(cls, meta, arrays)
-        est = cls(**_params_from_json(meta["params"]))
+        est = cls(**params_from_json(meta["params"]))
         for name, value in meta["fitted"].items():
             if value == "__list__":
                 value = arrays[f"attr/{name}"].tolist()

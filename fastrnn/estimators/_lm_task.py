@@ -7,10 +7,17 @@ import math
 
 import numpy as np
 
-from ..text import BOS
+from ..text import BOS, PAD
 from ..train import Batch, Task, split_at_documents, truncated_bptt_batches
 
-__all__ = ["LMTask"]
+__all__ = ["LMTask", "EXCLUDED_OUTPUTS", "SOFTMAX_HEAD"]
+
+#: Token ids the output softmax never gives probability to: padding and the beginning of a document
+#: (both are only ever inputs, never a next token).
+EXCLUDED_OUTPUTS = (PAD, BOS)
+
+#: The language model's output layer: a softmax over the vocabulary without those ids.
+SOFTMAX_HEAD = dict(head="softmax", excluded_outputs=list(EXCLUDED_OUTPUTS))
 
 
 class LMTask(Task):

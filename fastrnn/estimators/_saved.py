@@ -485,7 +485,7 @@ def check_language_model_file(cls, meta, arrays):
     ModelFileError
     """
     from ..text import Vocabulary
-    from .language_model import _FITTED
+    from ._lm_saving import FITTED as _FITTED
 
     params = _mapping(meta, "params")
     # a custom tokenizer is saved as level=None; a custom optimizer by its class name

@@ -11,11 +11,9 @@ loss is computed a block of rows at a time (:func:`fastrnn.losses.blocked_softma
 """
 
 import copy
-import hashlib
 import math
 import os
 import warnings
-from collections.abc import Iterable
 from numbers import Integral, Real
 
 import numpy as np
@@ -24,17 +22,17 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._config import check_dtype
-from .._persist import ModelFileError, check_destination, read_model, save_model
 from ..losses import blocked_log_probs, blocked_softmax_cross_entropy, softmax
 from ..nn import SequenceNetwork
 from ..nn.init import check_random_state
 from ..nn.layers import SoftmaxHead
 from ..nn.sampling import check_sampling_options, sample_token
 from ..optim import AnnealingLR, ReduceLROnPlateau
-from ..text import BOS, EOS, N_SPECIAL, PAD, UNK, Vocabulary, get_tokenizer
+from ..text import BOS, EOS, UNK, Vocabulary
 from ..train import EarlyStopping, Trainer, TrainingInterrupted, TrainingLoop, split_at_documents
-from ._lm_task import LMTask
-from ._saved import check_language_model_file, network_from_saved
+from ._lm_saving import LMSavingMixin
+from ._lm_task import EXCLUDED_OUTPUTS, SOFTMAX_HEAD, LMTask
+from ._lm_text import LMTextMixin, check_vocabulary
 from ._streaming import EstimatorStream, softmax_into
 
 __all__ = [
@@ -47,27 +45,9 @@ __all__ = [
     "TrainingInterrupted",
 ]
 
-#: Token ids the output softmax never gives probability to: padding and the beginning of a document
-#: (both are only ever inputs, never a next token).
-EXCLUDED_OUTPUTS = (PAD, BOS)
-
 #: Steps per chunk when scoring held-out text (the state is carried across chunks, so the result
 #: does not depend on this number; it bounds memory).
 EVAL_CHUNK = 256
-
-_CLASS_NAME = "RNNLanguageModel"
-
-#: the network's output layer: a softmax over the vocabulary that never predicts PAD or BOS
-_SOFTMAX_HEAD = dict(head="softmax", excluded_outputs=list(EXCLUDED_OUTPUTS))
-
-#: fitted attributes besides the vocabulary and the network, saved with the model
-_FITTED = ("n_iter_", "n_steps_", "n_tokens_seen_", "loss_curve_", "validation_bits_per_token_",
-           "best_validation_bits_per_token_", "history_", "stop_reason_", "training_time_")
-
-
-def _json_float(x):
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def perplexity_of(nll):
@@ -76,33 +56,6 @@ def perplexity_of(nll):
         return float(math.exp(nll))
     except OverflowError:
         return math.inf
-
-
-def _check_vocabulary(vocab, docs, min_count, max_vocab):
-    """Refuse a vocabulary with no regular token; warn when most training tokens are unknown."""
-    settings = f"min_count={min_count}" + (f", max_vocab={max_vocab}" if max_vocab else "")
-    if len(vocab) <= N_SPECIAL:
-        from collections import Counter
-
-        counts = Counter()
-        for d in docs:
-            counts.update(d)
-        top = counts.most_common(1)
-        most = (f" (the most frequent one, {top[0][0]!r}, appears {top[0][1]} times)"
-                if top else "")
-        raise ValueError(
-            f"the vocabulary has no regular token: with {settings} every token of the training "
-            f"texts becomes <unk>{most}, and the model could only predict <unk>. Lower "
-            "min_count (or raise max_vocab)."
-        )
-    total = sum(len(d) for d in docs)
-    known = sum(vocab.counts.values()) if vocab.counts else total
-    share = 1.0 - known / total if total else 0.0
-    if share > 0.5:
-        warnings.warn(
-            f"{share:.0%} of the training tokens are unknown (<unk>): {settings} keeps "
-            f"{len(vocab) - N_SPECIAL} token type(s). The model will mostly learn to predict "
-            "<unk>; lower min_count or raise max_vocab.", UserWarning, stacklevel=4)
 
 
 class LMNetwork:
@@ -162,7 +115,7 @@ class _LMStream(EstimatorStream):
         return self
 
 
-class RNNLanguageModel(BaseEstimator):
+class RNNLanguageModel(LMTextMixin, LMSavingMixin, BaseEstimator):
     r"""Recurrent language model over characters or words (SPEC §4).
 
     The documents are tokenised, wrapped in ``<bos>`` ... ``<eos>``, concatenated (in a new random
@@ -383,93 +336,6 @@ class RNNLanguageModel(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    # ------------------------------------------------------------------ input handling
-    def _tokenizer(self):
-        if self.level is None:
-            raise ValueError(
-                "this model was trained with a custom tokenizer, which cannot be saved; set it "
-                "again with model.set_params(level=your_tokenizer), or pass lists of tokens."
-            )
-        return get_tokenizer(self.level)
-
-    def _documents(self, texts, name, input_type=None):
-        """Token sequences (str for character level, else lists of str) of ``texts``."""
-        if isinstance(texts, (str, bytes)):
-            raise ValueError(
-                f"{name} must be a list of documents, got a single {type(texts).__name__} "
-                f"{texts[:40]!r}...; wrap it in a list: [{name}]."
-            )
-        if not isinstance(texts, Iterable):
-            raise ValueError(f"{name} must be a list of documents (str, or lists of tokens), got "
-                             f"{type(texts).__name__}.")
-        docs = list(texts)
-        kinds = set()
-        for i, doc in enumerate(docs):
-            if isinstance(doc, str):
-                kinds.add("text")
-            elif (isinstance(doc, (list, tuple, np.ndarray))
-                  and all(isinstance(t, str) for t in doc)):
-                kinds.add("tokens")
-            else:
-                raise ValueError(
-                    f"{name}[{i}] is a {type(doc).__name__} ({str(doc)[:40]!r}); each document "
-                    "must be a str or a list of token strings."
-                )
-        if len(kinds) > 1:
-            raise ValueError(f"{name} mixes strings and token lists; pass only one kind.")
-        kind = kinds.pop() if kinds else (input_type or "text")
-        if input_type is not None and kind != input_type:
-            want = "strings" if input_type == "text" else "lists of tokens"
-            raise ValueError(f"this model was fitted on {want}; pass {name} as {want} too.")
-        if kind == "tokens":
-            return [list(d) for d in docs], kind
-        if self.level == "char":
-            return docs, kind  # strings are sequences of characters; Vocabulary encodes them fast
-        tok = self._tokenizer()
-        out = []
-        for d in docs:
-            toks = tok(d)
-            if not isinstance(toks, (list, tuple)) or not all(isinstance(t, str) for t in toks):
-                raise ValueError("the tokenizer must return a list of str, got "
-                                 f"{type(toks).__name__}; fix the level callable.")
-            out.append(list(toks))
-        return out, kind
-
-    def _encode(self, docs):
-        """Token sequences -> id arrays ``[BOS, ..., EOS]``; special strings inside a document
-        become UNK."""
-        out = []
-        for d in docs:
-            ids = self.vocabulary_.encode(d, add_bos=True, add_eos=True)
-            inner = ids[1:-1]
-            inner[(inner < N_SPECIAL) & (inner != UNK)] = UNK
-            out.append(ids)
-        return out
-
-    def _prompt_ids(self, prefix, name="prefix"):
-        if isinstance(prefix, str):
-            if self.input_type_ == "tokens":
-                if prefix == "":
-                    toks = []
-                else:
-                    raise ValueError(f"this model was fitted on lists of tokens; pass {name} "
-                                     f"as a list of tokens, got the str {prefix!r}.")
-            else:
-                toks = prefix if self.level == "char" else self._tokenizer()(prefix)
-        elif isinstance(prefix, (list, tuple)) and all(isinstance(t, str) for t in prefix):
-            toks = list(prefix)
-        else:
-            raise ValueError(f"{name} must be a str or a list of token strings, got "
-                             f"{type(prefix).__name__}.")
-        ids = self.vocabulary_.encode(toks, add_bos=True)
-        inner = ids[1:]
-        inner[(inner < N_SPECIAL) & (inner != UNK)] = UNK
-        return ids
-
-    @property
-    def _separator(self):
-        return "" if (self.input_type_ == "text" and self.level == "char") else " "
-
     # ------------------------------------------------------------------ network
     def _embedding_dim(self):
         if self.embedding_dim is not None:
@@ -492,7 +358,7 @@ class RNNLanguageModel(BaseEstimator):
     def _network(self, config, seed=0, backend=None):
         """The network of ``config`` with the language model's softmax head (also for configs
         saved before the head was part of it)."""
-        config = dict(config, **_SOFTMAX_HEAD)
+        config = dict(config, **SOFTMAX_HEAD)
         return SequenceNetwork(**config, backend=self.backend if backend is None else backend,
                                random_state=seed)
 
@@ -824,7 +690,7 @@ class RNNLanguageModel(BaseEstimator):
             self._check_architecture(meta["network_config"])
         else:
             vocab = Vocabulary.build(docs, max_size=self.max_vocab, min_count=self.min_count)
-            _check_vocabulary(vocab, docs, self.min_count, self.max_vocab)
+            check_vocabulary(vocab, docs, self.min_count, self.max_vocab)
             self.vocabulary_ = vocab
             self.network_ = self._build_network(len(self.vocabulary_),
                                                 rng.randint(np.iinfo(np.int32).max))
@@ -884,172 +750,3 @@ class RNNLanguageModel(BaseEstimator):
             validation_bits_per_token_=[e["val_bits"] for e in loop.evaluations],
             best_validation_bits_per_token_=None if best is None else best / ln2,
             history_=history, stop_reason_=reason, training_time_=loop.elapsed())
-
-    def _write_checkpoint(self, loop, meta, arrays, fingerprint):
-        """Write the run's state to ``checkpoint_path`` (atomically). The file also loads with
-        :func:`fastrnn.load`, as the best model of the run so far."""
-        best = loop.best_params if loop.best_params is not None else self.network_.params
-        out = dict(best)
-        out.update({f"train/{k}": v for k, v in arrays.items()})
-        fitted = self._summary(loop, "checkpoint")
-        fitted["loss_curve_"] = [_json_float(x) for x in fitted["loss_curve_"]]
-        fitted["validation_bits_per_token_"] = [
-            _json_float(x) for x in fitted["validation_bits_per_token_"]]
-        full = self._meta(fitted)
-        full["checkpoint"] = dict(meta, fingerprint=fingerprint)
-        save_model(self.checkpoint_path, _CLASS_NAME, full, out)
-
-    def _resume(self, loop, meta, arrays, fingerprint):
-        c = meta["checkpoint"]
-        if c.get("fingerprint") != fingerprint:
-            raise ValueError(
-                f"the checkpoint at {self.checkpoint_path!r} was written for other training or "
-                "validation texts; pass the same texts to resume, or resume=False to start afresh."
-            )
-        try:
-            loop.load_state_dict(c, {k[len("train/"):]: v for k, v in arrays.items()
-                                     if k.startswith("train/")})
-        except KeyError as exc:
-            raise ValueError(
-                f"the checkpoint at {self.checkpoint_path!r} lacks {exc} (it was written by another "
-                "version of fastrnn), so its run cannot be resumed; it still loads as a model with "
-                "fastrnn.load. Use resume=False to start afresh."
-            ) from None
-
-    def _check_architecture(self, config):
-        want = dict(cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
-                    embedding_dim=self._embedding_dim(), tie_weights=bool(self.tie_weights),
-                    dtype=check_dtype(self.dtype).name)
-        have = {k: config[k] for k in want}
-        if have != want:
-            diff = {k: (have[k], want[k]) for k in want if have[k] != want[k]}
-            raise ValueError(
-                f"the checkpoint at {self.checkpoint_path!r} has another architecture: "
-                + ", ".join(f"{k}={a!r} there, {b!r} here" for k, (a, b) in diff.items())
-                + "; use the same parameters to resume, or resume=False to start afresh."
-            )
-
-    @staticmethod
-    def _fingerprint(train_ids, val_ids):
-        h = hashlib.sha256()
-        for part in (train_ids, val_ids):
-            h.update(str(len(part)).encode())
-            for d in part:
-                h.update(np.asarray(d, np.int32).tobytes())
-                h.update(b"|")
-        return h.hexdigest()
-
-    @staticmethod
-    def _check_overwritable(path):
-        """Refuse to start a run whose checkpoints would overwrite a file that is not a checkpoint
-        of this class (a saved model, say), or that is no file at all."""
-        if os.path.isdir(path):
-            raise ValueError(
-                f"checkpoint_path {os.fspath(path)!r} is a directory; pass a file path for the "
-                f"checkpoint, e.g. {os.path.join(os.fspath(path), 'lm.ckpt')!r}."
-            )
-        try:
-            check_destination(path)
-        except OSError as exc:
-            raise ValueError(f"checkpoint_path cannot be written: {exc}") from exc
-        if not os.path.exists(path):
-            return
-        import json
-        import zipfile
-
-        try:
-            with zipfile.ZipFile(path) as z:
-                meta = json.loads(z.read("meta.json").decode("utf-8"))
-            ours = meta.get("class") == _CLASS_NAME and "checkpoint" in meta
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-            ours = False
-        if not ours:
-            raise ValueError(
-                f"checkpoint_path {os.fspath(path)!r} is an existing file that is not a training "
-                "checkpoint of an RNNLanguageModel; training would overwrite it. Choose another "
-                "checkpoint_path, or move the file away."
-            )
-
-    def _read_checkpoint(self, path):
-        try:
-            meta, arrays = read_model(path)
-        except ValueError as exc:
-            raise ValueError(f"cannot resume: {exc}") from exc
-        if meta.get("class") != _CLASS_NAME or "checkpoint" not in meta:
-            raise ValueError(
-                f"{os.fspath(path)!r} is not a training checkpoint of an RNNLanguageModel (it "
-                f"holds a {meta.get('class')} "
-                f"{'checkpoint' if 'checkpoint' in meta else 'saved model'}); "
-                "point checkpoint_path at the checkpoint of the run to resume."
-            )
-        return meta, arrays
-
-    # ------------------------------------------------------------------ persistence
-    def _saved_params(self):
-        params = self.get_params()
-        if callable(params["level"]):
-            params["level"] = None
-        if not isinstance(params["optimizer"], str):
-            params["optimizer"] = type(params["optimizer"]).__name__.lower()
-        if not isinstance(params["random_state"], (int, np.integer, type(None))):
-            params["random_state"] = None
-        params["dtype"] = np.dtype(params["dtype"]).name
-        if params["checkpoint_path"] is not None:
-            params["checkpoint_path"] = os.fspath(params["checkpoint_path"])
-        return params
-
-    def _meta(self, fitted):
-        """The JSON part of a saved model or checkpoint (``fitted``: the training summary)."""
-        return dict(
-            params=self._saved_params(),
-            tokenizer=(None if not callable(self.level) else
-                       getattr(self.level, "__qualname__", type(self.level).__name__)),
-            vocabulary=self.vocabulary_.to_dict(),
-            network_config=self.network_.config,
-            input_type=self.input_type_,
-            fitted=fitted,
-        )
-
-    def _to_saved(self):
-        """``(meta, arrays)`` for :func:`fastrnn._persist.save_model`."""
-        check_is_fitted(self, "network_")
-        fitted = {k: getattr(self, k) for k in _FITTED}
-        fitted["loss_curve_"] = [_json_float(x) for x in fitted["loss_curve_"]]
-        fitted["validation_bits_per_token_"] = [
-            _json_float(x) for x in fitted["validation_bits_per_token_"]]
-        arrays = {k: v for k, v in self.network_.params.items()}
-        return self._meta(fitted), arrays
-
-    @classmethod
-    def _from_saved(cls, meta, arrays):
-        """Rebuild a fitted model from :meth:`_to_saved`'s output (or a checkpoint's), checked
-        first: a bad file raises :class:`fastrnn.ModelFileError`."""
-        check_language_model_file(cls, meta, arrays)
-        try:
-            params = dict(meta["params"])
-            model = cls(**params)
-            model.vocabulary_ = Vocabulary.from_dict(meta["vocabulary"])
-            model.network_ = network_from_saved(
-                meta["network_config"], arrays, "", params.get("backend", "auto"),
-                "network_config", overrides=_SOFTMAX_HEAD)
-            model.input_type_ = meta.get("input_type", "text")
-            for k, v in meta.get("fitted", {}).items():
-                setattr(model, k, v)
-        except (KeyError, TypeError) as exc:
-            raise ModelFileError(f"the model file is incomplete or from an incompatible version "
-                                 f"({type(exc).__name__}: {exc})") from exc
-        model.loss_curve_ = [np.nan if x is None else x for x in model.loss_curve_]
-        return model
-
-    def save(self, path):
-        """Save the fitted model to ``path`` (atomically; reload with :func:`fastrnn.load`).
-
-        A model trained with a custom tokenizer callable is saved without it: after loading, set it
-        with ``model.set_params(level=tokenizer)`` (or pass lists of tokens).
-
-        Parameters
-        ----------
-        path : str or path-like
-        """
-        meta, arrays = self._to_saved()
-        save_model(path, _CLASS_NAME, meta, arrays)

@@ -1,0 +1,37 @@
+"""scikit-learn estimator checks that do not apply to sequence models, with the reason.
+
+Used by the test suite (``parametrize_with_checks(..., expected_failed_checks=...)``) and, for
+scikit-learn < 1.6, by the ``_xfail_checks`` tag of the estimators.
+"""
+
+__all__ = ["SKLEARN_CHECKS_NOT_APPLICABLE"]
+
+SKLEARN_CHECKS_NOT_APPLICABLE = {
+    "check_n_features_in": (
+        "a 2-D X is (n_samples, T): its columns are time steps, not features, so n_features_in_ "
+        "is the number of features per step (1), not X.shape[1]"
+    ),
+    "check_n_features_in_after_fitting": (
+        "as check_n_features_in, and it then expects predicting on fewer columns of a 2-D X to "
+        "fail, but these are shorter sequences, which is valid; a different number of features "
+        "per step (3-D or ragged input) is an error"
+    ),
+    "check_estimators_partial_fit_n_features": (
+        "a 2-D X is (n_samples, T): fewer columns in a later partial_fit call means shorter "
+        "sequences, which is valid; a different number of features per step is an error"
+    ),
+    "check_classifiers_train": (
+        "it requires predict(X.T) to fail, but a transposed 2-D X is a valid input for a "
+        "sequence model (other sequences of another length); accuracy, shapes and the other "
+        "assertions of this check are covered in tests/test_estimators.py"
+    ),
+    "check_transformer_general": (
+        "it requires transform(X[:, :-1]) to fail, but fewer columns of a 2-D X are shorter "
+        "sequences, a valid input; the consistency of fit_transform and transform is covered in "
+        "tests/test_estimators.py"
+    ),
+    "check_sample_weight_equivalence_on_dense_data": (
+        "training is stochastic minibatch gradient descent with per-batch normalised losses, so "
+        "sample_weight is not equivalent to repeating samples (as for SGDClassifier)"
+    ),
+}
