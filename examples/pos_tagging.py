@@ -8,7 +8,8 @@ Petrov et al.'s Berkeley parser). The network itself is a plain RNN tagger:
 embedding → bidirectional LSTM → softmax over the 48 tags at every word.
 
 Run ``python examples/pos_tagging.py`` (about two minutes on two cores). Reference accuracies
-(DATA.md): most frequent tag per word 89.5 %, a linear SVM on window features 96.5 %.
+(see the data sets page of the documentation): most frequent tag per word 89.5 %, a linear
+SVM on window features 96.5 %.
 """
 
 import argparse

@@ -3,7 +3,7 @@
 Every Numba kernel takes its options from here so that the choice is made once:
 
 * ``fastmath`` is a set of LLVM flags that allows re-association and contraction (FMA) but **not**
-  ``nnan``/``ninf``: kernels must see NaN and Inf so training can detect divergence (SPEC §3).
+  ``nnan``/``ninf``: kernels must see NaN and Inf so training can detect divergence.
 * ``error_model="numpy"`` removes the zero-division checks that stop LLVM from vectorizing divisions.
 * ``cache=True`` writes compiled kernels next to the sources so a second process starts fast.
 

@@ -311,8 +311,8 @@ def sequence_softmax_cross_entropy(logits, y, lengths, sample_weight=None, class
         J = \frac{\sum_b \sum_{t < L_b} w_{bt}\,(-\log p_{bt, y_{bt}})}
                  {\sum_b \sum_{t < L_b} w_{bt}}.
 
-    Unweighted, this is the mean cross-entropy per real token (SPEC section
-    3), so longer sequences weigh more; ``exp(loss)`` is the perplexity.
+    Unweighted, this is the mean cross-entropy per real token, so longer
+    sequences weigh more; ``exp(loss)`` is the perplexity.
     The logits and labels of padded steps are never read: padded labels may
     hold anything (e.g. -1) and padded logits anything (even NaN); their
     gradient is exactly zero.

@@ -1,4 +1,4 @@
-"""Naive twins of the kernels: one sequence at a time, one step at a time, straight from SPEC §1.
+"""Naive twins of the kernels: one sequence at a time, one step at a time, straight from the equations of docs/math.rst.
 
 Nothing here is shared with fastrnn's code; these functions take the PyTorch-layout parameters of one
 layer and direction and return the outputs of a single unpadded sequence.

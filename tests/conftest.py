@@ -21,7 +21,7 @@ COMPILED_BACKENDS = [b for b in CPU_BACKENDS if b != "numpy"]
 
 @pytest.fixture(params=CPU_BACKENDS)
 def backend(request):
-    """Every available CPU backend, so every test runs on each (DESIGN §4.8)."""
+    """Every available CPU backend, so every test runs on each (a compiled extension being optional never means untested)."""
     return request.param
 
 
@@ -36,5 +36,5 @@ def dtype(request):
 
 
 def tol(dtype):
-    """Relative tolerance of backend parity per dtype (issue 3: float64 1e-10, float32 1e-5)."""
+    """Relative tolerance of backend parity per dtype (float64 1e-10, float32 1e-5)."""
     return 1e-10 if np.dtype(dtype) == np.float64 else 1e-5

@@ -1,4 +1,4 @@
-"""The ``fastrnn`` command line (issue 6): train-lm, generate, evaluate, info, bench, errors."""
+"""The ``fastrnn`` command line: train-lm, generate, evaluate, info, bench, errors."""
 
 import subprocess
 import sys

@@ -312,7 +312,7 @@ LAYERS = {
     "gru": (GRU, dict(recurrent_dropout=0.3)),
     "gru-v1": (GRU, dict(reset_after=False, recurrent_dropout=0.3)),
     "rnn-relu-stacked": (RNN, dict(nonlinearity="relu", num_layers=2, dropout=0.2)),
-    # two layers of two directions: the device-resident stack (issue #9)
+    # two layers of two directions: the device-resident stack
     "lstm-2x-bidir": (LSTM, dict(num_layers=2, bidirectional=True, dropout=0.3,
                                  recurrent_dropout=0.3)),
     "gru-2x-bidir": (GRU, dict(num_layers=2, bidirectional=True, dropout=0.3,
@@ -470,7 +470,7 @@ class TransferCounter:
 
 @pytest.mark.parametrize("cls", [LSTM, GRU])
 def test_layer_call_copies_once_each_way_whatever_the_depth(cls, monkeypatch):
-    """Issue #9: arrays stay on the device across steps and layers of one call. A forward copies
+    """Arrays stay on the device across steps and layers of one call. A forward copies
     to the device one packed buffer (input, initial states, every parameter, every dropout mask)
     and the lengths, and copies back one packed buffer (outputs, h_n, c_n); a backward copies the
     output gradients in and all gradients out, once each: the counts are the same for one and

@@ -27,6 +27,9 @@ DOCSTRING_MODULES = [
     "fastrnn.text._tokenize",
     "fastrnn.text._vocab",
     "fastrnn.text._vectorizer",
+    "fastrnn.train._loop",
+    "fastrnn.optim._schedules",
+    "fastrnn.losses",
 ]
 
 # pages whose ``>>>`` examples are all meant to run (console and code blocks have no prompts)

@@ -1,4 +1,4 @@
-"""RNNLanguageModel (issue 6): blocked softmax, scoring, sampling, checkpoints, persistence."""
+"""RNNLanguageModel: blocked softmax, scoring, sampling, checkpoints, persistence."""
 
 import math
 import os

@@ -1,7 +1,7 @@
 """Input validation and conversion for the recurrent estimators.
 
 Everything the user passes to ``fit`` / ``predict`` goes through :func:`check_sequences` first. It
-accepts the three input forms of DESIGN §2 and turns each into one internal form,
+accepts the three input forms (see the user guide, "Input formats") and turns each into one internal form,
 :class:`SequenceData`: a list of per-sequence arrays and their lengths. Batches are cut from it by
 length (:func:`fastrnn.text.length_buckets`) and padded per batch, so what reaches the network never
 depends on how the user padded.

@@ -206,7 +206,7 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, TransformerMixin, _Label
 
     Each sequence runs through an optional token embedding and the recurrent layers; its outputs
     are pooled over the real (unpadded) steps into one vector, which a dense softmax layer maps to
-    class probabilities (SPEC §5). Trained with minibatches of sequences of similar length,
+    class probabilities. Trained with minibatches of sequences of similar length,
     gradient clipping and recovery from non-finite steps.
 
     Parameters

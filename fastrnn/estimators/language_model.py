@@ -116,7 +116,7 @@ class _LMStream(EstimatorStream):
 
 
 class RNNLanguageModel(LMTextMixin, LMSavingMixin, BaseEstimator):
-    r"""Recurrent language model over characters or words (SPEC §4).
+    r"""Recurrent language model over characters or words.
 
     The documents are tokenised, wrapped in ``<bos>`` ... ``<eos>``, concatenated (in a new random
     order every epoch when ``shuffle``) and cut into ``batch_size`` parallel streams. Training runs

@@ -17,7 +17,7 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
     r"""Recurrent neural network sequence tagger: one label per step (part of speech, entities).
 
     Each step's recurrent output goes through a dense softmax layer over the tags; the loss is the
-    cross-entropy averaged over all real steps (SPEC §3). A bidirectional network sees the whole
+    cross-entropy averaged over all real steps. A bidirectional network sees the whole
     sentence at every step and usually tags much better.
 
     Parameters

@@ -1,10 +1,10 @@
-"""Layers and networks: recurrent layers with PyTorch-compatible parameters."""
+"""Layers and networks: recurrent layers with PyTorch-compatible parameters, the blocks around them
+and the sequence network that stacks them."""
 
+from .layers import Dense, Embedding, SoftmaxHead, pool, pool_backward
+from .network import NetworkStream, SequenceNetwork
 from .recurrent import GRU, LSTM, RNN
+from .streaming import StreamState
 
-__all__ = ["RNN", "LSTM", "GRU"]
-
-from .layers import Dense, Embedding, pool, pool_backward  # noqa: E402
-from .network import SequenceNetwork  # noqa: E402
-
-__all__ += ["Embedding", "Dense", "pool", "pool_backward", "SequenceNetwork"]
+__all__ = ["RNN", "LSTM", "GRU", "StreamState", "Embedding", "Dense", "SoftmaxHead", "pool",
+           "pool_backward", "SequenceNetwork", "NetworkStream"]

@@ -1,4 +1,4 @@
-"""Weight initialisation schemes (SPEC §2).
+"""Weight initialisation schemes (see :doc:`/math`, "Layers and networks").
 
 Every function fills and returns a new array of the given ``shape`` and ``dtype`` drawn from ``rng``
 (a :class:`numpy.random.RandomState`).

@@ -78,7 +78,7 @@ def clip_grad_norm(grads, max_norm):
     grads : dict of str to ndarray, or iterable of ndarray
         Gradients; modified in place when clipped.
     max_norm : float or None
-        Threshold > 0 (SPEC: 1-20 is common, 5 a good default).  ``None`` or
+        Threshold > 0 (1-20 is common, 5 a good default).  ``None`` or
         ``inf`` disables clipping (the norm is still returned).
 
     Returns

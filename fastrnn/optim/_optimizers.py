@@ -360,7 +360,7 @@ class AdaGrad(Optimizer):
     Notes
     -----
     State per parameter: ``"sum"`` :math:`s_t`.  AdaGrad is the optimiser of
-    the gate-ablation study in SPEC section 6.
+    the gate-ablation study of LSTMs on sentiment classification by Greff et al. (2017).
     """
 
     _hyper = ("eps", "initial_accumulator_value", "weight_decay")

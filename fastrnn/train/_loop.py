@@ -96,6 +96,7 @@ class EarlyStopping:
 
     Examples
     --------
+    >>> from fastrnn.train import EarlyStopping
     >>> c = EarlyStopping("loss", "min", tol=0.1, n_iter_no_change=1)
     >>> [c.update(v)[0] for v in (1.0, 0.95, 0.94)]
     [False, False, True]
