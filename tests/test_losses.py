@@ -475,3 +475,39 @@ def test_mse_bad_input(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         mean_squared_error(**args)
+
+
+# ---------------------------------------------------------------------------
+# blocked softmax cross-entropy: the threaded branch
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_blocked_softmax_ce_threaded_equals_one_part(threads, monkeypatch):
+    """N >= 1024 rows split over threads give the single-part loss and gradients (the head's
+    gradients summed over the parts)."""
+    import fastrnn._config as cfg
+    from fastrnn.losses import PARALLEL_MIN_ROWS, blocked_softmax_cross_entropy
+
+    rng = np.random.RandomState(0)
+    N, F, V = 4 * PARALLEL_MIN_ROWS + 37, 6, 23
+    h, W, b = rng.randn(N, F), rng.randn(V, F) * 0.3, rng.randn(V) * 0.1
+    y = rng.randint(2, V, N)
+    valid = rng.rand(N) > 0.1
+    monkeypatch.setattr(cfg, "_num_threads", 1)
+    one = blocked_softmax_cross_entropy(h, W, b, y, valid, excluded=(0, 1), block_rows=100)
+    monkeypatch.setattr(cfg, "_num_threads", threads)
+    calls = []
+    import fastrnn.losses as losses_mod
+
+    real = losses_mod.run_parts
+
+    def spy(fn, args_list):
+        calls.append(len(args_list))
+        return real(fn, args_list)
+
+    monkeypatch.setattr(losses_mod, "run_parts", spy)
+    many = blocked_softmax_cross_entropy(h, W, b, y, valid, excluded=(0, 1), block_rows=100)
+    assert calls == [threads], "the rows were split over the threads"
+    assert many[0] == pytest.approx(one[0], rel=1e-12)
+    for a, r in zip(many[1:], one[1:]):
+        np.testing.assert_allclose(a, r, rtol=1e-10, atol=1e-12)

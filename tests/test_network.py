@@ -271,3 +271,31 @@ def test_network_load_state_dict_refuses_what_is_not_real_arrays(make, exc, matc
         net.load_state_dict(make(other))
     for k, v in net.params.items():
         np.testing.assert_array_equal(v, before[k])
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", None])
+def test_infer_and_stream_equal_forward_and_use_the_learned_state(pooling, backend):
+    net = SequenceNetwork(3, n_features=2, cell="gru", hidden_size=5, pooling=pooling,
+                          learn_initial_state=True, dropout=0.3, dtype=np.float64,
+                          backend=backend, random_state=0)
+    net.params["h0"][...] = np.random.RandomState(2).randn(*net.params["h0"].shape)
+    X = np.random.RandomState(1).randn(2, 6, 2)
+    L = np.array([6, 6])
+    out, _ = net.infer(X, L)
+    ref, _ = net.eval().forward(X, L)
+    np.testing.assert_array_equal(out, ref)
+    net.params["h0"][...] = 0.0  # the learned state matters
+    assert not np.allclose(net.infer(X, L)[0], out)
+    net.params["h0"][...] = np.random.RandomState(2).randn(*net.params["h0"].shape)
+    stream = net.init_stream(2)
+    for t in range(6):
+        step = net.step(X[:, t], stream).copy()
+        prefix, _ = net.infer(X[:, :t + 1], np.full(2, t + 1))
+        np.testing.assert_allclose(step, prefix if pooling else prefix[:, -1], rtol=1e-12,
+                                   atol=1e-12)
+    if pooling:
+        pooled, _ = net.infer(X, L, output="pooled")
+        assert pooled.shape == (2, 5)
+    else:
+        with pytest.raises(ValueError, match="pooling"):
+            net.infer(X, L, output="pooled")

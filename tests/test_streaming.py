@@ -110,3 +110,49 @@ def test_a_rejected_step_leaves_the_state_unchanged(cls, kw, compiled_backend):
     assert state.steps == before[2]
     y, _ = layer.step(x, state)  # and the stream goes on
     assert np.all(np.isfinite(y))
+
+
+def test_routing_table_and_what_ran(monkeypatch, capsys):
+    """backend='auto' sends the calls listed in the routing table to their backend (when it is
+    available) and everything else to the default; the layer says what ran."""
+    from fastrnn import _backend
+
+    monkeypatch.delenv("FASTRNN_BACKEND", raising=False)
+    layer = LSTM(3, 4, random_state=0)
+    assert layer.backend == "auto" and layer.last_backend_ is None
+    X = np.random.RandomState(0).randn(2, 5, 3)
+    layer.forward(X)
+    assert layer.last_backend_ == _backend.DEFAULT
+    has_cy = _backend.has_backend("cython")
+    layer.eval().forward(X[:1])
+    assert layer.last_backend_ == ("cython" if has_cy else _backend.DEFAULT)
+    state = layer.init_state(1)
+    assert state.backend == layer.last_backend_ == ("cython" if has_cy else _backend.DEFAULT)
+    for call, name in _backend.AUTO_ROUTES.items():
+        assert _backend.route("auto", call) == (name if _backend.has_backend(name)
+                                                else _backend.DEFAULT)
+        assert _backend.route("numpy", call) == "numpy"  # an explicit backend is kept
+    monkeypatch.setenv("FASTRNN_BACKEND", "numpy")
+    assert _backend.route("auto", "step") == "numpy"  # the variable forces every call
+    layer.eval().forward(X[:1])
+    assert layer.last_backend_ == "numpy"
+    monkeypatch.delenv("FASTRNN_BACKEND")
+    _backend.show_backends()
+    out = capsys.readouterr().out
+    assert f"auto: {_backend.DEFAULT} for training and batches" in out
+    assert f"auto: {'cython' if has_cy else _backend.DEFAULT} for streaming steps" in out
+
+
+def test_infer_keeps_nothing_and_equals_forward_in_eval(backend):
+    layer = LSTM(3, 4, num_layers=2, dropout=0.5, recurrent_dropout=0.3, backend=backend,
+                 random_state=0)
+    X = np.random.RandomState(1).randn(3, 6, 3)
+    L = np.array([6, 2, 4])
+    Y1, _ = layer.forward(X, L)  # training mode: dropout
+    cache, rng_state = layer._cache, layer.rng_.get_state()[2]
+    Yi, (hi, ci) = layer.infer(X, L)
+    assert layer._cache is cache and layer.rng_.get_state()[2] == rng_state and layer.training
+    Ye, (he, ce) = layer.eval().forward(X, L)
+    np.testing.assert_array_equal(Yi, Ye)
+    np.testing.assert_array_equal(hi, he)
+    assert not np.allclose(Y1, Ye)
