@@ -267,14 +267,28 @@ def test_predictions_do_not_depend_on_batch_composition():
     assert_allclose(clf.predict_proba([X[i] for i in perm]), full[perm], rtol=1e-5, atol=1e-6)
 
 
-def test_integer_and_bool_features_are_numbers():
+def test_integer_input_is_token_ids_unless_embedding_dim_is_none():
+    from fastrnn.estimators._base import auto_embedding_dim
+
     rng = np.random.RandomState(0)
     X = rng.randint(0, 5, size=(20, 6, 2))
     y = rng.randint(0, 2, 20)
-    a = RNNClassifier(max_iter=2, **SMALL).fit(X, y)
+    # embedding_dim=None: integers and booleans are numbers
+    a = RNNClassifier(max_iter=2, embedding_dim=None, **SMALL).fit(X, y)
     b = RNNClassifier(max_iter=2, **SMALL).fit(X.astype(np.float64), y)
+    assert a.embedding_dim_ is None and b.embedding_dim_ is None
     assert_array_equal(a.predict_proba(X), b.predict_proba(X))
     RNNClassifier(max_iter=1, **SMALL).fit(X > 2, y).predict(X > 2)
+    # the default ("auto") reads integers as token ids, K ids per step summed
+    ids = rng.randint(1, 9, size=(20, 6))
+    c = RNNClassifier(max_iter=2, **SMALL).fit(ids, y)
+    assert c.embedding_dim_ == auto_embedding_dim(9) and c.vocab_size_ == 9
+    d = RNNClassifier(max_iter=2, embedding_dim=c.embedding_dim_, **SMALL).fit(ids, y)
+    assert_array_equal(c.predict_proba(ids), d.predict_proba(ids))
+    e = RNNClassifier(max_iter=2, **SMALL).fit(X, y)
+    assert e.n_features_in_ == 2 and e.embedding_dim_ is not None
+    with pytest.raises(ValueError, match="token id.s. per step"):
+        e.predict(X[:, :, :1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -451,7 +465,8 @@ def _strings(n, seed=0):
 
 def test_pipeline_on_raw_strings_through_the_vectorizer():
     docs, y = _strings(80)
-    pipe = make_pipeline(SequenceVectorizer(), RNNClassifier(embedding_dim=8, max_iter=20, **SMALL))
+    pipe = make_pipeline(SequenceVectorizer(analyzer="char"),
+                         RNNClassifier(embedding_dim=8, max_iter=20, **SMALL))
     pipe.fit(docs, y)
     assert pipe.score(docs, y) > 0.9
     clf = pipe[-1]
@@ -465,7 +480,8 @@ def test_cross_val_score_in_parallel_on_ragged_input_and_raw_strings():
     scores = cross_val_score(RNNClassifier(max_iter=15, **SMALL), X, y, cv=3, n_jobs=2)
     assert scores.shape == (3,) and scores.mean() > 0.8
     docs, labels = _strings(60)
-    pipe = make_pipeline(SequenceVectorizer(), RNNClassifier(embedding_dim=8, max_iter=20, **SMALL))
+    pipe = make_pipeline(SequenceVectorizer(analyzer="char"),
+                         RNNClassifier(embedding_dim=8, max_iter=20, **SMALL))
     scores = cross_val_score(pipe, docs, labels, cv=3, n_jobs=2)
     assert scores.mean() > 0.8
 
@@ -749,8 +765,13 @@ def test_bad_token_ids():
         clf.predict(np.array([[5, 6], [0, 0]]))
     with pytest.raises(ValueError, match=r"token id \d+, but vocab_size=5"):
         RNNClassifier(embedding_dim=4, vocab_size=5).fit(X, y)
-    with pytest.raises(ValueError, match=r"token-id sequences must be 1-D"):
+    with pytest.raises(ValueError, match=r"2 token id\(s\) per step, but RNNClassifier was "
+                                         r"fitted with 1"):
         clf.predict([np.ones((3, 2), dtype=int)])
+    with pytest.raises(ValueError, match=r"token-id sequences must be 1-D .* or 2-D"):
+        clf.predict([np.ones((3, 2, 2), dtype=int)])
+    with pytest.raises(ValueError, match=r"same number of ids per step"):
+        clf.predict([np.ones((3, 2), dtype=int), np.ones((3, 3), dtype=int)])
     with pytest.raises(ValueError, match=r"inferred vocabulary would have 1000000001 ids"):
         RNNClassifier(embedding_dim=4).fit([np.array([5, 10 ** 9])] + X[1:], y)
     with pytest.raises(ValueError, match=r"too large for an id"):

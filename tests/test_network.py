@@ -299,3 +299,29 @@ def test_infer_and_stream_equal_forward_and_use_the_learned_state(pooling, backe
     else:
         with pytest.raises(ValueError, match="pooling"):
             net.infer(X, L, output="pooled")
+
+
+def test_network_gradient_check_several_ids_per_step(backend):
+    """Token input with K ids per step (a word and its subword features): the step's vector is the
+    sum of the K embeddings, and every id gets the step's gradient (padding ids none)."""
+    rng = np.random.RandomState(3)
+    ids, L = token_batch(2)
+    extra = rng.randint(7, 12, size=ids.shape + (2,))
+    extra[ids == 0] = 0
+    extra[0, 1, 1] = 0  # a step with fewer features
+    X = np.concatenate([ids[:, :, None], extra], axis=2)
+    net = SequenceNetwork(3, vocab_size=12, embedding_dim=3, cell="gru", hidden_size=3,
+                          bidirectional=True, pooling="mean", dtype=np.float64, backend=backend,
+                          random_state=0)
+    y = np.array([0, 2, 1, 1])
+    check_network_gradients(net, X, L, lambda out: softmax_cross_entropy(out, y),
+                            frozen={"embedding.weight": 0})
+    W = net.embedding.params["weight"]
+    np.testing.assert_allclose(net.embedding.forward(X)[1, 0], W[X[1, 0]].sum(axis=0))
+    uni = SequenceNetwork(3, vocab_size=12, embedding_dim=3, hidden_size=3, pooling="max",
+                          dtype=np.float64, backend=backend, random_state=0)
+    stream = uni.init_stream(4, n_ids=3)
+    for t in range(3):
+        got = uni.step(X[:, t], stream).copy()
+        np.testing.assert_allclose(got, uni.infer(X[:, :t + 1], np.full(4, t + 1))[0],
+                                   rtol=1e-12)

@@ -334,14 +334,15 @@ def test_get_tokenizer():
 def test_vectorizer_default_params():
     vec = SequenceVectorizer()
     assert vec.get_params() == {
-        "analyzer": "char", "lowercase": True, "max_features": None, "min_df": 1,
-        "add_bos": False, "add_eos": False,
+        "analyzer": "word", "lowercase": True, "max_features": None, "min_df": 1,
+        "add_bos": False, "add_eos": False, "subwords": "auto", "subword_buckets": 8192,
+        "max_length": None,
     }
 
 
 def test_vectorizer_fit_attributes_char():
     docs = ["Hello", "world"]
-    vec = SequenceVectorizer()
+    vec = SequenceVectorizer(analyzer="char")
     assert vec.fit(docs) is vec
     counts = Counter("helloworld")
     assert list(vec.get_feature_names_out()) == SPECIALS + expected_order(counts)
@@ -357,7 +358,7 @@ def test_vectorizer_fit_attributes_char():
 
 def test_vectorizer_transform_output_types_and_values():
     docs = ["Hello world", "hi"]
-    vec = SequenceVectorizer().fit(docs)
+    vec = SequenceVectorizer(analyzer="char").fit(docs)
     X = vec.transform(docs)
     assert isinstance(X, list) and len(X) == 2
     for doc, ids in zip(docs, X):
@@ -371,7 +372,7 @@ def test_vectorizer_transform_output_types_and_values():
 
 def test_vectorizer_word_analyzer_round_trip():
     docs = [d for d in DOCS if d]
-    vec = SequenceVectorizer(analyzer="word", add_bos=True, add_eos=True)
+    vec = SequenceVectorizer(analyzer="word", add_bos=True, add_eos=True, subwords=False)
     X = vec.fit_transform(docs)
     for doc, ids in zip(docs, X):
         toks = word_tokenize(doc.lower())
@@ -381,15 +382,15 @@ def test_vectorizer_word_analyzer_round_trip():
 
 
 def test_vectorizer_lowercase_false():
-    vec = SequenceVectorizer(analyzer="word", lowercase=False).fit(["The the THE"])
+    vec = SequenceVectorizer(analyzer="word", lowercase=False, subwords=False).fit(["The the THE"])
     assert set(vec.vocabulary_) == set(SPECIALS) | {"The", "the", "THE"}
-    vec = SequenceVectorizer(analyzer="word", lowercase=True).fit(["The the THE"])
+    vec = SequenceVectorizer(analyzer="word", lowercase=True, subwords=False).fit(["The the THE"])
     assert set(vec.vocabulary_) == set(SPECIALS) | {"the"}
     assert vec.vocab_.counts == {"the": 3}
 
 
 def test_vectorizer_unknown_tokens():
-    vec = SequenceVectorizer(analyzer="word").fit(["a b c"])
+    vec = SequenceVectorizer(analyzer="word", subwords=False).fit(["a b c"])
     ids = vec.transform(["a zebra c QUUX"])[0]
     assert_array_equal(ids, [vec.vocabulary_["a"], UNK, vec.vocabulary_["c"], UNK])
     assert vec.inverse_transform([ids]) == [["a", "<unk>", "c", "<unk>"]]
@@ -406,7 +407,7 @@ def _random_word_docs(seed, n_docs=40):
 @pytest.mark.parametrize("min_df", [1, 2, 5, 0.1, 0.25, 0.5, 1.0])
 def test_vectorizer_min_df_matches_counter(min_df):
     docs = [d + " everywhere" for d in _random_word_docs(0)]  # min_df=1.0 keeps something
-    vec = SequenceVectorizer(analyzer="word", min_df=min_df).fit(docs)
+    vec = SequenceVectorizer(analyzer="word", min_df=min_df, subwords=False).fit(docs)
     tf = Counter(t for d in docs for t in d.split())
     df = Counter(t for d in docs for t in set(d.split()))
     if isinstance(min_df, int):
@@ -422,22 +423,22 @@ def test_vectorizer_min_df_float_exact_proportion():
     # 3 of 10 documents contain "x": 0.3 * 10 is 3.0000000000000004 in floating point,
     # but the proportion 3/10 == 0.3, so "x" must be kept.
     docs = ["x"] * 3 + ["y"] * 7
-    vec = SequenceVectorizer(min_df=0.3).fit(docs)
+    vec = SequenceVectorizer(analyzer="char", min_df=0.3).fit(docs)
     assert "x" in vec.vocabulary_
-    vec = SequenceVectorizer(min_df=0.31).fit(docs)
+    vec = SequenceVectorizer(analyzer="char", min_df=0.31).fit(docs)
     assert "x" not in vec.vocabulary_ and "y" in vec.vocabulary_
 
 
 def test_vectorizer_min_df_counts_documents_not_occurrences():
     docs = ["a a a a a", "b", "b"]
-    vec = SequenceVectorizer(analyzer="word", min_df=2).fit(docs)
+    vec = SequenceVectorizer(analyzer="word", min_df=2, subwords=False).fit(docs)
     assert set(vec.get_feature_names_out()[4:]) == {"b"}
 
 
 @pytest.mark.parametrize("max_features", [1, 3, 10, 1000])
 def test_vectorizer_max_features_matches_counter(max_features):
     docs = _random_word_docs(1)
-    vec = SequenceVectorizer(analyzer="word", max_features=max_features).fit(docs)
+    vec = SequenceVectorizer(analyzer="word", max_features=max_features, subwords=False).fit(docs)
     tf = Counter(t for d in docs for t in d.split())
     assert list(vec.get_feature_names_out()[4:]) == expected_order(tf)[:max_features]
     assert vec.vocab_size_ == 4 + min(max_features, len(tf))
@@ -446,24 +447,25 @@ def test_vectorizer_max_features_matches_counter(max_features):
 def test_vectorizer_min_df_applied_before_max_features():
     docs = ["a a a a a a", "b c", "b c", "c"]
     # "a" is most frequent overall but appears in one document only
-    vec = SequenceVectorizer(analyzer="word", min_df=2, max_features=1).fit(docs)
+    vec = SequenceVectorizer(analyzer="word", min_df=2, max_features=1, subwords=False).fit(docs)
     assert list(vec.get_feature_names_out()[4:]) == ["c"]
 
 
 def test_vectorizer_empty_document_errors_and_bos_eos():
-    vec = SequenceVectorizer(analyzer="word").fit(["a b"])
+    vec = SequenceVectorizer(analyzer="word", subwords=False).fit(["a b"])
     with pytest.raises(ValueError, match=r"Document 1 .*no tokens.*add_bos=True"):
         vec.transform(["a", "", "b"])
     with pytest.raises(ValueError, match=r"Document 0"):
         vec.transform(["  ...  "[:2]])
     with pytest.raises(ValueError, match="Document 1"):
-        SequenceVectorizer().fit_transform(["ab", ""])
-    X = SequenceVectorizer(analyzer="word", add_bos=True).fit(["a"]).transform(["", "a"])
+        SequenceVectorizer(analyzer="char").fit_transform(["ab", ""])
+    X = SequenceVectorizer(analyzer="word", add_bos=True, subwords=False).fit(
+        ["a"]).transform(["", "a"])
     assert_array_equal(X[0], [BOS])
-    X = SequenceVectorizer(analyzer="word", add_eos=True).fit(["a"]).transform([""])
+    X = SequenceVectorizer(analyzer="word", add_eos=True, subwords=False).fit(["a"]).transform([""])
     assert_array_equal(X[0], [EOS])
     # empty documents are fine in fit (they count for min_df proportions)
-    vec = SequenceVectorizer(min_df=0.5).fit(["ab", "a", "", ""])
+    vec = SequenceVectorizer(analyzer="char", min_df=0.5).fit(["ab", "a", "", ""])
     assert list(vec.get_feature_names_out()[4:]) == ["a"]
     assert vec.transform([]) == []
 
@@ -482,7 +484,7 @@ def test_fit_transform_equals_fit_then_transform():
 
 @pytest.mark.parametrize("method", ["fit", "fit_transform", "transform"])
 def test_vectorizer_single_string_error(method):
-    vec = SequenceVectorizer().fit(["abc"])
+    vec = SequenceVectorizer(analyzer="char").fit(["abc"])
     with pytest.raises(ValueError, match=r"single str 'hello'.*Wrap it in a list"):
         getattr(vec, method)("hello")
     with pytest.raises(ValueError, match="single bytes"):
@@ -492,27 +494,27 @@ def test_vectorizer_single_string_error(method):
 @pytest.mark.parametrize(
     "docs, exc, match",
     [
-        (["ok", None], TypeError, r"document 1 is NoneType None, not a str"),
+        (["ok", None], TypeError, r"document 1 is NoneType None, neither a str nor a list"),
         (["ok", "fine", 3.5], TypeError, r"document 2 is float 3.5"),
         ([b"bytes"], TypeError, r"document 0 is bytes"),
-        ([["a", "b"]], TypeError, r"document 0 is list"),
+        ([["a", 2]], TypeError, r"document 0 is list \['a', 2\], neither a str"),
         (42, TypeError, r"iterable of str documents, got int 42"),
         (np.array([["a", "b"], ["c", "d"]]), ValueError, r"shape \(2, 2\)"),
     ],
 )
 def test_vectorizer_bad_documents(docs, exc, match):
     with pytest.raises(exc, match=match):
-        SequenceVectorizer().fit(docs)
-    vec = SequenceVectorizer().fit(["abc"])
+        SequenceVectorizer(analyzer="char").fit(docs)
+    vec = SequenceVectorizer(analyzer="char").fit(["abc"])
     with pytest.raises(exc, match=match):
         vec.transform(docs)
 
 
 def test_vectorizer_accepts_arrays_and_generators():
     docs = ["ab", "bc"]
-    a = SequenceVectorizer().fit_transform(np.array(docs))
-    b = SequenceVectorizer().fit_transform(d for d in docs)
-    c = SequenceVectorizer().fit_transform(tuple(docs))
+    a = SequenceVectorizer(analyzer="char").fit_transform(np.array(docs))
+    b = SequenceVectorizer(analyzer="char").fit_transform(d for d in docs)
+    c = SequenceVectorizer(analyzer="char").fit_transform(tuple(docs))
     for x, y, z in zip(a, b, c):
         assert_array_equal(x, y)
         assert_array_equal(x, z)
@@ -521,28 +523,28 @@ def test_vectorizer_accepts_arrays_and_generators():
 def test_vectorizer_pandas_series():
     pd = pytest.importorskip("pandas")
     docs = pd.Series(["ab", "ba", "c"], index=[10, 20, 30])
-    X = SequenceVectorizer().fit_transform(docs)
+    X = SequenceVectorizer(analyzer="char").fit_transform(docs)
     assert len(X) == 3
 
 
 def test_vectorizer_empty_corpus_errors():
     with pytest.raises(ValueError, match="no documents"):
-        SequenceVectorizer().fit([])
+        SequenceVectorizer(analyzer="char").fit([])
     with pytest.raises(ValueError, match="Empty vocabulary"):
-        SequenceVectorizer().fit(["", ""])
+        SequenceVectorizer(analyzer="char").fit(["", ""])
     with pytest.raises(ValueError, match="no tokens remain.*lower min_df"):
-        SequenceVectorizer(min_df=3).fit(["ab", "cd"])
+        SequenceVectorizer(analyzer="char", min_df=3).fit(["ab", "cd"])
 
 
 def test_vectorizer_callable_analyzer():
-    vec = SequenceVectorizer(analyzer=str.split, lowercase=True)
+    vec = SequenceVectorizer(analyzer=str.split, lowercase=True, subwords=False)
     X = vec.fit_transform(["A b. c", "b"])
     assert list(vec.get_feature_names_out()[4:]) == ["a", "b", "b.", "c"]  # all counts 1
     assert vec.inverse_transform(X) == [["a", "b.", "c"], ["b"]]
     with pytest.raises(TypeError, match=r"token of type int .*document 0"):
-        SequenceVectorizer(analyzer=lambda s: [1, 2]).fit(["ab"])
+        SequenceVectorizer(analyzer=lambda s: [1, 2], subwords=False).fit(["ab"])
     with pytest.raises(TypeError, match="must return a list of str"):
-        SequenceVectorizer(analyzer=lambda s: s).fit(["ab"])
+        SequenceVectorizer(analyzer=lambda s: s, subwords=False).fit(["ab"])
 
 
 @pytest.mark.parametrize(
@@ -567,7 +569,7 @@ def test_vectorizer_invalid_params(params):
 
 
 def test_vectorizer_not_fitted():
-    vec = SequenceVectorizer()
+    vec = SequenceVectorizer(analyzer="char")
     with pytest.raises(NotFittedError):
         vec.transform(["a"])
     with pytest.raises(NotFittedError):
@@ -578,7 +580,7 @@ def test_vectorizer_not_fitted():
 
 def test_inverse_transform_padded_and_errors():
     docs = ["abc", "a", "cab"]
-    vec = SequenceVectorizer(add_bos=True, add_eos=True)
+    vec = SequenceVectorizer(analyzer="char", add_bos=True, add_eos=True)
     X = vec.fit_transform(docs)
     padded, lengths = pad_sequences(X)
     assert vec.inverse_transform(padded) == vec.inverse_transform(X) == [list(d) for d in docs]
@@ -591,7 +593,8 @@ def test_inverse_transform_padded_and_errors():
 
 
 def test_vectorizer_clone_and_params():
-    vec = SequenceVectorizer(analyzer="word", min_df=2, add_eos=True).fit(_random_word_docs(3))
+    vec = SequenceVectorizer(analyzer="word", min_df=2, add_eos=True, subwords=False).fit(
+        _random_word_docs(3))
     c = clone(vec)
     assert c.get_params() == vec.get_params()
     assert not hasattr(c, "vocab_") and not hasattr(c, "vocabulary_")
@@ -601,7 +604,7 @@ def test_vectorizer_clone_and_params():
 
 def test_vectorizer_pickle():
     docs = _random_word_docs(4)
-    vec = SequenceVectorizer(analyzer="word", add_bos=True).fit(docs)
+    vec = SequenceVectorizer(analyzer="word", add_bos=True, subwords=False).fit(docs)
     vec2 = pickle.loads(pickle.dumps(vec))
     assert vec2.vocabulary_ == vec.vocabulary_
     assert vec2.vocab_ == vec.vocab_
@@ -622,7 +625,7 @@ def test_vectorizer_in_pipeline():
         docs.append("".join(rng.choice(list(letters), size=rng.randint(5, 30))))
         y.append(label)
     pipe = make_pipeline(
-        SequenceVectorizer(add_eos=True),
+        SequenceVectorizer(analyzer="char", add_eos=True),
         FunctionTransformer(_pad_ids),
         LogisticRegression(max_iter=500),
     )
@@ -639,13 +642,13 @@ def test_vectorizer_in_pipeline():
 
 def test_vectorizer_has_no_set_output_wrapping():
     # transform returns a ragged list; it must never be wrapped into a DataFrame
-    assert not hasattr(SequenceVectorizer(), "set_output")
+    assert not hasattr(SequenceVectorizer(analyzer="char"), "set_output")
 
 
 def test_vectorizer_tags():
     from sklearn.utils import get_tags
 
-    tags = get_tags(SequenceVectorizer())
+    tags = get_tags(SequenceVectorizer(analyzer="char"))
     assert tags.input_tags.string is True
     assert tags.input_tags.two_d_array is False
 
@@ -667,12 +670,12 @@ def test_sklearn_generic_checks(check_name):
     check = getattr(estimator_checks, check_name, None)
     if check is None:
         pytest.skip(f"{check_name} not in this scikit-learn")
-    est = SequenceVectorizer()
+    est = SequenceVectorizer(analyzer="char")
     check("SequenceVectorizer", est)
 
 
 def test_fit_does_not_change_params():
-    vec = SequenceVectorizer(analyzer="word", min_df=0.5, max_features=7)
+    vec = SequenceVectorizer(analyzer="word", min_df=0.5, max_features=7, subwords=False)
     before = vec.get_params()
     vec.fit(_random_word_docs(5))
     assert vec.get_params() == before
@@ -880,7 +883,7 @@ def test_padding_waste_matches_pad_sequences():
 def test_end_to_end_text_to_batches():
     docs = ["".join(np.random.RandomState(i).choice(list(string.ascii_lowercase), size=i + 1))
             for i in range(30)]
-    vec = SequenceVectorizer(add_bos=True, add_eos=True)
+    vec = SequenceVectorizer(analyzer="char", add_bos=True, add_eos=True)
     X = vec.fit_transform(docs)
     lengths = np.array([len(x) for x in X])
     for b in length_buckets(lengths, 4, random_state=0):
@@ -889,3 +892,88 @@ def test_end_to_end_text_to_batches():
         assert_array_equal(L, lengths[b])
         assert (padded[np.arange(len(b)), L - 1] == EOS).all()
         assert (padded[:, 0] == BOS).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# subword features, tokenised documents, truncation
+# ---------------------------------------------------------------------------------------------
+
+
+def test_subword_features_are_stable_hashes_of_affixes_and_shape():
+    import subprocess
+    import sys
+    import zlib
+
+    from fastrnn.text import subword_features
+
+    f = subword_features("Running", 1000)
+    want = [zlib.crc32(s.encode()) % 1000 for s in
+            ("p1=r", "p2=ru", "p3=run", "s1=g", "s2=ng", "s3=ing", "shape=Xx")]
+    assert list(f) == want
+    assert subword_features("C3PO-2", 10 ** 9)[-1] == zlib.crc32(b"shape=XdX-d") % 10 ** 9
+    # the same in another process (no per-process hash seed)
+    code = "from fastrnn.text import subword_features; print(subword_features('Running', 1000))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(f)
+
+
+def test_vectorizer_subword_rows_for_words_and_tokenised_sentences():
+    from fastrnn.text import TokenSequences, subword_features
+
+    vec = SequenceVectorizer(subword_buckets=50, add_bos=True)
+    X = vec.fit_transform(["The cat sat.", ["A", "Dog", "ran"]])
+    assert isinstance(X, TokenSequences) and vec.subwords_
+    V = len(vec.vocab_)
+    assert vec.vocab_size_ == X.vocab_size == V + 50
+    assert X[0].shape == (5, 8) and X[1].shape == (4, 8) and X[0].dtype == np.int32
+    assert_array_equal(X[0][:, 0], [BOS] + [vec.vocabulary_[t] for t in ["the", "cat", "sat", "."]])
+    assert_array_equal(X[0][0, 1:], 0)  # <bos> has no spelling
+    assert_array_equal(X[1][2, 1:], np.array(subword_features("Dog", 50)) + V)
+    # an unseen word is <unk>, but keeps its spelling
+    row = vec.transform([["Cats"]])[0][1]
+    assert row[0] == UNK and row[-1] == subword_features("Cats", 50)[-1] + V
+    assert vec.inverse_transform(X) == [["the", "cat", "sat", "."], ["a", "dog", "ran"]]
+    # characters get no subword features unless asked for
+    assert SequenceVectorizer(analyzer="char").fit_transform(["ab"])[0].ndim == 1
+    assert SequenceVectorizer(subwords=False).fit_transform(["a b"])[0].ndim == 1
+    assert SequenceVectorizer(analyzer="char", subwords=True).fit_transform(["ab"])[0].ndim == 2
+
+
+def test_vectorizer_max_length_keeps_the_first_tokens():
+    vec = SequenceVectorizer(max_length=3, subwords=False)
+    X = vec.fit_transform(["a b c d e", "f"])
+    assert [len(x) for x in X] == [3, 1]
+    assert vec.inverse_transform(X)[0] == ["a", "b", "c"]
+    full = SequenceVectorizer(subwords=False).fit(["a b c d e", "f"])
+    assert vec.vocab_ == full.vocab_  # the vocabulary sees every token
+
+
+def test_tagger_pipeline_on_tokenised_sentences_reads_unseen_words():
+    """A word never seen in fit still gets a sensible tag through its suffix: here every word
+    ending in -ed is a verb and every word ending in -ly an adverb."""
+    from sklearn.pipeline import make_pipeline
+
+    from fastrnn import RNNTagger
+
+    rng = np.random.RandomState(0)
+    stems = ["walk", "jump", "talk", "call", "look", "play", "kick", "pick", "fill", "pull",
+             "push", "rock"]
+    sents, tags = [], []
+    for _ in range(120):
+        n = rng.randint(2, 6)
+        words = [stems[i] + suf for i, suf in zip(rng.randint(0, 8, n),
+                                                   rng.choice(["ed", "ly"], n))]
+        sents.append(words)
+        tags.append(["V" if w.endswith("ed") else "R" for w in words])
+    pipe = make_pipeline(SequenceVectorizer(),
+                         RNNTagger(hidden_size=16, max_iter=30, learning_rate=1e-2,
+                                   random_state=0))
+    pipe.fit(sents, tags)
+    unseen, truth = [], []  # stems 8-11: never seen in fit
+    for _ in range(30):
+        words = [stems[i] + suf for i, suf in zip(rng.randint(8, 12, 4),
+                                                   rng.choice(["ed", "ly"], 4))]
+        unseen.append(words)
+        truth += ["V" if w.endswith("ed") else "R" for w in words]
+    pred = np.concatenate(pipe.predict(unseen))
+    assert np.mean(pred == np.array(truth)) > 0.95

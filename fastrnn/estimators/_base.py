@@ -62,7 +62,7 @@ from ..nn import SequenceNetwork
 from ..nn.init import check_random_state
 from ..text import length_buckets
 from ..train import Batch, EarlyStopping, Task, Trainer, TrainingLoop
-from ._inputs import check_sample_weight, check_sequences
+from ._inputs import check_sample_weight, check_sequences, is_integer_input
 from ._saved import check_estimator_file, network_from_saved
 from ._saving import (json_scalar, labels_from_saved, labels_to_saved, params_from_json,
                       params_to_json)
@@ -94,7 +94,7 @@ COMMON_CONSTRAINTS = {
     "bidirectional": ["boolean"],
     "dropout": [Interval(Real, 0, 1, closed="left")],
     "recurrent_dropout": [Interval(Real, 0, 1, closed="left")],
-    "embedding_dim": [Interval(Integral, 1, None, closed="left"), None],
+    "embedding_dim": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
     "vocab_size": [Interval(Integral, 1, None, closed="left"), None],
     "standardize": ["boolean"],
     "optimizer": [StrOptions(set(_OPTIMIZERS)), HasMethods(["step", "state_dict"])],
@@ -156,6 +156,13 @@ def network_outputs(net, data, what="head", batch_size=PREDICT_BATCH_SIZE):
             result = np.empty((n, out.shape[1]), dtype=out.dtype)
         result[idx] = out
     return result
+
+
+def auto_embedding_dim(vocab_size):
+    """The token vector size of ``embedding_dim="auto"``: ``round(1.6 * V ** 0.56)`` kept in
+    [8, 128], a rule of thumb that grows with the vocabulary (about 16 for 60 characters, the
+    cap from about 5,000 words on)."""
+    return int(min(128, max(8, round(1.6 * float(vocab_size) ** 0.56))))
 
 
 def _standardize(a, mean, scale, dtype):
@@ -268,10 +275,16 @@ class BaseRNNEstimator(BaseEstimator):
             )
 
     def _uses_tokens(self):
-        """Whether the (fitted, else configured) model reads token ids."""
-        if self._is_fitted():
-            return self.network_.embedding is not None
-        return self.embedding_dim is not None
+        """Whether the fitted model reads token ids (it has an embedding)."""
+        return self._is_fitted() and self.network_.embedding is not None
+
+    @property
+    def embedding_dim_(self):
+        """Size of the token vectors of the fitted model (``None`` for float input)."""
+        if not self._is_fitted():
+            raise AttributeError("embedding_dim_ is set by fit.")
+        emb = self.network_.embedding
+        return None if emb is None else emb.embedding_dim
 
     def _name(self):
         return type(self).__name__
@@ -281,7 +294,11 @@ class BaseRNNEstimator(BaseEstimator):
         """Validate ``X``; at ``reset`` set ``n_features_in_``, ``vocab_size_`` and the
         standardisation statistics; otherwise check ``X`` against them. Returns standardised
         :class:`~._inputs.SequenceData` in the model's dtype."""
-        tokens = self.embedding_dim is not None if reset else self._uses_tokens()
+        if reset:  # what this fit reads, whatever an earlier fit read
+            tokens = (is_integer_input(X) if isinstance(self.embedding_dim, str)
+                      else self.embedding_dim is not None)
+        else:
+            tokens = self._uses_tokens()
         standardize = (self.standardize and not tokens) if reset else (
             getattr(self, "feature_mean_", None) is not None)
         work = np.float64 if standardize else self._dtype
@@ -303,7 +320,9 @@ class BaseRNNEstimator(BaseEstimator):
                         "consecutive ids with a vocabulary (e.g. SequenceVectorizer), or pass "
                         "vocab_size= explicitly if this is intended."
                     )
-                self.vocab_size_ = int(self.vocab_size or max_id + 1)
+                # a vectorizer's output knows how many ids it can produce (subword ids too)
+                self.vocab_size_ = int(self.vocab_size or max(
+                    max_id + 1, int(getattr(X, "vocab_size", 0) or 0)))
             else:
                 self.vocab_size_ = None
             if standardize:
@@ -333,6 +352,11 @@ class BaseRNNEstimator(BaseEstimator):
                         "SequenceVectorizer maps unseen tokens to UNK=1), or pass vocab_size= "
                         "large enough when fitting."
                     )
+                if data.n_features != self.n_features_in_:
+                    raise ValueError(
+                        f"X has {data.n_features} token id(s) per step, but {self._name()} was "
+                        f"fitted with {self.n_features_in_}. Encode the sequences as at fit."
+                    )
             elif data.n_features != self.n_features_in_:
                 raise ValueError(
                     f"X has {data.n_features} features per step, but {self._name()} is expecting "
@@ -355,8 +379,11 @@ class BaseRNNEstimator(BaseEstimator):
 
     def _build_network(self, rng):
         kw = self._network_kwargs()
-        if self._uses_tokens():
-            kw.update(vocab_size=self.vocab_size_, embedding_dim=int(self.embedding_dim))
+        if self.vocab_size_ is not None:
+            dim = self.embedding_dim
+            if isinstance(dim, str) or dim is None:
+                dim = auto_embedding_dim(self.vocab_size_)
+            kw.update(vocab_size=self.vocab_size_, embedding_dim=int(dim))
         else:
             kw.update(n_features=self.n_features_in_)
         return SequenceNetwork(self._n_outputs(), pooling=self._pooling(),
@@ -579,11 +606,13 @@ class BaseRNNEstimator(BaseEstimator):
         B = state.n_streams
         if self._uses_tokens():
             ids = np.asarray(x)
-            if ids.ndim == 0:
-                ids = ids.reshape(1)
-            if ids.shape != (B,) or ids.dtype.kind not in "iu":
+            K = self.n_features_in_
+            want = (B,) if K == 1 else (B, K)
+            if ids.ndim == len(want) - 1 and B == 1:
+                ids = ids.reshape(want)
+            if ids.shape != want or ids.dtype.kind not in "iu":
                 raise ValueError(
-                    f"x must be {B} integer token id(s) (shape ({B},)), one per stream, got "
+                    f"x must be integer token ids of shape {want} ({K} per stream), got "
                     f"{ids.dtype} of shape {ids.shape}.")
             if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size_):
                 bad = int(ids.min() if ids.min() < 0 else ids.max())

@@ -9,12 +9,15 @@ depends on how the user padded.
 Input forms
 -----------
 * 2-D array ``(n_samples, T)``: one value per step (float input), or one token id per step when the
-  estimator embeds tokens (``embedding_dim`` set). For token ids, trailing ``PAD`` (0) ids are
-  padding: a row ``[5, 9, 0, 0]`` is the sequence ``[5, 9]``.
-* 3-D array ``(n_samples, T, n_features)``: float input; every sequence has length ``T``.
+  estimator embeds tokens (integer input, or ``embedding_dim`` set). For token ids, trailing ``PAD``
+  (0) ids are padding: a row ``[5, 9, 0, 0]`` is the sequence ``[5, 9]``.
+* 3-D array ``(n_samples, T, n_features)``: float input; every sequence has length ``T``. With
+  token input, ``(n_samples, T, K)`` integer ids: ``K`` ids per step (a word and its subword
+  features, see :class:`fastrnn.text.SequenceVectorizer`), whose embeddings are summed.
 * A list (or 1-D object array, tuple, pandas Series) of arrays of different lengths: items of shape
-  ``(T_i,)`` (one value or one token id per step) or ``(T_i, n_features)``. For token ids, trailing
-  ``PAD`` ids are stripped here too, so a ragged list and its padded 2-D form are the same input.
+  ``(T_i,)`` (one value or one token id per step) or ``(T_i, n_features)`` (``(T_i, K)`` ids for
+  token input). For token ids, trailing ``PAD`` steps (all ids 0) are stripped here too, so a
+  ragged list and its padded form are the same input.
 
 NaN is never a padding marker: a non-finite value anywhere in float input is an error. Variable
 lengths are given as a ragged list.
@@ -30,6 +33,7 @@ import numpy as np
 __all__ = [
     "SequenceData",
     "check_sequences",
+    "is_integer_input",
     "check_sample_weight",
     "check_label_sequences",
     "as_model_dtype",
@@ -48,19 +52,19 @@ class SequenceData:
     ----------
     seqs : list of ndarray
         Float input: arrays of shape ``(T_i, n_features)``; token input: int64 arrays of shape
-        ``(T_i,)``. Every ``T_i >= 1``.
+        ``(T_i,)``, or ``(T_i, K)`` for ``K`` ids per step. Every ``T_i >= 1``.
     lengths : ndarray of shape (n_samples,), dtype int64
     tokens : bool
         Whether the sequences hold token ids.
     array : ndarray, optional
-        The same sequences as one padded array ``(n, T, n_features)`` (float) or ``(n, T)``
-        (token ids, padded with 0), when the input was rectangular; batches are then cut from it by
-        fancy indexing instead of copying sequence by sequence.
+        The same sequences as one padded array ``(n, T, n_features)`` (float) or ``(n, T)`` /
+        ``(n, T, K)`` (token ids, padded with 0), when the input was rectangular; batches are then
+        cut from it by fancy indexing instead of copying sequence by sequence.
 
     Attributes
     ----------
     n_features : int
-        Values per step (1 for token ids).
+        Values per step: features of float input, token ids per step (``K``) of token input.
     """
 
     __slots__ = ("seqs", "lengths", "tokens", "array", "n_features")
@@ -70,7 +74,7 @@ class SequenceData:
         self.lengths = np.asarray(lengths, dtype=np.int64)
         self.tokens = bool(tokens)
         self.array = array
-        self.n_features = 1 if tokens else int(seqs[0].shape[1])
+        self.n_features = 1 if seqs[0].ndim == 1 else int(seqs[0].shape[1])
 
     def __len__(self):
         return len(self.seqs)
@@ -109,7 +113,8 @@ class SequenceData:
 
         Returns
         -------
-        X : ndarray of shape (B, T_max, n_features) (float) or (B, T_max) (token ids)
+        X : ndarray of shape (B, T_max, n_features) (float) or (B, T_max) / (B, T_max, K)
+            (token ids)
             Padded with zeros (``PAD`` for token ids) up to the longest sequence of the batch.
         lengths : ndarray of shape (B,), dtype int64
         """
@@ -310,6 +315,39 @@ def check_sequences(X, *, tokens=False, dtype=np.float32, name="X"):
     return _from_items(items, tokens, dtype, name)
 
 
+def is_integer_input(X):
+    """Whether ``X`` holds integers only: an array of an integer dtype, or a collection of
+    sequences that are all integer arrays (or lists of ints). Such input is read as token ids
+    when an estimator's ``embedding_dim`` is ``"auto"``.
+    """
+    if X is None or isinstance(X, (str, bytes)) or _is_sparse(X) or isinstance(X, dict):
+        return False
+    if isinstance(X, np.ndarray) and X.dtype != object:
+        return X.dtype.kind in "iu"
+    if hasattr(X, "__array__") and not isinstance(X, np.ndarray) and not _is_list_like_of_arrays(X):
+        try:
+            arr = np.asarray(X)
+        except (TypeError, ValueError):
+            return False
+        if arr.dtype != object:
+            return arr.dtype.kind in "iu"
+    try:
+        items = list(X)
+    except TypeError:
+        return False
+    if not items:
+        return False
+    for item in items:
+        if isinstance(item, (str, bytes)):
+            return False
+        try:
+            if np.asarray(item).dtype.kind not in "iu":
+                return False
+        except (TypeError, ValueError):
+            return False
+    return True
+
+
 def _is_list_like_of_arrays(X):
     # a pandas Series of arrays has __array__ but is a 1-D collection of sequences
     return getattr(X, "ndim", None) == 1 and getattr(X, "dtype", None) == object
@@ -334,13 +372,14 @@ def _from_array(X, tokens, dtype, name):
             f"data: X[None] (or [X]) if it is one sequence of {n} steps, or X.reshape(-1, 1) if it "
             f"is {n} sequences of one step each."
         )
-    if X.ndim > 3 or (tokens and X.ndim == 3):
-        what = ("2-D (n_samples, T)" if tokens
+    if X.ndim > 3:
+        what = ("2-D (n_samples, T) or 3-D (n_samples, T, K)" if tokens
                 else "2-D (n_samples, T) or 3-D (n_samples, T, n_features)")
         raise ValueError(
             f"{name} has {X.ndim} dimensions (shape {X.shape}), but {'token-id' if tokens else ''}"
             f"{' ' if tokens else ''}input must be {what}, or a list of per-sequence arrays. "
-            + ("For token input give one id per step (no feature axis)." if tokens else
+            + ("For token input give one id per step, or K ids per step on the last axis."
+               if tokens else
                "Flatten the extra axes into the features, e.g. X.reshape(n_samples, T, -1).")
         )
     X = _to_numeric(X, name)
@@ -407,8 +446,10 @@ def _tokens_from_array(X, name):
     X = _check_token_dtype(X, name)
     _check_nonnegative(X, name, lambda i: f"sequence {i[0]}, step {i[1]}")
     X = X.astype(np.int64, copy=False)
-    n, T = X.shape
-    nonzero = X != 0
+    n, T = X.shape[:2]
+    if X.ndim == 3 and X.shape[2] == 0:
+        raise ValueError(f"{name} has 0 token ids per step (shape {X.shape}); pass at least one.")
+    nonzero = X != 0 if X.ndim == 2 else (X != 0).any(axis=2)
     has_token = nonzero.any(axis=1)
     if not has_token.all():
         i = int(np.flatnonzero(~has_token)[0])
@@ -452,16 +493,22 @@ def _from_items(items, tokens, dtype, name):
             )
         a = _to_numeric(a, name, where)
         if tokens:
-            if a.ndim != 1:
+            if a.ndim not in (1, 2) or (a.ndim == 2 and a.shape[1] == 0):
                 raise ValueError(
                     f"{name}{where} has shape {a.shape}, but token-id sequences must be 1-D (one "
-                    "id per step). The estimator has embedding_dim set; for float features set "
+                    "id per step) or 2-D (K ids per step). The estimator reads token ids "
+                    "(integer input, or embedding_dim set); for float features pass floats with "
                     "embedding_dim=None."
+                )
+            if arrays and a.shape[1:] != arrays[0].shape[1:]:
+                raise ValueError(
+                    f"Sequence {i} of {name} has shape {a.shape}, but sequence 0 has "
+                    f"{arrays[0].shape}: every sequence needs the same number of ids per step."
                 )
             a = _check_token_dtype(a, name, where)
             _check_nonnegative(a, name, lambda j, i=i: f"sequence {i}, step {j[0]}")
             a = a.astype(np.int64, copy=False)
-            nz = np.flatnonzero(a)
+            nz = np.flatnonzero(a if a.ndim == 1 else (a != 0).any(axis=1))
             if nz.size == 0:
                 raise ValueError(
                     f"Sequence {i} of {name} has zero length"

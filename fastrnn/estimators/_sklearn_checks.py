@@ -30,6 +30,12 @@ SKLEARN_CHECKS_NOT_APPLICABLE = {
         "sequences, a valid input; the consistency of fit_transform and transform is covered in "
         "tests/test_estimators.py"
     ),
+    "check_estimators_dtypes": (
+        "it fits integer X (0, 1, 2 from a float array) and expects numbers; with the default "
+        "embedding_dim='auto' integer input is token ids, where 0 is padding and a row of zeros "
+        "an empty sequence. With embedding_dim=None integers are numbers (tested in "
+        "tests/test_estimators.py)"
+    ),
     "check_sample_weight_equivalence_on_dense_data": (
         "training is stochastic minibatch gradient descent with per-batch normalised losses, so "
         "sample_weight is not equivalent to repeating samples (as for SGDClassifier)"

@@ -49,10 +49,11 @@ class EstimatorStream:
         B = int(n_streams)
         self.n_streams = B
         self._net = net
-        self._stream = net.init_stream(B)
+        K = int(getattr(est, "n_features_in_", 1)) if net.embedding is not None else 1
+        self._stream = net.init_stream(B, n_ids=K)
         self.output = np.zeros((B, n_outputs), np.float64)
         if net.embedding is not None:
-            self._ids = np.zeros(B, np.intp)
+            self._ids = np.zeros(B if K == 1 else (B, K), np.intp)
         else:
             self._x64 = np.empty((B, net.n_features), np.float64)
         self.reset()

@@ -49,8 +49,13 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNE
         Dropout rate on the inputs of each layer and on the pooled outputs (training only).
     recurrent_dropout : float, default=0.0
         Dropout rate on the recurrent connections.
-    embedding_dim : int or None, default=None
-        ``None``: float features per step; an int: token ids embedded in vectors of this size.
+    embedding_dim : int, "auto" or None, default="auto"
+        How a step is read. ``"auto"``: integer input (e.g. the output of
+        :class:`fastrnn.text.SequenceVectorizer`) is token ids, embedded in vectors of a size that
+        grows with the vocabulary (``embedding_dim_``); float input is features. An int: the input
+        is token ids, embedded in vectors of this size. ``None``: the input is float features per
+        step (integers are read as numbers). Token ids may come with ``K`` ids per step (a word
+        and its subword features); their vectors are summed.
     vocab_size : int or None, default=None
         Number of token ids; ``None``: the largest id seen in ``fit`` plus one.
     standardize : bool, default=True
@@ -142,7 +147,7 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNE
         "n_outputs_", "target_mean_", "target_scale_", "_y_ndim")
 
     def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=False,
-                 pooling="max", dropout=0.0, recurrent_dropout=0.0, embedding_dim=None,
+                 pooling="max", dropout=0.0, recurrent_dropout=0.0, embedding_dim="auto",
                  vocab_size=None, standardize=True, optimizer="adam", learning_rate=1e-3,
                  batch_size=32, max_iter=100, clip_norm=5.0, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, random_state=None,

@@ -327,10 +327,10 @@ class SequenceNetwork:
         return (Y if output == "pooled" else self.head.apply(Y)), h_n
 
     # ------------------------------------------------------------------ streaming
-    def init_stream(self, n_streams=1):
+    def init_stream(self, n_streams=1, n_ids=1):
         """Preallocate a :class:`NetworkStream` for ``n_streams`` sequences read step by step
-        (unidirectional networks only)."""
-        return NetworkStream(self, n_streams)
+        (unidirectional networks only); ``n_ids`` token ids per step (token input)."""
+        return NetworkStream(self, n_streams, n_ids)
 
     def step(self, x, stream):
         """Read one step of every stream; return the head's output after it.
@@ -338,7 +338,7 @@ class SequenceNetwork:
         Parameters
         ----------
         x : ndarray of shape (n_streams, n_features) in the network's dtype, or integer ids of
-            shape (n_streams,)
+            shape (n_streams,) (or (n_streams, K) for K ids per step, whose vectors are summed)
             Checked by the caller (the estimators validate their inputs).
         stream : NetworkStream
             From :meth:`init_stream`; advanced in place.
@@ -350,7 +350,9 @@ class SequenceNetwork:
             pooled representation). A buffer of ``stream`` that the next step overwrites.
         """
         s = stream
-        if self.embedding is not None:
+        if self.embedding is not None and np.ndim(x) == 2:
+            np.take(self.embedding.params["weight"], x, axis=0, out=s.bag).sum(axis=1, out=s.x)
+        elif self.embedding is not None:
             np.take(self.embedding.params["weight"], x, axis=0, out=s.x)
         else:
             np.copyto(s.x, x, casting="same_kind")
@@ -379,7 +381,7 @@ class NetworkStream:
         The head's output after the last step.
     """
 
-    def __init__(self, net, n_streams):
+    def __init__(self, net, n_streams, n_ids=1):
         B, dt, H = int(n_streams), net.dtype, net.rnn.hidden_size
         self.net = net
         self.n_streams = B
@@ -390,6 +392,7 @@ class NetworkStream:
         width = (net.embedding.params["weight"].shape[1] if net.embedding is not None
                  else net.n_features)
         self.x = np.empty((B, width), dt)
+        self.bag = np.empty((B, int(n_ids), width), dt) if n_ids > 1 else None
         self.reset()
 
     def reset(self):

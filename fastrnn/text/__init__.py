@@ -23,6 +23,8 @@ from ._vocab import (
 __all__ = [
     "Vocabulary",
     "SequenceVectorizer",
+    "TokenSequences",
+    "subword_features",
     "pad_sequences",
     "length_buckets",
     "padding_waste",
@@ -46,8 +48,8 @@ __all__ = [
 def __getattr__(name):
     # SequenceVectorizer needs scikit-learn; import it on first use so that the inference path
     # (vocabularies, padding) stays free of sklearn's 1.5 s import.
-    if name == "SequenceVectorizer":
-        from ._vectorizer import SequenceVectorizer
+    if name in ("SequenceVectorizer", "TokenSequences", "subword_features"):
+        from . import _vectorizer
 
-        return SequenceVectorizer
+        return getattr(_vectorizer, name)
     raise AttributeError(f"module 'fastrnn.text' has no attribute {name!r}")

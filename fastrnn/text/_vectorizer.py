@@ -1,7 +1,9 @@
 """SequenceVectorizer: raw text documents -> ragged arrays of token ids."""
 
+import zlib
 from collections import Counter
 from collections.abc import Iterable
+from functools import lru_cache
 from numbers import Integral
 
 import numpy as np
@@ -12,11 +14,68 @@ from sklearn.utils.validation import check_is_fitted
 from ._tokenize import char_tokenize, get_tokenizer
 from ._vocab import N_SPECIAL, Vocabulary
 
-__all__ = ["SequenceVectorizer"]
+__all__ = ["SequenceVectorizer", "TokenSequences", "subword_features"]
+
+#: the subword features of a word: its first and last 1, 2 and 3 characters (lower-cased) and its
+#: shape (upper- and lower-case letters, digits and other characters, runs collapsed)
+SUBWORD_FEATURES = ("p1", "p2", "p3", "s1", "s2", "s3", "shape")
+
+
+class TokenSequences(list):
+    """The output of :meth:`SequenceVectorizer.transform`: a list of id arrays that also says how
+    many ids there are (``vocab_size``), so an estimator sizes its embedding for every id the
+    vectorizer can produce, including subword ids that the training data did not show."""
+
+    def __init__(self, seqs, vocab_size):
+        super().__init__(seqs)
+        self.vocab_size = int(vocab_size)
+
+
+def _shape(word):
+    out = []
+    for ch in word:
+        c = "X" if ch.isupper() else "x" if ch.islower() else "d" if ch.isdigit() else ch
+        if not out or out[-1] != c:
+            out.append(c)
+    return "".join(out)
+
+
+@lru_cache(maxsize=1 << 17)
+def _hashed_features(word):
+    low = word.lower()
+    values = (low[:1], low[:2], low[:3], low[-1:], low[-2:], low[-3:], _shape(word))
+    return tuple(zlib.crc32(f"{name}={v}".encode("utf-8", "surrogatepass"))
+                 for name, v in zip(SUBWORD_FEATURES, values))
+
+
+def subword_features(word, n_buckets):
+    """Hashed subword feature ids of ``word``, each in ``[0, n_buckets)``.
+
+    Parameters
+    ----------
+    word : str
+        The token as written (its case is part of its shape).
+    n_buckets : int
+
+    Returns
+    -------
+    tuple of int
+        One id per feature of :data:`SUBWORD_FEATURES` (a stable hash, the same in every
+        process).
+
+    Examples
+    --------
+    >>> from fastrnn.text import subword_features
+    >>> a, b = subword_features("Running", 1000), subword_features("jumping", 1000)
+    >>> len(a), a[3:6] == b[3:6]  # same suffixes -ing, -ng, -g
+    (7, True)
+    """
+    return tuple(h % n_buckets for h in _hashed_features(word))
 
 
 def _check_documents(raw_documents, method):
-    """Return ``raw_documents`` as a list of str, or raise a helpful error."""
+    """Return ``raw_documents`` as a list of documents (str, or lists of str tokens), or raise a
+    helpful error."""
     where = f"SequenceVectorizer.{method}"
     if isinstance(raw_documents, (str, bytes)):
         raise ValueError(
@@ -37,49 +96,65 @@ def _check_documents(raw_documents, method):
         )
     docs = list(raw_documents)
     for i, doc in enumerate(docs):
-        if not isinstance(doc, str):
-            raise TypeError(
-                f"{where}: document {i} is {type(doc).__name__} {doc!r:.60}, not a str. "
-                "Every document must be a string; decode bytes, convert values with str(), "
-                "or drop missing values (None/NaN) first."
-            )
+        if isinstance(doc, str):
+            continue
+        if isinstance(doc, (list, tuple)) and all(isinstance(t, str) for t in doc):
+            continue
+        raise TypeError(
+            f"{where}: document {i} is {type(doc).__name__} {doc!r:.60}, neither a str nor a "
+            "list of str tokens. Every document must be a string (or a tokenised sentence: a "
+            "list of str); decode bytes, convert values with str(), or drop missing values "
+            "(None/NaN) first."
+        )
     return docs
 
 
 class SequenceVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """Turn raw text documents into sequences of token ids.
 
-    Each document becomes a 1-D int32 array of ids (one per token, in order),
-    ready for the recurrent estimators. Unlike
-    :class:`sklearn.feature_extraction.text.CountVectorizer` the token order
-    is kept and the output is a ragged list, not a matrix.
+    Each document becomes an int32 array of ids (one row per token, in order), ready for the
+    recurrent estimators. Unlike :class:`sklearn.feature_extraction.text.CountVectorizer` the
+    token order is kept and the output is a ragged list, not a matrix.
 
-    Ids ``0..3`` are the special tokens ``<pad>``, ``<unk>``, ``<bos>``,
-    ``<eos>``; regular tokens follow from 4 in order of descending corpus
-    count, ties broken lexicographically. Tokens not seen in ``fit`` (or
-    pruned by ``min_df``/``max_features``) become ``<unk>`` (1).
+    Ids ``0..3`` are the special tokens ``<pad>``, ``<unk>``, ``<bos>``, ``<eos>``; regular tokens
+    follow from 4 in order of descending corpus count, ties broken lexicographically. Tokens not
+    seen in ``fit`` (or pruned by ``min_df``/``max_features``) become ``<unk>`` (1).
+
+    With subword features (the default for words) each row also holds hashed ids of the token's
+    first and last one to three characters and of its shape (``"Xxx"``, ``"dd"``, ``"X."``), in
+    ``subword_buckets`` ids after the vocabulary's: a word never seen in ``fit`` is then still
+    read through its spelling (an estimator sums the vectors of a row's ids), as suffix and shape
+    features let a tagger guess the part of speech of an unknown word (Ratnaparkhi 1996) and
+    subword vectors represent rare words (Bojanowski et al. 2017).
 
     Parameters
     ----------
-    analyzer : {"char", "word"} or callable, default="char"
-        ``"char"``: every character is a token; ``"word"``: words and
-        punctuation marks, regex ``\\w+|[^\\w\\s]`` (see
-        :func:`fastrnn.text.word_tokenize`); a callable maps a str to a list
-        of str tokens.
+    analyzer : {"word", "char"} or callable, default="word"
+        ``"word"``: words and punctuation marks, regex ``\\w+|[^\\w\\s]`` (see
+        :func:`fastrnn.text.word_tokenize`); ``"char"``: every character is a token; a callable
+        maps a str to a list of str tokens. Documents given as lists of str are already tokens:
+        the analyzer is not applied to them.
     lowercase : bool, default=True
-        Lower-case documents before tokenizing (also before a callable analyzer).
+        Lower-case tokens before looking them up (subword features still see the case).
     max_features : int, default=None
-        Keep only the ``max_features`` regular tokens with the highest total
-        count in the corpus (specials are not counted). ``None``: keep all.
+        Keep only the ``max_features`` regular tokens with the highest total count in the corpus
+        (specials are not counted). ``None``: keep all.
     min_df : int or float, default=1
-        Drop tokens that occur in fewer documents than this. An int is a
-        number of documents; a float in (0, 1] is a proportion: tokens are
-        kept when ``document_frequency / n_documents >= min_df``.
-        Applied before ``max_features``.
+        Drop tokens that occur in fewer documents than this. An int is a number of documents; a
+        float in (0, 1] is a proportion: tokens are kept when
+        ``document_frequency / n_documents >= min_df``. Applied before ``max_features``.
     add_bos : bool, default=False
         Start every sequence with ``<bos>`` (2).
     add_eos : bool, default=False
         End every sequence with ``<eos>`` (3).
+    subwords : bool or "auto", default="auto"
+        Add the subword feature ids of every token. ``"auto"``: for words (``analyzer="word"``, a
+        callable, or tokenised documents), not for characters.
+    subword_buckets : int, default=8192
+        Number of hashed subword ids (collisions share a vector).
+    max_length : int or None, default=None
+        Keep at most this many tokens of each document (the first ones; ``<bos>``/``<eos>``
+        included). ``None``: keep every token.
 
     Attributes
     ----------
@@ -88,8 +163,9 @@ class SequenceVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
     vocabulary_ : dict of str to int
         Token -> id, special tokens included.
     vocab_size_ : int
-        Number of ids, special tokens included (the size an embedding or a
-        softmax over the vocabulary needs).
+        Number of ids, special tokens and subword ids included (the size an embedding needs).
+    subwords_ : bool
+        Whether rows hold subword ids.
 
     See Also
     --------
@@ -99,7 +175,7 @@ class SequenceVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
     Examples
     --------
     >>> from fastrnn.text import SequenceVectorizer
-    >>> vec = SequenceVectorizer(analyzer="word", add_eos=True)
+    >>> vec = SequenceVectorizer(add_eos=True, subwords=False)
     >>> ids = vec.fit_transform(["the cat sat", "The dog!"])
     >>> ids[0], ids[1]
     (array([4, 6, 8, 3], dtype=int32), array([4, 7, 5, 3], dtype=int32))
@@ -109,6 +185,9 @@ class SequenceVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
     array([4, 1, 3], dtype=int32)
     >>> vec.inverse_transform(ids)
     [['the', 'cat', 'sat'], ['the', 'dog', '!']]
+    >>> rows = SequenceVectorizer().fit_transform([["Tagged", "words", "."]])[0]
+    >>> rows.shape  # per token: its id and 7 subword ids
+    (3, 8)
     """
 
     _parameter_constraints = {
@@ -121,16 +200,22 @@ class SequenceVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
         ],
         "add_bos": ["boolean"],
         "add_eos": ["boolean"],
+        "subwords": ["boolean", StrOptions({"auto"})],
+        "subword_buckets": [Interval(Integral, 1, None, closed="left")],
+        "max_length": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     def __init__(
         self,
-        analyzer="char",
+        analyzer="word",
         lowercase=True,
         max_features=None,
         min_df=1,
         add_bos=False,
         add_eos=False,
+        subwords="auto",
+        subword_buckets=8192,
+        max_length=None,
     ):
         self.analyzer = analyzer
         self.lowercase = lowercase
@@ -138,6 +223,9 @@ class SequenceVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
         self.min_df = min_df
         self.add_bos = add_bos
         self.add_eos = add_eos
+        self.subwords = subwords
+        self.subword_buckets = subword_buckets
+        self.max_length = max_length
 
     # ------------------------------------------------------------------ helpers
     def build_analyzer(self):
@@ -165,12 +253,23 @@ class SequenceVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
             return lambda doc: tokenize(doc.lower())
         return tokenize
 
-    def _analyze_all(self, docs):
-        analyze = self.build_analyzer()
+    def _use_subwords(self, docs):
+        if self.subwords == "auto":
+            return self.analyzer != "char" or any(not isinstance(d, str) for d in docs)
+        return bool(self.subwords)
+
+    def _analyze_all(self, docs, raw=False):
+        """Tokens of every document: lower-cased as ``lowercase`` says, or (``raw``) as written.
+        Tokenised documents are taken as they are."""
+        tokenize = get_tokenizer(self.analyzer) if raw else self.build_analyzer()
         custom = callable(self.analyzer)
         out = []
         for i, doc in enumerate(docs):
-            toks = analyze(doc)
+            if not isinstance(doc, str):
+                toks = list(doc) if raw or not self.lowercase else [t.lower() for t in doc]
+                out.append(toks)
+                continue
+            toks = tokenize(doc)
             if custom:
                 if isinstance(toks, str) or not isinstance(toks, Iterable):
                     raise TypeError(
@@ -187,6 +286,16 @@ class SequenceVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
                         )
             out.append(toks)
         return out
+
+    def _tokens(self, docs, subwords):
+        """``(raw tokens or None, vocabulary tokens)`` of every document; the tokens as written
+        only when ``subwords`` need them."""
+        if not subwords:
+            return None, self._analyze_all(docs)
+        raw = self._analyze_all(docs, raw=True)
+        if not self.lowercase:
+            return raw, raw
+        return raw, [[t.lower() for t in toks] for toks in raw]
 
     def _fit_vocab(self, docs, token_lists):
         n_docs = len(docs)
@@ -218,12 +327,15 @@ class SequenceVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
             )
         self.vocab_ = vocab
         self.vocabulary_ = vocab.stoi
-        self.vocab_size_ = len(vocab)
+        self.subwords_ = self._use_subwords(docs)
+        self.vocab_size_ = len(vocab) + (int(self.subword_buckets) if self.subwords_ else 0)
         return self
 
-    def _encode(self, docs, token_lists):
+    def _encode(self, docs, raw_lists, token_lists):
         vocab = self.vocab_
         add_bos, add_eos = bool(self.add_bos), bool(self.add_eos)
+        V, NB = len(vocab), int(self.subword_buckets)
+        limit = self.max_length
         out = []
         for i, toks in enumerate(token_lists):
             ids = vocab.encode(toks, add_bos=add_bos, add_eos=add_eos)
@@ -233,8 +345,18 @@ class SequenceVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
                     "cannot be fed to a recurrent network. Remove empty documents, or set "
                     "add_bos=True or add_eos=True so every sequence has at least one id."
                 )
+            if self.subwords_:
+                rows = np.zeros((ids.size, 1 + len(SUBWORD_FEATURES)), np.int32)
+                rows[:, 0] = ids
+                start = int(add_bos)
+                for j, tok in enumerate(raw_lists[i]):
+                    rows[start + j, 1:] = subword_features(tok, NB)
+                rows[start:start + len(raw_lists[i]), 1:] += V
+                ids = rows
+            if limit is not None:
+                ids = ids[:limit]
             out.append(ids)
-        return out
+        return TokenSequences(out, self.vocab_size_)
 
     # ------------------------------------------------------------------ API
     @_fit_context(prefer_skip_nested_validation=True)
@@ -243,9 +365,9 @@ class SequenceVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
 
         Parameters
         ----------
-        raw_documents : iterable of str
-            Training documents (a list, array or Series of strings; not a
-            single string).
+        raw_documents : iterable of str, or of lists of str
+            Training documents (a list, array or Series of strings, not a single string), or
+            tokenised sentences (lists of str tokens).
         y : None
             Ignored.
 
@@ -254,7 +376,7 @@ class SequenceVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
         self : SequenceVectorizer
         """
         docs = _check_documents(raw_documents, "fit")
-        return self._fit_vocab(docs, self._analyze_all(docs))
+        return self._fit_vocab(docs, self._tokens(docs, self._use_subwords(docs))[1])
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit_transform(self, raw_documents, y=None):
@@ -262,31 +384,34 @@ class SequenceVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
 
         Parameters
         ----------
-        raw_documents : iterable of str
+        raw_documents : iterable of str, or of lists of str
         y : None
             Ignored.
 
         Returns
         -------
-        X : list of ndarray of shape (n_tokens_i,), dtype int32
+        X : TokenSequences
             One array per document (see :meth:`transform`).
         """
         docs = _check_documents(raw_documents, "fit_transform")
-        token_lists = self._analyze_all(docs)
+        raw, token_lists = self._tokens(docs, self._use_subwords(docs))
         self._fit_vocab(docs, token_lists)
-        return self._encode(docs, token_lists)
+        return self._encode(docs, raw, token_lists)
 
     def transform(self, raw_documents):
         """Encode documents as id sequences.
 
         Parameters
         ----------
-        raw_documents : iterable of str
+        raw_documents : iterable of str, or of lists of str
 
         Returns
         -------
-        X : list of ndarray of shape (n_tokens_i + add_bos + add_eos,), dtype int32
-            A ragged list, one array per document; unknown tokens are ``UNK`` (1).
+        X : TokenSequences (a list) of int32 ndarray
+            One array per document: of shape ``(n_tokens_i + add_bos + add_eos,)``, or
+            ``(n_tokens_i + add_bos + add_eos, 8)`` with subword features (the token's id, then
+            its 7 subword ids; zeros for ``<bos>``/``<eos>``). Unknown tokens are ``UNK`` (1).
+            ``X.vocab_size`` is ``vocab_size_``.
 
         Raises
         ------
@@ -296,7 +421,7 @@ class SequenceVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
         """
         check_is_fitted(self, "vocab_")
         docs = _check_documents(raw_documents, "transform")
-        return self._encode(docs, self._analyze_all(docs))
+        return self._encode(docs, *self._tokens(docs, self.subwords_))
 
     def inverse_transform(self, X):
         """Map id sequences back to tokens.
@@ -325,7 +450,9 @@ class SequenceVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
                 "inverse_transform expects a list of id sequences, but got a single "
                 "sequence of ids. Wrap it in a list: inverse_transform([ids])."
             )
-        return [self.vocab_.decode(s) for s in seqs]
+        # with subword features a step is a row: its first id is the token's
+        return [self.vocab_.decode(np.asarray(s)[..., 0] if np.ndim(s) == 2 else s)
+                for s in seqs]
 
     def get_feature_names_out(self, input_features=None):
         """Tokens in id order, special tokens first.
@@ -338,10 +465,14 @@ class SequenceVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
         Returns
         -------
         feature_names_out : ndarray of str objects of shape (n_ids,)
-            ``feature_names_out[i]`` is the token of id ``i``; ``n_ids`` is ``vocab_size_``.
+            ``feature_names_out[i]`` is the token of id ``i`` (``"<subword j>"`` for subword id
+            ``j``); ``n_ids`` is ``vocab_size_``.
         """
         check_is_fitted(self, "vocab_")
-        return np.asarray(self.vocab_.tokens, dtype=object)
+        names = list(self.vocab_.tokens)
+        if getattr(self, "subwords_", False):
+            names += [f"<subword {j}>" for j in range(int(self.subword_buckets))]
+        return np.asarray(names, dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
