@@ -970,3 +970,61 @@ def test_docstring_examples_run(module):
 def test_inputs_module_needs_only_numpy():
     src = io.open(_inputs.__file__, encoding="utf-8").read()
     assert "sklearn" not in re.sub(r'"""[\s\S]*?"""', "", src)
+
+
+# ---------------------------------------------------------------------------------------------
+# training controls: epoch budget, schedules, weight decay, time budget
+# ---------------------------------------------------------------------------------------------
+
+
+def test_max_iter_auto_adapts_the_epochs_to_the_data_size():
+    from fastrnn.estimators._base import AUTO_EPOCHS, AUTO_STEPS
+
+    clf = RNNClassifier(max_iter="auto", batch_size=10)
+    assert clf._n_epochs(20) == min(AUTO_EPOCHS[1], AUTO_STEPS // 2)  # 2 batches an epoch
+    assert clf._n_epochs(10 ** 6) == AUTO_EPOCHS[0]  # 100,000 batches: the minimum
+    assert clf._n_epochs(10 * AUTO_STEPS // 50) == 50
+    X, y = seq_data(n=20)
+    fit = RNNClassifier(**{**SMALL, "max_iter": "auto", "batch_size": 10, "tol": 0.0,
+                           "n_iter_no_change": 10 ** 6}).fit(X, y)
+    assert fit.n_iter_ == AUTO_EPOCHS[1]
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine", "plateau"])
+def test_learning_rate_schedules_of_the_estimators(schedule, monkeypatch):
+    from fastrnn.train import Trainer
+
+    seen = []
+    real = Trainer.step
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.optimizer.lr)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "step", spy)
+    X, y = seq_data(n=40)
+    RNNClassifier(**{**SMALL, "max_iter": 6, "batch_size": 10, "lr_schedule": schedule,
+                     "learning_rate": 0.01, "tol": 0.0, "n_iter_no_change": 100}).fit(X, y)
+    assert seen[0] == pytest.approx(0.01)
+    n = len(seen)
+    if schedule == "plateau":  # only ever halved, never raised
+        ratios = np.array(seen[1:]) / np.array(seen[:-1])
+        assert set(np.round(ratios, 12)) <= {1.0, 0.5}
+    else:
+        for k, lr in enumerate(seen):
+            p = k / n
+            shape = 0.5 * (1 + np.cos(np.pi * p)) if schedule == "cosine" else 1 - p
+            assert lr == pytest.approx(0.01 * shape, rel=1e-9, abs=1e-15)
+
+
+def test_weight_decay_shrinks_the_weights_and_time_budget_stops_early():
+    X, y = seq_data(n=40)
+    plain = RNNClassifier(**{**SMALL, "max_iter": 5}).fit(X, y)
+    decayed = RNNClassifier(**{**SMALL, "max_iter": 5, "weight_decay": 0.5}).fit(X, y)
+    assert decayed._trainer.optimizer.weight_decay == 0.5
+    norm = lambda m: sum(float(np.sum(v ** 2)) for v in m.network_.params.values())  # noqa: E731
+    assert norm(decayed) < norm(plain)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # stopping on the budget: no warning
+        quick = RNNClassifier(**{**SMALL, "max_iter": 1000, "time_budget": 1e-6}).fit(X, y)
+    assert quick.n_iter_ == 0 and quick._trainer.grad_norms_  # one step, then the budget

@@ -60,6 +60,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from .._persist import read_model, rebuild, save_model
 from ..nn import SequenceNetwork
 from ..nn.init import check_random_state
+from ..optim import AnnealingLR, ReduceLROnPlateau, get_optimizer
 from ..text import length_buckets
 from ..train import Batch, EarlyStopping, Task, Trainer, TrainingLoop
 from ._inputs import check_sample_weight, check_sequences, is_integer_input
@@ -76,6 +77,15 @@ ESTIMATOR_FORMAT_VERSION = 1
 
 #: Sequences per batch at inference (batches are formed by length, so padding stays small).
 PREDICT_BATCH_SIZE = 256
+
+#: ``max_iter="auto"``: epochs for about this many optimisation steps, within these bounds
+AUTO_STEPS = 3000
+AUTO_EPOCHS = (10, 200)
+
+#: ``lr_schedule="plateau"``: the learning rate is multiplied by this factor when the monitored
+#: value did not improve by ``tol`` for this many epochs
+PLATEAU_FACTOR = 0.5
+PLATEAU_PATIENCE = 3
 
 #: Largest vocabulary inferred from the token ids (``vocab_size=None``); larger ids are a mistake
 #: far more often than a real vocabulary (hashed ids, raw code points), and would allocate a huge
@@ -100,7 +110,10 @@ COMMON_CONSTRAINTS = {
     "optimizer": [StrOptions(set(_OPTIMIZERS)), HasMethods(["step", "state_dict"])],
     "learning_rate": [Interval(Real, 0, None, closed="neither")],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
-    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+    "lr_schedule": [StrOptions({"constant", "plateau", "cosine", "linear"})],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "time_budget": [Interval(Real, 0, None, closed="neither"), None],
     "clip_norm": [Interval(Real, 0, None, closed="neither"), None],
     "early_stopping": ["boolean"],
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -391,10 +404,34 @@ class BaseRNNEstimator(BaseEstimator):
 
     def _make_trainer(self):
         opt = self.optimizer
-        if not isinstance(opt, str):
+        if isinstance(opt, str):
+            opt = get_optimizer(opt, lr=float(self.learning_rate),
+                                weight_decay=float(self.weight_decay))
+        else:
             opt = copy.deepcopy(opt)
-        return Trainer(self.network_, optimizer=opt, learning_rate=float(self.learning_rate),
-                       clip_norm=self.clip_norm)
+        return Trainer(self.network_, optimizer=opt, clip_norm=self.clip_norm)
+
+    def _n_epochs(self, n_train):
+        """``max_iter``, or with ``"auto"`` the epochs that give about :data:`AUTO_STEPS`
+        optimisation steps, at least :data:`AUTO_EPOCHS` [0] and at most [1]."""
+        if self.max_iter != "auto":
+            return int(self.max_iter)
+        batches = max(1, math.ceil(n_train / int(self.batch_size)))
+        lo, hi = AUTO_EPOCHS
+        return int(min(hi, max(lo, math.ceil(AUTO_STEPS / batches))))
+
+    def _schedules(self, early):
+        """The learning-rate schedule of ``lr_schedule`` for the training loop:
+        ``(plateau, monitor, annealing)``."""
+        opt = self._trainer.optimizer
+        if self.lr_schedule == "plateau":
+            return (ReduceLROnPlateau(opt, mode="max" if early else "min", factor=PLATEAU_FACTOR,
+                                      patience=PLATEAU_PATIENCE, threshold=self.tol,
+                                      threshold_mode="abs"),
+                    "val_score" if early else "loss", None)
+        if self.lr_schedule in ("cosine", "linear"):
+            return None, None, AnnealingLR(opt, self.lr_schedule, min_lr=0.0)
+        return None, None, None
 
     def _initialize(self, early):
         """Fresh network, optimiser and training history (first fit, or fit without warm_start)."""
@@ -474,7 +511,7 @@ class BaseRNNEstimator(BaseEstimator):
                    None if sw is None else sw[va])
             train = (data.subset(tr), self._subset_targets(targets, tr),
                      None if sw is None else sw[tr])
-        self._run_epochs(train, val, n_epochs=1 if incremental else int(self.max_iter),
+        self._run_epochs(train, val, n_epochs=1 if incremental else self._n_epochs(len(train[0])),
                          incremental=incremental)
         return self
 
@@ -517,10 +554,12 @@ class BaseRNNEstimator(BaseEstimator):
         attributes."""
         early = val is not None
         self._trainer.reference_loss = self._reference_loss(train[1])
+        plateau, monitor, annealing = self._schedules(early)
         loop = TrainingLoop(
             self._trainer, _SequenceTask(self, train, val), self._rng, n_epochs,
-            stopping=self._counter, restore_best=early, verbose=self.verbose, log_level=2,
-            incremental=incremental)
+            time_budget=self.time_budget, stopping=self._counter, restore_best=early,
+            plateau=plateau, plateau_monitor=monitor, annealing=annealing, verbose=self.verbose,
+            log_level=2, incremental=incremental)
         reason = loop.run()
         self.n_iter_ += loop.epoch
         self.t_ += loop.epoch * len(train[0])

@@ -52,10 +52,21 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
         Learning rate of a named optimiser.
     batch_size : int, default=32
         Sequences per minibatch (formed by length).
-    max_iter : int, default=100
-        Maximum number of epochs.
+    max_iter : int or "auto", default=100
+        Maximum number of epochs (passes over the training data). ``"auto"``: enough epochs for
+        about 3,000 optimisation steps (at least 10, at most 200), so small data sets get more
+        epochs than large ones.
     clip_norm : float or None, default=5.0
         Global gradient-norm clipping threshold.
+    lr_schedule : {"constant", "plateau", "cosine", "linear"}, default="constant"
+        ``"plateau"``: halve the learning rate when the validation score (``early_stopping``) or
+        the training loss did not improve by ``tol`` for 3 epochs; ``"cosine"`` / ``"linear"``:
+        anneal it to 0 over the ``max_iter`` epochs (or over ``time_budget``, if it ends first).
+    weight_decay : float, default=0.0
+        L2 penalty on the parameters (decoupled from the gradient for ``optimizer="adamw"``).
+    time_budget : float or None, default=None
+        Stop training after this many seconds (checked after every step; the model of that
+        moment is kept, or the best one with ``early_stopping``).
     early_stopping : bool, default=False
         Stop when the token accuracy on a held-out ``validation_fraction`` of the sequences has not
         improved by ``tol`` for ``n_iter_no_change`` epochs (best parameters restored); otherwise
@@ -139,7 +150,8 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
     def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=True,
                  dropout=0.0, recurrent_dropout=0.0, embedding_dim="auto", vocab_size=None,
                  standardize=True, optimizer="adam", learning_rate=1e-3, batch_size=32,
-                 max_iter=100, clip_norm=5.0, early_stopping=False, validation_fraction=0.1,
+                 max_iter=100, clip_norm=5.0, lr_schedule="constant", weight_decay=0.0,
+                 time_budget=None, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, tol=1e-4, class_weight=None, random_state=None, verbose=0,
                  backend="auto", warm_start=False, dtype="float32"):
         self.cell = cell
@@ -156,6 +168,9 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
         self.batch_size = batch_size
         self.max_iter = max_iter
         self.clip_norm = clip_norm
+        self.lr_schedule = lr_schedule
+        self.weight_decay = weight_decay
+        self.time_budget = time_budget
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change

@@ -226,7 +226,8 @@ class TrainingLoop:
         the parameters of the best evaluation are restored at the end (``restore_best``).
     restore_best : bool, default True
     plateau : fastrnn.optim.ReduceLROnPlateau, optional
-        Stepped with ``plateau_monitor`` after every evaluation.
+        Stepped with ``plateau_monitor`` after every evaluation (``"loss"``: with the epoch's
+        training loss at the end of every epoch).
     plateau_monitor : str, optional
     annealing : fastrnn.optim.AnnealingLR, optional
         Set before every step from the run's progress: the larger of the share of ``max_epochs``
@@ -342,7 +343,7 @@ class TrainingLoop:
                 stop, improved = rule.update(metrics[rule.monitor])
                 if improved and self.restore_best:
                     self.best_params = {k: v.copy() for k, v in self.net.params.items()}
-            if self.plateau is not None:
+            if self.plateau is not None and self.plateau_monitor in metrics:
                 self.plateau.step(metrics[self.plateau_monitor])
         self._record(metrics)
         return stop and not self.incremental
@@ -388,6 +389,8 @@ class TrainingLoop:
         if rule is not None and rule.monitor == "loss":
             loss_stop, _ = rule.update(epoch_loss)
             stop = stop or (loss_stop and not self.incremental)
+        if self.plateau is not None and self.plateau_monitor == "loss":
+            self.plateau.step(epoch_loss)
         return stop
 
     # -------------------------------------------------------------- the loop
