@@ -23,7 +23,7 @@ from sklearn.pipeline import make_pipeline
 import fastrnn
 from fastrnn import RNNClassifier, RNNRegressor, RNNTagger
 from fastrnn.datasets import make_sequence_classification
-from fastrnn.train import EarlyStopping
+from fastrnn.train import StoppingRule
 from fastrnn.estimators import _base, _inputs
 from fastrnn.text import SequenceVectorizer, pad_sequences
 
@@ -341,14 +341,14 @@ def test_early_stopping_on_validation_accuracy():
 def test_early_stopping_restores_the_best_parameters(monkeypatch):
     X, y = seq_data(n=40)
     snapshots = []
-    orig = EarlyStopping.update
+    orig = StoppingRule.update
 
     def spy(self, value):
         out = orig(self, value)
         snapshots.append((value, {k: v.copy() for k, v in est.network_.params.items()}))
         return out
 
-    monkeypatch.setattr(EarlyStopping, "update", spy)
+    monkeypatch.setattr(StoppingRule, "update", spy)
     est = RNNClassifier(early_stopping=True, n_iter_no_change=3, max_iter=12, **SMALL)
     est.fit(X, y)
     best = int(np.argmax([s for s, _ in snapshots]))  # first epoch with the best score

@@ -62,7 +62,8 @@ from ..nn import SequenceNetwork
 from ..nn.init import check_random_state
 from ..optim import AnnealingLR, ReduceLROnPlateau, get_optimizer
 from ..text import length_buckets
-from ..train import Batch, EarlyStopping, Task, Trainer, TrainingLoop
+from ..callbacks import Callback
+from ..train import Batch, StoppingRule, Task, Trainer, TrainingLoop
 from ._inputs import check_sample_weight, check_sequences, is_integer_input
 from ._saved import check_estimator_file, network_from_saved
 from ._saving import (json_scalar, labels_from_saved, labels_to_saved, params_from_json,
@@ -114,6 +115,7 @@ COMMON_CONSTRAINTS = {
     "lr_schedule": [StrOptions({"constant", "plateau", "cosine", "linear"})],
     "weight_decay": [Interval(Real, 0, None, closed="left")],
     "time_budget": [Interval(Real, 0, None, closed="neither"), None],
+    "callbacks": [list, None],
     "clip_norm": [Interval(Real, 0, None, closed="neither"), None],
     "early_stopping": ["boolean"],
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -191,6 +193,23 @@ def _standardize(a, mean, scale, dtype):
             "model's dtype). Check the input's scale (e.g. a unit error), or use dtype='float64'."
         )
     return out
+
+
+class _Progressive(Callback):
+    """Keeps a fitting estimator's fitted attributes up to date after every epoch (``n_iter_``,
+    ``t_``, ``loss_curve_``, ``grad_norm_curve_``, ``history_``), so that callbacks (a checkpoint)
+    and an interrupted fit see a consistent estimator."""
+
+    def __init__(self, done):
+        self.n_iter, self.t = done
+
+    def on_epoch_end(self, est, loop, logs):
+        est.n_iter_ = self.n_iter + loop.epoch
+        est.t_ = self.t + loop.epoch * loop.task.items_per_epoch()
+        est.loss_curve_.append(float(loop.loss_curve[-1]))
+        est.grad_norm_curve_.append(loop.grad_norm_curve[-1])
+        entry = dict(logs, epoch=est.n_iter_)
+        est.history_ = list(getattr(est, "history_", None) or []) + [entry]
 
 
 class _SequenceTask(Task):
@@ -446,18 +465,20 @@ class BaseRNNEstimator(BaseEstimator):
         self.t_ = 0
         self.loss_curve_ = []
         self.grad_norm_curve_ = []
+        self.history_ = []
+        self._seconds = 0.0
         self._new_counter(early)
 
     def _new_counter(self, early):
         """Start the early-stopping bookkeeping (MLP semantics for the fitted attributes): on the
         validation score with ``early_stopping``, else on the training loss."""
         if early:
-            self._counter = EarlyStopping("val_score", "max", self.tol, self.n_iter_no_change)
+            self._counter = StoppingRule("val_score", "max", self.tol, self.n_iter_no_change)
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
             self.best_loss_ = None
         else:
-            self._counter = EarlyStopping("loss", "min", self.tol, self.n_iter_no_change)
+            self._counter = StoppingRule("loss", "min", self.tol, self.n_iter_no_change)
             self.validation_scores_ = None
             self.best_validation_score_ = None
             finite = [v for v in getattr(self, "loss_curve_", []) if math.isfinite(v)]
@@ -465,7 +486,8 @@ class BaseRNNEstimator(BaseEstimator):
             self.best_loss_ = float(self._counter.best)
 
     # ------------------------------------------------------------------ fitting
-    def _fit(self, X, y, sample_weight=None, *, incremental=False, **target_kwargs):
+    def _fit(self, X, y, sample_weight=None, *, incremental=False, validation_data=None,
+             **target_kwargs):
         """Validate, (re)initialise when needed and run the epochs. Returns ``self``.
 
         ``fit`` calls it with ``incremental=False`` (``max_iter`` epochs, a fresh model unless
@@ -483,6 +505,7 @@ class BaseRNNEstimator(BaseEstimator):
                                              **target_kwargs)
             sw = check_sample_weight(sample_weight, len(data))
             self._check_fit_targets(targets, sw, incremental=incremental)
+            given_val = self._validation_data(validation_data)
         except Exception:
             if reset and self._is_fitted():
                 # validation with reset already replaced fitted attributes: do not leave a
@@ -504,16 +527,36 @@ class BaseRNNEstimator(BaseEstimator):
                 self._new_counter(early)
         if not incremental:
             self._counter.count = 0
-        train, val = (data, targets, sw), None
-        if early:
+        train, val = (data, targets, sw), given_val
+        if early and val is None:
             tr, va = self._validation_split(data, targets)
             val = (data.subset(va), self._subset_targets(targets, va),
                    None if sw is None else sw[va])
             train = (data.subset(tr), self._subset_targets(targets, tr),
                      None if sw is None else sw[tr])
         self._run_epochs(train, val, n_epochs=1 if incremental else self._n_epochs(len(train[0])),
-                         incremental=incremental)
+                         incremental=incremental, early=early)
         return self
+
+    def _validation_data(self, validation_data):
+        """Validate ``fit``'s ``validation_data``: ``(X_val, y_val)`` or ``(X_val, y_val,
+        sample_weight_val)``, encoded as the training data (after it). Returns the validation
+        triple, or None."""
+        if validation_data is None:
+            return None
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError(
+                "validation_data must be a pair (X_val, y_val) or a triple (X_val, y_val, "
+                f"sample_weight_val), got {type(validation_data).__name__} "
+                f"{validation_data!r:.60}.")
+        Xv, yv, *swv = validation_data
+        keep = getattr(self, "_fit_class_weight", None)  # set from the training labels
+        try:
+            data = self._validate_X(Xv, reset=False)
+            targets = self._validate_targets(yv, data, reset=False)
+        finally:
+            self._fit_class_weight = keep
+        return data, targets, check_sample_weight(swv[0] if swv else None, len(data))
 
     def _check_fit_targets(self, targets, sample_weight, incremental=False):
         """Hook: extra checks on the targets that need the sample weights."""
@@ -549,24 +592,26 @@ class BaseRNNEstimator(BaseEstimator):
         far above it as divergence)."""
         return None
 
-    def _run_epochs(self, train, val, n_epochs, incremental):
+    def _run_epochs(self, train, val, n_epochs, incremental, early):
         """Train with the shared :class:`~fastrnn.train.TrainingLoop` and set the fitted
-        attributes."""
-        early = val is not None
+        attributes (``early``: stop on, and keep the best of, the validation score)."""
         self._trainer.reference_loss = self._reference_loss(train[1])
         plateau, monitor, annealing = self._schedules(early)
         loop = TrainingLoop(
             self._trainer, _SequenceTask(self, train, val), self._rng, n_epochs,
             time_budget=self.time_budget, stopping=self._counter, restore_best=early,
             plateau=plateau, plateau_monitor=monitor, annealing=annealing, verbose=self.verbose,
-            log_level=2, incremental=incremental)
+            log_level=2, incremental=incremental, seconds=getattr(self, "_seconds", 0.0),
+            callbacks=self.callbacks, estimator=self)
+        done = (self.n_iter_, self.t_)
+        loop.callbacks.insert(0, _Progressive(done))
         reason = loop.run()
-        self.n_iter_ += loop.epoch
-        self.t_ += loop.epoch * len(train[0])
-        self.loss_curve_ += [float(v) for v in loop.loss_curve]
-        self.grad_norm_curve_ += loop.grad_norm_curve
+        self._seconds = loop.seconds
+        self.stop_reason_ = reason
+        if val is not None:
+            self.validation_scores_ = list(self.validation_scores_ or []) + [
+                e["val_score"] for e in loop.evaluations]
         if early:
-            self.validation_scores_ += [e["val_score"] for e in loop.evaluations]
             self.best_validation_score_ = float(self._counter.best)
         else:
             self.best_loss_ = float(self._counter.best)

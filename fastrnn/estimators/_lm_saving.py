@@ -141,6 +141,7 @@ class LMSavingMixin:
         if not isinstance(params["random_state"], (int, np.integer, type(None))):
             params["random_state"] = None
         params["dtype"] = np.dtype(params["dtype"]).name
+        params["callbacks"] = None  # code, not part of the model
         if params["checkpoint_path"] is not None:
             params["checkpoint_path"] = os.fspath(params["checkpoint_path"])
         return params

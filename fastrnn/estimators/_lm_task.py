@@ -43,6 +43,7 @@ class LMTask(Task):
     """
 
     unit = "tok"
+    items_name = "tokens"
 
     def __init__(self, net, train_ids, val_ids, batch_size, bptt, shuffle, score):
         self.net = net
@@ -120,7 +121,7 @@ class LMTask(Task):
         return {"val_loss": loss, "val_bits": loss / math.log(2.0)}
 
     def loss_display(self, loss):
-        return loss / math.log(2.0), "bits"
+        return loss / math.log(2.0), "bits/token"
 
     def state_dict(self):
         arrays = {"perm": np.asarray(self.perm, np.int64)}

@@ -58,13 +58,16 @@ def json_scalar(v, what):
 def params_to_json(params):
     """Constructor parameters as a JSON-able dict for ``save``.
 
-    A ``random_state`` that is a ``RandomState`` instance is stored as ``None`` (it only matters
-    for re-fitting); a ``class_weight`` dict is stored as a list of ``[label, weight]`` pairs. Any
-    other value that is not a number, string, boolean or None raises ``ValueError``.
+    A ``random_state`` that is a ``RandomState`` instance and ``callbacks`` are stored as ``None``
+    (they only matter for re-fitting); a ``class_weight`` dict is stored as a list of
+    ``[label, weight]`` pairs. Any other value that is not a number, string, boolean or None
+    raises ``ValueError``.
     """
     out = {}
     for k, v in params.items():
         if k == "random_state" and isinstance(v, np.random.RandomState):
+            out[k] = None
+        elif k == "callbacks":  # code run during fit, not part of the model
             out[k] = None
         elif k == "class_weight" and isinstance(v, dict):
             out[k] = {"__pairs__": [[json_scalar(a, f"class_weight key {a!r}"),

@@ -29,7 +29,7 @@ from ..nn.layers import SoftmaxHead
 from ..nn.sampling import check_sampling_options, sample_token
 from ..optim import AnnealingLR, ReduceLROnPlateau
 from ..text import BOS, EOS, UNK, Vocabulary
-from ..train import EarlyStopping, Trainer, TrainingInterrupted, TrainingLoop, split_at_documents
+from ..train import StoppingRule, Trainer, TrainingInterrupted, TrainingLoop, split_at_documents
 from ._lm_saving import LMSavingMixin
 from ._lm_task import EXCLUDED_OUTPUTS, SOFTMAX_HEAD, LMTask
 from ._lm_text import LMTextMixin, check_vocabulary
@@ -207,6 +207,10 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, BaseEstimator):
     verbose : int, default 0
         1 or more: a progress bar (tokens/s, loss, validation bits per token) and one line per
         evaluation.
+    callbacks : list of fastrnn.callbacks.Callback or None, default None
+        Called at the start of ``fit``, around every epoch (with its history entry: ``loss`` in
+        nats per token, ``val_loss``, ``val_bits``, ``lr`` ...) and at the end; a callback can
+        stop training (see :mod:`fastrnn.callbacks`).
 
     Attributes
     ----------
@@ -293,6 +297,7 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, BaseEstimator):
         "backend": [StrOptions({"auto", "numba", "cython", "cuda", "numpy"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "callbacks": [list, None],
     }
 
     def __init__(self, level="char", max_vocab=None, min_count=1, cell="lstm", embedding_dim=None,
@@ -302,7 +307,7 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, BaseEstimator):
                  min_learning_rate=0.0, anneal_fraction=1.0, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=3, max_iter=10, eval_interval=None,
                  time_budget=None, shuffle=True, checkpoint_path=None, dtype="float32",
-                 backend="auto", random_state=None, verbose=0):
+                 backend="auto", random_state=None, verbose=0, callbacks=None):
         self.level = level
         self.max_vocab = max_vocab
         self.min_count = min_count
@@ -335,6 +340,7 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, BaseEstimator):
         self.backend = backend
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
 
     # ------------------------------------------------------------------ network
     def _embedding_dim(self):
@@ -726,10 +732,10 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, BaseEstimator):
         loop = TrainingLoop(
             trainer, task, rng, self.max_iter, time_budget=self.time_budget,
             eval_interval=self.eval_interval,
-            stopping=EarlyStopping("val_loss", "min", 0.0, self.n_iter_no_change,
+            stopping=StoppingRule("val_loss", "min", 0.0, self.n_iter_no_change,
                                    active=self.early_stopping),
             plateau=plateau, plateau_monitor="val_loss", annealing=annealing,
-            verbose=self.verbose, log_level=1)
+            verbose=self.verbose, log_level=1, callbacks=self.callbacks, estimator=self)
         if self.checkpoint_path is not None:
             loop.checkpoint_path = os.fspath(self.checkpoint_path)
             loop.checkpoint = lambda meta, arrays: self._write_checkpoint(loop, meta, arrays,
@@ -740,7 +746,7 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, BaseEstimator):
     def _summary(loop, reason):
         """The fitted attributes (``_FITTED``) at this point of a run."""
         ln2 = math.log(2.0)
-        history = [dict(epoch=h["epoch"], step=h["step"], tokens=h["items"], seconds=h["seconds"],
+        history = [dict(epoch=h["epoch"], step=h["step"], tokens=h["tokens"], seconds=h["seconds"],
                         train_bits=None if h["loss"] is None else h["loss"] / ln2,
                         val_bits=h.get("val_bits"), lr=h["lr"]) for h in loop.history]
         best = loop.stopping.best if loop.best_params is not None else None

@@ -104,6 +104,9 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNE
         ``fit`` continues from the previous solution.
     dtype : {"float32", "float64"}, default="float32"
         Precision of the network.
+    callbacks : list of fastrnn.callbacks.Callback or None, default=None
+        Called at the start of ``fit``, around every epoch (with its history entry) and at the
+        end; a callback can stop training (see :mod:`fastrnn.callbacks`).
 
     Attributes
     ----------
@@ -131,6 +134,13 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNE
         Epochs run.
     t_ : int
         Training sequences seen.
+    history_ : list of dict
+        One entry per epoch: ``epoch``, ``loss``, ``val_score`` (with validation data), ``lr``,
+        ``grad_norm`` (mean before clipping), ``seconds`` (since the start of training),
+        ``step`` and ``sequences`` (seen so far).
+    stop_reason_ : str
+        Why the last ``fit`` ended: ``"max_iter"``, ``"early_stopping"``, ``"time_budget"``,
+        ``"callback"`` or ``"interrupted"`` (Ctrl-C).
 
     See Also
     --------
@@ -163,7 +173,7 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNE
                  batch_size=32, max_iter=100, clip_norm=5.0, lr_schedule="constant",
                  weight_decay=0.0, time_budget=None, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, random_state=None,
-                 verbose=0, backend="auto", warm_start=False, dtype="float32"):
+                 verbose=0, backend="auto", warm_start=False, dtype="float32", callbacks=None):
         self.cell = cell
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -191,6 +201,7 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNE
         self.backend = backend
         self.warm_start = warm_start
         self.dtype = dtype
+        self.callbacks = callbacks
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -302,7 +313,7 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNE
 
     # ------------------------------------------------------------------ API
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, validation_data=None):
         """Train the regressor.
 
         Parameters
@@ -313,12 +324,16 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNE
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each sequence in the loss.
+        validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+            Held-out data scored after every epoch (``history_``, ``validation_scores_``); with
+            ``early_stopping=True`` it is the data early stopping watches, instead of a split of
+            the training data.
 
         Returns
         -------
         self : RNNRegressor
         """
-        return self._fit(X, y, sample_weight)
+        return self._fit(X, y, sample_weight, validation_data=validation_data)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):

@@ -89,6 +89,9 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
         ``fit`` continues from the previous solution.
     dtype : {"float32", "float64"}, default="float32"
         Precision of the network.
+    callbacks : list of fastrnn.callbacks.Callback or None, default=None
+        Called at the start of ``fit``, around every epoch (with its history entry) and at the
+        end; a callback can stop training (see :mod:`fastrnn.callbacks`).
 
     Attributes
     ----------
@@ -114,6 +117,13 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
         Epochs run.
     t_ : int
         Training sequences seen.
+    history_ : list of dict
+        One entry per epoch: ``epoch``, ``loss``, ``val_score`` (with validation data), ``lr``,
+        ``grad_norm`` (mean before clipping), ``seconds`` (since the start of training),
+        ``step`` and ``sequences`` (seen so far).
+    stop_reason_ : str
+        Why the last ``fit`` ended: ``"max_iter"``, ``"early_stopping"``, ``"time_budget"``,
+        ``"callback"`` or ``"interrupted"`` (Ctrl-C).
 
     See Also
     --------
@@ -153,7 +163,7 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
                  max_iter=100, clip_norm=5.0, lr_schedule="constant", weight_decay=0.0,
                  time_budget=None, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, tol=1e-4, class_weight=None, random_state=None, verbose=0,
-                 backend="auto", warm_start=False, dtype="float32"):
+                 backend="auto", warm_start=False, dtype="float32", callbacks=None):
         self.cell = cell
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -181,6 +191,7 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
         self.backend = backend
         self.warm_start = warm_start
         self.dtype = dtype
+        self.callbacks = callbacks
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -245,7 +256,7 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
 
     # ------------------------------------------------------------------ API
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, validation_data=None):
         """Train the tagger.
 
         Parameters
@@ -256,12 +267,16 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
             One label per step of each sequence, of any hashable type numpy can sort.
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each sequence (applied to each of its steps).
+        validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+            Held-out data scored after every epoch (``history_``, ``validation_scores_``); with
+            ``early_stopping=True`` it is the data early stopping watches, instead of a split of
+            the training data.
 
         Returns
         -------
         self : RNNTagger
         """
-        return self._fit(X, y, sample_weight)
+        return self._fit(X, y, sample_weight, validation_data=validation_data)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):

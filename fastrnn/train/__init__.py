@@ -6,12 +6,12 @@
 """
 
 from ._bptt import reset_streams, split_at_documents, truncated_bptt_batches
-from ._loop import (STOP_REASONS, Batch, EarlyStopping, Task, TrainingInterrupted,
+from ._loop import (STOP_REASONS, Batch, StoppingRule, Task, TrainingInterrupted,
                     TrainingLoop)
 from ._trainer import NonFiniteWarning, Trainer, TrainingDivergedError
 
 __all__ = [
     "Trainer", "NonFiniteWarning", "TrainingDivergedError", "TrainingLoop", "Task", "Batch",
-    "EarlyStopping", "TrainingInterrupted", "STOP_REASONS", "truncated_bptt_batches",
+    "StoppingRule", "TrainingInterrupted", "STOP_REASONS", "truncated_bptt_batches",
     "reset_streams", "split_at_documents",
 ]

@@ -16,10 +16,10 @@ from collections import namedtuple
 
 import numpy as np
 
-__all__ = ["Batch", "Task", "TrainingLoop", "EarlyStopping", "TrainingInterrupted", "STOP_REASONS"]
+__all__ = ["Batch", "Task", "TrainingLoop", "StoppingRule", "TrainingInterrupted", "STOP_REASONS"]
 
 #: why a run ended (``stop_reason_`` of the estimators)
-STOP_REASONS = ("max_iter", "early_stopping", "time_budget", "interrupted")
+STOP_REASONS = ("max_iter", "early_stopping", "time_budget", "callback", "interrupted")
 
 #: One optimisation step's data: the network input, the lengths, ``loss_fn(out) -> (loss, dout)``,
 #: the initial recurrent state (or None), the weight of the batch loss in the epoch's mean, and its
@@ -38,11 +38,14 @@ class Task:
     ----------
     unit : str
         The progress unit (``"seq"``, ``"tok"``).
+    items_name : str
+        The name of the progress count in the history (``"sequences"``, ``"tokens"``).
     has_validation : bool
         Whether :meth:`evaluate` has held-out data to evaluate.
     """
 
     unit = "seq"
+    items_name = "sequences"
     has_validation = False
 
     def items_per_epoch(self):
@@ -76,7 +79,7 @@ class Task:
         return loss, "loss"
 
 
-class EarlyStopping:
+class StoppingRule:
     """The stopping rule of scikit-learn's MLP, on any monitored value.
 
     An evaluation improves when the value beats the best so far by more than ``tol`` (higher for
@@ -96,8 +99,8 @@ class EarlyStopping:
 
     Examples
     --------
-    >>> from fastrnn.train import EarlyStopping
-    >>> c = EarlyStopping("loss", "min", tol=0.1, n_iter_no_change=1)
+    >>> from fastrnn.train import StoppingRule
+    >>> c = StoppingRule("loss", "min", tol=0.1, n_iter_no_change=1)
     >>> [c.update(v)[0] for v in (1.0, 0.95, 0.94)]
     [False, False, True]
     """
@@ -221,7 +224,7 @@ class TrainingLoop:
         Stop after this many seconds (checked after every step).
     eval_interval : int, optional
         Also evaluate every this many steps inside an epoch (besides the end of each epoch).
-    stopping : EarlyStopping, optional
+    stopping : StoppingRule, optional
         The stopping rule (its ``monitor`` is ``"loss"`` or a metric of the task). With a metric,
         the parameters of the best evaluation are restored at the end (``restore_best``).
     restore_best : bool, default True
@@ -245,6 +248,11 @@ class TrainingLoop:
     seconds : float, default 0.0
         Training time spent before this run (warm starts): counted in the history and the
         schedules' time, not in the budget.
+    callbacks : list of fastrnn.callbacks.Callback, optional
+        Called at the start, at the start and end of every epoch, and at the end; a callback
+        stops the run by setting ``stop_training``.
+    estimator : object, optional
+        What is being fitted (passed to the callbacks).
 
     Attributes
     ----------
@@ -262,8 +270,9 @@ class TrainingLoop:
         The metrics of every evaluation.
     history : list of dict
         One entry per evaluation point (every epoch end, and every ``eval_interval`` steps):
-        ``epoch`` (fractional), ``step``, ``items``, ``seconds``, ``loss`` (mean since the previous
-        entry), ``grad_norm``, ``lr`` and the task's metrics.
+        ``epoch`` (fractional), ``step``, the progress count (``sequences`` or ``tokens``: the
+        task's ``items_name``), ``seconds``, ``loss`` (mean since the previous entry),
+        ``grad_norm``, ``lr`` and the task's metrics.
     best_params : dict or None
         The parameters at the best evaluation of the monitored metric.
     stop_reason : str
@@ -273,7 +282,7 @@ class TrainingLoop:
     def __init__(self, trainer, task, rng, max_epochs, time_budget=None, eval_interval=None,
                  stopping=None, restore_best=True, plateau=None, plateau_monitor=None,
                  annealing=None, checkpoint=None, checkpoint_path=None, verbose=0, log_level=1,
-                 incremental=False, seconds=0.0):
+                 incremental=False, seconds=0.0, callbacks=None, estimator=None):
         self.trainer = trainer
         self.task = task
         self.rng = rng
@@ -289,6 +298,9 @@ class TrainingLoop:
         self.verbose = verbose
         self.log_level = log_level
         self.incremental = incremental
+        self.callbacks = list(callbacks or [])
+        self.estimator = estimator
+        self.stop_training = False
         self.net = trainer.network
         self.epoch = 0
         self.position = 0        # steps done in the current epoch
@@ -353,7 +365,8 @@ class TrainingLoop:
         entry = dict(
             epoch=round(self.epoch + (self.position / self.n_steps_epoch
                                       if self.n_steps_epoch and self._in_epoch else 0.0), 4),
-            step=self.step, items=self.items, seconds=round(self.elapsed(), 2),
+            step=self.step, **{self.task.items_name: self.items},
+            seconds=round(self.elapsed(), 2),
             loss=_json_float(s["recent"] / s["recent_w"]) if s["recent_w"] else None,
             grad_norm=_json_float(self._mean_norm(self._norm_marks["recent"])),
             lr=float(self.trainer.optimizer.lr))
@@ -367,14 +380,16 @@ class TrainingLoop:
     def _describe(self, entry):
         value, label = self.task.loss_display(entry["loss"]) if entry["loss"] is not None \
             else (math.nan, "loss")
+        items = self.task.items_name
         extra = "".join(f" {k} {v:.4f}" for k, v in entry.items()
-                        if k not in ("epoch", "step", "items", "seconds", "loss", "grad_norm", "lr")
+                        if k not in ("epoch", "step", items, "seconds", "loss", "grad_norm", "lr")
                         and v is not None)
-        return (f"epoch {entry['epoch']:.2f} step {entry['step']} {entry['items']} "
+        return (f"epoch {entry['epoch']:.2f} step {entry['step']} {entry[items]} "
                 f"{self.task.unit} {entry['seconds']:.0f}s {label} {value:.4f}{extra} "
                 f"lr {entry['lr']:.3g}")
 
     def _end_epoch(self):
+        """Close an epoch; returns why the run stops now, or None."""
         s = self._sums
         epoch_loss = s["epoch"] / s["epoch_w"] if s["epoch_w"] else math.nan
         self.loss_curve.append(epoch_loss)
@@ -391,7 +406,11 @@ class TrainingLoop:
             stop = stop or (loss_stop and not self.incremental)
         if self.plateau is not None and self.plateau_monitor == "loss":
             self.plateau.step(epoch_loss)
-        return stop
+        for cb in self.callbacks:
+            cb.on_epoch_end(self.estimator, self, dict(self.history[-1]))
+        if stop:
+            return "early_stopping"
+        return "callback" if self.stop_training else None
 
     # -------------------------------------------------------------- the loop
     def run(self):
@@ -406,12 +425,17 @@ class TrainingLoop:
         self.net.train()
         per_epoch = task.items_per_epoch()
         self._bar = _Progress(self.verbose, per_epoch * self.max_epochs, self.items, task.unit)
+        self.stop_training = False
+        for cb in self.callbacks:
+            cb.on_fit_begin(self.estimator, self)
         reason = "max_iter"
         interrupted = in_step = False
         with _StopFlag() as flag:
             try:
                 while self.epoch < self.max_epochs and reason == "max_iter":
                     if not self._in_epoch:
+                        for cb in self.callbacks:
+                            cb.on_epoch_begin(self.estimator, self, self.epoch)
                         self.n_steps_epoch = task.start_epoch(self.rng)
                         self.position = 0
                         self._in_epoch = True
@@ -435,9 +459,9 @@ class TrainingLoop:
                                 self._sums[k] += loss * batch.weight
                                 self._sums[k + "_w"] += batch.weight
                         s = self._sums
-                        shown = task.loss_display(s["epoch"] / s["epoch_w"])[0] \
-                            if s["epoch_w"] else math.nan
-                        post = {"loss": f"{shown:.4g}"}
+                        shown, label = task.loss_display(s["epoch"] / s["epoch_w"]) \
+                            if s["epoch_w"] else (math.nan, "loss")
+                        post = {label: f"{shown:.4g}"}
                         if self.evaluations:
                             post.update({k: f"{v:.4g}" for k, v in self.evaluations[-1].items()})
                         self._bar.update(batch.size, post)
@@ -456,8 +480,7 @@ class TrainingLoop:
                     if interrupted:
                         break
                     if self._in_epoch and self.position >= self.n_steps_epoch:
-                        if self._end_epoch():
-                            reason = "early_stopping"
+                        reason = self._end_epoch() or reason
                         if self.checkpoint is not None:
                             self._write_checkpoint()
             except KeyboardInterrupt:
@@ -485,6 +508,8 @@ class TrainingLoop:
         trainer.finish()
         if self.best_params is not None:
             self.net.load_state_dict(self.best_params)
+        for cb in self.callbacks:
+            cb.on_fit_end(self.estimator, self)
         if interrupted:
             warnings.warn(
                 f"training interrupted after {self.step} steps ({self.items} "
