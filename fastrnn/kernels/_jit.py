@@ -22,6 +22,10 @@ lstm_fwd = cm.lstm_fwd
 lstm_bwd = cm.lstm_bwd
 gru_fwd = cm.gru_fwd
 gru_bwd = cm.gru_bwd
+gru_v1_gates = cm.gru_v1_gates
+gru_v1_state = cm.gru_v1_state
+gru_v1_bwd_zn = cm.gru_v1_bwd_zn
+gru_v1_bwd_r = cm.gru_v1_bwd_r
 
 
 @njit_inline

@@ -1,6 +1,6 @@
 """Numba kernels of the GRU (gate order r, z, n). Conventions: see :mod:`fastrnn.kernels.rnn`.
 
-Two forms (SPEC §1): ``gru_forward``/``gru_backward`` apply the reset gate after the recurrent product
+Two forms: ``gru_forward``/``gru_backward`` apply the reset gate after the recurrent product
 (``reset_after=True``, as PyTorch and cuDNN); ``gru_v1_forward``/``gru_v1_backward`` apply it to the
 state before the product (the original form, ``reset_after=False``), which needs a second product per
 step once ``r_t`` is known.
@@ -11,7 +11,8 @@ import numpy as np
 from ._fastpath import (input_grads, project, project_ahead, project_tables, weight_grad,
                         weight_grad2)
 from ._gemm import KC, gemm
-from ._jit import gru_bwd, gru_fwd, njit, njit_inline, recurrent_product, sigmoid
+from ._jit import (gru_bwd, gru_fwd, gru_v1_bwd_r, gru_v1_bwd_zn, gru_v1_gates, gru_v1_state, njit,
+                   njit_inline, recurrent_product)
 from ._simd import vfma, vload_n, vsplat, vstore_n
 from ._vmath import vsigmoid, vtanh
 
@@ -146,18 +147,17 @@ def gru_v1_forward(xp, whh_rz_t, whh_n_t, batch_sizes, hmask, use_mask, hs, acts
         rht = rh[t]
         for b in range(n_):
             for j in range(H):
-                r = sigmoid(x[b, j] + a[b, j])
+                r, z, rh_ = gru_v1_gates(x[b, j] + a[b, j], x[b, H + j] + a[b, H + j], hin[b, j])
                 act[b, j] = r
-                act[b, H + j] = sigmoid(x[b, H + j] + a[b, H + j])
-                rht[b, j] = r * hin[b, j]
+                act[b, H + j] = z
+                rht[b, j] = rh_
         np.dot(rht[:n_], whh_n_t, an[:n_])
         dst = hs[t + 1]
         for b in range(n_):
             for j in range(H):
-                n = np.tanh(x[b, 2 * H + j] + an[b, j])
-                z = act[b, H + j]
+                n, h = gru_v1_state(x[b, 2 * H + j] + an[b, j], act[b, H + j], src[b, j])
                 act[b, 2 * H + j] = n
-                dst[b, j] = (1.0 - z) * n + z * src[b, j]
+                dst[b, j] = h
         for b in range(n_, B):
             for j in range(H):
                 dst[b, j] = src[b, j]
@@ -190,18 +190,14 @@ def gru_v1_backward(dy, hs, acts, whh_rz, whh_n, batch_sizes, hmask, use_mask, d
         g_ = dgates[t]
         for b in range(n_):
             for j in range(H):
-                dht = dh[b, j] + d[b, j]
-                z = act[b, H + j]
-                n = act[b, 2 * H + j]
-                drz[b, H + j] = dht * (hp[b, j] - n) * z * (1.0 - z)
-                dn[b, j] = dht * (1.0 - z) * (1.0 - n * n)
-                ddirect[b, j] = dht * z
+                drz[b, H + j], dn[b, j], ddirect[b, j] = gru_v1_bwd_zn(
+                    dh[b, j] + d[b, j], act[b, H + j], act[b, 2 * H + j], hp[b, j])
         np.dot(dn[:n_], whh_n, drh[:n_])
         for b in range(n_):
             for j in range(H):
                 r = act[b, j]
                 hin = hp[b, j] * hmask[b, j] if use_mask else hp[b, j]
-                drz[b, j] = drh[b, j] * hin * r * (1.0 - r)
+                drz[b, j] = gru_v1_bwd_r(drh[b, j], r, hin)
         np.dot(drz[:n_], whh_rz, dhin[:n_])
         for b in range(n_):
             for j in range(H):

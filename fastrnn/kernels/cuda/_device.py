@@ -1,8 +1,7 @@
 """The cell mathematics compiled as CUDA device functions, and the host plumbing the kernels share.
 
 The scalar functions come from :func:`fastrnn.kernels._cellmath.build`, compiled here with
-``numba.cuda.jit(device=True)``: the CUDA kernels and the CPU kernels run the same source
-(DESIGN §4.4).
+``numba.cuda.jit(device=True)``: the CUDA kernels and the CPU kernels run the same source.
 ``fastmath`` stays off: on CUDA it swaps in approximate division and transcendental functions, which
 would break float64 parity and the gradient checks.
 
@@ -31,6 +30,10 @@ lstm_fwd = cm.lstm_fwd
 lstm_bwd = cm.lstm_bwd
 gru_fwd = cm.gru_fwd
 gru_bwd = cm.gru_bwd
+gru_v1_gates = cm.gru_v1_gates
+gru_v1_state = cm.gru_v1_state
+gru_v1_bwd_zn = cm.gru_v1_bwd_zn
+gru_v1_bwd_r = cm.gru_v1_bwd_r
 
 #: most threads per block of the element-wise kernels
 MAX_THREADS = 256

@@ -9,12 +9,10 @@ On the device, ``acts`` is set to zero in the rows of finished sequences (the CP
 those rows untouched; nothing reads them).
 """
 
-import math
-
 from numba import cuda
 
 from . import _device as dev
-from ._device import gru_bwd, gru_fwd, sigmoid
+from ._device import gru_bwd, gru_fwd, gru_v1_bwd_r, gru_v1_bwd_zn, gru_v1_gates, gru_v1_state
 from ._matmul import gemm
 
 
@@ -197,10 +195,10 @@ def _v1_fwd_gates(t, n_, xp, a, hs, hmask, use_mask, acts, rh):
         hin = hs[t, b, j]
         if use_mask:
             hin *= hmask[b, j]
-        r = sigmoid(xp[t, b, j] + a[b, j])
+        r, z, rhv = gru_v1_gates(xp[t, b, j] + a[b, j], xp[t, b, H + j] + a[b, H + j], hin)
         acts[t, b, j] = r
-        acts[t, b, H + j] = sigmoid(xp[t, b, H + j] + a[b, H + j])
-        rh[t, b, j] = r * hin
+        acts[t, b, H + j] = z
+        rh[t, b, j] = rhv
     else:
         rh[t, b, j] = 0
 
@@ -213,10 +211,9 @@ def _v1_fwd_state(t, n_, xp, an, hs, acts):
     if b >= B or j >= H:
         return
     if b < n_:
-        n = math.tanh(xp[t, b, 2 * H + j] + an[b, j])
-        z = acts[t, b, H + j]
+        n, h = gru_v1_state(xp[t, b, 2 * H + j] + an[b, j], acts[t, b, H + j], hs[t, b, j])
         acts[t, b, 2 * H + j] = n
-        hs[t + 1, b, j] = (1.0 - z) * n + z * hs[t, b, j]
+        hs[t + 1, b, j] = h
     else:
         hs[t + 1, b, j] = hs[t, b, j]
         for k in range(3):
@@ -230,12 +227,11 @@ def _v1_bwd_zn(t, n_, dy, hs, acts, dh, drz, dn, ddirect):
     B, H = dh.shape[0], dh.shape[1]
     if b >= B or j >= H or b >= n_:
         return
-    dht = dh[b, j] + dy[t, b, j]
-    z = acts[t, b, H + j]
-    n = acts[t, b, 2 * H + j]
-    drz[b, H + j] = dht * (hs[t, b, j] - n) * z * (1.0 - z)
-    dn[b, j] = dht * (1.0 - z) * (1.0 - n * n)
-    ddirect[b, j] = dht * z
+    daz, dan, dd = gru_v1_bwd_zn(dh[b, j] + dy[t, b, j], acts[t, b, H + j], acts[t, b, 2 * H + j],
+                                 hs[t, b, j])
+    drz[b, H + j] = daz
+    dn[b, j] = dan
+    ddirect[b, j] = dd
 
 
 @cuda.jit
@@ -249,7 +245,7 @@ def _v1_bwd_r(t, n_, hs, acts, hmask, use_mask, drh, drz):
     hin = hs[t, b, j]
     if use_mask:
         hin *= hmask[b, j]
-    drz[b, j] = drh[b, j] * hin * r * (1.0 - r)
+    drz[b, j] = gru_v1_bwd_r(drh[b, j], r, hin)
 
 
 @cuda.jit
