@@ -11,8 +11,8 @@ import numpy as np
 from ._fastpath import (backward_step, backward_sweep, carry_rows, flat, forward_step,
                         forward_sweep, input_grads, weight_grad, weight_grad2, zero_rows)
 from ._gemm import KC, gemm
-from ._jit import (gru_bwd, gru_fwd, gru_v1_bwd_r, gru_v1_bwd_zn, gru_v1_gates, gru_v1_state, njit,
-                   njit_inline, recurrent_product)
+from ._jit import (carry_finished, gru_bwd, gru_fwd, gru_v1_bwd_r, gru_v1_bwd_zn, gru_v1_gates,
+                   gru_v1_state, masked_rows, njit, njit_inline, recurrent_product, zero_finished)
 from ._simd import vacc3, vfma, vload3, vload_n, vsplat, vstore3, vstore_n
 from ._vmath import vsigmoid, vtanh
 
@@ -39,25 +39,20 @@ def gru_forward(xp, whh_t, bhh, batch_sizes, hmask, use_mask, hs, acts, hin, a):
     H = G // 3
     for t in range(T):
         n_ = batch_sizes[t]
-        src = hs[t]
+        src, dst, x, act = hs[t], hs[t + 1], xp[t], acts[t]
         recurrent_product(src, hmask, use_mask, hin, whh_t, a, n_)
-        x = xp[t]
-        act = acts[t]
-        dst = hs[t + 1]
         for b in range(n_):
             for j in range(H):
                 hn = a[b, 2 * H + j] + bhh[2 * H + j]
                 r, z, n, h = gru_fwd(x[b, j] + a[b, j] + bhh[j],
-                                        x[b, H + j] + a[b, H + j] + bhh[H + j],
-                                        x[b, 2 * H + j], hn, src[b, j])
+                                     x[b, H + j] + a[b, H + j] + bhh[H + j],
+                                     x[b, 2 * H + j], hn, src[b, j])
                 act[b, j] = r
                 act[b, H + j] = z
                 act[b, 2 * H + j] = n
                 act[b, 3 * H + j] = hn
                 dst[b, j] = h
-        for b in range(n_, B):
-            for j in range(H):
-                dst[b, j] = src[b, j]
+        carry_finished(src, dst, n_)
 
 
 @njit
@@ -82,15 +77,11 @@ def gru_backward(dy, hs, acts, whh, batch_sizes, hmask, use_mask, dxp, dhp, dh, 
     T, B, H = dy.shape
     for t in range(T - 1, -1, -1):
         n_ = batch_sizes[t]
-        act = acts[t]
-        hp = hs[t]
-        d = dy[t]
-        gx = dxp[t]
-        gh = dhp[t]
+        act, hp, d, gx, gh = acts[t], hs[t], dy[t], dxp[t], dhp[t]
         for b in range(n_):
             for j in range(H):
                 dar, daz, dan, dhn, dd = gru_bwd(dh[b, j] + d[b, j], act[b, j], act[b, H + j],
-                                                    act[b, 2 * H + j], act[b, 3 * H + j], hp[b, j])
+                                                 act[b, 2 * H + j], act[b, 3 * H + j], hp[b, j])
                 gx[b, j] = dar
                 gx[b, H + j] = daz
                 gx[b, 2 * H + j] = dan
@@ -98,10 +89,8 @@ def gru_backward(dy, hs, acts, whh, batch_sizes, hmask, use_mask, dxp, dhp, dh, 
                 gh[b, H + j] = daz
                 gh[b, 2 * H + j] = dhn
                 ddirect[b, j] = dd
-        for b in range(n_, B):
-            for j in range(3 * H):
-                gx[b, j] = 0.0
-                gh[b, j] = 0.0
+        zero_finished(gx, n_)
+        zero_finished(gh, n_)
         np.dot(gh[:n_], whh, dh[:n_])
         for b in range(n_):
             for j in range(H):
@@ -137,14 +126,9 @@ def gru_v1_forward(xp, whh_rz_t, whh_n_t, batch_sizes, hmask, use_mask, hs, acts
     H = G // 3
     for t in range(T):
         n_ = batch_sizes[t]
-        src = hs[t]
-        for b in range(n_):
-            for j in range(H):
-                hin[b, j] = src[b, j] * hmask[b, j] if use_mask else src[b, j]
+        src, x, act, rht = hs[t], xp[t], acts[t], rh[t]
+        masked_rows(src, hmask, use_mask, hin, n_)
         np.dot(hin[:n_], whh_rz_t, a[:n_])
-        x = xp[t]
-        act = acts[t]
-        rht = rh[t]
         for b in range(n_):
             for j in range(H):
                 r, z, rh_ = gru_v1_gates(x[b, j] + a[b, j], x[b, H + j] + a[b, H + j], hin[b, j])
@@ -158,10 +142,8 @@ def gru_v1_forward(xp, whh_rz_t, whh_n_t, batch_sizes, hmask, use_mask, hs, acts
                 n, h = gru_v1_state(x[b, 2 * H + j] + an[b, j], act[b, H + j], src[b, j])
                 act[b, 2 * H + j] = n
                 dst[b, j] = h
-        for b in range(n_, B):
-            for j in range(H):
-                dst[b, j] = src[b, j]
-                rht[b, j] = 0.0
+        carry_finished(src, dst, n_)
+        zero_finished(rht, n_)
 
 
 @njit
@@ -184,10 +166,7 @@ def gru_v1_backward(dy, hs, acts, whh_rz, whh_n, batch_sizes, hmask, use_mask, d
     T, B, H = dy.shape
     for t in range(T - 1, -1, -1):
         n_ = batch_sizes[t]
-        act = acts[t]
-        hp = hs[t]
-        d = dy[t]
-        g_ = dgates[t]
+        act, hp, d, g_ = acts[t], hs[t], dy[t], dgates[t]
         for b in range(n_):
             for j in range(H):
                 drz[b, H + j], dn[b, j], ddirect[b, j] = gru_v1_bwd_zn(
@@ -208,9 +187,7 @@ def gru_v1_backward(dy, hs, acts, whh_rz, whh_n, batch_sizes, hmask, use_mask, d
                 g_[b, j] = drz[b, j]
                 g_[b, H + j] = drz[b, H + j]
                 g_[b, 2 * H + j] = dn[b, j]
-        for b in range(n_, B):
-            for j in range(3 * H):
-                g_[b, j] = 0.0
+        zero_finished(g_, n_)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -5,13 +5,18 @@ the diagonal peephole weights ``(w_ci, w_cf, w_co)`` (zeros when peepholes are o
 of shape ``(3,)`` switches the input, forget and output gates on (an ablated gate is fixed at 1).
 """
 
-import numpy as np
-
 from ._fastpath import (backward_product, backward_step, backward_sweep, carry_rows, flat,
                         forward_step, forward_sweep)
-from ._jit import lstm_bwd, lstm_fwd, njit, njit_inline, recurrent_product
+from ._jit import (carry_finished, lstm_bwd, lstm_fwd, njit, njit_inline, recurrent_grad,
+                   recurrent_product, zero_finished)
 from ._simd import vacc4, vfma, vload4, vload_n, vsplat, vstore4, vstore_n, vzero
 from ._vmath import vsigmoid, vtanh
+
+
+@njit_inline
+def _switches(gates_on):
+    """The input, forget and output gates switched on (``gates_on`` of shape (3,))."""
+    return gates_on[0] != 0, gates_on[1] != 0, gates_on[2] != 0
 
 
 @njit
@@ -39,18 +44,12 @@ def lstm_forward(xp, whh_t, batch_sizes, hmask, use_mask, peep, gates_on, hs, cs
     """
     T, B, G = xp.shape
     H = G // 4
-    on_i = gates_on[0] != 0
-    on_f = gates_on[1] != 0
-    on_o = gates_on[2] != 0
+    on_i, on_f, on_o = _switches(gates_on)
     for t in range(T):
         n = batch_sizes[t]
-        hsrc = hs[t]
-        csrc = cs[t]
+        hsrc, csrc, hdst, cdst = hs[t], cs[t], hs[t + 1], cs[t + 1]
         recurrent_product(hsrc, hmask, use_mask, hin, whh_t, a, n)
-        x = xp[t]
-        act = acts[t]
-        hdst = hs[t + 1]
-        cdst = cs[t + 1]
+        x, act = xp[t], acts[t]
         for b in range(n):
             for j in range(H):
                 i, f, g, o, c, h = lstm_fwd(
@@ -63,10 +62,8 @@ def lstm_forward(xp, whh_t, batch_sizes, hmask, use_mask, peep, gates_on, hs, cs
                 act[b, 3 * H + j] = o
                 cdst[b, j] = c
                 hdst[b, j] = h
-        for b in range(n, B):
-            for j in range(H):
-                hdst[b, j] = hsrc[b, j]
-                cdst[b, j] = csrc[b, j]
+        carry_finished(hsrc, hdst, n)
+        carry_finished(csrc, cdst, n)
 
 
 @njit
@@ -89,16 +86,10 @@ def lstm_backward(dy, cs, acts, whh, batch_sizes, hmask, use_mask, peep, gates_o
         Output: peephole weight gradients (accumulated; zero it first).
     """
     T, B, H = dy.shape
-    on_i = gates_on[0] != 0
-    on_f = gates_on[1] != 0
-    on_o = gates_on[2] != 0
+    on_i, on_f, on_o = _switches(gates_on)
     for t in range(T - 1, -1, -1):
         n = batch_sizes[t]
-        act = acts[t]
-        c_t = cs[t + 1]
-        c_p = cs[t]
-        d = dy[t]
-        g_ = dgates[t]
+        act, c_t, c_p, d, g_ = acts[t], cs[t + 1], cs[t], dy[t], dgates[t]
         for b in range(n):
             for j in range(H):
                 cp = c_p[b, j]
@@ -114,14 +105,8 @@ def lstm_backward(dy, cs, acts, whh, batch_sizes, hmask, use_mask, peep, gates_o
                 dpeep[0, j] += dai * cp
                 dpeep[1, j] += daf * cp
                 dpeep[2, j] += dao * c
-        for b in range(n, B):
-            for j in range(4 * H):
-                g_[b, j] = 0.0
-        np.dot(g_[:n], whh, dh[:n])
-        if use_mask:
-            for b in range(n):
-                for j in range(H):
-                    dh[b, j] *= hmask[b, j]
+        zero_finished(g_, n)
+        recurrent_grad(g_, whh, dh, n, hmask, use_mask)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -195,7 +180,7 @@ def lstm_fast_forward(X, xrow, F, wih_p, whh_p, bias, batch_sizes, r0, r1, hmask
     H = G // 4
     sw = forward_sweep(X, xrow, F, wih_p, xg, batch_sizes, r0, r1, hs, hmask, use_mask, hin)
     csf, peepf = flat(cs), flat(peep)
-    on_i, on_f, on_o = gates_on[0] != 0, gates_on[1] != 0, gates_on[2] != 0
+    on_i, on_f, on_o = _switches(gates_on)
     for t in range(T):
         hi = forward_step(sw, t, whh_p, G)[0]
         for b in range(r0, hi):
@@ -264,7 +249,7 @@ def lstm_fast_backward(dY, dyrow, dycol, xg, cs, whh_p, batch_sizes, r0, r1, hma
     H = G // 4
     bw = backward_sweep(dg, dh, hmask, use_mask, batch_sizes, r0, r1)
     xgf, csf, dcf, peepf, dpf = flat(xg), flat(cs), flat(dc), flat(peep), flat(dpeep)
-    on_i, on_f, on_o = gates_on[0] != 0, gates_on[1] != 0, gates_on[2] != 0
+    on_i, on_f, on_o = _switches(gates_on)
     db[:] = 0.0
     dpf[:] = 0.0
     for t in range(T - 1, -1, -1):

@@ -25,11 +25,10 @@ layout read through row tables, and the batch split into parts that run on separ
 shared kernels stay the reference for the other backends and serve float64.
 """
 
-import numpy as np
-
 from ._fastpath import (backward_product, backward_step, backward_sweep, carry_rows, flat,
                         forward_step, forward_sweep)
-from ._jit import njit, njit_inline, recurrent_product, rnn_act, rnn_dact
+from ._jit import (carry_finished, njit, njit_inline, recurrent_grad, recurrent_product, rnn_act,
+                   rnn_dact, zero_finished)
 from ._simd import vgt_select, vload_n, vsplat, vstore_n, vzero
 from ._vmath import vtanh
 
@@ -55,16 +54,12 @@ def rnn_forward(xp, whh_t, batch_sizes, hmask, use_mask, relu, hs, hin, a):
     T, B, H = xp.shape
     for t in range(T):
         n = batch_sizes[t]
-        src = hs[t]
+        src, dst, x = hs[t], hs[t + 1], xp[t]
         recurrent_product(src, hmask, use_mask, hin, whh_t, a, n)
-        dst = hs[t + 1]
-        x = xp[t]
         for b in range(n):
             for j in range(H):
                 dst[b, j] = rnn_act(x[b, j] + a[b, j], relu)
-        for b in range(n, B):
-            for j in range(H):
-                dst[b, j] = src[b, j]
+        carry_finished(src, dst, n)
 
 
 @njit
@@ -87,20 +82,12 @@ def rnn_backward(dy, hs, whh, batch_sizes, hmask, use_mask, relu, dgates, dh):
     T, B, H = dy.shape
     for t in range(T - 1, -1, -1):
         n = batch_sizes[t]
-        h = hs[t + 1]
-        g = dgates[t]
-        d = dy[t]
+        h, g, d = hs[t + 1], dgates[t], dy[t]
         for b in range(n):
             for j in range(H):
                 g[b, j] = (dh[b, j] + d[b, j]) * rnn_dact(h[b, j], relu)
-        for b in range(n, B):
-            for j in range(H):
-                g[b, j] = 0.0
-        np.dot(g[:n], whh, dh[:n])
-        if use_mask:
-            for b in range(n):
-                for j in range(H):
-                    dh[b, j] *= hmask[b, j]
+        zero_finished(g, n)
+        recurrent_grad(g, whh, dh, n, hmask, use_mask)
 
 
 # ---------------------------------------------------------------------------------------------------
