@@ -26,7 +26,11 @@ def gru_forward(xp, whh_t, bhh, batch_sizes, hmask, use_mask, hs, acts, hin, a):
     xp : ndarray of shape (T, B, 3H)
         Input projections plus ``b_ih`` only (``b_hh`` is inside the reset product).
     whh_t : ndarray of shape (H, 3H)
+        Transposed recurrent weights.
     bhh : ndarray of shape (3H,)
+        Recurrent bias.
+    batch_sizes, hmask, use_mask
+        As for :func:`fastrnn.kernels.rnn.rnn_forward`.
     hs : ndarray of shape (T+1, B, H)
         Output states; ``hs[0]`` holds ``h_0``.
     acts : ndarray of shape (T, B, 4H)
@@ -112,7 +116,10 @@ def gru_v1_forward(xp, whh_rz_t, whh_n_t, batch_sizes, hmask, use_mask, hs, acts
         Transposed recurrent weights of the r and z gates.
     whh_n_t : ndarray of shape (H, H)
         Transposed recurrent weights of the candidate.
+    batch_sizes, hmask, use_mask
+        As for :func:`gru_forward`.
     hs : ndarray of shape (T+1, B, H)
+        Output states; ``hs[0]`` holds ``h_0``.
     acts : ndarray of shape (T, B, 3H)
         Output cache ``r, z, n``.
     rh : ndarray of shape (T, B, H)

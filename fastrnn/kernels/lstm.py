@@ -29,11 +29,12 @@ def lstm_forward(xp, whh_t, batch_sizes, hmask, use_mask, peep, gates_on, hs, cs
         Input projections plus both biases.
     whh_t : ndarray of shape (H, 4H)
         Transposed recurrent weights.
-    batch_sizes : ndarray of shape (T,), int64
-    hmask : ndarray of shape (B, H) or (0, 0)
-    use_mask : bool
+    batch_sizes, hmask, use_mask
+        As for :func:`fastrnn.kernels.rnn.rnn_forward`.
     peep : ndarray of shape (3, H)
+        Peephole weights ``w_ci, w_cf, w_co`` (zeros when unused).
     gates_on : ndarray of shape (3,), int
+        Input, forget and output gate switches.
     hs, cs : ndarray of shape (T+1, B, H)
         Output hidden and cell states; index 0 holds ``h_0``, ``c_0`` on entry.
     acts : ndarray of shape (T, B, 4H)
@@ -79,7 +80,7 @@ def lstm_backward(dy, cs, acts, whh, batch_sizes, hmask, use_mask, peep, gates_o
         From the forward.
     whh : ndarray of shape (4H, H)
     dgates : ndarray of shape (T, B, 4H)
-        Output: pre-activation gradients.
+        Output: pre-activation gradients (zero for finished rows).
     dh, dc : ndarray of shape (B, H)
         In: gradients with respect to ``h_n``, ``c_n``; out: with respect to ``h_0``, ``c_0``.
     dpeep : ndarray of shape (3, H)

@@ -12,7 +12,9 @@ Conventions shared by every kernel module (``rnn``, ``lstm``, ``gru``; the numpy
 * ``hmask`` of shape ``(B, H)`` is the recurrent-dropout mask applied to ``h_{t-1}`` where it
   enters the recurrent product; it is read only when ``use_mask`` is true (pass a ``(0, 0)`` array
   otherwise).
-* The backward writes the pre-activation gradients ``dgates`` (zero for finished rows) and
+* The backward reads ``dy`` of shape ``(T, B, H)``, the gradient of the loss with respect to the
+  outputs (zero past each length), with the caches of the forward; the other arguments are those of
+  the forward. It writes the pre-activation gradients ``dgates`` (zero for finished rows) and
   overwrites ``dh`` (on entry ``dh_n``; on exit the gradient of the initial state). The weight
   gradients are left to the caller: they are single large matrix products over all steps.
 * ``scratch`` arrays are preallocated by the caller; nothing is allocated inside the time loop.
@@ -44,8 +46,11 @@ def rnn_forward(xp, whh_t, batch_sizes, hmask, use_mask, relu, hs, hin, a):
     whh_t : ndarray of shape (H, H)
         Transposed recurrent weights ``W_hh^T``.
     batch_sizes : ndarray of shape (T,), int64
+        Sequences still running at each step (the batch is sorted by length, longest first).
     hmask : ndarray of shape (B, H) or (0, 0)
+        Recurrent-dropout mask, read only when ``use_mask``.
     use_mask, relu : bool
+        Apply ``hmask``; use relu instead of tanh.
     hs : ndarray of shape (T+1, B, H)
         Output; ``hs[0]`` holds ``h_0`` on entry.
     hin, a : ndarray of shape (B, H)
@@ -74,8 +79,10 @@ def rnn_backward(dy, hs, whh, batch_sizes, hmask, use_mask, relu, dgates, dh):
         States from the forward.
     whh : ndarray of shape (H, H)
         Recurrent weights ``W_hh``.
+    batch_sizes, hmask, use_mask, relu
+        As for :func:`rnn_forward`.
     dgates : ndarray of shape (T, B, H)
-        Output: pre-activation gradients.
+        Output: pre-activation gradients (zero for finished rows).
     dh : ndarray of shape (B, H)
         In: gradient with respect to ``h_n``; out: gradient with respect to ``h_0``.
     """

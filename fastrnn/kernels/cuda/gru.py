@@ -19,6 +19,8 @@ from ._matmul import gemm
 # ---------------------------------------------------------------------------- reset after
 @cuda.jit
 def _fwd_cell(t, n_, xp, a, bhh, hs, acts):
+    """r, z, n, the candidate's recurrent part ``W_hn h + b_hn`` and the state of step t;
+    finished rows carry their state and cache nothing."""
     b, j, inside = dev.unit(hs.shape[1], hs.shape[2])
     H = hs.shape[2]
     if inside and b < n_:
@@ -38,6 +40,8 @@ def _fwd_cell(t, n_, xp, a, bhh, hs, acts):
 
 @cuda.jit
 def _bwd_cell(t, n_, dy, hs, acts, dh, dxp, dhp, ddirect):
+    """The gradients of step t's input and recurrent products, and the direct gradient of
+    ``h_{t-1}`` through the update gate (zero gradients for finished rows)."""
     b, j, inside = dev.unit(dh.shape[0], dh.shape[1])
     H = dh.shape[1]
     if inside and b < n_:

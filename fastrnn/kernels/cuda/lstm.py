@@ -23,6 +23,7 @@ from ._matmul import gemm
 
 @cuda.jit
 def _fwd_cell(t, n, xp, a, peep, on_i, on_f, on_o, hs, cs, acts):
+    """The gates, cell and state of step t; finished rows carry their state and cache no gate."""
     b, j, inside = dev.unit(hs.shape[1], hs.shape[2])
     H = hs.shape[2]
     if inside and b < n:
@@ -44,6 +45,8 @@ def _fwd_cell(t, n, xp, a, peep, on_i, on_f, on_o, hs, cs, acts):
 
 @cuda.jit
 def _bwd_cell(t, n, dy, cs, acts, peep, on_i, on_f, on_o, dh, dc, dgates):
+    """The pre-activation gradients of step t and the gradient of ``c_{t-1}`` (zero gradients
+    for finished rows)."""
     b, j, inside = dev.unit(dh.shape[0], dh.shape[1])
     H = dh.shape[1]
     if inside and b < n:

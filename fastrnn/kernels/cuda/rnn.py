@@ -23,6 +23,7 @@ from ._matmul import gemm
 
 @cuda.jit
 def _fwd_cell(t, n, xp, a, hs, relu):
+    """The state of step t: ``h = phi(xp + a)``; finished rows carry theirs."""
     b, j, inside = dev.unit(hs.shape[1], hs.shape[2])
     if inside and b < n:
         hs[t + 1, b, j] = rnn_act(xp[t, b, j] + a[b, j], relu)
@@ -32,6 +33,7 @@ def _fwd_cell(t, n, xp, a, hs, relu):
 
 @cuda.jit
 def _bwd_cell(t, n, dy, hs, dh, relu, dgates):
+    """The pre-activation gradients of step t (zero for finished rows)."""
     b, j, inside = dev.unit(dh.shape[0], dh.shape[1])
     if inside and b < n:
         dgates[t, b, j] = (dh[b, j] + dy[t, b, j]) * rnn_dact(hs[t + 1, b, j], relu)
