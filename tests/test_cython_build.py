@@ -5,7 +5,8 @@
 BLAS
   gemv path), finished rows, empty steps and the recurrent-dropout mask.
 * The float32 activations are accurate element by element (tanh is evaluated from libc ``exp``), and
-  NaN propagates through every forward kernel.
+  NaN propagates through every forward kernel; the rational tanh of ``_cellmath.pxd`` has exactly the
+  coefficients of the Numba fast path (``fastrnn.kernels._vmath``), read from the source.
 * Bad arguments get errors that name the argument; the time loop releases the GIL.
 * A failed build leaves an install without the backend and a reason for ``show_backends()``, unless
   ``FASTRNN_REQUIRE_CYTHON`` is set; and the compiled extensions are not older than their sources.
@@ -13,6 +14,7 @@ BLAS
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -199,6 +201,34 @@ def test_float32_tanh_matches_the_fast_path_accuracy():
     np.testing.assert_array_equal(_tanh32(-x[:100]), -_tanh32(x[:100]))  # odd
     np.testing.assert_array_equal(_tanh32(np.array([np.inf, -np.inf])), [1.0, -1.0])
     assert np.isnan(_tanh32(np.array([np.nan]))[0])
+
+
+def _pxd_tanh32_literals():
+    """The float literals of ``tanh32`` in ``_cellmath.pxd``: the clamp bounds and the coefficients
+    of the numerator and denominator, each in the order of the Horner chain (highest power first)."""
+    with open(os.path.join(CY_DIR, "_cellmath.pxd"), encoding="utf-8") as fh:
+        text = fh.read()
+    body = text.split("cdef inline float tanh32(", 1)[1].split("\ncdef ", 1)[0]
+    number = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+    bounds = re.search(rf"\bhi = ({number}), lo = ({number})", body)
+    chain = {}
+    for var in ("p", "q"):
+        lines = re.findall(rf"^\s*{var} = (.*)$", body, flags=re.M)
+        chain[var] = [float(v) for line in lines for v in re.findall(rf"<float>\s*({number})", line)]
+    return (float(bounds.group(1)), float(bounds.group(2))) if bounds else None, chain
+
+
+def test_cython_tanh_has_the_coefficients_of_the_fast_path():
+    """One rational tanh for the Numba fast path and the Cython kernels: the .pxd writes the
+    coefficients out as C literals (a .pxd cannot import Python constants), so they are compared
+    here, exactly, with those of :mod:`fastrnn.kernels._vmath`. Needs no build: it reads the
+    source."""
+    from fastrnn.kernels import _vmath as vm
+
+    bounds, chain = _pxd_tanh32_literals()
+    assert bounds == (vm._XMAX, -vm._XMAX)
+    assert chain["p"] == [vm._P5, vm._P4, vm._P3, vm._P2, vm._P1, vm._P0]
+    assert chain["q"] == [vm._Q3, vm._Q2, vm._Q1]
 
 
 @needs_cython

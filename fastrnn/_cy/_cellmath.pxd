@@ -2,8 +2,9 @@
 """Element-wise cell mathematics of the Cython kernels (twin of ``fastrnn/kernels/_cellmath.py``).
 
 Every function is ``inline``, ``nogil`` and fused over ``float``/``double``; C compilers inline
-them into the kernels' loops. Notation follows SPEC §1. No ``-ffast-math``: NaN and Inf propagate,
-so training can detect divergence (SPEC §3).
+them into the kernels' loops. Notation as in ``_cellmath.py``: ``a*`` gate pre-activations,
+``i, f, g, o`` and ``r, z, n`` the activated gates, ``d*`` gradients. No ``-ffast-math``: NaN and
+Inf propagate, so that training can detect divergence.
 
 float32 ``tanh`` is the rational function of the Numba fast path (:mod:`fastrnn.kernels._vmath`,
 relative error below 4e-7), written without branches or calls so that C compilers vectorise the
@@ -24,7 +25,8 @@ cdef inline floating c_exp(floating x) noexcept nogil:
 
 
 cdef inline float tanh32(float x) noexcept nogil:
-    """Rational tanh (coefficients of :mod:`fastrnn.kernels._vmath`); NaN in, NaN out (the clamps
+    """Rational tanh (the coefficients of :mod:`fastrnn.kernels._vmath`, written out as C literals:
+    ``tests/test_cython_build.py`` compares them with those constants); NaN in, NaN out (the clamps
     are ordered comparisons, false for NaN)."""
     cdef float hi = 9.0, lo = -9.0, one = 1.0, mone = -1.0
     cdef float u, p, q, t
@@ -213,3 +215,21 @@ cdef inline void gru_bwd(floating dh, floating r, floating z, floating n, floati
     daz[0] = dz * z * (one - z)
     dhn[0] = dan[0] * r
     ddirect[0] = dh * z
+
+
+cdef inline void gru_v1_bwd_zn(floating dh, floating z, floating n, floating h_prev, floating* daz,
+                               floating* dan, floating* ddirect) noexcept nogil:
+    """Back through the update gate and the candidate's tanh of one unit of the original GRU.
+    Writes the pre-activation gradients ``daz``, ``dan`` and the direct gradient to ``h_prev``
+    through the update gate."""
+    cdef floating one = 1
+    daz[0] = dh * (h_prev - n) * z * (one - z)
+    dan[0] = dh * (one - z) * (one - n * n)
+    ddirect[0] = dh * z
+
+
+cdef inline floating gru_v1_bwd_r(floating drh, floating r, floating h_in) noexcept nogil:
+    """Gradient of the reset gate's pre-activation of one unit of the original GRU, from ``drh``,
+    that of ``r * h_in``."""
+    cdef floating one = 1
+    return drh * h_in * r * (one - r)

@@ -1,14 +1,32 @@
-"""Readable errors for the Cython kernels' arguments.
+"""The call of a Cython kernel, and readable errors for its arguments.
 
-The kernels take typed memoryviews; when Python objects do not convert (wrong dtype, layout or
-number of dimensions, a read-only output) Cython's own message names no argument. The kernels then
-call :func:`explain`, which finds the offending argument and raises a ``ValueError`` naming the
-kernel, the argument, what it received and the fix. It runs only on that error path.
+Every kernel is a function over fused float types; :func:`call` picks its float32 or float64
+specialisation from the first array. The kernels take typed memoryviews; when Python objects do not
+convert (wrong dtype, layout or number of dimensions, a read-only output) Cython's own message names
+no argument. :func:`call` then calls :func:`explain`, which finds the offending argument and raises
+a ``ValueError`` naming the kernel, the argument, what it received and the fix. It runs only on
+that error path.
 """
 
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+#: what a Python object that does not convert to a kernel's memoryview raises
+CONVERSION_ERRORS = (ValueError, TypeError, BufferError, AttributeError)
+
+
+def call(kernel, spec, fused, args, shown=None):
+    """Run the specialisation of the fused function ``fused`` for the dtype of ``args[0]``
+    (float64 when its items have 8 bytes, float32 otherwise) on ``args``.
+
+    A conversion error goes to :func:`explain`, with ``kernel``, ``spec`` and the arguments the
+    caller received, ``shown`` (default ``args``), when the kernel takes them in another form.
+    """
+    try:
+        fused["double" if args[0].dtype.itemsize == 8 else "float"](*args)
+    except CONVERSION_ERRORS as exc:
+        explain(kernel, spec, args if shown is None else shown, exc)
 
 
 def _describe(a):

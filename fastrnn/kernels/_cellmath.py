@@ -1,11 +1,15 @@
 """The element-wise cell mathematics, written once and compiled per target.
 
-``build(jit)`` returns a namespace of scalar functions compiled with ``jit``: ``numba.njit(inline="always")``
-for the CPU kernels, ``numba.cuda.jit(device=True)`` for the CUDA kernels. The functions call each other
-through the closure, so each target gets its own compiled copy of exactly the same source.
+``build(jit)`` returns a namespace of scalar functions compiled with ``jit``:
+``numba.njit(inline="always")`` for the CPU kernels, ``numba.cuda.jit(device=True)`` for the CUDA
+kernels. The functions call each other through the closure, so each target gets its own compiled
+copy of exactly the same source.
 
-Notation follows SPEC §1: ``a*`` are gate pre-activations, ``i, f, g, o`` (LSTM) and ``r, z, n`` (GRU) the
-activated gates, ``d*`` gradients of the loss.
+Notation: ``a*`` are gate pre-activations, ``i, f, g, o`` (LSTM) and ``r, z, n`` (GRU) the
+activated gates, ``d*`` gradients of the loss. The GRU comes in two forms: ``gru_*`` apply the reset
+gate after the recurrent product (``reset_after``), ``gru_v1_*`` to the state before it (the
+original form, whose candidate needs a second product once ``r`` is known, so its unit is split in
+two halves around that product).
 """
 
 import math
@@ -51,8 +55,8 @@ def build(jit):
 
     @jit
     def lstm_bwd(dh, dc, i, f, g, o, c, c_prev, wci, wcf, wco, on_i, on_f, on_o):
-        """Back through one LSTM unit. ``dh``, ``dc`` are the gradients arriving at ``h_t`` and ``c_t``.
-        Returns the pre-activation gradients ``dai, daf, dag, dao`` and ``dc_prev``."""
+        """Back through one LSTM unit. ``dh``, ``dc`` are the gradients arriving at ``h_t`` and
+        ``c_t``. Returns the pre-activation gradients ``dai, daf, dag, dao`` and ``dc_prev``."""
         tc = math.tanh(c)
         dao = dh * tc * o * (1.0 - o) if on_o else 0.0
         dct = dc + dh * o * (1.0 - tc * tc) + dao * wco
@@ -75,16 +79,49 @@ def build(jit):
 
     @jit
     def gru_bwd(dh, r, z, n, hn, h_prev):
-        """Back through one GRU unit. Returns ``dar, daz, dan`` (pre-activation gradients; ``dan`` is the
-        gradient of the candidate's input part), ``dhn`` (of the recurrent part ``hn``) and the direct
-        gradient to ``h_prev`` through the update gate."""
+        """Back through one GRU unit. Returns ``dar, daz, dan`` (pre-activation gradients;
+        ``dan`` is the gradient of the candidate's input part), ``dhn`` (of the recurrent part
+        ``hn``) and the direct gradient to ``h_prev`` through the update gate."""
         dz = dh * (h_prev - n)
         dan = dh * (1.0 - z) * (1.0 - n * n)
         dar = dan * hn * r * (1.0 - r)
         daz = dz * z * (1.0 - z)
         return dar, daz, dan, dan * r, dh * z
 
+    @jit
+    def gru_v1_gates(ar, az, h_in):
+        """Reset and update gates of one GRU unit in the original form (reset before the product).
+        ``h_in`` is the state that entered the recurrent product (after the dropout mask). Returns
+        ``r, z`` and ``r * h_in``, the input of the candidate's product."""
+        r = sigmoid(ar)
+        z = sigmoid(az)
+        return r, z, r * h_in
+
+    @jit
+    def gru_v1_state(an, z, h_prev):
+        """Candidate and new state of one GRU unit in the original form: ``an`` is the candidate's
+        full pre-activation (input part plus ``(r * h_in) W_hn^T``). Returns ``n, h``."""
+        n = math.tanh(an)
+        h = (1.0 - z) * n + z * h_prev
+        return n, h
+
+    @jit
+    def gru_v1_bwd_zn(dh, z, n, h_prev):
+        """Back through the update gate and the candidate's tanh of one GRU unit in the original
+        form. Returns ``daz``, ``dan`` (pre-activation gradients) and the direct gradient to
+        ``h_prev`` through the update gate."""
+        daz = dh * (h_prev - n) * z * (1.0 - z)
+        dan = dh * (1.0 - z) * (1.0 - n * n)
+        return daz, dan, dh * z
+
+    @jit
+    def gru_v1_bwd_r(drh, r, h_in):
+        """Gradient of the reset gate's pre-activation, from ``drh``, that of ``r * h_in``."""
+        return drh * h_in * r * (1.0 - r)
+
     return SimpleNamespace(
         sigmoid=sigmoid, rnn_act=rnn_act, rnn_dact=rnn_dact,
         lstm_fwd=lstm_fwd, lstm_bwd=lstm_bwd, gru_fwd=gru_fwd, gru_bwd=gru_bwd,
+        gru_v1_gates=gru_v1_gates, gru_v1_state=gru_v1_state, gru_v1_bwd_zn=gru_v1_bwd_zn,
+        gru_v1_bwd_r=gru_v1_bwd_r,
     )

@@ -162,7 +162,7 @@ def _lstm_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch
     peep = _peep(spec, p, sfx)
     xf, of = inp.reshape(-1), out.reshape(-1)
     run_parts(lstm_fast_forward, [
-        (xf, xrow, wih_p, whh_p, bias, batch_sizes, r0, r1, m, use, peep, spec.peephole,
+        (xf, xrow, width, wih_p, whh_p, bias, batch_sizes, r0, r1, m, use, peep, spec.peephole,
          spec.gates_on, xg, hs, cs, hin, of, yrow, ycol) for r0, r1 in parts])
     return dict(hs=hs, cs=cs, acts=xg)
 
@@ -213,7 +213,7 @@ def _weight_and_input_grads(spec, p, g, unit, dg, G, hs, dinp, accumulate, batch
 
 # ---------------------------------------------------------------------------------------------- RNN
 def _rnn_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_sizes, hmask,
-                  parts):
+                 parts):
     Tm, B = batch_sizes.shape[0], h0.shape[0]
     H = spec.hidden_size
     xg = np.empty((Tm, B, H), F32)
@@ -226,8 +226,8 @@ def _rnn_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_
     wih_p, whh_p = _pack_t(p["weight_ih" + sfx]), _pack_t(p["weight_hh" + sfx])
     xf, of = inp.reshape(-1), out.reshape(-1)
     run_parts(rnn_fast_forward, [
-        (xf, xrow, wih_p, whh_p, bias, batch_sizes, r0, r1, m, use, relu, xg, hs, hin, of, yrow,
-         ycol) for r0, r1 in parts])
+        (xf, xrow, width, wih_p, whh_p, bias, batch_sizes, r0, r1, m, use, relu, xg, hs, hin, of,
+         yrow, ycol) for r0, r1 in parts])
     return dict(hs=hs)
 
 
@@ -251,7 +251,7 @@ def _rnn_backward(spec, p, g, unit, dout, dh, dc, dinp, accumulate, batch_sizes,
 
 # ---------------------------------------------------------------------------------------------- GRU
 def _gru_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_sizes, hmask,
-                  parts):
+                 parts):
     Tm, B = batch_sizes.shape[0], h0.shape[0]
     H = spec.hidden_size
     xg = np.empty((Tm, B, 3 * H), F32)
@@ -269,13 +269,13 @@ def _gru_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_
         bias[:2 * H] += bh[:2 * H]
         bhn = np.ascontiguousarray(bh[2 * H:], dtype=F32)
         run_parts(kg.gru_fast_forward, [
-            (xf, xrow, wih_p, wrz_p, wn_p, bias, bhn, batch_sizes, r0, r1, m, use, xg, cache, hs,
-             hin, of, yrow, ycol) for r0, r1 in parts])
+            (xf, xrow, width, wih_p, wrz_p, wn_p, bias, bhn, batch_sizes, r0, r1, m, use, xg, cache,
+             hs, hin, of, yrow, ycol) for r0, r1 in parts])
         return dict(hs=hs, acts=xg, hn=cache)
     bias = (bi + bh).astype(F32)
     run_parts(kg.gru_v1_fast_forward, [
-        (xf, xrow, wih_p, wrz_p, wn_p, bias, batch_sizes, r0, r1, m, use, xg, cache, hs, hin, of,
-         yrow, ycol) for r0, r1 in parts])
+        (xf, xrow, width, wih_p, wrz_p, wn_p, bias, batch_sizes, r0, r1, m, use, xg, cache, hs, hin,
+         of, yrow, ycol) for r0, r1 in parts])
     return dict(hs=hs, acts=xg, rh=cache)
 
 

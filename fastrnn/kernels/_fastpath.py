@@ -17,10 +17,12 @@ Conventions of the fast path (the eight shared kernels keep theirs, see :mod:`fa
   product inside a part is single-threaded (:mod:`fastrnn.kernels._gemm`).
 """
 
+from collections import namedtuple
+
 import numpy as np
 
 from ._gemm import KC, MR, gemm, gemm_pack, gemm_pack2
-from ._jit import njit
+from ._jit import njit, njit_inline
 
 
 #: bytes of input projections computed ahead of the recurrent sweep (kept in the L2 cache)
@@ -79,6 +81,128 @@ def project(X, F, wp, out, G, a_rows, c_rows, start, t0, t1):
     """
     k0 = start[t0]
     gemm(start[t1] - k0, G, F, X, a_rows[k0:], 0, 1, wp, KC, out, c_rows[k0:], 0, False)
+
+
+# ------------------------------------------------------------------- the skeleton of a sweep
+# Every fast recurrent kernel sweeps the sorted rows [r0, r1) of its part over the steps. Forward:
+# the input projections of a block of steps ahead, the recurrent product of the rows still running
+# (h_{t-1}, through the recurrent-dropout mask) added to them, the cell row by row, then the rows of
+# finished sequences carry their state. Backward: the cell back row by row, zeros for the finished
+# rows, the product with W_hh. These inlined helpers are that skeleton; the kernels of rnn, lstm and
+# gru add their cell. Arrays are the kernels' 1-D views of C-contiguous (T, B, W) arrays.
+
+#: The state of a forward sweep (see :func:`forward_sweep`).
+Sweep = namedtuple("Sweep", "X F wih_p xg G a_rows c_rows start ahead T batch_sizes r0 r1 hs mask "
+                            "use_mask hin B H hrow grow")
+
+
+@njit_inline
+def flat(a):
+    """The 1-D view of a C-contiguous array."""
+    return a.reshape(a.size)
+
+
+@njit_inline
+def forward_sweep(X, xrow, F, wih_p, xg, batch_sizes, r0, r1, hs, hmask, use_mask, hin):
+    """The state of the forward sweep of the sorted rows ``[r0, r1)``, built once per sweep for
+    :func:`forward_step`: the layer input ``X`` (1-D, rows of ``F`` features at the offsets
+    ``xrow``), ``W_ih^T`` packed (``wih_p``), the pre-activations ``xg`` (T, B, G), the states
+    ``hs`` (T+1, B, H), the recurrent-dropout mask ``hmask`` (B, H) and its scratch ``hin``
+    (B, H); with the row tables of the input projections and of the products (``hrow``,
+    ``grow``: the offsets ``b*H``, ``b*G``)."""
+    T, B, G = xg.shape
+    H = hs.shape[2]
+    a_rows, c_rows, start = project_tables(xrow, batch_sizes, B, r0, r1, G)
+    return Sweep(X, F, wih_p, flat(xg), G, a_rows, c_rows, start, project_ahead(r1 - r0, G), T,
+                 batch_sizes, r0, r1, flat(hs), flat(hmask), use_mask, flat(hin), B, H,
+                 np.arange(B) * H, np.arange(B) * G)
+
+
+@njit_inline
+def forward_step(sw, t, w_p, N):
+    """Step ``t`` of a forward sweep up to the cell: the input projections of the steps
+    ``[t, t + ahead)`` when ``t`` starts such a block, then ``xg[t, b, :N] += hin_b W^T`` for the
+    rows ``r0 <= b < hi`` still running, ``W^T`` (H x N) packed in ``w_p`` and ``hin_b`` the row's
+    ``h_{t-1}`` (times the mask with ``use_mask``). Returns ``hi`` and the product's left operand
+    (an array and the offset of row 0, rows ``H`` apart), for the cells that need it again."""
+    if t % sw.ahead == 0:
+        project(sw.X, sw.F, sw.wih_p, sw.xg, sw.G, sw.a_rows, sw.c_rows, sw.start, t,
+                min(sw.T, t + sw.ahead))
+    r0, B, H, G = sw.r0, sw.B, sw.H, sw.G
+    hi = min(sw.r1, sw.batch_sizes[t])
+    a, a_off = recurrent_rows(sw.hs, t, B, H, sw.mask, sw.use_mask, sw.hin, r0, hi)
+    gemm(hi - r0, N, H, a, sw.hrow[r0:], a_off, 1, w_p, KC, sw.xg, sw.grow[r0:], t * B * G, True)
+    return hi, a, a_off
+
+
+@njit_inline
+def recurrent_rows(hs, t, B, H, mask, use_mask, hin, r0, hi):
+    """Left operand of the recurrent product of step ``t``, rows ``[r0, hi)``: ``h_{t-1}`` read in
+    place from the states ``hs`` (T+1, B, H), or, with ``use_mask``, multiplied by the recurrent-
+    dropout ``mask`` (B, H) into ``hin`` (B, H). Returns the array and the offset of row 0 (rows
+    are ``H`` apart)."""
+    if use_mask:
+        for b in range(r0, hi):
+            for j in range(H):
+                hin[b * H + j] = hs[(t * B + b) * H + j] * mask[b * H + j]
+        return hin, 0
+    return hs, t * B * H
+
+
+@njit_inline
+def carry_rows(a, t, B, H, b0, b1):
+    """``a[t + 1, b] = a[t, b]`` for the rows ``b0 <= b < b1`` of ``a`` (T+1, B, H): the state of
+    finished sequences."""
+    for b in range(b0, b1):
+        src = (t * B + b) * H
+        for j in range(H):
+            a[src + B * H + j] = a[src + j]
+
+
+@njit_inline
+def zero_rows(a, t, B, W, b0, b1):
+    """``a[t, b] = 0`` for the rows ``b0 <= b < b1`` of ``a`` (T, B, W)."""
+    for b in range(b0, b1):
+        for j in range(W):
+            a[(t * B + b) * W + j] = 0.0
+
+
+#: The state of a backward sweep (see :func:`backward_sweep`).
+BackSweep = namedtuple("BackSweep", "dg dh mask use_mask batch_sizes r0 r1 B H G hrow grow")
+
+
+@njit_inline
+def backward_sweep(dg, dh, hmask, use_mask, batch_sizes, r0, r1):
+    """The state of the backward sweep of the sorted rows ``[r0, r1)``, built once per sweep for
+    :func:`backward_step` and :func:`backward_product`: the gate gradients ``dg`` (T, B, G), the
+    gradient ``dh`` (B, H) of the state, the recurrent-dropout mask ``hmask`` (B, H), and the row
+    offsets ``b*H``, ``b*G`` (``hrow``, ``grow``)."""
+    T, B, G = dg.shape
+    H = dh.shape[1]
+    return BackSweep(flat(dg), flat(dh), flat(hmask), use_mask, batch_sizes, r0, r1, B, H, G,
+                     np.arange(B) * H, np.arange(B) * G)
+
+
+@njit_inline
+def backward_step(bw, t):
+    """Step ``t`` of a backward sweep before the cell: zeros in ``dg[t, b]`` for the finished rows
+    ``hi <= b < r1``; returns ``hi``, the end of the rows still running."""
+    hi = min(bw.r1, bw.batch_sizes[t])
+    zero_rows(bw.dg, t, bw.B, bw.G, max(bw.r0, hi), bw.r1)
+    return hi
+
+
+@njit_inline
+def backward_product(bw, t, hi, w_p):
+    """Gradient of ``h_{t-1}`` through the recurrent product, rows ``[r0, hi)``: ``dh = dg[t] W_hh``
+    (``W_hh`` (G x H) packed in ``w_p``), times the recurrent-dropout mask with ``use_mask``."""
+    r0, H = bw.r0, bw.H
+    gemm(hi - r0, H, bw.G, bw.dg, bw.grow[r0:], t * bw.B * bw.G, 1, w_p, KC, bw.dh, bw.hrow[r0:],
+         0, False)
+    if bw.use_mask:
+        for b in range(r0, hi):
+            for j in range(H):
+                bw.dh[b * H + j] *= bw.mask[b * H + j]
 
 
 @njit

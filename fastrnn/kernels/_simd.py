@@ -26,6 +26,10 @@ The operations are Numba intrinsics usable inside ``@njit`` code only:
 
 No index is checked and negative indices are not wrapped: these are building blocks for kernels
 whose loops are written against known shapes.
+
+Built on them, inlined helpers for the gate blocks of a row (``G`` blocks of ``H`` units side by
+side): ``vload3``/``vload4`` read lanes ``o .. o+n-1`` of each block, ``vstore3``/``vstore4`` write
+them, ``vacc3``/``vacc4`` add to them.
 """
 
 import operator
@@ -34,6 +38,8 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, overload, register_model
+
+from ._jit import njit_inline
 
 LANES = 16
 _F32 = ir.FloatType()
@@ -232,3 +238,46 @@ for _op, _fn in ((operator.add, vadd), (operator.sub, vsub), (operator.mul, vmul
         return ov
 
     overload(_op)(_make(_fn))
+
+
+# ---------------------------------------------------------------- the gate blocks of a row
+@njit_inline
+def vload3(a, o, H, n):
+    """``n`` lanes of three blocks ``H`` apart: ``a[o:]``, ``a[o + H:]``, ``a[o + 2H:]``."""
+    return vload_n(a, o, n), vload_n(a, o + H, n), vload_n(a, o + 2 * H, n)
+
+
+@njit_inline
+def vload4(a, o, H, n):
+    """``n`` lanes of four blocks ``H`` apart."""
+    v0, v1, v2 = vload3(a, o, H, n)
+    return v0, v1, v2, vload_n(a, o + 3 * H, n)
+
+
+@njit_inline
+def vstore3(a, o, H, n, v0, v1, v2):
+    """Store ``n`` lanes of ``v0, v1, v2`` to three blocks ``H`` apart, from ``a[o]``."""
+    vstore_n(a, o, v0, n)
+    vstore_n(a, o + H, v1, n)
+    vstore_n(a, o + 2 * H, v2, n)
+
+
+@njit_inline
+def vstore4(a, o, H, n, v0, v1, v2, v3):
+    """Store ``n`` lanes of ``v0 .. v3`` to four blocks ``H`` apart, from ``a[o]``."""
+    vstore3(a, o, H, n, v0, v1, v2)
+    vstore_n(a, o + 3 * H, v3, n)
+
+
+@njit_inline
+def vacc3(a, o, H, n, v0, v1, v2):
+    """Add ``v0, v1, v2`` to ``n`` lanes of three blocks ``H`` apart, from ``a[o]``."""
+    p0, p1, p2 = vload3(a, o, H, n)
+    vstore3(a, o, H, n, p0 + v0, p1 + v1, p2 + v2)
+
+
+@njit_inline
+def vacc4(a, o, H, n, v0, v1, v2, v3):
+    """Add ``v0 .. v3`` to ``n`` lanes of four blocks ``H`` apart, from ``a[o]``."""
+    p0, p1, p2, p3 = vload4(a, o, H, n)
+    vstore4(a, o, H, n, p0 + v0, p1 + v1, p2 + v2, p3 + v3)

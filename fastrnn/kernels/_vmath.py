@@ -18,6 +18,11 @@ divergence stays visible.
 
 ``sigmoid(x) = (1 + tanh(x/2)) / 2``, the identity the numpy reference uses too.
 
+The float32 kernels of the Cython backend evaluate the same rational function; a ``.pxd`` cannot
+import Python constants, so ``fastrnn/_cy/_cellmath.pxd`` writes these coefficients out as C
+literals, and ``tests/test_cython_build.py`` reads them from its source and compares each with the
+constants here, exactly.
+
 float64 kernels keep the exact library functions.
 """
 

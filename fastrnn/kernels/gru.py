@@ -1,18 +1,19 @@
 """Numba kernels of the GRU (gate order r, z, n). Conventions: see :mod:`fastrnn.kernels.rnn`.
 
-Two forms (SPEC §1): ``gru_forward``/``gru_backward`` apply the reset gate after the recurrent product
-(``reset_after=True``, as PyTorch and cuDNN); ``gru_v1_forward``/``gru_v1_backward`` apply it to the
-state before the product (the original form, ``reset_after=False``), which needs a second product per
-step once ``r_t`` is known.
+Two forms: ``gru_forward``/``gru_backward`` apply the reset gate after the recurrent product
+(``reset_after=True``, as PyTorch and cuDNN); ``gru_v1_forward``/``gru_v1_backward`` apply it to
+the state before the product (the original form, ``reset_after=False``), which needs a second
+product per step once ``r_t`` is known.
 """
 
 import numpy as np
 
-from ._fastpath import (input_grads, project, project_ahead, project_tables, weight_grad,
-                        weight_grad2)
+from ._fastpath import (backward_step, backward_sweep, carry_rows, flat, forward_step,
+                        forward_sweep, input_grads, weight_grad, weight_grad2, zero_rows)
 from ._gemm import KC, gemm
-from ._jit import gru_bwd, gru_fwd, njit, njit_inline, recurrent_product, sigmoid
-from ._simd import vfma, vload_n, vsplat, vstore_n
+from ._jit import (carry_finished, gru_bwd, gru_fwd, gru_v1_bwd_r, gru_v1_bwd_zn, gru_v1_gates,
+                   gru_v1_state, masked_rows, njit, njit_inline, recurrent_product, zero_finished)
+from ._simd import vacc3, vfma, vload3, vload_n, vsplat, vstore3, vstore_n
 from ._vmath import vsigmoid, vtanh
 
 
@@ -25,7 +26,11 @@ def gru_forward(xp, whh_t, bhh, batch_sizes, hmask, use_mask, hs, acts, hin, a):
     xp : ndarray of shape (T, B, 3H)
         Input projections plus ``b_ih`` only (``b_hh`` is inside the reset product).
     whh_t : ndarray of shape (H, 3H)
+        Transposed recurrent weights.
     bhh : ndarray of shape (3H,)
+        Recurrent bias.
+    batch_sizes, hmask, use_mask
+        As for :func:`fastrnn.kernels.rnn.rnn_forward`.
     hs : ndarray of shape (T+1, B, H)
         Output states; ``hs[0]`` holds ``h_0``.
     acts : ndarray of shape (T, B, 4H)
@@ -38,25 +43,20 @@ def gru_forward(xp, whh_t, bhh, batch_sizes, hmask, use_mask, hs, acts, hin, a):
     H = G // 3
     for t in range(T):
         n_ = batch_sizes[t]
-        src = hs[t]
+        src, dst, x, act = hs[t], hs[t + 1], xp[t], acts[t]
         recurrent_product(src, hmask, use_mask, hin, whh_t, a, n_)
-        x = xp[t]
-        act = acts[t]
-        dst = hs[t + 1]
         for b in range(n_):
             for j in range(H):
                 hn = a[b, 2 * H + j] + bhh[2 * H + j]
                 r, z, n, h = gru_fwd(x[b, j] + a[b, j] + bhh[j],
-                                        x[b, H + j] + a[b, H + j] + bhh[H + j],
-                                        x[b, 2 * H + j], hn, src[b, j])
+                                     x[b, H + j] + a[b, H + j] + bhh[H + j],
+                                     x[b, 2 * H + j], hn, src[b, j])
                 act[b, j] = r
                 act[b, H + j] = z
                 act[b, 2 * H + j] = n
                 act[b, 3 * H + j] = hn
                 dst[b, j] = h
-        for b in range(n_, B):
-            for j in range(H):
-                dst[b, j] = src[b, j]
+        carry_finished(src, dst, n_)
 
 
 @njit
@@ -81,15 +81,11 @@ def gru_backward(dy, hs, acts, whh, batch_sizes, hmask, use_mask, dxp, dhp, dh, 
     T, B, H = dy.shape
     for t in range(T - 1, -1, -1):
         n_ = batch_sizes[t]
-        act = acts[t]
-        hp = hs[t]
-        d = dy[t]
-        gx = dxp[t]
-        gh = dhp[t]
+        act, hp, d, gx, gh = acts[t], hs[t], dy[t], dxp[t], dhp[t]
         for b in range(n_):
             for j in range(H):
                 dar, daz, dan, dhn, dd = gru_bwd(dh[b, j] + d[b, j], act[b, j], act[b, H + j],
-                                                    act[b, 2 * H + j], act[b, 3 * H + j], hp[b, j])
+                                                 act[b, 2 * H + j], act[b, 3 * H + j], hp[b, j])
                 gx[b, j] = dar
                 gx[b, H + j] = daz
                 gx[b, 2 * H + j] = dan
@@ -97,10 +93,8 @@ def gru_backward(dy, hs, acts, whh, batch_sizes, hmask, use_mask, dxp, dhp, dh, 
                 gh[b, H + j] = daz
                 gh[b, 2 * H + j] = dhn
                 ddirect[b, j] = dd
-        for b in range(n_, B):
-            for j in range(3 * H):
-                gx[b, j] = 0.0
-                gh[b, j] = 0.0
+        zero_finished(gx, n_)
+        zero_finished(gh, n_)
         np.dot(gh[:n_], whh, dh[:n_])
         for b in range(n_):
             for j in range(H):
@@ -122,7 +116,10 @@ def gru_v1_forward(xp, whh_rz_t, whh_n_t, batch_sizes, hmask, use_mask, hs, acts
         Transposed recurrent weights of the r and z gates.
     whh_n_t : ndarray of shape (H, H)
         Transposed recurrent weights of the candidate.
+    batch_sizes, hmask, use_mask
+        As for :func:`gru_forward`.
     hs : ndarray of shape (T+1, B, H)
+        Output states; ``hs[0]`` holds ``h_0``.
     acts : ndarray of shape (T, B, 3H)
         Output cache ``r, z, n``.
     rh : ndarray of shape (T, B, H)
@@ -136,32 +133,24 @@ def gru_v1_forward(xp, whh_rz_t, whh_n_t, batch_sizes, hmask, use_mask, hs, acts
     H = G // 3
     for t in range(T):
         n_ = batch_sizes[t]
-        src = hs[t]
-        for b in range(n_):
-            for j in range(H):
-                hin[b, j] = src[b, j] * hmask[b, j] if use_mask else src[b, j]
+        src, x, act, rht = hs[t], xp[t], acts[t], rh[t]
+        masked_rows(src, hmask, use_mask, hin, n_)
         np.dot(hin[:n_], whh_rz_t, a[:n_])
-        x = xp[t]
-        act = acts[t]
-        rht = rh[t]
         for b in range(n_):
             for j in range(H):
-                r = sigmoid(x[b, j] + a[b, j])
+                r, z, rh_ = gru_v1_gates(x[b, j] + a[b, j], x[b, H + j] + a[b, H + j], hin[b, j])
                 act[b, j] = r
-                act[b, H + j] = sigmoid(x[b, H + j] + a[b, H + j])
-                rht[b, j] = r * hin[b, j]
+                act[b, H + j] = z
+                rht[b, j] = rh_
         np.dot(rht[:n_], whh_n_t, an[:n_])
         dst = hs[t + 1]
         for b in range(n_):
             for j in range(H):
-                n = np.tanh(x[b, 2 * H + j] + an[b, j])
-                z = act[b, H + j]
+                n, h = gru_v1_state(x[b, 2 * H + j] + an[b, j], act[b, H + j], src[b, j])
                 act[b, 2 * H + j] = n
-                dst[b, j] = (1.0 - z) * n + z * src[b, j]
-        for b in range(n_, B):
-            for j in range(H):
-                dst[b, j] = src[b, j]
-                rht[b, j] = 0.0
+                dst[b, j] = h
+        carry_finished(src, dst, n_)
+        zero_finished(rht, n_)
 
 
 @njit
@@ -184,24 +173,17 @@ def gru_v1_backward(dy, hs, acts, whh_rz, whh_n, batch_sizes, hmask, use_mask, d
     T, B, H = dy.shape
     for t in range(T - 1, -1, -1):
         n_ = batch_sizes[t]
-        act = acts[t]
-        hp = hs[t]
-        d = dy[t]
-        g_ = dgates[t]
+        act, hp, d, g_ = acts[t], hs[t], dy[t], dgates[t]
         for b in range(n_):
             for j in range(H):
-                dht = dh[b, j] + d[b, j]
-                z = act[b, H + j]
-                n = act[b, 2 * H + j]
-                drz[b, H + j] = dht * (hp[b, j] - n) * z * (1.0 - z)
-                dn[b, j] = dht * (1.0 - z) * (1.0 - n * n)
-                ddirect[b, j] = dht * z
+                drz[b, H + j], dn[b, j], ddirect[b, j] = gru_v1_bwd_zn(
+                    dh[b, j] + d[b, j], act[b, H + j], act[b, 2 * H + j], hp[b, j])
         np.dot(dn[:n_], whh_n, drh[:n_])
         for b in range(n_):
             for j in range(H):
                 r = act[b, j]
                 hin = hp[b, j] * hmask[b, j] if use_mask else hp[b, j]
-                drz[b, j] = drh[b, j] * hin * r * (1.0 - r)
+                drz[b, j] = gru_v1_bwd_r(drh[b, j], r, hin)
         np.dot(drz[:n_], whh_rz, dhin[:n_])
         for b in range(n_):
             for j in range(H):
@@ -212,24 +194,12 @@ def gru_v1_backward(dy, hs, acts, whh_rz, whh_n, batch_sizes, hmask, use_mask, d
                 g_[b, j] = drz[b, j]
                 g_[b, H + j] = drz[b, H + j]
                 g_[b, 2 * H + j] = dn[b, j]
-        for b in range(n_, B):
-            for j in range(3 * H):
-                g_[b, j] = 0.0
+        zero_finished(g_, n_)
 
 
 # ---------------------------------------------------------------------------------------------------
 # Fast path: float32, Numba backend only (conventions: :mod:`fastrnn.kernels._fastpath`).
 # ---------------------------------------------------------------------------------------------------
-
-@njit_inline
-def _masked_rows(src, s_off, mask, use_mask, dst, r0, hi, H):
-    """``dst[b] = src[s_off + b*H ...] * mask[b]`` for the rows ``r0 <= b < hi`` (the recurrent
-    input)."""
-    for b in range(r0, hi):
-        for j in range(H):
-            v = src[s_off + b * H + j]
-            dst[b * H + j] = v * mask[b * H + j] if use_mask else v
-
 
 @njit_inline
 def _gru_cell_fwd(xg, go, bias, bhn, hnc, ho, hs, hp, hn, Y, yo, H):
@@ -241,17 +211,15 @@ def _gru_cell_fwd(xg, go, bias, bhn, hnc, ho, hs, hp, hn, Y, yo, H):
         hnv = vload_n(hnc, ho + j, m) + vload_n(bhn, j, m)
         n = vtanh(vfma(r, hnv, vload_n(xg, go + 2 * H + j, m) + vload_n(bias, 2 * H + j, m)))
         h = vfma(z, vload_n(hs, hp + j, m), (one - z) * n)
-        vstore_n(xg, go + j, r, m)
-        vstore_n(xg, go + H + j, z, m)
-        vstore_n(xg, go + 2 * H + j, n, m)
+        vstore3(xg, go + j, H, m, r, z, n)
         vstore_n(hnc, ho + j, hnv, m)
         vstore_n(hs, hn + j, h, m)
         vstore_n(Y, yo + j, h, m)
 
 
 @njit
-def gru_fast_forward(X, xrow, wih_p, wrz_p, wn_p, bias, bhn, batch_sizes, r0, r1, hmask, use_mask,
-                     xg, hnc, hs, hin, Y, yrow, ycol):
+def gru_fast_forward(X, xrow, F, wih_p, wrz_p, wn_p, bias, bhn, batch_sizes, r0, r1, hmask,
+                     use_mask, xg, hnc, hs, hin, Y, yrow, ycol):
     """GRU (reset after) forward of sorted rows ``[r0, r1)``: input projection, then the sweep.
 
     Parameters
@@ -268,37 +236,15 @@ def gru_fast_forward(X, xrow, wih_p, wrz_p, wn_p, bias, bhn, batch_sizes, r0, r1
     """
     T, B, G = xg.shape
     H = G // 3
-    F = wih_p.shape[0] // (((G + 31) // 32) * 32)  # input features
-    xgf = xg.reshape(xg.size)
-    hncf = hnc.reshape(hnc.size)
-    hsf = hs.reshape(hs.size)
-    hinf = hin.reshape(hin.size)
-    maskf = hmask.reshape(hmask.size)
-    ahead = project_ahead(r1 - r0, G)
-    pa, pc, ps = project_tables(xrow, batch_sizes, B, r0, r1, G)
-    hrow = np.arange(B) * H
-    grow = np.arange(B) * G
+    sw = forward_sweep(X, xrow, F, wih_p, xg, batch_sizes, r0, r1, hs, hmask, use_mask, hin)
+    hncf, hrow = flat(hnc), sw.hrow
     for t in range(T):
-        if t % ahead == 0:
-            project(X, F, wih_p, xgf, G, pa, pc, ps, t, min(T, t + ahead))
-        hi = min(r1, batch_sizes[t])
-        if hi > r0:
-            if use_mask:
-                _masked_rows(hsf, t * B * H, maskf, True, hinf, r0, hi, H)
-                a, a_off = hinf, 0
-            else:
-                a, a_off = hsf, t * B * H
-            gemm(hi - r0, 2 * H, H, a, hrow[r0:], a_off, 1, wrz_p, KC, xgf, grow[r0:], t * B * G,
-                 True)
-            gemm(hi - r0, H, H, a, hrow[r0:], a_off, 1, wn_p, KC, hncf, hrow[r0:], t * B * H, False)
-            for b in range(r0, hi):
-                _gru_cell_fwd(xgf, (t * B + b) * G, bias, bhn, hncf, (t * B + b) * H, hsf,
-                              (t * B + b) * H, ((t + 1) * B + b) * H, Y, yrow[t * B + b] + ycol, H)
-        for b in range(max(r0, hi), r1):
-            src = (t * B + b) * H
-            dst = ((t + 1) * B + b) * H
-            for j in range(H):
-                hsf[dst + j] = hsf[src + j]
+        hi, a, a_off = forward_step(sw, t, wrz_p, 2 * H)
+        gemm(hi - r0, H, H, a, hrow[r0:], a_off, 1, wn_p, KC, hncf, hrow[r0:], t * B * H, False)
+        for b in range(r0, hi):
+            _gru_cell_fwd(sw.xg, (t * B + b) * G, bias, bhn, hncf, (t * B + b) * H, sw.hs,
+                          (t * B + b) * H, ((t + 1) * B + b) * H, Y, yrow[t * B + b] + ycol, H)
+        carry_rows(sw.hs, t, B, H, max(r0, hi), r1)
 
 
 @njit_inline
@@ -307,23 +253,28 @@ def _gru_cell_bwd(dh, ho, dY, dyo, xg, go, hnc, hco, hs, hp, dg, dgn, dd, dbi, d
     for j in range(0, H, 16):
         m = min(16, H - j)
         dht = vload_n(dh, ho + j, m) + vload_n(dY, dyo + j, m)
-        r = vload_n(xg, go + j, m)
-        z = vload_n(xg, go + H + j, m)
-        n = vload_n(xg, go + 2 * H + j, m)
+        r, z, n = vload3(xg, go + j, H, m)
         hnv = vload_n(hnc, hco + j, m)
         dan = dht * (one - z) * (one - n * n)
         dar = dan * hnv * r * (one - r)
         daz = dht * (vload_n(hs, hp + j, m) - n) * z * (one - z)
         dhn = dan * r
-        vstore_n(dg, go + j, dar, m)
-        vstore_n(dg, go + H + j, daz, m)
-        vstore_n(dg, go + 2 * H + j, dan, m)
+        vstore3(dg, go + j, H, m, dar, daz, dan)
         vstore_n(dgn, hco + j, dhn, m)
         vstore_n(dd, ho + j, dht * z, m)
-        vstore_n(dbi, j, vload_n(dbi, j, m) + dar, m)
-        vstore_n(dbi, H + j, vload_n(dbi, H + j, m) + daz, m)
-        vstore_n(dbi, 2 * H + j, vload_n(dbi, 2 * H + j, m) + dan, m)
+        vacc3(dbi, j, H, m, dar, daz, dan)
         vstore_n(dbh, 2 * H + j, vload_n(dbh, 2 * H + j, m) + dhn, m)
+
+
+@njit_inline
+def _gru_dh_prev(dh, ho, mask, use_mask, dd, H):
+    """Gradient of ``h_{t-1}`` of one row: ``dh[ho:]`` holds the product of the gate gradients
+    with ``W_hh``; applies the mask and adds the direct gradient ``dd[ho:]``."""
+    for j in range(H):
+        v = dh[ho + j]
+        if use_mask:
+            v *= mask[ho + j]
+        dh[ho + j] = v + dd[ho + j]
 
 
 @njit
@@ -339,38 +290,22 @@ def gru_fast_backward(dY, dyrow, dycol, xg, hnc, hs, wrz_p, wn_p, batch_sizes, r
     """
     T, B, G = xg.shape
     H = G // 3
-    xgf = xg.reshape(xg.size)
-    hncf = hnc.reshape(hnc.size)
-    hsf = hs.reshape(hs.size)
-    dgf = dg.reshape(dg.size)
-    dgnf = dgn.reshape(dgn.size)
-    dhf = dh.reshape(dh.size)
-    ddf = dd.reshape(dd.size)
-    maskf = hmask.reshape(hmask.size)
+    bw = backward_sweep(dg, dh, hmask, use_mask, batch_sizes, r0, r1)
+    xgf, hncf, hsf, dgnf, ddf = flat(xg), flat(hnc), flat(hs), flat(dgn), flat(dd)
     dbi[:] = 0.0
     dbh[:] = 0.0
-    hrow = np.arange(B) * H
-    grow = np.arange(B) * G
+    hrow, grow = bw.hrow, bw.grow
     for t in range(T - 1, -1, -1):
-        hi = min(r1, batch_sizes[t])
+        hi = backward_step(bw, t)
+        zero_rows(dgnf, t, B, H, max(r0, hi), r1)
         for b in range(r0, hi):
-            _gru_cell_bwd(dhf, b * H, dY, dyrow[t * B + b] + dycol, xgf, (t * B + b) * G, hncf,
-                          (t * B + b) * H, hsf, (t * B + b) * H, dgf, dgnf, ddf, dbi, dbh, H)
-        for b in range(max(r0, hi), r1):
-            for j in range(G):
-                dgf[(t * B + b) * G + j] = 0.0
-            for j in range(H):
-                dgnf[(t * B + b) * H + j] = 0.0
-        if hi > r0:
-            gemm(hi - r0, H, 2 * H, dgf, grow[r0:], t * B * G, 1, wrz_p, KC, dhf, hrow[r0:], 0,
-                 False)
-            gemm(hi - r0, H, H, dgnf, hrow[r0:], t * B * H, 1, wn_p, KC, dhf, hrow[r0:], 0, True)
-            for b in range(r0, hi):
-                for j in range(H):
-                    v = dhf[b * H + j]
-                    if use_mask:
-                        v *= maskf[b * H + j]
-                    dhf[b * H + j] = v + ddf[b * H + j]
+            _gru_cell_bwd(bw.dh, b * H, dY, dyrow[t * B + b] + dycol, xgf, (t * B + b) * G, hncf,
+                          (t * B + b) * H, hsf, (t * B + b) * H, bw.dg, dgnf, ddf, dbi, dbh, H)
+        gemm(hi - r0, H, 2 * H, bw.dg, grow[r0:], t * B * G, 1, wrz_p, KC, bw.dh, hrow[r0:], 0,
+             False)
+        gemm(hi - r0, H, H, dgnf, hrow[r0:], t * B * H, 1, wn_p, KC, bw.dh, hrow[r0:], 0, True)
+        for b in range(r0, hi):
+            _gru_dh_prev(bw.dh, b * H, bw.mask, use_mask, ddf, H)
 
 
 @njit
@@ -386,8 +321,39 @@ def gru_fast_grads(dg, dgn, K, x, xrow, F, hin, hrow, H, gwih, gwhh, q0, q1, wih
     input_grads(dg, G, wih_p, batch_sizes, B, r0, r1, dx, xrow, F, accumulate)
 
 
+@njit_inline
+def _gru_v1_gates_fwd(xg, go, bias, hin, ho, rh, ro, H):
+    """Reset and update gates of one row of the original GRU, 16 units at a time: the
+    pre-activations ``xg[go:go+2H]`` (the biases are added here) become ``r, z`` in place, and
+    ``r * h_in`` (``h_in`` at ``hin[ho:]``) goes to ``rh[ro:]``, the input of the candidate's
+    product."""
+    for j in range(0, H, 16):
+        m = min(16, H - j)
+        r = vsigmoid(vload_n(xg, go + j, m) + vload_n(bias, j, m))
+        z = vsigmoid(vload_n(xg, go + H + j, m) + vload_n(bias, H + j, m))
+        vstore_n(xg, go + j, r, m)
+        vstore_n(xg, go + H + j, z, m)
+        vstore_n(rh, ro + j, r * vload_n(hin, ho + j, m), m)
+
+
+@njit_inline
+def _gru_v1_state_fwd(xg, go, bias, hs, hp, hn, Y, yo, H):
+    """Candidate and new state of one row of the original GRU: ``xg[go+2H:go+3H]`` holds the
+    candidate's pre-activation without its bias and becomes ``n``; ``h`` goes to ``hs[hn:]`` and
+    ``Y[yo:]``."""
+    one = vsplat(1.0)
+    for j in range(0, H, 16):
+        m = min(16, H - j)
+        n = vtanh(vload_n(xg, go + 2 * H + j, m) + vload_n(bias, 2 * H + j, m))
+        z = vload_n(xg, go + H + j, m)
+        h = vfma(z, vload_n(hs, hp + j, m), (one - z) * n)
+        vstore_n(xg, go + 2 * H + j, n, m)
+        vstore_n(hs, hn + j, h, m)
+        vstore_n(Y, yo + j, h, m)
+
+
 @njit
-def gru_v1_fast_forward(X, xrow, wih_p, wrz_p, wn_p, bias, batch_sizes, r0, r1, hmask, use_mask,
+def gru_v1_fast_forward(X, xrow, F, wih_p, wrz_p, wn_p, bias, batch_sizes, r0, r1, hmask, use_mask,
                         xg, rh, hs, hin, Y, yrow, ycol):
     """GRU forward in the original form (reset before the product) of sorted rows ``[r0, r1)``.
 
@@ -397,56 +363,68 @@ def gru_v1_fast_forward(X, xrow, wih_p, wrz_p, wn_p, bias, batch_sizes, r0, r1, 
     """
     T, B, G = xg.shape
     H = G // 3
-    F = wih_p.shape[0] // (((G + 31) // 32) * 32)  # input features
-    xgf = xg.reshape(xg.size)
-    rhf = rh.reshape(rh.size)
-    hsf = hs.reshape(hs.size)
-    hinf = hin.reshape(hin.size)
-    maskf = hmask.reshape(hmask.size)
-    ahead = project_ahead(r1 - r0, G)
-    pa, pc, ps = project_tables(xrow, batch_sizes, B, r0, r1, G)
-    hrow = np.arange(B) * H
-    grow = np.arange(B) * G
-    one = vsplat(1.0)
+    sw = forward_sweep(X, xrow, F, wih_p, xg, batch_sizes, r0, r1, hs, hmask, use_mask, hin)
+    rhf = flat(rh)
     for t in range(T):
-        if t % ahead == 0:
-            project(X, F, wih_p, xgf, G, pa, pc, ps, t, min(T, t + ahead))
-        hi = min(r1, batch_sizes[t])
-        if hi > r0:
-            _masked_rows(hsf, t * B * H, maskf, use_mask, hinf, r0, hi, H)
-            gemm(hi - r0, 2 * H, H, hinf, hrow[r0:], 0, 1, wrz_p, KC, xgf, grow[r0:], t * B * G,
-                 True)
-            for b in range(r0, hi):
-                go = (t * B + b) * G
-                ro = (t * B + b) * H
-                for j in range(0, H, 16):
-                    m = min(16, H - j)
-                    r = vsigmoid(vload_n(xgf, go + j, m) + vload_n(bias, j, m))
-                    z = vsigmoid(vload_n(xgf, go + H + j, m) + vload_n(bias, H + j, m))
-                    vstore_n(xgf, go + j, r, m)
-                    vstore_n(xgf, go + H + j, z, m)
-                    vstore_n(rhf, ro + j, r * vload_n(hinf, b * H + j, m), m)
-            gemm(hi - r0, H, H, rhf, hrow[r0:], t * B * H, 1, wn_p, KC, xgf, grow[r0:],
-                 t * B * G + 2 * H, True)
-            for b in range(r0, hi):
-                go = (t * B + b) * G
-                hp = (t * B + b) * H
-                hn = ((t + 1) * B + b) * H
-                yo = yrow[t * B + b] + ycol
-                for j in range(0, H, 16):
-                    m = min(16, H - j)
-                    n = vtanh(vload_n(xgf, go + 2 * H + j, m) + vload_n(bias, 2 * H + j, m))
-                    z = vload_n(xgf, go + H + j, m)
-                    h = vfma(z, vload_n(hsf, hp + j, m), (one - z) * n)
-                    vstore_n(xgf, go + 2 * H + j, n, m)
-                    vstore_n(hsf, hn + j, h, m)
-                    vstore_n(Y, yo + j, h, m)
-        for b in range(max(r0, hi), r1):
-            src = (t * B + b) * H
-            dst = ((t + 1) * B + b) * H
-            for j in range(H):
-                hsf[dst + j] = hsf[src + j]
-                rhf[src + j] = 0.0
+        hi, a, a_off = forward_step(sw, t, wrz_p, 2 * H)
+        for b in range(r0, hi):
+            _gru_v1_gates_fwd(sw.xg, (t * B + b) * G, bias, a, a_off + b * H, rhf,
+                              (t * B + b) * H, H)
+        gemm(hi - r0, H, H, rhf, sw.hrow[r0:], t * B * H, 1, wn_p, KC, sw.xg, sw.grow[r0:],
+             t * B * G + 2 * H, True)
+        for b in range(r0, hi):
+            _gru_v1_state_fwd(sw.xg, (t * B + b) * G, bias, sw.hs, (t * B + b) * H,
+                              ((t + 1) * B + b) * H, Y, yrow[t * B + b] + ycol, H)
+        carry_rows(sw.hs, t, B, H, max(r0, hi), r1)
+        zero_rows(rhf, t, B, H, max(r0, hi), r1)
+
+
+@njit_inline
+def _gru_v1_cell_bwd_zn(dh, ho, dY, dyo, xg, go, hs, hp, dg, dd, db, H):
+    """Back through the update gate and the candidate's tanh of one row of the original GRU:
+    ``daz``, ``dan`` to ``dg[go+H:go+3H]`` and the bias gradient ``db``, the direct gradient of
+    ``h_{t-1}`` (through the update gate) to ``dd[ho:]``."""
+    one = vsplat(1.0)
+    for j in range(0, H, 16):
+        m = min(16, H - j)
+        dht = vload_n(dh, ho + j, m) + vload_n(dY, dyo + j, m)
+        z = vload_n(xg, go + H + j, m)
+        n = vload_n(xg, go + 2 * H + j, m)
+        dan = dht * (one - z) * (one - n * n)
+        daz = dht * (vload_n(hs, hp + j, m) - n) * z * (one - z)
+        vstore_n(dg, go + H + j, daz, m)
+        vstore_n(dg, go + 2 * H + j, dan, m)
+        vstore_n(dd, ho + j, dht * z, m)
+        vstore_n(db, H + j, vload_n(db, H + j, m) + daz, m)
+        vstore_n(db, 2 * H + j, vload_n(db, 2 * H + j, m) + dan, m)
+
+
+@njit_inline
+def _gru_v1_cell_bwd_r(drh, ho, xg, go, hs, hp, mask, use_mask, dg, db, H):
+    """Gradient of the reset gate's pre-activation of one row of the original GRU, from ``drh[ho:]``
+    (the gradient of ``r * h_in``), to ``dg[go:go+H]`` and ``db``."""
+    one = vsplat(1.0)
+    for j in range(0, H, 16):
+        m = min(16, H - j)
+        r = vload_n(xg, go + j, m)
+        mk = vload_n(mask, ho + j, m) if use_mask else one
+        hin = vload_n(hs, hp + j, m) * mk
+        dar = vload_n(drh, ho + j, m) * hin * r * (one - r)
+        vstore_n(dg, go + j, dar, m)
+        vstore_n(db, j, vload_n(db, j, m) + dar, m)
+
+
+@njit_inline
+def _gru_v1_dh_prev(dh, ho, drh, xg, go, mask, use_mask, dd, H):
+    """Gradient of ``h_{t-1}`` of one row of the original GRU: ``dh[ho:]`` holds the product of the
+    gate gradients with ``W_hh[:2H]``; adds ``drh * r`` (through ``r * h_in``), applies the mask and
+    adds the direct gradient ``dd[ho:]``."""
+    for j in range(0, H, 16):
+        m = min(16, H - j)
+        v = vfma(vload_n(drh, ho + j, m), vload_n(xg, go + j, m), vload_n(dh, ho + j, m))
+        if use_mask:
+            v = v * vload_n(mask, ho + j, m)
+        vstore_n(dh, ho + j, v + vload_n(dd, ho + j, m), m)
 
 
 @njit
@@ -460,64 +438,24 @@ def gru_v1_fast_backward(dY, dyrow, dycol, xg, hs, wrz_p, wn_p, batch_sizes, r0,
     """
     T, B, G = xg.shape
     H = G // 3
-    xgf = xg.reshape(xg.size)
-    hsf = hs.reshape(hs.size)
-    dgf = dg.reshape(dg.size)
-    dhf = dh.reshape(dh.size)
-    ddf = dd.reshape(dd.size)
-    drhf = drh.reshape(drh.size)
-    maskf = hmask.reshape(hmask.size)
+    bw = backward_sweep(dg, dh, hmask, use_mask, batch_sizes, r0, r1)
+    xgf, hsf, ddf, drhf = flat(xg), flat(hs), flat(dd), flat(drh)
     db[:] = 0.0
-    hrow = np.arange(B) * H
-    grow = np.arange(B) * G
-    one = vsplat(1.0)
-    full = vsplat(1.0)
+    hrow, grow = bw.hrow, bw.grow
     for t in range(T - 1, -1, -1):
-        hi = min(r1, batch_sizes[t])
+        hi = backward_step(bw, t)
         for b in range(r0, hi):
-            go = (t * B + b) * G
-            hp = (t * B + b) * H
-            dyo = dyrow[t * B + b] + dycol
-            for j in range(0, H, 16):
-                m = min(16, H - j)
-                dht = vload_n(dhf, b * H + j, m) + vload_n(dY, dyo + j, m)
-                z = vload_n(xgf, go + H + j, m)
-                n = vload_n(xgf, go + 2 * H + j, m)
-                dan = dht * (one - z) * (one - n * n)
-                daz = dht * (vload_n(hsf, hp + j, m) - n) * z * (one - z)
-                vstore_n(dgf, go + H + j, daz, m)
-                vstore_n(dgf, go + 2 * H + j, dan, m)
-                vstore_n(ddf, b * H + j, dht * z, m)
-                vstore_n(db, H + j, vload_n(db, H + j, m) + daz, m)
-                vstore_n(db, 2 * H + j, vload_n(db, 2 * H + j, m) + dan, m)
-        for b in range(max(r0, hi), r1):
-            for j in range(G):
-                dgf[(t * B + b) * G + j] = 0.0
-        if hi > r0:
-            gemm(hi - r0, H, H, dgf, grow[r0:], t * B * G + 2 * H, 1, wn_p, KC, drhf, hrow[r0:], 0,
-                 False)
-            for b in range(r0, hi):
-                go = (t * B + b) * G
-                hp = (t * B + b) * H
-                for j in range(0, H, 16):
-                    m = min(16, H - j)
-                    r = vload_n(xgf, go + j, m)
-                    mk = vload_n(maskf, b * H + j, m) if use_mask else full
-                    hin = vload_n(hsf, hp + j, m) * mk
-                    dar = vload_n(drhf, b * H + j, m) * hin * r * (one - r)
-                    vstore_n(dgf, go + j, dar, m)
-                    vstore_n(db, j, vload_n(db, j, m) + dar, m)
-            gemm(hi - r0, H, 2 * H, dgf, grow[r0:], t * B * G, 1, wrz_p, KC, dhf, hrow[r0:], 0,
-                 False)
-            for b in range(r0, hi):
-                go = (t * B + b) * G
-                for j in range(0, H, 16):
-                    m = min(16, H - j)
-                    v = vfma(vload_n(drhf, b * H + j, m), vload_n(xgf, go + j, m),
-                             vload_n(dhf, b * H + j, m))
-                    if use_mask:
-                        v = v * vload_n(maskf, b * H + j, m)
-                    vstore_n(dhf, b * H + j, v + vload_n(ddf, b * H + j, m), m)
+            _gru_v1_cell_bwd_zn(bw.dh, b * H, dY, dyrow[t * B + b] + dycol, xgf, (t * B + b) * G,
+                                hsf, (t * B + b) * H, bw.dg, ddf, db, H)
+        gemm(hi - r0, H, H, bw.dg, grow[r0:], t * B * G + 2 * H, 1, wn_p, KC, drhf, hrow[r0:], 0,
+             False)
+        for b in range(r0, hi):
+            _gru_v1_cell_bwd_r(drhf, b * H, xgf, (t * B + b) * G, hsf, (t * B + b) * H, bw.mask,
+                               use_mask, bw.dg, db, H)
+        gemm(hi - r0, H, 2 * H, bw.dg, grow[r0:], t * B * G, 1, wrz_p, KC, bw.dh, hrow[r0:], 0,
+             False)
+        for b in range(r0, hi):
+            _gru_v1_dh_prev(bw.dh, b * H, drhf, xgf, (t * B + b) * G, bw.mask, use_mask, ddf, H)
 
 
 @njit

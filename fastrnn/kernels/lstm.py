@@ -1,17 +1,22 @@
 """Numba kernels of the LSTM (gate order i, f, g, o). Conventions: see :mod:`fastrnn.kernels.rnn`.
 
-Variants are switched by arguments, not by separate kernels: ``peep`` of shape ``(3, H)`` holds the
-diagonal peephole weights ``(w_ci, w_cf, w_co)`` (zeros when peepholes are off), ``gates_on`` of shape
-``(3,)`` switches the input, forget and output gates on (an ablated gate is fixed at 1).
+Variants are switched by arguments, not by separate kernels: ``peep`` of shape ``(3, H)`` holds
+the diagonal peephole weights ``(w_ci, w_cf, w_co)`` (zeros when peepholes are off), ``gates_on``
+of shape ``(3,)`` switches the input, forget and output gates on (an ablated gate is fixed at 1).
 """
 
-import numpy as np
-
-from ._fastpath import project, project_ahead, project_tables
-from ._gemm import KC, gemm
-from ._jit import lstm_bwd, lstm_fwd, njit, njit_inline, recurrent_product
-from ._simd import vfma, vload_n, vsplat, vstore_n, vzero
+from ._fastpath import (backward_product, backward_step, backward_sweep, carry_rows, flat,
+                        forward_step, forward_sweep)
+from ._jit import (carry_finished, lstm_bwd, lstm_fwd, njit, njit_inline, recurrent_grad,
+                   recurrent_product, zero_finished)
+from ._simd import vacc4, vfma, vload4, vload_n, vsplat, vstore4, vstore_n, vzero
 from ._vmath import vsigmoid, vtanh
+
+
+@njit_inline
+def _switches(gates_on):
+    """The input, forget and output gates switched on (``gates_on`` of shape (3,))."""
+    return gates_on[0] != 0, gates_on[1] != 0, gates_on[2] != 0
 
 
 @njit
@@ -24,11 +29,12 @@ def lstm_forward(xp, whh_t, batch_sizes, hmask, use_mask, peep, gates_on, hs, cs
         Input projections plus both biases.
     whh_t : ndarray of shape (H, 4H)
         Transposed recurrent weights.
-    batch_sizes : ndarray of shape (T,), int64
-    hmask : ndarray of shape (B, H) or (0, 0)
-    use_mask : bool
+    batch_sizes, hmask, use_mask
+        As for :func:`fastrnn.kernels.rnn.rnn_forward`.
     peep : ndarray of shape (3, H)
+        Peephole weights ``w_ci, w_cf, w_co`` (zeros when unused).
     gates_on : ndarray of shape (3,), int
+        Input, forget and output gate switches.
     hs, cs : ndarray of shape (T+1, B, H)
         Output hidden and cell states; index 0 holds ``h_0``, ``c_0`` on entry.
     acts : ndarray of shape (T, B, 4H)
@@ -39,18 +45,12 @@ def lstm_forward(xp, whh_t, batch_sizes, hmask, use_mask, peep, gates_on, hs, cs
     """
     T, B, G = xp.shape
     H = G // 4
-    on_i = gates_on[0] != 0
-    on_f = gates_on[1] != 0
-    on_o = gates_on[2] != 0
+    on_i, on_f, on_o = _switches(gates_on)
     for t in range(T):
         n = batch_sizes[t]
-        hsrc = hs[t]
-        csrc = cs[t]
+        hsrc, csrc, hdst, cdst = hs[t], cs[t], hs[t + 1], cs[t + 1]
         recurrent_product(hsrc, hmask, use_mask, hin, whh_t, a, n)
-        x = xp[t]
-        act = acts[t]
-        hdst = hs[t + 1]
-        cdst = cs[t + 1]
+        x, act = xp[t], acts[t]
         for b in range(n):
             for j in range(H):
                 i, f, g, o, c, h = lstm_fwd(
@@ -63,10 +63,8 @@ def lstm_forward(xp, whh_t, batch_sizes, hmask, use_mask, peep, gates_on, hs, cs
                 act[b, 3 * H + j] = o
                 cdst[b, j] = c
                 hdst[b, j] = h
-        for b in range(n, B):
-            for j in range(H):
-                hdst[b, j] = hsrc[b, j]
-                cdst[b, j] = csrc[b, j]
+        carry_finished(hsrc, hdst, n)
+        carry_finished(csrc, cdst, n)
 
 
 @njit
@@ -82,23 +80,17 @@ def lstm_backward(dy, cs, acts, whh, batch_sizes, hmask, use_mask, peep, gates_o
         From the forward.
     whh : ndarray of shape (4H, H)
     dgates : ndarray of shape (T, B, 4H)
-        Output: pre-activation gradients.
+        Output: pre-activation gradients (zero for finished rows).
     dh, dc : ndarray of shape (B, H)
         In: gradients with respect to ``h_n``, ``c_n``; out: with respect to ``h_0``, ``c_0``.
     dpeep : ndarray of shape (3, H)
         Output: peephole weight gradients (accumulated; zero it first).
     """
     T, B, H = dy.shape
-    on_i = gates_on[0] != 0
-    on_f = gates_on[1] != 0
-    on_o = gates_on[2] != 0
+    on_i, on_f, on_o = _switches(gates_on)
     for t in range(T - 1, -1, -1):
         n = batch_sizes[t]
-        act = acts[t]
-        c_t = cs[t + 1]
-        c_p = cs[t]
-        d = dy[t]
-        g_ = dgates[t]
+        act, c_t, c_p, d, g_ = acts[t], cs[t + 1], cs[t], dy[t], dgates[t]
         for b in range(n):
             for j in range(H):
                 cp = c_p[b, j]
@@ -114,14 +106,8 @@ def lstm_backward(dy, cs, acts, whh, batch_sizes, hmask, use_mask, peep, gates_o
                 dpeep[0, j] += dai * cp
                 dpeep[1, j] += daf * cp
                 dpeep[2, j] += dao * c
-        for b in range(n, B):
-            for j in range(4 * H):
-                g_[b, j] = 0.0
-        np.dot(g_[:n], whh, dh[:n])
-        if use_mask:
-            for b in range(n):
-                for j in range(H):
-                    dh[b, j] *= hmask[b, j]
+        zero_finished(g_, n)
+        recurrent_grad(g_, whh, dh, n, hmask, use_mask)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -153,17 +139,14 @@ def _lstm_cell_fwd(xg, go, bias, hs, cs, hp, hn, peep, use_peep, on_i, on_f, on_
             ao = vfma(vload_n(peep, 2 * H + j, m), c, ao)
         o = vsigmoid(ao) if on_o else one
         h = o * vtanh(c)
-        vstore_n(xg, go + j, i, m)
-        vstore_n(xg, go + H + j, f, m)
-        vstore_n(xg, go + 2 * H + j, g, m)
-        vstore_n(xg, go + 3 * H + j, o, m)
+        vstore4(xg, go + j, H, m, i, f, g, o)
         vstore_n(cs, hn + j, c, m)
         vstore_n(hs, hn + j, h, m)
         vstore_n(Y, yo + j, h, m)
 
 
 @njit
-def lstm_fast_forward(X, xrow, wih_p, whh_p, bias, batch_sizes, r0, r1, hmask, use_mask, peep,
+def lstm_fast_forward(X, xrow, F, wih_p, whh_p, bias, batch_sizes, r0, r1, hmask, use_mask, peep,
                       use_peep, gates_on, xg, hs, cs, hin, Y, yrow, ycol):
     """LSTM forward of sorted rows ``[r0, r1)``: input projection, then the recurrent sweep.
 
@@ -171,6 +154,8 @@ def lstm_fast_forward(X, xrow, wih_p, whh_p, bias, batch_sizes, r0, r1, hmask, u
     ----------
     X : ndarray, 1-D float32
         The layer input in the caller's layout; ``xrow`` of shape (T*B,) gives each row's offset.
+    F : int
+        Input features (the width of a row of ``X``).
     wih_p, whh_p : ndarray, 1-D float32
         ``W_ih^T`` (I x 4H) and ``W_hh^T`` (H x 4H) packed by :func:`~fastrnn.kernels._gemm.pack_b`.
     bias : ndarray of shape (4H,)
@@ -194,44 +179,17 @@ def lstm_fast_forward(X, xrow, wih_p, whh_p, bias, batch_sizes, r0, r1, hmask, u
     """
     T, B, G = xg.shape
     H = G // 4
-    F = wih_p.shape[0] // (((G + 31) // 32) * 32)  # input features
-    xgf = xg.reshape(xg.size)
-    hsf = hs.reshape(hs.size)
-    csf = cs.reshape(cs.size)
-    hinf = hin.reshape(hin.size)
-    maskf = hmask.reshape(hmask.size)
-    peepf = peep.reshape(peep.size)
-    ahead = project_ahead(r1 - r0, G)
-    pa, pc, ps = project_tables(xrow, batch_sizes, B, r0, r1, G)
-    on_i = gates_on[0] != 0
-    on_f = gates_on[1] != 0
-    on_o = gates_on[2] != 0
-    hrow = np.arange(B) * H
-    grow = np.arange(B) * G
+    sw = forward_sweep(X, xrow, F, wih_p, xg, batch_sizes, r0, r1, hs, hmask, use_mask, hin)
+    csf, peepf = flat(cs), flat(peep)
+    on_i, on_f, on_o = _switches(gates_on)
     for t in range(T):
-        if t % ahead == 0:
-            project(X, F, wih_p, xgf, G, pa, pc, ps, t, min(T, t + ahead))
-        hi = min(r1, batch_sizes[t])
-        if hi > r0:
-            if use_mask:
-                for b in range(r0, hi):
-                    for j in range(H):
-                        hinf[b * H + j] = hsf[(t * B + b) * H + j] * maskf[b * H + j]
-                gemm(hi - r0, G, H, hinf, hrow[r0:], 0, 1, whh_p, KC, xgf, grow[r0:], t * B * G,
-                     True)
-            else:
-                gemm(hi - r0, G, H, hsf, hrow[r0:], t * B * H, 1, whh_p, KC, xgf, grow[r0:],
-                     t * B * G, True)
-            for b in range(r0, hi):
-                _lstm_cell_fwd(xgf, (t * B + b) * G, bias, hsf, csf, (t * B + b) * H,
-                               ((t + 1) * B + b) * H, peepf, use_peep, on_i, on_f, on_o,
-                               Y, yrow[t * B + b] + ycol, H)
-        for b in range(max(r0, hi), r1):
-            src = (t * B + b) * H
-            dst = ((t + 1) * B + b) * H
-            for j in range(H):
-                hsf[dst + j] = hsf[src + j]
-                csf[dst + j] = csf[src + j]
+        hi = forward_step(sw, t, whh_p, G)[0]
+        for b in range(r0, hi):
+            _lstm_cell_fwd(sw.xg, (t * B + b) * G, bias, sw.hs, csf, (t * B + b) * H,
+                           ((t + 1) * B + b) * H, peepf, use_peep, on_i, on_f, on_o,
+                           Y, yrow[t * B + b] + ycol, H)
+        carry_rows(sw.hs, t, B, H, max(r0, hi), r1)
+        carry_rows(csf, t, B, H, max(r0, hi), r1)
 
 
 @njit_inline
@@ -242,10 +200,7 @@ def _lstm_cell_bwd(dh, dY, dyo, xg, go, dg, cs, cp_o, c_o, dc, ho, peep, use_pee
     for j in range(0, H, 16):
         m = min(16, H - j)
         dht = vload_n(dh, ho + j, m) + vload_n(dY, dyo + j, m)
-        i = vload_n(xg, go + j, m)
-        f = vload_n(xg, go + H + j, m)
-        g = vload_n(xg, go + 2 * H + j, m)
-        o = vload_n(xg, go + 3 * H + j, m)
+        i, f, g, o = vload4(xg, go + j, H, m)
         c = vload_n(cs, c_o + j, m)
         cp = vload_n(cs, cp_o + j, m)
         tc = vtanh(c)
@@ -263,15 +218,9 @@ def _lstm_cell_bwd(dh, dY, dyo, xg, go, dg, cs, cp_o, c_o, dc, ho, peep, use_pee
             vstore_n(dpeep, j, vfma(dai, cp, vload_n(dpeep, j, m)), m)
             vstore_n(dpeep, H + j, vfma(daf, cp, vload_n(dpeep, H + j, m)), m)
             vstore_n(dpeep, 2 * H + j, vfma(dao, c, vload_n(dpeep, 2 * H + j, m)), m)
-        vstore_n(dg, go + j, dai, m)
-        vstore_n(dg, go + H + j, daf, m)
-        vstore_n(dg, go + 2 * H + j, dag, m)
-        vstore_n(dg, go + 3 * H + j, dao, m)
+        vstore4(dg, go + j, H, m, dai, daf, dag, dao)
         vstore_n(dc, ho + j, dcp, m)
-        vstore_n(db, j, vload_n(db, j, m) + dai, m)
-        vstore_n(db, H + j, vload_n(db, H + j, m) + daf, m)
-        vstore_n(db, 2 * H + j, vload_n(db, 2 * H + j, m) + dag, m)
-        vstore_n(db, 3 * H + j, vload_n(db, 3 * H + j, m) + dao, m)
+        vacc4(db, j, H, m, dai, daf, dag, dao)
 
 
 @njit
@@ -299,34 +248,15 @@ def lstm_fast_backward(dY, dyrow, dycol, xg, cs, whh_p, batch_sizes, r0, r1, hma
     """
     T, B, G = xg.shape
     H = G // 4
-    xgf = xg.reshape(xg.size)
-    csf = cs.reshape(cs.size)
-    dgf = dg.reshape(dg.size)
-    dhf = dh.reshape(dh.size)
-    dcf = dc.reshape(dc.size)
-    maskf = hmask.reshape(hmask.size)
-    peepf = peep.reshape(peep.size)
-    dpf = dpeep.reshape(dpeep.size)
-    on_i = gates_on[0] != 0
-    on_f = gates_on[1] != 0
-    on_o = gates_on[2] != 0
+    bw = backward_sweep(dg, dh, hmask, use_mask, batch_sizes, r0, r1)
+    xgf, csf, dcf, peepf, dpf = flat(xg), flat(cs), flat(dc), flat(peep), flat(dpeep)
+    on_i, on_f, on_o = _switches(gates_on)
     db[:] = 0.0
     dpf[:] = 0.0
-    hrow = np.arange(B) * H
-    grow = np.arange(B) * G
     for t in range(T - 1, -1, -1):
-        hi = min(r1, batch_sizes[t])
+        hi = backward_step(bw, t)
         for b in range(r0, hi):
-            _lstm_cell_bwd(dhf, dY, dyrow[t * B + b] + dycol, xgf, (t * B + b) * G, dgf, csf,
+            _lstm_cell_bwd(bw.dh, dY, dyrow[t * B + b] + dycol, xgf, (t * B + b) * G, bw.dg, csf,
                            (t * B + b) * H, ((t + 1) * B + b) * H, dcf, b * H, peepf, use_peep,
                            on_i, on_f, on_o, db, dpf, H)
-        for b in range(max(r0, hi), r1):
-            base = (t * B + b) * G
-            for j in range(G):
-                dgf[base + j] = 0.0
-        if hi > r0:
-            gemm(hi - r0, H, G, dgf, grow[r0:], t * B * G, 1, whh_p, KC, dhf, hrow[r0:], 0, False)
-            if use_mask:
-                for b in range(r0, hi):
-                    for j in range(H):
-                        dhf[b * H + j] *= maskf[b * H + j]
+        backward_product(bw, t, hi, whh_p)

@@ -9,11 +9,14 @@ Conventions shared by every kernel module (``rnn``, ``lstm``, ``gru``; the numpy
   running at step ``t``, so rows ``b >= batch_sizes[t]`` are finished and only carry their state.
 * ``hs`` of shape ``(T+1, B, H)`` receives the states; ``hs[0]`` is the initial state (set by the
   caller) and ``hs[t+1]`` the state after step ``t``, carried unchanged past a sequence's end.
-* ``hmask`` of shape ``(B, H)`` is the recurrent-dropout mask applied to ``h_{t-1}`` where it enters the
-  recurrent product; it is read only when ``use_mask`` is true (pass a ``(0, 0)`` array otherwise).
-* The backward writes the pre-activation gradients ``dgates`` (zero for finished rows) and overwrites
-  ``dh`` (on entry ``dh_n``; on exit the gradient of the initial state). The weight gradients are
-  left to the caller: they are single large matrix products over all steps.
+* ``hmask`` of shape ``(B, H)`` is the recurrent-dropout mask applied to ``h_{t-1}`` where it
+  enters the recurrent product; it is read only when ``use_mask`` is true (pass a ``(0, 0)`` array
+  otherwise).
+* The backward reads ``dy`` of shape ``(T, B, H)``, the gradient of the loss with respect to the
+  outputs (zero past each length), with the caches of the forward; the other arguments are those of
+  the forward. It writes the pre-activation gradients ``dgates`` (zero for finished rows) and
+  overwrites ``dh`` (on entry ``dh_n``; on exit the gradient of the initial state). The weight
+  gradients are left to the caller: they are single large matrix products over all steps.
 * ``scratch`` arrays are preallocated by the caller; nothing is allocated inside the time loop.
 
 Each module also holds the fast path of its cell (``*_fast_*`` functions): float32 only, used by the
@@ -24,11 +27,10 @@ layout read through row tables, and the batch split into parts that run on separ
 shared kernels stay the reference for the other backends and serve float64.
 """
 
-import numpy as np
-
-from ._fastpath import project, project_ahead, project_tables
-from ._gemm import KC, gemm
-from ._jit import njit, njit_inline, recurrent_product, rnn_act, rnn_dact
+from ._fastpath import (backward_product, backward_step, backward_sweep, carry_rows, flat,
+                        forward_step, forward_sweep)
+from ._jit import (carry_finished, njit, njit_inline, recurrent_grad, recurrent_product, rnn_act,
+                   rnn_dact, zero_finished)
 from ._simd import vgt_select, vload_n, vsplat, vstore_n, vzero
 from ._vmath import vtanh
 
@@ -44,8 +46,11 @@ def rnn_forward(xp, whh_t, batch_sizes, hmask, use_mask, relu, hs, hin, a):
     whh_t : ndarray of shape (H, H)
         Transposed recurrent weights ``W_hh^T``.
     batch_sizes : ndarray of shape (T,), int64
+        Sequences still running at each step (the batch is sorted by length, longest first).
     hmask : ndarray of shape (B, H) or (0, 0)
+        Recurrent-dropout mask, read only when ``use_mask``.
     use_mask, relu : bool
+        Apply ``hmask``; use relu instead of tanh.
     hs : ndarray of shape (T+1, B, H)
         Output; ``hs[0]`` holds ``h_0`` on entry.
     hin, a : ndarray of shape (B, H)
@@ -54,16 +59,12 @@ def rnn_forward(xp, whh_t, batch_sizes, hmask, use_mask, relu, hs, hin, a):
     T, B, H = xp.shape
     for t in range(T):
         n = batch_sizes[t]
-        src = hs[t]
+        src, dst, x = hs[t], hs[t + 1], xp[t]
         recurrent_product(src, hmask, use_mask, hin, whh_t, a, n)
-        dst = hs[t + 1]
-        x = xp[t]
         for b in range(n):
             for j in range(H):
                 dst[b, j] = rnn_act(x[b, j] + a[b, j], relu)
-        for b in range(n, B):
-            for j in range(H):
-                dst[b, j] = src[b, j]
+        carry_finished(src, dst, n)
 
 
 @njit
@@ -78,28 +79,22 @@ def rnn_backward(dy, hs, whh, batch_sizes, hmask, use_mask, relu, dgates, dh):
         States from the forward.
     whh : ndarray of shape (H, H)
         Recurrent weights ``W_hh``.
+    batch_sizes, hmask, use_mask, relu
+        As for :func:`rnn_forward`.
     dgates : ndarray of shape (T, B, H)
-        Output: pre-activation gradients.
+        Output: pre-activation gradients (zero for finished rows).
     dh : ndarray of shape (B, H)
         In: gradient with respect to ``h_n``; out: gradient with respect to ``h_0``.
     """
     T, B, H = dy.shape
     for t in range(T - 1, -1, -1):
         n = batch_sizes[t]
-        h = hs[t + 1]
-        g = dgates[t]
-        d = dy[t]
+        h, g, d = hs[t + 1], dgates[t], dy[t]
         for b in range(n):
             for j in range(H):
                 g[b, j] = (dh[b, j] + d[b, j]) * rnn_dact(h[b, j], relu)
-        for b in range(n, B):
-            for j in range(H):
-                g[b, j] = 0.0
-        np.dot(g[:n], whh, dh[:n])
-        if use_mask:
-            for b in range(n):
-                for j in range(H):
-                    dh[b, j] *= hmask[b, j]
+        zero_finished(g, n)
+        recurrent_grad(g, whh, dh, n, hmask, use_mask)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -118,7 +113,7 @@ def _rnn_cell_fwd(xg, go, bias, hs, hn, relu, Y, yo, H):
 
 
 @njit
-def rnn_fast_forward(X, xrow, wih_p, whh_p, bias, batch_sizes, r0, r1, hmask, use_mask, relu, xg,
+def rnn_fast_forward(X, xrow, F, wih_p, whh_p, bias, batch_sizes, r0, r1, hmask, use_mask, relu, xg,
                      hs, hin, Y, yrow, ycol):
     """Simple RNN forward of sorted rows ``[r0, r1)``: input projection, then the recurrent sweep.
 
@@ -126,36 +121,13 @@ def rnn_fast_forward(X, xrow, wih_p, whh_p, bias, batch_sizes, r0, r1, hmask, us
     the activation; ``xg`` of shape (T, B, H) is scratch (the pre-activations).
     """
     T, B, H = xg.shape
-    F = wih_p.shape[0] // (((H + 31) // 32) * 32)  # input features
-    xgf = xg.reshape(xg.size)
-    hsf = hs.reshape(hs.size)
-    hinf = hin.reshape(hin.size)
-    maskf = hmask.reshape(hmask.size)
-    ahead = project_ahead(r1 - r0, H)
-    pa, pc, ps = project_tables(xrow, batch_sizes, B, r0, r1, H)
-    hrow = np.arange(B) * H
+    sw = forward_sweep(X, xrow, F, wih_p, xg, batch_sizes, r0, r1, hs, hmask, use_mask, hin)
     for t in range(T):
-        if t % ahead == 0:
-            project(X, F, wih_p, xgf, H, pa, pc, ps, t, min(T, t + ahead))
-        hi = min(r1, batch_sizes[t])
-        if hi > r0:
-            if use_mask:
-                for b in range(r0, hi):
-                    for j in range(H):
-                        hinf[b * H + j] = hsf[(t * B + b) * H + j] * maskf[b * H + j]
-                gemm(hi - r0, H, H, hinf, hrow[r0:], 0, 1, whh_p, KC, xgf, hrow[r0:], t * B * H,
-                     True)
-            else:
-                gemm(hi - r0, H, H, hsf, hrow[r0:], t * B * H, 1, whh_p, KC, xgf, hrow[r0:],
-                     t * B * H, True)
-            for b in range(r0, hi):
-                _rnn_cell_fwd(xgf, (t * B + b) * H, bias, hsf, ((t + 1) * B + b) * H, relu,
-                              Y, yrow[t * B + b] + ycol, H)
-        for b in range(max(r0, hi), r1):
-            src = (t * B + b) * H
-            dst = ((t + 1) * B + b) * H
-            for j in range(H):
-                hsf[dst + j] = hsf[src + j]
+        hi = forward_step(sw, t, whh_p, H)[0]
+        for b in range(r0, hi):
+            _rnn_cell_fwd(sw.xg, (t * B + b) * H, bias, sw.hs, ((t + 1) * B + b) * H, relu,
+                          Y, yrow[t * B + b] + ycol, H)
+        carry_rows(sw.hs, t, B, H, max(r0, hi), r1)
 
 
 @njit_inline
@@ -180,26 +152,13 @@ def rnn_fast_backward(dY, dyrow, dycol, hs, whh_p, batch_sizes, r0, r1, hmask, u
     receives the pre-activation gradients (zero for finished rows); ``dh`` (B, H) holds the gradient
     of ``h_n`` on entry and of ``h_0`` on exit; ``db`` (H,) this part's bias gradient.
     """
-    T1, B, H = hs.shape
-    T = T1 - 1
-    hsf = hs.reshape(hs.size)
-    dgf = dg.reshape(dg.size)
-    dhf = dh.reshape(dh.size)
-    maskf = hmask.reshape(hmask.size)
+    T, B, H = dg.shape
+    bw = backward_sweep(dg, dh, hmask, use_mask, batch_sizes, r0, r1)
+    hsf = flat(hs)
     db[:] = 0.0
-    hrow = np.arange(B) * H
     for t in range(T - 1, -1, -1):
-        hi = min(r1, batch_sizes[t])
+        hi = backward_step(bw, t)
         for b in range(r0, hi):
-            _rnn_cell_bwd(dhf, b * H, dY, dyrow[t * B + b] + dycol, hsf, ((t + 1) * B + b) * H,
-                          relu, dgf, (t * B + b) * H, db, H)
-        for b in range(max(r0, hi), r1):
-            base = (t * B + b) * H
-            for j in range(H):
-                dgf[base + j] = 0.0
-        if hi > r0:
-            gemm(hi - r0, H, H, dgf, hrow[r0:], t * B * H, 1, whh_p, KC, dhf, hrow[r0:], 0, False)
-            if use_mask:
-                for b in range(r0, hi):
-                    for j in range(H):
-                        dhf[b * H + j] *= maskf[b * H + j]
+            _rnn_cell_bwd(bw.dh, b * H, dY, dyrow[t * B + b] + dycol, hsf, ((t + 1) * B + b) * H,
+                          relu, bw.dg, (t * B + b) * H, db, H)
+        backward_product(bw, t, hi, whh_p)

@@ -1,14 +1,14 @@
 """The cell mathematics compiled as CUDA device functions, and the host plumbing the kernels share.
 
 The scalar functions come from :func:`fastrnn.kernels._cellmath.build`, compiled here with
-``numba.cuda.jit(device=True)``: the CUDA kernels and the CPU kernels run the same source
-(DESIGN §4.4).
+``numba.cuda.jit(device=True)``: the CUDA kernels and the CPU kernels run the same source.
 ``fastmath`` stays off: on CUDA it swaps in approximate division and transcendental functions, which
 would break float64 parity and the gradient checks.
 
-The rest of the module is host-side help used by :mod:`.rnn`, :mod:`.lstm`, :mod:`.gru` and
-:mod:`._stack`: checking the host arrays, moving them to and from the device once per call, and
-choosing launch shapes.
+Next to them, the device functions every element-wise cell kernel shares (which thread computes
+which unit, the rows of finished sequences). The rest of the module is host-side help used by
+:mod:`.rnn`, :mod:`.lstm`, :mod:`.gru` and :mod:`._stack`: checking the host arrays, moving them to
+and from the device once per call, and choosing launch shapes.
 """
 
 import math
@@ -31,9 +31,49 @@ lstm_fwd = cm.lstm_fwd
 lstm_bwd = cm.lstm_bwd
 gru_fwd = cm.gru_fwd
 gru_bwd = cm.gru_bwd
+gru_v1_gates = cm.gru_v1_gates
+gru_v1_state = cm.gru_v1_state
+gru_v1_bwd_zn = cm.gru_v1_bwd_zn
+gru_v1_bwd_r = cm.gru_v1_bwd_r
 
 #: most threads per block of the element-wise kernels
 MAX_THREADS = 256
+
+
+# ---------------------------------------------------------------------------- element-wise kernels
+@cuda.jit(**DEVICE_JIT_OPTS)
+def unit(B, H):
+    """This thread's sequence ``b`` and hidden unit ``j`` in a launch over ``(B, H)``
+    (:func:`launch`), and whether they exist: the grid is rounded up to whole blocks, so the last
+    threads of a block may have nothing to do."""
+    j, b = cuda.grid(2)
+    return b, j, b < B and j < H
+
+
+@cuda.jit(**DEVICE_JIT_OPTS)
+def carry(hs, t, b, j):
+    """A finished sequence keeps its state: ``hs[t + 1, b, j] = hs[t, b, j]``."""
+    hs[t + 1, b, j] = hs[t, b, j]
+
+
+@cuda.jit(**DEVICE_JIT_OPTS)
+def masked_state(hs, t, b, j, hmask, use_mask):
+    """``h_{t-1}[b, j]`` (``hs[t, b, j]``) as it enters the recurrent product: times the
+    recurrent-dropout mask with ``use_mask``."""
+    h = hs[t, b, j]
+    if use_mask:
+        h *= hmask[b, j]
+    return h
+
+
+@cuda.jit(**DEVICE_JIT_OPTS)
+def zero_gates(a, t, b, j, count):
+    """``a[t, b, k*H + j] = 0`` for the ``count`` blocks of ``H`` units of ``a`` (T, B, count*H):
+    no gate is cached and no gradient flows for a finished sequence."""
+    H = a.shape[2] // count
+    for k in range(count):
+        a[t, b, k * H + j] = 0
+
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -82,6 +122,14 @@ def compute_dtype(arr, name, func):
     return dt
 
 
+def sizes(func, arr, name, gates=1):
+    """The dtype of a call (that of its first array ``arr``, see :func:`compute_dtype`) and the
+    sizes ``T, B, H`` of the problem, read from ``arr`` of shape (T, B, gates*H)."""
+    dt = compute_dtype(arr, name, func)
+    T, B, G = np.shape(arr)
+    return dt, T, B, G // gates
+
+
 def check_shape(arr, shape, name, func, hint=""):
     """Raise ``ValueError`` naming ``name``, the expected and the received shape."""
     got = np.shape(arr)
@@ -108,6 +156,23 @@ def check_out(arr, shape, dt, name, func):
     if not arr.flags.writeable:
         raise ValueError(
             f"cuda {func}: {name} is read-only; pass a writeable array for the result.")
+
+
+def gates_hint(count):
+    """What the last axis of a cell's pre-activations holds, for a shape error."""
+    return f"The last axis holds the {count} gates, {count}*hidden_size."
+
+
+def check_args(func, dt, batch_sizes, T, B, inputs=(), outputs=()):
+    """Check the host arrays of a call before anything moves to the device: the shape of every
+    input ``(array, shape, name[, hint])``, every output ``(array, shape, name)`` (a writeable
+    numpy array of dtype ``dt``, see :func:`check_out`) and the batch sizes
+    (:func:`check_batch_sizes`, whose int64 copy is returned)."""
+    for arr, shape, name, *hint in inputs:
+        check_shape(arr, shape, name, func, *hint)
+    for arr, shape, name in outputs:
+        check_out(arr, shape, dt, name, func)
+    return check_batch_sizes(batch_sizes, T, B, func)
 
 
 def check_batch_sizes(batch_sizes, T, B, func):
@@ -168,11 +233,12 @@ def empty(shape, dt):
     return cuda.device_array(shape, dt)
 
 
-def copy_back(dev, host):
-    """Copy a device array into the host array ``host``, in place."""
-    if host.size == 0:
-        return
-    if host.flags.c_contiguous:
-        dev.copy_to_host(host)
-    else:
-        host[...] = dev.copy_to_host()
+def copy_back(*pairs):
+    """Copy each device array of the ``(device, host)`` pairs into its host array, in place."""
+    for dev, host in pairs:
+        if host.size == 0:
+            continue
+        if host.flags.c_contiguous:
+            dev.copy_to_host(host)
+        else:
+            host[...] = dev.copy_to_host()

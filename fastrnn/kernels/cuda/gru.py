@@ -9,23 +9,21 @@ On the device, ``acts`` is set to zero in the rows of finished sequences (the CP
 those rows untouched; nothing reads them).
 """
 
-import math
-
 from numba import cuda
 
 from . import _device as dev
-from ._device import gru_bwd, gru_fwd, sigmoid
+from ._device import gru_bwd, gru_fwd, gru_v1_bwd_r, gru_v1_bwd_zn, gru_v1_gates, gru_v1_state
 from ._matmul import gemm
 
 
 # ---------------------------------------------------------------------------- reset after
 @cuda.jit
 def _fwd_cell(t, n_, xp, a, bhh, hs, acts):
-    j, b = cuda.grid(2)
-    B, H = hs.shape[1], hs.shape[2]
-    if b >= B or j >= H:
-        return
-    if b < n_:
+    """r, z, n, the candidate's recurrent part ``W_hn h + b_hn`` and the state of step t;
+    finished rows carry their state and cache nothing."""
+    b, j, inside = dev.unit(hs.shape[1], hs.shape[2])
+    H = hs.shape[2]
+    if inside and b < n_:
         hn = a[b, 2 * H + j] + bhh[2 * H + j]
         r, z, n, h = gru_fwd(xp[t, b, j] + a[b, j] + bhh[j],
                              xp[t, b, H + j] + a[b, H + j] + bhh[H + j],
@@ -35,19 +33,18 @@ def _fwd_cell(t, n_, xp, a, bhh, hs, acts):
         acts[t, b, 2 * H + j] = n
         acts[t, b, 3 * H + j] = hn
         hs[t + 1, b, j] = h
-    else:
-        hs[t + 1, b, j] = hs[t, b, j]
-        for k in range(4):
-            acts[t, b, k * H + j] = 0
+    elif inside:
+        dev.carry(hs, t, b, j)
+        dev.zero_gates(acts, t, b, j, 4)
 
 
 @cuda.jit
 def _bwd_cell(t, n_, dy, hs, acts, dh, dxp, dhp, ddirect):
-    j, b = cuda.grid(2)
-    B, H = dh.shape[0], dh.shape[1]
-    if b >= B or j >= H:
-        return
-    if b < n_:
+    """The gradients of step t's input and recurrent products, and the direct gradient of
+    ``h_{t-1}`` through the update gate (zero gradients for finished rows)."""
+    b, j, inside = dev.unit(dh.shape[0], dh.shape[1])
+    H = dh.shape[1]
+    if inside and b < n_:
         dar, daz, dan, dhn, dd = gru_bwd(dh[b, j] + dy[t, b, j], acts[t, b, j], acts[t, b, H + j],
                                          acts[t, b, 2 * H + j], acts[t, b, 3 * H + j], hs[t, b, j])
         dxp[t, b, j] = dar
@@ -57,32 +54,16 @@ def _bwd_cell(t, n_, dy, hs, acts, dh, dxp, dhp, ddirect):
         dhp[t, b, H + j] = daz
         dhp[t, b, 2 * H + j] = dhn
         ddirect[b, j] = dd
-    else:
-        for k in range(3):
-            dxp[t, b, k * H + j] = 0
-            dhp[t, b, k * H + j] = 0
+    elif inside:
+        dev.zero_gates(dxp, t, b, j, 3)
+        dev.zero_gates(dhp, t, b, j, 3)
 
 
 def gru_forward_device(xp, whh, bhh, batch_sizes, hmask, hs, acts, a):
-    """GRU forward (reset after) on device arrays.
-
-    Parameters
-    ----------
-    xp : device array of shape (T, B, 3H)
-        Input projections plus ``b_ih`` only.
-    whh : device array of shape (3H, H)
-        Recurrent weights ``W_hh`` (PyTorch layout; the product uses ``W_hh^T``).
-    bhh : device array of shape (3H,)
-    batch_sizes : ndarray of shape (T,), int64
-        Host array.
-    hmask : device array of shape (B, H) or None
-    hs : device array of shape (T+1, B, H)
-        ``hs[0]`` holds ``h_0``; steps ``1..T`` are written.
-    acts : device array of shape (T, B, 4H)
-        Output cache ``r, z, n`` and ``W_hn h + b_hn``.
-    a : device array of shape (B, 3H)
-        Scratch.
-    """
+    """GRU forward (reset after) on device arrays: the arguments of :func:`gru_forward`, with
+    ``whh`` the recurrent weights ``W_hh`` (3H, H) themselves, ``batch_sizes`` on the host,
+    ``hmask`` ``None`` for no mask and ``a`` (B, 3H) the one scratch array. Steps ``1..T`` of
+    ``hs``, and ``acts``, are written."""
     T, B, G = xp.shape
     H = G // 3
     for t in range(T):
@@ -103,163 +84,99 @@ def gru_backward_device(dy, hs, acts, whh, batch_sizes, hmask, dxp, dhp, dh, ddi
 
 
 def gru_forward(xp, whh_t, bhh, batch_sizes, hmask, use_mask, hs, acts, hin, a):
-    """GRU forward (reset after), on the GPU.
-
-    Parameters
-    ----------
-    xp : ndarray of shape (T, B, 3H)
-        Input projections plus ``b_ih`` only (``b_hh`` is inside the reset product).
-    whh_t : ndarray of shape (H, 3H)
-    bhh : ndarray of shape (3H,)
-    batch_sizes : ndarray of shape (T,), int64
-    hmask : ndarray of shape (B, H) or (0, 0)
-    use_mask : bool
-    hs : ndarray of shape (T+1, B, H)
-        Output states; ``hs[0]`` holds ``h_0``.
-    acts : ndarray of shape (T, B, 4H)
-        Output cache: ``r, z, n`` and the recurrent part of the candidate ``W_hn h + b_hn``
-        (zero in the rows of finished sequences).
-    hin : ndarray of shape (B, H)
-    a : ndarray of shape (B, 3H)
-        Unused (scratch lives on the device).
-    """
+    """GRU forward (reset after), on the GPU: the arguments and results of
+    :func:`fastrnn.kernels.gru.gru_forward`."""
     f = "gru_forward"
-    dt = dev.compute_dtype(xp, "xp", f)
-    T, B, G = xp.shape
-    H = G // 3
-    dev.check_shape(xp, (T, B, 3 * H), "xp", f, "The last axis holds the 3 gates, 3*hidden_size.")
-    dev.check_shape(whh_t, (H, 3 * H), "whh_t", f)
-    dev.check_shape(bhh, (3 * H,), "bhh", f)
-    dev.check_out(hs, (T + 1, B, H), dt, "hs", f)
-    dev.check_out(acts, (T, B, 4 * H), dt, "acts", f)
-    bs = dev.check_batch_sizes(batch_sizes, T, B, f)
+    dt, T, B, H = dev.sizes(f, xp, "xp", 3)
+    bs = dev.check_args(f, dt, batch_sizes, T, B,
+                        inputs=[(xp, (T, B, 3 * H), "xp", dev.gates_hint(3)),
+                                (whh_t, (H, 3 * H), "whh_t"), (bhh, (3 * H,), "bhh")],
+                        outputs=[(hs, (T + 1, B, H), "hs"), (acts, (T, B, 4 * H), "acts")])
     d_hs = dev.states_to_device(hs, dt)
     d_acts = dev.empty((T, B, 4 * H), dt)
     gru_forward_device(dev.to_device(xp, dt), dev.to_device_t(whh_t, dt), dev.to_device(bhh, dt),
-                       bs,
-                       dev.mask_to_device(hmask, use_mask, B, H, dt, f), d_hs, d_acts,
+                       bs, dev.mask_to_device(hmask, use_mask, B, H, dt, f), d_hs, d_acts,
                        dev.empty((B, 3 * H), dt))
-    dev.copy_back(d_hs, hs)
-    dev.copy_back(d_acts, acts)
+    dev.copy_back((d_hs, hs), (d_acts, acts))
 
 
 def gru_backward(dy, hs, acts, whh, batch_sizes, hmask, use_mask, dxp, dhp, dh, ddirect):
-    """GRU backward (reset after), on the GPU.
-
-    Parameters
-    ----------
-    dy : ndarray of shape (T, B, H)
-    hs : ndarray of shape (T+1, B, H)
-    acts : ndarray of shape (T, B, 4H)
-    whh : ndarray of shape (3H, H)
-    batch_sizes : ndarray of shape (T,), int64
-    hmask : ndarray of shape (B, H) or (0, 0)
-    use_mask : bool
-    dxp : ndarray of shape (T, B, 3H)
-        Output: gradients of the input projections (for ``W_ih``, ``b_ih`` and the input).
-    dhp : ndarray of shape (T, B, 3H)
-        Output: gradients of the recurrent products (for ``W_hh``, ``b_hh``).
-    dh : ndarray of shape (B, H)
-        In: gradient w.r.t. ``h_n``; out: w.r.t. ``h_0``.
-    ddirect : ndarray of shape (B, H)
-        Unused (scratch lives on the device).
-    """
+    """GRU backward (reset after), on the GPU: the arguments and results of
+    :func:`fastrnn.kernels.gru.gru_backward`."""
     f = "gru_backward"
-    dt = dev.compute_dtype(dy, "dy", f)
-    T, B, H = dy.shape
-    dev.check_shape(hs, (T + 1, B, H), "hs", f)
-    dev.check_shape(acts, (T, B, 4 * H), "acts", f)
-    dev.check_shape(whh, (3 * H, H), "whh", f)
-    dev.check_out(dxp, (T, B, 3 * H), dt, "dxp", f)
-    dev.check_out(dhp, (T, B, 3 * H), dt, "dhp", f)
-    dev.check_out(dh, (B, H), dt, "dh", f)
-    bs = dev.check_batch_sizes(batch_sizes, T, B, f)
+    dt, T, B, H = dev.sizes(f, dy, "dy")
+    bs = dev.check_args(f, dt, batch_sizes, T, B,
+                        inputs=[(hs, (T + 1, B, H), "hs"), (acts, (T, B, 4 * H), "acts"),
+                                (whh, (3 * H, H), "whh")],
+                        outputs=[(dxp, (T, B, 3 * H), "dxp"), (dhp, (T, B, 3 * H), "dhp"),
+                                 (dh, (B, H), "dh")])
     d_dxp, d_dhp = dev.empty((T, B, 3 * H), dt), dev.empty((T, B, 3 * H), dt)
     d_dh = dev.to_device(dh, dt)
     gru_backward_device(dev.to_device(dy, dt), dev.to_device(hs, dt), dev.to_device(acts, dt),
                         dev.to_device(whh, dt), bs,
                         dev.mask_to_device(hmask, use_mask, B, H, dt, f),
                         d_dxp, d_dhp, d_dh, dev.empty((B, H), dt))
-    dev.copy_back(d_dxp, dxp)
-    dev.copy_back(d_dhp, dhp)
-    dev.copy_back(d_dh, dh)
+    dev.copy_back((d_dxp, dxp), (d_dhp, dhp), (d_dh, dh))
 
 
 # ---------------------------------------------------------------------------- reset before (v1)
 @cuda.jit
 def _v1_fwd_gates(t, n_, xp, a, hs, hmask, use_mask, acts, rh):
     """r and z of step t, and the candidate's recurrent input ``r * h_in``."""
-    j, b = cuda.grid(2)
-    B, H = hs.shape[1], hs.shape[2]
-    if b >= B or j >= H:
-        return
-    if b < n_:
-        hin = hs[t, b, j]
-        if use_mask:
-            hin *= hmask[b, j]
-        r = sigmoid(xp[t, b, j] + a[b, j])
+    b, j, inside = dev.unit(hs.shape[1], hs.shape[2])
+    H = hs.shape[2]
+    if inside and b < n_:
+        hin = dev.masked_state(hs, t, b, j, hmask, use_mask)
+        r, z, rhv = gru_v1_gates(xp[t, b, j] + a[b, j], xp[t, b, H + j] + a[b, H + j], hin)
         acts[t, b, j] = r
-        acts[t, b, H + j] = sigmoid(xp[t, b, H + j] + a[b, H + j])
-        rh[t, b, j] = r * hin
-    else:
+        acts[t, b, H + j] = z
+        rh[t, b, j] = rhv
+    elif inside:
         rh[t, b, j] = 0
 
 
 @cuda.jit
 def _v1_fwd_state(t, n_, xp, an, hs, acts):
     """The candidate and the new state of step t."""
-    j, b = cuda.grid(2)
-    B, H = hs.shape[1], hs.shape[2]
-    if b >= B or j >= H:
-        return
-    if b < n_:
-        n = math.tanh(xp[t, b, 2 * H + j] + an[b, j])
-        z = acts[t, b, H + j]
+    b, j, inside = dev.unit(hs.shape[1], hs.shape[2])
+    H = hs.shape[2]
+    if inside and b < n_:
+        n, h = gru_v1_state(xp[t, b, 2 * H + j] + an[b, j], acts[t, b, H + j], hs[t, b, j])
         acts[t, b, 2 * H + j] = n
-        hs[t + 1, b, j] = (1.0 - z) * n + z * hs[t, b, j]
-    else:
-        hs[t + 1, b, j] = hs[t, b, j]
-        for k in range(3):
-            acts[t, b, k * H + j] = 0
+        hs[t + 1, b, j] = h
+    elif inside:
+        dev.carry(hs, t, b, j)
+        dev.zero_gates(acts, t, b, j, 3)
 
 
 @cuda.jit
 def _v1_bwd_zn(t, n_, dy, hs, acts, dh, drz, dn, ddirect):
     """Gradients through the update gate and the candidate's tanh."""
-    j, b = cuda.grid(2)
-    B, H = dh.shape[0], dh.shape[1]
-    if b >= B or j >= H or b >= n_:
-        return
-    dht = dh[b, j] + dy[t, b, j]
-    z = acts[t, b, H + j]
-    n = acts[t, b, 2 * H + j]
-    drz[b, H + j] = dht * (hs[t, b, j] - n) * z * (1.0 - z)
-    dn[b, j] = dht * (1.0 - z) * (1.0 - n * n)
-    ddirect[b, j] = dht * z
+    b, j, inside = dev.unit(n_, dh.shape[1])
+    H = dh.shape[1]
+    if inside:
+        daz, dan, dd = gru_v1_bwd_zn(dh[b, j] + dy[t, b, j], acts[t, b, H + j],
+                                     acts[t, b, 2 * H + j], hs[t, b, j])
+        drz[b, H + j] = daz
+        dn[b, j] = dan
+        ddirect[b, j] = dd
 
 
 @cuda.jit
 def _v1_bwd_r(t, n_, hs, acts, hmask, use_mask, drh, drz):
     """Gradient of the reset gate's pre-activation, from the gradient of ``r * h_in``."""
-    j, b = cuda.grid(2)
-    B, H = drh.shape[0], hs.shape[2]
-    if b >= B or j >= H or b >= n_:
-        return
-    r = acts[t, b, j]
-    hin = hs[t, b, j]
-    if use_mask:
-        hin *= hmask[b, j]
-    drz[b, j] = drh[b, j] * hin * r * (1.0 - r)
+    b, j, inside = dev.unit(n_, hs.shape[2])
+    if inside:
+        r = acts[t, b, j]
+        drz[b, j] = gru_v1_bwd_r(drh[b, j], r, dev.masked_state(hs, t, b, j, hmask, use_mask))
 
 
 @cuda.jit
 def _v1_bwd_out(t, n_, acts, hmask, use_mask, dhin, drh, ddirect, drz, dn, dh, dgates):
     """The gradient of ``h_{t-1}`` and the pre-activation gradients of step t."""
-    j, b = cuda.grid(2)
-    B, H = dh.shape[0], dh.shape[1]
-    if b >= B or j >= H:
-        return
-    if b < n_:
+    b, j, inside = dev.unit(dh.shape[0], dh.shape[1])
+    H = dh.shape[1]
+    if inside and b < n_:
         v = dhin[b, j] + drh[b, j] * acts[t, b, j]
         if use_mask:
             v *= hmask[b, j]
@@ -267,34 +184,16 @@ def _v1_bwd_out(t, n_, acts, hmask, use_mask, dhin, drh, ddirect, drz, dn, dh, d
         dgates[t, b, j] = drz[b, j]
         dgates[t, b, H + j] = drz[b, H + j]
         dgates[t, b, 2 * H + j] = dn[b, j]
-    else:
-        for k in range(3):
-            dgates[t, b, k * H + j] = 0
+    elif inside:
+        dev.zero_gates(dgates, t, b, j, 3)
 
 
 def gru_v1_forward_device(xp, whh_rz, whh_n, batch_sizes, hmask, hs, acts, rh, a, an):
-    """GRU forward in the original form on device arrays.
-
-    Parameters
-    ----------
-    xp : device array of shape (T, B, 3H)
-        Input projections plus both biases.
-    whh_rz : device array of shape (2H, H)
-        Recurrent weights of the r and z gates (rows ``:2H`` of ``W_hh``, PyTorch layout).
-    whh_n : device array of shape (H, H)
-        Recurrent weights of the candidate (rows ``2H:`` of ``W_hh``).
-    batch_sizes : ndarray of shape (T,), int64
-        Host array.
-    hmask : device array of shape (B, H) or None
-    hs : device array of shape (T+1, B, H)
-    acts : device array of shape (T, B, 3H)
-        Output cache ``r, z, n``.
-    rh : device array of shape (T, B, H)
-        Output cache ``r_t * h_{t-1}`` (after the mask); zero for finished rows.
-    a : device array of shape (B, 2H)
-    an : device array of shape (B, H)
-        Scratch.
-    """
+    """GRU forward in the original form on device arrays: the arguments of
+    :func:`gru_v1_forward`, with ``whh_rz`` and ``whh_n`` the rows ``:2H`` and ``2H:`` of the
+    recurrent weights ``W_hh`` themselves, ``batch_sizes`` on the host, ``hmask`` ``None`` for no
+    mask and ``a`` (B, 2H), ``an`` (B, H) the scratch arrays. Steps ``1..T`` of ``hs``, ``acts``
+    and ``rh`` (zero for finished rows) are written."""
     T, B, G = xp.shape
     H = G // 3
     use_mask = hmask is not None
@@ -325,83 +224,34 @@ def gru_v1_backward_device(dy, hs, acts, whh_rz, whh_n, batch_sizes, hmask, dgat
 
 
 def gru_v1_forward(xp, whh_rz_t, whh_n_t, batch_sizes, hmask, use_mask, hs, acts, rh, hin, a, an):
-    """GRU forward in the original form (reset before the product), on the GPU.
-
-    Parameters
-    ----------
-    xp : ndarray of shape (T, B, 3H)
-        Input projections plus both biases (all biases are outside the reset gate in this form).
-    whh_rz_t : ndarray of shape (H, 2H)
-        Transposed recurrent weights of the r and z gates.
-    whh_n_t : ndarray of shape (H, H)
-        Transposed recurrent weights of the candidate.
-    batch_sizes : ndarray of shape (T,), int64
-    hmask : ndarray of shape (B, H) or (0, 0)
-    use_mask : bool
-    hs : ndarray of shape (T+1, B, H)
-    acts : ndarray of shape (T, B, 3H)
-        Output cache ``r, z, n`` (zero in the rows of finished sequences).
-    rh : ndarray of shape (T, B, H)
-        Output cache: ``r_t * h_{t-1}`` (after the dropout mask), the input of ``W_hn``.
-    hin : ndarray of shape (B, H)
-    a : ndarray of shape (B, 2H)
-    an : ndarray of shape (B, H)
-        Unused (scratch lives on the device).
-    """
+    """GRU forward in the original form (reset before the product), on the GPU: the arguments and
+    results of :func:`fastrnn.kernels.gru.gru_v1_forward`."""
     f = "gru_v1_forward"
-    dt = dev.compute_dtype(xp, "xp", f)
-    T, B, G = xp.shape
-    H = G // 3
-    dev.check_shape(xp, (T, B, 3 * H), "xp", f, "The last axis holds the 3 gates, 3*hidden_size.")
-    dev.check_shape(whh_rz_t, (H, 2 * H), "whh_rz_t", f)
-    dev.check_shape(whh_n_t, (H, H), "whh_n_t", f)
-    dev.check_out(hs, (T + 1, B, H), dt, "hs", f)
-    dev.check_out(acts, (T, B, 3 * H), dt, "acts", f)
-    dev.check_out(rh, (T, B, H), dt, "rh", f)
-    bs = dev.check_batch_sizes(batch_sizes, T, B, f)
+    dt, T, B, H = dev.sizes(f, xp, "xp", 3)
+    bs = dev.check_args(f, dt, batch_sizes, T, B,
+                        inputs=[(xp, (T, B, 3 * H), "xp", dev.gates_hint(3)),
+                                (whh_rz_t, (H, 2 * H), "whh_rz_t"), (whh_n_t, (H, H), "whh_n_t")],
+                        outputs=[(hs, (T + 1, B, H), "hs"), (acts, (T, B, 3 * H), "acts"),
+                                 (rh, (T, B, H), "rh")])
     d_hs = dev.states_to_device(hs, dt)
     d_acts, d_rh = dev.empty((T, B, 3 * H), dt), dev.empty((T, B, H), dt)
     gru_v1_forward_device(dev.to_device(xp, dt), dev.to_device_t(whh_rz_t, dt),
                           dev.to_device_t(whh_n_t, dt), bs,
                           dev.mask_to_device(hmask, use_mask, B, H, dt, f), d_hs, d_acts, d_rh,
                           dev.empty((B, 2 * H), dt), dev.empty((B, H), dt))
-    dev.copy_back(d_hs, hs)
-    dev.copy_back(d_acts, acts)
-    dev.copy_back(d_rh, rh)
+    dev.copy_back((d_hs, hs), (d_acts, acts), (d_rh, rh))
 
 
 def gru_v1_backward(dy, hs, acts, whh_rz, whh_n, batch_sizes, hmask, use_mask, dgates, dh,
                     dn, drz, drh, dhin, ddirect):
-    """GRU backward in the original form, on the GPU.
-
-    Parameters
-    ----------
-    dy : ndarray of shape (T, B, H)
-    hs : ndarray of shape (T+1, B, H)
-    acts : ndarray of shape (T, B, 3H)
-    whh_rz : ndarray of shape (2H, H)
-    whh_n : ndarray of shape (H, H)
-    batch_sizes : ndarray of shape (T,), int64
-    hmask : ndarray of shape (B, H) or (0, 0)
-    use_mask : bool
-    dgates : ndarray of shape (T, B, 3H)
-        Output: pre-activation gradients (the same for the input and the recurrent side).
-    dh : ndarray of shape (B, H)
-        In: gradient w.r.t. ``h_n``; out: w.r.t. ``h_0``.
-    dn, drh, dhin, ddirect : ndarray of shape (B, H)
-    drz : ndarray of shape (B, 2H)
-        Unused (scratch lives on the device).
-    """
+    """GRU backward in the original form, on the GPU: the arguments and results of
+    :func:`fastrnn.kernels.gru.gru_v1_backward`."""
     f = "gru_v1_backward"
-    dt = dev.compute_dtype(dy, "dy", f)
-    T, B, H = dy.shape
-    dev.check_shape(hs, (T + 1, B, H), "hs", f)
-    dev.check_shape(acts, (T, B, 3 * H), "acts", f)
-    dev.check_shape(whh_rz, (2 * H, H), "whh_rz", f)
-    dev.check_shape(whh_n, (H, H), "whh_n", f)
-    dev.check_out(dgates, (T, B, 3 * H), dt, "dgates", f)
-    dev.check_out(dh, (B, H), dt, "dh", f)
-    bs = dev.check_batch_sizes(batch_sizes, T, B, f)
+    dt, T, B, H = dev.sizes(f, dy, "dy")
+    bs = dev.check_args(f, dt, batch_sizes, T, B,
+                        inputs=[(hs, (T + 1, B, H), "hs"), (acts, (T, B, 3 * H), "acts"),
+                                (whh_rz, (2 * H, H), "whh_rz"), (whh_n, (H, H), "whh_n")],
+                        outputs=[(dgates, (T, B, 3 * H), "dgates"), (dh, (B, H), "dh")])
     d_dgates = dev.empty((T, B, 3 * H), dt)
     d_dh = dev.to_device(dh, dt)
     scratch = [dev.empty((B, k * H), dt) for k in (1, 2, 1, 1, 1)]
@@ -409,5 +259,4 @@ def gru_v1_backward(dy, hs, acts, whh_rz, whh_n, batch_sizes, hmask, use_mask, d
                            dev.to_device(whh_rz, dt), dev.to_device(whh_n, dt), bs,
                            dev.mask_to_device(hmask, use_mask, B, H, dt, f), d_dgates, d_dh,
                            *scratch)
-    dev.copy_back(d_dgates, dgates)
-    dev.copy_back(d_dh, dh)
+    dev.copy_back((d_dgates, dgates), (d_dh, dh))

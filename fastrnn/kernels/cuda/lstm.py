@@ -23,11 +23,10 @@ from ._matmul import gemm
 
 @cuda.jit
 def _fwd_cell(t, n, xp, a, peep, on_i, on_f, on_o, hs, cs, acts):
-    j, b = cuda.grid(2)
-    B, H = hs.shape[1], hs.shape[2]
-    if b >= B or j >= H:
-        return
-    if b < n:
+    """The gates, cell and state of step t; finished rows carry their state and cache no gate."""
+    b, j, inside = dev.unit(hs.shape[1], hs.shape[2])
+    H = hs.shape[2]
+    if inside and b < n:
         i, f, g, o, c, h = lstm_fwd(
             xp[t, b, j] + a[b, j], xp[t, b, H + j] + a[b, H + j],
             xp[t, b, 2 * H + j] + a[b, 2 * H + j], xp[t, b, 3 * H + j] + a[b, 3 * H + j],
@@ -38,20 +37,19 @@ def _fwd_cell(t, n, xp, a, peep, on_i, on_f, on_o, hs, cs, acts):
         acts[t, b, 3 * H + j] = o
         cs[t + 1, b, j] = c
         hs[t + 1, b, j] = h
-    else:
-        hs[t + 1, b, j] = hs[t, b, j]
-        cs[t + 1, b, j] = cs[t, b, j]
-        for k in range(4):
-            acts[t, b, k * H + j] = 0
+    elif inside:
+        dev.carry(hs, t, b, j)
+        dev.carry(cs, t, b, j)
+        dev.zero_gates(acts, t, b, j, 4)
 
 
 @cuda.jit
 def _bwd_cell(t, n, dy, cs, acts, peep, on_i, on_f, on_o, dh, dc, dgates):
-    j, b = cuda.grid(2)
-    B, H = dh.shape[0], dh.shape[1]
-    if b >= B or j >= H:
-        return
-    if b < n:
+    """The pre-activation gradients of step t and the gradient of ``c_{t-1}`` (zero gradients
+    for finished rows)."""
+    b, j, inside = dev.unit(dh.shape[0], dh.shape[1])
+    H = dh.shape[1]
+    if inside and b < n:
         dai, daf, dag, dao, dcp = lstm_bwd(
             dh[b, j] + dy[t, b, j], dc[b, j], acts[t, b, j], acts[t, b, H + j],
             acts[t, b, 2 * H + j], acts[t, b, 3 * H + j], cs[t + 1, b, j], cs[t, b, j],
@@ -61,9 +59,8 @@ def _bwd_cell(t, n, dy, cs, acts, peep, on_i, on_f, on_o, dh, dc, dgates):
         dgates[t, b, 2 * H + j] = dag
         dgates[t, b, 3 * H + j] = dao
         dc[b, j] = dcp
-    else:
-        for k in range(4):
-            dgates[t, b, k * H + j] = 0
+    elif inside:
+        dev.zero_gates(dgates, t, b, j, 4)
 
 
 @cuda.jit
@@ -97,27 +94,10 @@ def _flags(gates_on, func):
 
 # ---------------------------------------------------------------------------- device level
 def lstm_forward_device(xp, whh, batch_sizes, hmask, peep, gates_on, hs, cs, acts, a):
-    """LSTM forward on device arrays.
-
-    Parameters
-    ----------
-    xp : device array of shape (T, B, 4H)
-        Input projections plus both biases.
-    whh : device array of shape (4H, H)
-        Recurrent weights ``W_hh`` (PyTorch layout; the product uses ``W_hh^T``).
-    batch_sizes : ndarray of shape (T,), int64
-        Host array.
-    hmask : device array of shape (B, H) or None
-    peep : device array of shape (3, H)
-    gates_on : tuple of 3 bool
-        Input, forget and output gate switches.
-    hs, cs : device arrays of shape (T+1, B, H)
-        Index 0 holds ``h_0``, ``c_0``; steps ``1..T`` are written.
-    acts : device array of shape (T, B, 4H)
-        Output: activated gates ``i, f, g, o``.
-    a : device array of shape (B, 4H)
-        Scratch.
-    """
+    """LSTM forward on device arrays: the arguments of :func:`lstm_forward`, with ``whh`` the
+    recurrent weights ``W_hh`` (4H, H) themselves, ``gates_on`` a tuple of 3 bool,
+    ``batch_sizes`` on the host, ``hmask`` ``None`` for no mask and ``a`` (B, 4H) the one scratch
+    array. Steps ``1..T`` of ``hs`` and ``cs``, and ``acts``, are written."""
     T, B, G = xp.shape
     H = G // 4
     on_i, on_f, on_o = gates_on
@@ -144,93 +124,40 @@ def lstm_backward_device(dy, cs, acts, whh, batch_sizes, hmask, peep, gates_on, 
 
 # ---------------------------------------------------------------------------- host level
 def lstm_forward(xp, whh_t, batch_sizes, hmask, use_mask, peep, gates_on, hs, cs, acts, hin, a):
-    """LSTM forward over all steps, on the GPU.
-
-    Parameters
-    ----------
-    xp : ndarray of shape (T, B, 4H)
-        Input projections plus both biases.
-    whh_t : ndarray of shape (H, 4H)
-        Transposed recurrent weights.
-    batch_sizes : ndarray of shape (T,), int64
-    hmask : ndarray of shape (B, H) or (0, 0)
-    use_mask : bool
-    peep : ndarray of shape (3, H)
-    gates_on : ndarray of shape (3,), int
-    hs, cs : ndarray of shape (T+1, B, H)
-        Output hidden and cell states; index 0 holds ``h_0``, ``c_0`` on entry.
-    acts : ndarray of shape (T, B, 4H)
-        Output: activated gates ``i, f, g, o`` (zero in the rows of finished sequences).
-    hin : ndarray of shape (B, H)
-    a : ndarray of shape (B, 4H)
-        Unused (scratch lives on the device).
-    """
+    """LSTM forward over all steps, on the GPU: the arguments and results of
+    :func:`fastrnn.kernels.lstm.lstm_forward`."""
     f = "lstm_forward"
-    dt = dev.compute_dtype(xp, "xp", f)
-    T, B, G = xp.shape
-    H = G // 4
-    dev.check_shape(xp, (T, B, 4 * H), "xp", f, "The last axis holds the 4 gates, 4*hidden_size.")
-    dev.check_shape(whh_t, (H, 4 * H), "whh_t", f)
-    dev.check_shape(peep, (3, H), "peep", f)
+    dt, T, B, H = dev.sizes(f, xp, "xp", 4)
     on = _flags(gates_on, f)
-    dev.check_out(hs, (T + 1, B, H), dt, "hs", f)
-    dev.check_out(cs, (T + 1, B, H), dt, "cs", f)
-    dev.check_out(acts, (T, B, 4 * H), dt, "acts", f)
-    bs = dev.check_batch_sizes(batch_sizes, T, B, f)
-    d_hs = dev.states_to_device(hs, dt)
-    d_cs = dev.states_to_device(cs, dt)
+    bs = dev.check_args(f, dt, batch_sizes, T, B,
+                        inputs=[(xp, (T, B, 4 * H), "xp", dev.gates_hint(4)),
+                                (whh_t, (H, 4 * H), "whh_t"), (peep, (3, H), "peep")],
+                        outputs=[(hs, (T + 1, B, H), "hs"), (cs, (T + 1, B, H), "cs"),
+                                 (acts, (T, B, 4 * H), "acts")])
+    d_hs, d_cs = dev.states_to_device(hs, dt), dev.states_to_device(cs, dt)
     d_acts = dev.empty((T, B, 4 * H), dt)
     lstm_forward_device(dev.to_device(xp, dt), dev.to_device_t(whh_t, dt), bs,
                         dev.mask_to_device(hmask, use_mask, B, H, dt, f), dev.to_device(peep, dt),
                         on, d_hs, d_cs, d_acts, dev.empty((B, 4 * H), dt))
-    dev.copy_back(d_hs, hs)
-    dev.copy_back(d_cs, cs)
-    dev.copy_back(d_acts, acts)
+    dev.copy_back((d_hs, hs), (d_cs, cs), (d_acts, acts))
 
 
 def lstm_backward(dy, cs, acts, whh, batch_sizes, hmask, use_mask, peep, gates_on,
                   dgates, dh, dc, dpeep):
-    """LSTM backward through time, on the GPU.
-
-    Parameters
-    ----------
-    dy : ndarray of shape (T, B, H)
-    cs : ndarray of shape (T+1, B, H)
-    acts : ndarray of shape (T, B, 4H)
-        From the forward.
-    whh : ndarray of shape (4H, H)
-    batch_sizes : ndarray of shape (T,), int64
-    hmask : ndarray of shape (B, H) or (0, 0)
-    use_mask : bool
-    peep : ndarray of shape (3, H)
-    gates_on : ndarray of shape (3,), int
-    dgates : ndarray of shape (T, B, 4H)
-        Output: pre-activation gradients (zero for finished rows).
-    dh, dc : ndarray of shape (B, H)
-        In: gradients with respect to ``h_n``, ``c_n``; out: with respect to ``h_0``, ``c_0``.
-    dpeep : ndarray of shape (3, H)
-        Output: peephole weight gradients (accumulated; zero it first).
-    """
+    """LSTM backward through time, on the GPU: the arguments and results of
+    :func:`fastrnn.kernels.lstm.lstm_backward`."""
     f = "lstm_backward"
-    dt = dev.compute_dtype(dy, "dy", f)
-    T, B, H = dy.shape
-    dev.check_shape(cs, (T + 1, B, H), "cs", f)
-    dev.check_shape(acts, (T, B, 4 * H), "acts", f)
-    dev.check_shape(whh, (4 * H, H), "whh", f)
-    dev.check_shape(peep, (3, H), "peep", f)
+    dt, T, B, H = dev.sizes(f, dy, "dy")
     on = _flags(gates_on, f)
-    dev.check_out(dgates, (T, B, 4 * H), dt, "dgates", f)
-    dev.check_out(dh, (B, H), dt, "dh", f)
-    dev.check_out(dc, (B, H), dt, "dc", f)
-    dev.check_out(dpeep, (3, H), dt, "dpeep", f)
-    bs = dev.check_batch_sizes(batch_sizes, T, B, f)
+    bs = dev.check_args(f, dt, batch_sizes, T, B,
+                        inputs=[(cs, (T + 1, B, H), "cs"), (acts, (T, B, 4 * H), "acts"),
+                                (whh, (4 * H, H), "whh"), (peep, (3, H), "peep")],
+                        outputs=[(dgates, (T, B, 4 * H), "dgates"), (dh, (B, H), "dh"),
+                                 (dc, (B, H), "dc"), (dpeep, (3, H), "dpeep")])
     d_dgates = dev.empty((T, B, 4 * H), dt)
     d_dh, d_dc, d_dpeep = dev.to_device(dh, dt), dev.to_device(dc, dt), dev.to_device(dpeep, dt)
     lstm_backward_device(dev.to_device(dy, dt), dev.to_device(cs, dt), dev.to_device(acts, dt),
                          dev.to_device(whh, dt), bs,
                          dev.mask_to_device(hmask, use_mask, B, H, dt, f),
                          dev.to_device(peep, dt), on, d_dgates, d_dh, d_dc, d_dpeep)
-    dev.copy_back(d_dgates, dgates)
-    dev.copy_back(d_dh, dh)
-    dev.copy_back(d_dc, dc)
-    dev.copy_back(d_dpeep, dpeep)
+    dev.copy_back((d_dgates, dgates), (d_dh, dh), (d_dc, dc), (d_dpeep, dpeep))

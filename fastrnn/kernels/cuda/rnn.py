@@ -9,9 +9,9 @@ functions, which take device arrays and the recurrent weights in the PyTorch lay
 (the product reads them transposed): :mod:`._stack`, which runs a whole layer call on the device,
 calls them directly, and the host-level functions are thin wrappers around them. Per step the
 forward launches the tiled recurrent product (:func:`._matmul.gemm`, the dropout mask fused into
-it) and one element-wise cell kernel; the backward the other way round. The host-level scratch
-arguments (``hin``, ``a``) are accepted for signature compatibility and not used: scratch lives on
-the device.
+it) and one element-wise cell kernel; the backward the other way round. The scratch arguments of
+the host-level functions (``hin``, ``a``, ...) are accepted for signature compatibility and not
+used: scratch lives on the device.
 """
 
 from numba import cuda
@@ -23,48 +23,30 @@ from ._matmul import gemm
 
 @cuda.jit
 def _fwd_cell(t, n, xp, a, hs, relu):
-    j, b = cuda.grid(2)
-    B, H = hs.shape[1], hs.shape[2]
-    if b >= B or j >= H:
-        return
-    if b < n:
+    """The state of step t: ``h = phi(xp + a)``; finished rows carry theirs."""
+    b, j, inside = dev.unit(hs.shape[1], hs.shape[2])
+    if inside and b < n:
         hs[t + 1, b, j] = rnn_act(xp[t, b, j] + a[b, j], relu)
-    else:
-        hs[t + 1, b, j] = hs[t, b, j]
+    elif inside:
+        dev.carry(hs, t, b, j)
 
 
 @cuda.jit
 def _bwd_cell(t, n, dy, hs, dh, relu, dgates):
-    j, b = cuda.grid(2)
-    B, H = dh.shape[0], dh.shape[1]
-    if b >= B or j >= H:
-        return
-    if b < n:
+    """The pre-activation gradients of step t (zero for finished rows)."""
+    b, j, inside = dev.unit(dh.shape[0], dh.shape[1])
+    if inside and b < n:
         dgates[t, b, j] = (dh[b, j] + dy[t, b, j]) * rnn_dact(hs[t + 1, b, j], relu)
-    else:
+    elif inside:
         dgates[t, b, j] = 0
 
 
 # ---------------------------------------------------------------------------- device level
 def rnn_forward_device(xp, whh, batch_sizes, hmask, relu, hs, a):
-    """Simple RNN forward on device arrays.
-
-    Parameters
-    ----------
-    xp : device array of shape (T, B, H)
-        Input projections plus both biases.
-    whh : device array of shape (H, H)
-        Recurrent weights ``W_hh`` (PyTorch layout; the product uses ``W_hh^T``).
-    batch_sizes : ndarray of shape (T,), int64
-        Host array (it sets the launch sizes).
-    hmask : device array of shape (B, H) or None
-        Recurrent-dropout mask; ``None`` for none.
-    relu : bool
-    hs : device array of shape (T+1, B, H)
-        ``hs[0]`` holds ``h_0``; steps ``1..T`` are written.
-    a : device array of shape (B, H)
-        Scratch.
-    """
+    """Simple RNN forward on device arrays: the arguments of :func:`rnn_forward`, with ``whh`` the
+    recurrent weights ``W_hh`` (H, H) themselves (PyTorch layout; the product reads them
+    transposed), ``batch_sizes`` on the host (it sets the launch sizes), ``hmask`` ``None`` for no
+    mask and ``a`` (B, H) the one scratch array. Steps ``1..T`` of ``hs`` are written."""
     T, B, H = xp.shape
     for t in range(T):
         n = int(batch_sizes[t])
@@ -84,62 +66,29 @@ def rnn_backward_device(dy, hs, whh, batch_sizes, hmask, relu, dgates, dh):
 
 # ---------------------------------------------------------------------------- host level
 def rnn_forward(xp, whh_t, batch_sizes, hmask, use_mask, relu, hs, hin, a):
-    """Simple RNN forward over all steps, on the GPU.
-
-    Parameters
-    ----------
-    xp : ndarray of shape (T, B, H)
-        Input projections plus both biases.
-    whh_t : ndarray of shape (H, H)
-        Transposed recurrent weights ``W_hh^T``.
-    batch_sizes : ndarray of shape (T,), int64
-    hmask : ndarray of shape (B, H) or (0, 0)
-    use_mask, relu : bool
-    hs : ndarray of shape (T+1, B, H)
-        Output; ``hs[0]`` holds ``h_0`` on entry.
-    hin, a : ndarray of shape (B, H)
-        Unused (scratch lives on the device).
-    """
+    """Simple RNN forward over all steps, on the GPU: the arguments and results of
+    :func:`fastrnn.kernels.rnn.rnn_forward`."""
     f = "rnn_forward"
-    dt = dev.compute_dtype(xp, "xp", f)
-    T, B, H = xp.shape
-    dev.check_shape(whh_t, (H, H), "whh_t", f)
-    dev.check_out(hs, (T + 1, B, H), dt, "hs", f)
-    bs = dev.check_batch_sizes(batch_sizes, T, B, f)
+    dt, T, B, H = dev.sizes(f, xp, "xp")
+    bs = dev.check_args(f, dt, batch_sizes, T, B, inputs=[(whh_t, (H, H), "whh_t")],
+                        outputs=[(hs, (T + 1, B, H), "hs")])
     d_hs = dev.states_to_device(hs, dt)
     rnn_forward_device(dev.to_device(xp, dt), dev.to_device_t(whh_t, dt), bs,
                        dev.mask_to_device(hmask, use_mask, B, H, dt, f), relu, d_hs,
                        dev.empty((B, H), dt))
-    dev.copy_back(d_hs, hs)
+    dev.copy_back((d_hs, hs))
 
 
 def rnn_backward(dy, hs, whh, batch_sizes, hmask, use_mask, relu, dgates, dh):
-    """Simple RNN backward through time, on the GPU.
-
-    Parameters
-    ----------
-    dy : ndarray of shape (T, B, H)
-        Gradient of the loss with respect to the outputs (zero past each length).
-    hs : ndarray of shape (T+1, B, H)
-        States from the forward.
-    whh : ndarray of shape (H, H)
-        Recurrent weights ``W_hh``.
-    dgates : ndarray of shape (T, B, H)
-        Output: pre-activation gradients (zero for finished rows).
-    dh : ndarray of shape (B, H)
-        In: gradient with respect to ``h_n``; out: gradient with respect to ``h_0``.
-    """
+    """Simple RNN backward through time, on the GPU: the arguments and results of
+    :func:`fastrnn.kernels.rnn.rnn_backward`."""
     f = "rnn_backward"
-    dt = dev.compute_dtype(dy, "dy", f)
-    T, B, H = dy.shape
-    dev.check_shape(hs, (T + 1, B, H), "hs", f)
-    dev.check_shape(whh, (H, H), "whh", f)
-    dev.check_out(dgates, (T, B, H), dt, "dgates", f)
-    dev.check_out(dh, (B, H), dt, "dh", f)
-    bs = dev.check_batch_sizes(batch_sizes, T, B, f)
+    dt, T, B, H = dev.sizes(f, dy, "dy")
+    bs = dev.check_args(f, dt, batch_sizes, T, B,
+                        inputs=[(hs, (T + 1, B, H), "hs"), (whh, (H, H), "whh")],
+                        outputs=[(dgates, (T, B, H), "dgates"), (dh, (B, H), "dh")])
     d_dgates = dev.empty((T, B, H), dt)
     d_dh = dev.to_device(dh, dt)
     rnn_backward_device(dev.to_device(dy, dt), dev.to_device(hs, dt), dev.to_device(whh, dt), bs,
                         dev.mask_to_device(hmask, use_mask, B, H, dt, f), relu, d_dgates, d_dh)
-    dev.copy_back(d_dgates, dgates)
-    dev.copy_back(d_dh, dh)
+    dev.copy_back((d_dgates, dgates), (d_dh, dh))
