@@ -12,9 +12,9 @@ micro-kernel sweeps down ``A``.
 Why not ``np.dot``: inside a recurrent step the products are small (``16 x 256`` by ``256 x 1024``)
 and alternate with element-wise code. OpenBLAS then pays its call overhead and its thread hand-off
 (its idle threads spin while the element-wise code runs) and, pinned to AVX2 kernels by
-``OPENBLAS_CORETYPE``, uses half the vector width of an AVX-512 core. Measured on the 2-core AMD
-machine of ``PERF_NOTES``: 220-240 GFLOP/s per core for the products of the recurrent kernels
-against 80-120 for ``np.dot`` on one thread; 265 GFLOP/s with everything in L1 (the FMA peak is
+``OPENBLAS_CORETYPE``, uses half the vector width of an AVX-512 core. Measured on a 2-core AMD
+EPYC with AVX-512 (the machine of the benchmarks page): 220-240 GFLOP/s per core for the products
+of the recurrent kernels against 80-120 for ``np.dot`` on one thread; 265 GFLOP/s with everything in L1 (the FMA peak is
 270). This product runs in the calling thread only (the caller decides the parallelism) and its
 tiles may start from the values already in ``C`` (``accumulate``), which fuses the addition of the
 input projection.
