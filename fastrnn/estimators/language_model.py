@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._params import store_params
 from .._config import check_dtype
 from ..losses import blocked_log_probs, blocked_softmax_cross_entropy, softmax
 from ..nn import SequenceNetwork
@@ -308,39 +309,7 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, BaseEstimator):
                  validation_fraction=0.1, n_iter_no_change=3, max_iter=10, eval_interval=None,
                  time_budget=None, shuffle=True, checkpoint_path=None, dtype="float32",
                  backend="auto", random_state=None, verbose=0, callbacks=None):
-        self.level = level
-        self.max_vocab = max_vocab
-        self.min_count = min_count
-        self.cell = cell
-        self.embedding_dim = embedding_dim
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.dropout = dropout
-        self.recurrent_dropout = recurrent_dropout
-        self.tie_weights = tie_weights
-        self.bptt = bptt
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.clip_norm = clip_norm
-        self.lr_decay = lr_decay
-        self.lr_patience = lr_patience
-        self.lr_schedule = lr_schedule
-        self.min_learning_rate = min_learning_rate
-        self.anneal_fraction = anneal_fraction
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.max_iter = max_iter
-        self.eval_interval = eval_interval
-        self.time_budget = time_budget
-        self.shuffle = shuffle
-        self.checkpoint_path = checkpoint_path
-        self.dtype = dtype
-        self.backend = backend
-        self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
+        store_params(self, locals())
 
     # ------------------------------------------------------------------ network
     def _embedding_dim(self):

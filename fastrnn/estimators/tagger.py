@@ -5,7 +5,9 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 
+from .._params import store_params
 from ..losses import log_softmax, sequence_softmax_cross_entropy, softmax
+from ._docs import document_parameters
 from ._base import BaseRNNEstimator, network_outputs
 from ._inputs import check_label_sequences, check_sample_weight
 from .classifier import _encode_labels, _LabelTargetsMixin
@@ -13,6 +15,7 @@ from .classifier import _encode_labels, _LabelTargetsMixin
 __all__ = ["RNNTagger"]
 
 
+@document_parameters
 class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
     r"""Recurrent neural network sequence tagger: one label per step (part of speech, entities).
 
@@ -22,76 +25,15 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
 
     Parameters
     ----------
-    cell : {"lstm", "gru", "rnn"}, default="lstm"
-        Recurrent cell.
-    hidden_size : int, default=64
-        Units of each recurrent layer (per direction).
-    num_layers : int, default=1
-        Stacked recurrent layers.
+    [shared parameters: cell hidden_size num_layers]
     bidirectional : bool, default=True
         Run each layer in both directions (the tag of a word depends on what follows it too).
-    dropout : float, default=0.0
-        Dropout rate on the inputs of each layer and on the outputs (training only).
-    recurrent_dropout : float, default=0.0
-        Dropout rate on the recurrent connections.
-    embedding_dim : int, "auto" or None, default="auto"
-        How a step is read. ``"auto"``: integer input (e.g. the output of
-        :class:`fastrnn.text.SequenceVectorizer`) is token ids, embedded in vectors of a size that
-        grows with the vocabulary (``embedding_dim_``); float input is features. An int: the input
-        is token ids, embedded in vectors of this size. ``None``: the input is float features per
-        step (integers are read as numbers). Token ids may come with ``K`` ids per step (a word
-        and its subword features); their vectors are summed.
-    vocab_size : int or None, default=None
-        Number of token ids; ``None``: the largest id seen in ``fit`` plus one.
-    standardize : bool, default=True
-        Standardise each input channel of float input.
-    optimizer : str or Optimizer, default="adam"
-        ``"adam"``, ``"adamw"``, ``"sgd"``, ``"momentum"``, ``"nesterov"`` or ``"adagrad"``, or an
-        optimiser instance (copied at fit).
-    learning_rate : float, default=1e-3
-        Learning rate of a named optimiser.
-    batch_size : int, default=32
-        Sequences per minibatch (formed by length).
-    max_iter : int or "auto", default=100
-        Maximum number of epochs (passes over the training data). ``"auto"``: enough epochs for
-        about 3,000 optimisation steps (at least 10, at most 200), so small data sets get more
-        epochs than large ones.
-    clip_norm : float or None, default=5.0
-        Global gradient-norm clipping threshold.
-    lr_schedule : {"constant", "plateau", "cosine", "linear"}, default="constant"
-        ``"plateau"``: halve the learning rate when the validation score (``early_stopping``) or
-        the training loss did not improve by ``tol`` for 3 epochs; ``"cosine"`` / ``"linear"``:
-        anneal it to 0 over the ``max_iter`` epochs (or over ``time_budget``, if it ends first).
-    weight_decay : float, default=0.0
-        L2 penalty on the parameters (decoupled from the gradient for ``optimizer="adamw"``).
-    time_budget : float or None, default=None
-        Stop training after this many seconds (checked after every step; the model of that
-        moment is kept, or the best one with ``early_stopping``).
-    early_stopping : bool, default=False
-        Stop when the token accuracy on a held-out ``validation_fraction`` of the sequences has not
-        improved by ``tol`` for ``n_iter_no_change`` epochs (best parameters restored); otherwise
-        stop on the training loss with the same rule.
-    validation_fraction : float, default=0.1
-        Share of the sequences held out for early stopping.
-    n_iter_no_change : int, default=10
-        Epochs without improvement tolerated.
-    tol : float, default=1e-4
-        Minimum improvement.
+    [shared parameters: dropout recurrent_dropout embedding_dim vocab_size standardize optimizer]
+    [shared parameters: learning_rate batch_size max_iter clip_norm lr_schedule weight_decay]
+    [shared parameters: time_budget early_stopping validation_fraction n_iter_no_change tol]
     class_weight : dict, "balanced" or None, default=None
         Weights of the tags in the loss; ``"balanced"`` uses the tag frequencies over all steps.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, minibatch order, dropout and the validation split.
-    verbose : int, default=0
-        ``1``: a tqdm progress bar per epoch (loss, validation score, sequences/s).
-    backend : {"auto", "numba", "cython", "cuda", "numpy"}, default="auto"
-        Kernel backend.
-    warm_start : bool, default=False
-        ``fit`` continues from the previous solution.
-    dtype : {"float32", "float64"}, default="float32"
-        Precision of the network.
-    callbacks : list of fastrnn.callbacks.Callback or None, default=None
-        Called at the start of ``fit``, around every epoch (with its history entry) and at the
-        end; a callback can stop training (see :mod:`fastrnn.callbacks`).
+    [shared parameters: random_state verbose backend warm_start dtype callbacks]
 
     Attributes
     ----------
@@ -164,34 +106,7 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
                  time_budget=None, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, tol=1e-4, class_weight=None, random_state=None, verbose=0,
                  backend="auto", warm_start=False, dtype="float32", callbacks=None):
-        self.cell = cell
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bidirectional = bidirectional
-        self.dropout = dropout
-        self.recurrent_dropout = recurrent_dropout
-        self.embedding_dim = embedding_dim
-        self.vocab_size = vocab_size
-        self.standardize = standardize
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.clip_norm = clip_norm
-        self.lr_schedule = lr_schedule
-        self.weight_decay = weight_decay
-        self.time_budget = time_budget
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.class_weight = class_weight
-        self.random_state = random_state
-        self.verbose = verbose
-        self.backend = backend
-        self.warm_start = warm_start
-        self.dtype = dtype
-        self.callbacks = callbacks
+        store_params(self, locals())
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

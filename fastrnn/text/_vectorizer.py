@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._params import store_params
 from ._tokenize import char_tokenize, get_tokenizer
 from ._vocab import N_SPECIAL, Vocabulary
 
@@ -217,15 +218,7 @@ class SequenceVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
         subword_buckets=8192,
         max_length=None,
     ):
-        self.analyzer = analyzer
-        self.lowercase = lowercase
-        self.max_features = max_features
-        self.min_df = min_df
-        self.add_bos = add_bos
-        self.add_eos = add_eos
-        self.subwords = subwords
-        self.subword_buckets = subword_buckets
-        self.max_length = max_length
+        store_params(self, locals())
 
     # ------------------------------------------------------------------ helpers
     def build_analyzer(self):
