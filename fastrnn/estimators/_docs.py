@@ -2,16 +2,17 @@
 
 An estimator's docstring names its shared parameters on one line,
 ``[shared parameters: cell hidden_size ...]``; :func:`document_parameters` replaces that line by
-their entries, each with the default of the estimator's own signature. An estimator that means a
-parameter differently documents it in its docstring as usual, or gives the text in its
-``_param_docs`` (name -> (type, description)).
+their entries, each with the default of the estimator's own signature (of the method, for a
+method's docstring). ``[shared attributes: n_iter_ t_ ...]`` does the same for fitted attributes.
+An estimator that means a parameter differently documents it in its docstring as usual, or gives
+the text in its ``_param_docs`` (name -> (type, description)).
 """
 
 import inspect
 import json
 import re
 
-__all__ = ["document_parameters", "PARAMS"]
+__all__ = ["document_parameters", "PARAMS", "ATTRIBUTES"]
 
 #: name -> (type, description); the description is written indented by 8 spaces
 PARAMS = {
@@ -92,9 +93,56 @@ PARAMS = {
     "callbacks": ("list of fastrnn.callbacks.Callback or None", """
         Called at the start of ``fit``, around every epoch (with its history entry) and at the
         end; a callback can stop training (see :mod:`fastrnn.callbacks`)."""),
+    # ---- parameters of the methods
+    "X": ("array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays", """
+        The sequences; a list may hold arrays of different lengths ``(T_i,)`` or
+        ``(T_i, n_features)`` (see the user guide, "Input formats")."""),
+    "sample_weight": ("array-like of shape (n_samples,)", """
+        Weight of each sequence in the loss."""),
+    "validation_data": ("tuple (X_val, y_val) or (X_val, y_val, sample_weight_val)", """
+        Held-out data scored after every epoch (``history_``, ``validation_scores_``); with
+        ``early_stopping=True`` it is the data early stopping watches, instead of a split of
+        the training data."""),
 }
 
-_LINE = re.compile(r"^(?P<indent> *)\[shared parameters: (?P<names>[\w ]+)\]$", re.M)
+#: fitted attribute -> (type, description)
+ATTRIBUTES = {
+    "n_features_in_": ("int", """
+        Values per step: features of float input, token ids per step of token input."""),
+    "vocab_size_": ("int or None", """
+        Number of token ids the embedding accepts (token input)."""),
+    "embedding_dim_": ("int or None", """
+        Size of the token vectors (token input), else ``None``."""),
+    "feature_mean_,feature_scale_": ("ndarray of shape (n_features,) or None", """
+        Standardisation of the input channels (``standardize=True``, float input)."""),
+    "network_": ("fastrnn.nn.SequenceNetwork", """
+        The trained network."""),
+    "loss_curve_": ("list of float", """
+        Mean training loss of each epoch."""),
+    "grad_norm_curve_": ("list of float", """
+        Mean global gradient norm (before clipping) of each epoch."""),
+    "validation_scores_": ("list of float or None", """
+        Validation score (that of :meth:`score`) of each epoch, with validation data; else
+        ``None``."""),
+    "best_validation_score_": ("float or None", """
+        Best validation score (``early_stopping=True``), else ``None``."""),
+    "best_loss_": ("float or None", """
+        Lowest training loss (``early_stopping=False``), else ``None``."""),
+    "n_iter_": ("int", """
+        Epochs run (cumulative over ``warm_start`` fits and ``partial_fit`` calls)."""),
+    "t_": ("int", """
+        Training sequences seen."""),
+    "history_": ("list of dict", """
+        One entry per epoch: ``epoch``, ``loss``, ``val_score`` (with validation data), ``lr``,
+        ``grad_norm`` (mean before clipping), ``seconds`` (since the start of training),
+        ``step`` and ``sequences`` (seen so far)."""),
+    "stop_reason_": ("str", """
+        Why the last ``fit`` ended: ``"max_iter"``, ``"early_stopping"``, ``"time_budget"``,
+        ``"callback"`` or ``"interrupted"`` (Ctrl-C)."""),
+}
+
+_LINE = re.compile(r"^(?P<indent> *)\[shared (?P<kind>parameters|attributes): "
+                   r"(?P<names>[\w, ]+)\]$", re.M)
 
 
 def _default(value):
@@ -103,22 +151,33 @@ def _default(value):
     return repr(value)
 
 
-def document_parameters(cls):
-    """Class decorator: fill the ``[shared parameters: ...]`` line of ``cls.__doc__``."""
-    sig = inspect.signature(cls.__init__).parameters
-    own = getattr(cls, "_param_docs", {})
+def document_parameters(obj):
+    """Class or method decorator: fill the ``[shared parameters: ...]`` and
+    ``[shared attributes: ...]`` lines of ``obj.__doc__`` (see the module docstring)."""
+    is_class = isinstance(obj, type)
+    sig = inspect.signature(obj.__init__ if is_class else obj).parameters
+    own = getattr(obj, "_param_docs", {})
 
     def entries(match):
         lines = []
-        for name in match.group("names").split():
-            typ, text = own.get(name, PARAMS.get(name, (None, None)))
+        indent = match.group("indent")
+        table = ATTRIBUTES if match.group("kind") == "attributes" else PARAMS
+        names = match.group("names").replace(", ", ",").split()
+        for name in names:
+            typ, text = own.get(name, table.get(name, (None, None)))
             if typ is None:
-                raise KeyError(f"{cls.__name__}: no shared documentation of {name!r}")
-            if name not in sig:
-                raise KeyError(f"{cls.__name__} documents {name!r}, which it does not take")
-            lines.append(f"    {name} : {typ}, default={_default(sig[name].default)}")
-            lines.append(text.strip("\n"))
+                raise KeyError(f"{obj.__qualname__}: no shared documentation of {name!r}")
+            head = f"{name} : {typ}"
+            if table is PARAMS:
+                if name not in sig:
+                    raise KeyError(f"{obj.__qualname__} documents {name!r}, which it does not "
+                                   "take")
+                if sig[name].default is not inspect.Parameter.empty:
+                    head += f", default={_default(sig[name].default)}"
+            lines.append(indent + head.replace(",feature", ", feature"))
+            body = text.strip("\n").replace("\n        ", "\n" + indent + "    ")
+            lines.append(indent + "    " + body.lstrip())
         return "\n".join(lines)
 
-    cls.__doc__ = _LINE.sub(entries, cls.__doc__)
-    return cls
+    obj.__doc__ = _LINE.sub(entries, obj.__doc__)
+    return obj

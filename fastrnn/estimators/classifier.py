@@ -233,35 +233,9 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, TransformerMixin, _Label
     classes_ : ndarray of shape (n_classes,)
         The class labels, sorted: numbers, strings, or any hashable objects such as tuples (kept
         whole in an object array; sorted by value, or by ``repr`` if they cannot be compared).
-    n_features_in_ : int
-        Features per step of float input (1 for a 2-D ``X`` or token ids).
-    vocab_size_ : int or None
-        Number of token ids the embedding accepts (token input).
-    feature_mean_, feature_scale_ : ndarray of shape (n_features,) or None
-        Standardisation of the input channels (``standardize=True``, float input).
-    network_ : fastrnn.nn.SequenceNetwork
-        The trained network.
-    loss_curve_ : list of float
-        Mean training loss of each epoch.
-    grad_norm_curve_ : list of float
-        Mean global gradient norm (before clipping) of each epoch.
-    validation_scores_ : list of float or None
-        Validation accuracy of each epoch (``early_stopping=True``), else ``None``.
-    best_validation_score_ : float or None
-        Best validation accuracy (``early_stopping=True``), else ``None``.
-    best_loss_ : float or None
-        Lowest training loss (``early_stopping=False``), else ``None``.
-    n_iter_ : int
-        Epochs run (cumulative over ``warm_start`` fits and ``partial_fit`` calls).
-    t_ : int
-        Training sequences seen.
-    history_ : list of dict
-        One entry per epoch: ``epoch``, ``loss``, ``val_score`` (with validation data), ``lr``,
-        ``grad_norm`` (mean before clipping), ``seconds`` (since the start of training),
-        ``step`` and ``sequences`` (seen so far).
-    stop_reason_ : str
-        Why the last ``fit`` ended: ``"max_iter"``, ``"early_stopping"``, ``"time_budget"``,
-        ``"callback"`` or ``"interrupted"`` (Ctrl-C).
+    [shared attributes: n_features_in_ vocab_size_ feature_mean_,feature_scale_ network_]
+    [shared attributes: loss_curve_ grad_norm_curve_ validation_scores_ best_validation_score_]
+    [shared attributes: best_loss_ n_iter_ t_ history_ stop_reason_]
 
     See Also
     --------
@@ -401,22 +375,17 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, TransformerMixin, _Label
 
     # ------------------------------------------------------------------ API
     @_fit_context(prefer_skip_nested_validation=True)
+    @document_parameters
     def fit(self, X, y, sample_weight=None, validation_data=None):
         """Train the classifier (``max_iter`` epochs at most; see ``early_stopping``).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
-            Training sequences; a list may hold arrays of different lengths ``(T_i,)`` or
-            ``(T_i, n_features)``.
+        [shared parameters: X]
         y : array-like of shape (n_samples,)
             One label per sequence, of any hashable type numpy can sort (str, int, ...).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each sequence in the loss.
-        validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
-            Held-out data scored after every epoch (``history_``, ``validation_scores_``); with
-            ``early_stopping=True`` it is the data early stopping watches, instead of a split of
-            the training data.
+        [shared parameters: sample_weight]
+        [shared parameters: validation_data]
 
         Returns
         -------
@@ -425,16 +394,17 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, TransformerMixin, _Label
         return self._fit(X, y, sample_weight, validation_data=validation_data)
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @document_parameters
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch over ``(X, y)``, keeping the model and the optimiser state.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+        [shared parameters: X]
         y : array-like of shape (n_samples,)
         classes : array-like of shape (n_classes,), default=None
             All the classes of the problem; required on the first call, optional afterwards.
-        sample_weight : array-like of shape (n_samples,), default=None
+        [shared parameters: sample_weight]
 
         Returns
         -------

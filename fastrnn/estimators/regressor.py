@@ -55,35 +55,11 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNE
     ----------
     n_outputs_ : int
         Number of targets.
-    n_features_in_ : int
-        Features per step of float input (1 for a 2-D ``X`` or token ids).
-    vocab_size_ : int or None
-        Number of token ids (token input).
-    feature_mean_, feature_scale_ : ndarray of shape (n_features,) or None
-        Standardisation of the input channels.
+    [shared attributes: n_features_in_ vocab_size_ feature_mean_,feature_scale_]
     target_mean_, target_scale_ : ndarray of shape (n_outputs,) or None
         Standardisation of the targets.
-    network_ : fastrnn.nn.SequenceNetwork
-        The trained network.
-    loss_curve_, grad_norm_curve_ : list of float
-        Mean training loss and mean pre-clipping gradient norm of each epoch.
-    validation_scores_ : list of float or None
-        Validation R² of each epoch (``early_stopping=True``).
-    best_validation_score_ : float or None
-        Best validation R² (``early_stopping=True``).
-    best_loss_ : float or None
-        Lowest training loss (``early_stopping=False``).
-    n_iter_ : int
-        Epochs run.
-    t_ : int
-        Training sequences seen.
-    history_ : list of dict
-        One entry per epoch: ``epoch``, ``loss``, ``val_score`` (with validation data), ``lr``,
-        ``grad_norm`` (mean before clipping), ``seconds`` (since the start of training),
-        ``step`` and ``sequences`` (seen so far).
-    stop_reason_ : str
-        Why the last ``fit`` ended: ``"max_iter"``, ``"early_stopping"``, ``"time_budget"``,
-        ``"callback"`` or ``"interrupted"`` (Ctrl-C).
+    [shared attributes: network_ loss_curve_ grad_norm_curve_ validation_scores_]
+    [shared attributes: best_validation_score_ best_loss_ n_iter_ t_ history_ stop_reason_]
 
     See Also
     --------
@@ -229,21 +205,17 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNE
 
     # ------------------------------------------------------------------ API
     @_fit_context(prefer_skip_nested_validation=True)
+    @document_parameters
     def fit(self, X, y, sample_weight=None, validation_data=None):
         """Train the regressor.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
-            Training sequences (a list may hold sequences of different lengths).
+        [shared parameters: X]
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each sequence in the loss.
-        validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
-            Held-out data scored after every epoch (``history_``, ``validation_scores_``); with
-            ``early_stopping=True`` it is the data early stopping watches, instead of a split of
-            the training data.
+        [shared parameters: sample_weight]
+        [shared parameters: validation_data]
 
         Returns
         -------
@@ -252,6 +224,7 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNE
         return self._fit(X, y, sample_weight, validation_data=validation_data)
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @document_parameters
     def partial_fit(self, X, y, sample_weight=None):
         """Train for one epoch over ``(X, y)``, keeping the model and the optimiser state.
 
@@ -259,9 +232,9 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNE
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+        [shared parameters: X]
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-        sample_weight : array-like of shape (n_samples,), default=None
+        [shared parameters: sample_weight]
 
         Returns
         -------

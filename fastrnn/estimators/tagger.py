@@ -39,33 +39,9 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
     ----------
     classes_ : ndarray of shape (n_classes,)
         The tags.
-    n_features_in_ : int
-        Features per step of float input (1 for token ids).
-    vocab_size_ : int or None
-        Number of token ids (token input).
-    feature_mean_, feature_scale_ : ndarray of shape (n_features,) or None
-        Standardisation of the input channels.
-    network_ : fastrnn.nn.SequenceNetwork
-        The trained network (``pooling=None``).
-    loss_curve_, grad_norm_curve_ : list of float
-        Mean training loss per token and mean pre-clipping gradient norm of each epoch.
-    validation_scores_ : list of float or None
-        Validation token accuracy of each epoch (``early_stopping=True``).
-    best_validation_score_ : float or None
-        Best validation token accuracy (``early_stopping=True``).
-    best_loss_ : float or None
-        Lowest training loss (``early_stopping=False``).
-    n_iter_ : int
-        Epochs run.
-    t_ : int
-        Training sequences seen.
-    history_ : list of dict
-        One entry per epoch: ``epoch``, ``loss``, ``val_score`` (with validation data), ``lr``,
-        ``grad_norm`` (mean before clipping), ``seconds`` (since the start of training),
-        ``step`` and ``sequences`` (seen so far).
-    stop_reason_ : str
-        Why the last ``fit`` ended: ``"max_iter"``, ``"early_stopping"``, ``"time_budget"``,
-        ``"callback"`` or ``"interrupted"`` (Ctrl-C).
+    [shared attributes: n_features_in_ vocab_size_ feature_mean_,feature_scale_ network_]
+    [shared attributes: loss_curve_ grad_norm_curve_ validation_scores_ best_validation_score_]
+    [shared attributes: best_loss_ n_iter_ t_ history_ stop_reason_]
 
     See Also
     --------
@@ -171,21 +147,17 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
 
     # ------------------------------------------------------------------ API
     @_fit_context(prefer_skip_nested_validation=True)
+    @document_parameters
     def fit(self, X, y, sample_weight=None, validation_data=None):
         """Train the tagger.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
-            Training sequences (token ids with ``embedding_dim``, else float features).
+        [shared parameters: X]
         y : list of array-like of shape (T_i,)
             One label per step of each sequence, of any hashable type numpy can sort.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each sequence (applied to each of its steps).
-        validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
-            Held-out data scored after every epoch (``history_``, ``validation_scores_``); with
-            ``early_stopping=True`` it is the data early stopping watches, instead of a split of
-            the training data.
+        [shared parameters: sample_weight]
+        [shared parameters: validation_data]
 
         Returns
         -------
@@ -194,16 +166,17 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
         return self._fit(X, y, sample_weight, validation_data=validation_data)
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @document_parameters
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch over ``(X, y)``, keeping the model and the optimiser state.
 
         Parameters
         ----------
-        X : array-like or list of arrays
+        [shared parameters: X]
         y : list of array-like of shape (T_i,)
         classes : array-like of shape (n_classes,), default=None
             All the tags; required on the first call.
-        sample_weight : array-like of shape (n_samples,), default=None
+        [shared parameters: sample_weight]
 
         Returns
         -------
