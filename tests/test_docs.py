@@ -30,6 +30,8 @@ DOCSTRING_MODULES = [
     "fastrnn.train._loop",
     "fastrnn.optim._schedules",
     "fastrnn.losses",
+    "fastrnn.preprocessing",
+    "fastrnn.callbacks",
 ]
 
 # pages whose ``>>>`` examples are all meant to run (console and code blocks have no prompts)

@@ -1028,3 +1028,16 @@ def test_weight_decay_shrinks_the_weights_and_time_budget_stops_early():
         warnings.simplefilter("error", ConvergenceWarning)  # stopping on the budget: no warning
         quick = RNNClassifier(**{**SMALL, "max_iter": 1000, "time_budget": 1e-6}).fit(X, y)
     assert quick.n_iter_ == 0 and quick._trainer.grad_norms_  # one step, then the budget
+
+
+@pytest.mark.parametrize("cls", [RNNClassifier, RNNRegressor])
+def test_set_output_pandas_is_honoured_by_transform(cls):
+    pd = pytest.importorskip("pandas")
+    X, y = seq_data(n=20)
+    target = y if cls is RNNClassifier else np.arange(20.0)
+    est = cls(**{**SMALL, "max_iter": 2}).set_output(transform="pandas").fit(X, target)
+    Z = est.transform(X)
+    assert isinstance(Z, pd.DataFrame) and list(Z.columns) == list(est.get_feature_names_out())
+    assert_array_equal(Z.to_numpy(), est.set_output(transform="default").transform(X))
+    Zf = est.set_output(transform="pandas").fit_transform(X, target)
+    assert isinstance(Zf, pd.DataFrame) and Zf.shape == (20, 8)

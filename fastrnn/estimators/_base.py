@@ -53,7 +53,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
@@ -64,7 +64,8 @@ from ..optim import AnnealingLR, ReduceLROnPlateau, get_optimizer
 from ..text import length_buckets
 from ..callbacks import Callback
 from ..train import Batch, StoppingRule, Task, Trainer, TrainingLoop
-from ._inputs import check_sample_weight, check_sequences, is_integer_input
+from ._inputs import (check_sample_weight, check_sequences, is_integer_input,
+                      scaled_column_by_column)
 from ._saved import check_estimator_file, network_from_saved
 from ._saving import (json_scalar, labels_from_saved, labels_to_saved, params_from_json,
                       params_to_json)
@@ -334,6 +335,14 @@ class BaseRNNEstimator(BaseEstimator):
         standardize = (self.standardize and not tokens) if reset else (
             getattr(self, "feature_mean_", None) is not None)
         work = np.float64 if standardize else self._dtype
+        if reset and not tokens and scaled_column_by_column(X):
+            warnings.warn(
+                f"X of shape {np.shape(X)} looks scaled column by column (every column has mean 0 "
+                "and standard deviation 1, or minimum 0 and maximum 1), as a scikit-learn scaler "
+                "placed before this estimator does it. The columns of a 2-D X are time steps, so "
+                "that scaled every step on its own and broke the sequences. Use "
+                "fastrnn.preprocessing.SequenceScaler, or no scaler: the estimator standardises "
+                "its input itself (standardize=True).", UserWarning, stacklevel=4)
         data = check_sequences(X, tokens=tokens, dtype=work)
         if reset:
             self.n_features_in_ = data.n_features
@@ -824,8 +833,12 @@ class BaseRNNEstimator(BaseEstimator):
         return rebuild(cls, meta, arrays, path)
 
 
-class PooledOutputMixin:
-    """``transform`` and feature names for estimators that pool each sequence into one vector."""
+class PooledOutputMixin(TransformerMixin):
+    """``transform`` and feature names for estimators that pool each sequence into one vector.
+
+    A scikit-learn transformer: ``set_output(transform="pandas")`` makes :meth:`transform` (and
+    ``fit_transform``) return a DataFrame with :meth:`get_feature_names_out` as its columns.
+    """
 
     @property
     def _n_features_out(self):

@@ -34,6 +34,7 @@ __all__ = [
     "SequenceData",
     "check_sequences",
     "is_integer_input",
+    "scaled_column_by_column",
     "check_sample_weight",
     "check_label_sequences",
     "as_model_dtype",
@@ -346,6 +347,20 @@ def is_integer_input(X):
         except (TypeError, ValueError):
             return False
     return True
+
+
+def scaled_column_by_column(X):
+    """Whether a 2-D float ``X`` ``(n_samples, T)`` has the signature of a scikit-learn scaler
+    applied to it: every column (time step) with mean 0 and standard deviation 1, or with
+    minimum 0 and maximum 1. Read as sequences, that scaled every time step on its own."""
+    if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind == "f"
+            and X.shape[0] >= 10 and X.shape[1] >= 3 and np.isfinite(X).all()):
+        return False
+    with np.errstate(all="ignore"):
+        standard = (np.abs(X.mean(axis=0)).max() < 1e-6
+                    and np.abs(X.std(axis=0) - 1.0).max() < 1e-6)
+        unit = (np.abs(X.min(axis=0)).max() < 1e-9 and np.abs(X.max(axis=0) - 1.0).max() < 1e-9)
+    return bool(standard or unit)
 
 
 def _is_list_like_of_arrays(X):

@@ -4,7 +4,7 @@ import math
 from numbers import Number
 
 import numpy as np
-from sklearn.base import ClassifierMixin, TransformerMixin, _fit_context
+from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
@@ -203,7 +203,7 @@ class _LabelTargetsMixin:
 
 
 @document_parameters
-class RNNClassifier(ClassifierMixin, PooledOutputMixin, TransformerMixin, _LabelTargetsMixin,
+class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
                     BaseRNNEstimator):
     r"""Recurrent neural network classifier: one label per sequence.
 

@@ -1,7 +1,7 @@
 """Sequence regression: :class:`RNNRegressor`."""
 
 import numpy as np
-from sklearn.base import RegressorMixin, TransformerMixin, _fit_context
+from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 
 from .._params import store_params
@@ -29,7 +29,7 @@ def _check_targets_fit(raw, z, standardized, dtype):
 
 
 @document_parameters
-class RNNRegressor(RegressorMixin, PooledOutputMixin, TransformerMixin, BaseRNNEstimator):
+class RNNRegressor(RegressorMixin, PooledOutputMixin, BaseRNNEstimator):
     r"""Recurrent neural network regressor: one or more real values per sequence.
 
     Each sequence runs through an optional token embedding and the recurrent layers; its outputs
