@@ -5,6 +5,7 @@ fresh process starts fast; the estimators (``fastrnn.RNNClassifier`` ...) are im
 """
 
 from ._backend import available_backends, show_backends
+from ._config import num_threads, set_num_threads
 from ._persist import ModelFileError, load
 
 __version__ = "0.1.0"
@@ -18,7 +19,7 @@ _LAZY = {
 }
 
 __all__ = ["__version__", "show_backends", "available_backends", "load", "ModelFileError",
-           *_LAZY]
+           "set_num_threads", "num_threads", *_LAZY]
 
 
 def __getattr__(name):

@@ -297,9 +297,59 @@ def cmd_evaluate(args):
     return 0
 
 
+def _system_info():
+    """Versions, backends, threads and CPU of this installation (``fastrnn info`` without a
+    model)."""
+    import platform
+
+    from . import __version__
+    from ._backend import show_backends
+    from ._config import num_threads
+
+    print(f"fastrnn {__version__} (python {platform.python_version()}, {platform.machine()})")
+    for name in ("numpy", "scipy", "numba", "sklearn", "threadpoolctl", "Cython", "torch",
+                 "onnxruntime"):
+        try:
+            from importlib.metadata import version
+
+            dist = {"sklearn": "scikit-learn"}.get(name, name)
+            print(f"  {name:14s} {version(dist)}")
+        except Exception:  # noqa: BLE001 - absent or broken: say so
+            print(f"  {name:14s} not installed")
+    print("backends:")
+    show_backends()
+    print("threads:")
+    print(f"  kernel threads (fastrnn.set_num_threads, FASTRNN_NUM_THREADS): {num_threads()}")
+    for var in ("FASTRNN_BACKEND", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                "MKL_NUM_THREADS", "OPENBLAS_CORETYPE"):
+        print(f"  {var}={os.environ.get(var, '(unset)')}")
+    try:
+        from threadpoolctl import threadpool_info
+
+        for pool in threadpool_info():
+            print(f"  {pool.get('internal_api')} {pool.get('version')} "
+                  f"({pool.get('architecture')}): {pool.get('num_threads')} thread(s)")
+    except ImportError:
+        pass
+    flags = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        pass
+    isa = [x for x in ("avx512f", "avx512_bf16", "avx512_vnni", "avx2", "fma") if f" {x}" in flags]
+    print(f"cpu: {os.cpu_count()} logical cores; vector extensions: {', '.join(isa) or 'unknown'}")
+    from .datasets import get_data_home
+
+    print(f"data cache: {get_data_home()}")
+    return 0
+
+
 def cmd_info(args):
     from ._persist import model_class, read_model, rebuild
 
+    if args.model is None:
+        return _system_info()
     if not os.path.exists(args.model):
         raise CLIError(f"model file {args.model!r} does not exist; check the path.")
     try:
@@ -348,8 +398,9 @@ def cmd_info(args):
 
 
 def cmd_bench(args):
-    print("Benchmarks against PyTorch and ONNX Runtime live in benchmarks/compare.py of the source "
-          "tree: run 'make bench' or 'python benchmarks/compare.py' from a checkout.")
+    from ._bench import run
+
+    run(threads=args.threads, repeats=args.repeats, quick=args.quick)
     return 0
 
 
@@ -392,16 +443,18 @@ def _fraction_positive(text):
 
 
 def build_parser():
-    """The argument parser of the ``fastrnn`` command."""
+    """The argument parser of the ``fastrnn`` command (every option says its default)."""
+    fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Recurrent language models with compiled CPU kernels.")
+        prog=PROG, description="Recurrent language models with compiled CPU kernels.",
+        formatter_class=fmt)
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"fastrnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("train-lm", help="train a language model",
+    p = sub.add_parser("train-lm", help="train a language model", formatter_class=fmt,
                        description="Train a character- or word-level language model. Without "
                                    "CORPUS, Shakespeare's works (hamlet for validation, macbeth + "
                                    "tempest for the test).")
@@ -409,43 +462,56 @@ def build_parser():
     p.add_argument("--validation", nargs="+", metavar="FILE", help="validation text files")
     p.add_argument("--validation-fraction", type=_fraction, default=0.05,
                    help="without --validation, hold out this tail of every CORPUS file "
-                        "(default 0.05; 0: no validation)")
-    p.add_argument("--level", choices=["char", "word"], default="char")
-    p.add_argument("--max-vocab", type=_positive_int)
-    p.add_argument("--min-count", type=_positive_int, default=1)
-    p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm")
-    p.add_argument("--embedding-dim", type=_positive_int)
-    p.add_argument("--hidden-size", type=_positive_int, default=256)
-    p.add_argument("--num-layers", type=_positive_int, default=1)
-    p.add_argument("--dropout", type=_fraction, default=0.0)
-    p.add_argument("--recurrent-dropout", type=_fraction, default=0.0)
-    p.add_argument("--tie-weights", action="store_true")
+                        "(0: no validation)")
+    p.add_argument("--level", choices=["char", "word"], default="char",
+                   help="tokens: characters, or words and punctuation")
+    p.add_argument("--max-vocab", type=_positive_int,
+                   help="keep at most this many tokens (the most frequent); the others are <unk>")
+    p.add_argument("--min-count", type=_positive_int, default=1,
+                   help="tokens seen fewer times become <unk>")
+    p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm", help="recurrent cell")
+    p.add_argument("--embedding-dim", type=_positive_int,
+                   help="size of the token vectors (default: hidden size with --tie-weights, "
+                        "else 64)")
+    p.add_argument("--hidden-size", type=_positive_int, default=256, help="recurrent units")
+    p.add_argument("--num-layers", type=_positive_int, default=1, help="stacked layers")
+    p.add_argument("--dropout", type=_fraction, default=0.0,
+                   help="dropout on embeddings, between layers and before the softmax")
+    p.add_argument("--recurrent-dropout", type=_fraction, default=0.0,
+                   help="variational dropout on the recurrent connections")
+    p.add_argument("--tie-weights", action="store_true",
+                   help="share the embedding matrix with the output layer")
     p.add_argument("--bptt", type=_positive_int, default=64, help="truncation length (steps)")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="parallel streams")
     p.add_argument("--optimizer", default="adam",
-                   choices=["adam", "adamw", "sgd", "momentum", "nesterov", "adagrad"])
-    p.add_argument("--learning-rate", type=float, default=2e-3)
-    p.add_argument("--clip-norm", type=_nonneg_float, default=5.0, help="0: no clipping")
+                   choices=["adam", "adamw", "sgd", "momentum", "nesterov", "adagrad"],
+                   help="optimiser")
+    p.add_argument("--learning-rate", type=float, default=2e-3, help="initial learning rate")
+    p.add_argument("--clip-norm", type=_nonneg_float, default=5.0,
+                   help="global gradient-norm clipping threshold (0: no clipping)")
     p.add_argument("--lr-decay", type=float, default=0.5,
                    help="learning-rate factor when the validation perplexity stops improving")
-    p.add_argument("--lr-patience", type=int, default=0)
+    p.add_argument("--lr-patience", type=int, default=0,
+                   help="evaluations without improvement before --lr-decay applies")
     p.add_argument("--lr-schedule", choices=["plateau", "cosine", "linear"], default="plateau",
                    help="plateau: decay on a validation plateau; cosine/linear: anneal to "
                         "--min-learning-rate over the epochs or the time budget")
-    p.add_argument("--min-learning-rate", type=_nonneg_float, default=0.0)
+    p.add_argument("--min-learning-rate", type=_nonneg_float, default=0.0,
+                   help="final learning rate of the cosine/linear schedules")
     p.add_argument("--anneal-fraction", type=_fraction_positive, default=1.0,
-                   help="anneal over this last share of the run only (default 1: all of it)")
-    p.add_argument("--early-stopping", action="store_true")
+                   help="anneal over this last share of the run only (1: all of it)")
+    p.add_argument("--early-stopping", action="store_true",
+                   help="stop when the validation perplexity stops improving")
     p.add_argument("--patience", type=_positive_int, default=3,
-                   help="evaluations without improvement before early stopping")
-    p.add_argument("--epochs", type=_positive_int, default=10)
+                   help="evaluations without improvement tolerated by --early-stopping")
+    p.add_argument("--epochs", type=_positive_int, default=10, help="maximum number of epochs")
     p.add_argument("--eval-interval", type=_positive_int,
                    help="also evaluate the validation text every N steps")
     p.add_argument("--time-budget", type=_nonneg_float, metavar="SECONDS",
                    help="stop training after this many seconds, keeping the best model")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="lm.fastrnn", metavar="MODEL", help="default lm.fastrnn")
-    p.add_argument("--checkpoint", metavar="PATH", help="default MODEL.ckpt")
+    p.add_argument("--seed", type=int, default=0, help="random seed (reproducible runs)")
+    p.add_argument("--out", default="lm.fastrnn", metavar="MODEL", help="the model file to write")
+    p.add_argument("--checkpoint", metavar="PATH", help="checkpoint file (default: MODEL.ckpt)")
     p.add_argument("--resume", action="store_true", help="continue the run in the checkpoint")
     p.add_argument("--force", action="store_true", help="overwrite MODEL if it exists")
     p.add_argument("--no-test", action="store_true",
@@ -453,30 +519,42 @@ def build_parser():
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train_lm)
 
-    p = sub.add_parser("generate", help="sample text from a language model")
-    p.add_argument("model", metavar="MODEL")
-    p.add_argument("--prompt", default="")
-    p.add_argument("--max-length", type=_positive_int, default=500)
-    p.add_argument("--temperature", type=_nonneg_float, default=1.0)
-    p.add_argument("--top-k", type=_positive_int)
-    p.add_argument("--top-p", type=float)
-    p.add_argument("--greedy", action="store_true")
-    p.add_argument("--num-samples", type=_positive_int, default=1)
-    p.add_argument("--seed", type=int)
+    p = sub.add_parser("generate", help="sample text from a language model", formatter_class=fmt)
+    p.add_argument("model", metavar="MODEL", help="a saved language model")
+    p.add_argument("--prompt", default="", help="text the sample continues")
+    p.add_argument("--max-length", type=_positive_int, default=500,
+                   help="most tokens generated per sample")
+    p.add_argument("--temperature", type=_nonneg_float, default=1.0,
+                   help="below 1: more conservative, above 1: more varied; 0: greedy")
+    p.add_argument("--top-k", type=_positive_int, help="sample among the K most probable tokens")
+    p.add_argument("--top-p", type=float,
+                   help="sample among the most probable tokens whose probability reaches P")
+    p.add_argument("--greedy", action="store_true", help="always take the most probable token")
+    p.add_argument("--num-samples", type=_positive_int, default=1, help="number of samples")
+    p.add_argument("--seed", type=int, help="random seed (reproducible samples)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("evaluate", help="perplexity and bits per token of a text",
+                       formatter_class=fmt,
                        description="Without CORPUS: the Shakespeare test texts "
                                    "(macbeth + tempest).")
-    p.add_argument("model", metavar="MODEL")
-    p.add_argument("corpus", nargs="*", metavar="CORPUS")
+    p.add_argument("model", metavar="MODEL", help="a saved language model")
+    p.add_argument("corpus", nargs="*", metavar="CORPUS", help="text files, one document each")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("info", help="describe a saved model")
-    p.add_argument("model", metavar="MODEL")
+    p = sub.add_parser("info", help="describe a saved model, or this installation",
+                       formatter_class=fmt,
+                       description="With MODEL: what the file holds. Without: versions, "
+                                   "backends, threads, CPU and data cache of this installation.")
+    p.add_argument("model", metavar="MODEL", nargs="?", help="a saved model or checkpoint")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("bench", help="where the benchmarks are")
+    p = sub.add_parser("bench", help="a short speed check (with PyTorch side by side if "
+                                     "installed)", formatter_class=fmt)
+    p.add_argument("--threads", type=_positive_int,
+                   help="threads of fastrnn, BLAS and PyTorch (default: fastrnn's setting)")
+    p.add_argument("--repeats", type=_positive_int, default=15, help="timed calls per figure")
+    p.add_argument("--quick", action="store_true", help="only the batch-1 latencies")
     p.set_defaults(func=cmd_bench)
     return parser
 

@@ -130,12 +130,12 @@ def test_existing_output_is_not_overwritten(trained, capsys):
     assert out.read_bytes() == before
 
 
-def test_usage_errors_and_bench(capsys):
+def test_usage_errors(capsys):
     assert main(["train-lm", "--hidden-size", "0"]) == 2
     assert "positive integer" in capsys.readouterr().err
     assert main([]) == 2
-    assert main(["bench"]) == 0
-    assert "benchmarks/compare.py" in capsys.readouterr().out
+    assert main(["bench", "--repeats", "0"]) == 2
+    assert "positive integer" in capsys.readouterr().err
     assert main(["--version"]) == 0
 
 
@@ -291,3 +291,43 @@ def test_a_binary_corpus_is_refused(tmp_path, capsys):
     cyrillic = tmp_path / "cp1251.txt"
     cyrillic.write_bytes("Съешь же ещё этих мягких французских булок.\n".encode("cp1251") * 20)
     assert len(_read_text(str(cyrillic))) == 44 * 20
+
+
+def test_info_without_a_model_describes_the_installation(capsys):
+    from fastrnn.cli import main
+
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    for needle in ("fastrnn 0.", "numpy", "numba", "backends:", "auto: ", "threads:",
+                   "OMP_NUM_THREADS", "cpu: ", "data cache: "):
+        assert needle in out, needle
+
+
+def test_every_option_has_help_and_shows_its_default():
+    import argparse
+
+    from fastrnn.cli import build_parser
+
+    parser = build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(subs.choices) == {"train-lm", "generate", "evaluate", "info", "bench"}
+    for name, sub in subs.choices.items():
+        assert sub.formatter_class is argparse.ArgumentDefaultsHelpFormatter, name
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help and action.help != argparse.SUPPRESS, (name, action.dest)
+        text = sub.format_help()
+        for action in sub._actions:
+            if action.default not in (None, False, argparse.SUPPRESS) and action.option_strings:
+                assert f"(default: {action.default})" in " ".join(text.split()), \
+                    (name, action.dest)
+
+
+def test_bench_runs_from_the_installed_package(capsys):
+    from fastrnn.cli import main
+
+    assert main(["bench", "--quick", "--repeats", "2", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "LSTM latency" in out and "GRU latency" in out and "RNN latency" in out
+    assert "B1 T100 I64 H128" in out
