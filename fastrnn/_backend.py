@@ -242,6 +242,23 @@ def available_backends():
     return out
 
 
+def numba_cache_is_warm():
+    """Whether Numba's on-disk cache already holds fastrnn's compiled kernels (a fresh install, or
+    a new machine, has none: the first training call then compiles them, once, for some seconds).
+    Looks where Numba writes its cache: beside the kernels' sources, ``$NUMBA_CACHE_DIR``, or the
+    user's cache folder."""
+    import glob
+    import os
+
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernels", "__pycache__")
+    roots = [here, os.environ.get("NUMBA_CACHE_DIR", ""),
+             os.path.join(os.path.expanduser("~"), ".cache", "numba")]
+    for root in filter(None, roots):
+        if glob.glob(os.path.join(root, "**", "lstm.lstm_fast_forward*.nbi"), recursive=True):
+            return True
+    return False
+
+
 def show_backends(file=None):
     """Print which backends are available, and where ``backend="auto"`` runs each kind of call.
 

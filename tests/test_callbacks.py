@@ -168,3 +168,19 @@ def test_language_model_callbacks():
     assert len(ends) == lm.n_iter_ < 60 and lm.stop_reason_ == "callback"
     assert [e["val_bits"] for e in ends] == pytest.approx(lm.validation_bits_per_token_)
     assert {"tokens", "loss", "lr", "val_loss"} <= set(ends[0])
+
+
+def test_a_verbose_first_fit_says_it_compiles_the_kernels(monkeypatch, capsys):
+    import fastrnn.train._loop as loop_mod
+    from fastrnn._backend import numba_cache_is_warm
+
+    assert numba_cache_is_warm()  # this test session has compiled them already
+    X, y = data(20)
+    for warm in (False, True):
+        monkeypatch.setattr(loop_mod, "numba_cache_is_warm", lambda: warm)
+        RNNClassifier(max_iter=1, verbose=1, backend="numba", **SMALL).fit(X, y)
+        err = capsys.readouterr().err
+        assert ("compiling the kernels for this machine, once" in err) is (not warm)
+    monkeypatch.setattr(loop_mod, "numba_cache_is_warm", lambda: False)
+    RNNClassifier(max_iter=1, verbose=0, **SMALL).fit(X, y)  # quiet fits stay quiet
+    assert capsys.readouterr().err == ""

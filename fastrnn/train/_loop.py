@@ -16,6 +16,8 @@ from collections import namedtuple
 
 import numpy as np
 
+from .._backend import numba_cache_is_warm, route
+
 __all__ = ["Batch", "Task", "TrainingLoop", "StoppingRule", "TrainingInterrupted", "STOP_REASONS"]
 
 #: why a run ended (``stop_reason_`` of the estimators)
@@ -426,6 +428,8 @@ class TrainingLoop:
         per_epoch = task.items_per_epoch()
         self._bar = _Progress(self.verbose, per_epoch * self.max_epochs, self.items, task.unit)
         self.stop_training = False
+        if self.verbose:
+            self._say_when_compiling()
         for cb in self.callbacks:
             cb.on_fit_begin(self.estimator, self)
         reason = "max_iter"
@@ -518,6 +522,12 @@ class TrainingLoop:
                    else "the latest parameters") + self._resume_note(in_step) + ".",
                 TrainingInterrupted, stacklevel=3)
         return reason
+
+    def _say_when_compiling(self):
+        rnn = getattr(self.net, "rnn", None)
+        if rnn is not None and route(rnn.backend) == "numba" and not numba_cache_is_warm():
+            self._bar.write("fastrnn: compiling the kernels for this machine, once (about 10-30 s;"
+                            " later runs load them from Numba's cache) ...")
 
     # -------------------------------------------------------------- checkpoints
     def _rngs(self):
