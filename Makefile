@@ -10,7 +10,7 @@ BUILD_DEPS := pyproject.toml $(wildcard setup.py fastrnn/_cy/*.pyx fastrnn/_cy/*
 # PyTorch is only needed for the parity tests and benchmarks; use a CPU-only wheel (200 MB, not 3 GB).
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: demo test test-fast docs bench clean
+.PHONY: demo test test-fast soak docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ test: $(VENV)/.installed-test
 
 test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m "not slow"
+
+# the fault tests (kill -9 around saves and training, fuzzing) run longer
+soak: $(VENV)/.installed-test
+	FASTRNN_SOAK=1 $(BIN)/python -m pytest tests/test_persist.py tests/test_reliability.py \
+		tests/test_estimators.py -k "kill or fuzz or random" -p no:cacheprovider
 
 docs: $(VENV)/.installed-docs
 	$(BIN)/python -m sphinx -E -W --keep-going -b html docs docs/_build/html

@@ -18,6 +18,9 @@ else:
 
 COMPILED_BACKENDS = [b for b in CPU_BACKENDS if b != "numpy"]
 
+#: ``make soak`` (FASTRNN_SOAK=1): the fault and fuzz tests run ten times longer
+SOAK = 10 if os.environ.get("FASTRNN_SOAK", "").strip() == "1" else 1
+
 
 @pytest.fixture(params=CPU_BACKENDS)
 def backend(request):

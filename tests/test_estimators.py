@@ -20,6 +20,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 
+from conftest import SOAK
 import fastrnn
 from fastrnn import RNNClassifier, RNNRegressor, RNNTagger
 from fastrnn.datasets import make_sequence_classification
@@ -880,7 +881,7 @@ def problems(draw, corruption):
 
 
 @pytest.mark.parametrize("corruption", _CORRUPTIONS)
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=15 * SOAK, deadline=None, suppress_health_check=list(HealthCheck))
 @given(kind=st.sampled_from(["clf", "reg", "tag"]), data=st.data())
 def test_random_inputs_give_clear_errors_or_right_shapes(corruption, kind, data):
     p = data.draw(problems(corruption))

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from conftest import SOAK
 import fastrnn
 from fastrnn import _persist
 from fastrnn._persist import read_model, save_model
@@ -274,7 +275,7 @@ def test_kill_minus_9_during_saves_leaves_the_old_or_the_new_file(small_model, t
     expected = clf.predict_proba(X)
     last = None  # generation in the destination (None: absent)
     mid_write = 0  # kills that hit a save while it wrote its temporary file
-    for k in range(10):
+    for k in range(10 * SOAK):
         start = 1000 * (k + 1)
         proc = subprocess.Popen([sys.executable, "-c", _SAVE_FOREVER, str(src), str(dest),
                                  str(start)], stdout=subprocess.PIPE)
@@ -508,7 +509,7 @@ def test_a_failed_load_does_not_import_scikit_learn(small_model, tmp_path):
 # B: fuzzing load with corrupted files
 # ---------------------------------------------------------------------------------------------
 
-FUZZ = settings(max_examples=100, deadline=None, derandomize=False,
+FUZZ = settings(max_examples=100 * SOAK, deadline=None, derandomize=False,
                 suppress_health_check=list(HealthCheck))
 LM_TEXTS = ["the cat sat. ", "a dog ran. ", "the cat ran. ", "a cat sat. "]
 

@@ -17,6 +17,8 @@ from fastrnn import RNNClassifier, RNNLanguageModel, RNNRegressor, RNNTagger
 from fastrnn.nn import SequenceNetwork
 from fastrnn.train import NonFiniteWarning, Trainer, TrainingDivergedError
 
+from conftest import SOAK
+
 
 def series(n=40, seed=0):
     rng = np.random.RandomState(seed)
@@ -201,3 +203,103 @@ def test_streams_are_independent_across_threads(fitted):
 
     _check_threads([lambda i=i: classify(i) for i in range(4)]
                    + [lambda i=i: read(i) for i in range(4)])
+
+
+# ------------------------------------------------------------------ kill -9 during training
+_TRAIN = """
+import sys, warnings
+warnings.simplefilter("ignore")
+sys.path.insert(0, {tests!r})
+from test_reliability import kill_lm, kill_texts
+kill_lm(sys.argv[1]).fit(kill_texts(), validation_texts=kill_texts()[:2], resume=True)
+print("finished")
+"""
+
+
+def kill_texts():
+    rng = np.random.RandomState(5)
+    words = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "far", "red"]
+    return [" ".join(rng.choice(words, size=12)) + ". " for _ in range(120)]
+
+
+def kill_lm(checkpoint):
+    return RNNLanguageModel(hidden_size=16, embedding_dim=8, bptt=16, batch_size=4, max_iter=6,
+                            dropout=0.1, dtype="float64", random_state=0,
+                            checkpoint_path=checkpoint)
+
+
+def test_language_model_training_survives_kill_9_and_resumes_exactly(tmp_path):
+    """Training processes killed with SIGKILL at random moments, each resumed from the checkpoint
+    on disk, end with the very parameters of an uninterrupted run: the checkpoint is never half
+    written, and a resumed run takes exactly the steps of an uninterrupted one."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import fastrnn
+
+    ref = kill_lm(str(tmp_path / "ref.ckpt")).fit(kill_texts(), validation_texts=kill_texts()[:2])
+    ckpt = str(tmp_path / "run.ckpt")
+    script = _TRAIN.format(tests=os.path.dirname(__file__))
+    rng = np.random.RandomState(0)
+    kills = 0
+    deadline = time.monotonic() + 60 * SOAK
+    while True:
+        proc = subprocess.Popen([sys.executable, "-c", script, ckpt], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        if kills < 4 * SOAK and time.monotonic() < deadline:
+            try:
+                out, err = proc.communicate(timeout=rng.uniform(1.5, 4.0))
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+                proc.communicate()
+                kills += 1
+                if os.path.exists(ckpt):
+                    fastrnn.load(ckpt)  # whatever is on disk is a whole checkpoint
+                continue
+        else:
+            out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        assert "finished" in out
+        break
+    resumed = fastrnn.load(ckpt)  # the checkpoint of the finished run holds its best model
+    assert kills >= 1
+    got = kill_lm(ckpt)
+    got.fit(kill_texts(), validation_texts=kill_texts()[:2], resume=True)  # nothing left to do
+    assert got.n_steps_ == ref.n_steps_ and got.n_iter_ == ref.n_iter_
+    for k, v in ref.network_.params.items():
+        np.testing.assert_array_equal(got.network_.params[k], v, err_msg=k)
+        np.testing.assert_array_equal(resumed.network_.params[k], v, err_msg=k)
+
+
+# ------------------------------------------------------------------ the language model on any text
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=12 * SOAK, deadline=None, suppress_health_check=list(HealthCheck))
+@given(texts=st.lists(st.text(max_size=40), min_size=1, max_size=5),
+       level=st.sampled_from(["char", "word"]), data=st.data())
+def test_language_model_on_random_texts_fits_or_says_why(texts, level, data):
+    lm = RNNLanguageModel(level=level, hidden_size=4, embedding_dim=3, bptt=4, batch_size=2,
+                          max_iter=1, random_state=0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            lm.fit(texts)
+    except ValueError as exc:  # an empty corpus, too few tokens, no regular token
+        assert len(str(exc)) > 30
+        return
+    other = data.draw(st.lists(st.text(max_size=20), min_size=1, max_size=3))
+    try:
+        ppl = lm.perplexity(other)
+    except ValueError as exc:
+        assert "empty" in str(exc) or "no tokens" in str(exc)
+    else:
+        assert ppl > 1.0 or math.isinf(ppl)
+    out = lm.generate(data.draw(st.text(max_size=8)), max_length=5, random_state=0)
+    assert isinstance(out, str)
+    top = lm.predict_next("", k=3)
+    assert len(top) <= 3 and all(0.0 <= p <= 1.0 for _, p in top)
