@@ -5,7 +5,7 @@ Nine speakers uttered the Japanese vowels /ae/; each utterance is a sequence of 
 different lengths, no padding by hand), max-pools its states over time and predicts the speaker.
 
 Run with ``make demo`` (or ``python examples/demo.py``). It trains with a progress bar per epoch,
-then prints the test accuracy and the confusion matrix. Published accuracies on this split: FCN
+then prints the test accuracy, scikit-learn's classification report and the confusion matrix. Published accuracies on this split: FCN
 99.3 %, echo-state network 96.5 %, 1-NN DTW 94.9 %.
 """
 
@@ -13,6 +13,7 @@ import sys
 import time
 
 import numpy as np
+from sklearn.metrics import classification_report, confusion_matrix
 
 from fastrnn import RNNClassifier
 from fastrnn.datasets import DatasetUnavailableError, load_japanese_vowels
@@ -20,23 +21,6 @@ from fastrnn.datasets import DatasetUnavailableError, load_japanese_vowels
 #: the settings whose accuracy the test suite checks (tests/test_estimators_realdata.py)
 SETTINGS = dict(cell="lstm", hidden_size=64, bidirectional=True, pooling="max",
                 learning_rate=3e-3, batch_size=32, max_iter=60)
-
-
-def confusion_matrix(y_true, y_pred, labels):
-    """Counts ``C[i, j]`` of sequences of class ``labels[i]`` predicted as ``labels[j]``."""
-    index = {label: i for i, label in enumerate(labels)}
-    C = np.zeros((len(labels), len(labels)), dtype=int)
-    for t, p in zip(y_true, y_pred):
-        C[index[t], index[p]] += 1
-    return C
-
-
-def print_confusion(C, labels):
-    width = max(4, max(len(str(v)) for v in labels) + 1)
-    print(" " * 10 + "predicted".center(width * len(labels)))
-    print("true".ljust(10) + "".join(str(v).rjust(width) for v in labels))
-    for label, row in zip(labels, C):
-        print(str(label).ljust(10) + "".join((str(v) if v else ".").rjust(width) for v in row))
 
 
 def main(seed=0):
@@ -60,7 +44,9 @@ def main(seed=0):
     print(f"\ntrained {clf.n_iter_} epochs in {seconds:.1f} s "
           f"({clf.t_ / seconds:.0f} sequences/s), final training loss {clf.loss_curve_[-1]:.4f}")
     print(f"test accuracy: {accuracy:.4f} ({int(np.sum(y_pred == y_test))}/{len(y_test)})\n")
-    print_confusion(confusion_matrix(y_test, y_pred, clf.classes_), clf.classes_)
+    print(classification_report(y_test, y_pred, digits=3))
+    print("confusion matrix (rows: true speaker, columns: predicted):")
+    print(confusion_matrix(y_test, y_pred, labels=clf.classes_))
     return 0
 
 

@@ -7,6 +7,7 @@ an accuracy below its threshold included, fails.
 
 import importlib.util
 import pathlib
+import re
 import warnings
 
 import numpy as np
@@ -46,10 +47,20 @@ def _accuracies(settings, train, test, seeds=(0, 1, 2)):
     return out
 
 
-def test_japanese_vowels_accuracy_of_the_demo_settings():
+def test_japanese_vowels_accuracy_of_the_demo_settings(capsys):
     train, test = _load(load_japanese_vowels)
-    settings = _example("demo").SETTINGS
-    acc = _accuracies(settings, train, test)
+    demo = _example("demo")
+    # seed 0 runs the demo itself: its report must agree with the accuracy it prints
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert demo.main(seed=0) == 0
+    out = capsys.readouterr().out
+    printed = re.search(r"test accuracy: ([0-9.]+) \((\d+)/(\d+)\)", out)
+    assert printed is not None, out
+    assert int(printed.group(3)) == len(test[1])
+    assert float(printed.group(1)) == pytest.approx(int(printed.group(2)) / len(test[1]), abs=1e-4)
+    assert "confusion matrix" in out and "macro avg" in out, out
+    acc = [float(printed.group(1))] + _accuracies(demo.SETTINGS, train, test, seeds=(1, 2))
     print(f"JapaneseVowels test accuracy per seed: {np.round(acc, 4).tolist()}")
     assert np.mean(acc) >= 0.97, acc
 
