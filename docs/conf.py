@@ -1,8 +1,9 @@
 """Sphinx configuration of the fastrnn documentation.
 
-Build with ``make docs`` (warnings are errors). The build needs no network: intersphinx is loaded
-but has no remote inventories, and every page is rendered from the sources in this folder and the
-docstrings of the installed (or checked-out) package.
+Build with ``make docs`` (nitpicky: every cross-reference must resolve; warnings are errors).
+The build needs no network: intersphinx is loaded but has no remote inventories, and every page is
+rendered from the sources in this folder and the docstrings of the installed (or checked-out)
+package.
 """
 
 import os
