@@ -3,9 +3,9 @@
 The fast tests run the ``>>>`` examples of the docstrings (the recurrent layers on every CPU
 backend) and of the user-facing pages with the standard :mod:`doctest` module. The slow tests
 build the HTML documentation exactly as ``make docs`` does (``-n -W``: every cross-reference must
-resolve and warnings are errors) once into a temporary folder, check the pages it rendered and
-that no page points at a file outside the repository, and run Sphinx's doctest builder over every
-page and docstring it renders.
+resolve and warnings are errors) once into a temporary folder, check the pages it rendered, that
+every public name has an entry in the API reference and that no page points at a file outside the
+repository, and run Sphinx's doctest builder over every page and docstring it renders.
 """
 
 import doctest
@@ -15,6 +15,7 @@ import io
 import re
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -143,6 +144,45 @@ def test_sphinx_html_build(html_build):
     for name in ("fastrnn.nn.RNN", "fastrnn.nn.LSTM", "fastrnn.nn.GRU", "show_backends",
                  "load_japanese_vowels", "SequenceVectorizer", "pad_sequences"):
         assert name in api, f"{name} is missing from the API reference"
+
+
+# the public modules; every name in their ``__all__`` has an entry in the API reference
+PUBLIC_MODULES = ["fastrnn", "fastrnn.nn", "fastrnn.estimators", "fastrnn.train", "fastrnn.losses",
+                  "fastrnn.optim", "fastrnn.text", "fastrnn.datasets", "fastrnn.preprocessing",
+                  "fastrnn.callbacks"]
+
+
+def _documented_python_names(out_dir):
+    """The Python object names of the inventory Sphinx wrote (``objects.inv``, format 2)."""
+    raw = (out_dir / "objects.inv").read_bytes()
+    header_end = 0
+    for _ in range(4):  # four text lines, then the zlib-compressed entries
+        header_end = raw.index(b"\n", header_end) + 1
+    names = set()
+    for line in zlib.decompress(raw[header_end:]).decode("utf-8").splitlines():
+        # "name domain:role priority uri display-name"
+        name, role = line.split(" ", 2)[:2]
+        if role.startswith("py:"):
+            names.add(name)
+    return names
+
+
+@pytest.mark.slow
+def test_every_public_name_has_an_api_entry(html_build):
+    documented = _documented_python_names(html_build)
+    modules = {m: importlib.import_module(m) for m in PUBLIC_MODULES}
+    missing = []
+    for m, module in modules.items():
+        for name in module.__all__:
+            if name.startswith("__"):
+                continue
+            obj = getattr(module, name)
+            # a re-export (fastrnn.RNNClassifier) counts where the same object is documented
+            places = [f"{m2}.{name}" for m2, mod2 in modules.items()
+                      if getattr(mod2, name, None) is obj]
+            if not any(place in documented for place in places):
+                missing.append(f"{m}.{name}")
+    assert not missing, f"public names without an entry in docs/api.rst: {missing}"
 
 
 @pytest.mark.slow
