@@ -46,7 +46,7 @@ soak: $(VENV)/.installed-test
 		tests/test_estimators.py -k "kill or fuzz or random" -p no:cacheprovider
 
 docs: $(VENV)/.installed-docs
-	$(BIN)/python -m sphinx -E -W --keep-going -b html docs docs/_build/html
+	$(BIN)/python -m sphinx -E -n -W --keep-going -b html docs docs/_build/html
 
 bench: $(VENV)/.installed-test
 	$(PIP) install -q -e '.[bench]'

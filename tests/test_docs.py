@@ -2,15 +2,20 @@
 
 The fast tests run the ``>>>`` examples of the docstrings (the recurrent layers on every CPU
 backend) and of the user-facing pages with the standard :mod:`doctest` module. The slow tests
-build the HTML documentation exactly as ``make docs`` does (``-W``: warnings are errors) into a
-temporary folder, and run Sphinx's doctest builder over every page and docstring it renders.
+build the HTML documentation exactly as ``make docs`` does (``-n -W``: every cross-reference must
+resolve and warnings are errors) once into a temporary folder, check the pages it rendered, that
+every public name has an entry in the API reference and that no page points at a file outside the
+repository, and run Sphinx's doctest builder over every page and docstring it renders.
 """
 
 import doctest
+import html
 import importlib
 import io
+import re
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -80,7 +85,7 @@ def test_page_examples(page):
 def _sphinx(builder, tmp_path):
     pytest.importorskip("sphinx")
     out_dir = tmp_path / builder
-    cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", builder,
+    cmd = [sys.executable, "-m", "sphinx", "-n", "-W", "--keep-going", "-b", builder,
            "-d", str(tmp_path / "doctrees"), str(DOCS), str(out_dir)]
     # docs/conf.py puts this checkout first on sys.path, so no installation is needed
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
@@ -89,9 +94,49 @@ def _sphinx(builder, tmp_path):
     return out_dir
 
 
+# Text that names something outside the repository: working notes, specification or design files
+# of the development process, a folder next to the checkout, or an issue tracker's numbers. The
+# published documentation must stand on its own.
+# The case matters only for SPEC (a file name; "spec" is an ordinary word).
+OUTSIDE_REFERENCES = re.compile(
+    r"\bSPEC\b|(?i:shared/|PERF_NOTES|DESIGN\.md|DATA\.md|\bissue #)")
+
+
+def _outside_references(out_dir):
+    """``(page, excerpt)`` for every match of :data:`OUTSIDE_REFERENCES` in the built pages."""
+    found = []
+    for page in sorted(out_dir.rglob("*.html")):
+        # the words as a reader sees them: without markup (code blocks split words into spans)
+        text = html.unescape(re.sub(r"<[^>]*>", "", page.read_text(encoding="utf-8")))
+        for m in OUTSIDE_REFERENCES.finditer(text):
+            excerpt = " ".join(text[max(0, m.start() - 60):m.end() + 60].split())
+            found.append((str(page.relative_to(out_dir)), excerpt))
+    return found
+
+
+def test_outside_reference_check_finds_planted_text(tmp_path):
+    # the check of the built pages must be able to fail: plant every kind of text it looks for
+    planted = ["see ../shared/notes", "as the SPEC says", "from PERF_NOTES", "in DESIGN.md",
+               "per DATA.md", "fixes Issue #12", "<span>SPEC</span> file"]
+    for i, text in enumerate(planted):
+        (tmp_path / f"p{i}.html").write_text(f"<p>{text}</p>", encoding="utf-8")
+    # and text that must pass: an identifier containing SPEC, the lower-case word, a shared task
+    (tmp_path / "ok.html").write_text(
+        "<p>SPECIAL_TOKENS, a spec string, the CoNLL-2010 shared task, issues of a journal</p>",
+        encoding="utf-8")
+    pages = sorted(page for page, _ in _outside_references(tmp_path))
+    assert pages == sorted(f"p{i}.html" for i in range(len(planted)))
+
+
+@pytest.fixture(scope="module")
+def html_build(tmp_path_factory):
+    """The HTML documentation, built once for the tests of this module."""
+    return _sphinx("html", tmp_path_factory.mktemp("docs"))
+
+
 @pytest.mark.slow
-def test_sphinx_html_build(tmp_path):
-    out_dir = _sphinx("html", tmp_path)
+def test_sphinx_html_build(html_build):
+    out_dir = html_build
     for page in ("index", "install", "quickstart", "math", "backends", "datasets", "api",
                  "userguide/index"):
         assert (out_dir / f"{page}.html").is_file(), f"{page}.html was not built"
@@ -99,6 +144,52 @@ def test_sphinx_html_build(tmp_path):
     for name in ("fastrnn.nn.RNN", "fastrnn.nn.LSTM", "fastrnn.nn.GRU", "show_backends",
                  "load_japanese_vowels", "SequenceVectorizer", "pad_sequences"):
         assert name in api, f"{name} is missing from the API reference"
+
+
+# the public modules; every name in their ``__all__`` has an entry in the API reference
+PUBLIC_MODULES = ["fastrnn", "fastrnn.nn", "fastrnn.estimators", "fastrnn.train", "fastrnn.losses",
+                  "fastrnn.optim", "fastrnn.text", "fastrnn.datasets", "fastrnn.preprocessing",
+                  "fastrnn.callbacks"]
+
+
+def _documented_python_names(out_dir):
+    """The Python object names of the inventory Sphinx wrote (``objects.inv``, format 2)."""
+    raw = (out_dir / "objects.inv").read_bytes()
+    header_end = 0
+    for _ in range(4):  # four text lines, then the zlib-compressed entries
+        header_end = raw.index(b"\n", header_end) + 1
+    names = set()
+    for line in zlib.decompress(raw[header_end:]).decode("utf-8").splitlines():
+        # "name domain:role priority uri display-name"
+        name, role = line.split(" ", 2)[:2]
+        if role.startswith("py:"):
+            names.add(name)
+    return names
+
+
+@pytest.mark.slow
+def test_every_public_name_has_an_api_entry(html_build):
+    documented = _documented_python_names(html_build)
+    modules = {m: importlib.import_module(m) for m in PUBLIC_MODULES}
+    missing = []
+    for m, module in modules.items():
+        for name in module.__all__:
+            if name.startswith("__"):
+                continue
+            obj = getattr(module, name)
+            # a re-export (fastrnn.RNNClassifier) counts where the same object is documented
+            places = [f"{m2}.{name}" for m2, mod2 in modules.items()
+                      if getattr(mod2, name, None) is obj]
+            if not any(place in documented for place in places):
+                missing.append(f"{m}.{name}")
+    assert not missing, f"public names without an entry in docs/api.rst: {missing}"
+
+
+@pytest.mark.slow
+def test_built_docs_name_nothing_outside_the_repository(html_build):
+    found = _outside_references(html_build)
+    assert not found, "the documentation refers to files outside the repository:\n" + "\n".join(
+        f"{page}: ...{excerpt}..." for page, excerpt in found)
 
 
 @pytest.mark.slow

@@ -126,10 +126,11 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, BaseEstimator):
     the initial state of the next one (truncated back-propagation through time: the state carries
     the context
     forward, the gradient stops at the chunk border). Documents are independent: where a stream
-    crosses into a new document the state restarts from zero (:func:`split_at_documents`), exactly
-    as when a document is scored or a text generated, so the model never learns to rely on a state
-    carried over from an unrelated text. The output softmax and the cross-entropy are fused and
-    computed a block of rows at a time (:func:`blocked_softmax_cross_entropy`).
+    crosses into a new document the state restarts from zero
+    (:func:`~fastrnn.train.split_at_documents`), exactly as when a document is scored or a text
+    generated, so the model never learns to rely on a state carried over from an unrelated text.
+    The output softmax and the cross-entropy are fused and computed a block of rows at a time
+    (:func:`~fastrnn.losses.blocked_softmax_cross_entropy`).
 
     Parameters
     ----------

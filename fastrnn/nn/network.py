@@ -171,11 +171,11 @@ class SequenceNetwork:
         return self.train(False)
 
     def state_dict(self):
-        """Copies of all parameters (see :attr:`params`)."""
+        """Copies of all parameters (see ``params``)."""
         return {k: v.copy() for k, v in self.params.items()}
 
     def load_state_dict(self, state):
-        """Copy the arrays of ``state`` (names as in :attr:`params`) into the parameters."""
+        """Copy the arrays of ``state`` (names as in ``params``) into the parameters."""
         for k, v in check_state_dict(state, self.params, "network").items():
             self.params[k][...] = v
 

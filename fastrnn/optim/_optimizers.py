@@ -93,7 +93,7 @@ class Optimizer:
     Parameters
     ----------
     lr : float
-        Learning rate :math:`\eta \ge 0`.  Stored in the attribute :attr:`lr`,
+        Learning rate :math:`\eta \ge 0`.  Stored in the attribute ``lr``,
         which learning-rate schedules modify between steps.
     weight_decay : float, default=0.0
         Weight-decay coefficient :math:`\lambda \ge 0`.  For all optimisers but
@@ -116,7 +116,7 @@ class Optimizer:
 
     Notes
     -----
-    Subclasses implement :meth:`_update`, which receives one parameter, its
+    Subclasses implement ``_update``, which receives one parameter, its
     gradient, its state dict and the current learning rate, and must update
     the parameter in place without allocating after the first call.
     """

@@ -61,8 +61,8 @@ def subword_features(word, n_buckets):
     Returns
     -------
     tuple of int
-        One id per feature of :data:`SUBWORD_FEATURES` (a stable hash, the same in every
-        process).
+        One id per subword feature: the first and the last 1, 2 and 3 characters (lower-cased)
+        and the shape of the word, in that order (a stable hash, the same in every process).
 
     Examples
     --------

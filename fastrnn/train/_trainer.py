@@ -158,7 +158,7 @@ class Trainer:
 
         Notes
         -----
-        The whole step runs with BLAS on one thread (:func:`fastrnn._backend.one_blas_thread`), not
+        The whole step runs with BLAS on one thread (``fastrnn._backend.one_blas_thread``), not
         only the recurrent layers: the worker threads of a multithreaded BLAS product in the loss
         (a language model's softmax) keep spinning for a while after it and slow the layers' own
         threads in the next step (measured: a char LSTM language model at 2 threads trained at
