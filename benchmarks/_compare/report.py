@@ -7,17 +7,21 @@ from pathlib import Path
 from .workloads import LATENCY, LM
 
 
-def table(headers, rows, rst=False):
-    """A plain-text (or reStructuredText simple) table."""
+def table(headers, rows, rst=False, left=None):
+    """A plain-text (or reStructuredText simple) table.
+
+    The columns whose indices are in ``left`` are aligned left, the others (figures) right;
+    ``None``: those headed "config", "cell" or "backend".
+    """
     cells = [[str(c) for c in r] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
               for i, h in enumerate(headers)]
     line = "  ".join("=" * w for w in widths)
-
-    left = [h in ("config", "cell", "backend") for h in headers]
+    if left is None:
+        left = {i for i, h in enumerate(headers) if h in ("config", "cell", "backend")}
 
     def fmt(r):
-        return "  ".join(c.ljust(w) if left[i] else c.rjust(w)
+        return "  ".join(c.ljust(w) if i in left else c.rjust(w)
                          for i, (c, w) in enumerate(zip(r, widths))).rstrip()
     out = [fmt(headers), "  ".join("-" * w for w in widths)]
     if rst:
