@@ -62,7 +62,7 @@ from _compare.impls import (GRAD_TOL, ONNX_OPSET, OUT_TOL, MismatchError,  # noq
                             max_err, ort_session, torch_module)
 from _compare.lm import LMRun  # noqa: E402
 from _compare.memory import measure_step_memory, memory_child, run_memory  # noqa: E402
-from _compare.report import collect_skips, render, table, update_doc  # noqa: E402
+from _compare.report import collect_skips, headline, render, table, update_doc  # noqa: E402
 from _compare.runs import run_config, run_latency, run_lm, run_stream  # noqa: E402
 from _compare.workloads import (ALIASES, ALL_CONFIGS, DEFAULT_CONFIGS,  # noqa: E402
                                 GATES, GROUP_CELLS, LATENCY, LM, QUICK_CONFIGS, SHAPES, Shape,
@@ -76,8 +76,8 @@ __all__ = [
     "GRAD_TOL", "ONNX_OPSET", "OUT_TOL", "MismatchError", "SameWeights", "backend_status",
     "check_same_outputs", "fastrnn_layer", "max_err", "ort_session", "torch_module", "LMRun",
     # memory, report, runs
-    "measure_step_memory", "memory_child", "run_memory", "collect_skips", "render", "table",
-    "update_doc", "run_config", "run_latency", "run_lm", "run_stream",
+    "measure_step_memory", "memory_child", "run_memory", "collect_skips", "headline", "render",
+    "table", "update_doc", "run_config", "run_latency", "run_lm", "run_stream",
     # workloads
     "ALIASES", "ALL_CONFIGS", "DEFAULT_CONFIGS", "GATES", "GROUP_CELLS", "LATENCY", "LM",
     "QUICK_CONFIGS", "SHAPES", "Shape", "forward_flops", "parse_configs", "split_config",
