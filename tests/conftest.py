@@ -1,4 +1,5 @@
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -33,6 +34,48 @@ def compiled_backend(request):
 @pytest.fixture(params=[np.float32, np.float64], ids=["f32", "f64"])
 def dtype(request):
     return request.param
+
+
+@pytest.fixture
+def learning_rates(monkeypatch):
+    """The learning rate of every training step the test runs, in order (``Trainer.step`` records
+    its optimizer's rate before it steps)."""
+    from fastrnn.train import Trainer
+
+    seen = []
+    real_step = Trainer.step
+
+    def step(self, *args, **kwargs):
+        seen.append(self.optimizer.lr)
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "step", step)
+    return seen
+
+
+@pytest.fixture
+def ctrl_c_at_step(monkeypatch):
+    """``ctrl_c_at_step(call, inside)`` makes the ``call``-th training step a Ctrl-C: after the
+    step (a first Ctrl-C, which stops the run cleanly) or inside it (a second Ctrl-C, which cuts
+    the update short)."""
+    from fastrnn.train import Trainer
+
+    def arm(call, inside):
+        real_step = Trainer.step
+        calls = {"n": 0}
+
+        def step(self, *args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == call and inside:
+                raise KeyboardInterrupt
+            out = real_step(self, *args, **kwargs)
+            if calls["n"] == call:
+                os.kill(os.getpid(), signal.SIGINT)
+            return out
+
+        monkeypatch.setattr(Trainer, "step", step)
+
+    return arm
 
 
 def tol(dtype):

@@ -1009,17 +1009,8 @@ def test_max_iter_auto_adapts_the_epochs_to_the_data_size():
 
 
 @pytest.mark.parametrize("schedule", ["linear", "cosine", "plateau"])
-def test_learning_rate_schedules_of_the_estimators(schedule, monkeypatch):
-    from fastrnn.train import Trainer
-
-    seen = []
-    real = Trainer.step
-
-    def spy(self, *args, **kwargs):
-        seen.append(self.optimizer.lr)
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "step", spy)
+def test_learning_rate_schedules_of_the_estimators(schedule, learning_rates):
+    seen = learning_rates
     X, y = seq_data(n=40)
     RNNClassifier(**{**SMALL, "max_iter": 6, "batch_size": 10, "lr_schedule": schedule,
                      "learning_rate": 0.01, "tol": 0.0, "n_iter_no_change": 100}).fit(X, y)
