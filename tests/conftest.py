@@ -1,5 +1,6 @@
 import os
 import signal
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -76,6 +77,41 @@ def ctrl_c_at_step(monkeypatch):
         monkeypatch.setattr(Trainer, "step", step)
 
     return arm
+
+
+def central_difference(f, arr, index, eps=1e-6):
+    """The derivative of the scalar ``f()`` with respect to ``arr[index]`` by central differences;
+    ``arr`` is changed in place for the two calls and restored."""
+    old = arr[index]
+    arr[index] = old + eps
+    up = f()
+    arr[index] = old - eps
+    down = f()
+    arr[index] = old
+    return (up - down) / (2 * eps)
+
+
+def numerical_grad(f, arr, eps=1e-6):
+    """The gradient of the scalar ``f()`` with respect to every entry of ``arr`` (float64), by
+    :func:`central_difference`."""
+    g = np.zeros(arr.shape)
+    for index in np.ndindex(arr.shape):
+        g[index] = central_difference(f, arr, index, eps)
+    return g
+
+
+def bytes_grown(call, n_calls=200):
+    """The bytes that ``n_calls`` calls of ``call()`` leave allocated (traced by
+    :mod:`tracemalloc`, summed over the source lines whose allocations grew)."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for _ in range(n_calls):
+            call()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    return sum(s.size_diff for s in after.compare_to(before, "lineno") if s.size_diff > 0)
 
 
 def tol(dtype):

@@ -25,6 +25,7 @@ from fastrnn.losses import softmax_cross_entropy
 from fastrnn.nn import SequenceNetwork
 from fastrnn.text import BOS, EOS, PAD
 from fastrnn.train import Trainer
+from conftest import central_difference
 
 CHAR_TEXTS = [
     "the cat sat on the mat.\n",
@@ -170,17 +171,10 @@ def test_lm_network_gradient_finite_differences():
         _, dh = lm.loss_fn(Y, valid)(hidden)
         lm.backward(dh)
         grads = {k: g.copy() for k, g in lm.grads.items()}
-        eps = 1e-6
         for name, p in lm.params.items():
             flat = p.reshape(-1)
             for i in rng.choice(flat.size, size=min(6, flat.size), replace=False):
-                old = flat[i]
-                flat[i] = old + eps
-                up = loss()
-                flat[i] = old - eps
-                down = loss()
-                flat[i] = old
-                num = (up - down) / (2 * eps)
+                num = central_difference(loss, flat, i, eps=1e-6)
                 assert_allclose(grads[name].reshape(-1)[i], num, rtol=1e-5, atol=1e-8,
                                 err_msg=f"{name}[{i}] tie_weights={tie}")
 
