@@ -62,7 +62,7 @@ from _compare.impls import (GRAD_TOL, ONNX_OPSET, OUT_TOL, MismatchError,  # noq
                             max_err, ort_session, torch_module)
 from _compare.lm import LMRun  # noqa: E402
 from _compare.memory import measure_step_memory, memory_child, run_memory  # noqa: E402
-from _compare.report import collect_skips, render, table, update_doc  # noqa: E402
+from _compare.report import collect_skips, headline, render, table, update_doc  # noqa: E402
 from _compare.runs import run_config, run_latency, run_lm, run_stream  # noqa: E402
 from _compare.workloads import (ALIASES, ALL_CONFIGS, DEFAULT_CONFIGS,  # noqa: E402
                                 GATES, GROUP_CELLS, LATENCY, LM, QUICK_CONFIGS, SHAPES, Shape,
@@ -76,13 +76,13 @@ __all__ = [
     "GRAD_TOL", "ONNX_OPSET", "OUT_TOL", "MismatchError", "SameWeights", "backend_status",
     "check_same_outputs", "fastrnn_layer", "max_err", "ort_session", "torch_module", "LMRun",
     # memory, report, runs
-    "measure_step_memory", "memory_child", "run_memory", "collect_skips", "render", "table",
-    "update_doc", "run_config", "run_latency", "run_lm", "run_stream",
+    "measure_step_memory", "memory_child", "run_memory", "collect_skips", "headline", "render",
+    "table", "update_doc", "run_config", "run_latency", "run_lm", "run_stream",
     # workloads
     "ALIASES", "ALL_CONFIGS", "DEFAULT_CONFIGS", "GATES", "GROUP_CELLS", "LATENCY", "LM",
     "QUICK_CONFIGS", "SHAPES", "Shape", "forward_flops", "parse_configs", "split_config",
     # this script
-    "DEFAULT_JSON", "SCRIPT", "build_parser", "parse_args", "worker", "main",
+    "DEFAULT_JSON", "RUN_SETTINGS", "SCRIPT", "build_parser", "parse_args", "worker", "main",
 ]
 
 DEFAULT_JSON = HERE / ".asv" / "compare.json"
@@ -127,6 +127,17 @@ def build_parser():
     return p
 
 
+#: the settings of a ``--quick`` and of a full run: ``repeats`` and ``warmup`` are the defaults of
+#: those options, ``latency_repeats`` the fewest repeats of a latency measurement, ``min_time`` the
+#: shortest sample (s), ``lm_steps`` the language model's timed chunks, ``max_time`` the most
+#: seconds one measurement may take
+RUN_SETTINGS = {
+    "quick": dict(repeats=3, latency_repeats=5, warmup=1, min_time=0.01, lm_steps=6, max_time=4.0),
+    "full": dict(repeats=7, latency_repeats=21, warmup=2, min_time=0.05, lm_steps=20,
+                 max_time=60.0),
+}
+
+
 def parse_args(argv=None):
     """Parse the command line and fill in the settings that depend on ``--quick``."""
     args = build_parser().parse_args(argv)
@@ -138,20 +149,11 @@ def parse_args(argv=None):
         args.config_ids = parse_configs(tokens)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
-    if args.quick:
-        args.repeats = args.repeats or 3
-        args.latency_repeats = max(args.repeats, 5)
-        args.warmup = 1 if args.warmup is None else args.warmup
-        args.min_time = 0.01
-        args.lm_steps = 6
-        args.max_time = 4.0
-    else:
-        args.repeats = args.repeats or 7
-        args.latency_repeats = max(args.repeats, 21)
-        args.warmup = 2 if args.warmup is None else args.warmup
-        args.min_time = 0.05
-        args.lm_steps = 20
-        args.max_time = 60.0
+    run = RUN_SETTINGS["quick" if args.quick else "full"]
+    args.repeats = args.repeats or run["repeats"]
+    args.latency_repeats = max(args.repeats, run["latency_repeats"])
+    args.warmup = run["warmup"] if args.warmup is None else args.warmup
+    args.min_time, args.lm_steps, args.max_time = run["min_time"], run["lm_steps"], run["max_time"]
     return args
 
 

@@ -105,7 +105,9 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))  # the package _compare next to this script
 
-from _compare.report import update_doc  # noqa: E402  (puts this checkout first on the path)
+# importing _compare puts this checkout first on the path
+from _compare.harness import cpu_model, json_default  # noqa: E402
+from _compare.report import table, update_doc  # noqa: E402
 
 import numpy as np  # noqa: E402
 from sklearn.feature_extraction import FeatureHasher  # noqa: E402
@@ -256,14 +258,6 @@ def _timed_fit(est, X, y=None, **fit_kw):
     msgs = list(dict.fromkeys(f"{w.category.__name__}: {' '.join(str(w.message).split())[:200]}"
                               for w in caught))
     return seconds, msgs
-
-
-def _jsonable(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON-able: {type(o).__name__}")
 
 
 # ===================================================================================== the data
@@ -814,14 +808,9 @@ def thread_info(threads_set=None):
 def machine():
     info = dict(cores=os.cpu_count(), platform=platform.platform(),
                 python=platform.python_version())
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_model()
+    if cpu is not None:
+        info["cpu"] = cpu
     return info
 
 
@@ -918,21 +907,6 @@ def _search_cell(kind, res):
     return f"{_fmt_score(kind, s['score'])} [{params}]"
 
 
-def table(headers, rows, rst=False):
-    """A plain-text (or reStructuredText simple) table; the first column and the last (words)
-    are aligned left, the figures right."""
-    cells = [[str(c) for c in r] for r in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    left = {0, len(headers) - 1}
-
-    def fmt(r):
-        return "  ".join(c.ljust(w) if i in left else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-    rule = "  ".join(("=" if rst else "-") * w for w in widths)
-    out = ([rule, fmt(headers), rule] if rst else [fmt(headers), rule]) + [fmt(r) for r in cells]
-    return "\n".join(out + ([rule] if rst else []))
-
-
 def _rows(kind, sets):
     rows = []
     for name, res in sets.items():
@@ -995,7 +969,9 @@ def render(results, rst=False):
         hdr = ["set"] + (["evaluation"] if kind == "text" else [])
         hdr += [metric if kind == "lm" else "default", "fit s"]
         hdr += [h for h, _ in BASELINE_COLUMNS[kind]] + ["search: best [setting]"]
-        out += [KIND_TITLES[kind], "", table(hdr, _rows(kind, sets), rst), ""]
+        # the first column (the set) and the last (the search's setting) are words
+        out += [KIND_TITLES[kind], "", table(hdr, _rows(kind, sets), rst, left={0, len(hdr) - 1}),
+                ""]
     text = "\n".join(out).rstrip() + "\n"
     if rst:  # every run line a paragraph of its own, tables as they are
         text = text.replace("\n\n\n", "\n\n")
@@ -1091,7 +1067,7 @@ def main(argv=None):
         path.parent.mkdir(parents=True, exist_ok=True)
 
         def save(res):
-            path.write_text(json.dumps(res, indent=1, default=_jsonable))
+            path.write_text(json.dumps(res, indent=1, default=json_default))
 
         results = run_study(args, save)
         save(results)

@@ -152,12 +152,7 @@ def fit(sweep, rows, key):
 
 
 def render(results, rst=False):
-    out = []
-    meta = results["meta"]
-    v = meta["versions"]
-    out.append(f"fastrnn {v.get('fastrnn')} ({meta.get('git')}), numpy {v.get('numpy')}, numba "
-               f"{v.get('numba')}, torch {v.get('torch')}; {meta.get('cpu')}, "
-               f"{meta.get('cpu_count')} cores; {meta['date']}")
+    out = [compare.headline(results["meta"], ("numpy", "numba", "torch"))]
     for run in results["runs"]:
         n = run["threads"]
         out.append("")

@@ -58,6 +58,8 @@ def _refuse_binary(data, path):
 
 
 def _read_text(path):
+    from .datasets._text import decode_text
+
     if not os.path.exists(path):
         raise CLIError(f"corpus file {path!r} does not exist; check the path.")
     if os.path.isdir(path):
@@ -65,13 +67,7 @@ def _read_text(path):
     with open(path, "rb") as f:
         data = f.read()
     _refuse_binary(data, path)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return decode_text(data)
 
 
 def _read_corpus(paths, what="corpus"):

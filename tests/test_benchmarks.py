@@ -141,25 +141,27 @@ def test_ort_model_matches_torch_and_fastrnn():
         assert compare.max_err(a, b) <= compare.OUT_TOL
 
 
-def test_check_catches_different_weights():
+def _agreeing_implementations(cell):
+    """Every fastrnn backend (numpy first) and PyTorch with one set of weights, checked to agree;
+    the test then breaks its last fastrnn backend, returned too."""
     backends = list(dict.fromkeys(["numpy", *BACKENDS]))
     if len(backends) < 2 and not HAS_TORCH:
         pytest.skip("needs two implementations")
-    sw = compare.SameWeights("GRU", compare.Shape(2, 4, 3, 5), backends, use_ort=False)
+    sw = compare.SameWeights(cell, compare.Shape(2, 4, 3, 5), backends, use_ort=False)
     sw.check()
-    layer = sw.fr[backends[-1]]
+    return sw, backends[-1]
+
+
+def test_check_catches_different_weights():
+    sw, bad = _agreeing_implementations("GRU")
+    layer = sw.fr[bad]
     layer.params["weight_hh_l0"] += 0.1
     with pytest.raises(compare.MismatchError, match="differs"):
         sw.check(grads=False)
 
 
 def test_check_catches_different_gradients():
-    backends = list(dict.fromkeys(["numpy", *BACKENDS]))
-    if len(backends) < 2 and not HAS_TORCH:
-        pytest.skip("needs two implementations")
-    sw = compare.SameWeights("RNN", compare.Shape(2, 4, 3, 5), backends, use_ort=False)
-    sw.check()
-    bad = backends[-1]
+    sw, bad = _agreeing_implementations("RNN")
     real = sw.fr[bad].backward
 
     def wrong_backward(dY):

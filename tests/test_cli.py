@@ -185,49 +185,27 @@ def test_inconsistent_model_files_are_one_line_errors(trained, tmp_path, capsys)
         one_line_error(capsys, main(cmd), "nan.fastrnn", "head.bias", "non-finite")
 
 
-def _ctrl_c_at_step(monkeypatch, call, inside):
-    """The ``call``-th training step gets a Ctrl-C: after the step (the first Ctrl-C, a clean
-    stop) or inside it (a second Ctrl-C, which cuts the update short)."""
-    import os
-    import signal
-
-    from fastrnn.train import Trainer
-
-    original = Trainer.step
-    calls = {"n": 0}
-
-    def step(self, *a, **k):
-        calls["n"] += 1
-        if calls["n"] == call and inside:
-            raise KeyboardInterrupt
-        out = original(self, *a, **k)
-        if calls["n"] == call:
-            os.kill(os.getpid(), signal.SIGINT)
-        return out
-
-    monkeypatch.setattr(Trainer, "step", step)
-
-
-def test_an_interrupted_training_exits_130(trained, tmp_path, capsys, monkeypatch):
-    folder, corpus, out = trained
-    _ctrl_c_at_step(monkeypatch, 2, inside=False)
+def _train_with_ctrl_c(trained, tmp_path, capsys, ctrl_c_at_step, inside):
+    """``train-lm`` with a Ctrl-C at the second step (see ``ctrl_c_at_step``), which must exit with
+    status 130; returns the model path and the captured output."""
+    corpus = trained[1]
+    ctrl_c_at_step(2, inside=inside)
     model = tmp_path / "m.fastrnn"
     rc = main(["train-lm", str(corpus), *TINY, "--epochs", "3", "--out", str(model)])
-    captured = capsys.readouterr()
     assert rc == 130
+    return model, capsys.readouterr()
+
+
+def test_an_interrupted_training_exits_130(trained, tmp_path, capsys, ctrl_c_at_step):
+    model, captured = _train_with_ctrl_c(trained, tmp_path, capsys, ctrl_c_at_step, inside=False)
     assert "interrupted" in captured.err and "--resume" in captured.err
     assert fastrnn.load(model).stop_reason_ == "interrupted"  # what was trained is kept
     assert fastrnn.load(str(model) + ".ckpt").n_steps_ == 2
 
 
 def test_a_second_ctrl_c_inside_a_step_claims_no_checkpoint(trained, tmp_path, capsys,
-                                                           monkeypatch):
-    folder, corpus, out = trained
-    _ctrl_c_at_step(monkeypatch, 2, inside=True)
-    model = tmp_path / "m.fastrnn"
-    rc = main(["train-lm", str(corpus), *TINY, "--epochs", "3", "--out", str(model)])
-    captured = capsys.readouterr()
-    assert rc == 130
+                                                            ctrl_c_at_step):
+    _, captured = _train_with_ctrl_c(trained, tmp_path, capsys, ctrl_c_at_step, inside=True)
     assert not (tmp_path / "m.fastrnn.ckpt").exists()
     text = captured.out + captured.err
     assert "resume" not in text.replace("cannot be resumed", "") and "checkpoint:" not in text

@@ -654,22 +654,26 @@ def test_japanese_vowels_length_range():
     assert (min(lengths), max(lengths)) == (7, 29)
 
 
+def _univariate(loader, split, n, length, labels):
+    """Load a univariate split and check its size, the shape and dtype of every series and the set
+    of labels; return it."""
+    X, y = _real(loader, split)
+    assert len(X) == n and y.shape == (n,)
+    assert all(x.shape == (length, 1) and x.dtype == np.float64 for x in X)
+    assert sorted(set(y.tolist())) == labels
+    return X, y
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("split, n", [("train", 50), ("test", 150)])
 def test_gunpoint(split, n):
-    X, y = _real(datasets.load_gunpoint, split)
-    assert len(X) == n and y.shape == (n,)
-    assert all(x.shape == (150, 1) and x.dtype == np.float64 for x in X)
-    assert sorted(set(y.tolist())) == ["1", "2"]
+    _univariate(datasets.load_gunpoint, split, n, 150, ["1", "2"])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("split, n", [("train", 36), ("test", 175)])
 def test_arrowhead(split, n):
-    X, y = _real(datasets.load_arrowhead, split)
-    assert len(X) == n and y.shape == (n,)
-    assert all(x.shape == (251, 1) and x.dtype == np.float64 for x in X)
-    assert sorted(set(y.tolist())) == ["0", "1", "2"]
+    _, y = _univariate(datasets.load_arrowhead, split, n, 251, ["0", "1", "2"])
     if split == "train":
         assert (np.unique(y, return_counts=True)[1] == 12).all()
 
@@ -677,19 +681,13 @@ def test_arrowhead(split, n):
 @pytest.mark.slow
 @pytest.mark.parametrize("split, n", [("train", 200), ("test", 242)])
 def test_osuleaf(split, n):
-    X, y = _real(datasets.load_osuleaf, split)
-    assert len(X) == n and y.shape == (n,)
-    assert all(x.shape == (427, 1) and x.dtype == np.float64 for x in X)
-    assert sorted(set(y.tolist())) == ["1", "2", "3", "4", "5", "6"]
+    _univariate(datasets.load_osuleaf, split, n, 427, ["1", "2", "3", "4", "5", "6"])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("split", ["train", "test"])
 def test_trace(split):
-    X, y = _real(datasets.load_trace, split)
-    assert len(X) == 100 and y.shape == (100,)
-    assert all(x.shape == (275, 1) and x.dtype == np.float64 for x in X)
-    assert sorted(set(y.tolist())) == ["1", "2", "3", "4"]
+    X, y = _univariate(datasets.load_trace, split, 100, 275, ["1", "2", "3", "4"])
     # the archive's series are z-normalised one by one
     series = np.stack(X)[:, :, 0]
     np.testing.assert_allclose(series.mean(axis=1), 0, atol=1e-4)

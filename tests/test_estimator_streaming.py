@@ -1,12 +1,11 @@
 """Streaming inference on fitted estimators: step t equals the batch method on the first t steps."""
 
-import tracemalloc
-
 import numpy as np
 import pytest
 
 from fastrnn.estimators import RNNClassifier, RNNRegressor, RNNTagger
 from fastrnn.estimators.language_model import RNNLanguageModel
+from conftest import bytes_grown
 
 # the models are fitted for a few epochs only: what is tested is the equality of two inference paths
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -129,13 +128,7 @@ def test_step_allocates_nothing_that_grows():
     x = X[0, 0]
     for _ in range(5):
         clf.step(x, state)
-    tracemalloc.start()
-    before = tracemalloc.take_snapshot()
-    for _ in range(200):
-        clf.step(x, state)
-    after = tracemalloc.take_snapshot()
-    tracemalloc.stop()
-    grown = sum(s.size_diff for s in after.compare_to(before, "lineno") if s.size_diff > 0)
+    grown = bytes_grown(lambda: clf.step(x, state), 200)
     assert grown < 200 * 64, f"step() kept {grown} bytes over 200 calls"
 
 

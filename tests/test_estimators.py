@@ -748,6 +748,24 @@ def test_bad_input_to_predict():
         clf.predict([np.full((2, 3), 1e300)])
 
 
+def test_casting_to_the_model_dtype_names_the_value_that_overflows():
+    from fastrnn.estimators._inputs import as_model_dtype, cast_finite
+
+    a = np.zeros((2, 3))
+    a[1, 2] = -1e300
+    with pytest.raises(ValueError, match=r"Input X\[1\] holds -1e\+300, which overflows float32 "
+                                         r"\(the model's dtype\).*dtype='float64'"):
+        as_model_dtype(a, np.float32, "X[1]")
+    ok = np.linspace(-1.0, 1.0, 6).reshape(2, 3)
+    assert as_model_dtype(ok, np.float64) is ok
+    assert_array_equal(as_model_dtype(ok, np.float32), ok.astype(np.float32))
+    with pytest.raises(ValueError, match=r"^at \(1, 2\): -1e\+300$"):
+        cast_finite(a, np.float16, lambda bad: f"at {bad}: {a[bad].item()!r}")
+    a[0, 0] = 7e4  # overflows float16 too, and comes first in C order: it is the one named
+    with pytest.raises(ValueError, match=r"^at \(0, 0\)"):
+        cast_finite(a, np.float16, lambda bad: f"at {bad}: {a[bad].item()!r}")
+
+
 def test_bad_token_ids():
     X, y = token_data(n=20)
     clf = RNNClassifier(embedding_dim=4, max_iter=1, **SMALL).fit(X, y)
@@ -992,17 +1010,8 @@ def test_max_iter_auto_adapts_the_epochs_to_the_data_size():
 
 
 @pytest.mark.parametrize("schedule", ["linear", "cosine", "plateau"])
-def test_learning_rate_schedules_of_the_estimators(schedule, monkeypatch):
-    from fastrnn.train import Trainer
-
-    seen = []
-    real = Trainer.step
-
-    def spy(self, *args, **kwargs):
-        seen.append(self.optimizer.lr)
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "step", spy)
+def test_learning_rate_schedules_of_the_estimators(schedule, learning_rates):
+    seen = learning_rates
     X, y = seq_data(n=40)
     RNNClassifier(**{**SMALL, "max_iter": 6, "batch_size": 10, "lr_schedule": schedule,
                      "learning_rate": 0.01, "tol": 0.0, "n_iter_no_change": 100}).fit(X, y)

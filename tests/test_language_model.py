@@ -25,6 +25,7 @@ from fastrnn.losses import softmax_cross_entropy
 from fastrnn.nn import SequenceNetwork
 from fastrnn.text import BOS, EOS, PAD
 from fastrnn.train import Trainer
+from conftest import central_difference
 
 CHAR_TEXTS = [
     "the cat sat on the mat.\n",
@@ -170,17 +171,10 @@ def test_lm_network_gradient_finite_differences():
         _, dh = lm.loss_fn(Y, valid)(hidden)
         lm.backward(dh)
         grads = {k: g.copy() for k, g in lm.grads.items()}
-        eps = 1e-6
         for name, p in lm.params.items():
             flat = p.reshape(-1)
             for i in rng.choice(flat.size, size=min(6, flat.size), replace=False):
-                old = flat[i]
-                flat[i] = old + eps
-                up = loss()
-                flat[i] = old - eps
-                down = loss()
-                flat[i] = old
-                num = (up - down) / (2 * eps)
+                num = central_difference(loss, flat, i, eps=1e-6)
                 assert_allclose(grads[name].reshape(-1)[i], num, rtol=1e-5, atol=1e-8,
                                 err_msg=f"{name}[{i}] tie_weights={tie}")
 
@@ -390,15 +384,8 @@ def test_learning_rate_decays_when_validation_stalls():
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "linear"])
-def test_annealing_schedules_follow_the_epochs(schedule, monkeypatch):
-    seen = []
-    real_step = Trainer.step
-
-    def spy(self, *args, **kwargs):
-        seen.append(self.optimizer.lr)
-        return real_step(self, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "step", spy)
+def test_annealing_schedules_follow_the_epochs(schedule, learning_rates):
+    seen = learning_rates
     lm = small_lm(max_iter=3, learning_rate=0.01, lr_schedule=schedule, min_learning_rate=1e-3)
     lm.fit(CHAR_TEXTS, validation_texts=["zzzz qqq xx"])
     n = len(seen)
@@ -411,15 +398,8 @@ def test_annealing_schedules_follow_the_epochs(schedule, monkeypatch):
     assert all(b < a for a, b in zip(seen, seen[1:]))
 
 
-def test_anneal_fraction_keeps_the_rate_until_the_last_part(monkeypatch):
-    seen = []
-    real_step = Trainer.step
-
-    def spy(self, *args, **kwargs):
-        seen.append(self.optimizer.lr)
-        return real_step(self, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "step", spy)
+def test_anneal_fraction_keeps_the_rate_until_the_last_part(learning_rates):
+    seen = learning_rates
     small_lm(max_iter=4, learning_rate=0.01, lr_schedule="linear", anneal_fraction=0.25,
              min_learning_rate=0.0).fit(CHAR_TEXTS)
     n = len(seen)
@@ -736,27 +716,9 @@ def test_perplexity_of_a_diverged_model_is_inf_not_an_error():
     assert math.isfinite(lm.bits_per_token(CHAR_TEXTS)) and lm.bits_per_token(CHAR_TEXTS) > 1000
 
 
-def _interrupt_at(monkeypatch, call, inside):
-    """Make the ``call``-th training step a Ctrl-C: after the step (a first Ctrl-C, which stops
-    the run cleanly) or inside it (a second Ctrl-C, which cuts the update short)."""
-    original = Trainer.step
-    calls = {"n": 0}
-
-    def step(self, *a, **k):
-        calls["n"] += 1
-        if calls["n"] == call and inside:
-            raise KeyboardInterrupt
-        out = original(self, *a, **k)
-        if calls["n"] == call:
-            os.kill(os.getpid(), signal.SIGINT)
-        return out
-
-    monkeypatch.setattr(Trainer, "step", step)
-
-
-def test_a_ctrl_c_inside_the_first_epoch_does_not_claim_a_checkpoint(tmp_path, monkeypatch):
+def test_a_ctrl_c_inside_the_first_epoch_does_not_claim_a_checkpoint(tmp_path, ctrl_c_at_step):
     ckpt = tmp_path / "run.ckpt"
-    _interrupt_at(monkeypatch, 2, inside=True)
+    ctrl_c_at_step(2, inside=True)
     with pytest.warns(TrainingInterrupted) as record:
         small_lm(max_iter=2, checkpoint_path=str(ckpt), backend="numpy").fit(CHAR_TEXTS)
     msg = str(record[0].message)
@@ -764,10 +726,10 @@ def test_a_ctrl_c_inside_the_first_epoch_does_not_claim_a_checkpoint(tmp_path, m
     assert "can be resumed" not in msg and "no checkpoint was written" in msg
 
 
-def test_a_ctrl_c_inside_a_later_step_points_to_the_last_checkpoint(tmp_path, monkeypatch):
+def test_a_ctrl_c_inside_a_later_step_points_to_the_last_checkpoint(tmp_path, ctrl_c_at_step):
     ckpt = tmp_path / "run.ckpt"
     steps = small_lm(max_iter=1, backend="numpy").fit(CHAR_TEXTS).n_steps_
-    _interrupt_at(monkeypatch, steps + 2, inside=True)  # in the second epoch
+    ctrl_c_at_step(steps + 2, inside=True)  # in the second epoch
     with pytest.warns(TrainingInterrupted, match=r"can be resumed from .*run\.ckpt.*end of epoch "
                                                  r"1.*steps since then are lost"):
         small_lm(max_iter=3, checkpoint_path=str(ckpt), backend="numpy").fit(CHAR_TEXTS)

@@ -12,6 +12,7 @@ from fastrnn.losses import (
     softmax,
     softmax_cross_entropy,
 )
+from conftest import numerical_grad
 
 DTYPES = [np.float32, np.float64]
 
@@ -22,18 +23,7 @@ def _tol(dtype):
 
 def _fd_grad(f, x, eps=1e-6):
     """Central finite differences of the scalar function f at x (float64)."""
-    g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + eps
-        fp = f(x)
-        x[i] = old - eps
-        fm = f(x)
-        x[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
+    return numerical_grad(lambda: f(x), x, eps)
 
 
 def _direct_ce(z, y, w=None):

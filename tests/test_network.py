@@ -13,7 +13,8 @@ from fastrnn.nn.layers import pool, pool_backward
 from fastrnn.text import pad_sequences
 from fastrnn.train import NonFiniteWarning, Trainer, reset_streams, truncated_bptt_batches
 
-from test_recurrent import numerical_grad, rel_err
+from conftest import numerical_grad
+from test_recurrent import rel_err
 
 
 def token_batch(seed=0):

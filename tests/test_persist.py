@@ -577,12 +577,27 @@ def load_or_refuse(path, X):
     exercise(model, X)
 
 
+def _draw_file(saved_files, data):
+    """One of the saved model files, drawn: its bytes, an input it predicts on and the folder."""
+    files, folder = saved_files
+    raw, X = files[data.draw(st.sampled_from(sorted(files)))]
+    return raw, X, folder
+
+
+def _draw_members(saved_files, data):
+    """The members of a drawn saved model file (:func:`read_members`: the metadata and the raw
+    arrays), an input it predicts on and the folder."""
+    raw, X, folder = _draw_file(saved_files, data)
+    src = folder / "src.fastrnn"
+    src.write_bytes(raw)
+    meta, members = read_members(src)
+    return meta, members, X, folder
+
+
 @FUZZ
 @given(data=st.data())
 def test_fuzz_byte_flips_and_truncations(saved_files, data):
-    files, folder = saved_files
-    kind = data.draw(st.sampled_from(sorted(files)))
-    raw, X = files[kind]
+    raw, X, folder = _draw_file(saved_files, data)
     blob = bytearray(raw)
     for _ in range(data.draw(st.integers(1, 4))):
         pos = data.draw(st.integers(0, len(blob) - 1))
@@ -633,12 +648,7 @@ def _json_edit(data, meta):
 @FUZZ
 @given(data=st.data())
 def test_fuzz_meta_json_edits(saved_files, data):
-    files, folder = saved_files
-    kind = data.draw(st.sampled_from(sorted(files)))
-    raw, X = files[kind]
-    src = folder / "src.fastrnn"
-    src.write_bytes(raw)
-    meta, members = read_members(src)
+    meta, members, X, folder = _draw_members(saved_files, data)
     for _ in range(data.draw(st.integers(1, 3))):
         meta = _json_edit(data, meta)
     path = folder / "fuzzed.fastrnn"
@@ -668,12 +678,7 @@ def replacement_arrays(draw, like):
 @FUZZ
 @given(data=st.data())
 def test_fuzz_array_replacements(saved_files, data):
-    files, folder = saved_files
-    kind = data.draw(st.sampled_from(sorted(files)))
-    raw, X = files[kind]
-    src = folder / "src.fastrnn"
-    src.write_bytes(raw)
-    meta, members = read_members(src)
+    meta, members, X, folder = _draw_members(saved_files, data)
     names = sorted(members)
     for _ in range(data.draw(st.integers(1, 3))):
         name = data.draw(st.sampled_from(names + ["arrays/attr/new_.npy"]))

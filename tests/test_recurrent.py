@@ -7,7 +7,7 @@ import pytest
 from fastrnn.nn import GRU, LSTM, RNN
 
 from _reference import network_sequence
-from conftest import tol
+from conftest import numerical_grad, tol
 
 CELLS = {
     "rnn-tanh": (RNN, {}),
@@ -94,21 +94,6 @@ def test_matches_naive_reference(name, shape, backend, dtype):
 
 
 # ---------------------------------------------------------------- gradients
-def numerical_grad(f, arr, eps=1e-6):
-    g = np.zeros(arr.shape)
-    it = np.nditer(arr, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = arr[i]
-        arr[i] = old + eps
-        fp = f()
-        arr[i] = old - eps
-        fm = f()
-        arr[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
-
-
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("name", ALL)
 def test_gradient_check(name, shape, backend):

@@ -1,12 +1,10 @@
 """The step API: one input at a time equals the full-sequence forward, with no allocation per step."""
 
-import tracemalloc
-
 import numpy as np
 import pytest
 
 from fastrnn.nn import GRU, LSTM, RNN
-from conftest import tol
+from conftest import bytes_grown, tol
 
 CELLS = [(LSTM, dict(peephole=True)), (LSTM, {}), (GRU, {}), (GRU, dict(reset_after=False)),
          (RNN, dict(nonlinearity="relu"))]
@@ -35,13 +33,7 @@ def test_step_allocates_nothing_per_call(compiled_backend):
     x = np.ones((1, 8), np.float32)
     for _ in range(5):
         layer.step(x, state)
-    tracemalloc.start()
-    before = tracemalloc.take_snapshot()
-    for _ in range(200):
-        layer.step(x, state)
-    after = tracemalloc.take_snapshot()
-    tracemalloc.stop()
-    grown = sum(s.size_diff for s in after.compare_to(before, "lineno") if s.size_diff > 0)
+    grown = bytes_grown(lambda: layer.step(x, state), 200)
     assert grown < 200 * 64, f"step() allocated {grown} bytes over 200 calls"
 
 

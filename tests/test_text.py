@@ -66,6 +66,15 @@ def test_public_names_reexported():
         assert hasattr(text_pkg, name)
 
 
+def test_every_public_name_resolves_once():
+    # the package's __all__ is put together from its submodules' lists
+    assert len(set(text_pkg.__all__)) == len(text_pkg.__all__)
+    for module in (_vocab, _tokenize, _vectorizer, _padding):
+        assert set(module.__all__) <= set(text_pkg.__all__), module.__name__
+    for name in text_pkg.__all__:
+        assert getattr(text_pkg, name) is not None, name
+
+
 @pytest.mark.parametrize("module", [_vocab, _tokenize, _vectorizer, _padding])
 def test_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)

@@ -200,6 +200,18 @@ def json_default(o):
 
 
 # ====================================================================================== metadata
+def cpu_model():
+    """The processor's model name as ``/proc/cpuinfo`` gives it, or ``None`` (not Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
 def machine_info():
     """The machine, the versions of the libraries and the git commit, for the results."""
     info = dict(
@@ -209,12 +221,10 @@ def machine_info():
         env={k: os.environ[k] for k in (*THREAD_ENV, "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
                                         "FASTRNN_BACKEND") if k in os.environ},
     )
+    cpu = cpu_model()
+    if cpu is not None:
+        info["cpu"] = cpu
     try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
         with open("/proc/meminfo") as f:
             info["memory_GiB"] = round(int(f.readline().split()[1]) / 2 ** 20, 1)
     except OSError:

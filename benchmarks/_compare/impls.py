@@ -24,6 +24,39 @@ def backend_status(name):
         return False, str(exc)
 
 
+def per_backend(backends, build, skipped):
+    """One fastrnn model per backend, all with the weights of the first.
+
+    Parameters
+    ----------
+    backends : list of str
+    build : callable
+        ``build(backend)`` -> a fresh model (with ``state_dict`` and ``load_state_dict``).
+    skipped : dict
+        Gets ``"fastrnn[<backend>]": reason`` for each backend that does not load.
+
+    Returns
+    -------
+    models : dict backend -> model
+    state : dict or None
+        The first model's ``state_dict()``, which every other one was loaded with (``None`` when
+        no backend loads).
+    """
+    models, state = {}, None
+    for bk in backends:
+        ok, why = backend_status(bk)
+        if not ok:
+            skipped[f"fastrnn[{bk}]"] = why
+            continue
+        model = build(bk)
+        if state is None:
+            state = model.state_dict()
+        else:
+            model.load_state_dict(state)
+        models[bk] = model
+    return models, state
+
+
 def fastrnn_layer(cell, shape, backend="numba", seed=0):
     """A fastrnn ``LSTM/GRU/RNN`` layer of ``shape`` on ``backend``, PyTorch's initialisation."""
     from fastrnn import nn as fnn
@@ -135,19 +168,8 @@ class SameWeights:
                  seed=0, stream=False):
         self.cell, self.shape = cell, shape
         self.skipped = {}
-        self.fr = {}
-        state = None
-        for bk in backends:
-            ok, why = backend_status(bk)
-            if not ok:
-                self.skipped[f"fastrnn[{bk}]"] = why
-                continue
-            layer = fastrnn_layer(cell, shape, bk, seed)
-            if state is None:
-                state = layer.state_dict()
-            else:
-                layer.load_state_dict(state)
-            self.fr[bk] = layer
+        self.fr, state = per_backend(backends, lambda bk: fastrnn_layer(cell, shape, bk, seed),
+                                     self.skipped)
         if state is None:
             state = fastrnn_layer(cell, shape, "numpy", seed).state_dict()
         self.state = state

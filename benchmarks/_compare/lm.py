@@ -3,7 +3,7 @@
 import numpy as np
 
 from .harness import try_torch
-from .impls import MismatchError, backend_status
+from .impls import MismatchError, per_backend
 from .workloads import LM
 
 
@@ -17,23 +17,16 @@ class LMRun:
         from fastrnn.train import Trainer
         c = LM
         self.loss = sequence_softmax_cross_entropy
+
+        def network(bk):
+            return SequenceNetwork(c["V"], vocab_size=c["V"], embedding_dim=c["E"],
+                                   hidden_size=c["H"], pooling=None, backend=bk, random_state=seed)
+
         self.skipped = {}
-        self.nets, self.trainers = {}, {}
-        first = None
-        for bk in backends:
-            ok, why = backend_status(bk)
-            if not ok:
-                self.skipped[f"fastrnn[{bk}]"] = why
-                continue
-            net = SequenceNetwork(c["V"], vocab_size=c["V"], embedding_dim=c["E"],
-                                  hidden_size=c["H"], pooling=None, backend=bk, random_state=seed)
-            if first is None:
-                first = net
-            else:
-                net.load_state_dict(first.state_dict())
-            self.nets[bk] = net
-            self.trainers[bk] = Trainer(net, optimizer="adam", learning_rate=c["lr"],
-                                        clip_norm=c["clip"])
+        self.nets, _ = per_backend(backends, network, self.skipped)
+        self.trainers = {bk: Trainer(net, optimizer="adam", learning_rate=c["lr"],
+                                     clip_norm=c["clip"]) for bk, net in self.nets.items()}
+        first = next(iter(self.nets.values()), None)
         rng = np.random.RandomState(seed + 2)
         stream = rng.randint(0, c["V"], size=(c["B"], n_chunks * c["bptt"] + 1))
         self.chunks = [(stream[:, i:i + c["bptt"]], stream[:, i + 1:i + 1 + c["bptt"]])

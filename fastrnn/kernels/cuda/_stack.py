@@ -52,16 +52,24 @@ def _step(t, b, lens, reverse):
     return t
 
 
+@cuda.jit(device=True)
+def _position(T, B, W):
+    """This thread's position ``t``, sequence ``b`` and column ``j`` in a launch over
+    ``(T * B) x W`` threads (:func:`_launch_steps`: thread row ``t * B + b``), and whether they
+    exist: the grid is rounded up to whole blocks. ``B`` is at least 1 (an empty launch is not
+    made)."""
+    j, r = cuda.grid(2)
+    t = r // B
+    return t, r - t * B, j, r < T * B and j < W
+
+
 @cuda.jit
 def _gather(src, col0, lens, reverse, scale, use_scale, dst):
     """``dst[t, b, j] = src[s, b, col0 + j]`` (times ``scale[s, b, col0 + j]``), ``s`` the step of
-    position ``t``. Threads: ``(j, t * B + b)``."""
-    j, r = cuda.grid(2)
-    T, B, W = dst.shape[0], dst.shape[1], dst.shape[2]
-    if r >= T * B or j >= W:
+    position ``t``."""
+    t, b, j, inside = _position(dst.shape[0], dst.shape[1], dst.shape[2])
+    if not inside:
         return
-    t = r // B
-    b = r - t * B
     s = _step(t, b, lens, reverse)
     v = src[s, b, col0 + j]
     if use_scale:
@@ -72,12 +80,9 @@ def _gather(src, col0, lens, reverse, scale, use_scale, dst):
 @cuda.jit
 def _gather_add(src, lens, reverse, dst):
     """``dst[t, b, j] += src[s, b, j]``."""
-    j, r = cuda.grid(2)
-    T, B, W = dst.shape[0], dst.shape[1], dst.shape[2]
-    if r >= T * B or j >= W:
+    t, b, j, inside = _position(dst.shape[0], dst.shape[1], dst.shape[2])
+    if not inside:
         return
-    t = r // B
-    b = r - t * B
     dst[t, b, j] += src[_step(t, b, lens, reverse), b, j]
 
 
@@ -85,12 +90,9 @@ def _gather_add(src, lens, reverse, dst):
 def _write_output(hs, lens, reverse, col0, drop, use_drop, out):
     """``out[t, b, col0 + j] = h_{s+1}[b, j]`` (times the dropout mask) for a real step, 0 past the
     length: one direction's share of the layer output."""
-    j, r = cuda.grid(2)
-    T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
-    if r >= T * B or j >= H:
+    t, b, j, inside = _position(hs.shape[0] - 1, hs.shape[1], hs.shape[2])
+    if not inside:
         return
-    t = r // B
-    b = r - t * B
     if t < lens[b]:
         v = hs[_step(t, b, lens, reverse) + 1, b, j]
         if use_drop:
@@ -119,12 +121,9 @@ def _zero2(dst):
 def _masked_states(hs, hmask, out):
     """``out[t, b, j] = hs[t, b, j] * hmask[b, j]`` for ``t < out.shape[0]``: the recurrent
     products' inputs ``h_{t-1}`` after the recurrent-dropout mask."""
-    j, r = cuda.grid(2)
-    T, B, H = out.shape[0], out.shape[1], out.shape[2]
-    if r >= T * B or j >= H:
+    t, b, j, inside = _position(out.shape[0], out.shape[1], out.shape[2])
+    if not inside:
         return
-    t = r // B
-    b = r - t * B
     out[t, b, j] = hs[t, b, j] * hmask[b, j]
 
 
@@ -158,21 +157,14 @@ def _pack(arrays, dt):
     -------
     flat : ndarray of shape (total,)
     spans : list of (int, tuple) or None
-        Offset and shape of each array in ``flat`` (``None`` for a ``None`` entry).
+        Offset and shape of each array in ``flat`` (``None`` for a ``None`` entry), as
+        :func:`_spans` lays them out.
     """
-    spans, off = [], 0
-    for a in arrays:
-        if a is None:
-            spans.append(None)
-            continue
-        shape = tuple(np.shape(a))
-        spans.append((off, shape))
-        off += int(np.prod(shape, dtype=np.int64))
-    flat = np.empty(off, dt)
-    for a, span in zip(arrays, spans):
-        if span is not None:
-            o, shape = span
-            flat[o:o + int(np.prod(shape, dtype=np.int64))] = np.ravel(a)
+    spans, total = _spans([None if a is None else np.shape(a) for a in arrays])
+    flat = np.empty(total, dt)
+    for a, view in zip(arrays, _views(flat, spans)):
+        if view is not None:
+            view[...] = a
     return flat, spans
 
 
@@ -549,6 +541,13 @@ def _cell_backward(c, unit, w, dy, dh, dc, dpeep, dgates, dhp, small):
 _PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_peephole")
 
 
+def _unsorted(states, order, dt):
+    """Per-unit states ``(L*D, B, H)`` of the sorted batch, back in the caller's order."""
+    out = np.empty(states.shape, dt)
+    out[:, order] = states
+    return out
+
+
 def forward(spec, params, X, plan, h0, c0, hmasks, drops):
     """Forward of a layer call on the GPU (arguments and results as
     :func:`fastrnn.kernels._driver.forward`, without the kernel namespace): the batch is made
@@ -562,12 +561,8 @@ def forward(spec, params, X, plan, h0, c0, hmasks, drops):
         spec.kind, units, to_time_major(X, plan, spec.dtype), plan.Ls, plan.batch_sizes,
         h0[:, order], None if c0 is None else c0[:, order], hmasks, drops,
         num_directions=spec.num_directions, **opts)
-    hn = np.empty(h0.shape, spec.dtype)
-    hn[:, order] = hn_s
-    cn = None
-    if c0 is not None:
-        cn = np.empty_like(hn)
-        cn[:, order] = cn_s
+    hn = _unsorted(hn_s, order, spec.dtype)
+    cn = None if c0 is None else _unsorted(cn_s, order, spec.dtype)
     return to_batch_first(y, plan, spec.dtype), hn, cn, cache
 
 
@@ -581,10 +576,6 @@ def backward(spec, params, grads, plan, ctx, dY, dhn, dcn):
         for name, g in zip(_PARAM_NAMES, ug):
             if g is not None:
                 grads[name + sfx][...] = g
-    dh0 = np.empty(dhn.shape, spec.dtype)
-    dh0[:, order] = dh0_s
-    dc0 = None
-    if dcn is not None:
-        dc0 = np.empty_like(dh0)
-        dc0[:, order] = dc0_s
+    dh0 = _unsorted(dh0_s, order, spec.dtype)
+    dc0 = None if dcn is None else _unsorted(dc0_s, order, spec.dtype)
     return to_batch_first(dx, plan, spec.dtype), dh0, dc0
