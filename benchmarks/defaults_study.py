@@ -166,9 +166,9 @@ DEFAULT_CODE = {
 SEARCH_SPACES = {
     "series": {"hidden_size": [64, 128], "bidirectional": [False, True],
                "learning_rate": [1e-3, 3e-3], "dropout": [0.0, 0.2]},
-    "text": {"vectorizer__analyzer": ["char", "word"], "embedding_dim": [None, 64],
+    "text": {"vectorizer__analyzer": ["word", "char"], "embedding_dim": ["auto", 64],
              "bidirectional": [False, True], "learning_rate": [1e-3, 3e-3]},
-    "tagging": {"embedding_dim": [None, 64], "hidden_size": [64, 128],
+    "tagging": {"embedding_dim": ["auto", 64], "hidden_size": [64, 128],
                 "learning_rate": [1e-3, 3e-3], "dropout": [0.0, 0.2]},
     "lm": {"hidden_size": [256, 512], "dropout": [0.0, 0.2]},
 }

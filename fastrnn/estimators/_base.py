@@ -64,8 +64,9 @@ from ..optim import AnnealingLR, ReduceLROnPlateau, get_optimizer
 from ..text import length_buckets
 from ..callbacks import Callback
 from ..train import Batch, StoppingRule, Task, Trainer, TrainingLoop
-from ._inputs import (check_sample_weight, check_sequences, is_integer_input,
+from ._inputs import (cast_finite, check_sample_weight, check_sequences, is_integer_input,
                       scaled_column_by_column)
+from ._docs import document_parameters
 from ._saved import check_estimator_file, network_from_saved
 from ._saving import (json_scalar, labels_from_saved, labels_to_saved, params_from_json,
                       params_to_json)
@@ -184,16 +185,10 @@ def auto_embedding_dim(vocab_size):
 def _standardize(a, mean, scale, dtype):
     """``(a - mean) / scale`` in ``dtype``; an overflow names the value the user passed."""
     z = (a - mean) / scale
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = z.astype(dtype)
-    if not np.isfinite(out).all():
-        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
-        raise ValueError(
-            f"Input X holds {a[bad].item()!r}, which is {z[bad].item():.3g} standard deviations "
-            f"from the training mean of its channel and overflows {np.dtype(dtype).name} (the "
-            "model's dtype). Check the input's scale (e.g. a unit error), or use dtype='float64'."
-        )
-    return out
+    return cast_finite(z, dtype, lambda bad: (
+        f"Input X holds {a[bad].item()!r}, which is {z[bad].item():.3g} standard deviations "
+        f"from the training mean of its channel and overflows {np.dtype(dtype).name} (the "
+        "model's dtype). Check the input's scale (e.g. a unit error), or use dtype='float64'."))
 
 
 class _Progressive(Callback):
@@ -844,12 +839,13 @@ class PooledOutputMixin(TransformerMixin):
     def _n_features_out(self):
         return self.network_.rnn.num_directions * self.network_.rnn.hidden_size
 
+    @document_parameters
     def transform(self, X):
         """Pooled recurrent representation of each sequence (the input of the output layer).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+        [shared parameters: X]
 
         Returns
         -------

@@ -412,12 +412,13 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         """
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
+    @document_parameters
     def decision_function(self, X):
         """Unnormalised class scores (logits).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+        [shared parameters: X]
 
         Returns
         -------
@@ -430,12 +431,13 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
             return z[:, 1] - z[:, 0]
         return z
 
+    @document_parameters
     def predict_proba(self, X):
         """Class probabilities.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+        [shared parameters: X]
 
         Returns
         -------
@@ -444,12 +446,13 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         """
         return softmax(np.asarray(self._outputs(X), dtype=np.float64), axis=1)
 
+    @document_parameters
     def predict_log_proba(self, X):
         """Logarithm of the class probabilities.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+        [shared parameters: X]
 
         Returns
         -------
@@ -457,12 +460,13 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         """
         return log_softmax(np.asarray(self._outputs(X), dtype=np.float64), axis=1)
 
+    @document_parameters
     def score(self, X, y, sample_weight=None):
         """Accuracy: the share of sequences whose predicted label is right.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+        [shared parameters: X]
         y : array-like of shape (n_samples,)
             True labels.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -481,12 +485,13 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         correct = np.array([a == b for a, b in zip(pred.tolist(), y.tolist())], dtype=float)
         return float(np.average(correct, weights=sample_weight))
 
+    @document_parameters
     def predict(self, X):
         """Most probable class of each sequence.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+        [shared parameters: X]
 
         Returns
         -------

@@ -254,12 +254,13 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, BaseRNNEstimator):
         np.copyto(state.output, state.logits)
         return self._to_targets(state.output)
 
+    @document_parameters
     def predict(self, X):
         """Predicted targets.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+        [shared parameters: X]
 
         Returns
         -------
