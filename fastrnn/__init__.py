@@ -7,8 +7,7 @@ fresh process starts fast; the estimators (``fastrnn.RNNClassifier`` ...) are im
 from ._backend import available_backends, show_backends
 from ._config import num_threads, set_num_threads
 from ._persist import ModelFileError, load
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 _LAZY = {
     "RNNClassifier": "fastrnn.estimators",

@@ -242,7 +242,7 @@ def atomic_write(path, write):
 def save_model(path, class_name, meta, arrays):
     """Write ``meta`` (JSON-able dict) and ``arrays`` (dict of name -> ndarray) to ``path``
     atomically (:func:`atomic_write`)."""
-    from . import __version__
+    from ._version import __version__
 
     header = dict(format=FORMAT, format_version=FORMAT_VERSION, fastrnn_version=__version__,
                   **{"class": class_name}, **meta)

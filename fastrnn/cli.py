@@ -298,7 +298,7 @@ def _system_info():
     model)."""
     import platform
 
-    from . import __version__
+    from ._version import __version__
     from ._backend import show_backends
     from ._config import num_threads
 
@@ -444,7 +444,7 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog=PROG, description="Recurrent language models with compiled CPU kernels.",
         formatter_class=fmt)
-    from . import __version__
+    from ._version import __version__
 
     parser.add_argument("--version", action="version", version=f"fastrnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -67,16 +67,13 @@ from ..train import Batch, StoppingRule, Task, Trainer, TrainingLoop
 from ._inputs import (cast_finite, check_sample_weight, check_sequences, is_integer_input,
                       scaled_column_by_column)
 from ._docs import document_parameters
-from ._saved import check_estimator_file, network_from_saved
+from ._saved import ESTIMATOR_FORMAT_VERSION, check_estimator_file, network_from_saved
 from ._saving import (json_scalar, labels_from_saved, labels_to_saved, params_from_json,
                       params_to_json)
 from ._sklearn_checks import SKLEARN_CHECKS_NOT_APPLICABLE
 from ._streaming import EstimatorStream, check_streamable, softmax_into
 
 __all__ = ["BaseRNNEstimator", "PooledOutputMixin", "network_outputs", "ESTIMATOR_FORMAT_VERSION"]
-
-#: Version of the estimator part of a saved model (the container has its own, in ``_persist``).
-ESTIMATOR_FORMAT_VERSION = 1
 
 #: Sequences per batch at inference (batches are formed by length, so padding stays small).
 PREDICT_BATCH_SIZE = 256

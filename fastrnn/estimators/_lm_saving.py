@@ -13,15 +13,12 @@ from .._config import check_dtype
 from .._persist import ModelFileError, check_destination, read_model, save_model
 from ..text import Vocabulary
 from ._lm_task import SOFTMAX_HEAD
+from ._saved import LM_FITTED as FITTED
 from ._saved import check_language_model_file, network_from_saved
 
 __all__ = ["LMSavingMixin", "FITTED"]
 
 _CLASS_NAME = "RNNLanguageModel"
-
-#: fitted attributes besides the vocabulary and the network, saved with the model
-FITTED = ("n_iter_", "n_steps_", "n_tokens_seen_", "loss_curve_", "validation_bits_per_token_",
-          "best_validation_bits_per_token_", "history_", "stop_reason_", "training_time_")
 
 
 def _json_float(x):

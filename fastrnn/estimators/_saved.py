@@ -26,7 +26,15 @@ from ..nn import SequenceNetwork
 from ..nn.layers import POOLINGS
 from ..nn.network import CELLS, HEADS
 
-__all__ = ["check_estimator_file", "check_language_model_file", "network_from_saved"]
+__all__ = ["check_estimator_file", "check_language_model_file", "network_from_saved",
+           "ESTIMATOR_FORMAT_VERSION", "LM_FITTED"]
+
+#: Version of the estimator part of a saved model (the container has its own, in ``_persist``).
+ESTIMATOR_FORMAT_VERSION = 1
+
+#: fitted attributes of a language model besides the vocabulary and the network, saved with it
+LM_FITTED = ("n_iter_", "n_steps_", "n_tokens_seen_", "loss_curve_", "validation_bits_per_token_",
+             "best_validation_bits_per_token_", "history_", "stop_reason_", "training_time_")
 
 _NETWORK_INTS = ("n_outputs", "hidden_size", "num_layers")
 _NETWORK_OPTIONAL_INTS = ("n_features", "vocab_size", "embedding_dim")
@@ -385,8 +393,6 @@ def check_estimator_file(cls, meta, arrays):
     ------
     ModelFileError
     """
-    from ._base import ESTIMATOR_FORMAT_VERSION
-
     version = meta.get("estimator_format_version", 0)
     if not _is_int(version) or version < 0:
         _fail(f"estimator_format_version must be an integer >= 0, got {_describe(version)}")
@@ -485,7 +491,6 @@ def check_language_model_file(cls, meta, arrays):
     ModelFileError
     """
     from ..text import Vocabulary
-    from ._lm_saving import FITTED as _FITTED
 
     params = _mapping(meta, "params")
     # a custom tokenizer is saved as level=None; a custom optimizer by its class name
@@ -511,7 +516,7 @@ def check_language_model_file(cls, meta, arrays):
         _fail("the file holds training-state arrays (train/...) but is no checkpoint")
 
     fitted = _mapping(meta, "fitted")
-    unknown = sorted(set(fitted) - set(_FITTED))
+    unknown = sorted(set(fitted) - set(LM_FITTED))
     if unknown:
         _fail(f"fitted holds unknown attribute(s) {unknown}")
     if "loss_curve_" not in fitted:
