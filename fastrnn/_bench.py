@@ -87,18 +87,33 @@ def run(threads=None, repeats=15, quick=False, file=None):
     -------
     rows : list of dict
     """
-    from threadpoolctl import threadpool_limits
-
     from ._config import num_threads, set_num_threads
 
-    n = int(threads or num_threads())
-    set_num_threads(n)
+    before = num_threads()
+    n = int(threads or before)
     try:
         import torch
-
-        torch.set_num_threads(n)
     except ImportError:
         torch = None
+    torch_before = torch.get_num_threads() if torch is not None else None
+    set_num_threads(n)
+    try:
+        if torch is not None:
+            torch.set_num_threads(n)
+        rows = _measure(n, repeats, quick, file, torch)
+    finally:  # the caller's thread settings are its own
+        set_num_threads(before)
+        if torch is not None:
+            torch.set_num_threads(torch_before)
+    if torch is None:
+        print("(PyTorch is not installed: no comparison; pip install torch to add it)", file=file)
+    return rows
+
+
+def _measure(n, repeats, quick, file, torch):
+    """The timed rows of :func:`run`, with ``n`` threads set everywhere."""
+    from threadpoolctl import threadpool_limits
+
     print(f"{n} thread(s); medians of {repeats} calls; ratio = fastrnn / PyTorch "
           "(below 1: fastrnn is faster)", file=file)
     print(f"{'workload':20s} {'shape':22s} {'fastrnn ms':>11s} {'PyTorch ms':>11s} "
@@ -126,6 +141,4 @@ def run(threads=None, repeats=15, quick=False, file=None):
                              backend=layer.last_backend_))
             shape = f"B{B} T{T} I{I} H{H}"
             print(f"{label:20s} {shape:22s} {a:11.3f} {b:11.3f} {a / b:6.2f}", file=file)
-    if torch is None:
-        print("(PyTorch is not installed: no comparison; pip install torch to add it)", file=file)
     return rows

@@ -303,9 +303,12 @@ def test_every_option_has_help_and_shows_its_default():
 
 
 def test_bench_runs_from_the_installed_package(capsys):
+    from fastrnn import num_threads
     from fastrnn.cli import main
 
+    before = num_threads()
     assert main(["bench", "--quick", "--repeats", "2", "--threads", "1"]) == 0
+    assert num_threads() == before  # the caller's setting is restored
     out = capsys.readouterr().out
     assert "LSTM latency" in out and "GRU latency" in out and "RNN latency" in out
     assert "B1 T100 I64 H128" in out
