@@ -99,8 +99,11 @@ class StreamingMixin:
             raise ValueError(f"x must have shape (batch_size, input_size) = {(B, I)}, got {x.shape}.")
         if x.dtype.kind not in "fiub":
             raise ValueError(f"x must hold numbers, got dtype {x.dtype}.")
-        with np.errstate(over="ignore"):
-            np.copyto(state.x, x, casting="unsafe")
+        if x.dtype == state.x.dtype:
+            np.copyto(state.x, x)
+        else:  # an overflow to inf is caught by the step's check (np.errstate costs microseconds)
+            with np.errstate(over="ignore"):
+                np.copyto(state.x, x, casting="unsafe")
         if not state._step():  # checks its input before changing anything
             raise ValueError(
                 "x holds a non-finite value (or one too large for the layer's "
