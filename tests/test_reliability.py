@@ -219,7 +219,7 @@ print("finished")
 def kill_texts():
     rng = np.random.RandomState(5)
     words = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "far", "red"]
-    return [" ".join(rng.choice(words, size=12)) + ". " for _ in range(120)]
+    return [" ".join(rng.choice(words, size=12)) + ". " for _ in range(360)]
 
 
 def kill_lm(checkpoint):
@@ -243,6 +243,12 @@ def test_language_model_training_survives_kill_9_and_resumes_exactly(tmp_path):
     ref = kill_lm(str(tmp_path / "ref.ckpt")).fit(kill_texts(), validation_texts=kill_texts()[:2])
     ckpt = str(tmp_path / "run.ckpt")
     script = _TRAIN.format(tests=os.path.dirname(__file__))
+    # the kills land at random fractions of an uninterrupted run of this machine (a fixed number
+    # of seconds would let a fast machine finish before the first kill)
+    t0 = time.monotonic()
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "timing.ckpt")], check=True,
+                   capture_output=True, timeout=300)
+    full = time.monotonic() - t0
     rng = np.random.RandomState(0)
     kills = 0
     deadline = time.monotonic() + 60 * SOAK
@@ -251,7 +257,7 @@ def test_language_model_training_survives_kill_9_and_resumes_exactly(tmp_path):
                                 stderr=subprocess.PIPE, text=True)
         if kills < 4 * SOAK and time.monotonic() < deadline:
             try:
-                out, err = proc.communicate(timeout=rng.uniform(1.5, 4.0))
+                out, err = proc.communicate(timeout=rng.uniform(0.3, 0.8) * full)
             except subprocess.TimeoutExpired:
                 proc.send_signal(signal.SIGKILL)
                 proc.communicate()
