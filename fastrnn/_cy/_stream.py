@@ -50,4 +50,5 @@ def stream(spec, params, state):
             w0, w1, np.ascontiguousarray(params["bias_hh" + sfx], dt) if kind == "gru" else None,
             peep, spec.gates_on if kind == "lstm" else None, spec.relu,
             state.h[layer], state.c[layer] if state.c is not None else None))
-    return _Steps(state, steppers)
+    # one layer: the bound C method itself, without a Python frame around it
+    return steppers[0].run if len(steppers) == 1 else _Steps(state, steppers)
