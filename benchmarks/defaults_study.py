@@ -164,12 +164,10 @@ DEFAULT_CODE = {
 #: any other key the estimator. The first setting of each list is the estimator's default, so a
 #: tie goes to the default.
 SEARCH_SPACES = {
-    "series": {"hidden_size": [64, 128], "bidirectional": [False, True],
-               "learning_rate": [1e-3, 3e-3], "dropout": [0.0, 0.2]},
-    "text": {"vectorizer__analyzer": ["word", "char"], "embedding_dim": ["auto", 64],
-             "bidirectional": [False, True], "learning_rate": [1e-3, 3e-3]},
-    "tagging": {"embedding_dim": ["auto", 64], "hidden_size": [64, 128],
-                "learning_rate": [1e-3, 3e-3], "dropout": [0.0, 0.2]},
+    "series": {"bidirectional": [True, False], "learning_rate": [2e-3, 5e-3],
+               "dropout": [0.2, 0.0]},
+    "text": {"bidirectional": [True, False], "learning_rate": [2e-3, 5e-3]},
+    "tagging": {"hidden_size": [64, 128], "learning_rate": [3e-3, 1e-3], "dropout": [0.3, 0.0]},
     "lm": {"hidden_size": [256, 512], "dropout": [0.0, 0.2]},
 }
 SEARCH_SELECTION = {

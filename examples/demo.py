@@ -3,10 +3,11 @@
 Nine speakers uttered the Japanese vowels /ae/; each utterance is a sequence of 7 to 29 frames of
 12 cepstral coefficients. A bidirectional LSTM reads each utterance as it is (a list of arrays of
 different lengths, no padding by hand), max-pools its states over time and predicts the speaker.
+The classifier runs with its defaults: nothing is tuned to this data set.
 
-Run with ``make demo`` (or ``python examples/demo.py``). It trains with a progress bar per epoch,
-then prints the test accuracy, scikit-learn's classification report and the confusion matrix. Published accuracies on this split: FCN
-99.3 %, echo-state network 96.5 %, 1-NN DTW 94.9 %.
+Run with ``make demo`` (or ``python examples/demo.py``). It trains with a progress bar, then
+prints the test accuracy, scikit-learn's classification report and the confusion matrix.
+Published accuracies on this split: FCN 99.3 %, echo-state network 96.5 %, 1-NN DTW 94.9 %.
 """
 
 import sys
@@ -18,9 +19,8 @@ from sklearn.metrics import classification_report, confusion_matrix
 from fastrnn import RNNClassifier
 from fastrnn.datasets import DatasetUnavailableError, load_japanese_vowels
 
-#: the settings whose accuracy the test suite checks (tests/test_estimators_realdata.py)
-SETTINGS = dict(cell="lstm", hidden_size=64, bidirectional=True, pooling="max",
-                learning_rate=3e-3, batch_size=32, max_iter=60)
+#: settings on top of the defaults: none (tests/test_estimators_realdata.py checks the accuracy)
+SETTINGS = {}
 
 
 def main(seed=0):

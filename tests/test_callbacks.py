@@ -117,8 +117,14 @@ def test_validation_data_replaces_the_split_for_early_stopping():
         [h["val_score"] for h in clf.history_])
     assert clf.best_validation_score_ == max(clf.validation_scores_)
     assert clf.score(Xv, yv) == pytest.approx(clf.best_validation_score_)  # the best is kept
+    # early_stopping="auto" (the default) watches given validation data as True does
+    auto = RNNClassifier(max_iter=4, n_iter_no_change=100, **SMALL)
+    auto.fit(X, y, validation_data=(Xv, yv))
+    assert auto.best_validation_score_ == clf.best_validation_score_
+    assert_array_equal(auto.predict_proba(Xv), clf.predict_proba(Xv))
     # without early stopping the validation data is only recorded
-    plain = RNNClassifier(max_iter=3, **SMALL).fit(X, y, validation_data=(Xv, yv))
+    plain = RNNClassifier(max_iter=3, early_stopping=False, **SMALL)
+    plain.fit(X, y, validation_data=(Xv, yv))
     assert len(plain.validation_scores_) == 3 and plain.best_validation_score_ is None
     with pytest.raises(ValueError, match="validation_data must be a pair"):
         RNNClassifier(**SMALL).fit(X, y, validation_data=Xv)
@@ -133,7 +139,9 @@ def test_checkpoint_logger_scheduler_and_time_budget(tmp_path):
     ckpt = ModelCheckpoint(tmp_path / "m-{epoch}.fastrnn")
     best = ModelCheckpoint(tmp_path / "best.fastrnn", monitor="val_score", save_best_only=True)
     logs = [HistoryLogger(tmp_path / "h.csv"), HistoryLogger(tmp_path / "h.jsonl")]
-    clf = RNNClassifier(max_iter=3, callbacks=[lrs, ckpt, best, *logs], **SMALL)
+    # no early stopping: the model after the fit is that of the last epoch
+    clf = RNNClassifier(max_iter=3, early_stopping=False, callbacks=[lrs, ckpt, best, *logs],
+                        **SMALL)
     clf.fit(X, y, validation_data=(Xv, yv))
     assert [h["lr"] for h in clf.history_] == pytest.approx([0.05, 0.025, 0.05 / 3])
     for epoch in (1, 2, 3):
@@ -147,6 +155,12 @@ def test_checkpoint_logger_scheduler_and_time_budget(tmp_path):
     lines = [json.loads(line) for line in (tmp_path / "h.jsonl").read_text().splitlines()]
     assert [d["val_score"] for d in lines] == pytest.approx(clf.validation_scores_)
     assert (tmp_path / "best.fastrnn").exists()
+    # with early stopping (the default "auto", given validation data) the best epoch is kept:
+    # the same model as the best checkpoint
+    kept = RNNClassifier(max_iter=4, n_iter_no_change=100, callbacks=[best], **SMALL)
+    kept.fit(X, y, validation_data=(Xv, yv))
+    assert_array_equal(fastrnn.load(tmp_path / "best.fastrnn").predict_proba(X),
+                       kept.predict_proba(X))
     quick = RNNClassifier(max_iter=100, callbacks=[TimeBudget(0.0)], **SMALL).fit(X, y)
     assert quick.n_iter_ == 1 and quick.stop_reason_ == "callback"
     with pytest.raises(ValueError, match="finite number > 0"):

@@ -92,7 +92,7 @@ def test_classifier_learns_and_outputs_are_consistent(fitted_clf):
     assert dec.shape == (len(X), 3)
     assert_array_equal(dec.argmax(axis=1), proba.argmax(axis=1))
     Z = clf.transform(X)
-    assert Z.shape == (len(X), 8) and Z.dtype == np.float32
+    assert Z.shape == (len(X), 2 * 8) and Z.dtype == np.float32  # bidirectional by default
     assert list(clf.get_feature_names_out()[:2]) == ["rnnclassifier0", "rnnclassifier1"]
 
 
@@ -314,7 +314,8 @@ def test_stops_on_training_loss_after_n_iter_no_change():
     X, y = seq_data(n=20)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        clf = RNNClassifier(max_iter=50, tol=100.0, n_iter_no_change=3, **SMALL).fit(X, y)
+        clf = RNNClassifier(max_iter=50, tol=100.0, n_iter_no_change=3, early_stopping=False,
+                            **SMALL).fit(X, y)
     # epoch 1 improves on +inf, then 4 epochs without an improvement of tol: stop
     assert clf.n_iter_ == 5
 
@@ -322,7 +323,7 @@ def test_stops_on_training_loss_after_n_iter_no_change():
 def test_convergence_warning_when_max_iter_is_reached():
     X, y = seq_data(n=20)
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):
-        RNNClassifier(max_iter=2, tol=0.0, **SMALL).fit(X, y)
+        RNNClassifier(max_iter=2, tol=0.0, early_stopping=False, **SMALL).fit(X, y)
 
 
 def test_early_stopping_on_validation_accuracy():
@@ -952,7 +953,7 @@ def test_random_inputs_give_clear_errors_or_right_shapes(corruption, kind, data)
     else:
         assert pred.shape == (m,) and set(pred) <= set(est.classes_)
         assert est.predict_proba(Xp).shape == (m, len(est.classes_))
-        assert est.transform(Xp).shape == (m, 2)
+        assert est.transform(Xp).shape == (m, 2 * 2)  # bidirectional by default
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1009,6 +1010,63 @@ def test_max_iter_auto_adapts_the_epochs_to_the_data_size():
     assert fit.n_iter_ == AUTO_EPOCHS[1]
 
 
+def test_batch_size_auto_gives_small_data_more_steps(monkeypatch):
+    from fastrnn.estimators import _base
+
+    clf = RNNClassifier(batch_size="auto")
+    assert [clf._batch_size(n) for n in (1, 36, 300, 700, 10 ** 6)] == [8, 8, 9, 21, 32]
+    assert clf._batch_size(_base.AUTO_BATCHES_PER_EPOCH * 20) == 20
+    assert RNNClassifier(batch_size=5)._batch_size(10 ** 6) == 5
+    sizes = []
+    real = _base.length_buckets
+
+    def spy(lengths, batch_size, **kw):
+        sizes.append(batch_size)
+        return real(lengths, batch_size, **kw)
+
+    monkeypatch.setattr(_base, "length_buckets", spy)
+    X, y = seq_data(n=40)
+    RNNClassifier(**{**SMALL, "batch_size": "auto", "max_iter": 1}).fit(X, y)
+    assert sizes[0] == 8  # training batches (inference batches follow)
+
+
+def test_early_stopping_auto_splits_only_data_large_enough(learning_rates):
+    from fastrnn.estimators._base import AUTO_MIN_VALIDATION
+
+    # 60 sequences: a 6-sequence split is too small; no split, no stopping, no warning, all
+    # the epochs of the cosine schedule
+    X, y = seq_data(n=60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        small = RNNClassifier(**{**SMALL, "max_iter": 8, "tol": 100.0, "n_iter_no_change": 1,
+                                 "lr_schedule": "cosine"}).fit(X, y)
+    assert small.n_iter_ == 8 and small.stop_reason_ == "max_iter"
+    assert small.t_ == 8 * 60 and small.validation_scores_ is None
+    assert learning_rates[-1] < 0.1 * learning_rates[0]  # annealed over the 8 epochs
+    # large enough: a validation split, early stopping on it and the best epoch kept
+    n = int(np.ceil(AUTO_MIN_VALIDATION / 0.1))
+    X, y = seq_data(n=n, min_length=2, max_length=4)
+    big = RNNClassifier(**{**SMALL, "hidden_size": 4, "max_iter": 3, "batch_size": 256,
+                           "n_iter_no_change": 100}).fit(X, y)
+    assert len(big.validation_scores_) == 3 and big.t_ == 3 * (n - AUTO_MIN_VALIDATION)
+    assert big.best_validation_score_ == max(big.validation_scores_)
+    assert big.best_loss_ is None
+    # ten sequences fewer: a 99-sequence split would be too small
+    X, y = X[:n - 10], y[:n - 10]
+    fewer = RNNClassifier(**{**SMALL, "hidden_size": 4, "max_iter": 1, "batch_size": 256})
+    assert fewer.fit(X, y).validation_scores_ is None
+
+
+def test_partial_fit_with_the_defaults_keeps_the_learning_rate(learning_rates):
+    X, y = seq_data(n=40)
+    clf = RNNClassifier(hidden_size=4, random_state=0)
+    for _ in range(2):
+        clf.partial_fit(X, y, classes=[0, 1])
+    assert clf.n_iter_ == 2 and set(learning_rates) == {clf.learning_rate}
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
+        RNNClassifier(early_stopping=True).partial_fit(X, y, classes=[0, 1])
+
+
 @pytest.mark.parametrize("schedule", ["linear", "cosine", "plateau"])
 def test_learning_rate_schedules_of_the_estimators(schedule, learning_rates):
     seen = learning_rates
@@ -1050,4 +1108,4 @@ def test_set_output_pandas_is_honoured_by_transform(cls):
     assert isinstance(Z, pd.DataFrame) and list(Z.columns) == list(est.get_feature_names_out())
     assert_array_equal(Z.to_numpy(), est.set_output(transform="default").transform(X))
     Zf = est.set_output(transform="pandas").fit_transform(X, target)
-    assert isinstance(Zf, pd.DataFrame) and Zf.shape == (20, 8)
+    assert isinstance(Zf, pd.DataFrame) and Zf.shape == (20, Z.shape[1])

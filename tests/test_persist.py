@@ -65,7 +65,7 @@ def small_model(tmp_path_factory):
     X = rng.randn(12, 5, 2)
     y = np.array([0, 1, 2] * 4)
     clf = RNNClassifier(hidden_size=3, max_iter=2, batch_size=4, random_state=0,
-                        backend="numpy")
+                        early_stopping=False, backend="numpy")
     with pytest.warns(Warning):  # ConvergenceWarning after 2 epochs
         clf.fit(X, y)
     path = tmp_path_factory.mktemp("model") / "clf.fastrnn"

@@ -62,7 +62,7 @@ from ..nn import SequenceNetwork
 from ..nn.init import check_random_state
 from ..optim import AnnealingLR, ReduceLROnPlateau, get_optimizer
 from ..text import length_buckets
-from ..callbacks import Callback
+from ..callbacks import Callback, LearningRateScheduler
 from ..train import Batch, StoppingRule, Task, Trainer, TrainingLoop
 from ._inputs import (cast_finite, check_sample_weight, check_sequences, is_integer_input,
                       scaled_column_by_column)
@@ -81,6 +81,16 @@ PREDICT_BATCH_SIZE = 256
 #: ``max_iter="auto"``: epochs for about this many optimisation steps, within these bounds
 AUTO_STEPS = 3000
 AUTO_EPOCHS = (10, 200)
+
+#: ``batch_size="auto"``: about this many batches per epoch, each of these many sequences at
+#: least and at most (small data sets get small batches, hence more steps per epoch)
+AUTO_BATCHES_PER_EPOCH = 32
+AUTO_BATCH = (8, 32)
+
+#: ``early_stopping="auto"``: early stopping only when the validation split would hold at least
+#: this many sequences; a smaller one is too noisy to choose an epoch on (the fit then runs its
+#: epochs to the end)
+AUTO_MIN_VALIDATION = 100
 
 #: ``lr_schedule="plateau"``: the learning rate is multiplied by this factor when the monitored
 #: value did not improve by ``tol`` for this many epochs
@@ -109,14 +119,14 @@ COMMON_CONSTRAINTS = {
     "standardize": ["boolean"],
     "optimizer": [StrOptions(set(_OPTIMIZERS)), HasMethods(["step", "state_dict"])],
     "learning_rate": [Interval(Real, 0, None, closed="neither")],
-    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     "lr_schedule": [StrOptions({"constant", "plateau", "cosine", "linear"})],
     "weight_decay": [Interval(Real, 0, None, closed="left")],
     "time_budget": [Interval(Real, 0, None, closed="neither"), None],
     "callbacks": [list, None],
     "clip_norm": [Interval(Real, 0, None, closed="neither"), None],
-    "early_stopping": ["boolean"],
+    "early_stopping": ["boolean", StrOptions({"auto"})],
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     "tol": [Interval(Real, 0, None, closed="left")],
@@ -222,7 +232,7 @@ class _SequenceTask(Task):
         return len(self.data)
 
     def start_epoch(self, rng):
-        self.batches = length_buckets(self.data.lengths, int(self.est.batch_size),
+        self.batches = length_buckets(self.data.lengths, self.est._batch_size(len(self.data)),
                                       random_state=rng)
         return len(self.batches)
 
@@ -436,24 +446,48 @@ class BaseRNNEstimator(BaseEstimator):
         optimisation steps, at least :data:`AUTO_EPOCHS` [0] and at most [1]."""
         if self.max_iter != "auto":
             return int(self.max_iter)
-        batches = max(1, math.ceil(n_train / int(self.batch_size)))
+        batches = max(1, math.ceil(n_train / self._batch_size(n_train)))
         lo, hi = AUTO_EPOCHS
         return int(min(hi, max(lo, math.ceil(AUTO_STEPS / batches))))
 
-    def _schedules(self, early):
+    def _batch_size(self, n_train):
+        """``batch_size``, or with ``"auto"`` about :data:`AUTO_BATCHES_PER_EPOCH` batches per
+        epoch, of :data:`AUTO_BATCH` [0] to [1] sequences."""
+        if self.batch_size != "auto":
+            return int(self.batch_size)
+        lo, hi = AUTO_BATCH
+        return int(min(hi, max(lo, n_train // AUTO_BATCHES_PER_EPOCH)))
+
+    def _stopping_mode(self, n_train, given_val, incremental):
+        """``(early, active)``: whether the fit watches validation data (stops on it and keeps
+        its best parameters), and whether the stopping rule may stop it at all."""
+        if self.early_stopping != "auto":
+            return bool(self.early_stopping), True
+        if incremental:
+            return False, False
+        if given_val is not None:
+            return True, True
+        if math.ceil(self.validation_fraction * n_train) >= AUTO_MIN_VALIDATION:
+            return True, True
+        return False, False
+
+    def _schedules(self, early, incremental=False):
         """The learning-rate schedule of ``lr_schedule`` for the training loop:
-        ``(plateau, monitor, annealing)``."""
+        ``(plateau, monitor, annealing)``. None where a ``LearningRateScheduler`` callback sets
+        the rate, and no annealing in ``partial_fit`` (a call is no horizon to anneal over)."""
         opt = self._trainer.optimizer
+        if any(isinstance(cb, LearningRateScheduler) for cb in self.callbacks or ()):
+            return None, None, None
         if self.lr_schedule == "plateau":
             return (ReduceLROnPlateau(opt, mode="max" if early else "min", factor=PLATEAU_FACTOR,
                                       patience=PLATEAU_PATIENCE, threshold=self.tol,
                                       threshold_mode="abs"),
                     "val_score" if early else "loss", None)
-        if self.lr_schedule in ("cosine", "linear"):
+        if self.lr_schedule in ("cosine", "linear") and not incremental:
             return None, None, AnnealingLR(opt, self.lr_schedule, min_lr=0.0)
         return None, None, None
 
-    def _initialize(self, early):
+    def _initialize(self, early, active=True):
         """Fresh network, optimiser and training history (first fit, or fit without warm_start)."""
         if isinstance(self.random_state, Integral):
             # an int seed gives the same run every time; a RandomState instance is advanced
@@ -468,18 +502,21 @@ class BaseRNNEstimator(BaseEstimator):
         self.grad_norm_curve_ = []
         self.history_ = []
         self._seconds = 0.0
-        self._new_counter(early)
+        self._new_counter(early, active)
 
-    def _new_counter(self, early):
+    def _new_counter(self, early, active=True):
         """Start the early-stopping bookkeeping (MLP semantics for the fitted attributes): on the
-        validation score with ``early_stopping``, else on the training loss."""
+        validation score with ``early_stopping``, else on the training loss (``active=False``:
+        the bookkeeping without ever stopping)."""
         if early:
-            self._counter = StoppingRule("val_score", "max", self.tol, self.n_iter_no_change)
+            self._counter = StoppingRule("val_score", "max", self.tol, self.n_iter_no_change,
+                                         active=active)
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
             self.best_loss_ = None
         else:
-            self._counter = StoppingRule("loss", "min", self.tol, self.n_iter_no_change)
+            self._counter = StoppingRule("loss", "min", self.tol, self.n_iter_no_change,
+                                         active=active)
             self.validation_scores_ = None
             self.best_validation_score_ = None
             finite = [v for v in getattr(self, "loss_curve_", []) if math.isfinite(v)]
@@ -494,7 +531,7 @@ class BaseRNNEstimator(BaseEstimator):
         ``fit`` calls it with ``incremental=False`` (``max_iter`` epochs, a fresh model unless
         ``warm_start``), ``partial_fit`` with ``incremental=True`` (one epoch, the model kept).
         """
-        if incremental and self.early_stopping:
+        if incremental and self.early_stopping is True:
             raise ValueError(
                 "partial_fit does not support early_stopping=True: there is no fixed validation "
                 "set across calls. Set early_stopping=False, or use fit()."
@@ -513,9 +550,9 @@ class BaseRNNEstimator(BaseEstimator):
                 # mixture of the old model and the new data's statistics behind
                 del self.network_
             raise
-        early = bool(self.early_stopping)
+        early, active = self._stopping_mode(len(data), given_val, incremental)
         if reset:
-            self._initialize(early)
+            self._initialize(early, active)
         else:
             if not incremental or getattr(self, "_trainer", None) is None:
                 # as scikit-learn's MLP: a warm-started fit gets a fresh optimiser (so changed
@@ -525,7 +562,8 @@ class BaseRNNEstimator(BaseEstimator):
                 self._rng = check_random_state(self.random_state)
             counter = getattr(self, "_counter", None)
             if counter is None or (counter.monitor != "loss") != early:
-                self._new_counter(early)
+                self._new_counter(early, active)
+            self._counter.active = active
         if not incremental:
             self._counter.count = 0
         train, val = (data, targets, sw), given_val
@@ -597,7 +635,7 @@ class BaseRNNEstimator(BaseEstimator):
         """Train with the shared :class:`~fastrnn.train.TrainingLoop` and set the fitted
         attributes (``early``: stop on, and keep the best of, the validation score)."""
         self._trainer.reference_loss = self._reference_loss(train[1])
-        plateau, monitor, annealing = self._schedules(early)
+        plateau, monitor, annealing = self._schedules(early, incremental)
         loop = TrainingLoop(
             self._trainer, _SequenceTask(self, train, val), self._rng, n_epochs,
             time_budget=self.time_budget, stopping=self._counter, restore_best=early,
@@ -620,7 +658,7 @@ class BaseRNNEstimator(BaseEstimator):
             what = "Validation score" if early else "Training loss"
             loop._bar.write(f"{what} did not improve more than tol={self.tol} for "
                             f"{self.n_iter_no_change} consecutive epochs. Stopping.")
-        if reason == "max_iter" and not incremental:
+        if reason == "max_iter" and not incremental and self._counter.active:
             warnings.warn(
                 f"{self._name()}: stopped after max_iter={n_epochs} epochs while the "
                 f"{'validation score' if early else 'training loss'} was still improving by more "

@@ -49,9 +49,11 @@ PARAMS = {
         :func:`fastrnn.optim.get_optimizer`), or an optimiser instance (copied at fit)."""),
     "learning_rate": ("float", """
         Learning rate of a named optimiser."""),
-    "batch_size": ("int", """
+    "batch_size": ('int or "auto"', """
         Sequences per minibatch. Batches hold sequences of similar length
-        (:func:`fastrnn.text.length_buckets`), reshuffled every epoch."""),
+        (:func:`fastrnn.text.length_buckets`), reshuffled every epoch. ``"auto"``: about 32
+        batches per epoch, of 8 to 32 sequences (``min(32, max(8, n_train // 32))``), so a small
+        data set gets more optimisation steps."""),
     "max_iter": ('int or "auto"', """
         Maximum number of epochs (passes over the training data). ``"auto"``: enough epochs for
         about 3,000 optimisation steps (at least 10, at most 200), so small data sets get more
@@ -61,17 +63,24 @@ PARAMS = {
     "lr_schedule": ('{"constant", "plateau", "cosine", "linear"}', """
         ``"plateau"``: halve the learning rate when the validation score (``early_stopping``) or
         the training loss did not improve by ``tol`` for 3 epochs; ``"cosine"`` / ``"linear"``:
-        anneal it to 0 over the ``max_iter`` epochs (or over ``time_budget``, if it ends first)."""),
+        anneal it to 0 over the ``max_iter`` epochs (or over ``time_budget``, if it ends first);
+        ``partial_fit`` keeps the rate of ``"cosine"`` and ``"linear"`` constant (one call is no
+        horizon to anneal over). A :class:`fastrnn.callbacks.LearningRateScheduler` callback
+        replaces the schedule."""),
     "weight_decay": ("float", """
         L2 penalty on the parameters (decoupled from the gradient for ``optimizer="adamw"``)."""),
     "time_budget": ("float or None", """
         Stop training after this many seconds (checked after every step; the model of that
         moment is kept, or the best one with ``early_stopping``)."""),
-    "early_stopping": ("bool", """
-        Hold out ``validation_fraction`` of the training data (or use ``fit``'s
+    "early_stopping": ('bool or "auto"', """
+        ``True``: hold out ``validation_fraction`` of the training data (or use ``fit``'s
         ``validation_data``) and stop when the validation score (that of :meth:`score`) has not
-        improved by ``tol`` for ``n_iter_no_change`` epochs; the best parameters are restored.
-        Otherwise training stops on the training loss with the same rule."""),
+        improved by ``tol`` for ``n_iter_no_change`` epochs; the best parameters are restored
+        (Keras' ``restore_best_weights``). ``False``: training stops on the training loss with
+        the same rule. ``"auto"``: ``True`` when ``validation_data`` is given or the held-out
+        part would hold at least 100 sequences; otherwise no split and no stopping: the fit runs
+        all its epochs (on a small data set both a tiny validation split and the training
+        loss's plateaus stop too early). ``partial_fit`` reads ``"auto"`` as no stopping."""),
     "validation_fraction": ("float", """
         Share of the training sequences held out for early stopping (stratified for labels)."""),
     "n_iter_no_change": ("int", """
@@ -101,8 +110,8 @@ PARAMS = {
         Weight of each sequence in the loss."""),
     "validation_data": ("tuple (X_val, y_val) or (X_val, y_val, sample_weight_val)", """
         Held-out data scored after every epoch (``history_``, ``validation_scores_``); with
-        ``early_stopping=True`` it is the data early stopping watches, instead of a split of
-        the training data."""),
+        ``early_stopping=True`` or ``"auto"`` it is the data early stopping watches, instead of a
+        split of the training data."""),
 }
 
 #: fitted attribute -> (type, description)
@@ -125,9 +134,9 @@ ATTRIBUTES = {
         Validation score (that of :meth:`score`) of each epoch, with validation data; else
         ``None``."""),
     "best_validation_score_": ("float or None", """
-        Best validation score (``early_stopping=True``), else ``None``."""),
+        Best validation score (when the fit watched validation data), else ``None``."""),
     "best_loss_": ("float or None", """
-        Lowest training loss (``early_stopping=False``), else ``None``."""),
+        Lowest training loss (when it did not), else ``None``."""),
     "n_iter_": ("int", """
         Epochs run (cumulative over ``warm_start`` fits and ``partial_fit`` calls)."""),
     "t_": ("int", """

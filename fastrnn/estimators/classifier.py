@@ -266,8 +266,8 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
     (4,)
     >>> clf.predict_proba(X[:4]).shape
     (4, 2)
-    >>> clf.transform(X[:4]).shape
-    (4, 16)
+    >>> clf.transform(X[:4]).shape  # the pooled states of both directions
+    (4, 32)
     >>> bool(clf.score(X, y) > 0.9)
     True
     """
@@ -279,11 +279,11 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
     }
     _saved_attributes = BaseRNNEstimator._saved_attributes + ("classes_",)
 
-    def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=False,
-                 pooling="max", dropout=0.0, recurrent_dropout=0.0, embedding_dim="auto",
-                 vocab_size=None, standardize=True, optimizer="adam", learning_rate=1e-3,
-                 batch_size=32, max_iter=100, clip_norm=5.0, lr_schedule="constant",
-                 weight_decay=0.0, time_budget=None, early_stopping=False,
+    def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=True,
+                 pooling="max", dropout=0.2, recurrent_dropout=0.0, embedding_dim="auto",
+                 vocab_size=None, standardize=True, optimizer="adam", learning_rate=2e-3,
+                 batch_size="auto", max_iter="auto", clip_norm=5.0, lr_schedule="cosine",
+                 weight_decay=0.0, time_budget=None, early_stopping="auto",
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, class_weight=None,
                  random_state=None, verbose=0, backend="auto", warm_start=False,
                  dtype="float32", callbacks=None):

@@ -76,10 +76,10 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
     _saved_attributes = BaseRNNEstimator._saved_attributes + ("classes_",)
 
     def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=True,
-                 dropout=0.0, recurrent_dropout=0.0, embedding_dim="auto", vocab_size=None,
-                 standardize=True, optimizer="adam", learning_rate=1e-3, batch_size=32,
-                 max_iter=100, clip_norm=5.0, lr_schedule="constant", weight_decay=0.0,
-                 time_budget=None, early_stopping=False, validation_fraction=0.1,
+                 dropout=0.3, recurrent_dropout=0.0, embedding_dim="auto", vocab_size=None,
+                 standardize=True, optimizer="adam", learning_rate=3e-3, batch_size="auto",
+                 max_iter="auto", clip_norm=5.0, lr_schedule="cosine", weight_decay=0.0,
+                 time_budget=None, early_stopping="auto", validation_fraction=0.1,
                  n_iter_no_change=10, tol=1e-4, class_weight=None, random_state=None, verbose=0,
                  backend="auto", warm_start=False, dtype="float32", callbacks=None):
         store_params(self, locals())
