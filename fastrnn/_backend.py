@@ -18,7 +18,13 @@ and drawn the dropout masks:
 
 ``spec`` (:class:`fastrnn.nn.recurrent.CellSpec`) describes the cell, the sizes and the dtype;
 ``params`` are the layer's arrays. A backend also carries its eight per-step cell kernels
-(``rnn_forward`` ... ``gru_v1_backward``, see :mod:`fastrnn.kernels.rnn`) as attributes.
+(``rnn_forward`` ... ``gru_v1_backward``, see :mod:`fastrnn.kernels.rnn`) as attributes, and the
+two kernels of :class:`fastrnn.nn.Embedding`, whose arrays stay on the host on every backend:
+
+``embedding_forward(weight, ids, out)`` and ``embedding_backward(ids, dY, padding_idx, g)``
+    The gather-sum of every step's ids and its scatter-add (see :mod:`fastrnn.kernels.embedding`):
+    numpy's on the ``numpy`` backend, Numba's on the others, except the forward of ``cython``,
+    numpy's, so that its inference loads no Numba code.
 
 The backends:
 
@@ -104,6 +110,30 @@ def _kernels(module_names):
     return ns
 
 
+def _numba_embedding_backward(ids, dY, padding_idx, g):
+    """Numba's scatter-add of the embedding, imported on the first call (the Cython backend loads
+    no Numba code until it trains)."""
+    from .kernels.embedding import embedding_backward
+
+    embedding_backward(ids, dY, padding_idx, g)
+
+
+def _embedding_kernels(name):
+    """The embedding's two kernels on backend ``name`` (see the module docstring)."""
+    from .kernels import numpy_ref
+
+    if name == "numpy":
+        return dict(embedding_forward=numpy_ref.embedding_forward,
+                    embedding_backward=numpy_ref.embedding_backward)
+    if name == "cython":
+        return dict(embedding_forward=numpy_ref.embedding_forward,
+                    embedding_backward=_numba_embedding_backward)
+    from .kernels import embedding
+
+    return dict(embedding_forward=embedding.embedding_forward,
+                embedding_backward=embedding.embedding_backward)
+
+
 def _general(name, kernels, **extra):
     """A backend running the general driver over the per-step ``kernels``."""
     from .kernels import _driver
@@ -112,6 +142,7 @@ def _general(name, kernels, **extra):
     entry = dict(forward=functools.partial(_driver.forward, k),
                  backward=functools.partial(_driver.backward, k),
                  stream=functools.partial(_driver.stream, k))
+    entry.update(_embedding_kernels(name))
     entry.update(extra)
     return SimpleNamespace(name=name, **kernels, **entry)
 

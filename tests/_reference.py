@@ -89,3 +89,39 @@ def network_sequence(layer, x, h0=None, c0=None):
             outs.append(y[::-1] if d else y)
         inp = np.concatenate(outs, axis=1)
     return inp, np.array(hn), (np.array(cn) if cn else None)
+
+
+def embedding_bag(weight, ids):
+    """Step vectors of token ids ``(B, T)`` or ``(B, T, K)``: each step's vector is the sum, in
+    float64, of the rows of ``weight`` of its ids. Returns (B, T, E)."""
+    ids = np.asarray(ids)
+    if ids.ndim == 2:
+        ids = ids[:, :, None]
+    B, T, K = ids.shape
+    out = np.zeros((B, T, weight.shape[1]))
+    for b in range(B):
+        for t in range(T):
+            for k in range(K):
+                for e in range(weight.shape[1]):
+                    out[b, t, e] += float(weight[ids[b, t, k], e])
+    return out
+
+
+def embedding_bag_grad(ids, dY, vocab_size, padding_idx):
+    """Gradient of ``sum(embedding_bag(W, ids) * dY)`` with respect to ``W`` (float64), with the
+    row ``padding_idx`` (an index of ``W``, or None) held at zero."""
+    ids = np.asarray(ids)
+    if ids.ndim == 2:
+        ids = ids[:, :, None]
+    B, T, K = ids.shape
+    g = np.zeros((vocab_size, dY.shape[-1]))
+    pad = None if padding_idx is None else range(vocab_size)[padding_idx]
+    for b in range(B):
+        for t in range(T):
+            for k in range(K):
+                v = int(ids[b, t, k])
+                if v == pad:
+                    continue
+                for e in range(dY.shape[-1]):
+                    g[v, e] += float(dY[b, t, e])
+    return g

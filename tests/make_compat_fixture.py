@@ -7,6 +7,9 @@ checks that today's code reproduces what is stored. Two kinds of expectations ar
 give them), ``fit/<file>/...`` those of a fresh fit with the same seed (they change when training
 changes on purpose). ``--refit NAME ...`` rewrites only the ``fit/`` results of those estimators
 (``lm.fastrnn`` for the language model), leaving the saved files and everything else as they are.
+``--regrad NAME ...`` rewrites only the ``est/<NAME>/netgrad/`` results: the gradients that the
+backward computes for a saved model, which change when the backward's arithmetic changes on
+purpose (its predictions must not).
 """
 
 import json
@@ -40,10 +43,26 @@ def refit(names):
     print(f"rewrote the fit results of {', '.join(names)}")
 
 
+def regrad(names):
+    """Rewrite the ``est/<name>/netgrad/`` results of the saved estimators ``names`` only."""
+    import fastrnn
+
+    stored = dict(np.load(OUT / "results.npz"))
+    for name in names:
+        prefix = f"est/{name}/netgrad/"
+        out = cases.estimator_outputs(fastrnn.load(OUT / name), name)
+        stored = {k: v for k, v in stored.items() if not k.startswith(prefix)}
+        stored.update({f"est/{name}/{k}": v for k, v in out.items() if k.startswith("netgrad/")})
+    np.savez_compressed(OUT / "results.npz", **stored)
+    print(f"rewrote the gradients of the saved {', '.join(names)}")
+
+
 def main():
     warnings.simplefilter("ignore")
     if len(sys.argv) > 2 and sys.argv[1] == "--refit":
         return refit(sys.argv[2:])
+    if len(sys.argv) > 2 and sys.argv[1] == "--regrad":
+        return regrad(sys.argv[2:])
     OUT.mkdir(parents=True, exist_ok=True)
     results = cases.all_layer_cases(["numpy", "numba", "cython"])
     for fname, *_ in cases.ESTIMATORS:

@@ -108,7 +108,8 @@ class SequenceNetwork:
         seed = lambda: self.rng_.randint(np.iinfo(np.int32).max)  # noqa: E731
         self.embedding = None
         if vocab_size is not None:
-            self.embedding = Embedding(vocab_size, embedding_dim, dtype=self.dtype, random_state=seed())
+            self.embedding = Embedding(vocab_size, embedding_dim, dtype=self.dtype,
+                                       random_state=seed(), backend=backend)
             n_in = int(embedding_dim)
         else:
             n_in = int(n_features)
