@@ -332,8 +332,10 @@ class BaseRNNEstimator(BaseEstimator):
         if reset:  # what this fit reads, whatever an earlier fit read
             tokens = (is_integer_input(X) if isinstance(self.embedding_dim, str)
                       else self.embedding_dim is not None)
-        else:
+        elif self._is_fitted():
             tokens = self._uses_tokens()
+        else:  # validation_data of a first fit: read as its training data was (no network yet)
+            tokens = getattr(self, "vocab_size_", None) is not None
         standardize = (self.standardize and not tokens) if reset else (
             getattr(self, "feature_mean_", None) is not None)
         work = np.float64 if standardize else self._dtype
