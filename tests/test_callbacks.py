@@ -145,6 +145,14 @@ def test_validation_data_of_token_ids_is_read_as_token_ids():
     assert tagger.validation_scores_[-1] == tagger.score(X[30:], tags[30:])
 
 
+def test_regressor_takes_validation_data_on_its_first_fit():
+    X, _ = data(40)
+    y = np.array([x[:, 0].mean() for x in X])
+    reg = RNNRegressor(max_iter=2, **SMALL).fit(X[:30], y[:30], validation_data=(X[30:], y[30:]))
+    assert len(reg.validation_scores_) == 2
+    assert reg.validation_scores_[-1] == pytest.approx(reg.score(X[30:], y[30:]))
+
+
 def test_checkpoint_logger_scheduler_and_time_budget(tmp_path):
     X, y = data(40)
     Xv, yv = data(20, seed=2)

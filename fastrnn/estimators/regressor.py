@@ -176,8 +176,10 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, BaseRNNEstimator):
         if self.target_mean_ is not None:
             with np.errstate(over="ignore"):
                 y2 = (y2 - self.target_mean_) / self.target_scale_
+        # the dtype of the fitted network; of this fit's, for its validation_data (no network yet)
         _check_targets_fit(raw, y2, self.target_mean_ is not None,
-                           self._dtype if reset else self.network_.dtype)
+                           self.network_.dtype if self._is_fitted() and not reset
+                           else self._dtype)
         return y2
 
     def _subset_targets(self, targets, idx):
