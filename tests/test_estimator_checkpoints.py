@@ -105,6 +105,20 @@ def test_a_fit_stopped_after_an_epoch_resumes_to_the_uninterrupted_model(kind, t
     assert_same_fit(resumed, full)
 
 
+def test_a_fit_with_the_default_settings_resumes_to_the_uninterrupted_model(tmp_path):
+    # 1000 sequences: early_stopping="auto" holds out a validation split, batch_size="auto" makes
+    # batches of 28; the default backend, float32, dropout and the cosine schedule
+    X, y = make_sequence_classification(n_samples=1000, min_length=2, max_length=4,
+                                        random_state=0)
+    est = RNNClassifier(hidden_size=4, max_iter=3, random_state=0)
+    full = clone(est).fit(X, y)
+    assert full.validation_scores_ is not None and len(full.validation_scores_) == 3
+    ckpt = tmp_path / "run.ckpt"
+    clone(est).set_params(checkpoint_path=ckpt, callbacks=[StopAfter(1)]).fit(X, y)
+    resumed = clone(est).set_params(checkpoint_path=ckpt).fit(X, y, resume=True)
+    assert_same_fit(resumed, full)
+
+
 @pytest.mark.parametrize("inside", [False, True], ids=["after-a-step", "inside-a-step"])
 def test_ctrl_c_inside_an_epoch_resumes_to_the_uninterrupted_model(inside, tmp_path,
                                                                    ctrl_c_at_step):
