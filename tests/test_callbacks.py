@@ -132,6 +132,27 @@ def test_validation_data_replaces_the_split_for_early_stopping():
         RNNClassifier(**SMALL).fit(X, y, validation_data=(Xv, np.full(20, 7)))
 
 
+def test_validation_data_of_token_ids_is_read_as_token_ids():
+    rng = np.random.RandomState(0)
+    X = [rng.randint(4, 10, size=rng.randint(2, 9)) for _ in range(40)]
+    y = np.array([int(7 in x) for x in X])
+    clf = RNNClassifier(max_iter=2, **SMALL).fit(X[:30], y[:30], validation_data=(X[30:], y[30:]))
+    assert clf.embedding_dim_ is not None
+    assert clf.score(X[30:], y[30:]) == clf.best_validation_score_ == max(clf.validation_scores_)
+    tags = [np.where(x % 2 == 0, "even", "odd") for x in X]
+    tagger = RNNTagger(max_iter=2, early_stopping=False, **SMALL)
+    tagger.fit(X[:30], tags[:30], validation_data=(X[30:], tags[30:]))
+    assert tagger.validation_scores_[-1] == tagger.score(X[30:], tags[30:])
+
+
+def test_regressor_takes_validation_data_on_its_first_fit():
+    X, _ = data(40)
+    y = np.array([x[:, 0].mean() for x in X])
+    reg = RNNRegressor(max_iter=2, **SMALL).fit(X[:30], y[:30], validation_data=(X[30:], y[30:]))
+    assert len(reg.validation_scores_) == 2
+    assert reg.validation_scores_[-1] == pytest.approx(reg.score(X[30:], y[30:]))
+
+
 def test_checkpoint_logger_scheduler_and_time_budget(tmp_path):
     X, y = data(40)
     Xv, yv = data(20, seed=2)

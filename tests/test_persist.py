@@ -517,7 +517,7 @@ LM_TEXTS = ["the cat sat. ", "a dog ran. ", "the cat ran. ", "a cat sat. "]
 @pytest.fixture(scope="module")
 def saved_files(small_model, tmp_path_factory):
     """Real small files of every kind: a classifier on float input, a regressor on token ids with
-    two targets, a language model and a language model's training checkpoint."""
+    two targets and its training checkpoint, a language model and its training checkpoint."""
     from fastrnn import RNNRegressor
     from fastrnn.estimators.language_model import RNNLanguageModel
 
@@ -525,7 +525,7 @@ def saved_files(small_model, tmp_path_factory):
     rng = np.random.RandomState(1)
     tokens = [rng.randint(1, 9, size=rng.randint(2, 6)) for _ in range(10)]
     reg = RNNRegressor(embedding_dim=3, hidden_size=3, max_iter=1, batch_size=4,
-                       random_state=0, backend="numpy")
+                       checkpoint_path=folder / "reg.ckpt", random_state=0, backend="numpy")
     with pytest.warns(Warning):
         reg.fit(tokens, rng.randn(10, 2))
     reg.save(folder / "reg.fastrnn")
@@ -534,8 +534,8 @@ def saved_files(small_model, tmp_path_factory):
     lm.fit(LM_TEXTS, validation_texts=LM_TEXTS[:1])
     lm.save(folder / "lm.fastrnn")
     files = {"clf": small_model[0], "reg": folder / "reg.fastrnn", "lm": folder / "lm.fastrnn",
-             "ckpt": folder / "lm.ckpt"}
-    inputs = {"clf": small_model[2], "reg": tokens}
+             "ckpt": folder / "lm.ckpt", "reg_ckpt": folder / "reg.ckpt"}
+    inputs = {"clf": small_model[2], "reg": tokens, "reg_ckpt": tokens}
     return _Files({k: (p.read_bytes(), inputs.get(k)) for k, p in files.items()}), folder
 
 

@@ -212,8 +212,8 @@ _TRAIN = """
 import sys, warnings
 warnings.simplefilter("ignore")
 sys.path.insert(0, {tests!r})
-from test_reliability import kill_lm, kill_texts
-kill_lm(sys.argv[1]).fit(kill_texts(), validation_texts=kill_texts()[:2], resume=True)
+from test_reliability import kill_fit
+kill_fit({kind!r}, sys.argv[1], resume=True)
 print("finished")
 """
 
@@ -230,7 +230,22 @@ def kill_lm(checkpoint):
                             checkpoint_path=checkpoint)
 
 
-def test_language_model_training_survives_kill_9_and_resumes_exactly(tmp_path):
+def kill_fit(kind, checkpoint, resume=False):
+    """The fit the kill -9 test interrupts: a language model, or a classifier (with dropout, the
+    cosine schedule and early stopping on a validation split)."""
+    if kind == "lm":
+        return kill_lm(checkpoint).fit(kill_texts(), validation_texts=kill_texts()[:2],
+                                       resume=resume)
+    from fastrnn.datasets import make_sequence_classification
+
+    X, y = make_sequence_classification(n_samples=1200, random_state=5)
+    clf = RNNClassifier(hidden_size=16, max_iter=12, dtype="float64", early_stopping=True,
+                        n_iter_no_change=100, random_state=0, checkpoint_path=checkpoint)
+    return clf.fit(X, y, resume=resume)
+
+
+@pytest.mark.parametrize("kind", ["lm", "classifier"])
+def test_training_survives_kill_9_and_resumes_exactly(tmp_path, kind):
     """Training processes killed with SIGKILL at random moments, each resumed from the checkpoint
     on disk, end with the very parameters of an uninterrupted run: the checkpoint is never half
     written, and a resumed run takes exactly the steps of an uninterrupted one."""
@@ -242,9 +257,9 @@ def test_language_model_training_survives_kill_9_and_resumes_exactly(tmp_path):
 
     import fastrnn
 
-    ref = kill_lm(str(tmp_path / "ref.ckpt")).fit(kill_texts(), validation_texts=kill_texts()[:2])
+    ref = kill_fit(kind, str(tmp_path / "ref.ckpt"))
     ckpt = str(tmp_path / "run.ckpt")
-    script = _TRAIN.format(tests=os.path.dirname(__file__))
+    script = _TRAIN.format(tests=os.path.dirname(__file__), kind=kind)
     # the kills land at random fractions of an uninterrupted run of this machine (a fixed number
     # of seconds would let a fast machine finish before the first kill)
     t0 = time.monotonic()
@@ -274,9 +289,12 @@ def test_language_model_training_survives_kill_9_and_resumes_exactly(tmp_path):
         break
     resumed = fastrnn.load(ckpt)  # the checkpoint of the finished run holds its best model
     assert kills >= 1
-    got = kill_lm(ckpt)
-    got.fit(kill_texts(), validation_texts=kill_texts()[:2], resume=True)  # nothing left to do
-    assert got.n_steps_ == ref.n_steps_ and got.n_iter_ == ref.n_iter_
+    got = kill_fit(kind, ckpt, resume=True)  # nothing left to do
+    assert got.n_iter_ == ref.n_iter_ and got.loss_curve_ == ref.loss_curve_
+    if kind == "lm":
+        assert got.n_steps_ == ref.n_steps_
+    else:
+        assert got.t_ == ref.t_ and got.validation_scores_ == ref.validation_scores_
     for k, v in ref.network_.params.items():
         np.testing.assert_array_equal(got.network_.params[k], v, err_msg=k)
         np.testing.assert_array_equal(resumed.network_.params[k], v, err_msg=k)

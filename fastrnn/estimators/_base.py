@@ -11,7 +11,8 @@ way, so that a subclass only says what its targets are and how its loss is compu
   (:meth:`BaseRNNEstimator._run_epochs`): epochs of length-bucketed minibatches
   (:func:`fastrnn.text.length_buckets`), early stopping on a validation split or on the training
   loss with ``tol`` / ``n_iter_no_change`` exactly as scikit-learn's ``MLPClassifier`` does,
-  ``ConvergenceWarning``, ``warm_start`` and ``partial_fit``, one progress bar per fit;
+  ``ConvergenceWarning``, ``warm_start`` and ``partial_fit``, one progress bar per fit,
+  checkpoints and ``fit(..., resume=True)`` (:mod:`fastrnn.estimators._checkpoint`);
 * inference in length buckets (:func:`network_outputs`), which changes no state of the model;
 * persistence: ``save(path)`` / :func:`fastrnn.load` through :mod:`fastrnn._persist`.
 
@@ -49,6 +50,7 @@ that do not apply to sequence models, with the reason, in
 
 import copy
 import math
+import os
 import warnings
 from numbers import Integral, Real
 
@@ -66,6 +68,7 @@ from ..callbacks import Callback, LearningRateScheduler
 from ..train import Batch, StoppingRule, Task, Trainer, TrainingLoop
 from ._inputs import (cast_finite, check_sample_weight, check_sequences, is_integer_input,
                       scaled_column_by_column)
+from ._checkpoint import EstimatorCheckpoint
 from ._docs import document_parameters
 from ._saved import ESTIMATOR_FORMAT_VERSION, check_estimator_file, network_from_saved
 from ._saving import (json_scalar, labels_from_saved, labels_to_saved, params_from_json,
@@ -135,6 +138,7 @@ COMMON_CONSTRAINTS = {
     "backend": [StrOptions(set(_BACKENDS))],
     "warm_start": ["boolean"],
     "dtype": [StrOptions({"float32", "float64"})],
+    "checkpoint_path": [str, os.PathLike, None],
 }
 
 
@@ -332,8 +336,10 @@ class BaseRNNEstimator(BaseEstimator):
         if reset:  # what this fit reads, whatever an earlier fit read
             tokens = (is_integer_input(X) if isinstance(self.embedding_dim, str)
                       else self.embedding_dim is not None)
-        else:
+        elif self._is_fitted():
             tokens = self._uses_tokens()
+        else:  # validation_data of a first fit: read as its training data was (no network yet)
+            tokens = getattr(self, "vocab_size_", None) is not None
         standardize = (self.standardize and not tokens) if reset else (
             getattr(self, "feature_mean_", None) is not None)
         work = np.float64 if standardize else self._dtype
@@ -525,18 +531,22 @@ class BaseRNNEstimator(BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, X, y, sample_weight=None, *, incremental=False, validation_data=None,
-             **target_kwargs):
+             resume=False, **target_kwargs):
         """Validate, (re)initialise when needed and run the epochs. Returns ``self``.
 
         ``fit`` calls it with ``incremental=False`` (``max_iter`` epochs, a fresh model unless
         ``warm_start``), ``partial_fit`` with ``incremental=True`` (one epoch, the model kept).
+        With ``resume`` the model and the run come from the checkpoint at ``checkpoint_path``
+        (:class:`~._checkpoint.EstimatorCheckpoint`).
         """
         if incremental and self.early_stopping is True:
             raise ValueError(
                 "partial_fit does not support early_stopping=True: there is no fixed validation "
                 "set across calls. Set early_stopping=False, or use fit()."
             )
-        reset = not self._is_fitted() or not (self.warm_start or incremental)
+        ckpt = EstimatorCheckpoint.open(self, resume, incremental)
+        resuming = ckpt is not None and ckpt.resuming
+        reset = not resuming and (not self._is_fitted() or not (self.warm_start or incremental))
         try:
             data = self._validate_X(X, reset=reset)
             targets = self._validate_targets(y, data, reset=reset, incremental=incremental,
@@ -544,15 +554,20 @@ class BaseRNNEstimator(BaseEstimator):
             sw = check_sample_weight(sample_weight, len(data))
             self._check_fit_targets(targets, sw, incremental=incremental)
             given_val = self._validation_data(validation_data)
-        except Exception:
+        except Exception as exc:
             if reset and self._is_fitted():
                 # validation with reset already replaced fitted attributes: do not leave a
                 # mixture of the old model and the new data's statistics behind
                 del self.network_
+            if resuming and isinstance(exc, ValueError):
+                raise ValueError(f"cannot resume the fit of the checkpoint at {ckpt.path!r} "
+                                 f"with this data: {exc}") from exc
             raise
         early, active = self._stopping_mode(len(data), given_val, incremental)
         if reset:
             self._initialize(early, active)
+        elif resuming:
+            ckpt.initialize(early, active)
         else:
             if not incremental or getattr(self, "_trainer", None) is None:
                 # as scikit-learn's MLP: a warm-started fit gets a fresh optimiser (so changed
@@ -566,15 +581,18 @@ class BaseRNNEstimator(BaseEstimator):
             self._counter.active = active
         if not incremental:
             self._counter.count = 0
+        if ckpt is not None:
+            ckpt.check_data(data, targets, sw, given_val)
         train, val = (data, targets, sw), given_val
         if early and val is None:
-            tr, va = self._validation_split(data, targets)
+            tr, va = (self._validation_split(data, targets) if ckpt is None
+                      else ckpt.validation_split(data, targets))
             val = (data.subset(va), self._subset_targets(targets, va),
                    None if sw is None else sw[va])
             train = (data.subset(tr), self._subset_targets(targets, tr),
                      None if sw is None else sw[tr])
         self._run_epochs(train, val, n_epochs=1 if incremental else self._n_epochs(len(train[0])),
-                         incremental=incremental, early=early)
+                         incremental=incremental, early=early, checkpoint=ckpt)
         return self
 
     def _validation_data(self, validation_data):
@@ -631,9 +649,11 @@ class BaseRNNEstimator(BaseEstimator):
         far above it as divergence)."""
         return None
 
-    def _run_epochs(self, train, val, n_epochs, incremental, early):
+    def _run_epochs(self, train, val, n_epochs, incremental, early, checkpoint=None):
         """Train with the shared :class:`~fastrnn.train.TrainingLoop` and set the fitted
-        attributes (``early``: stop on, and keep the best of, the validation score)."""
+        attributes (``early``: stop on, and keep the best of, the validation score;
+        ``checkpoint``: an :class:`~._checkpoint.EstimatorCheckpoint` the loop writes, and
+        resumes from)."""
         self._trainer.reference_loss = self._reference_loss(train[1])
         plateau, monitor, annealing = self._schedules(early, incremental)
         loop = TrainingLoop(
@@ -643,17 +663,14 @@ class BaseRNNEstimator(BaseEstimator):
             log_level=2, incremental=incremental, seconds=getattr(self, "_seconds", 0.0),
             callbacks=self.callbacks, estimator=self)
         done = (self.n_iter_, self.t_)
+        if checkpoint is not None:
+            done = checkpoint.attach(loop, done, val is not None, early)
         loop.callbacks.insert(0, _Progressive(done))
         reason = loop.run()
         self._seconds = loop.seconds
         self.stop_reason_ = reason
-        if val is not None:
-            self.validation_scores_ = list(self.validation_scores_ or []) + [
-                e["val_score"] for e in loop.evaluations]
-        if early:
-            self.best_validation_score_ = float(self._counter.best)
-        else:
-            self.best_loss_ = float(self._counter.best)
+        for name, value in self._run_results(loop, val is not None, early).items():
+            setattr(self, name, value)
         if reason == "early_stopping" and self.verbose:
             what = "Validation score" if early else "Training loss"
             loop._bar.write(f"{what} did not improve more than tol={self.tol} for "
@@ -665,6 +682,16 @@ class BaseRNNEstimator(BaseEstimator):
                 f"than tol={self.tol}. Raise max_iter (or learning_rate) if the model underfits.",
                 ConvergenceWarning,
             )
+
+    def _run_results(self, loop, has_val, early):
+        """The fitted attributes a run sets from ``loop`` when it ends (and that its checkpoints
+        hold): the validation scores, and the best validation score or training loss."""
+        out = {}
+        if has_val:
+            out["validation_scores_"] = list(self.validation_scores_ or []) + [
+                e["val_score"] for e in loop.evaluations]
+        out["best_validation_score_" if early else "best_loss_"] = float(self._counter.best)
+        return out
 
     # ------------------------------------------------------------------ inference helpers
     def _outputs(self, X, what="head"):

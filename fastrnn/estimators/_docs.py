@@ -102,12 +102,33 @@ PARAMS = {
     "callbacks": ("list of fastrnn.callbacks.Callback or None", """
         Called at the start of ``fit``, around every epoch (with its history entry) and at the
         end; a callback can stop training (see :mod:`fastrnn.callbacks`)."""),
+    "checkpoint_path": ("str, path-like or None", """
+        Where ``fit`` writes a training checkpoint: at the end of every epoch, and when it stops
+        early (``time_budget``, a callback, Ctrl-C). The write is atomic: a crash, even
+        ``kill -9``, leaves the previous checkpoint or the new one, never half of one.
+        ``fit(..., resume=True)`` continues the run from it exactly: the parameters, the
+        optimiser's state, the learning-rate schedule, the random generators (minibatch order,
+        dropout), the early-stopping state and best parameters, the validation split and the
+        position in the epoch are restored, so the resumed fit ends with the model of an
+        uninterrupted one. The file also loads with :func:`fastrnn.load` as the model so far
+        (with early stopping, the best one). An existing file that is not a checkpoint of this
+        estimator's class is never overwritten (an error says so). ``partial_fit`` writes no
+        checkpoint (save the model between calls with ``save``)."""),
     # ---- parameters of the methods
     "X": ("array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays", """
         The sequences; a list may hold arrays of different lengths ``(T_i,)`` or
         ``(T_i, n_features)`` (see the user guide, "Input formats")."""),
     "sample_weight": ("array-like of shape (n_samples,)", """
         Weight of each sequence in the loss."""),
+    "resume": ("bool", """
+        Continue the fit saved in the checkpoint at ``checkpoint_path`` instead of starting
+        afresh; with no file there yet, fit as without ``resume`` (and write it). The estimator is
+        restored from the checkpoint, whatever it held before (``warm_start`` does not matter).
+        ``X``, ``y``, ``sample_weight`` and ``validation_data`` must be those of the checkpointed
+        fit, and so must the parameters that make the model, read its input and define its loss
+        (``cell``, ``hidden_size``, ``dropout``, ``standardize``, ``class_weight``,
+        ``optimizer`` ...): a ``ValueError`` names what differs. Others, such as ``max_iter``,
+        ``time_budget``, ``callbacks`` or ``verbose``, may change."""),
     "validation_data": ("tuple (X_val, y_val) or (X_val, y_val, sample_weight_val)", """
         Held-out data scored after every epoch (``history_``, ``validation_scores_``); with
         ``early_stopping=True`` or ``"auto"`` it is the data early stopping watches, instead of a

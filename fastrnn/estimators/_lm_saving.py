@@ -10,8 +10,9 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .._config import check_dtype
-from .._persist import ModelFileError, check_destination, read_model, save_model
+from .._persist import ModelFileError, save_model
 from ..text import Vocabulary
+from ._checkpoint import check_overwritable, read_checkpoint
 from ._lm_task import SOFTMAX_HEAD
 from ._saved import LM_FITTED as FITTED
 from ._saved import check_language_model_file, network_from_saved
@@ -85,48 +86,11 @@ class LMSavingMixin:
 
     @staticmethod
     def _check_overwritable(path):
-        """Refuse to start a run whose checkpoints would overwrite a file that is not a checkpoint
-        of this class (a saved model, say), or that is no file at all."""
-        if os.path.isdir(path):
-            raise ValueError(
-                f"checkpoint_path {os.fspath(path)!r} is a directory; pass a file path for the "
-                f"checkpoint, e.g. {os.path.join(os.fspath(path), 'lm.ckpt')!r}."
-            )
-        try:
-            check_destination(path)
-        except OSError as exc:
-            raise ValueError(f"checkpoint_path cannot be written: {exc}") from exc
-        if not os.path.exists(path):
-            return
-        import json
-        import zipfile
+        check_overwritable(path, _CLASS_NAME)
 
-        try:
-            with zipfile.ZipFile(path) as z:
-                meta = json.loads(z.read("meta.json").decode("utf-8"))
-            ours = meta.get("class") == _CLASS_NAME and "checkpoint" in meta
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-            ours = False
-        if not ours:
-            raise ValueError(
-                f"checkpoint_path {os.fspath(path)!r} is an existing file that is not a training "
-                "checkpoint of an RNNLanguageModel; training would overwrite it. Choose another "
-                "checkpoint_path, or move the file away."
-            )
-
-    def _read_checkpoint(self, path):
-        try:
-            meta, arrays = read_model(path)
-        except ValueError as exc:
-            raise ValueError(f"cannot resume: {exc}") from exc
-        if meta.get("class") != _CLASS_NAME or "checkpoint" not in meta:
-            raise ValueError(
-                f"{os.fspath(path)!r} is not a training checkpoint of an RNNLanguageModel (it "
-                f"holds a {meta.get('class')} "
-                f"{'checkpoint' if 'checkpoint' in meta else 'saved model'}); "
-                "point checkpoint_path at the checkpoint of the run to resume."
-            )
-        return meta, arrays
+    @staticmethod
+    def _read_checkpoint(path):
+        return read_checkpoint(path, _CLASS_NAME)
 
     # ------------------------------------------------------------------ persistence
     def _saved_params(self):

@@ -423,7 +423,9 @@ def check_estimator_file(cls, meta, arrays):
 
     expected = {f"attr/{n}" for n in listed}
     expected |= {f"attr/{n}" for n, v in fitted.items() if v == "__list__"}
-    extra = sorted(n for n in arrays if not n.startswith("network/") and n not in expected)
+    # a training checkpoint also holds the state of its run (train/...), which loading ignores
+    extra = sorted(n for n in arrays if not n.startswith("network/") and n not in expected
+                   and not ("checkpoint" in meta and n.startswith("train/")))
     if extra:
         _fail(f"the file holds unexpected array(s) {extra}")
     values = {n: _fitted_value(n, v, arrays) for n, v in fitted.items()}

@@ -1,6 +1,7 @@
 """Fitted attributes and constructor parameters in the safe model format (numbers, strings and
 arrays; never pickle): the helpers behind the estimators' ``save`` and :func:`fastrnn.load`."""
 
+import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -59,9 +60,9 @@ def params_to_json(params):
     """Constructor parameters as a JSON-able dict for ``save``.
 
     A ``random_state`` that is a ``RandomState`` instance and ``callbacks`` are stored as ``None``
-    (they only matter for re-fitting); a ``class_weight`` dict is stored as a list of
-    ``[label, weight]`` pairs. Any other value that is not a number, string, boolean or None
-    raises ``ValueError``.
+    (they only matter for re-fitting); a path-like ``checkpoint_path`` as a string; a
+    ``class_weight`` dict is stored as a list of ``[label, weight]`` pairs. Any other value that
+    is not a number, string, boolean or None raises ``ValueError``.
     """
     out = {}
     for k, v in params.items():
@@ -69,6 +70,8 @@ def params_to_json(params):
             out[k] = None
         elif k == "callbacks":  # code run during fit, not part of the model
             out[k] = None
+        elif k == "checkpoint_path" and v is not None:
+            out[k] = os.fspath(v)
         elif k == "class_weight" and isinstance(v, dict):
             out[k] = {"__pairs__": [[json_scalar(a, f"class_weight key {a!r}"),
                                      json_scalar(b, "class_weight value")] for a, b in v.items()]}

@@ -227,6 +227,7 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         Weights of the classes in the loss (``{label: weight}``); ``"balanced"`` uses
         ``n_samples / (n_classes * np.bincount(y))``.
     [shared parameters: random_state verbose backend warm_start dtype callbacks]
+    [shared parameters: checkpoint_path]
 
     Attributes
     ----------
@@ -286,7 +287,8 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
                  weight_decay=0.0, time_budget=None, early_stopping="auto",
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, class_weight=None,
                  random_state=None, verbose=0, backend="auto", warm_start=False,
-                 dtype="float32", callbacks=None):
+                 dtype="float32", callbacks=None,
+                 checkpoint_path=None):
         store_params(self, locals())
 
     def __sklearn_tags__(self):
@@ -376,7 +378,7 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
     # ------------------------------------------------------------------ API
     @_fit_context(prefer_skip_nested_validation=True)
     @document_parameters
-    def fit(self, X, y, sample_weight=None, validation_data=None):
+    def fit(self, X, y, sample_weight=None, validation_data=None, resume=False):
         """Train the classifier (``max_iter`` epochs at most; see ``early_stopping``).
 
         Parameters
@@ -385,13 +387,13 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         y : array-like of shape (n_samples,)
             One label per sequence, of any hashable type numpy can sort (str, int, ...).
         [shared parameters: sample_weight]
-        [shared parameters: validation_data]
+        [shared parameters: validation_data resume]
 
         Returns
         -------
         self : RNNClassifier
         """
-        return self._fit(X, y, sample_weight, validation_data=validation_data)
+        return self._fit(X, y, sample_weight, validation_data=validation_data, resume=resume)
 
     @_fit_context(prefer_skip_nested_validation=True)
     @document_parameters

@@ -49,7 +49,7 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, BaseRNNEstimator):
     [shared parameters: optimizer learning_rate batch_size max_iter clip_norm lr_schedule]
     [shared parameters: weight_decay time_budget early_stopping validation_fraction]
     [shared parameters: n_iter_no_change tol random_state verbose backend warm_start dtype]
-    [shared parameters: callbacks]
+    [shared parameters: callbacks checkpoint_path]
 
     Attributes
     ----------
@@ -92,7 +92,8 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, BaseRNNEstimator):
                  batch_size=32, max_iter=100, clip_norm=5.0, lr_schedule="constant",
                  weight_decay=0.0, time_budget=None, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, random_state=None,
-                 verbose=0, backend="auto", warm_start=False, dtype="float32", callbacks=None):
+                 verbose=0, backend="auto", warm_start=False, dtype="float32", callbacks=None,
+                 checkpoint_path=None):
         store_params(self, locals())
 
     def __sklearn_tags__(self):
@@ -176,8 +177,10 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, BaseRNNEstimator):
         if self.target_mean_ is not None:
             with np.errstate(over="ignore"):
                 y2 = (y2 - self.target_mean_) / self.target_scale_
+        # the dtype of the fitted network; of this fit's, for its validation_data (no network yet)
         _check_targets_fit(raw, y2, self.target_mean_ is not None,
-                           self._dtype if reset else self.network_.dtype)
+                           self.network_.dtype if self._is_fitted() and not reset
+                           else self._dtype)
         return y2
 
     def _subset_targets(self, targets, idx):
@@ -206,7 +209,7 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, BaseRNNEstimator):
     # ------------------------------------------------------------------ API
     @_fit_context(prefer_skip_nested_validation=True)
     @document_parameters
-    def fit(self, X, y, sample_weight=None, validation_data=None):
+    def fit(self, X, y, sample_weight=None, validation_data=None, resume=False):
         """Train the regressor.
 
         Parameters
@@ -215,13 +218,13 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, BaseRNNEstimator):
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
         [shared parameters: sample_weight]
-        [shared parameters: validation_data]
+        [shared parameters: validation_data resume]
 
         Returns
         -------
         self : RNNRegressor
         """
-        return self._fit(X, y, sample_weight, validation_data=validation_data)
+        return self._fit(X, y, sample_weight, validation_data=validation_data, resume=resume)
 
     @_fit_context(prefer_skip_nested_validation=True)
     @document_parameters

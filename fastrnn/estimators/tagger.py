@@ -34,6 +34,7 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
     class_weight : dict, "balanced" or None, default=None
         Weights of the tags in the loss; ``"balanced"`` uses the tag frequencies over all steps.
     [shared parameters: random_state verbose backend warm_start dtype callbacks]
+    [shared parameters: checkpoint_path]
 
     Attributes
     ----------
@@ -81,7 +82,8 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
                  max_iter="auto", clip_norm=5.0, lr_schedule="cosine", weight_decay=0.0,
                  time_budget=None, early_stopping="auto", validation_fraction=0.1,
                  n_iter_no_change=10, tol=1e-4, class_weight=None, random_state=None, verbose=0,
-                 backend="auto", warm_start=False, dtype="float32", callbacks=None):
+                 backend="auto", warm_start=False, dtype="float32", callbacks=None,
+                 checkpoint_path=None):
         store_params(self, locals())
 
     def __sklearn_tags__(self):
@@ -148,7 +150,7 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
     # ------------------------------------------------------------------ API
     @_fit_context(prefer_skip_nested_validation=True)
     @document_parameters
-    def fit(self, X, y, sample_weight=None, validation_data=None):
+    def fit(self, X, y, sample_weight=None, validation_data=None, resume=False):
         """Train the tagger.
 
         Parameters
@@ -157,13 +159,13 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
         y : list of array-like of shape (T_i,)
             One label per step of each sequence, of any hashable type numpy can sort.
         [shared parameters: sample_weight]
-        [shared parameters: validation_data]
+        [shared parameters: validation_data resume]
 
         Returns
         -------
         self : RNNTagger
         """
-        return self._fit(X, y, sample_weight, validation_data=validation_data)
+        return self._fit(X, y, sample_weight, validation_data=validation_data, resume=resume)
 
     @_fit_context(prefer_skip_nested_validation=True)
     @document_parameters
