@@ -3,7 +3,9 @@
 Build with ``make docs`` (nitpicky: every cross-reference must resolve; warnings are errors).
 The build needs no network: intersphinx is loaded but has no remote inventories, and every page is
 rendered from the sources in this folder and the docstrings of the installed (or checked-out)
-package.
+package. Neither do the pages it writes: the theme's assets and MathJax are copied into the build
+(the ``docs`` extra installs ``pydata-sphinx-theme`` and ``sphinx-mathjax-offline``), so no page
+loads a script from another site.
 """
 
 import os
@@ -26,6 +28,9 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # MathJax itself, copied into _static/mathjax of the build: math renders without network
+    # access (no CDN) and without LaTeX. The package's import name has hyphens.
+    "sphinx-mathjax-offline",
     "sphinx.ext.doctest",
     "sphinx.ext.intersphinx",
     "numpydoc",
@@ -81,15 +86,26 @@ import numpy as np
 doctest_test_doctest_blocks = "default"
 
 # -- math --------------------------------------------------------------------------------------
-# MathJax is loaded by the reader's browser; the HTML build itself stays offline.
+# The reader's browser typesets the math with the MathJax copied into the build (see the
+# extensions above); tests/test_docs.py checks that no page loads a script from another site.
 math_number_all = False
 
 # -- HTML --------------------------------------------------------------------------------------
-html_theme = "alabaster"
+html_theme = "pydata_sphinx_theme"
 html_static_path = []
 html_title = f"fastrnn {release}"
 html_theme_options = {
-    "description": "Recurrent neural networks with compiled kernels and a scikit-learn API",
-    "fixed_sidebar": True,
+    # what the offline build needs: no version switcher, no links to external sites
+    "navbar_end": ["theme-switcher", "navbar-icon-links"],
+    "header_links_before_dropdown": 5,
+    # the left sidebar only where a page has pages below it (the user guide); elsewhere the
+    # text gets the width
+    "sidebar_includehidden": False,
+    "primary_sidebar_end": [],
+    "show_toc_level": 2,
+    "navigation_with_keys": False,
+    "secondary_sidebar_items": ["page-toc"],
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version"],
 }
 html_show_sourcelink = False

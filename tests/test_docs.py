@@ -4,8 +4,10 @@ The fast tests run the ``>>>`` examples of the docstrings (the recurrent layers 
 backend) and of the user-facing pages with the standard :mod:`doctest` module. The slow tests
 build the HTML documentation exactly as ``make docs`` does (``-n -W``: every cross-reference must
 resolve and warnings are errors) once into a temporary folder, check the pages it rendered, that
-every public name has an entry in the API reference and that no page points at a file outside the
-repository, and run Sphinx's doctest builder over every page and docstring it renders.
+every public name has an entry in the API reference, that no page points at a file outside the
+repository and that no page loads a script or a stylesheet from another site (MathJax included: the
+pages must render offline), and run Sphinx's doctest builder over every page and docstring it
+renders.
 """
 
 import doctest
@@ -128,6 +130,66 @@ def test_outside_reference_check_finds_planted_text(tmp_path):
     assert pages == sorted(f"p{i}.html" for i in range(len(planted)))
 
 
+# A script or stylesheet a page would fetch from another site (a CDN's MathJax, web fonts): the
+# documentation must render without network access. A link a reader follows is fine.
+EXTERNAL_URL = re.compile(r"""^\s*(?:[a-z][a-z0-9+.-]*:)?//""", re.I)
+SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.I | re.S)
+LINK = re.compile(r"<link\b([^>]*)>", re.I)
+ATTR = re.compile(r"""\b(src|href)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
+
+
+def _attr(tag_attrs, name):
+    for m in ATTR.finditer(tag_attrs):
+        if m.group(1).lower() == name:
+            return html.unescape(next(g for g in m.groups()[1:] if g is not None))
+    return None
+
+
+def _external_assets(out_dir):
+    """``(page, what)`` for every script or stylesheet of the built pages that comes from another
+    site: a ``<script src>`` or ``<link href>`` with a scheme or a ``//`` host, or an inline script
+    that names an ``http(s)://`` address (a MathJax configuration pointing at a CDN)."""
+    found = []
+    for page in sorted(out_dir.rglob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        name = str(page.relative_to(out_dir))
+        for m in SCRIPT.finditer(text):
+            src = _attr(m.group(1), "src")
+            if src is not None and EXTERNAL_URL.match(src):
+                found.append((name, f"script {src}"))
+            elif src is None and re.search(r"https?://", m.group(2)):
+                found.append((name, "inline script: " + " ".join(m.group(2).split())[:120]))
+        for m in LINK.finditer(text):
+            href = _attr(m.group(1), "href")
+            if href is not None and EXTERNAL_URL.match(href):
+                found.append((name, f"link {href}"))
+    return found
+
+
+def test_external_asset_check_finds_planted_scripts(tmp_path):
+    # the check of the built pages must be able to fail: plant every kind of asset it looks for
+    planted = [
+        '<script defer="defer" src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js">'
+        '</script>',
+        "<script src='http://example.org/x.js'></script>",
+        "<script async src=//cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/MathJax.js></script>",
+        '<link rel="stylesheet" href="https://fonts.example.org/css?family=Lato">',
+        '<script>window.MathJax = {"loader": {"paths": {"mathjax": "https://cdn.example.org/mj"}}}'
+        '</script>',
+    ]
+    for i, text in enumerate(planted):
+        (tmp_path / f"p{i}.html").write_text(f"<html><head>{text}</head></html>", encoding="utf-8")
+    # and what must pass: local scripts and styles, a link a reader follows, an inline script
+    (tmp_path / "ok.html").write_text(
+        '<script defer src="_static/mathjax/tex-chtml.js"></script>'
+        '<script src="../_static/doctools.js?v=1"></script>'
+        '<link rel="stylesheet" href="_static/styles/theme.css?digest=1">'
+        '<script>DOCUMENTATION_OPTIONS.pagename = "index";</script>'
+        '<a href="https://numba.pydata.org">Numba</a>', encoding="utf-8")
+    pages = sorted(page for page, _ in _external_assets(tmp_path))
+    assert pages == sorted(f"p{i}.html" for i in range(len(planted)))
+
+
 @pytest.fixture(scope="module")
 def html_build(tmp_path_factory):
     """The HTML documentation, built once for the tests of this module."""
@@ -190,6 +252,21 @@ def test_built_docs_name_nothing_outside_the_repository(html_build):
     found = _outside_references(html_build)
     assert not found, "the documentation refers to files outside the repository:\n" + "\n".join(
         f"{page}: ...{excerpt}..." for page, excerpt in found)
+
+
+@pytest.mark.slow
+def test_built_pages_load_nothing_from_other_sites(html_build):
+    found = _external_assets(html_build)
+    assert not found, "pages load scripts or styles from other sites (they must work " \
+        "offline):\n" + "\n".join(f"{page}: {what}" for page, what in found)
+    # the math page loads MathJax, and from a file of the build
+    math = (html_build / "math.html").read_text(encoding="utf-8")
+    srcs = [_attr(m.group(1), "src") for m in SCRIPT.finditer(math)]
+    mathjax = [src for src in srcs if src and "mathjax" in src.lower()]
+    assert mathjax, f"math.html loads no MathJax script; its scripts: {srcs}"
+    for src in mathjax:
+        path = html_build / src.split("?")[0]
+        assert path.is_file() and path.stat().st_size > 10_000, f"{src} is not in the build"
 
 
 @pytest.mark.slow
