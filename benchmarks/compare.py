@@ -32,15 +32,17 @@ peak of numpy's allocations in the step.
 
 Run ``python benchmarks/compare.py --quick`` (under about two minutes) or without ``--quick`` for
 more repeats; ``--json OUT`` chooses where the JSON goes (default ``benchmarks/.asv/compare.json``,
-which git ignores). PyTorch and ONNX Runtime are optional: rows that need a missing one are skipped
-and listed with the reason.
+which git ignores). ``--update-doc docs/benchmarks.rst --plot docs/_static/benchmarks.png``
+rewrites the tables of the documentation and draws its bar chart (matplotlib) in the same command,
+after a run or from a saved one (``--render JSON``). PyTorch and ONNX Runtime are optional: rows
+that need a missing one are skipped and listed with the reason.
 
 This script holds the command line and the main loops of the processes; the machinery lives in
 ``benchmarks/_compare/``: ``harness`` (threads, interleaved timing, medians, matrix-product rate,
 worker processes), ``workloads`` (shapes and configuration names), ``impls`` and ``lm`` (the
 implementations under test and their checks), ``runs`` (one workload measured), ``memory`` (peak
-memory probes) and ``report`` (tables, documentation page). Its names are importable from here too,
-as the other benchmark scripts and the asv suite do.
+memory probes), ``report`` (tables, documentation page) and ``chart`` (the bar chart). Its names
+are importable from here too, as the other benchmark scripts and the asv suite do.
 """
 
 import argparse
@@ -54,6 +56,9 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))  # the package _compare next to this script
 
+from _compare.chart import (CHART_END, CHART_START, chart_panels, figure_rst,  # noqa: E402
+                            plot)
+from _compare.chart import pyplot as chart_pyplot  # noqa: E402
 from _compare.harness import (THREAD_ENV, default_settle, interleaved,  # noqa: E402
                               json_default, machine_info, matmul_peak, run_script, set_threads,
                               thread_env, try_ort, try_torch)
@@ -78,11 +83,14 @@ __all__ = [
     # memory, report, runs
     "measure_step_memory", "memory_child", "run_memory", "collect_skips", "headline", "render",
     "table", "update_doc", "run_config", "run_latency", "run_lm", "run_stream",
+    # chart
+    "CHART_END", "CHART_START", "chart_panels", "figure_rst", "plot",
     # workloads
     "ALIASES", "ALL_CONFIGS", "DEFAULT_CONFIGS", "GATES", "GROUP_CELLS", "LATENCY", "LM",
     "QUICK_CONFIGS", "SHAPES", "Shape", "forward_flops", "parse_configs", "split_config",
     # this script
-    "DEFAULT_JSON", "RUN_SETTINGS", "SCRIPT", "build_parser", "parse_args", "worker", "main",
+    "DEFAULT_JSON", "RUN_SETTINGS", "SCRIPT", "build_parser", "parse_args", "worker", "report",
+    "main",
 ]
 
 DEFAULT_JSON = HERE / ".asv" / "compare.json"
@@ -120,7 +128,11 @@ def build_parser():
                    help="print the tables of a saved run (no measuring)")
     p.add_argument("--update-doc", default=None, metavar="RST",
                    help="also write the tables (reStructuredText) into this page, between its "
-                        "'.. results-start' and '.. results-end' comments")
+                        "'.. results-start' and '.. results-end' comments (and, with --plot, "
+                        "the chart between '.. chart-start' and '.. chart-end')")
+    p.add_argument("--plot", default=None, metavar="PNG",
+                   help="draw the bar chart of the run (time relative to PyTorch) into this PNG; "
+                        "needs matplotlib")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--_memory", default=None, help=argparse.SUPPRESS)
@@ -154,6 +166,11 @@ def parse_args(argv=None):
     args.latency_repeats = max(args.repeats, run["latency_repeats"])
     args.warmup = run["warmup"] if args.warmup is None else args.warmup
     args.min_time, args.lm_steps, args.max_time = run["min_time"], run["lm_steps"], run["max_time"]
+    if args.plot is not None and args._worker is None and args._memory is None:
+        try:  # before a run of many minutes, not after it
+            chart_pyplot()
+        except ImportError as exc:
+            raise SystemExit(f"--plot {args.plot}: {exc}") from None
     return args
 
 
@@ -210,6 +227,32 @@ def worker(spec, json_out):
 
 
 # ====================================================================================== main
+def report(results, args):
+    """Print the tables of ``results``; with ``--update-doc`` write them into the page, with
+    ``--plot`` draw the chart (and, with both, put the chart on the page too)."""
+    print(render(results, rst=args.rst))
+    if args.update_doc:
+        update_doc(args.update_doc, render(results, rst=True))
+    if args.plot:
+        try:
+            plot(results, args.plot)
+        except (ImportError, ValueError) as exc:
+            raise SystemExit(f"--plot {args.plot}: {exc}") from None
+        print(f"saved {args.plot}", file=sys.stderr)
+        if args.update_doc:
+            update_doc(args.update_doc, figure_rst(args.plot, args.update_doc, results),
+                       start=CHART_START, end=CHART_END)
+    elif args.update_doc:
+        # the page's chart, if it has one, shows another run than its new tables: take it off
+        lines = Path(args.update_doc).read_text().split("\n")
+        if CHART_START in lines and CHART_END in lines and any(
+                line.strip()
+                for line in lines[lines.index(CHART_START) + 1:lines.index(CHART_END)]):
+            update_doc(args.update_doc, "", start=CHART_START, end=CHART_END)
+            print(f"took the chart of an earlier run off {args.update_doc}; --plot PNG draws "
+                  "this run's", file=sys.stderr)
+
+
 def main(argv=None):
     """The command line: measure (or, with ``--render``, print a saved run); return 0."""
     args = parse_args(argv)
@@ -223,9 +266,7 @@ def main(argv=None):
         return 0
     if args.render is not None:
         results = json.loads(Path(args.render).read_text())
-        print(render(results, rst=args.rst))
-        if args.update_doc:
-            update_doc(args.update_doc, render(results, rst=True))
+        report(results, args)
         return 0
 
     t_start = time.perf_counter()
@@ -255,15 +296,12 @@ def main(argv=None):
     results["memory_threads"] = args.threads[0]
     results["memory"] = run_memory(args, args.threads[0], log, SCRIPT)
     results["wall_s"] = time.perf_counter() - t_start
-    text = render(results, rst=args.rst)
-    print(text)
-    if args.update_doc:
-        update_doc(args.update_doc, render(results, rst=True))
-    if args.json:
+    if args.json:  # first: a report that fails must not lose the run
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=1, default=json_default))
         log(f"\nsaved {path} ({results['wall_s']:.0f} s in all)")
+    report(results, args)
     return 0
 
 

@@ -291,6 +291,117 @@ def test_script_runs_end_to_end(tmp_path):
     assert res["meta"]["versions"]["numpy"]
 
 
+# ------------------------------------------------------------------ the chart
+def _timing(ms):
+    return {"median": ms / 1e3, "times": [ms / 1e3]}
+
+
+def _chart_results(with_torch=True):
+    """The results of a run with chosen medians (ms), in the layout compare.py saves: one worker
+    run per thread count; the fastest fastrnn backend differs from row to row."""
+    torch = (lambda ms: {"torch": _timing(ms)}) if with_torch else (lambda ms: {})
+
+    def run(threads, k):
+        return dict(
+            threads=threads, thread_info={}, peak_flops={},
+            latency=[dict(config="latency-LSTM", cell="LSTM", times={
+                          "fastrnn[numba]": _timing(0.6 * k), "fastrnn[cython]": _timing(0.5 * k),
+                          **torch(0.4), "ort": _timing(0.2)}),
+                     # no PyTorch timing on this row: nothing to compare it with, left out
+                     dict(config="latency-GRU", cell="GRU", times={
+                          "fastrnn[numba]": _timing(0.3), "ort": _timing(0.2)})],
+            stream=[dict(config="stream-RNN", cell="RNN", times={
+                "fastrnn[numba] step": _timing(0.02), "fastrnn[numba] forward T=1": _timing(0.1),
+                **torch(0.08), "ort": _timing(0.01)})],
+            configs=[dict(config="B-LSTM", group="B", cell="LSTM",
+                          forward={"fastrnn[numba]": _timing(13), "fastrnn[cython]": _timing(26),
+                                   **torch(10), "ort": _timing(20)},
+                          train={"fastrnn[numba]": _timing(40 * k), **torch(50)})],
+            lm=[dict(config="lm", times={"fastrnn[numba]": _timing(30), **torch(20)})])
+    meta = dict(git="abc1234+dirty", date="2026-01-02T03:04:05+00:00", cpu="a CPU", cpu_count=2,
+                versions=dict(fastrnn="0.0", numpy="2", numba="0.6"), env={})
+    return dict(meta=meta, runs=[run(1, 1.0), run(2, 2.0)], memory=[], memory_threads=1)
+
+
+def test_chart_bars_are_times_relative_to_torch():
+    panels = compare.chart_panels(_chart_results())
+    got = {(p["threads"], p["section"]): p["bars"] for p in panels}
+    assert list(got) == [(n, s) for n in (1, 2)
+                         for s in ("latency", "stream", "forward", "train", "lm")]
+    # the fastest fastrnn backend over PyTorch's median; ONNX Runtime where it ran
+    approx = pytest.approx
+    assert got[1, "latency"] == [("LSTM", {"fastrnn": approx(0.5 / 0.4), "torch": 1.0,
+                                           "ort": approx(0.2 / 0.4)})]
+    assert got[2, "latency"] == [("LSTM", {"fastrnn": approx(1.0 / 0.4), "torch": 1.0,
+                                           "ort": approx(0.2 / 0.4)})]
+    assert got[1, "stream"] == [("RNN", {"fastrnn": approx(0.02 / 0.08), "torch": 1.0,
+                                         "ort": approx(0.01 / 0.08)})]
+    assert got[1, "forward"] == [("B LSTM", {"fastrnn": approx(1.3), "torch": 1.0,
+                                             "ort": approx(2.0)})]
+    assert got[2, "train"] == [("B LSTM", {"fastrnn": approx(80 / 50), "torch": 1.0})]
+    # the language model: time per chunk relative to PyTorch's = PyTorch's tokens/s over fastrnn's
+    assert got[1, "lm"] == [("LSTM", {"fastrnn": approx(1.5), "torch": 1.0})]
+
+
+def test_chart_without_torch_is_refused():
+    with pytest.raises(ValueError, match="no workload timed with PyTorch"):
+        compare.chart_panels(_chart_results(with_torch=False))
+
+
+def test_plot_without_matplotlib_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes ``import matplotlib`` fail
+    with pytest.raises(ImportError, match="pip install matplotlib"):
+        compare.plot(_chart_results(), tmp_path / "c.png")
+    # and the command line stops before measuring anything
+    with pytest.raises(SystemExit, match="--plot .*matplotlib"):
+        compare.parse_args(["--quick", "--plot", str(tmp_path / "c.png")])
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_tables_and_chart_regenerated_by_one_command(tmp_path):
+    pytest.importorskip("matplotlib")
+    saved = tmp_path / "run.json"
+    saved.write_text(json.dumps(_chart_results()))
+    docs = tmp_path / "docs"
+    (docs / "_static").mkdir(parents=True)
+    page = docs / "bench.rst"
+    page.write_text("Title\n=====\n\n.. chart-start\n\n.. chart-end\n\nText\n\n"
+                    ".. results-start\nold\n.. results-end\n")
+    png = docs / "_static" / "chart.png"
+    assert compare.main(["--render", str(saved), "--update-doc", str(page),
+                         "--plot", str(png)]) == 0
+    head = png.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    assert width > 600 and height > 300
+    text = page.read_text()
+    chart = text[text.index(".. chart-start"):text.index(".. chart-end")]
+    assert ".. figure:: _static/chart.png" in chart and "commit abc1234+dirty" in chart
+    tables = text[text.index(".. results-start"):text.index(".. results-end")]
+    assert "old" not in tables and "(commit abc1234+dirty)" in tables and "Latency" in tables
+    # new tables without --plot take the chart of the earlier run off the page
+    assert compare.main(["--render", str(saved), "--update-doc", str(page)]) == 0
+    text = page.read_text()
+    assert "figure::" not in text and ".. chart-start" in text and "Latency" in text
+    # a page without the chart's markers gets a clear error
+    other = tmp_path / "other.rst"
+    other.write_text(".. results-start\n.. results-end\n")
+    with pytest.raises(SystemExit, match="chart-start"):
+        compare.main(["--render", str(saved), "--update-doc", str(other), "--plot", str(png)])
+
+
+def test_reports_name_the_commit_measured():
+    meta = compare.machine_info()
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                         capture_output=True)
+    if git.returncode != 0:
+        pytest.skip("not a git checkout: there is no commit to name")
+    changed = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=ROOT).returncode != 0
+    assert meta["git"] == git.stdout.strip() + ("+dirty" if changed else "")
+    assert f"(commit {meta['git']})" in compare.headline(meta)
+    assert "(commit unknown)" in compare.headline(dict(meta, git=None))
+
+
 # ------------------------------------------------------------------ asv configuration
 def test_asv_config_is_usable_offline():
     conf = json.loads((BENCH / "asv.conf.json").read_text())
@@ -345,7 +456,8 @@ def test_scaling_fits_render_and_plot(tmp_path, monkeypatch):
     run = json.loads((tmp_path / "w.json").read_text())
     assert [r["value"] for r in run["sweeps"]["T"]] == [2, 4]
     results = dict(meta=scaling.compare.machine_info(), runs=[run])
-    assert "T varies" in scaling.render(results)
+    text = scaling.render(results)
+    assert "T varies" in text and f"(commit {results['meta']['git'] or 'unknown'})" in text
     if _has("matplotlib"):
         assert scaling.plot(results, tmp_path / "s.png")
         assert (tmp_path / "s.png").stat().st_size > 1000

@@ -18,7 +18,10 @@ Modules, from the bottom up:
 ``memory``
     the peak memory of one training step, each in a fresh process;
 ``report``
-    the tables (plain text or reStructuredText) and the rewriting of a documentation page.
+    the tables (plain text or reStructuredText) and the rewriting of a documentation page;
+``chart``
+    the bar chart of a run (fastrnn, PyTorch and ONNX Runtime relative to PyTorch), drawn with
+    matplotlib when it is installed.
 
 Importing the package puts the repository root first on ``sys.path`` when it holds ``fastrnn``, so
 that the benchmarks measure this checkout, whatever is installed.

@@ -69,12 +69,13 @@ def fr_columns(results):
 
 
 def headline(meta, libraries=("numpy", "numba", "torch", "onnxruntime")):
-    """The first line of a report: the fastrnn version and commit, the versions of ``libraries``,
-    the machine and the date, from :func:`harness.machine_info`'s ``meta``."""
+    """The first line of a report: the fastrnn version and the commit measured (its short hash,
+    ``+dirty`` when the working tree had uncommitted changes), the versions of ``libraries``, the
+    machine and the date, from :func:`harness.machine_info`'s ``meta``."""
     v = meta["versions"]
     versions = ", ".join(f"{lib} {v.get(lib)}" for lib in libraries)
-    return (f"fastrnn {v.get('fastrnn')} ({meta.get('git')}), {versions}; {meta.get('cpu')}, "
-            f"{meta.get('cpu_count')} cores; {meta['date']}")
+    return (f"fastrnn {v.get('fastrnn')} (commit {meta.get('git') or 'unknown'}), {versions}; "
+            f"{meta.get('cpu')}, {meta.get('cpu_count')} cores; {meta['date']}")
 
 
 def _config_row(r, phase, frs):
