@@ -14,7 +14,7 @@ import numpy as np
 
 from .._backend import check_name, get_backend, one_blas_thread, route
 from .._config import check_dtype
-from ._plan import Plan
+from ._plan import Plan, unpadded_plan
 from . import init as _init
 from ._checks import as_batch, as_lengths, as_state, check_finite_steps, check_state_dict
 from .streaming import StreamingMixin
@@ -203,12 +203,16 @@ class _Recurrent(StreamingMixin):
     def _run(self, X, lengths, h0, training):
         given, X = X, as_batch(X, self.input_size, self.dtype)
         B, T, _ = X.shape
-        lengths = as_lengths(lengths, B, T)
-        check_finite_steps(X, lengths, source=given)
+        if lengths is None:
+            check_finite_steps(X, None, source=given)
+            plan = unpadded_plan(B, T)
+        else:
+            lengths = as_lengths(lengths, B, T)
+            check_finite_steps(X, lengths, source=given)
+            plan = Plan(lengths, T)
         h0, c0 = self._initial_state(h0, B)
         name = route(self.backend, None if training or B > 1 else "infer1")
         bk = get_backend(name)
-        plan = Plan(lengths, T)
         if training:
             hmasks, drops = self._draw_masks(plan)
         else:
