@@ -11,6 +11,9 @@ and drawn the dropout masks:
     backward of the same call needs (private to the backend).
 ``backward(spec, params, grads, plan, ctx, dY, dhn, dcn) -> (dX, dh0, dc0)``
     Fills ``grads`` (dict of PyTorch names, like ``params``) with the gradients of the call.
+``calls_blas(spec) -> bool``
+    Whether ``forward`` and ``backward`` for a layer of ``spec`` call BLAS; the layer then runs
+    them inside :func:`one_blas_thread`.
 ``stream(spec, params, state) -> step``
     Binds a step function over a :class:`fastrnn.nn.StreamState`'s buffers: ``step()`` reads
     ``state.x``, advances ``state.h`` (and ``state.c``) by one step and returns ``False`` (changing
@@ -85,12 +88,13 @@ def one_blas_thread():
     """Context manager limiting every loaded BLAS library to one thread (a no-op without
     threadpoolctl).
 
-    The layers run their whole forward and backward inside it. The kernels call BLAS once per time
-    step on small matrices between compiled loops, and on two cores the worker threads of a
-    multithreaded BLAS call (even one made just before, for the all-steps input projection) keep
-    spinning against those loops: measured 20 to 70 times slower at batch 1 (0.65 ms against 48 ms
-    for an LSTM of T=100, H=128), 3 to 7 times slower in training. Parallelism comes from the
-    kernels' own threads instead: one form of parallelism per phase.
+    The layers run a backend's forward and backward inside it when they call BLAS (see
+    ``calls_blas`` above). The general kernels call BLAS once per time step on small matrices
+    between compiled loops, and on two cores the worker threads of a multithreaded BLAS call (even
+    one made just before, for the all-steps input projection) keep spinning against those loops:
+    measured 20 to 70 times slower at batch 1 (0.65 ms against 48 ms for an LSTM of T=100, H=128),
+    3 to 7 times slower in training. Parallelism comes from the kernels' own threads instead: one
+    form of parallelism per phase.
     """
     ctl = _blas_controller()
     return contextlib.nullcontext() if ctl is None else ctl.limit(limits=1)
@@ -104,6 +108,10 @@ def _kernels(module_names):
     return ns
 
 
+def _always(spec):
+    return True
+
+
 def _general(name, kernels, **extra):
     """A backend running the general driver over the per-step ``kernels``."""
     from .kernels import _driver
@@ -111,7 +119,8 @@ def _general(name, kernels, **extra):
     k = SimpleNamespace(**kernels)
     entry = dict(forward=functools.partial(_driver.forward, k),
                  backward=functools.partial(_driver.backward, k),
-                 stream=functools.partial(_driver.stream, k))
+                 stream=functools.partial(_driver.stream, k),
+                 calls_blas=_always)
     entry.update(extra)
     return SimpleNamespace(name=name, **kernels, **entry)
 
@@ -135,7 +144,11 @@ def _numba_backend():
             return _fastdriver.backward(spec, params, grads, plan, ctx, dY, dhn, dcn)
         return _driver.backward(k, spec, params, grads, plan, ctx, dY, dhn, dcn)
 
-    return _general("numba", kernels, forward=forward, backward=backward)
+    def calls_blas(spec):
+        # the fast driver's products are its own (fastrnn.kernels._gemm)
+        return not _fastdriver.applies(spec)
+
+    return _general("numba", kernels, forward=forward, backward=backward, calls_blas=calls_blas)
 
 
 def _load(name):
