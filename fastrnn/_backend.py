@@ -2,7 +2,7 @@
 
 A backend runs the recurrent layers' arithmetic for one call of a layer (every stacked layer and
 direction at once). It is an object with these entry points, called by :mod:`fastrnn.nn.recurrent`
-after the layer has validated the input, sorted the batch (:class:`fastrnn.kernels._driver.Plan`)
+after the layer has validated the input, sorted the batch (:class:`fastrnn.nn._plan.Plan`)
 and drawn the dropout masks:
 
 ``forward(spec, params, X, plan, h0, c0, hmasks, drops) -> (Y, hn, cn, ctx)``
@@ -11,6 +11,9 @@ and drawn the dropout masks:
     backward of the same call needs (private to the backend).
 ``backward(spec, params, grads, plan, ctx, dY, dhn, dcn) -> (dX, dh0, dc0)``
     Fills ``grads`` (dict of PyTorch names, like ``params``) with the gradients of the call.
+``calls_blas(spec) -> bool``
+    Whether ``forward`` and ``backward`` for a layer of ``spec`` call BLAS; the layer then runs
+    them inside :func:`one_blas_thread`.
 ``stream(spec, params, state) -> step``
     Binds a step function over a :class:`fastrnn.nn.StreamState`'s buffers: ``step()`` reads
     ``state.x``, advances ``state.h`` (and ``state.c``) by one step and returns ``False`` (changing
@@ -91,12 +94,13 @@ def one_blas_thread():
     """Context manager limiting every loaded BLAS library to one thread (a no-op without
     threadpoolctl).
 
-    The layers run their whole forward and backward inside it. The kernels call BLAS once per time
-    step on small matrices between compiled loops, and on two cores the worker threads of a
-    multithreaded BLAS call (even one made just before, for the all-steps input projection) keep
-    spinning against those loops: measured 20 to 70 times slower at batch 1 (0.65 ms against 48 ms
-    for an LSTM of T=100, H=128), 3 to 7 times slower in training. Parallelism comes from the
-    kernels' own threads instead: one form of parallelism per phase.
+    The layers run a backend's forward and backward inside it when they call BLAS (see
+    ``calls_blas`` above). The general kernels call BLAS once per time step on small matrices
+    between compiled loops, and on two cores the worker threads of a multithreaded BLAS call (even
+    one made just before, for the all-steps input projection) keep spinning against those loops:
+    measured 20 to 70 times slower at batch 1 (0.65 ms against 48 ms for an LSTM of T=100, H=128),
+    3 to 7 times slower in training. Parallelism comes from the kernels' own threads instead: one
+    form of parallelism per phase.
     """
     ctl = _blas_controller()
     return contextlib.nullcontext() if ctl is None else ctl.limit(limits=1)
@@ -134,6 +138,10 @@ def _embedding_kernels(name):
                 embedding_backward=embedding.embedding_backward)
 
 
+def _always(spec):
+    return True
+
+
 def _general(name, kernels, **extra):
     """A backend running the general driver over the per-step ``kernels``."""
     from .kernels import _driver
@@ -141,7 +149,8 @@ def _general(name, kernels, **extra):
     k = SimpleNamespace(**kernels)
     entry = dict(forward=functools.partial(_driver.forward, k),
                  backward=functools.partial(_driver.backward, k),
-                 stream=functools.partial(_driver.stream, k))
+                 stream=functools.partial(_driver.stream, k),
+                 calls_blas=_always)
     entry.update(_embedding_kernels(name))
     entry.update(extra)
     return SimpleNamespace(name=name, **kernels, **entry)
@@ -166,7 +175,11 @@ def _numba_backend():
             return _fastdriver.backward(spec, params, grads, plan, ctx, dY, dhn, dcn)
         return _driver.backward(k, spec, params, grads, plan, ctx, dY, dhn, dcn)
 
-    return _general("numba", kernels, forward=forward, backward=backward)
+    def calls_blas(spec):
+        # the fast driver's products are its own (fastrnn.kernels._gemm)
+        return not _fastdriver.applies(spec)
+
+    return _general("numba", kernels, forward=forward, backward=backward, calls_blas=calls_blas)
 
 
 def _load(name):

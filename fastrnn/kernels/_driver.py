@@ -19,17 +19,43 @@ __all__ = ["forward", "backward", "stream", "to_time_major", "to_batch_first"]
 
 def to_time_major(X, plan, dtype):
     """The sorted, time-major copy ``(Tm, B, F)`` of a batch-first array, zero at padded steps."""
+    if plan.unpadded:  # nothing to sort or to zero: one copy
+        return np.array(X.transpose(1, 0, 2), dtype=dtype, order="C")
     out = np.ascontiguousarray(X[plan.order, :plan.Tm].transpose(1, 0, 2), dtype=dtype)
     out[~plan.real] = 0.0
     return out
 
 
 def to_batch_first(y, plan, dtype):
-    """Scatter a sorted, time-major ``(Tm, B, F)`` array back to ``(B, T, F)``, zero past each
-    length."""
+    """Scatter a sorted, time-major ``(Tm, B, F)`` array back to ``(B, T, F)`` (a new array), zero
+    past each length."""
+    if plan.unpadded:
+        return np.array(y.transpose(1, 0, 2), dtype=dtype, order="C")
     out = np.zeros((plan.B, plan.T, y.shape[2]), dtype)
     out[plan.order, :plan.Tm] = y.transpose(1, 0, 2)
     return out
+
+
+def _reversed(a, plan):
+    """``a`` (Tm, B, ...) with each sorted sequence reversed in time within its own length (a
+    copy)."""
+    if plan.unpadded:  # every sequence has all the steps
+        return np.ascontiguousarray(a[::-1])
+    return np.ascontiguousarray(a[plan.rev, plan.cols])
+
+
+def _sorted(a, plan):
+    """The rows of ``a`` (B, ...) in the plan's sorted order (``a`` itself when that order is the
+    identity, as it is for an unpadded batch)."""
+    return a if plan.unpadded else a[plan.order]
+
+
+def _unsort(out, a, plan):
+    """``out[plan.order] = a``: rows of the sorted batch back in the caller's order."""
+    if plan.unpadded:
+        out[...] = a
+    else:
+        out[plan.order] = a
 
 
 def _peep(spec, params, sfx):
@@ -220,7 +246,7 @@ def forward(k, spec, params, X, plan, h0, c0, hmasks, drops):
     ctx : dict
         What :func:`backward` needs.
     """
-    order, real, rev, cols, Tm = plan.order, plan.real, plan.rev, plan.cols, plan.Tm
+    real, Tm = plan.real, plan.Tm
     D, H, dt = spec.num_directions, spec.hidden_size, spec.dtype
     inp = to_time_major(X, plan, dt)
     hn = np.empty((spec.num_layers * D, plan.B, H), dt)
@@ -232,18 +258,19 @@ def forward(k, spec, params, X, plan, h0, c0, hmasks, drops):
         for d in range(D):
             u = layer * D + d
             sfx = spec.units[u]
-            x = np.ascontiguousarray(inp[rev, cols]) if d else inp
-            hs = _states(h0[u][order], Tm, dt)
-            cs = None if c0 is None else _states(c0[u][order], Tm, dt)
+            x = _reversed(inp, plan) if d else inp
+            hs = _states(_sorted(h0[u], plan), Tm, dt)
+            cs = None if c0 is None else _states(_sorted(c0[u], plan), Tm, dt)
             unit = dict(sfx=sfx, x=x, hmask=hmasks[u], hs=hs, cs=cs)
             unit.update(run_unit(k, spec, params, sfx, x, hs, cs, plan.batch_sizes,
                                  _mask_args(hmasks[u], dt)))
             units.append(unit)
-            y = unit["hs"][1:] * real[:, :, None]
-            outs.append(y[rev, cols] if d else y)
-            hn[u][order] = unit["hs"][Tm]
+            # the outputs, zero at padded steps (read only: without padding, a view of the states)
+            y = unit["hs"][1:] if plan.unpadded else unit["hs"][1:] * real[:, :, None]
+            outs.append(_reversed(y, plan) if d else y)
+            _unsort(hn[u], unit["hs"][Tm], plan)
             if cn is not None:
-                cn[u][order] = unit["cs"][Tm]
+                _unsort(cn[u], unit["cs"][Tm], plan)
         inp = np.concatenate(outs, axis=2) if D == 2 else outs[0]
         if drops[layer] is not None:
             inp = inp * drops[layer]

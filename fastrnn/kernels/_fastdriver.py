@@ -56,9 +56,32 @@ def _pack(w):
 
 
 def _row_table(order, tidx, real, T, width):
-    """Offsets of the rows read at each step: sequence ``order[b]``, time ``tidx[t, b]``, in a
-    batch-first array of ``width`` columns; ``-1`` for padded steps."""
+    """Offsets of the rows read at each step: sequence ``order[b]``, time ``tidx[t, b]`` (``tidx``
+    of shape (Tm, B), or (Tm, 1) for the same times in every sequence), in a batch-first array of
+    ``width`` columns; ``-1`` for padded steps."""
     return np.where(real, order[None, :] * (T * width) + tidx * width, -1).astype(np.int64).ravel()
+
+
+def _row_tables(plan, d, width):
+    """Row offsets of direction ``d`` (1: reversed in each sequence's length) in a batch-first
+    array of ``width`` columns (see :func:`_row_table`), kept in ``plan.memo``: a plan serves every
+    call of its shape, and the kernels only read these tables."""
+    key = ("rows", d, width)
+    rows = plan.memo.get(key)
+    if rows is None:
+        tidx = plan.rev if d else np.arange(plan.Tm)[:, None]  # (Tm, 1): broadcast over the batch
+        rows = plan.memo[key] = _row_table(plan.order, tidx, plan.real, plan.T, width)
+    return rows
+
+
+def _parts(plan):
+    """The parts of the batch, one per thread (:func:`fastrnn.kernels._fastpath.split_rows`), kept
+    in ``plan.memo`` for the thread settings of the call."""
+    key = ("parts", num_threads(), min_rows_per_thread())
+    parts = plan.memo.get(key)
+    if parts is None:
+        parts = plan.memo[key] = tuple(fp.split_rows(plan.Ls, key[1], key[2]))
+    return parts
 
 
 def _peep(spec, params, sfx):
@@ -72,9 +95,8 @@ def forward(spec, params, X, plan, h0, c0, hmasks, drops):
     :func:`fastrnn.kernels._driver.forward`, without the kernel namespace)."""
     B, T, F = X.shape
     D, H, L = spec.num_directions, spec.hidden_size, spec.num_layers
-    order, real, rev, Tm = plan.order, plan.real, plan.rev, plan.Tm
-    fwd_t = np.broadcast_to(np.arange(Tm)[:, None], (Tm, B))
-    parts = fp.split_rows(plan.Ls, num_threads(), min_rows_per_thread())
+    order, Tm = plan.order, plan.Tm
+    parts = _parts(plan)
     ctx = dict(units=[], drop=[], parts=parts)
     hn = np.empty((L * D, B, H), F32)
     cn = np.empty_like(hn) if c0 is not None else None
@@ -87,9 +109,8 @@ def forward(spec, params, X, plan, h0, c0, hmasks, drops):
         for d in range(D):
             u = li * D + d
             sfx = spec.units[u]
-            tidx = rev if d else fwd_t
-            xrow = _row_table(order, tidx, real, T, width)
-            yrow = _row_table(order, tidx, real, T, D * H)
+            xrow = _row_tables(plan, d, width)
+            yrow = _row_tables(plan, d, D * H)
             unit = run_unit(spec, params, sfx, inp, xrow, width, out, yrow, d * H, h0[u][order],
                             None if c0 is None else c0[u][order], plan.batch_sizes, hmasks[u],
                             parts)

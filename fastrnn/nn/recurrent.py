@@ -7,14 +7,13 @@ Before that the layer does, once for every backend: validate the input, sort the
 random state in a fixed order, so that a seed gives the same masks (and results) on every backend.
 """
 
-import functools
 from collections import namedtuple
 
 import numpy as np
 
 from .._backend import check_name, get_backend, one_blas_thread, route
 from .._config import check_dtype
-from ._plan import Plan
+from ._plan import Plan, unpadded_plan
 from . import init as _init
 from ._checks import as_batch, as_lengths, as_state, check_finite_steps, check_state_dict
 from .streaming import StreamingMixin
@@ -31,15 +30,15 @@ CellSpec = namedtuple("CellSpec", ["kind", "G", "input_size", "hidden_size", "nu
                                    "units"])
 
 
-def _single_blas_thread(method):
-    """Run a layer method with BLAS on one thread (see :func:`fastrnn._backend.one_blas_thread`)."""
-
-    @functools.wraps(method)
-    def call(self, *args, **kwargs):
-        with one_blas_thread():
-            return method(self, *args, **kwargs)
-
-    return call
+def _blas_on_one_thread(bk, spec, entry, *args):
+    """``entry(*args)``, an entry point of backend ``bk`` for a layer of ``spec``, with BLAS on one
+    thread (:func:`fastrnn._backend.one_blas_thread`) when that call runs BLAS. Limiting the BLAS
+    threads costs more than a one-step call of a small layer on the fast driver, which calls no
+    BLAS."""
+    if not bk.calls_blas(spec):
+        return entry(*args)
+    with one_blas_thread():
+        return entry(*args)
 
 
 class _Recurrent(StreamingMixin):
@@ -157,7 +156,6 @@ class _Recurrent(StreamingMixin):
         return self.train(False)
 
     # ------------------------------------------------------------------ forward
-    @_single_blas_thread
     def forward(self, X, lengths=None, h0=None):
         """Run the network over a padded batch.
 
@@ -190,7 +188,6 @@ class _Recurrent(StreamingMixin):
 
     __call__ = forward
 
-    @_single_blas_thread
     def infer(self, X, lengths=None, h0=None):
         """:meth:`forward` in evaluation mode (no dropout, whatever :meth:`train` set), keeping
         nothing for a backward: safe to call from several threads at once on one layer.
@@ -203,17 +200,22 @@ class _Recurrent(StreamingMixin):
     def _run(self, X, lengths, h0, training):
         given, X = X, as_batch(X, self.input_size, self.dtype)
         B, T, _ = X.shape
-        lengths = as_lengths(lengths, B, T)
-        check_finite_steps(X, lengths, source=given)
+        if lengths is None:
+            check_finite_steps(X, None, source=given)
+            plan = unpadded_plan(B, T)
+        else:
+            lengths = as_lengths(lengths, B, T)
+            check_finite_steps(X, lengths, source=given)
+            plan = Plan(lengths, T)
         h0, c0 = self._initial_state(h0, B)
         name = route(self.backend, None if training or B > 1 else "infer1")
         bk = get_backend(name)
-        plan = Plan(lengths, T)
         if training:
             hmasks, drops = self._draw_masks(plan)
         else:
             hmasks, drops = [None] * len(self._spec.units), [None] * self.num_layers
-        Y, hn, cn, ctx = bk.forward(self._spec, self.params, X, plan, h0, c0, hmasks, drops)
+        Y, hn, cn, ctx = _blas_on_one_thread(bk, self._spec, bk.forward, self._spec, self.params,
+                                             X, plan, h0, c0, hmasks, drops)
         self.last_backend_ = name
         return Y, ((hn, cn) if self.has_cell else hn), (name, plan, ctx)
 
@@ -265,7 +267,6 @@ class _Recurrent(StreamingMixin):
         return hmasks, drops
 
     # ------------------------------------------------------------------ backward
-    @_single_blas_thread
     def backward(self, dY, dh_n=None):
         """Back-propagate through the last :meth:`forward`.
 
@@ -296,8 +297,9 @@ class _Recurrent(StreamingMixin):
             raise ValueError(
                 f"dY must have the shape of Y, {(plan.B, plan.T, D * H)}, got {dY.shape}.")
         dhn, dcn = self._initial_state(dh_n, plan.B, "dh_n")
-        dX, dh0, dc0 = get_backend(name).backward(self._spec, self.params, self.grads, plan, ctx,
-                                                  dY, dhn, dcn)
+        bk = get_backend(name)
+        dX, dh0, dc0 = _blas_on_one_thread(bk, self._spec, bk.backward, self._spec, self.params,
+                                           self.grads, plan, ctx, dY, dhn, dcn)
         self.grad_h0 = (dh0, dc0) if self.has_cell else dh0
         return dX
 
