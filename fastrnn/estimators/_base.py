@@ -14,7 +14,10 @@ way, so that a subclass only says what its targets are and how its loss is compu
   ``ConvergenceWarning``, ``warm_start`` and ``partial_fit``, one progress bar per fit,
   checkpoints and ``fit(..., resume=True)`` (:mod:`fastrnn.estimators._checkpoint`);
 * inference in length buckets (:func:`network_outputs`), which changes no state of the model;
-* persistence: ``save(path)`` / :func:`fastrnn.load` through :mod:`fastrnn._persist`.
+* step-by-step inference (``init_state`` / ``step``) from
+  :class:`fastrnn.estimators._streaming.StreamingMixin`;
+* persistence (``save(path)`` / :func:`fastrnn.load`) from
+  :class:`fastrnn.estimators._saving.SavingMixin`.
 
 Subclass hooks
 --------------
@@ -42,8 +45,8 @@ Subclass hooks
 ``_saved_attributes`` (class attribute)
     Names of the fitted attributes that ``save`` writes (arrays, numbers, strings, lists).
 
-The persistence helpers are in :mod:`fastrnn.estimators._saving` (what is written) and
-:mod:`fastrnn.estimators._saved` (what is checked when a file is read); the scikit-learn checks
+What is written is in :mod:`fastrnn.estimators._saving`, what is checked when a file is read in
+:mod:`fastrnn.estimators._saved`; the scikit-learn checks
 that do not apply to sequence models, with the reason, in
 :mod:`fastrnn.estimators._sklearn_checks`.
 """
@@ -59,7 +62,6 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from .._persist import read_model, rebuild, save_model
 from ..nn import SequenceNetwork
 from ..nn.init import check_random_state
 from ..optim import AnnealingLR, ReduceLROnPlateau, get_optimizer
@@ -70,11 +72,10 @@ from ._inputs import (cast_finite, check_sample_weight, check_sequences, is_inte
                       scaled_column_by_column)
 from ._checkpoint import EstimatorCheckpoint
 from ._docs import document_parameters
-from ._saved import ESTIMATOR_FORMAT_VERSION, check_estimator_file, network_from_saved
-from ._saving import (json_scalar, labels_from_saved, labels_to_saved, params_from_json,
-                      params_to_json)
+from ._saved import ESTIMATOR_FORMAT_VERSION
+from ._saving import SavingMixin
 from ._sklearn_checks import SKLEARN_CHECKS_NOT_APPLICABLE
-from ._streaming import EstimatorStream, check_streamable, softmax_into
+from ._streaming import StreamingMixin
 
 __all__ = ["BaseRNNEstimator", "PooledOutputMixin", "network_outputs", "ESTIMATOR_FORMAT_VERSION"]
 
@@ -268,7 +269,7 @@ class _SequenceTask(Task):
 # ---------------------------------------------------------------------------------------------
 
 
-class BaseRNNEstimator(BaseEstimator):
+class BaseRNNEstimator(StreamingMixin, SavingMixin, BaseEstimator):
     """Base class of the recurrent estimators (see the module docstring for the subclass hooks).
 
     Not meant to be used directly. Parameters common to all subclasses are documented in
@@ -700,194 +701,6 @@ class BaseRNNEstimator(BaseEstimator):
         self._check_fitted()
         data = self._validate_X(X, reset=False)
         return network_outputs(self.network_, data, what=what)
-
-    # ------------------------------------------------------------------ streaming
-    def init_state(self, n_streams=1):
-        """Start step-by-step inference over ``n_streams`` sequences (see :meth:`step`).
-
-        Parameters
-        ----------
-        n_streams : int, default 1
-            Number of sequences read in parallel.
-
-        Returns
-        -------
-        state : fastrnn.estimators.EstimatorStream
-            Preallocated buffers and the initial recurrent state; ``state.reset()`` starts over.
-        """
-        self._check_fitted()
-        check_streamable(self)
-        if isinstance(n_streams, bool) or not isinstance(n_streams, Integral) or n_streams < 1:
-            raise ValueError(f"n_streams must be a positive integer, got {n_streams!r}.")
-        return EstimatorStream(self, n_streams, self._stream_width())
-
-    def step(self, x, state):
-        """Read the next step of every stream and predict from the sequences read so far.
-
-        The result equals the batch method on the prefixes (``predict_proba`` for the classifier
-        and the tagger, ``predict`` for the regressor; see the subclass), at the cost of one step:
-        the recurrent state is carried in ``state`` and nothing is recomputed.
-
-        Parameters
-        ----------
-        x : array-like of shape (n_streams, n_features), or (n_features,) for one stream
-            The step's features; token ids of shape (n_streams,) (or one int) for a model
-            fitted on token ids.
-        state : EstimatorStream
-            From :meth:`init_state`; advanced in place.
-
-        Returns
-        -------
-        out : ndarray
-            The prediction for each stream after this step (a buffer of ``state`` that the next
-            step overwrites: copy it to keep it).
-        state : EstimatorStream
-            The same object.
-        """
-        if not isinstance(state, EstimatorStream) or state._net is not getattr(
-                self, "network_", None):
-            raise ValueError(f"state must come from this {self._name()}'s init_state(); got "
-                             f"{type(state).__name__}.")
-        state.advance(self._stream_input(x, state))
-        return self._stream_output(state), state
-
-    def _stream_input(self, x, state):
-        """Validate one step of input (and standardise it) for :meth:`step`."""
-        B = state.n_streams
-        if self._uses_tokens():
-            ids = np.asarray(x)
-            K = self.n_features_in_
-            want = (B,) if K == 1 else (B, K)
-            if ids.ndim == len(want) - 1 and B == 1:
-                ids = ids.reshape(want)
-            if ids.shape != want or ids.dtype.kind not in "iu":
-                raise ValueError(
-                    f"x must be integer token ids of shape {want} ({K} per stream), got "
-                    f"{ids.dtype} of shape {ids.shape}.")
-            if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size_):
-                bad = int(ids.min() if ids.min() < 0 else ids.max())
-                raise ValueError(f"x holds token id {bad}, out of range 0..{self.vocab_size_ - 1} "
-                                 f"of this {self._name()}.")
-            state._ids[...] = ids
-            return state._ids
-        F = self.n_features_in_
-        a = np.asarray(x)
-        if a.ndim == 1 and B == 1:
-            a = a.reshape(1, -1)
-        if a.shape != (B, F):
-            raise ValueError(
-                f"x must have shape (n_streams, n_features) = {(B, F)} (or ({F},) for one "
-                f"stream), got {a.shape}.")
-        x64 = state._x64
-        try:
-            np.copyto(x64, a, casting="unsafe" if a.dtype.kind in "iub" else "same_kind")
-        except TypeError as exc:
-            raise ValueError(f"x must hold numbers, got dtype {a.dtype} ({exc}).") from exc
-        if not np.isfinite(x64).all():
-            raise ValueError("x holds NaN or infinity; pass finite values.")
-        if self.feature_mean_ is not None:
-            x64 -= self.feature_mean_
-            x64 /= self.feature_scale_
-        return x64
-
-    def _stream_width(self):
-        """Width of the array :meth:`step` returns (subclasses)."""
-        return self.network_.head.params["bias"].shape[0]
-
-    def _stream_output(self, state):
-        """Turn ``state.logits`` into what :meth:`step` returns (subclasses)."""
-        return softmax_into(state.logits, state.output)
-
-    # ------------------------------------------------------------------ persistence
-    def save(self, path):
-        """Save the fitted estimator to ``path`` in fastrnn's safe format.
-
-        The file is a zip of ``.npy`` arrays and JSON metadata (no pickle), written atomically.
-        Load it with :func:`fastrnn.load`. The optimiser state is not saved: ``partial_fit`` or
-        ``warm_start`` after loading continue with a fresh optimiser.
-
-        Parameters
-        ----------
-        path : str or path-like
-
-        Returns
-        -------
-        self
-        """
-        meta, arrays = self._to_saved()
-        save_model(path, type(self).__name__, meta, arrays)
-        return self
-
-    def _to_saved(self):
-        """``(meta, arrays)`` describing the fitted estimator (see :mod:`fastrnn._persist`)."""
-        self._check_fitted()
-        if not isinstance(self.optimizer, str):
-            raise ValueError(
-                "save() stores the optimizer by name, but optimizer is an instance "
-                f"({self.optimizer!r:.60}). Use one of {list(_OPTIMIZERS)} with learning_rate, or "
-                "pickle the estimator instead."
-            )
-        meta = {
-            "estimator_format_version": ESTIMATOR_FORMAT_VERSION,
-            "params": params_to_json(self.get_params(deep=False)),
-            "network": self.network_.config,
-            "fitted": {},
-            "array_attributes": [],
-            "label_kinds": {},
-        }
-        arrays = {f"network/{k}": v for k, v in self.network_.state_dict().items()}
-        for name in self._saved_attributes:
-            if not hasattr(self, name):
-                continue
-            value = getattr(self, name)
-            if name in self._label_attributes():
-                a, kind = labels_to_saved(value, name)
-                arrays[f"attr/{name}"] = a
-                meta["label_kinds"][name] = kind
-                meta["array_attributes"].append(name)
-            elif isinstance(value, np.ndarray):
-                arrays[f"attr/{name}"] = value
-                meta["array_attributes"].append(name)
-            elif isinstance(value, list):
-                arrays[f"attr/{name}"] = np.asarray(value, dtype=np.float64)
-                meta["fitted"][name] = "__list__"
-            else:
-                meta["fitted"][name] = json_scalar(value, name)
-        return meta, arrays
-
-    def _label_attributes(self):
-        """Names of fitted attributes that hold class labels (saved with their dtype)."""
-        return ()
-
-    @classmethod
-    def _from_saved(cls, meta, arrays):
-        """Rebuild a fitted estimator from what :meth:`_to_saved` returned (checked first: a bad
-        file raises :class:`fastrnn.ModelFileError`)."""
-        check_estimator_file(cls, meta, arrays)
-        est = cls(**params_from_json(meta["params"]))
-        for name, value in meta["fitted"].items():
-            if value == "__list__":
-                value = arrays[f"attr/{name}"].tolist()
-            setattr(est, name, value)
-        for name in meta["array_attributes"]:
-            value = arrays[f"attr/{name}"]
-            if name in meta.get("label_kinds", {}):
-                value = labels_from_saved(value, meta["label_kinds"][name])
-            setattr(est, name, value)
-        est.network_ = network_from_saved(meta["network"], arrays, "network/", est.backend)
-        est._trainer = None
-        est._counter = None
-        est._rng = check_random_state(est.random_state)
-        return est
-
-    @classmethod
-    def load(cls, path):
-        """Load an estimator of this class saved with :meth:`save` (see :func:`fastrnn.load`)."""
-        meta, arrays = read_model(path)
-        if meta.get("class") != cls.__name__:
-            raise ValueError(f"{path!r} holds a {meta.get('class')}, not a {cls.__name__}; use "
-                             "fastrnn.load(path) to load any model.")
-        return rebuild(cls, meta, arrays, path)
 
 
 class PooledOutputMixin(TransformerMixin):

@@ -6,8 +6,12 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from .._persist import read_model, rebuild, save_model
+from ..nn.init import check_random_state
+from ._saved import ESTIMATOR_FORMAT_VERSION, check_estimator_file, network_from_saved
+
 __all__ = ["labels_to_saved", "labels_from_saved", "params_to_json", "params_from_json",
-           "json_scalar"]
+           "json_scalar", "SavingMixin"]
 
 
 def labels_to_saved(labels, name):
@@ -86,3 +90,105 @@ def params_from_json(params):
     if isinstance(cw, dict) and "__pairs__" in cw:
         out["class_weight"] = {a: b for a, b in cw["__pairs__"]}
     return out
+
+
+class SavingMixin:
+    """``save`` and ``load`` of the recurrent estimators in the safe model format.
+
+    What is written: the constructor parameters, the network's configuration and arrays, and the
+    fitted attributes named by the class attribute ``_saved_attributes`` (label attributes, named
+    by ``_label_attributes()``, keep their dtype).
+    """
+
+    def _optimizer_names(self):
+        return sorted(self._parameter_constraints["optimizer"][0].options)
+
+    def save(self, path):
+        """Save the fitted estimator to ``path`` in fastrnn's safe format.
+
+        The file is a zip of ``.npy`` arrays and JSON metadata (no pickle), written atomically.
+        Load it with :func:`fastrnn.load`. The optimiser state is not saved: ``partial_fit`` or
+        ``warm_start`` after loading continue with a fresh optimiser.
+
+        Parameters
+        ----------
+        path : str or path-like
+
+        Returns
+        -------
+        self
+        """
+        meta, arrays = self._to_saved()
+        save_model(path, type(self).__name__, meta, arrays)
+        return self
+
+    def _to_saved(self):
+        """``(meta, arrays)`` describing the fitted estimator (see :mod:`fastrnn._persist`)."""
+        self._check_fitted()
+        if not isinstance(self.optimizer, str):
+            raise ValueError(
+                "save() stores the optimizer by name, but optimizer is an instance "
+                f"({self.optimizer!r:.60}). Use one of {self._optimizer_names()} with learning_rate, or "
+                "pickle the estimator instead."
+            )
+        meta = {
+            "estimator_format_version": ESTIMATOR_FORMAT_VERSION,
+            "params": params_to_json(self.get_params(deep=False)),
+            "network": self.network_.config,
+            "fitted": {},
+            "array_attributes": [],
+            "label_kinds": {},
+        }
+        arrays = {f"network/{k}": v for k, v in self.network_.state_dict().items()}
+        for name in self._saved_attributes:
+            if not hasattr(self, name):
+                continue
+            value = getattr(self, name)
+            if name in self._label_attributes():
+                a, kind = labels_to_saved(value, name)
+                arrays[f"attr/{name}"] = a
+                meta["label_kinds"][name] = kind
+                meta["array_attributes"].append(name)
+            elif isinstance(value, np.ndarray):
+                arrays[f"attr/{name}"] = value
+                meta["array_attributes"].append(name)
+            elif isinstance(value, list):
+                arrays[f"attr/{name}"] = np.asarray(value, dtype=np.float64)
+                meta["fitted"][name] = "__list__"
+            else:
+                meta["fitted"][name] = json_scalar(value, name)
+        return meta, arrays
+
+    def _label_attributes(self):
+        """Names of fitted attributes that hold class labels (saved with their dtype)."""
+        return ()
+
+    @classmethod
+    def _from_saved(cls, meta, arrays):
+        """Rebuild a fitted estimator from what :meth:`_to_saved` returned (checked first: a bad
+        file raises :class:`fastrnn.ModelFileError`)."""
+        check_estimator_file(cls, meta, arrays)
+        est = cls(**params_from_json(meta["params"]))
+        for name, value in meta["fitted"].items():
+            if value == "__list__":
+                value = arrays[f"attr/{name}"].tolist()
+            setattr(est, name, value)
+        for name in meta["array_attributes"]:
+            value = arrays[f"attr/{name}"]
+            if name in meta.get("label_kinds", {}):
+                value = labels_from_saved(value, meta["label_kinds"][name])
+            setattr(est, name, value)
+        est.network_ = network_from_saved(meta["network"], arrays, "network/", est.backend)
+        est._trainer = None
+        est._counter = None
+        est._rng = check_random_state(est.random_state)
+        return est
+
+    @classmethod
+    def load(cls, path):
+        """Load an estimator of this class saved with :meth:`save` (see :func:`fastrnn.load`)."""
+        meta, arrays = read_model(path)
+        if meta.get("class") != cls.__name__:
+            raise ValueError(f"{path!r} holds a {meta.get('class')}, not a {cls.__name__}; use "
+                             "fastrnn.load(path) to load any model.")
+        return rebuild(cls, meta, arrays, path)

@@ -20,11 +20,13 @@ that grows with the number of steps. A bidirectional network cannot run this way
 direction needs the whole sequence.
 """
 
+from numbers import Integral
+
 import numpy as np
 
 from ..losses import softmax
 
-__all__ = ["EstimatorStream"]
+__all__ = ["EstimatorStream", "StreamingMixin"]
 
 
 class EstimatorStream:
@@ -95,3 +97,108 @@ def softmax_into(logits, out, excluded=()):
     if excluded:
         out[:, list(excluded)] = -np.inf
     return softmax(out, axis=1, out=out)
+
+
+class StreamingMixin:
+    """``init_state`` and ``step`` of the recurrent estimators (see the module docstring).
+
+    Subclasses may override ``_stream_width`` and ``_stream_output`` (what ``step`` returns); the
+    estimator provides ``_check_fitted``, ``_uses_tokens``, ``_name``, ``network_`` and the
+    standardisation attributes ``feature_mean_`` / ``feature_scale_``.
+    """
+
+    def init_state(self, n_streams=1):
+        """Start step-by-step inference over ``n_streams`` sequences (see :meth:`step`).
+
+        Parameters
+        ----------
+        n_streams : int, default 1
+            Number of sequences read in parallel.
+
+        Returns
+        -------
+        state : fastrnn.estimators.EstimatorStream
+            Preallocated buffers and the initial recurrent state; ``state.reset()`` starts over.
+        """
+        self._check_fitted()
+        check_streamable(self)
+        if isinstance(n_streams, bool) or not isinstance(n_streams, Integral) or n_streams < 1:
+            raise ValueError(f"n_streams must be a positive integer, got {n_streams!r}.")
+        return EstimatorStream(self, n_streams, self._stream_width())
+
+    def step(self, x, state):
+        """Read the next step of every stream and predict from the sequences read so far.
+
+        The result equals the batch method on the prefixes (``predict_proba`` for the classifier
+        and the tagger, ``predict`` for the regressor; see the subclass), at the cost of one step:
+        the recurrent state is carried in ``state`` and nothing is recomputed.
+
+        Parameters
+        ----------
+        x : array-like of shape (n_streams, n_features), or (n_features,) for one stream
+            The step's features; token ids of shape (n_streams,) (or one int) for a model
+            fitted on token ids.
+        state : EstimatorStream
+            From :meth:`init_state`; advanced in place.
+
+        Returns
+        -------
+        out : ndarray
+            The prediction for each stream after this step (a buffer of ``state`` that the next
+            step overwrites: copy it to keep it).
+        state : EstimatorStream
+            The same object.
+        """
+        if not isinstance(state, EstimatorStream) or state._net is not getattr(
+                self, "network_", None):
+            raise ValueError(f"state must come from this {self._name()}'s init_state(); got "
+                             f"{type(state).__name__}.")
+        state.advance(self._stream_input(x, state))
+        return self._stream_output(state), state
+
+    def _stream_input(self, x, state):
+        """Validate one step of input (and standardise it) for :meth:`step`."""
+        B = state.n_streams
+        if self._uses_tokens():
+            ids = np.asarray(x)
+            K = self.n_features_in_
+            want = (B,) if K == 1 else (B, K)
+            if ids.ndim == len(want) - 1 and B == 1:
+                ids = ids.reshape(want)
+            if ids.shape != want or ids.dtype.kind not in "iu":
+                raise ValueError(
+                    f"x must be integer token ids of shape {want} ({K} per stream), got "
+                    f"{ids.dtype} of shape {ids.shape}.")
+            if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size_):
+                bad = int(ids.min() if ids.min() < 0 else ids.max())
+                raise ValueError(f"x holds token id {bad}, out of range 0..{self.vocab_size_ - 1} "
+                                 f"of this {self._name()}.")
+            state._ids[...] = ids
+            return state._ids
+        F = self.n_features_in_
+        a = np.asarray(x)
+        if a.ndim == 1 and B == 1:
+            a = a.reshape(1, -1)
+        if a.shape != (B, F):
+            raise ValueError(
+                f"x must have shape (n_streams, n_features) = {(B, F)} (or ({F},) for one "
+                f"stream), got {a.shape}.")
+        x64 = state._x64
+        try:
+            np.copyto(x64, a, casting="unsafe" if a.dtype.kind in "iub" else "same_kind")
+        except TypeError as exc:
+            raise ValueError(f"x must hold numbers, got dtype {a.dtype} ({exc}).") from exc
+        if not np.isfinite(x64).all():
+            raise ValueError("x holds NaN or infinity; pass finite values.")
+        if self.feature_mean_ is not None:
+            x64 -= self.feature_mean_
+            x64 /= self.feature_scale_
+        return x64
+
+    def _stream_width(self):
+        """Width of the array :meth:`step` returns (subclasses)."""
+        return self.network_.head.params["bias"].shape[0]
+
+    def _stream_output(self, state):
+        """Turn ``state.logits`` into what :meth:`step` returns (subclasses)."""
+        return softmax_into(state.logits, state.output)
