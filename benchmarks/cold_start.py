@@ -5,13 +5,17 @@ Usage::
     python benchmarks/cold_start.py [--repeats 7] [--json cold_start.json]
 
 A small LSTM classifier (64 hidden units, 12 features) is fitted once and saved; then, for each
-setting, ``--repeats`` fresh interpreters each time ``import fastrnn`` + ``fastrnn.load(path)`` +
-``predict`` of one 30-step sequence, and report the parts and the total (medians; the interpreter's
+setting, ``--repeats`` fresh interpreters each time ``import fastrnn``, load the model and
+``predict`` one 30-step sequence, and report the parts and the total (medians; the interpreter's
 own start-up is reported apart). Settings:
 
+``predictor``
+    ``fastrnn.load_predictor(path)``: the model loaded for prediction only, without scikit-learn
+    (and, with the Cython backend built, without Numba);
 ``auto``
-    the default: with the Cython backend built, a one-sequence prediction runs on it, and Numba is
-    never imported;
+    ``fastrnn.load(path)``, the estimator itself;
+    with the Cython backend built, a one-sequence prediction runs on it, and Numba is never
+    imported;
 ``numba``
     ``FASTRNN_BACKEND=numba``, after one process has filled Numba's on-disk cache (``cache=True``):
     the start-up of a second process.
@@ -32,14 +36,19 @@ import time, sys
 t0 = time.perf_counter()
 import fastrnn
 t1 = time.perf_counter()
-model = fastrnn.load(sys.argv[1])
+model = (fastrnn.load_predictor if sys.argv[3] == "predictor" else fastrnn.load)(sys.argv[1])
 t2 = time.perf_counter()
 import numpy as np
 x = np.load(sys.argv[2])
 model.predict(x)
 t3 = time.perf_counter()
-print(t1 - t0, t2 - t1, t3 - t2, "numba" in sys.modules)
+print(t1 - t0, t2 - t1, t3 - t2, "numba" in sys.modules, "sklearn" in sys.modules)
 """
+
+
+#: (name, loader, environment) of each measured setting
+SETTINGS = (("predictor", "predictor", {}), ("auto", "load", {}),
+            ("numba", "load", {"FASTRNN_BACKEND": "numba"}))
 
 
 def fit_model(directory):
@@ -61,14 +70,14 @@ def fit_model(directory):
     return path, xpath
 
 
-def _child(env, path, xpath):
+def _child(env, path, xpath, loader):
     t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", CHILD, path, xpath], env=env, check=True,
+    out = subprocess.run([sys.executable, "-c", CHILD, path, xpath, loader], env=env, check=True,
                          capture_output=True, text=True).stdout.split()
     wall = time.perf_counter() - t
     imp, load, pred = map(float, out[:3])
     return dict(wall=wall, import_=imp, load=load, predict=pred, total=imp + load + pred,
-                numba_imported=out[3] == "True")
+                numba_imported=out[3] == "True", sklearn_imported=out[4] == "True")
 
 
 def main(argv=None):
@@ -86,18 +95,21 @@ def main(argv=None):
     results = {"interpreter_start_s": interpreter}
     with tempfile.TemporaryDirectory() as d:
         path, xpath = fit_model(d)
-        for name, extra in (("auto", {}), ("numba", {"FASTRNN_BACKEND": "numba"})):
+        for name, loader, extra in SETTINGS:
             env = dict(base, **extra)
-            _child(env, path, xpath)  # fills the Numba cache where Numba is used
-            runs = [_child(env, path, xpath) for _ in range(args.repeats)]
-            results[name] = {k: (statistics.median(r[k] for r in runs) if k != "numba_imported"
-                                 else runs[0][k]) for k in runs[0]}
+            _child(env, path, xpath, loader)  # fills the Numba cache where Numba is used
+            runs = [_child(env, path, xpath, loader) for _ in range(args.repeats)]
+            results[name] = {k: (statistics.median(r[k] for r in runs)
+                                 if not k.endswith("_imported") else runs[0][k])
+                             for k in runs[0]}
     print(f"interpreter start-up alone: {interpreter * 1e3:.0f} ms")
-    print(f"{'setting':8} {'import':>8} {'load':>8} {'predict':>8} {'total':>8}  numba imported")
-    for name in ("auto", "numba"):
+    print(f"{'setting':9} {'import':>8} {'load':>8} {'predict':>8} {'total':>8}  imported: numba "
+          "scikit-learn")
+    for name, _, _ in SETTINGS:
         r = results[name]
-        print(f"{name:8} {r['import_']:8.3f} {r['load']:8.3f} {r['predict']:8.3f} "
-              f"{r['total']:8.3f}  {r['numba_imported']}")
+        print(f"{name:9} {r['import_']:8.3f} {r['load']:8.3f} {r['predict']:8.3f} "
+              f"{r['total']:8.3f}            {str(r['numba_imported']):5} "
+              f"{r['sklearn_imported']}")
     print("(seconds, medians of", args.repeats, "fresh processes; total = import + load + predict)")
     if args.json:
         tmp = args.json + ".tmp"

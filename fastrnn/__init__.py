@@ -15,6 +15,8 @@ _LAZY = {
     "RNNTagger": "fastrnn.estimators",
     "RNNLanguageModel": "fastrnn.estimators",
     "SequenceVectorizer": "fastrnn.text",
+    "load_predictor": "fastrnn.inference",
+    "Predictor": "fastrnn.inference",
 }
 
 __all__ = ["__version__", "show_backends", "available_backends", "load", "ModelFileError",

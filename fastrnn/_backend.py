@@ -53,6 +53,10 @@ call.
 import contextlib
 import functools
 import importlib
+import importlib.machinery
+import importlib.util
+import os
+import sys
 from types import SimpleNamespace
 
 from ._config import env_backend
@@ -81,7 +85,7 @@ def _blas_controller():
     """threadpoolctl's controller of the loaded BLAS libraries (None without threadpoolctl)."""
     if not _blas:
         try:
-            import scipy.linalg.cython_blas  # noqa: F401  - the BLAS the kernels call, loaded now
+            _load_cython_blas()  # the BLAS the kernels call, loaded now
             from threadpoolctl import ThreadpoolController
 
             _blas.append(ThreadpoolController().select(user_api="blas"))
@@ -182,12 +186,69 @@ def _numba_backend():
     return _general("numba", kernels, forward=forward, backward=backward, calls_blas=calls_blas)
 
 
+def _load_cython_blas():
+    """Load SciPy's BLAS function table, which the Cython kernels take their BLAS calls from,
+    without importing ``scipy.linalg``.
+
+    ``import scipy.linalg.cython_blas`` runs ``scipy/linalg/__init__.py`` first, which imports
+    most of ``scipy.linalg`` (and through it ``numpy.testing``): about 0.3 s of a process that
+    only loads a model and predicts. The table is one self-contained extension module, so it is
+    loaded from its file under its own name; a later ``import scipy.linalg`` finds it in
+    ``sys.modules``, and :class:`_BindBlasToLinalg` makes it the package's attribute as an
+    ordinary import would. When ``scipy.linalg`` is already imported, or the file is not where
+    SciPy installs it, the module is imported the usual way.
+    """
+    name = "scipy.linalg.cython_blas"
+    if name in sys.modules or "scipy.linalg" in sys.modules:
+        return
+    spec = importlib.util.find_spec("scipy")  # imports nothing
+    folder = os.path.join(spec.submodule_search_locations[0], "linalg") if spec else None
+    path = next((os.path.join(folder, "cython_blas" + suffix)
+                 for suffix in importlib.machinery.EXTENSION_SUFFIXES
+                 if folder and os.path.isfile(os.path.join(folder, "cython_blas" + suffix))), None)
+    if path is None:
+        importlib.import_module(name)
+        return
+    spec = importlib.util.spec_from_file_location(
+        name, path, loader=importlib.machinery.ExtensionFileLoader(name, path))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    sys.meta_path.insert(0, _BindBlasToLinalg())
+
+
+class _BindBlasToLinalg:
+    """Import hook of :func:`_load_cython_blas`: when ``scipy.linalg`` is imported, set its
+    ``cython_blas`` attribute to the module loaded before it; then it takes itself off."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "scipy.linalg":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            module.cython_blas = sys.modules["scipy.linalg.cython_blas"]
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
 def _load(name):
     if name == "numpy":
         return _general(name, _kernels(["fastrnn.kernels.numpy_ref"]))
     if name == "numba":
         return _numba_backend()
     if name == "cython":
+        _load_cython_blas()
         kernels = _kernels(["fastrnn._cy._kernels"])
         stream = importlib.import_module("fastrnn._cy._stream").stream
         return _general(name, kernels, stream=stream)

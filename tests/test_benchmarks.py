@@ -464,12 +464,16 @@ def test_scaling_fits_render_and_plot(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------ cold start
-def test_cold_start_script_reports_both_settings_and_auto_skips_numba(tmp_path):
+def test_cold_start_script_reports_every_setting_and_auto_skips_numba(tmp_path):
     cold = _load("fastrnn_bench_cold_start", BENCH / "cold_start.py")
     out = tmp_path / "cold.json"
     res = cold.main(["--repeats", "1", "--json", str(out)])
     assert json.loads(out.read_text()) == json.loads(json.dumps(res))
-    for name in ("auto", "numba"):
+    # the predictor serves without scikit-learn; the estimators need it
+    assert [res[n]["sklearn_imported"] for n in ("predictor", "auto", "numba")] == [
+        False, True, True]
+    assert res["predictor"]["numba_imported"] is ("cython" not in COMPILED_BACKENDS)
+    for name in ("predictor", "auto", "numba"):
         r = res[name]
         assert r["total"] == pytest.approx(r["import_"] + r["load"] + r["predict"])
         assert 0 < r["total"] < r["wall"]

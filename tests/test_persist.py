@@ -569,12 +569,30 @@ def exercise(model, X):
 
 
 def load_or_refuse(path, X):
+    """Load ``path`` with :func:`fastrnn.load` and, for the classes it serves, with
+    :func:`fastrnn.load_predictor`: each refuses with a ``ModelFileError`` naming the file or
+    gives a model that works; when both load, they predict the same."""
+    model = predictor = None
     try:
         model = fastrnn.load(path)
     except fastrnn.ModelFileError as exc:
         assert repr(str(path)) in str(exc)
-        return
-    exercise(model, X)
+    try:
+        predictor = fastrnn.load_predictor(path)
+    except fastrnn.ModelFileError as exc:
+        assert repr(str(path)) in str(exc)
+    if type(model).__name__ in ("RNNClassifier", "RNNRegressor", "RNNTagger"):
+        assert predictor is not None  # never stricter than fastrnn.load
+    if model is not None:
+        exercise(model, X)
+    if predictor is not None:
+        exercise(predictor, X)
+    if model is not None and predictor is not None:
+        try:
+            expected = model.predict(X)
+        except (ValueError, RuntimeError):
+            return
+        np.testing.assert_array_equal(predictor.predict(X), expected)
 
 
 def _draw_file(saved_files, data):

@@ -7,21 +7,31 @@
 
 The first three accept a 2-D array ``(n_samples, T)``, a 3-D array
 ``(n_samples, T, n_features)`` or a list of arrays of different lengths; with ``embedding_dim``
-set they read token ids (e.g. from :class:`fastrnn.text.SequenceVectorizer`). Importing this
-package imports scikit-learn; the language model is imported on first use.
+set they read token ids (e.g. from :class:`fastrnn.text.SequenceVectorizer`). The estimators need
+scikit-learn, which is imported with the first of them used; the modules that predict with a
+fitted model (:mod:`fastrnn.inference`) import nothing of it.
 """
 
 from ._streaming import EstimatorStream
-from .classifier import RNNClassifier
-from .regressor import RNNRegressor
-from .tagger import RNNTagger
+
+#: public estimator -> its module, imported on first use (each module imports scikit-learn)
+_LAZY = {
+    "RNNClassifier": "classifier",
+    "RNNRegressor": "regressor",
+    "RNNTagger": "tagger",
+    "RNNLanguageModel": "language_model",
+}
 
 __all__ = ["RNNClassifier", "RNNRegressor", "RNNTagger", "RNNLanguageModel", "EstimatorStream"]
 
 
 def __getattr__(name):
-    if name == "RNNLanguageModel":
-        from .language_model import RNNLanguageModel
+    if name in _LAZY:
+        import importlib
 
-        return RNNLanguageModel
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'fastrnn.estimators' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -68,19 +68,16 @@ from ..optim import AnnealingLR, ReduceLROnPlateau, get_optimizer
 from ..text import length_buckets
 from ..callbacks import Callback, LearningRateScheduler
 from ..train import Batch, StoppingRule, Task, Trainer, TrainingLoop
-from ._inputs import (cast_finite, check_sample_weight, check_sequences, is_integer_input,
-                      scaled_column_by_column)
+from ._inference import check_fitted_input, network_outputs, standardized
+from ._inputs import check_sample_weight, check_sequences, is_integer_input, scaled_column_by_column
 from ._checkpoint import EstimatorCheckpoint
 from ._docs import document_parameters
-from ._saved import ESTIMATOR_FORMAT_VERSION
+from ._saved import ESTIMATOR_FORMAT_VERSION, SAVED_ATTRIBUTES
 from ._saving import SavingMixin
 from ._sklearn_checks import SKLEARN_CHECKS_NOT_APPLICABLE
 from ._streaming import StreamingMixin
 
 __all__ = ["BaseRNNEstimator", "PooledOutputMixin", "network_outputs", "ESTIMATOR_FORMAT_VERSION"]
-
-#: Sequences per batch at inference (batches are formed by length, so padding stays small).
-PREDICT_BATCH_SIZE = 256
 
 #: ``max_iter="auto"``: epochs for about this many optimisation steps, within these bounds
 AUTO_STEPS = 3000
@@ -148,59 +145,11 @@ COMMON_CONSTRAINTS = {
 # ---------------------------------------------------------------------------------------------
 
 
-def network_outputs(net, data, what="head", batch_size=PREDICT_BATCH_SIZE):
-    """Run a network in inference mode over validated sequences, in length buckets.
-
-    Nothing of the network changes (:meth:`fastrnn.nn.SequenceNetwork.infer`), so several threads
-    may predict with one fitted model at once.
-
-    Parameters
-    ----------
-    net : SequenceNetwork
-    data : SequenceData
-        Validated (and standardised) input.
-    what : {"head", "pooled"}
-        The output layer's values, or (networks with pooling) the pooled recurrent
-        representation that feeds it.
-    batch_size : int
-        Sequences per inference batch.
-
-    Returns
-    -------
-    out : ndarray of shape (n_samples, K) for a network with pooling, else list of ndarray of
-        shape (T_i, K), in the order of ``data``. ``K`` is the number of outputs, or
-        ``num_directions * hidden_size`` for ``"pooled"``.
-    """
-    n = len(data)
-    per_step = net.pooling is None
-    result = [None] * n if per_step else None
-    for idx in length_buckets(data.lengths, batch_size, shuffle=False):
-        X, L = data.batch(idx)
-        out, _ = net.infer(X, L, output=what)
-        if per_step:
-            for b, i in enumerate(idx):
-                result[i] = out[b, : L[b]].copy()
-            continue
-        if result is None:
-            result = np.empty((n, out.shape[1]), dtype=out.dtype)
-        result[idx] = out
-    return result
-
-
 def auto_embedding_dim(vocab_size):
     """The token vector size of ``embedding_dim="auto"``: ``round(1.6 * V ** 0.56)`` kept in
     [8, 128], a rule of thumb that grows with the vocabulary (about 16 for 60 characters, the
     cap from about 5,000 words on)."""
     return int(min(128, max(8, round(1.6 * float(vocab_size) ** 0.56))))
-
-
-def _standardize(a, mean, scale, dtype):
-    """``(a - mean) / scale`` in ``dtype``; an overflow names the value the user passed."""
-    z = (a - mean) / scale
-    return cast_finite(z, dtype, lambda bad: (
-        f"Input X holds {a[bad].item()!r}, which is {z[bad].item():.3g} standard deviations "
-        f"from the training mean of its channel and overflows {np.dtype(dtype).name} (the "
-        "model's dtype). Check the input's scale (e.g. a unit error), or use dtype='float64'."))
 
 
 class _Progressive(Callback):
@@ -279,11 +228,7 @@ class BaseRNNEstimator(StreamingMixin, SavingMixin, BaseEstimator):
     _parameter_constraints = dict(COMMON_CONSTRAINTS)
 
     #: fitted attributes written by ``save`` (subclasses extend this)
-    _saved_attributes = (
-        "n_features_in_", "vocab_size_", "feature_mean_", "feature_scale_", "n_iter_", "t_",
-        "loss_curve_", "grad_norm_curve_", "validation_scores_", "best_loss_",
-        "best_validation_score_",
-    )
+    _saved_attributes = SAVED_ATTRIBUTES["BaseRNNEstimator"]
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):
@@ -334,17 +279,21 @@ class BaseRNNEstimator(StreamingMixin, SavingMixin, BaseEstimator):
         """Validate ``X``; at ``reset`` set ``n_features_in_``, ``vocab_size_`` and the
         standardisation statistics; otherwise check ``X`` against them. Returns standardised
         :class:`~._inputs.SequenceData` in the model's dtype."""
-        if reset:  # what this fit reads, whatever an earlier fit read
-            tokens = (is_integer_input(X) if isinstance(self.embedding_dim, str)
-                      else self.embedding_dim is not None)
-        elif self._is_fitted():
-            tokens = self._uses_tokens()
-        else:  # validation_data of a first fit: read as its training data was (no network yet)
-            tokens = getattr(self, "vocab_size_", None) is not None
-        standardize = (self.standardize and not tokens) if reset else (
-            getattr(self, "feature_mean_", None) is not None)
+        if not reset:
+            # validation_data of a first fit (no network yet) is read as its training data was
+            tokens = (self._uses_tokens() if self._is_fitted()
+                      else getattr(self, "vocab_size_", None) is not None)
+            return check_fitted_input(
+                X, tokens=tokens, n_features_in=self.n_features_in_, vocab_size=self.vocab_size_,
+                feature_mean=getattr(self, "feature_mean_", None),
+                feature_scale=getattr(self, "feature_scale_", None), dtype=self._dtype,
+                name=self._name())
+        # what this fit reads, whatever an earlier fit read
+        tokens = (is_integer_input(X) if isinstance(self.embedding_dim, str)
+                  else self.embedding_dim is not None)
+        standardize = self.standardize and not tokens
         work = np.float64 if standardize else self._dtype
-        if reset and not tokens and scaled_column_by_column(X):
+        if not tokens and scaled_column_by_column(X):
             warnings.warn(
                 f"X of shape {np.shape(X)} looks scaled column by column (every column has mean 0 "
                 "and standard deviation 1, or minimum 0 and maximum 1), as a scikit-learn scaler "
@@ -353,69 +302,42 @@ class BaseRNNEstimator(StreamingMixin, SavingMixin, BaseEstimator):
                 "fastrnn.preprocessing.SequenceScaler, or no scaler: the estimator standardises "
                 "its input itself (standardize=True).", UserWarning, stacklevel=4)
         data = check_sequences(X, tokens=tokens, dtype=work)
-        if reset:
-            self.n_features_in_ = data.n_features
-            if tokens:
-                max_id = data.max_id
-                if self.vocab_size is not None and max_id >= self.vocab_size:
-                    raise ValueError(
-                        f"X holds token id {max_id}, but vocab_size={self.vocab_size} allows ids "
-                        f"0..{self.vocab_size - 1}. Raise vocab_size (or leave it None to use the "
-                        "largest id + 1)."
-                    )
-                if self.vocab_size is None and max_id >= MAX_INFERRED_VOCAB:
-                    raise ValueError(
-                        f"X holds token id {max_id}, so the inferred vocabulary would have "
-                        f"{max_id + 1} ids (an embedding with that many rows). Map tokens to "
-                        "consecutive ids with a vocabulary (e.g. SequenceVectorizer), or pass "
-                        "vocab_size= explicitly if this is intended."
-                    )
-                # a vectorizer's output knows how many ids it can produce (subword ids too)
-                self.vocab_size_ = int(self.vocab_size or max(
-                    max_id + 1, int(getattr(X, "vocab_size", 0) or 0)))
-            else:
-                self.vocab_size_ = None
-            if standardize:
-                steps = data.concatenated()
-                with np.errstate(over="ignore", invalid="ignore"):
-                    mean = steps.mean(axis=0)
-                    scale = steps.std(axis=0)
-                if not (np.isfinite(mean).all() and np.isfinite(scale).all()):
-                    raise ValueError(
-                        "X holds values too large to standardise (their variance overflows "
-                        f"float64; largest |value| {np.abs(steps).max():.3g}). Rescale X, or set "
-                        "standardize=False."
-                    )
-                scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1)] = 1.0
-                self.feature_mean_, self.feature_scale_ = mean, scale
-            else:
-                self.feature_mean_ = self.feature_scale_ = None
-        else:
-            if tokens:
-                max_id = data.max_id
-                if max_id >= self.vocab_size_:
-                    raise ValueError(
-                        f"X holds token id {max_id}, out of range for this {self._name()}: it was "
-                        f"fitted with vocab_size_={self.vocab_size_} "
-                        f"(ids 0..{self.vocab_size_ - 1}). "
-                        "Encode the sequences with the vocabulary used at fit (a fitted "
-                        "SequenceVectorizer maps unseen tokens to UNK=1), or pass vocab_size= "
-                        "large enough when fitting."
-                    )
-                if data.n_features != self.n_features_in_:
-                    raise ValueError(
-                        f"X has {data.n_features} token id(s) per step, but {self._name()} was "
-                        f"fitted with {self.n_features_in_}. Encode the sequences as at fit."
-                    )
-            elif data.n_features != self.n_features_in_:
+        self.n_features_in_ = data.n_features
+        if tokens:
+            max_id = data.max_id
+            if self.vocab_size is not None and max_id >= self.vocab_size:
                 raise ValueError(
-                    f"X has {data.n_features} features per step, but {self._name()} is expecting "
-                    f"{self.n_features_in_} features per step as input (as at fit). Pass "
-                    "sequences with the same channels as at fit."
+                    f"X holds token id {max_id}, but vocab_size={self.vocab_size} allows ids "
+                    f"0..{self.vocab_size - 1}. Raise vocab_size (or leave it None to use the "
+                    "largest id + 1)."
                 )
+            if self.vocab_size is None and max_id >= MAX_INFERRED_VOCAB:
+                raise ValueError(
+                    f"X holds token id {max_id}, so the inferred vocabulary would have "
+                    f"{max_id + 1} ids (an embedding with that many rows). Map tokens to "
+                    "consecutive ids with a vocabulary (e.g. SequenceVectorizer), or pass "
+                    "vocab_size= explicitly if this is intended."
+                )
+            # a vectorizer's output knows how many ids it can produce (subword ids too)
+            self.vocab_size_ = int(self.vocab_size or max(
+                max_id + 1, int(getattr(X, "vocab_size", 0) or 0)))
+        else:
+            self.vocab_size_ = None
         if standardize:
-            mean, scale, dt = self.feature_mean_, self.feature_scale_, self._dtype
-            data = data.map(lambda a: _standardize(a, mean, scale, dt))
+            steps = data.concatenated()
+            with np.errstate(over="ignore", invalid="ignore"):
+                mean = steps.mean(axis=0)
+                scale = steps.std(axis=0)
+            if not (np.isfinite(mean).all() and np.isfinite(scale).all()):
+                raise ValueError(
+                    "X holds values too large to standardise (their variance overflows "
+                    f"float64; largest |value| {np.abs(steps).max():.3g}). Rescale X, or set "
+                    "standardize=False."
+                )
+            scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1)] = 1.0
+            self.feature_mean_, self.feature_scale_ = mean, scale
+            return standardized(data, mean, scale, self._dtype)
+        self.feature_mean_ = self.feature_scale_ = None
         return data
 
     # ------------------------------------------------------------------ building

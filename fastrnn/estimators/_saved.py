@@ -26,11 +26,24 @@ from ..nn import SequenceNetwork
 from ..nn.layers import POOLINGS
 from ..nn.network import CELLS, HEADS
 
-__all__ = ["check_estimator_file", "check_language_model_file", "network_from_saved",
-           "ESTIMATOR_FORMAT_VERSION", "LM_FITTED"]
+__all__ = ["check_estimator_file", "check_fitted_file", "check_format_version",
+           "check_language_model_file", "network_from_saved", "ESTIMATOR_FORMAT_VERSION",
+           "LM_FITTED", "SAVED_ATTRIBUTES"]
 
 #: Version of the estimator part of a saved model (the container has its own, in ``_persist``).
 ESTIMATOR_FORMAT_VERSION = 1
+
+_COMMON = ("n_features_in_", "vocab_size_", "feature_mean_", "feature_scale_", "n_iter_", "t_",
+           "loss_curve_", "grad_norm_curve_", "validation_scores_", "best_loss_",
+           "best_validation_score_")
+
+#: the fitted attributes each estimator saves (its ``_saved_attributes``)
+SAVED_ATTRIBUTES = {
+    "BaseRNNEstimator": _COMMON,
+    "RNNClassifier": _COMMON + ("classes_",),
+    "RNNRegressor": _COMMON + ("n_outputs_", "target_mean_", "target_scale_", "_y_ndim"),
+    "RNNTagger": _COMMON + ("classes_",),
+}
 
 #: fitted attributes of a language model besides the vocabulary and the network, saved with it
 LM_FITTED = ("n_iter_", "n_steps_", "n_tokens_seen_", "loss_curve_", "validation_bits_per_token_",
@@ -393,30 +406,60 @@ def check_estimator_file(cls, meta, arrays):
     ------
     ModelFileError
     """
+    check_format_version(cls.__name__, meta)
+    est = _check_params(cls, _mapping(meta, "params"))
+    check_fitted_file(meta, arrays, cls.__name__, cls._saved_attributes, est._label_attributes(),
+                      est._pooling() is None)
+
+
+def check_format_version(name, meta):
+    """Refuse a file written by a newer fastrnn (``name``: the saved class, for the message)."""
     version = meta.get("estimator_format_version", 0)
     if not _is_int(version) or version < 0:
         _fail(f"estimator_format_version must be an integer >= 0, got {_describe(version)}")
     if version > ESTIMATOR_FORMAT_VERSION:
-        _fail(f"this {cls.__name__} was saved with estimator format version {version}, but this "
+        _fail(f"this {name} was saved with estimator format version {version}, but this "
               f"fastrnn reads up to {ESTIMATOR_FORMAT_VERSION}", fix=UPGRADE)
-    est = _check_params(cls, _mapping(meta, "params"))
 
+
+def check_fitted_file(meta, arrays, name, saved, labels, per_step):
+    """Check a saved estimator's fitted attributes and network, on their own and against each
+    other (everything :func:`check_estimator_file` checks but the constructor parameters).
+
+    Parameters
+    ----------
+    meta, arrays
+        As read by :func:`fastrnn._persist.read_model`.
+    name : str
+        The saved class, for messages.
+    saved : tuple of str
+        The fitted attributes the class saves (all must be present).
+    labels : tuple of str
+        Those among them that hold class labels.
+    per_step : bool
+        Whether the class predicts one output per step (a network without pooling).
+
+    Returns
+    -------
+    values : dict
+        The fitted attributes, by name (arrays as stored).
+    """
     fitted = _mapping(meta, "fitted")
     listed = meta.get("array_attributes")
     if not isinstance(listed, list) or not all(isinstance(n, str) for n in listed):
         _fail(f"meta.json 'array_attributes' must be a list of names, got {_describe(listed)}")
     kinds = _mapping(meta, "label_kinds", {})
-    allowed = set(cls._saved_attributes)
+    allowed = set(saved)
     unknown = sorted((set(fitted) | set(listed)) - allowed)
     if unknown:
-        _fail(f"the file sets attribute(s) {unknown}, which a {cls.__name__} does not save")
+        _fail(f"the file sets attribute(s) {unknown}, which a {name} does not save")
     twice = sorted(set(fitted) & set(listed)) or sorted({n for n in listed if listed.count(n) > 1})
     if twice:
         _fail(f"the file gives attribute(s) {twice} twice")
     missing = sorted(allowed - set(fitted) - set(listed))
     if missing:
         _fail(f"fitted attribute(s) {missing} are missing")
-    labels = set(est._label_attributes())
+    labels = set(labels)
     if set(kinds) - labels or labels - set(listed):
         _fail(f"label attributes {sorted(labels)} must be arrays with a label kind, got "
               f"array_attributes={listed}, label_kinds={sorted(kinds)}")
@@ -458,9 +501,8 @@ def check_estimator_file(cls, meta, arrays):
                   "holds feature_mean_")
         _float_vector(mean, values[mean], n, what)
         _float_vector(scale, values[scale], n, what, positive=True)
-    per_step = est._pooling() is None
     if per_step != (config.get("pooling", "last") is None):
-        _fail(f"network pooling is {config.get('pooling', 'last')!r}, but a {cls.__name__} "
+        _fail(f"network pooling is {config.get('pooling', 'last')!r}, but a {name} "
               f"needs {'none (one output per step)' if per_step else 'one of ' + str(POOLINGS)}")
     n_out = config["n_outputs"]
     for name, count in (("classes_", lambda v: v.shape[0]), ("n_outputs_", lambda v: v)):
@@ -469,6 +511,7 @@ def check_estimator_file(cls, meta, arrays):
                   f"has {n_out}")
     if values.get("_y_ndim") == 1 and values.get("n_outputs_") != 1:
         _fail(f"fitted _y_ndim is 1 (a 1-D y) but n_outputs_ is {values.get('n_outputs_')}")
+    return values
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from .._params import store_params
 from ..losses import log_softmax, softmax, softmax_cross_entropy
 from ._docs import document_parameters
 from ._base import BaseRNNEstimator, PooledOutputMixin
+from ._saved import SAVED_ATTRIBUTES
 
 __all__ = ["RNNClassifier"]
 
@@ -278,7 +279,7 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         "pooling": [StrOptions({"last", "mean", "max"})],
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
-    _saved_attributes = BaseRNNEstimator._saved_attributes + ("classes_",)
+    _saved_attributes = SAVED_ATTRIBUTES["RNNClassifier"]
 
     def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=True,
                  pooling="max", dropout=0.2, recurrent_dropout=0.0, embedding_dim="auto",

@@ -8,6 +8,7 @@ from .._params import store_params
 from ..losses import mean_squared_error
 from ._docs import document_parameters
 from ._base import BaseRNNEstimator, PooledOutputMixin, network_outputs
+from ._saved import SAVED_ATTRIBUTES
 
 __all__ = ["RNNRegressor"]
 
@@ -83,8 +84,7 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, BaseRNNEstimator):
         **BaseRNNEstimator._parameter_constraints,
         "pooling": [StrOptions({"last", "mean", "max"})],
     }
-    _saved_attributes = BaseRNNEstimator._saved_attributes + (
-        "n_outputs_", "target_mean_", "target_scale_", "_y_ndim")
+    _saved_attributes = SAVED_ATTRIBUTES["RNNRegressor"]
 
     def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=False,
                  pooling="max", dropout=0.0, recurrent_dropout=0.0, embedding_dim="auto",

@@ -10,6 +10,7 @@ from ..losses import log_softmax, sequence_softmax_cross_entropy, softmax
 from ._docs import document_parameters
 from ._base import BaseRNNEstimator, network_outputs
 from ._inputs import check_label_sequences, check_sample_weight
+from ._saved import SAVED_ATTRIBUTES
 from .classifier import _encode_labels, _LabelTargetsMixin
 
 __all__ = ["RNNTagger"]
@@ -74,7 +75,7 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
         **BaseRNNEstimator._parameter_constraints,
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
-    _saved_attributes = BaseRNNEstimator._saved_attributes + ("classes_",)
+    _saved_attributes = SAVED_ATTRIBUTES["RNNTagger"]
 
     def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=True,
                  dropout=0.3, recurrent_dropout=0.0, embedding_dim="auto", vocab_size=None,

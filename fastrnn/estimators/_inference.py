@@ -1,0 +1,124 @@
+"""Prediction with a fitted model, without scikit-learn: the input checked against what the model
+was fitted on, and the network run over it in length buckets.
+
+The estimators' ``predict`` methods and :class:`fastrnn.inference.Predictor` (a saved model
+loaded for prediction only) both go through these functions, so the two give the same results;
+this module imports nothing of scikit-learn, so that a process serving a saved model starts fast.
+"""
+
+import numpy as np
+
+from ..text import length_buckets
+from ._inputs import cast_finite, check_sequences
+
+__all__ = ["PREDICT_BATCH_SIZE", "check_fitted_input", "network_outputs", "standardized"]
+
+#: Sequences per batch at inference (batches are formed by length, so padding stays small).
+PREDICT_BATCH_SIZE = 256
+
+
+def check_fitted_input(X, *, tokens, n_features_in, vocab_size, feature_mean, feature_scale,
+                       dtype, name):
+    """Validate ``X`` against what a model was fitted on, and standardise it as at fit.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, T) or (n_samples, T, n_features), or list of arrays
+    tokens : bool
+        Whether the model reads token ids.
+    n_features_in : int
+        Features (or token ids) per step at fit.
+    vocab_size : int or None
+        Number of token ids of a model that reads tokens.
+    feature_mean, feature_scale : ndarray of shape (n_features_in,) or None
+        The standardisation of float input (``None``: none).
+    dtype : numpy dtype
+        The model's dtype.
+    name : str
+        The model's class name, for messages.
+
+    Returns
+    -------
+    data : SequenceData
+        Validated, standardised input in ``dtype``.
+    """
+    standardize = feature_mean is not None
+    data = check_sequences(X, tokens=tokens, dtype=np.float64 if standardize else dtype)
+    if tokens:
+        max_id = data.max_id
+        if max_id >= vocab_size:
+            raise ValueError(
+                f"X holds token id {max_id}, out of range for this {name}: it was "
+                f"fitted with vocab_size_={vocab_size} "
+                f"(ids 0..{vocab_size - 1}). "
+                "Encode the sequences with the vocabulary used at fit (a fitted "
+                "SequenceVectorizer maps unseen tokens to UNK=1), or pass vocab_size= "
+                "large enough when fitting."
+            )
+        if data.n_features != n_features_in:
+            raise ValueError(
+                f"X has {data.n_features} token id(s) per step, but {name} was "
+                f"fitted with {n_features_in}. Encode the sequences as at fit."
+            )
+    elif data.n_features != n_features_in:
+        raise ValueError(
+            f"X has {data.n_features} features per step, but {name} is expecting "
+            f"{n_features_in} features per step as input (as at fit). Pass "
+            "sequences with the same channels as at fit."
+        )
+    if standardize:
+        data = standardized(data, feature_mean, feature_scale, dtype)
+    return data
+
+
+def standardized(data, mean, scale, dtype):
+    """``data`` (a :class:`~._inputs.SequenceData` in float64) standardised, in ``dtype``."""
+    return data.map(lambda a: _standardize(a, mean, scale, dtype))
+
+
+def network_outputs(net, data, what="head", batch_size=PREDICT_BATCH_SIZE):
+    """Run a network in inference mode over validated sequences, in length buckets.
+
+    Nothing of the network changes (:meth:`fastrnn.nn.SequenceNetwork.infer`), so several threads
+    may predict with one fitted model at once.
+
+    Parameters
+    ----------
+    net : SequenceNetwork
+    data : SequenceData
+        Validated (and standardised) input.
+    what : {"head", "pooled"}
+        The output layer's values, or (networks with pooling) the pooled recurrent
+        representation that feeds it.
+    batch_size : int
+        Sequences per inference batch.
+
+    Returns
+    -------
+    out : ndarray of shape (n_samples, K) for a network with pooling, else list of ndarray of
+        shape (T_i, K), in the order of ``data``. ``K`` is the number of outputs, or
+        ``num_directions * hidden_size`` for ``"pooled"``.
+    """
+    n = len(data)
+    per_step = net.pooling is None
+    result = [None] * n if per_step else None
+    for idx in length_buckets(data.lengths, batch_size, shuffle=False):
+        X, L = data.batch(idx)
+        out, _ = net.infer(X, L, output=what)
+        if per_step:
+            for b, i in enumerate(idx):
+                result[i] = out[b, : L[b]].copy()
+            continue
+        if result is None:
+            result = np.empty((n, out.shape[1]), dtype=out.dtype)
+        result[idx] = out
+    return result
+
+
+def _standardize(a, mean, scale, dtype):
+    """``(a - mean) / scale`` in ``dtype``; an overflow names the value the user passed."""
+    z = (a - mean) / scale
+    return cast_finite(z, dtype, lambda bad: (
+        f"Input X holds {a[bad].item()!r}, which is {z[bad].item():.3g} standard deviations "
+        f"from the training mean of its channel and overflows {np.dtype(dtype).name} (the "
+        "model's dtype). Check the input's scale (e.g. a unit error), or use dtype='float64'."))
