@@ -87,3 +87,28 @@ def test_missing_torch_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(ImportError, match=r"fastrnn\[torch\]"):
         nn.LSTM.from_torch(object())
+
+
+def test_imported_layer_in_a_network():
+    """The recipe of the "Deploying models" page: an imported LSTM and a torch Linear head in a
+    SequenceNetwork give the PyTorch pipeline's outputs (max pooling over the real steps)."""
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True)
+    linear = torch.nn.Linear(8, 5)
+    net = nn.SequenceNetwork(n_outputs=5, n_features=3, cell="lstm", hidden_size=4,
+                             num_layers=2, bidirectional=True, pooling="max")
+    net.rnn.load_state_dict(nn.LSTM.from_torch(lstm).state_dict())
+    net.head.params["weight"][...] = linear.weight.detach().numpy()
+    net.head.params["bias"][...] = linear.bias.detach().numpy()
+    rng = np.random.default_rng(0)
+    lengths = np.array([5, 2, 1])
+    X = rng.normal(size=(3, 5, 3)).astype(np.float32)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(
+        torch.from_numpy(X), torch.from_numpy(lengths), batch_first=True, enforce_sorted=False)
+    with torch.no_grad():
+        out, _ = lstm(packed)
+        Y, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True,
+                                                      padding_value=-np.inf)
+        want = linear(Y.max(dim=1).values).numpy()
+    got, _ = net.infer(X, lengths)
+    assert np.abs(got - want).max() <= 1e-5

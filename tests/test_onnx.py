@@ -215,6 +215,19 @@ def test_classifier_several_ids_per_step():
     assert label.tolist() == clf.predict(ids).tolist()
 
 
+@pytest.mark.parametrize("options", [dict(standardize=False), dict(dtype="float64")])
+def test_classifier_bool_classes_unscaled_or_float64(options):
+    rng = np.random.default_rng(5)
+    lengths = [5, 1, 3, 5, 2]
+    X = [s.astype(np.float64) for s in sequences(rng, lengths)]
+    y = np.array([True, False, True, False, True])
+    clf = fit_quietly(RNNClassifier(hidden_size=5, max_iter=2, random_state=0, **options), X, y)
+    label, proba = session(fonnx.export(clf)).run(
+        None, {"X": padded(X, 5, np.float32), "lengths": np.array(lengths)})
+    assert np.abs(proba - clf.predict_proba(X)).max() <= ATOL
+    assert label.dtype == np.bool_ and label.tolist() == clf.predict(X).tolist()
+
+
 def test_classifier_with_object_classes_refused():
     rng = np.random.default_rng(0)
     X = sequences(rng, [3, 2, 3, 2])
