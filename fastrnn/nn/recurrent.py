@@ -146,6 +146,30 @@ class _Recurrent(StreamingMixin):
         for k, v in values.items():
             self.params[k][...] = v
 
+    @classmethod
+    def from_torch(cls, module, **kwargs):
+        """Build a layer holding the parameters of a PyTorch module (PyTorch is imported here).
+
+        Parameters
+        ----------
+        module : torch.nn.RNN, torch.nn.LSTM or torch.nn.GRU
+            Of this class's kind (``LSTM.from_torch`` takes a ``torch.nn.LSTM``). Its sizes,
+            ``num_layers``, ``bidirectional``, ``dropout`` and (RNN) ``nonlinearity`` are copied;
+            ``batch_first`` only changes PyTorch's input layout (fastrnn's layers are batch-first);
+            ``bias=False`` gives zero biases. An LSTM with ``proj_size > 0`` is refused.
+        **kwargs
+            Other arguments of the layer (``backend``, ``random_state``, ``recurrent_dropout``,
+            ``dtype``: by default float64 for a float64 module, float32 otherwise).
+
+        Returns
+        -------
+        layer : RNN, LSTM or GRU
+            In training mode, as a new layer is; its ``forward`` gives the module's outputs
+            (``GRU`` with ``reset_after=True``, PyTorch's form).
+        """
+        from ._torch import layer_from_torch
+        return layer_from_torch(cls, module, **kwargs)
+
     def train(self, mode=True):
         """Switch dropout on (``mode=True``) or off; returns the layer."""
         self.training = bool(mode)
