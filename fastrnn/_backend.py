@@ -45,7 +45,7 @@ The backends:
     imported only when asked for.
 
 A layer built with ``backend="auto"`` runs on ``$FASTRNN_BACKEND`` when that is set, else on the
-default, ``numba``, except for the calls listed in :data:`AUTO_ROUTES`, which go to the backend
+default, ``numba`` (``cython`` where Numba is not installed), except for the calls listed in :data:`AUTO_ROUTES`, which go to the backend
 named there when it is available. ``layer.last_backend_`` tells which backend ran a layer's last
 call.
 """
@@ -276,11 +276,28 @@ def check_name(name):
 
 def resolve_name(name="auto"):
     """Turn ``"auto"`` (or ``None``) into the backend that runs a call with no route of its own
-    (``$FASTRNN_BACKEND``, else :data:`DEFAULT`); validate any other name."""
+    (``$FASTRNN_BACKEND``, else :data:`DEFAULT`, else, where Numba is not installed, as in a
+    serving install of numpy, scipy and the wheel, the Cython kernels); validate any other
+    name."""
     name = check_name(name)
     if name == "auto":
-        name = check_name(env_backend() or DEFAULT)
+        name = env_backend()
+        if name is None:
+            name = DEFAULT
+            if not _numba_installed() and has_backend("cython"):
+                name = "cython"
+        name = check_name(name)
     return name
+
+
+def _numba_installed():
+    """Whether Numba can be imported (looked up, not imported: that takes a second)."""
+    if "numba" not in _installed:
+        _installed["numba"] = importlib.util.find_spec("numba") is not None
+    return _installed["numba"]
+
+
+_installed = {}
 
 
 def route(requested, call=None):

@@ -183,3 +183,20 @@ print(est.n_iter_ == 1)
     X3 = np.stack([x[:2] for x in X])
     np.save(tmp_path / "x3.npy", X3)
     assert _run(code, path, tmp_path / "x3.npy") == ["True"] * 4
+
+
+@pytest.mark.skipif("cython" not in COMPILED_BACKENDS, reason="needs the Cython kernels")
+def test_auto_runs_on_the_cython_kernels_where_numba_is_not_installed(monkeypatch):
+    from fastrnn import _backend
+    from fastrnn.nn import LSTM
+
+    monkeypatch.delenv("FASTRNN_BACKEND", raising=False)
+    layer = LSTM(3, 4, random_state=0)
+    X = np.random.RandomState(0).normal(size=(5, 6, 3)).astype(np.float32)
+    layer.forward(X)
+    assert layer.last_backend_ == _backend.DEFAULT == "numba"
+    monkeypatch.setitem(_backend._installed, "numba", False)
+    assert _backend.resolve_name("auto") == "cython"
+    layer.forward(X)
+    assert layer.last_backend_ == "cython"
+    assert _backend.resolve_name("numba") == "numba"  # a backend asked for by name stays
