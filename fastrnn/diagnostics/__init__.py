@@ -1,0 +1,11 @@
+"""See inside a recurrent network: gradient flow through time, gate statistics, memory length,
+and plots of training histories.
+
+The functions return small result objects of numpy arrays; the ``plot_*`` functions draw them
+with matplotlib (the ``plot`` extra: ``pip install fastrnn[plot]``), which is imported only when
+a plot is asked for.
+"""
+
+from ._flow import GradientFlow, gradient_flow
+
+__all__ = ["GradientFlow", "gradient_flow"]
