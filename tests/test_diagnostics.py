@@ -117,3 +117,81 @@ def test_gradient_flow_matches_finite_differences(cell, num_layers, bidirectiona
     np.testing.assert_array_equal(flow.counts, [2, 2, 2, 2, 1, 1])
     np.testing.assert_allclose(flow.loss_grad[..., 5], flow.loss_grad_per_sequence[..., 0, 5])
     np.testing.assert_allclose(flow.jacobian[..., 0], 1.0)
+
+
+# ------------------------------------------------------------------ gate statistics
+def _sig(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _gates_by_hand(u, X):
+    """Gate activations (T, G, H), states (T, H) and cells (T, H) of the one-layer copy ``u`` on
+    one sequence ``X`` (T, I), from the cell equations."""
+    p, H = u.params, u.hidden_size
+    h, c = np.zeros(H), np.zeros(H)
+    acts, hs, cs = [], [], []
+    for x in X:
+        a = p["weight_ih_l0"] @ x + p["bias_ih_l0"]
+        r = p["weight_hh_l0"] @ h + p["bias_hh_l0"]
+        if isinstance(u, LSTM):
+            i, f, o = _sig(a[:H] + r[:H]), _sig(a[H:2 * H] + r[H:2 * H]), _sig(a[3 * H:] + r[3 * H:])
+            g = np.tanh(a[2 * H:3 * H] + r[2 * H:3 * H])
+            c = f * c + i * g
+            h = o * np.tanh(c)
+            acts.append([i, f, g, o])
+        elif isinstance(u, GRU):
+            rr, z = _sig(a[:H] + r[:H]), _sig(a[H:2 * H] + r[H:2 * H])
+            n = np.tanh(a[2 * H:] + rr * r[2 * H:])
+            h = (1 - z) * n + z * h
+            acts.append([rr, z, n])
+        else:
+            h = np.tanh(a + r)
+            acts.append([h])
+        hs.append(h)
+        cs.append(c)
+    return np.array(acts), np.array(hs), np.array(cs)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_gate_statistics_match_the_cell_equations(cell):
+    from fastrnn.diagnostics import gate_statistics
+
+    rng = np.random.RandomState(3)
+    layer = CELLS[cell](2, 5, num_layers=2, bidirectional=True, dtype=np.float64,
+                        random_state=4)
+    for name, v in layer.params.items():  # larger weights, so that some gates saturate
+        v *= 3.0
+    X = rng.randn(3, 9, 2)
+    lengths = np.array([9, 5, 2])
+    stats = gate_statistics(layer, X, lengths=lengths)
+    for l in range(2):
+        for d in range(2):
+            u = _direction(layer, l, d)
+            per = []
+            for b in range(3):  # the input of layer l, direction by direction, by hand
+                x = X[b, :lengths[b]]
+                for k in range(l):
+                    x = np.concatenate([
+                        (lambda Y: Y[::-1] if j else Y)(_gates_by_hand(
+                            _direction(layer, k, j), x[::-1] if j else x)[1])
+                        for j in range(2)], axis=1)
+                per.append(_gates_by_hand(u, x[::-1] if d else x))
+            acts = np.concatenate([a for a, _, _ in per])
+            for j, g in enumerate(stats.gates):
+                a = acts[:, j]
+                act = stats.activations[g]
+                want = (np.mean((a < 0.05) | (a > 0.95)) if act == "sigmoid"
+                        else np.mean(np.abs(a) > 0.95))
+                assert stats.saturation[g][l, d] == pytest.approx(want)
+                assert stats.mean[g][l, d] == pytest.approx(a.mean())
+            if cell == "lstm":
+                f = acts[:, 1].mean()
+                assert stats.time_constant[l, d] == pytest.approx(1 / (1 - f))
+                cs = np.concatenate([c for _, _, c in per])
+                np.testing.assert_allclose(stats.cell_range[l, d], [cs.min(), cs.max()])
+            elif cell == "gru":
+                assert stats.forget_mean[l, d] == pytest.approx(acts[:, 1].mean())
+    assert stats.n_steps == 16
+    assert (stats.cell_range is None) == (cell != "lstm")
+    text = stats.to_text()
+    assert all(g in text for g in stats.gates)

@@ -7,5 +7,6 @@ a plot is asked for.
 """
 
 from ._flow import GradientFlow, gradient_flow
+from ._gates import GateStatistics, gate_statistics
 
-__all__ = ["GradientFlow", "gradient_flow"]
+__all__ = ["GradientFlow", "gradient_flow", "GateStatistics", "gate_statistics"]
