@@ -195,3 +195,49 @@ def test_gate_statistics_match_the_cell_equations(cell):
     assert (stats.cell_range is None) == (cell != "lstm")
     text = stats.to_text()
     assert all(g in text for g in stats.gates)
+
+
+# ------------------------------------------------------------------ memory length
+def test_memory_length_is_the_longest_run_of_solved_lags():
+    from fastrnn.diagnostics import MemoryLength
+
+    r = MemoryLength("rnn", "adding", [10, 20, 40, 80], [0.99, 0.95, 0.5, 0.97], 0.9, 0.0)
+    assert r.memory_length == 20 and r.solved.tolist() == [True, True, False, True]
+    assert MemoryLength("rnn", "adding", [10], [0.2], 0.9, 0.0).memory_length == 0
+    assert MemoryLength("rnn", "copy", [1, 2], [1.0, 1.0], 0.9, 0.25).memory_length == 2
+    assert "memory length: 20" in r.to_text()
+
+
+def test_memory_length_runs_a_small_budget_and_stops_at_the_first_failure():
+    from fastrnn.diagnostics import memory_length
+
+    res = memory_length("gru", lags=(6, 3), n_samples=32, max_iter=1, hidden_size=4,
+                        threshold=2.0)  # R^2 never reaches 2: the first lag fails
+    assert res.lags.tolist() == [3, 6]
+    assert np.isfinite(res.scores[0]) and np.isnan(res.scores[1])
+    assert res.memory_length == 0
+    res = memory_length("rnn", lags=(2,), task="copy", n_samples=32, max_iter=1, hidden_size=4,
+                        threshold=-np.inf)
+    assert res.memory_length == 2 and 0.0 <= res.scores[0] <= 1.0 and res.chance == 0.25
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(cell="tcn"), "cell must be"), (dict(task="parity"), "task must be"),
+    (dict(lags=()), "lags must be"), (dict(lags=(1,)), "integers >= 2"),
+    (dict(lags=(3.5,)), "lags must be"), (dict(n_samples=1), "n_samples"),
+])
+def test_memory_length_rejects_bad_arguments(kwargs, match):
+    from fastrnn.diagnostics import memory_length
+
+    with pytest.raises(ValueError, match=match):
+        memory_length(**kwargs)
+
+
+def test_recall_task_marks_the_symbol_to_recall():
+    from fastrnn.diagnostics import make_recall_task
+
+    X, y = make_recall_task(50, 7, n_symbols=3, random_state=0)
+    assert X.shape == (50, 8, 4) and y.shape == (50,)
+    np.testing.assert_array_equal(X[:, :, :3].sum(axis=2), 1.0)  # one symbol per step
+    np.testing.assert_array_equal(X[:, :, 3], np.eye(8)[0][None].repeat(50, 0))
+    np.testing.assert_array_equal(np.argmax(X[:, 0, :3], axis=1), y)

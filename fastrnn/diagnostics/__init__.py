@@ -8,5 +8,7 @@ a plot is asked for.
 
 from ._flow import GradientFlow, gradient_flow
 from ._gates import GateStatistics, gate_statistics
+from ._memory import MemoryLength, make_recall_task, memory_length
 
-__all__ = ["GradientFlow", "gradient_flow", "GateStatistics", "gate_statistics"]
+__all__ = ["GradientFlow", "gradient_flow", "GateStatistics", "gate_statistics",
+           "MemoryLength", "memory_length", "make_recall_task"]
