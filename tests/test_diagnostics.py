@@ -241,3 +241,190 @@ def test_recall_task_marks_the_symbol_to_recall():
     np.testing.assert_array_equal(X[:, :, :3].sum(axis=2), 1.0)  # one symbol per step
     np.testing.assert_array_equal(X[:, :, 3], np.eye(8)[0][None].repeat(50, 0))
     np.testing.assert_array_equal(np.argmax(X[:, 0, :3], axis=1), y)
+
+
+# ------------------------------------------------------------------ estimators and networks
+@pytest.fixture(scope="module")
+def fitted():
+    """One small fitted model of every kind (float64), and its data."""
+    import warnings
+
+    from fastrnn.estimators import RNNClassifier, RNNLanguageModel, RNNRegressor, RNNTagger
+
+    rng = np.random.RandomState(0)
+    X = [rng.randn(n, 2) * 3 + 1 for n in rng.randint(3, 8, 12)]
+    y = rng.randint(0, 3, 12)
+    yt = [rng.randint(0, 2, len(x)) for x in X]
+    kw = dict(hidden_size=4, max_iter=3, random_state=0, dtype="float64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        models = {
+            "classifier": (RNNClassifier(early_stopping=True, validation_fraction=0.25,
+                                         n_iter_no_change=5, **kw).fit(X, y), X, y),
+            "regressor": (RNNRegressor(cell="gru", bidirectional=False, **kw).fit(X, y * 1.0),
+                          X, y * 1.0),
+            "tagger": (RNNTagger(cell="rnn", **kw).fit(X, yt), X, yt),
+            "lm": (RNNLanguageModel(hidden_size=6, embedding_dim=4, bptt=6, batch_size=2,
+                                    max_iter=2, eval_interval=4, random_state=0,
+                                    dtype="float64").fit(["the cat sat on the mat"] * 4,
+                                                         validation_texts=["a cat sat"]),
+                   ["the cat sat", "on a mat"], None),
+        }
+    return models
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def test_estimator_gradient_flow_uses_the_training_loss(fitted):
+    # the flow of a fitted classifier equals that of its network with the gradient of the mean
+    # cross-entropy written out, on the standardised input
+    est, X, y = fitted["classifier"]
+    flow = gradient_flow(est, X, y)
+    lengths = np.array([len(x) for x in X])
+    T = lengths.max()
+    Z = np.zeros((len(X), T, 2))
+    for b, x in enumerate(X):
+        Z[b, :len(x)] = (x - est.feature_mean_) / est.feature_scale_
+    onehot = np.eye(len(est.classes_))[np.searchsorted(est.classes_, y)]
+    by_hand = gradient_flow(est.network_, Z, lengths=lengths,
+                            output_grad=lambda out: (_softmax(out) - onehot) / len(X))
+    np.testing.assert_allclose(flow.loss_grad, by_hand.loss_grad, rtol=1e-10)
+    np.testing.assert_allclose(flow.jacobian, by_hand.jacobian, rtol=1e-10)
+    assert flow.loss_grad.shape == (1, 2, T)  # the classifier is bidirectional
+    assert gradient_flow(est, X).loss_grad is None  # no targets, no loss
+
+
+@pytest.mark.parametrize("kind", ["regressor", "tagger", "lm"])
+def test_gradient_flow_and_gate_statistics_of_every_estimator(fitted, kind):
+    from fastrnn.diagnostics import gate_statistics
+
+    est, X, y = fitted[kind]
+    flow = gradient_flow(est, X, y)
+    rnn = est.network_.rnn
+    assert flow.loss_grad.shape == flow.jacobian.shape == (
+        rnn.num_layers, rnn.num_directions, len(flow.distance))
+    assert np.all(flow.loss_grad[..., 0] > 0) and np.allclose(flow.jacobian[..., 0], 1.0)
+    stats = gate_statistics(est, X)
+    assert stats.cell == type(rnn).__name__.lower()
+    assert all(np.isfinite(v).all() for v in stats.saturation.values())
+    state = {k: v.copy() for k, v in est.network_.params.items()}
+    assert all(np.array_equal(v, state[k]) for k, v in est.network_.params.items())
+
+
+def test_network_flow_through_pooling_and_head_matches_finite_differences():
+    from fastrnn.nn import SequenceNetwork
+
+    net = SequenceNetwork(3, n_features=2, cell="lstm", hidden_size=4, pooling="mean",
+                          dtype=np.float64, random_state=0)
+    X = np.random.RandomState(5).randn(1, 5, 2)
+    flow = gradient_flow(net, X)  # default loss: 0.5 * ||head output||^2
+    W, b = net.head.params["weight"], net.head.params["bias"]
+
+    def loss(delta, t):
+        Y = _stack(net.rnn, X[0], (0, 0, t, delta))
+        return 0.5 * np.sum((Y.mean(axis=0) @ W.T + b) ** 2)
+
+    for t in range(5):
+        grad = [(loss(e, t) - loss(-e, t)) / 2e-6 for e in np.eye(4) * 1e-6]
+        assert flow.loss_grad[0, 0, 4 - t] == pytest.approx(np.linalg.norm(grad), rel=1e-6)
+
+
+def test_gradient_flow_rejects_what_it_cannot_read():
+    from fastrnn.estimators import RNNClassifier
+
+    with pytest.raises(TypeError, match="not fitted"):
+        gradient_flow(RNNClassifier(), np.zeros((2, 3, 1)))
+    with pytest.raises(TypeError, match="got dict"):
+        gradient_flow({}, np.zeros((2, 3, 1)))
+    with pytest.raises(ValueError, match=r"shape \(B, T, 2\)"):
+        gradient_flow(RNN(2, 3), np.zeros((2, 3, 1)))
+    with pytest.raises(ValueError, match="lengths must be"):
+        gradient_flow(RNN(2, 3), np.zeros((2, 3, 2)), lengths=[4, 1])
+    with pytest.raises(ValueError, match="max_sequences"):
+        gradient_flow(RNN(2, 3), np.zeros((2, 3, 2)), max_sequences=0)
+
+
+# ------------------------------------------------------------------ plots
+@pytest.fixture
+def agg():
+    mpl = pytest.importorskip("matplotlib")
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+
+    yield plt
+    plt.close("all")
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor", "tagger", "lm"])
+def test_plot_history_draws_the_recorded_curves(fitted, kind, agg):
+    from fastrnn.diagnostics import plot_history
+
+    est = fitted[kind][0]
+    axes = plot_history(est)
+    lm = kind == "lm"
+    assert [a.get_title() for a in axes] == (["loss", "learning rate"] if lm else
+                                             ["loss", "learning rate", "gradient norm"])
+    assert all(a.get_xlabel() == "epoch" for a in axes)
+    loss_line = axes[0].get_lines()[0]
+    if lm:
+        want = [h["train_bits"] for h in est.history_]
+        assert axes[0].get_ylabel() == "bits per character"
+        assert [ln.get_label() for ln in axes[0].get_lines()] == [
+            "training bits per character", "validation bits per character"]
+        np.testing.assert_allclose(axes[0].get_lines()[1].get_ydata(),
+                                   [h["val_bits"] for h in est.history_])
+    else:
+        want = est.loss_curve_
+        assert axes[0].get_ylabel() == "training loss"
+        np.testing.assert_allclose(axes[2].get_lines()[0].get_ydata(), est.grad_norm_curve_)
+    np.testing.assert_allclose(loss_line.get_ydata(), want)
+    np.testing.assert_allclose(axes[1].get_lines()[0].get_ydata(),
+                               [h["lr"] for h in est.history_])
+    assert axes[1].get_ylabel() == "learning rate"
+    if kind == "classifier":  # the validation score on a second y axis
+        twin = [a for a in axes[0].figure.axes if a not in axes]
+        assert len(twin) == 1 and twin[0].get_ylabel() == "validation score"
+        np.testing.assert_allclose(twin[0].get_lines()[0].get_ydata(), est.validation_scores_)
+
+
+def test_plot_gradient_flow_and_gate_statistics(fitted, agg):
+    from fastrnn.diagnostics import gate_statistics, plot_gate_statistics, plot_gradient_flow
+
+    est, X, y = fitted["classifier"]
+    flows = {"a": gradient_flow(est, X, y), "b": gradient_flow(est, X)}
+    axes = plot_gradient_flow(flows)
+    assert [a.get_ylabel() for a in axes] == ["|dL/dh_t|", "|dh_T/dh_t|"]
+    assert all(a.get_yscale() == "log" and a.get_xlabel().startswith("distance") for a in axes)
+    assert len(axes[0].get_lines()) == 2 and len(axes[1].get_lines()) == 4
+    np.testing.assert_allclose(axes[1].get_lines()[0].get_ydata(), flows["a"].jacobian[0, 0])
+    fig, ax = agg.subplots()
+    stats = gate_statistics(est, X)
+    assert plot_gate_statistics(stats, ax=ax) is ax
+    assert ax.get_ylabel() == "share saturated" and len(ax.patches) == 2 * 4
+    assert [t.get_text().split("\n")[0] for t in ax.get_xticklabels()] == stats.gates
+    with pytest.raises(ValueError, match="ax must hold 2 axes"):
+        plot_gradient_flow(flows["a"], ax=ax)
+
+
+def test_plots_without_matplotlib_name_the_plot_extra(fitted, monkeypatch):
+    import builtins
+
+    from fastrnn.diagnostics import plot_gradient_flow, plot_history
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    for name in [n for n in __import__("sys").modules if n.startswith("matplotlib")]:
+        monkeypatch.delitem(__import__("sys").modules, name)
+    with pytest.raises(ImportError, match=r"fastrnn\[plot\]"):
+        plot_history(fitted["regressor"][0])
+    with pytest.raises(ImportError, match="'plot' extra"):
+        plot_gradient_flow(gradient_flow(RNN(2, 3), np.ones((1, 4, 2))))

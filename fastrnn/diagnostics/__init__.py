@@ -9,6 +9,8 @@ a plot is asked for.
 from ._flow import GradientFlow, gradient_flow
 from ._gates import GateStatistics, gate_statistics
 from ._memory import MemoryLength, make_recall_task, memory_length
+from ._plot import history_curves, plot_gate_statistics, plot_gradient_flow, plot_history
 
 __all__ = ["GradientFlow", "gradient_flow", "GateStatistics", "gate_statistics",
-           "MemoryLength", "memory_length", "make_recall_task"]
+           "MemoryLength", "memory_length", "make_recall_task",
+           "history_curves", "plot_history", "plot_gradient_flow", "plot_gate_statistics"]
