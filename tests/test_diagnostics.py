@@ -11,10 +11,10 @@ CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
 
 # ------------------------------------------------------------------ an independent forward
-def _direction(layer, l, d):
-    """A one-layer unidirectional float64 copy of direction ``d`` of layer ``l``."""
-    sfx = f"_l{l}" + ("_reverse" if d else "")
-    size = layer.input_size if l == 0 else layer.num_directions * layer.hidden_size
+def _direction(layer, ly, d):
+    """A one-layer unidirectional float64 copy of direction ``d`` of layer ``ly``."""
+    sfx = f"_l{ly}" + ("_reverse" if d else "")
+    size = layer.input_size if ly == 0 else layer.num_directions * layer.hidden_size
     kw = {"reset_after": layer.reset_after} if isinstance(layer, GRU) else {}
     u = type(layer)(size, layer.hidden_size, dtype=np.float64, backend="numpy", **kw)
     u.load_state_dict({k: layer.params[k.replace("_l0", sfx)] for k in u.params})
@@ -43,16 +43,16 @@ def _run_direction(u, X, perturb=None):
 
 def _stack(layer, X, where=None):
     """The top outputs (T, D*H) of ``layer`` on one sequence ``X`` (T, I), built direction by
-    direction; ``where = (l, d, t, delta)`` adds ``delta`` to the hidden state of layer ``l``,
+    direction; ``where = (ly, d, t, delta)`` adds ``delta`` to the hidden state of layer ``ly``,
     direction ``d`` at time ``t``."""
     below = X
-    for l in range(layer.num_layers):
+    for ly in range(layer.num_layers):
         outs = []
         for d in range(layer.num_directions):
-            u = _direction(layer, l, d)
+            u = _direction(layer, ly, d)
             inp = below[::-1] if d else below
             p = None
-            if where is not None and where[:2] == (l, d):
+            if where is not None and where[:2] == (ly, d):
                 t, delta = where[2], where[3]
                 p = (len(X) - 1 - t if d else t, delta)
             Y = _run_direction(u, inp, p)
@@ -61,16 +61,16 @@ def _stack(layer, X, where=None):
     return below
 
 
-def _final_state(layer, X, l, d, t, delta):
-    """The last hidden state that direction ``d`` of layer ``l`` reads, after ``delta`` is added
+def _final_state(layer, X, ly, d, t, delta):
+    """The last hidden state that direction ``d`` of layer ``ly`` reads, after ``delta`` is added
     to its state at time ``t`` (lower layers unperturbed)."""
     below = X
-    for k in range(l):
+    for k in range(ly):
         below = np.concatenate([(lambda Y: Y[::-1] if j else Y)(
             _run_direction(_direction(layer, k, j), below[::-1] if j else below))
             for j in range(layer.num_directions)], axis=1)
     inp = below[::-1] if d else below
-    Y = _run_direction(_direction(layer, l, d), inp, (len(X) - 1 - t if d else t, delta))
+    Y = _run_direction(_direction(layer, ly, d), inp, (len(X) - 1 - t if d else t, delta))
     return Y[-1]
 
 
@@ -88,14 +88,13 @@ def test_gradient_flow_matches_finite_differences(cell, num_layers, bidirectiona
     def loss(Y, b):  # a nonlinear loss of every output of sequence b
         return float(np.sum(R[b, :len(Y)] * Y) + 0.25 * np.sum(Y ** 4))
 
-    flow = gradient_flow(layer, X, lengths=lengths,
-                         output_grad=lambda Y: (R + Y ** 3) * (np.arange(T)[None, :, None]
-                                                              < lengths[:, None, None]))
+    real = np.arange(T)[None, :, None] < lengths[:, None, None]
+    flow = gradient_flow(layer, X, lengths=lengths, output_grad=lambda Y: (R + Y ** 3) * real)
     eps, H = 1e-6, 4
     for b in range(B):
         x = X[b, :lengths[b]]
         n = len(x)
-        for l in range(num_layers):
+        for ly in range(num_layers):
             for d in range(layer.num_directions):
                 for t in range(n):
                     grad = np.empty(H)
@@ -103,14 +102,14 @@ def test_gradient_flow_matches_finite_differences(cell, num_layers, bidirectiona
                     for j in range(H):
                         e = np.zeros(H)
                         e[j] = eps
-                        grad[j] = (loss(_stack(layer, x, (l, d, t, e)), b)
-                                   - loss(_stack(layer, x, (l, d, t, -e)), b)) / (2 * eps)
-                        jac[:, j] = (_final_state(layer, x, l, d, t, e)
-                                     - _final_state(layer, x, l, d, t, -e)) / (2 * eps)
+                        grad[j] = (loss(_stack(layer, x, (ly, d, t, e)), b)
+                                   - loss(_stack(layer, x, (ly, d, t, -e)), b)) / (2 * eps)
+                        jac[:, j] = (_final_state(layer, x, ly, d, t, e)
+                                     - _final_state(layer, x, ly, d, t, -e)) / (2 * eps)
                     dist = t if d else n - 1 - t
-                    np.testing.assert_allclose(flow.loss_grad_per_sequence[l, d, b, dist],
+                    np.testing.assert_allclose(flow.loss_grad_per_sequence[ly, d, b, dist],
                                                np.linalg.norm(grad), rtol=1e-6, atol=1e-9)
-                    np.testing.assert_allclose(flow.jacobian_per_sequence[l, d, b, dist],
+                    np.testing.assert_allclose(flow.jacobian_per_sequence[ly, d, b, dist],
                                                np.linalg.norm(jac, 2), rtol=1e-6, atol=1e-9)
         assert np.isnan(flow.loss_grad_per_sequence[:, :, b, lengths[b]:]).all()
     # the means and counts over the sequences that reach each distance
@@ -134,7 +133,8 @@ def _gates_by_hand(u, X):
         a = p["weight_ih_l0"] @ x + p["bias_ih_l0"]
         r = p["weight_hh_l0"] @ h + p["bias_hh_l0"]
         if isinstance(u, LSTM):
-            i, f, o = _sig(a[:H] + r[:H]), _sig(a[H:2 * H] + r[H:2 * H]), _sig(a[3 * H:] + r[3 * H:])
+            i, f = _sig(a[:H] + r[:H]), _sig(a[H:2 * H] + r[H:2 * H])
+            o = _sig(a[3 * H:] + r[3 * H:])
             g = np.tanh(a[2 * H:3 * H] + r[2 * H:3 * H])
             c = f * c + i * g
             h = o * np.tanh(c)
@@ -164,13 +164,13 @@ def test_gate_statistics_match_the_cell_equations(cell):
     X = rng.randn(3, 9, 2)
     lengths = np.array([9, 5, 2])
     stats = gate_statistics(layer, X, lengths=lengths)
-    for l in range(2):
+    for ly in range(2):
         for d in range(2):
-            u = _direction(layer, l, d)
+            u = _direction(layer, ly, d)
             per = []
-            for b in range(3):  # the input of layer l, direction by direction, by hand
+            for b in range(3):  # the input of layer ly, direction by direction, by hand
                 x = X[b, :lengths[b]]
-                for k in range(l):
+                for k in range(ly):
                     x = np.concatenate([
                         (lambda Y: Y[::-1] if j else Y)(_gates_by_hand(
                             _direction(layer, k, j), x[::-1] if j else x)[1])
@@ -182,15 +182,15 @@ def test_gate_statistics_match_the_cell_equations(cell):
                 act = stats.activations[g]
                 want = (np.mean((a < 0.05) | (a > 0.95)) if act == "sigmoid"
                         else np.mean(np.abs(a) > 0.95))
-                assert stats.saturation[g][l, d] == pytest.approx(want)
-                assert stats.mean[g][l, d] == pytest.approx(a.mean())
+                assert stats.saturation[g][ly, d] == pytest.approx(want)
+                assert stats.mean[g][ly, d] == pytest.approx(a.mean())
             if cell == "lstm":
                 f = acts[:, 1].mean()
-                assert stats.time_constant[l, d] == pytest.approx(1 / (1 - f))
+                assert stats.time_constant[ly, d] == pytest.approx(1 / (1 - f))
                 cs = np.concatenate([c for _, _, c in per])
-                np.testing.assert_allclose(stats.cell_range[l, d], [cs.min(), cs.max()])
+                np.testing.assert_allclose(stats.cell_range[ly, d], [cs.min(), cs.max()])
             elif cell == "gru":
-                assert stats.forget_mean[l, d] == pytest.approx(acts[:, 1].mean())
+                assert stats.forget_mean[ly, d] == pytest.approx(acts[:, 1].mean())
     assert stats.n_steps == 16
     assert (stats.cell_range is None) == (cell != "lstm")
     text = stats.to_text()

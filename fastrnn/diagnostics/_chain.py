@@ -263,4 +263,3 @@ def resolve(model, X, y=None, lengths=None, output_grad=None, max_sequences=None
         elif hasattr(model, "_fit_class_weight"):
             del model._fit_class_weight
     return _from_network(net, Xb, L, None, lambda out: loss_fn(out)[1])
-

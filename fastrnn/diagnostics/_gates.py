@@ -203,7 +203,8 @@ def gate_statistics(model, X, lengths=None, max_sequences=256):
     >>> import numpy as np
     >>> from fastrnn.nn import LSTM
     >>> from fastrnn.diagnostics import gate_statistics
-    >>> stats = gate_statistics(LSTM(2, 8, random_state=0), np.random.RandomState(0).randn(4, 20, 2))
+    >>> X = np.random.RandomState(0).randn(4, 20, 2)
+    >>> stats = gate_statistics(LSTM(2, 8, random_state=0), X)
     >>> stats.gates
     ['input', 'forget', 'cell', 'output']
     >>> bool(0 < stats.forget_mean[0, 0] < 1), stats.cell_range.shape
