@@ -383,6 +383,8 @@ def test_plot_history_draws_the_recorded_curves(fitted, kind, agg):
     np.testing.assert_allclose(loss_line.get_ydata(), want)
     np.testing.assert_allclose(axes[1].get_lines()[0].get_ydata(),
                                [h["lr"] for h in est.history_])
+    if not lm:
+        assert len(est.lr_curve_) == len(est.loss_curve_) == est.n_iter_
     assert axes[1].get_ylabel() == "learning rate"
     if kind == "classifier":  # the validation score on a second y axis
         twin = [a for a in axes[0].figure.axes if a not in axes]
@@ -428,3 +430,50 @@ def test_plots_without_matplotlib_name_the_plot_extra(fitted, monkeypatch):
         plot_history(fitted["regressor"][0])
     with pytest.raises(ImportError, match="'plot' extra"):
         plot_gradient_flow(gradient_flow(RNN(2, 3), np.ones((1, 4, 2))))
+
+
+def test_lr_curve_is_saved_with_the_model(fitted, tmp_path, agg):
+    import fastrnn
+    from fastrnn.diagnostics import history_curves
+
+    est = fitted["regressor"][0]
+    est.save(tmp_path / "m.fastrnn")
+    back = fastrnn.load(tmp_path / "m.fastrnn")
+    assert back.lr_curve_ == est.lr_curve_ == [h["lr"] for h in est.history_]
+    assert not hasattr(back, "history_")  # not saved: the plot reads the fitted curves
+    assert set(history_curves(back)) == {"loss", "lr", "grad_norm"}
+    del back.lr_curve_  # as a model file written before lr_curve_ existed
+    assert set(history_curves(back)) == {"loss", "grad_norm"}
+
+
+# ------------------------------------------------------------------ command line
+def test_cli_plot_and_diagnose(fitted, tmp_path, capsys, agg):
+    from fastrnn.cli import main
+
+    est, X, y = fitted["regressor"]
+    model = str(tmp_path / "reg.fastrnn")
+    est.save(model)
+    Xa = np.zeros((len(X), max(len(x) for x in X), 2))
+    for b, x in enumerate(X):
+        Xa[b, :len(x)] = x
+    np.savez(tmp_path / "data.npz", X=Xa, y=y)
+    out = tmp_path / "curves.png"
+    assert main(["plot", model, "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["diagnose", model, str(tmp_path / "data.npz"), "--out",
+                 str(tmp_path / "d.png")]) == 0
+    text = capsys.readouterr().out
+    assert "|dL/dh_t|" in text and "|dh_T/dh_t|" in text and "update" in text
+    assert (tmp_path / "d.png").read_bytes()[:4] == b"\x89PNG"
+    lm = str(tmp_path / "lm.fastrnn")
+    fitted["lm"][0].save(lm)
+    (tmp_path / "t.txt").write_text("the cat sat on a mat\n")
+    assert main(["diagnose", lm, str(tmp_path / "t.txt")]) == 0
+    assert "forget" in capsys.readouterr().out
+    # errors a user can fix: one line, status 2
+    assert main(["diagnose", model, str(tmp_path / "missing.npz")]) == 2
+    np.savez(tmp_path / "bad.npz", Z=Xa)
+    assert main(["diagnose", model, str(tmp_path / "bad.npz")]) == 2
+    assert main(["plot", str(tmp_path / "none.fastrnn")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "not an array 'X'" in err

@@ -45,16 +45,17 @@ def history_curves(model):
         ``"loss"``: training loss per epoch (the language model: bits per token per evaluation);
         ``"validation"``: validation score per epoch (the language model: validation bits per
         token); ``"lr"``: learning rate; ``"grad_norm"``: gradient norm per epoch. Only the curves
-        the model recorded are present.
+        the model recorded are present (a model saved by fastrnn before ``lr_curve_`` existed has
+        no learning-rate curve).
     """
-    history = getattr(model, "history_", None)
-    if history is None or getattr(model, "loss_curve_", None) is None:
+    if getattr(model, "loss_curve_", None) is None:
         raise ValueError(f"model must be a fitted fastrnn estimator with a training history "
-                         f"(history_, loss_curve_), got {type(model).__name__}"
+                         f"(loss_curve_), got {type(model).__name__}"
                          + (" that is not fitted: call fit first." if hasattr(model, "fit")
                             else "."))
     curves = {}
     if type(model).__name__ == "RNNLanguageModel":
+        history = model.history_
         ep = np.array([h["epoch"] for h in history], float)
         train = np.array([np.nan if h["train_bits"] is None else h["train_bits"]
                           for h in history], float)
@@ -73,10 +74,9 @@ def history_curves(model):
         # the validation scores of a fit are those of its last epochs (one per epoch)
         curves["validation"] = (ep[len(ep) - len(scores):], np.asarray(scores, float),
                                 "validation score")
-    lr = [h.get("lr") for h in history]
-    if lr and all(v is not None for v in lr):
-        curves["lr"] = (np.array([h["epoch"] for h in history]), np.array(lr, float),
-                        "learning rate")
+    lr = getattr(model, "lr_curve_", None)
+    if lr:  # a model saved by an older version has none; a warm start on it: the last epochs
+        curves["lr"] = (ep[len(ep) - len(lr):], np.asarray(lr, float), "learning rate")
     gn = getattr(model, "grad_norm_curve_", None)
     if gn:
         curves["grad_norm"] = (ep[:len(gn)], np.asarray(gn, float), "gradient norm")
