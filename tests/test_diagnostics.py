@@ -187,6 +187,8 @@ def test_gate_statistics_match_the_cell_equations(cell):
             if cell == "lstm":
                 f = acts[:, 1].mean()
                 assert stats.time_constant[ly, d] == pytest.approx(1 / (1 - f))
+                np.testing.assert_allclose(stats.unit_time_constant[ly, d],
+                                           1 / (1 - acts[:, 1].mean(axis=0)))
                 cs = np.concatenate([c for _, _, c in per])
                 np.testing.assert_allclose(stats.cell_range[ly, d], [cs.min(), cs.max()])
             elif cell == "gru":

@@ -105,25 +105,32 @@ class GateStatistics:
     forget_mean : ndarray of shape (L, D) or None
         Mean of the gate that keeps the previous state: the LSTM's forget gate ``f``, the GRU's
         update gate ``z`` (``h_t = (1 - z) n + z h_{t-1}``); None for the simple RNN.
+    unit_forget_mean : ndarray of shape (L, D, H) or None
+        The same mean for each of the ``H`` units.
     time_constant : ndarray of shape (L, D) or None
         ``1 / (1 - forget_mean)``: the number of steps over which a state decays by a factor
         ``e`` when the gate holds its mean value (inf for a gate at 1).
+    unit_time_constant : ndarray of shape (L, D, H) or None
+        ``1 / (1 - unit_forget_mean)``: a few units with a long time constant can hold a memory
+        that the mean over the units hides.
     cell_range : ndarray of shape (L, D, 2) or None
         Minimum and maximum of the LSTM's cell state ``c_t``.
     n_steps : int
         Number of real steps read (summed over the sequences).
     """
 
-    def __init__(self, cell, gates, activations, saturation, mean, forget_mean, cell_range,
+    def __init__(self, cell, gates, activations, saturation, mean, unit_forget_mean, cell_range,
                  n_steps):
         self.cell, self.gates, self.activations = cell, gates, activations
         self.saturation, self.mean = saturation, mean
-        self.forget_mean = forget_mean
-        if forget_mean is None:
-            self.time_constant = None
+        self.unit_forget_mean = unit_forget_mean
+        if unit_forget_mean is None:
+            self.forget_mean = self.time_constant = self.unit_time_constant = None
         else:
+            self.forget_mean = unit_forget_mean.mean(axis=2)
             with np.errstate(divide="ignore"):
-                self.time_constant = 1.0 / (1.0 - forget_mean)
+                self.time_constant = 1.0 / (1.0 - self.forget_mean)
+                self.unit_time_constant = 1.0 / (1.0 - unit_forget_mean)
         self.cell_range = cell_range
         self.n_steps = n_steps
 
@@ -145,13 +152,14 @@ class GateStatistics:
         if self.forget_mean is not None:
             gate = "forget" if self.cell == "lstm" else "update"
             lines.append("")
-            lines.append(f"layer dir  mean {gate} gate  time constant (steps)"
+            lines.append(f"layer dir  mean {gate} gate  time constant (steps)  longest of a unit"
                          + ("  cell state range" if self.cell_range is not None else ""))
             for layer in range(L):
                 for d in range(D):
                     line = (f"{layer:>5} {'rev' if d else 'fwd':>3}  "
                             f"{self.forget_mean[layer, d]:>16.3f}  "
-                            f"{self.time_constant[layer, d]:>21.3g}")
+                            f"{self.time_constant[layer, d]:>21.3g}  "
+                            f"{self.unit_time_constant[layer, d].max():>16.3g}")
                     if self.cell_range is not None:
                         lo, hi = self.cell_range[layer, d]
                         line += f"  [{lo:.3g}, {hi:.3g}]"
@@ -221,9 +229,9 @@ def gate_statistics(model, X, lengths=None, max_sequences=256):
     L, D = rnn.num_layers, rnn.num_directions
     sat = {g: np.full((L, D), np.nan) for g in gates}
     mean = {g: np.full((L, D), np.nan) for g in gates}
-    keep = None if cell == "rnn" else np.full((L, D), np.nan)
-    crange = np.full((L, D, 2), np.nan) if cell == "lstm" else None
     H = rnn.hidden_size
+    keep = None if cell == "rnn" else np.full((L, D, H), np.nan)
+    crange = np.full((L, D, 2), np.nan) if cell == "lstm" else None
     below, outs = Z, []
     for k, (layer, d, u) in enumerate(unit_layers(rnn)):
         acts, hs, cs, real = _reference_forward(u, reading_order(below, lens, d == 1), lens,
@@ -238,9 +246,10 @@ def gate_statistics(model, X, lengths=None, max_sequences=256):
             sat[g][layer, d] = _saturated(a, activations[g])
             mean[g][layer, d] = float(a.mean())
         if keep is not None:
-            keep[layer, d] = mean["forget" if cell == "lstm" else "update"][layer, d]
             if cell == "lstm" and not rnn.gates_on[1]:
                 keep[layer, d] = 1.0
+            else:
+                keep[layer, d] = acts[:, :, H:2 * H][real].mean(axis=0)
         if crange is not None:
             c = cs[real]
             crange[layer, d] = c.min(), c.max()

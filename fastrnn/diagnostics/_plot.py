@@ -127,8 +127,6 @@ def plot_history(model, ax=None):
             a.plot(x, y, marker=".", color="C2" if name == "lr" else "C3")
             a.set_ylabel(label)
             a.set_title(label)
-            if name == "lr" and np.all(y > 0) and y.max() > 10 * y.min():
-                a.set_yscale("log")
     return axes
 
 
@@ -183,7 +181,8 @@ def plot_gradient_flow(flow, ax=None, quantities=("loss_grad", "jacobian")):
 
 def plot_gate_statistics(stats, ax=None):
     """Bar chart of the share of saturated activations of every gate, per layer-direction; the
-    title gives the forget gate's time constant (LSTM, GRU).
+    title gives the time constant of the forget gate (LSTM; the update gate of a GRU): of its
+    mean over the units, and the longest of a unit.
 
     Parameters
     ----------
@@ -211,7 +210,9 @@ def plot_gate_statistics(stats, ax=None):
     a.set_ylim(0, 1)
     title = f"{stats.cell.upper()} gate saturation"
     if stats.time_constant is not None:
-        title += "; time constant " + ", ".join(f"{v:.3g}" for v in stats.time_constant.ravel())
+        means = ", ".join(f"{v:.3g}" for v in stats.time_constant.ravel())
+        title += (f"\ntime constant: mean {means}; longest unit "
+                  f"{stats.unit_time_constant.max():.3g} steps")
     a.set_title(title, fontsize="medium")
     a.legend(fontsize="small")
     return a
