@@ -246,7 +246,7 @@ def resolve(model, X, y=None, lengths=None, output_grad=None, max_sequences=None
             f"(RNN, LSTM, GRU), got {type(model).__name__}"
             + (" (not fitted: call fit first)." if hasattr(model, "fit") else "."))
     if type(model).__name__ == "RNNLanguageModel":
-        return _lm_chain(model, X, max_sequences or 64)
+        return _lm_chain(model, X, max_sequences)
     data = model._validate_X(X, reset=False)
     n = len(data) if max_sequences is None else min(len(data), int(max_sequences))
     idx = np.arange(n)
