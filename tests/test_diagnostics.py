@@ -16,19 +16,25 @@ def _direction(layer, ly, d):
     sfx = f"_l{ly}" + ("_reverse" if d else "")
     size = layer.input_size if ly == 0 else layer.num_directions * layer.hidden_size
     kw = {"reset_after": layer.reset_after} if isinstance(layer, GRU) else {}
+    if isinstance(layer, RNN):
+        kw["nonlinearity"] = layer.nonlinearity
+    if isinstance(layer, LSTM):
+        kw["peephole"] = layer.peephole
+        kw.update(zip(("input_gate", "forget_gate", "output_gate"), map(bool, layer.gates_on)))
     u = type(layer)(size, layer.hidden_size, dtype=np.float64, backend="numpy", **kw)
     u.load_state_dict({k: layer.params[k.replace("_l0", sfx)] for k in u.params})
     return u
 
 
-def _run_direction(u, X, perturb=None):
-    """Outputs (T, H) of ``u`` reading ``X`` (T, I) in order, with ``delta`` added to the hidden
-    state after step ``s`` when ``perturb = (s, delta)``."""
+def _run_direction(u, X, perturb=None, h0=None):
+    """Outputs (T, H) of ``u`` reading ``X`` (T, I) in order from the state ``h0`` (zeros by
+    default), with ``delta`` added to the hidden state after step ``s`` when
+    ``perturb = (s, delta)``."""
     T = len(X)
     if perturb is None:
-        return u.infer(X[None])[0][0]
+        return u.infer(X[None], h0=h0)[0][0]
     s, delta = perturb
-    Y1, st = u.infer(X[None, :s + 1])
+    Y1, st = u.infer(X[None, :s + 1], h0=h0)
     Y1 = Y1[0].copy()
     Y1[s] += delta
     if s + 1 == T:
@@ -118,6 +124,52 @@ def test_gradient_flow_matches_finite_differences(cell, num_layers, bidirectiona
     np.testing.assert_allclose(flow.jacobian[..., 0], 1.0)
 
 
+@pytest.mark.parametrize("layer", [
+    RNN(2, 3, nonlinearity="relu", dtype=np.float64, random_state=0),
+    GRU(2, 3, reset_after=False, dtype=np.float64, random_state=0),
+    LSTM(2, 3, peephole=True, dtype=np.float64, random_state=0),
+    LSTM(2, 3, forget_gate=False, output_gate=False, dtype=np.float64, random_state=0),
+], ids=["rnn-relu", "gru-v1", "lstm-peephole", "lstm-ablated"])
+def test_gradient_flow_of_cell_variants_matches_finite_differences(layer):
+    rng = np.random.RandomState(7)
+    for k, v in layer.params.items():
+        if k.startswith("weight_peephole"):
+            v[...] = rng.randn(*v.shape)
+    X = rng.randn(1, 5, 2)
+    flow = gradient_flow(layer, X)  # default loss: 0.5 * ||Y at the last step||^2
+    for t in range(5):
+        grad = [(0.5 * np.sum(_stack(layer, X[0], (0, 0, t, e))[-1] ** 2)
+                 - 0.5 * np.sum(_stack(layer, X[0], (0, 0, t, -e))[-1] ** 2)) / 2e-6
+                for e in np.eye(3) * 1e-6]
+        assert flow.loss_grad[0, 0, 4 - t] == pytest.approx(np.linalg.norm(grad), rel=1e-6)
+
+
+def test_gradient_flow_starts_from_a_learned_initial_state():
+    from fastrnn.nn import SequenceNetwork
+
+    net = SequenceNetwork(2, n_features=2, cell="lstm", hidden_size=3, pooling="last",
+                          learn_initial_state=True, dtype=np.float64, random_state=0)
+    rng = np.random.RandomState(8)
+    for k in ("h0", "c0"):
+        net.params[k][...] = rng.randn(1, 3)
+    X = rng.randn(1, 4, 2)
+    flow = gradient_flow(net, X)
+    W, b = net.head.params["weight"], net.head.params["bias"]
+    u = _direction(net.rnn, 0, 0)
+    h0 = (net.params["h0"][:, None].copy(), net.params["c0"][:, None].copy())
+
+    def loss(delta, t):
+        Y = _run_direction(u, X[0], (t, delta), h0)
+        return 0.5 * np.sum((Y[-1] @ W.T + b) ** 2)
+
+    for t in range(4):
+        grad = [(loss(e, t) - loss(-e, t)) / 2e-6 for e in np.eye(3) * 1e-6]
+        assert flow.loss_grad[0, 0, 3 - t] == pytest.approx(np.linalg.norm(grad), rel=1e-6)
+    zero = SequenceNetwork(2, n_features=2, cell="lstm", hidden_size=3, pooling="last",
+                           dtype=np.float64, random_state=0)
+    assert not np.allclose(gradient_flow(zero, X).loss_grad, flow.loss_grad)
+
+
 # ------------------------------------------------------------------ gate statistics
 def _sig(x):
     return 1.0 / (1.0 + np.exp(-x))
@@ -141,7 +193,11 @@ def _gates_by_hand(u, X):
             acts.append([i, f, g, o])
         elif isinstance(u, GRU):
             rr, z = _sig(a[:H] + r[:H]), _sig(a[H:2 * H] + r[H:2 * H])
-            n = np.tanh(a[2 * H:] + rr * r[2 * H:])
+            if u.reset_after:
+                n = np.tanh(a[2 * H:] + rr * r[2 * H:])
+            else:
+                n = np.tanh(a[2 * H:] + p["weight_hh_l0"][2 * H:] @ (rr * h)
+                            + p["bias_hh_l0"][2 * H:])
             h = (1 - z) * n + z * h
             acts.append([rr, z, n])
         else:
@@ -197,6 +253,26 @@ def test_gate_statistics_match_the_cell_equations(cell):
     assert (stats.cell_range is None) == (cell != "lstm")
     text = stats.to_text()
     assert all(g in text for g in stats.gates)
+
+
+def test_gate_statistics_of_cell_variants():
+    from fastrnn.diagnostics import gate_statistics
+
+    X = np.random.RandomState(9).randn(2, 6, 2)
+    gru = GRU(2, 4, reset_after=False, dtype=np.float64, random_state=1)
+    stats = gate_statistics(gru, X)
+    acts = np.concatenate([_gates_by_hand(_direction(gru, 0, 0), x)[0] for x in X])
+    for j, g in enumerate(["reset", "update", "new"]):
+        assert stats.mean[g][0, 0] == pytest.approx(acts[:, j].mean())
+    lstm = LSTM(2, 4, forget_gate=False, dtype=np.float64, random_state=1)
+    stats = gate_statistics(lstm, X)
+    assert np.isnan(stats.saturation["forget"][0, 0]) and stats.forget_mean[0, 0] == 1.0
+    assert stats.time_constant[0, 0] == np.inf
+    relu = RNN(2, 4, nonlinearity="relu", dtype=np.float64, random_state=1)
+    stats = gate_statistics(relu, X)
+    h = np.concatenate([_run_direction(_direction(relu, 0, 0), x) for x in X])
+    assert stats.activations == {"h": "relu"}
+    assert stats.saturation["h"][0, 0] == pytest.approx(np.mean(h <= 0))
 
 
 # ------------------------------------------------------------------ memory length

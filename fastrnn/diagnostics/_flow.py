@@ -237,7 +237,10 @@ def gradient_flow(model, X, y=None, lengths=None, output_grad=None, max_sequence
     below = Z
     for k, (layer, d, u) in enumerate(units):
         Zu = reading_order(below, L, d == 1)
-        Yu, _ = u.forward(Zu, L, chain.unit_h0(k))
+        h0 = chain.unit_h0(k)  # (B, H) per state: the layer takes (1, B, H)
+        if h0 is not None:
+            h0 = tuple(s[None] for s in h0) if u.has_cell else h0[None]
+        Yu, _ = u.forward(Zu, L, h0)
         inputs.append(Zu)
         outputs.append(Yu)
         if d == D - 1:
