@@ -10,7 +10,7 @@ BUILD_DEPS := pyproject.toml $(wildcard setup.py fastrnn/_cy/*.pyx fastrnn/_cy/*
 # PyTorch is only needed for the parity tests and benchmarks; use a CPU-only wheel (200 MB, not 3 GB).
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: demo test test-fast soak docs bench wheel clean
+.PHONY: demo test test-fast soak docs docs-figures bench wheel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,14 @@ soak: $(VENV)/.installed-test
 
 docs: $(VENV)/.installed-docs
 	$(BIN)/python -m sphinx -E -n -W --keep-going -b html docs docs/_build/html
+
+$(VENV)/.installed-plot: $(BIN)/python $(BUILD_DEPS)
+	$(PIP) install -q -e '.[plot]'
+	@touch $@
+
+# the figures and the memory-length table of docs/gallery.rst (a few minutes; fixed seeds)
+docs-figures: $(VENV)/.installed-plot
+	$(BIN)/python docs/make_figures.py
 
 bench: $(VENV)/.installed-test
 	$(PIP) install -q -e '.[bench]'

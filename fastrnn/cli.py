@@ -6,6 +6,8 @@
     fastrnn generate MODEL --prompt "ROMEO." --temperature 0.8 --top-k 20
     fastrnn evaluate MODEL [CORPUS ...]
     fastrnn info MODEL
+    fastrnn plot MODEL --out curves.png
+    fastrnn diagnose MODEL DATA [--out diagnostics.png]
     fastrnn bench
 
 Without a corpus, ``train-lm`` and ``evaluate`` use Shakespeare's complete works
@@ -393,6 +395,113 @@ def cmd_info(args):
     return 0
 
 
+def _load_any(path):
+    """Load a saved model of any class, with one-line errors."""
+    from ._persist import model_class, read_model, rebuild
+
+    if not os.path.exists(path):
+        raise CLIError(f"model file {path!r} does not exist; check the path.")
+    try:
+        meta, arrays = read_model(path)
+        return rebuild(model_class(meta, path), meta, arrays, path)
+    except (ValueError, OSError) as exc:
+        raise CLIError(" ".join(str(exc).split())) from exc
+
+
+def _pyplot_agg():
+    """matplotlib's pyplot drawing into files (no display needed)."""
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise CLIError("plots need matplotlib: install the 'plot' extra, pip install "
+                       "'fastrnn[plot]'.") from exc
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _read_data(paths, model):
+    """``(X, y)`` of ``diagnose``: text files for a language model; else one ``.npz`` file with
+    an array ``X`` (and optionally ``y``, the targets) or one ``.npy`` file with ``X``."""
+    if type(model).__name__ == "RNNLanguageModel":
+        docs = _read_corpus(paths, "data")
+        if model.input_type_ == "tokens":
+            docs = [d.split() for d in docs]
+        return docs, None
+    import numpy as np
+
+    if len(paths) != 1:
+        raise CLIError(f"a {type(model).__name__} reads one DATA file (.npz with X and y, or .npy "
+                       f"with X), got {len(paths)}.")
+    path = paths[0]
+    if not os.path.exists(path):
+        raise CLIError(f"data file {path!r} does not exist; check the path.")
+    try:
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.ndarray):
+            return data, None
+        with data:
+            if "X" not in data.files:
+                raise CLIError(f"data file {path!r} holds {sorted(data.files)}, not an array "
+                               "'X'; save it with numpy.savez(path, X=X, y=y).")
+            return data["X"], (data["y"] if "y" in data.files else None)
+    except CLIError:
+        raise
+    except (ValueError, OSError) as exc:
+        raise CLIError(f"data file {path!r} is not a numpy .npz or .npy file of numbers; save "
+                       "the sequences with numpy.savez(path, X=X, y=y).") from exc
+
+
+def cmd_plot(args):
+    model = _load_any(args.model)
+    _check_outputs(("--out", args.out))
+    plt = _pyplot_agg()
+    from .diagnostics import plot_history
+
+    try:
+        axes = plot_history(model)
+    except ValueError as exc:
+        raise CLIError(" ".join(str(exc).split())) from exc
+    axes[0].figure.savefig(args.out, dpi=args.dpi)
+    plt.close(axes[0].figure)
+    print(f"wrote the training curves of {args.model} to {args.out}")
+    return 0
+
+
+def cmd_diagnose(args):
+    from .diagnostics import gate_statistics, gradient_flow
+
+    model = _load_any(args.model)
+    if args.out:
+        _check_outputs(("--out", args.out))
+    X, y = _read_data(args.data, model)
+    try:
+        flow = gradient_flow(model, X, y, max_sequences=args.max_sequences)
+        stats = gate_statistics(model, X, max_sequences=args.max_sequences)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(" ".join(str(exc).split())) from exc
+    no_loss = "" if flow.loss_grad is not None else "; no targets y, so no loss"
+    print(f"gradient flow over {int(flow.counts[0])} sequences (norms against the distance d "
+          f"from each direction's last step{no_loss}):")
+    print(flow.to_text())
+    print()
+    print(f"gate statistics over {stats.n_steps} steps:")
+    print(stats.to_text())
+    if args.out:
+        plt = _pyplot_agg()
+        from .diagnostics import plot_gate_statistics, plot_gradient_flow
+
+        n = 2 if flow.loss_grad is not None else 1
+        fig, axes = plt.subplots(1, n + 1, figsize=(4.5 * (n + 1), 3.4), layout="constrained")
+        plot_gradient_flow(flow, ax=axes[:n])
+        plot_gate_statistics(stats, ax=axes[n])
+        fig.savefig(args.out, dpi=args.dpi)
+        plt.close(fig)
+        print(f"\nwrote the plots to {args.out}")
+    return 0
+
+
 def cmd_bench(args):
     from ._bench import run
 
@@ -544,6 +653,32 @@ def build_parser():
                                    "backends, threads, CPU and data cache of this installation.")
     p.add_argument("model", metavar="MODEL", nargs="?", help="a saved model or checkpoint")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("plot", help="plot the training curves of a saved model",
+                       formatter_class=fmt,
+                       description="Training loss, validation score, learning rate and gradient "
+                                   "norm per epoch (a language model: bits per token and learning "
+                                   "rate per evaluation), as recorded by the fit. Needs "
+                                   "matplotlib (the 'plot' extra).")
+    p.add_argument("model", metavar="MODEL", help="a saved model")
+    p.add_argument("--out", default="curves.png", metavar="PNG", help="the image to write")
+    p.add_argument("--dpi", type=_positive_int, default=100, help="resolution of the image")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("diagnose", help="gradient flow and gate statistics of a saved model",
+                       formatter_class=fmt,
+                       description="Print the gradient flow through time (|dL/dh_t| and "
+                                   "|dh_T/dh_t| against the distance) and the gate statistics "
+                                   "of MODEL on DATA: text files for a language model, else a "
+                                   ".npz file with arrays X and y (y optional: without it, no "
+                                   "loss) or a .npy file with X.")
+    p.add_argument("model", metavar="MODEL", help="a saved model")
+    p.add_argument("data", nargs="+", metavar="DATA", help="the sequences to read")
+    p.add_argument("--max-sequences", type=_positive_int, default=64,
+                   help="read the first sequences of DATA only")
+    p.add_argument("--out", metavar="PNG", help="also write the plots to this image")
+    p.add_argument("--dpi", type=_positive_int, default=100, help="resolution of the image")
+    p.set_defaults(func=cmd_diagnose)
 
     p = sub.add_parser("bench", help="a short speed check (with PyTorch side by side if "
                                      "installed)", formatter_class=fmt)

@@ -288,7 +288,8 @@ def test_every_option_has_help_and_shows_its_default():
 
     parser = build_parser()
     subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(subs.choices) == {"train-lm", "generate", "evaluate", "info", "bench"}
+    assert set(subs.choices) == {"train-lm", "generate", "evaluate", "info", "plot", "diagnose",
+                                 "bench"}
     for name, sub in subs.choices.items():
         assert sub.formatter_class is argparse.ArgumentDefaultsHelpFormatter, name
         for action in sub._actions:

@@ -39,6 +39,9 @@ DOCSTRING_MODULES = [
     "fastrnn.losses",
     "fastrnn.preprocessing",
     "fastrnn.callbacks",
+    "fastrnn.diagnostics._flow",
+    "fastrnn.diagnostics._gates",
+    "fastrnn.diagnostics._memory",
 ]
 
 # pages whose ``>>>`` examples are all meant to run (console and code blocks have no prompts)

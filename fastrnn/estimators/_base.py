@@ -154,8 +154,8 @@ def auto_embedding_dim(vocab_size):
 
 class _Progressive(Callback):
     """Keeps a fitting estimator's fitted attributes up to date after every epoch (``n_iter_``,
-    ``t_``, ``loss_curve_``, ``grad_norm_curve_``, ``history_``), so that callbacks (a checkpoint)
-    and an interrupted fit see a consistent estimator."""
+    ``t_``, ``loss_curve_``, ``grad_norm_curve_``, ``lr_curve_``, ``history_``), so that
+    callbacks (a checkpoint) and an interrupted fit see a consistent estimator."""
 
     def __init__(self, done):
         self.n_iter, self.t = done
@@ -165,6 +165,8 @@ class _Progressive(Callback):
         est.t_ = self.t + loop.epoch * loop.task.items_per_epoch()
         est.loss_curve_.append(float(loop.loss_curve[-1]))
         est.grad_norm_curve_.append(loop.grad_norm_curve[-1])
+        # a model loaded from a file of an older version has no learning-rate curve
+        est.lr_curve_ = list(getattr(est, "lr_curve_", None) or []) + [float(logs["lr"])]
         entry = dict(logs, epoch=est.n_iter_)
         est.history_ = list(getattr(est, "history_", None) or []) + [entry]
 
@@ -429,6 +431,7 @@ class BaseRNNEstimator(StreamingMixin, SavingMixin, BaseEstimator):
         self.t_ = 0
         self.loss_curve_ = []
         self.grad_norm_curve_ = []
+        self.lr_curve_ = []
         self.history_ = []
         self._seconds = 0.0
         self._new_counter(early, active)

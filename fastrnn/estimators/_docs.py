@@ -151,6 +151,8 @@ ATTRIBUTES = {
         Mean training loss of each epoch."""),
     "grad_norm_curve_": ("list of float", """
         Mean global gradient norm (before clipping) of each epoch."""),
+    "lr_curve_": ("list of float", """
+        Learning rate at the end of each epoch (after the epoch's schedule step)."""),
     "validation_scores_": ("list of float or None", """
         Validation score (that of :meth:`score`) of each epoch, with validation data; else
         ``None``."""),

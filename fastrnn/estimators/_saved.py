@@ -34,7 +34,7 @@ __all__ = ["check_estimator_file", "check_fitted_file", "check_format_version",
 ESTIMATOR_FORMAT_VERSION = 1
 
 _COMMON = ("n_features_in_", "vocab_size_", "feature_mean_", "feature_scale_", "n_iter_", "t_",
-           "loss_curve_", "grad_norm_curve_", "validation_scores_", "best_loss_",
+           "loss_curve_", "grad_norm_curve_", "lr_curve_", "validation_scores_", "best_loss_",
            "best_validation_score_")
 
 #: the fitted attributes each estimator saves (its ``_saved_attributes``)
@@ -353,6 +353,9 @@ def _fitted_value(name, value, arrays):
     return value
 
 
+#: fitted attributes that files written by earlier versions lack (the model loads without them)
+OPTIONAL_ATTRIBUTES = {"lr_curve_"}
+
 #: types of the fitted attributes (``None``: may be None)
 _ATTRIBUTE_RULES = {
     "n_features_in_": ("count", 1),
@@ -362,6 +365,7 @@ _ATTRIBUTE_RULES = {
     "n_outputs_": ("count", 1),
     "loss_curve_": ("list",),
     "grad_norm_curve_": ("list",),
+    "lr_curve_": ("list",),
     "validation_scores_": ("list", None),
     "best_loss_": ("real", None),
     "best_validation_score_": ("real", None),
@@ -433,7 +437,8 @@ def check_fitted_file(meta, arrays, name, saved, labels, per_step):
     name : str
         The saved class, for messages.
     saved : tuple of str
-        The fitted attributes the class saves (all must be present).
+        The fitted attributes the class saves (all must be present, but those of
+        ``OPTIONAL_ATTRIBUTES``, which files of earlier versions lack).
     labels : tuple of str
         Those among them that hold class labels.
     per_step : bool
@@ -456,7 +461,7 @@ def check_fitted_file(meta, arrays, name, saved, labels, per_step):
     twice = sorted(set(fitted) & set(listed)) or sorted({n for n in listed if listed.count(n) > 1})
     if twice:
         _fail(f"the file gives attribute(s) {twice} twice")
-    missing = sorted(allowed - set(fitted) - set(listed))
+    missing = sorted(allowed - set(fitted) - set(listed) - OPTIONAL_ATTRIBUTES)
     if missing:
         _fail(f"fitted attribute(s) {missing} are missing")
     labels = set(labels)

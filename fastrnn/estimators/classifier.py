@@ -236,7 +236,8 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         The class labels, sorted: numbers, strings, or any hashable objects such as tuples (kept
         whole in an object array; sorted by value, or by ``repr`` if they cannot be compared).
     [shared attributes: n_features_in_ vocab_size_ feature_mean_,feature_scale_ network_]
-    [shared attributes: loss_curve_ grad_norm_curve_ validation_scores_ best_validation_score_]
+    [shared attributes: loss_curve_ grad_norm_curve_ lr_curve_ validation_scores_]
+    [shared attributes: best_validation_score_]
     [shared attributes: best_loss_ n_iter_ t_ history_ stop_reason_]
 
     See Also

@@ -59,7 +59,7 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, BaseRNNEstimator):
     [shared attributes: n_features_in_ vocab_size_ feature_mean_,feature_scale_]
     target_mean_, target_scale_ : ndarray of shape (n_outputs,) or None
         Standardisation of the targets.
-    [shared attributes: network_ loss_curve_ grad_norm_curve_ validation_scores_]
+    [shared attributes: network_ loss_curve_ grad_norm_curve_ lr_curve_ validation_scores_]
     [shared attributes: best_validation_score_ best_loss_ n_iter_ t_ history_ stop_reason_]
 
     See Also

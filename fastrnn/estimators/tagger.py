@@ -42,7 +42,8 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
     classes_ : ndarray of shape (n_classes,)
         The tags.
     [shared attributes: n_features_in_ vocab_size_ feature_mean_,feature_scale_ network_]
-    [shared attributes: loss_curve_ grad_norm_curve_ validation_scores_ best_validation_score_]
+    [shared attributes: loss_curve_ grad_norm_curve_ lr_curve_ validation_scores_]
+    [shared attributes: best_validation_score_]
     [shared attributes: best_loss_ n_iter_ t_ history_ stop_reason_]
 
     See Also
