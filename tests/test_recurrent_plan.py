@@ -164,3 +164,29 @@ def test_calls_from_two_threads_on_one_layer(compiled_backend):
     for t in threads:
         t.join()
     assert failures == []
+
+
+def test_one_blas_thread_limits_every_blas_library_and_restores_it():
+    from fastrnn import _backend
+
+    ctl = _backend._blas_controller()
+    if ctl is None:
+        pytest.skip("threadpoolctl is not installed")
+    libs = ctl.lib_controllers
+    before = [lib.num_threads for lib in libs]
+    for lib in libs:
+        lib.set_num_threads(2)
+    try:
+        with _backend.one_blas_thread():
+            assert [lib.num_threads for lib in libs] == [1] * len(libs)
+            with _backend.one_blas_thread():  # nested: still one, and left at one
+                assert [lib.num_threads for lib in libs] == [1] * len(libs)
+            assert [lib.num_threads for lib in libs] == [1] * len(libs)
+        assert [lib.num_threads for lib in libs] == [2] * len(libs)
+        with pytest.raises(KeyError):  # restored on an exception too
+            with _backend.one_blas_thread():
+                raise KeyError("x")
+        assert [lib.num_threads for lib in libs] == [2] * len(libs)
+    finally:
+        for lib, n in zip(libs, before):
+            lib.set_num_threads(n)
