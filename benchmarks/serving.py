@@ -24,6 +24,7 @@ import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -92,10 +93,7 @@ def main(argv=None):
     print(f"fastrnn / onnxruntime: {res['ratio']:.2f} (fastrnn on {res['fastrnn_backend']}; "
           f"largest difference of the probabilities {res['max_abs_error']:.1e})")
     if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(res, f, indent=2)
-        os.replace(tmp, args.json)
+        Path(args.json).write_text(json.dumps(res, indent=2))
     return res
 
 

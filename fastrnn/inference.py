@@ -128,55 +128,32 @@ class Predictor:
             return [self.classes_[np.argmax(z, axis=1)] for z in out]
         return self.classes_[np.argmax(out, axis=1)]
 
+    # ``X`` of each method below: as for :meth:`predict`
     def decision_function(self, X):
-        """Unnormalised class scores, as the estimator's ``decision_function``.
-
-        Parameters
-        ----------
-        X : array-like or list of arrays
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples, n_classes) (``(n_samples,)`` for two classes), or
-            for a tagger a list of ndarray of shape (T_i, n_classes); float64.
-        """
-        self._require_classes("decision_function")
-        out = self._outputs(X)
-        if self.estimator_class == "RNNTagger":
-            return [np.asarray(z, dtype=np.float64) for z in out]
-        z = np.asarray(out, dtype=np.float64)
-        return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
+        """Unnormalised class scores, as the saved estimator's ``decision_function``: float64 of
+        shape (n_samples, n_classes), (n_samples,) for two classes, or for a tagger a list of
+        arrays of shape (T_i, n_classes)."""
+        scores = self._probabilities(X, None, "decision_function")
+        if isinstance(scores, list) or scores.shape[1] != 2:
+            return scores
+        return scores[:, 1] - scores[:, 0]
 
     def predict_proba(self, X):
-        """Class probabilities, as the estimator's ``predict_proba``.
-
-        Parameters
-        ----------
-        X : array-like or list of arrays
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes), or for a tagger a list of ndarray of
-            shape (T_i, n_classes); float64, columns following ``classes_``.
-        """
+        """Class probabilities, as the saved estimator's ``predict_proba``: float64 of shape
+        (n_samples, n_classes), columns following ``classes_``, or for a tagger a list of arrays
+        of shape (T_i, n_classes)."""
         return self._probabilities(X, softmax, "predict_proba")
 
     def predict_log_proba(self, X):
-        """Logarithm of the class probabilities, as the estimator's ``predict_log_proba``.
-
-        Parameters
-        ----------
-        X : array-like or list of arrays
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes), or list of ndarray (tagger)
-        """
+        """Logarithm of :meth:`predict_proba`, as the saved estimator's ``predict_log_proba``."""
         return self._probabilities(X, log_softmax, "predict_log_proba")
 
     def _probabilities(self, X, fn, method):
+        """The scores in float64 through ``fn`` (softmax, its logarithm, or None: the scores)."""
         self._require_classes(method)
         out = self._outputs(X)
+        if fn is None:
+            fn = lambda z, axis: z  # noqa: E731
         if self.estimator_class == "RNNTagger":
             return [fn(np.asarray(z, dtype=np.float64), axis=1) for z in out]
         return fn(np.asarray(out, dtype=np.float64), axis=1)
