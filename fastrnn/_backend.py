@@ -61,8 +61,17 @@ KERNEL_NAMES = (
     "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward",
     "gru_forward", "gru_backward", "gru_v1_forward", "gru_v1_backward",
 )
+#: the kernels of the cells with an element-wise recurrence (see :mod:`fastrnn.kernels.minimal`)
+MIN_KERNEL_NAMES = (
+    "mingru_gates", "minlstm_gates", "mingru_grads", "minlstm_grads", "scan_range", "scan_local",
+    "scan_apply", "indrnn_forward", "indrnn_backward",
+)
 BACKENDS = ("numba", "cython", "cuda", "numpy")
 DEFAULT = "numba"
+
+#: the backends that have kernels for a cell (``CellSpec.kind``), where not all of them do
+CELL_BACKENDS = {"mingru": ("numba", "numpy"), "minlstm": ("numba", "numpy"),
+                 "indrnn": ("numba", "numpy")}
 
 #: Where ``backend="auto"`` sends a call of a given kind when that backend is available (every
 #: other call runs on :data:`DEFAULT`). Kinds: ``"step"``, a streaming step
@@ -110,7 +119,8 @@ def _kernels(module_names):
     ns = {}
     for name in module_names:
         mod = importlib.import_module(name)
-        ns.update({k: getattr(mod, k) for k in KERNEL_NAMES if hasattr(mod, k)})
+        ns.update({k: getattr(mod, k) for k in KERNEL_NAMES + MIN_KERNEL_NAMES
+                   if hasattr(mod, k)})
     return ns
 
 
@@ -159,7 +169,8 @@ def _general(name, kernels, **extra):
 def _numba_backend():
     from .kernels import _driver, _fastdriver
 
-    kernels = _kernels(["fastrnn.kernels.rnn", "fastrnn.kernels.lstm", "fastrnn.kernels.gru"])
+    kernels = _kernels(["fastrnn.kernels.rnn", "fastrnn.kernels.lstm", "fastrnn.kernels.gru",
+                        "fastrnn.kernels.minimal"])
     k = SimpleNamespace(**kernels)
 
     def forward(spec, params, X, plan, h0, c0, hmasks, drops):
@@ -222,7 +233,7 @@ def resolve_name(name="auto"):
     return name
 
 
-def route(requested, call=None):
+def route(requested, call=None, kind=None):
     """The backend that runs a call.
 
     Parameters
@@ -231,6 +242,9 @@ def route(requested, call=None):
         The layer's ``backend`` argument.
     call : {"step", "infer1"} or None
         The kind of call (see :data:`AUTO_ROUTES`); ``None`` for any other.
+    kind : str, optional
+        The layer's cell (``CellSpec.kind``): a route of :data:`AUTO_ROUTES` to a backend without
+        kernels for it (:data:`CELL_BACKENDS`) is not taken.
 
     Returns
     -------
@@ -239,9 +253,31 @@ def route(requested, call=None):
     """
     if check_name(requested) == "auto" and env_backend() is None:
         routed = AUTO_ROUTES.get(call)
-        if routed is not None and has_backend(routed):
+        if routed is not None and supports(routed, kind) and has_backend(routed):
             return routed
     return resolve_name(requested)
+
+
+def supports(name, kind):
+    """Whether backend ``name`` has kernels for the cell ``kind`` (``CellSpec.kind``; ``None``
+    for any)."""
+    return kind is None or name in CELL_BACKENDS.get(kind, BACKENDS)
+
+
+def check_supports(name, kind, requested=None):
+    """Raise ``ValueError`` naming the backend, the cell and the backends that run it when
+    backend ``name`` has no kernels for the cell ``kind``; ``requested`` is the layer's
+    ``backend`` argument (``"auto"`` names ``$FASTRNN_BACKEND`` as the cause)."""
+    if supports(name, kind):
+        return
+    works = CELL_BACKENDS[kind]
+    why = (f"FASTRNN_BACKEND={name!r} sends every call of a backend='auto' layer there"
+           if check_name(requested) == "auto" and env_backend() is not None
+           else f"the layer asks for backend={name!r}")
+    raise ValueError(
+        f"backend {name!r} has no kernels for the {kind!r} cell ({why}); it runs on "
+        f"{' or '.join(map(repr, works))}. Build the layer with backend='auto' or "
+        f"backend={works[0]!r}" + (", or unset FASTRNN_BACKEND." if "FASTRNN" in why else "."))
 
 
 def get_backend(name="auto"):
