@@ -21,8 +21,9 @@ and drawn the dropout masks:
 
 ``spec`` (:class:`fastrnn.nn.recurrent.CellSpec`) describes the cell, the sizes and the dtype;
 ``params`` are the layer's arrays. A backend also carries its eight per-step cell kernels
-(``rnn_forward`` ... ``gru_v1_backward``, see :mod:`fastrnn.kernels.rnn`) as attributes, and the
-two kernels of :class:`fastrnn.nn.Embedding`, whose arrays stay on the host on every backend:
+(``rnn_forward`` ... ``gru_v1_backward``, see :mod:`fastrnn.kernels.rnn`) as attributes (the Numba
+and numpy backends also those of minGRU, minLSTM and IndRNN, :data:`MIN_KERNEL_NAMES`; the cells a
+backend lacks kernels for are listed in :data:`CELL_BACKENDS`), and the two kernels of :class:`fastrnn.nn.Embedding`, whose arrays stay on the host on every backend:
 
 ``embedding_forward(weight, ids, out)`` and ``embedding_backward(ids, dY, padding_idx, g)``
     The gather-sum of every step's ids and its scatter-add (see :mod:`fastrnn.kernels.embedding`):
