@@ -374,3 +374,24 @@ def test_bad_arguments(call, match):
 def test_lstm_unchanged_by_the_new_routes():
     assert route("numpy", None, "lstm") == "numpy"
     assert LSTM(3, 4, backend="numpy")._spec.cand is False
+
+
+@pytest.mark.parametrize("shape", [dict(), dict(num_layers=2, bidirectional=True, dropout=0.3)],
+                         ids=["single", "stacked-bidir-dropout"])
+@pytest.mark.parametrize("B, T", [(1, 1), (3, 4), (2, 1100)])
+@pytest.mark.parametrize("name", ["mingru", "minlstm", "indrnn-relu"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_unpadded_call_matches_the_padded_path_bit_for_bit(name, B, T, shape, backend, dtype):
+    """A call without lengths (no sorting, no masks) against the padded path: one more step
+    holding NaN, every length T."""
+    X = np.random.RandomState(2).randn(B, T, 3).astype(dtype)
+    got = run(make(name, backend, dtype, **shape), X, None)
+    Xp = np.concatenate([X, np.full((B, 1, 3), np.nan, dtype)], axis=1)
+    R = np.concatenate([got[6], np.zeros((B, 1, got[6].shape[2]))], axis=1)
+    ref = run(make(name, backend, dtype, **shape), Xp, np.full(B, T), R=R, S=got[7])
+    np.testing.assert_array_equal(got[1], ref[1][:, :T])
+    np.testing.assert_array_equal(got[2], ref[2])
+    np.testing.assert_array_equal(got[3], ref[3][:, :T])
+    np.testing.assert_array_equal(got[5], ref[5])
+    for k in ref[4]:
+        np.testing.assert_array_equal(got[4][k], ref[4][k])

@@ -117,3 +117,18 @@ def test_language_model_trains_generates_and_round_trips(cell, tmp_path):
     assert back.perplexity(texts) == lm.perplexity(texts)
     assert (back.generate("the", max_length=10, random_state=1)
             == lm.generate("the", max_length=10, random_state=1))
+
+
+@pytest.mark.parametrize("cell", NEW_CELLS)
+@pytest.mark.parametrize("backend", ["numpy", "numba", "auto"])
+def test_classifier_step_equals_predict_proba_of_each_prefix(cell, backend):
+    rng = np.random.RandomState(0)
+    X = rng.normal(2.0, 3.0, (24, 7, 3))
+    y = (X[:, :, 0].mean(axis=1) > 2.0).astype(int)
+    clf = RNNClassifier(cell=cell, num_layers=2, pooling="mean", dtype="float64",
+                        bidirectional=False, backend=backend, max_iter=3, hidden_size=6,
+                        batch_size=8, random_state=0).fit(X, y)
+    state = clf.init_state(3)
+    for t in range(1, 8):
+        out, state = clf.step(X[:3, t - 1], state)
+        np.testing.assert_allclose(out, clf.predict_proba(X[:3, :t]), rtol=1e-9, atol=1e-12)
