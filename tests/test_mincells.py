@@ -25,9 +25,9 @@ CELLS = {
 SHAPES = {"single": dict(), "stacked-bidir": dict(num_layers=2, bidirectional=True)}
 
 
-def make(name, backend="numpy", dtype=np.float64, seed=0, I=3, H=4, **kw):
+def make(name, backend="numpy", dtype=np.float64, seed=0, n_in=3, H=4, **kw):
     cls, extra = CELLS[name]
-    layer = cls(I, H, dtype=dtype, backend=backend, random_state=seed, **extra, **kw)
+    layer = cls(n_in, H, dtype=dtype, backend=backend, random_state=seed, **extra, **kw)
     rng = np.random.RandomState(seed + 100)
     for k, v in layer.params.items():  # non-trivial biases, so every path is exercised
         if k.startswith("bias"):
@@ -35,9 +35,9 @@ def make(name, backend="numpy", dtype=np.float64, seed=0, I=3, H=4, **kw):
     return layer
 
 
-def batch(B=4, T=6, I=3, seed=1, lengths=(6, 1, 4, 6)):
+def batch(B=4, T=6, n_in=3, seed=1, lengths=(6, 1, 4, 6)):
     rng = np.random.RandomState(seed)
-    return rng.randn(B, T, I), np.array(lengths)
+    return rng.randn(B, T, n_in), np.array(lengths)
 
 
 def initial_state(layer, B, seed=3):
@@ -281,7 +281,7 @@ def test_numba_matches_numpy(name, shape, dtype):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_minlstm_is_finite_where_both_gates_underflow(backend):
-    layer = make("minlstm", backend, np.float64, I=1, H=1)
+    layer = make("minlstm", backend, np.float64, n_in=1, H=1)
     layer.params["weight_ih_l0"][...] = [[1.0], [1.0], [0.0]]
     layer.params["bias_ih_l0"][...] = [0.0, 0.0, 2.0]
     X = np.full((1, 3, 1), -2000.0)  # sigmoid underflows to 0 for both gates

@@ -1,5 +1,5 @@
-"""The numpy reference backend: the same kernels as :mod:`fastrnn.kernels.rnn`, ``lstm`` and ``gru``,
-written with whole-array numpy operations and a Python loop over time.
+"""The numpy reference backend: the same kernels as :mod:`fastrnn.kernels.rnn`, ``lstm``, ``gru``
+and ``minimal``, written with whole-array numpy operations and a Python loop over time.
 
 Clear and slow; it exists so that every compiled backend can be checked against an independent
 implementation of the same signatures. Conventions: see :mod:`fastrnn.kernels.rnn`.
