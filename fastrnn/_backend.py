@@ -21,9 +21,10 @@ and drawn the dropout masks:
 
 ``spec`` (:class:`fastrnn.nn.recurrent.CellSpec`) describes the cell, the sizes and the dtype;
 ``params`` are the layer's arrays. A backend also carries its eight per-step cell kernels
-(``rnn_forward`` ... ``gru_v1_backward``, see :mod:`fastrnn.kernels.rnn`) as attributes (the Numba
-and numpy backends also those of minGRU, minLSTM and IndRNN, :data:`MIN_KERNEL_NAMES`; the cells a
-backend lacks kernels for are listed in :data:`CELL_BACKENDS`), and the two kernels of :class:`fastrnn.nn.Embedding`, whose arrays stay on the host on every backend:
+(``rnn_forward`` ... ``gru_v1_backward``, see :mod:`fastrnn.kernels.rnn`) as attributes (the CPU
+backends also those of minGRU, minLSTM and IndRNN, :data:`MIN_KERNEL_NAMES`; the backends that
+have a cell's kernels, where not all do, are listed in :data:`CELL_BACKENDS`), and the two
+kernels of :class:`fastrnn.nn.Embedding`, whose arrays stay on the host on every backend:
 
 ``embedding_forward(weight, ids, out)`` and ``embedding_backward(ids, dY, padding_idx, g)``
     The gather-sum of every step's ids and its scatter-add (see :mod:`fastrnn.kernels.embedding`):
@@ -71,8 +72,8 @@ BACKENDS = ("numba", "cython", "cuda", "numpy")
 DEFAULT = "numba"
 
 #: the backends that have kernels for a cell (``CellSpec.kind``), where not all of them do
-CELL_BACKENDS = {"mingru": ("numba", "numpy"), "minlstm": ("numba", "numpy"),
-                 "indrnn": ("numba", "numpy")}
+_ELEMENTWISE = ("numba", "cython", "numpy")
+CELL_BACKENDS = {"mingru": _ELEMENTWISE, "minlstm": _ELEMENTWISE, "indrnn": _ELEMENTWISE}
 
 #: Where ``backend="auto"`` sends a call of a given kind when that backend is available (every
 #: other call runs on :data:`DEFAULT`). Kinds: ``"step"``, a streaming step
@@ -200,8 +201,18 @@ def _load(name):
     if name == "numba":
         return _numba_backend()
     if name == "cython":
+        from .kernels import _driver
+
         kernels = _kernels(["fastrnn._cy._kernels"])
-        stream = importlib.import_module("fastrnn._cy._stream").stream
+        bound = importlib.import_module("fastrnn._cy._stream").stream
+        k = SimpleNamespace(**kernels)
+
+        def stream(spec, params, state):
+            # the bound one-call-per-layer steps are those of the cells with a recurrent matrix
+            if spec.kind in CELL_BACKENDS:
+                return _driver.stream(k, spec, params, state)
+            return bound(spec, params, state)
+
         return _general(name, kernels, stream=stream)
     if name == "cuda":
         kernels = _kernels(["fastrnn.kernels.cuda"])

@@ -10,10 +10,11 @@ from fastrnn.kernels import _mincells
 from fastrnn.nn import LSTM, IndRNN, MinGRU, MinLSTM
 
 from _reference import indrnn_sequence, network_sequence, unit_params
-from conftest import numerical_grad, tol
+from conftest import CPU_BACKENDS, numerical_grad, tol
 
-#: the backends with kernels for these cells
-BACKENDS = ["numpy", "numba"]
+#: the backends with kernels for these cells (cython when it is built)
+BACKENDS = [b for b in CPU_BACKENDS if b in ("numpy", "numba", "cython")]
+COMPILED = [b for b in BACKENDS if b != "numpy"]
 CELLS = {
     "mingru": (MinGRU, {}),
     "mingru-g": (MinGRU, dict(candidate="g")),
@@ -257,9 +258,11 @@ def test_threaded_layer_matches_reference_and_numpy(name, threads, dtype):
     mode = _mincells.scan_plan(T, B, B * 16)
     assert mode == (("time", 4) if name != "indrnn-relu" else ("lanes", 4))
     runs = {bk: run(make(name, bk, dtype, H=16, bidirectional=True), X, L) for bk in BACKENDS}
-    ref, got = runs["numpy"], runs["numba"]
-    for a, b in [(got[1], ref[1]), (got[3], ref[3])] + [(got[4][k], ref[4][k]) for k in ref[4]]:
-        assert rel_err(a, b) < tol(dtype)
+    ref = runs["numpy"]
+    for got in (runs[bk] for bk in COMPILED):
+        for a, b in ([(got[1], ref[1]), (got[3], ref[3])]
+                     + [(got[4][k], ref[4][k]) for k in ref[4]]):
+            assert rel_err(a, b) < tol(dtype)
     layer = make(name, "numba", np.float64, H=16, bidirectional=True)
     Y, _ = layer.forward(X, L)
     for b in range(2):
@@ -270,9 +273,10 @@ def test_threaded_layer_matches_reference_and_numpy(name, threads, dtype):
 # ---------------------------------------------------------------- backend parity
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("name", CELLS)
-def test_numba_matches_numpy(name, shape, dtype):
+@pytest.mark.parametrize("backend", COMPILED)
+def test_compiled_backend_matches_numpy(name, shape, backend, dtype):
     ref = run(make(name, "numpy", dtype, **SHAPES[shape]), *batch())
-    got = run(make(name, "numba", dtype, **SHAPES[shape]), *batch())
+    got = run(make(name, backend, dtype, **SHAPES[shape]), *batch())
     t = tol(dtype)
     for a, b in [(got[1], ref[1]), (got[3], ref[3])] + [(got[4][k], ref[4][k]) for k in ref[4]]:
         assert rel_err(a, b) < t
@@ -311,19 +315,18 @@ def test_streaming_step_equals_forward(name, backend, dtype):
 
 # ---------------------------------------------------------------- backends without kernels
 @pytest.mark.parametrize("cls", [MinGRU, MinLSTM, IndRNN])
-@pytest.mark.parametrize("backend", ["cython", "cuda"])
-def test_a_backend_without_kernels_is_named_with_those_that_work(cls, backend):
+def test_a_backend_without_kernels_is_named_with_those_that_work(cls):
     kind = cls.__name__.lower()
-    with pytest.raises(ValueError, match=rf"backend '{backend}' has no kernels for the '{kind}' "
-                                         r"cell.*'numba' or 'numpy'"):
-        cls(3, 4, backend=backend)
+    with pytest.raises(ValueError, match=rf"backend 'cuda' has no kernels for the '{kind}' "
+                                         r"cell.*'numba' or 'cython' or 'numpy'"):
+        cls(3, 4, backend="cuda")
 
 
 def test_forced_backend_without_kernels_names_the_variable(monkeypatch):
     layer = MinGRU(3, 4)
-    monkeypatch.setenv("FASTRNN_BACKEND", "cython")
-    with pytest.raises(ValueError, match=r"'cython' has no kernels for the 'mingru' cell "
-                                         r"\(FASTRNN_BACKEND='cython'.*unset FASTRNN_BACKEND"):
+    monkeypatch.setenv("FASTRNN_BACKEND", "cuda")
+    with pytest.raises(ValueError, match=r"'cuda' has no kernels for the 'mingru' cell "
+                                         r"\(FASTRNN_BACKEND='cuda'.*unset FASTRNN_BACKEND"):
         layer.forward(np.zeros((1, 2, 3)))
     with pytest.raises(ValueError, match="FASTRNN_BACKEND"):
         layer.init_state(1)
@@ -335,9 +338,13 @@ def test_auto_never_routes_these_cells_to_a_backend_without_kernels(monkeypatch)
     monkeypatch.delenv("FASTRNN_BACKEND", raising=False)
     monkeypatch.setattr(bk, "has_backend", lambda name: True)  # as if every backend were built
     for call in ("step", "infer1"):
-        assert route("auto", call, "lstm") == bk.AUTO_ROUTES[call]
-        for kind in ("mingru", "minlstm", "indrnn"):
-            assert route("auto", call, kind) == bk.DEFAULT
+        for kind in ("lstm", "mingru", "minlstm", "indrnn"):
+            assert route("auto", call, kind) == bk.AUTO_ROUTES[call]
+    # a routed backend without kernels for the cell is passed over
+    monkeypatch.setitem(bk.CELL_BACKENDS, "mingru", ("numba", "numpy"))
+    for call in ("step", "infer1"):
+        assert route("auto", call, "mingru") == bk.DEFAULT
+        assert route("auto", call, "minlstm") == bk.AUTO_ROUTES[call]
 
 
 # ---------------------------------------------------------------- parameters and arguments
@@ -395,3 +402,26 @@ def test_unpadded_call_matches_the_padded_path_bit_for_bit(name, B, T, shape, ba
     np.testing.assert_array_equal(got[5], ref[5])
     for k in ref[4]:
         np.testing.assert_array_equal(got[4][k], ref[4][k])
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda k, a, hs: k.scan_range(a, a, hs[:-1], 0, 3, 0, 4),
+     r"scan_range: hs must have shape \(4, 4\), got \(3, 4\)"),
+    (lambda k, a, hs: k.scan_range(a, a, hs.astype(np.float32), 0, 3, 0, 4),
+     r"scan_range: hs must have the dtype of a \(float64\)"),
+    (lambda k, a, hs: k.scan_range(a, a, hs, 0, 5, 0, 4),
+     r"scan_range: \(t0, t1\) = \(0, 5\) must satisfy 0 <= start <= stop <= 3"),
+    (lambda k, a, hs: k.scan_local(a, a, hs, np.zeros(4), 2, 2),
+     r"scan_local: \(t0, t1\) = \(2, 2\) must satisfy 0 <= start < stop"),
+    (lambda k, a, hs: k.mingru_gates(np.zeros((3, 1, 4)), np.full(3, 1), False,
+                                     a.reshape(3, 1, 4), a.reshape(3, 1, 4), 0, 3),
+     r"mingru_gates: xp must have shape \(3, 1, 8\)"),
+    (lambda k, a, hs: k.indrnn_forward(np.zeros((3, 2, 2)), np.zeros((2, 2)),
+                                       np.array([2, 3, 1]), True, np.zeros((4, 2, 2)), 0, 2),
+     r"indrnn_forward: batch_sizes\[1\] = 3 is outside \[0, 2\]"),
+])
+def test_cython_kernels_name_a_bad_argument(call, match):
+    if "cython" not in BACKENDS:
+        pytest.skip("the Cython extension is not built (make test builds it)")
+    with pytest.raises(ValueError, match=match):
+        call(get_backend("cython"), np.zeros((3, 4)), np.zeros((4, 4)))

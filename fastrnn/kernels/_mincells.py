@@ -4,7 +4,7 @@ IndRNN (see :mod:`fastrnn.kernels.minimal` for the mathematics and the kernels).
 :mod:`fastrnn.kernels._driver` runs these units like those of the other cells (same layout, same
 padding, dropout between layers, both directions); they take the backend's kernels ``k``
 (``mingru_gates`` ... ``indrnn_backward``) and split their work over threads
-(:func:`fastrnn._parallel.run_parts`; the Numba kernels release the GIL):
+(:func:`fastrnn._parallel.run_parts`; the Numba and Cython kernels release the GIL):
 
 * the recurrence ``h_t = a_t * h_{t-1} + b_t`` of minGRU and minLSTM runs as a scan (:func:`scan`):
   lane by lane over time, the lanes (units of sequences) split over threads, when the batch has a
@@ -51,8 +51,10 @@ def scan_plan(T, B, N, threads=None):
     parts : int
         Number of parts (threads).
     """
+    if T * N < MIN_PARALLEL_WORK:  # before num_threads(), which imports Numba
+        return "lanes", 1
     threads = num_threads() if threads is None else threads
-    if threads == 1 or T * N < MIN_PARALLEL_WORK:
+    if threads == 1:
         return "lanes", 1
     if B >= threads or T < 8 * threads:
         return "lanes", min(threads, B)

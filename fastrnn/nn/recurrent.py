@@ -538,8 +538,8 @@ _MINIMAL_PARAMETERS = """
         which takes logarithms of the states; the scan here multiplies by the gates and never
         divides or takes a logarithm, so it is stable either way, and the identity is the default.
     dtype, backend, random_state
-        As for :class:`LSTM`; the backends with kernels for this cell are ``"numba"`` and
-        ``"numpy"`` (another raises ``ValueError`` naming them).
+        As for :class:`LSTM`; the backends with kernels for this cell are ``"numba"``,
+        ``"cython"`` and ``"numpy"`` (``"cuda"`` raises ``ValueError`` naming them).
     init : {"default", "pytorch"}, default "default"
         ``"default"``: Glorot-uniform weights, zero biases; ``"pytorch"``: uniform on
         ``±1/sqrt(H)``.
@@ -548,9 +548,10 @@ _MINIMAL_PARAMETERS = """
     -----
     The gates read the input alone, so the layer's projections of all steps are one matrix
     product, and the state follows ``h_t = a_t ⊙ h_{t-1} + b_t`` element by element. The Numba
-    backend runs that recurrence as a scan: the units of the batch split over threads, or, for a
-    batch of fewer sequences than threads and a long sequence, blocks of time scanned in parallel
-    and joined by their carries. ``recurrent_dropout`` is not available (no recurrent weight).
+    and Cython backends run that recurrence as a scan: the units of the batch split over threads,
+    or, for a batch of fewer sequences than threads and a long sequence, blocks of time scanned in
+    parallel and joined by their carries. ``recurrent_dropout`` is not available (no recurrent
+    weight).
 """
 
 
@@ -633,8 +634,8 @@ class IndRNN(_Elementwise):
     dropout, recurrent_dropout : float, default 0
         As for :class:`LSTM` (the recurrent mask multiplies ``h_{t-1}`` where it meets ``u``).
     dtype, backend, random_state
-        As for :class:`LSTM`; the backends with kernels for this cell are ``"numba"`` and
-        ``"numpy"`` (another raises ``ValueError`` naming them).
+        As for :class:`LSTM`; the backends with kernels for this cell are ``"numba"``,
+        ``"cython"`` and ``"numpy"`` (``"cuda"`` raises ``ValueError`` naming them).
     init : {"default", "pytorch"}, default "default"
         ``"default"``: Glorot-uniform ``W_ih``, ``u`` uniform on [0, 1) (each unit decays, none
         grows, at the start), zero biases; ``"pytorch"``: uniform on ``±1/sqrt(H)`` for every
