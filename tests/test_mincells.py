@@ -425,3 +425,30 @@ def test_cython_kernels_name_a_bad_argument(call, match):
         pytest.skip("the Cython extension is not built (make test builds it)")
     with pytest.raises(ValueError, match=match):
         call(get_backend("cython"), np.zeros((3, 4)), np.zeros((4, 4)))
+
+
+def test_cython_inference_and_steps_of_the_new_cells_load_no_numba():
+    """Where backend='auto' sends inference on one sequence and streaming steps (the Cython
+    backend, when built), these cells run without importing Numba, as the others do."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if "cython" not in BACKENDS:
+        pytest.skip("the Cython extension is not built (make test builds it)")
+    code = (
+        "import sys, numpy as np\n"
+        "from fastrnn.nn import MinGRU, MinLSTM, IndRNN\n"
+        "for cls in (MinGRU, MinLSTM, IndRNN):\n"
+        "    layer = cls(3, 4, num_layers=2, random_state=0).eval()\n"
+        "    layer.forward(np.ones((1, 5, 3)))\n"
+        "    state = layer.init_state(1)\n"
+        "    layer.step(np.ones((1, 3)), state)\n"
+        "    print(layer.last_backend_, state.backend, 'numba' in sys.modules)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "FASTRNN_BACKEND": ""})
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["cython", "cython", "False"] * 3
