@@ -356,8 +356,8 @@ def test_param_names_shapes_and_state_dict():
     assert g.params["weight_ih_l1_reverse"].shape == (14, 14)
     assert MinLSTM(5, 7, random_state=0).params["bias_ih_l0"].shape == (21,)
     ind = IndRNN(5, 7, random_state=0, dtype=np.float64)
-    assert [ind.params[k].shape for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0",
-                                          "bias_hh_l0")] == [(7, 5), (7,), (7,), (7,)]
+    assert list(ind.params) == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
+    assert [v.shape for v in ind.params.values()] == [(7, 5), (7,), (7,), (7,)]
     assert np.all((ind.params["weight_hh_l0"] >= 0) & (ind.params["weight_hh_l0"] < 1))
     other = IndRNN(5, 7, random_state=1, dtype=np.float64)
     other.load_state_dict(ind.state_dict())

@@ -502,16 +502,21 @@ class _Elementwise(_Recurrent):
         super().__init__(input_size, hidden_size, num_layers, **kwargs)
 
     def _build(self):
+        # PyTorch's order: weight_ih, weight_hh, bias_ih, bias_hh (those of them the cell has)
         H, G, rng, dt = self.hidden_size, self.G, self.rng_, self.dtype
+        bound = 1.0 / np.sqrt(H)
         for _, _, sfx, size in self._units():
             if self.init == "pytorch":
-                bound = 1.0 / np.sqrt(H)
                 self.params["weight_ih" + sfx] = _init.uniform((G * H, size), rng, dt, bound)
-                self.params["bias_ih" + sfx] = _init.uniform((G * H,), rng, dt, bound)
             else:
                 self.params["weight_ih" + sfx] = _init.glorot_uniform((G * H, size), rng, dt)
-                self.params["bias_ih" + sfx] = np.zeros(G * H, dt)
-            self._build_extra(sfx)
+            if self.recurrent_weight:
+                self.params["weight_hh" + sfx] = (
+                    _init.uniform((H,), rng, dt, bound) if self.init == "pytorch"
+                    else rng.uniform(0.0, 1.0, H).astype(dt))
+            for name in ("bias_ih", "bias_hh") if self.recurrent_weight else ("bias_ih",):
+                self.params[name + sfx] = (_init.uniform((G * H,), rng, dt, bound)
+                                           if self.init == "pytorch" else np.zeros(G * H, dt))
 
 
 class _Minimal(_Elementwise):
@@ -668,13 +673,3 @@ class IndRNN(_Elementwise):
             raise ValueError(f"nonlinearity must be 'relu' or 'tanh', got {nonlinearity!r}.")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, **kwargs)
-
-    def _build_extra(self, sfx):
-        H, dt = self.hidden_size, self.dtype
-        if self.init == "pytorch":
-            bound = 1.0 / np.sqrt(H)
-            self.params["weight_hh" + sfx] = _init.uniform((H,), self.rng_, dt, bound)
-            self.params["bias_hh" + sfx] = _init.uniform((H,), self.rng_, dt, bound)
-        else:
-            self.params["weight_hh" + sfx] = self.rng_.uniform(0.0, 1.0, H).astype(dt)
-            self.params["bias_hh" + sfx] = np.zeros(H, dt)
