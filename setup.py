@@ -29,7 +29,7 @@ from setuptools.errors import CompileError
 
 CY_PACKAGE = "fastrnn._cy"
 CY_DIR = os.path.join("fastrnn", "_cy")
-CY_MODULES = ("_rnn", "_lstm", "_gru", "_step")
+CY_MODULES = ("_rnn", "_lstm", "_gru", "_step", "_minimal")
 STATUS_FILE = "_build_status.txt"
 
 # Portable optimisation flags. No -ffast-math: NaN and Inf must propagate through the kernels so

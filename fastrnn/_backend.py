@@ -21,8 +21,10 @@ and drawn the dropout masks:
 
 ``spec`` (:class:`fastrnn.nn.recurrent.CellSpec`) describes the cell, the sizes and the dtype;
 ``params`` are the layer's arrays. A backend also carries its eight per-step cell kernels
-(``rnn_forward`` ... ``gru_v1_backward``, see :mod:`fastrnn.kernels.rnn`) as attributes, and the
-two kernels of :class:`fastrnn.nn.Embedding`, whose arrays stay on the host on every backend:
+(``rnn_forward`` ... ``gru_v1_backward``, see :mod:`fastrnn.kernels.rnn`) as attributes (the CPU
+backends also those of minGRU, minLSTM and IndRNN, :data:`MIN_KERNEL_NAMES`; the backends that
+have a cell's kernels, where not all do, are listed in :data:`CELL_BACKENDS`), and the two
+kernels of :class:`fastrnn.nn.Embedding`, whose arrays stay on the host on every backend:
 
 ``embedding_forward(weight, ids, out)`` and ``embedding_backward(ids, dY, padding_idx, g)``
     The gather-sum of every step's ids and its scatter-add (see :mod:`fastrnn.kernels.embedding`):
@@ -65,8 +67,17 @@ KERNEL_NAMES = (
     "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward",
     "gru_forward", "gru_backward", "gru_v1_forward", "gru_v1_backward",
 )
+#: the kernels of the cells with an element-wise recurrence (see :mod:`fastrnn.kernels.minimal`)
+MIN_KERNEL_NAMES = (
+    "mingru_gates", "minlstm_gates", "mingru_grads", "minlstm_grads", "scan_range", "scan_local",
+    "scan_apply", "indrnn_forward", "indrnn_backward",
+)
 BACKENDS = ("numba", "cython", "cuda", "numpy")
 DEFAULT = "numba"
+
+#: the backends that have kernels for a cell (``CellSpec.kind``), where not all of them do
+_ELEMENTWISE = ("numba", "cython", "numpy")
+CELL_BACKENDS = {"mingru": _ELEMENTWISE, "minlstm": _ELEMENTWISE, "indrnn": _ELEMENTWISE}
 
 #: Where ``backend="auto"`` sends a call of a given kind when that backend is available (every
 #: other call runs on :data:`DEFAULT`). Kinds: ``"step"``, a streaming step
@@ -138,7 +149,8 @@ def _kernels(module_names):
     ns = {}
     for name in module_names:
         mod = importlib.import_module(name)
-        ns.update({k: getattr(mod, k) for k in KERNEL_NAMES if hasattr(mod, k)})
+        ns.update({k: getattr(mod, k) for k in KERNEL_NAMES + MIN_KERNEL_NAMES
+                   if hasattr(mod, k)})
     return ns
 
 
@@ -187,7 +199,8 @@ def _general(name, kernels, **extra):
 def _numba_backend():
     from .kernels import _driver, _fastdriver
 
-    kernels = _kernels(["fastrnn.kernels.rnn", "fastrnn.kernels.lstm", "fastrnn.kernels.gru"])
+    kernels = _kernels(["fastrnn.kernels.rnn", "fastrnn.kernels.lstm", "fastrnn.kernels.gru",
+                        "fastrnn.kernels.minimal"])
     k = SimpleNamespace(**kernels)
 
     def forward(spec, params, X, plan, h0, c0, hmasks, drops):
@@ -272,9 +285,19 @@ def _load(name):
     if name == "numba":
         return _numba_backend()
     if name == "cython":
+        from .kernels import _driver
+
         _load_cython_blas()
         kernels = _kernels(["fastrnn._cy._kernels"])
-        stream = importlib.import_module("fastrnn._cy._stream").stream
+        bound = importlib.import_module("fastrnn._cy._stream").stream
+        k = SimpleNamespace(**kernels)
+
+        def stream(spec, params, state):
+            # the bound one-call-per-layer steps are those of the cells with a recurrent matrix
+            if spec.kind in CELL_BACKENDS:
+                return _driver.stream(k, spec, params, state)
+            return bound(spec, params, state)
+
         return _general(name, kernels, stream=stream)
     if name == "cuda":
         kernels = _kernels(["fastrnn.kernels.cuda"])
@@ -324,7 +347,7 @@ def _numba_installed():
 _installed = {}
 
 
-def route(requested, call=None):
+def route(requested, call=None, kind=None):
     """The backend that runs a call.
 
     Parameters
@@ -333,6 +356,9 @@ def route(requested, call=None):
         The layer's ``backend`` argument.
     call : {"step", "infer1"} or None
         The kind of call (see :data:`AUTO_ROUTES`); ``None`` for any other.
+    kind : str, optional
+        The layer's cell (``CellSpec.kind``): a route of :data:`AUTO_ROUTES` to a backend without
+        kernels for it (:data:`CELL_BACKENDS`) is not taken.
 
     Returns
     -------
@@ -341,9 +367,31 @@ def route(requested, call=None):
     """
     if check_name(requested) == "auto" and env_backend() is None:
         routed = AUTO_ROUTES.get(call)
-        if routed is not None and has_backend(routed):
+        if routed is not None and supports(routed, kind) and has_backend(routed):
             return routed
     return resolve_name(requested)
+
+
+def supports(name, kind):
+    """Whether backend ``name`` has kernels for the cell ``kind`` (``CellSpec.kind``; ``None``
+    for any)."""
+    return kind is None or name in CELL_BACKENDS.get(kind, BACKENDS)
+
+
+def check_supports(name, kind, requested=None):
+    """Raise ``ValueError`` naming the backend, the cell and the backends that run it when
+    backend ``name`` has no kernels for the cell ``kind``; ``requested`` is the layer's
+    ``backend`` argument (``"auto"`` names ``$FASTRNN_BACKEND`` as the cause)."""
+    if supports(name, kind):
+        return
+    works = CELL_BACKENDS[kind]
+    why = (f"FASTRNN_BACKEND={name!r} sends every call of a backend='auto' layer there"
+           if check_name(requested) == "auto" and env_backend() is not None
+           else f"the layer asks for backend={name!r}")
+    raise ValueError(
+        f"backend {name!r} has no kernels for the {kind!r} cell ({why}); it runs on "
+        f"{' or '.join(map(repr, works))}. Build the layer with backend='auto' or "
+        f"backend={works[0]!r}" + (", or unset FASTRNN_BACKEND." if "FASTRNN" in why else "."))
 
 
 def get_backend(name="auto"):

@@ -56,6 +56,49 @@ def gru_sequence(x, h0, p, reset_after=True):
     return np.array(out), h
 
 
+def mingru_sequence(x, h0, p, g=False):
+    """minGRU (Feng et al. 2024): x (L, I), h0 (H,) -> outputs (L, H), h_n. ``g`` puts the
+    candidate through g(v) = v + 0.5 (v >= 0), sigmoid(v) (v < 0)."""
+    H = h0.shape[0]
+    W, b = p["weight_ih"], p["bias_ih"]
+    h, out = h0, []
+    for xt in x:
+        z = sigmoid(W[:H] @ xt + b[:H])
+        v = W[H:] @ xt + b[H:]
+        cand = np.where(v >= 0, v + 0.5, sigmoid(v)) if g else v
+        h = (1 - z) * h + z * cand
+        out.append(h)
+    return np.array(out), h
+
+
+def minlstm_sequence(x, h0, p, g=False):
+    """minLSTM (Feng et al. 2024), gate blocks f, i, candidate: x (L, I), h0 (H,) -> outputs
+    (L, H), h_n."""
+    H = h0.shape[0]
+    W, b = p["weight_ih"], p["bias_ih"]
+    h, out = h0, []
+    for xt in x:
+        f = sigmoid(W[:H] @ xt + b[:H])
+        i = sigmoid(W[H:2 * H] @ xt + b[H:2 * H])
+        v = W[2 * H:] @ xt + b[2 * H:]
+        cand = np.where(v >= 0, v + 0.5, sigmoid(v)) if g else v
+        h = f / (f + i) * h + i / (f + i) * cand
+        out.append(h)
+    return np.array(out), h
+
+
+def indrnn_sequence(x, h0, p, relu=True, mask=None):
+    """IndRNN (Li et al. 2018): x (L, I), h0 (H,) -> outputs (L, H), h_n; ``mask`` (H,) multiplies
+    h_{t-1} where it meets the recurrent weight (recurrent dropout)."""
+    m = np.ones_like(h0) if mask is None else mask
+    h, out = h0, []
+    for xt in x:
+        a = p["weight_ih"] @ xt + p["bias_ih"] + p["weight_hh"] * (m * h) + p["bias_hh"]
+        h = np.maximum(a, 0) if relu else np.tanh(a)
+        out.append(h)
+    return np.array(out), h
+
+
 def unit_params(params, suffix):
     """The parameters of one layer-direction with the suffix stripped (``weight_ih_l0`` -> ``weight_ih``)."""
     return {k[: -len(suffix)]: v.astype(np.float64) for k, v in params.items() if k.endswith(suffix)}
@@ -83,6 +126,12 @@ def network_sequence(layer, x, h0=None, c0=None):
                 cn.append(c)
             elif kind == "GRU":
                 y, h = gru_sequence(xi, hi, p, layer.reset_after)
+            elif kind == "MinGRU":
+                y, h = mingru_sequence(xi, hi, p, layer.candidate == "g")
+            elif kind == "MinLSTM":
+                y, h = minlstm_sequence(xi, hi, p, layer.candidate == "g")
+            elif kind == "IndRNN":
+                y, h = indrnn_sequence(xi, hi, p, layer.nonlinearity == "relu")
             else:
                 y, h = rnn_sequence(xi, hi, p, layer.nonlinearity == "relu")
             hn.append(h)

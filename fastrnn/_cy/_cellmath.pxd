@@ -14,7 +14,7 @@ At batch 1 these loops, not the matrix-vector product, were most of a step's tim
 """
 
 from cython cimport floating
-from libc.math cimport exp, expf, tanh
+from libc.math cimport exp, expf, log1p, log1pf, tanh
 
 
 cdef inline floating c_exp(floating x) noexcept nogil:
@@ -233,3 +233,37 @@ cdef inline floating gru_v1_bwd_r(floating drh, floating r, floating h_in) noexc
     that of ``r * h_in``."""
     cdef floating one = 1
     return drh * h_in * r * (one - r)
+
+
+# The minimal cells (minGRU, minLSTM): ``h_t = a_t h_{t-1} + b_t`` (see ``_cellmath.py``).
+
+cdef inline floating softplus(floating x) noexcept nogil:
+    """``log(1 + exp(x))`` without overflow; NaN propagates."""
+    if floating is float:
+        return x + log1pf(expf(-x)) if x > 0 else log1pf(expf(x))
+    else:
+        return x + log1p(exp(-x)) if x > 0 else log1p(exp(x))
+
+
+cdef inline floating candidate(floating x, bint cand) noexcept nogil:
+    """The candidate from its pre-activation: the identity, or with ``cand`` the paper's ``g``
+    (``x + 0.5`` for ``x >= 0``, else ``sigmoid(x)``)."""
+    cdef floating half = 0.5
+    if cand:
+        return x + half if x >= 0 else sigmoid(x)
+    return x
+
+
+cdef inline floating dcandidate(floating x, bint cand) noexcept nogil:
+    """Derivative of :func:`candidate` at ``x``."""
+    cdef floating one = 1, s
+    if cand and x < 0:
+        s = sigmoid(x)
+        return s * (one - s)
+    return one
+
+
+cdef inline floating minlstm_keep(floating af, floating ai) noexcept nogil:
+    """minLSTM's ``f / (f + i)`` with ``f = sigmoid(af)``, ``i = sigmoid(ai)``, as
+    ``sigmoid(softplus(-ai) - softplus(-af))`` (finite when both gates underflow)."""
+    return sigmoid(softplus(-ai) - softplus(-af))

@@ -103,7 +103,7 @@ PLATEAU_PATIENCE = 3
 #: embedding. An explicit ``vocab_size`` has no such limit.
 MAX_INFERRED_VOCAB = 2 ** 22
 
-_CELLS = ("rnn", "lstm", "gru")
+_CELLS = ("rnn", "lstm", "gru", "mingru", "minlstm", "indrnn")
 _OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "adam", "adamw")
 _BACKENDS = ("auto", "numba", "cython", "cuda", "numpy")
 

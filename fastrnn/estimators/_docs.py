@@ -16,8 +16,11 @@ __all__ = ["document_parameters", "PARAMS", "ATTRIBUTES"]
 
 #: name -> (type, description); the description is written indented by 8 spaces
 PARAMS = {
-    "cell": ('{"lstm", "gru", "rnn"}', """
-        Recurrent cell: LSTM, GRU or simple (Elman, tanh) RNN."""),
+    "cell": ('{"lstm", "gru", "rnn", "mingru", "minlstm", "indrnn"}', """
+        Recurrent cell: LSTM, GRU, simple (Elman, tanh) RNN, or one with an element-wise
+        recurrence: minGRU, minLSTM (Feng et al. 2024; no ``recurrent_dropout``) or IndRNN (Li et
+        al. 2018). These three run on the ``"numba"``, ``"cython"`` and ``"numpy"``
+        backends."""),
     "hidden_size": ("int", """
         Units of each recurrent layer (per direction)."""),
     "num_layers": ("int", """

@@ -62,7 +62,13 @@ _CELL_OPTIONS = {
     "lstm": {"forget_bias": Real, "peephole": bool, "input_gate": bool, "forget_gate": bool,
              "output_gate": bool, "init": _INITS},
     "gru": {"reset_after": bool, "init": _INITS},
+    "mingru": {"candidate": ("identity", "g"), "init": _INITS[:2]},
+    "minlstm": {"candidate": ("identity", "g"), "init": _INITS[:2]},
+    "indrnn": {"nonlinearity": ("relu", "tanh"), "init": _INITS[:2]},
 }
+#: the array of the first layer whose rows give the hidden size (rows per unit), by cell: the
+#: recurrent weights where the cell has a matrix of them
+_SIZE_ARRAYS = {"mingru": ("weight_ih", 2), "minlstm": ("weight_ih", 3), "indrnn": ("weight_ih", 1)}
 _LABEL_KINDS = {None: "biufUS", "str": "U", "bool": "b", "int": "iu", "float": "f"}
 
 
@@ -225,11 +231,19 @@ def check_network_config(config, arrays, prefix, what="network"):
 
     # the sizes against the arrays, before anything of that size is allocated
     H, L, n_out = config["hidden_size"], config.get("num_layers", 1), config["n_outputs"]
-    whh = _array(arrays, prefix + "rnn.weight_hh_l0", 2)
-    if whh.shape[1] != H:
-        _fail(f"{what} hidden_size is {H}, but array {prefix + 'rnn.weight_hh_l0'!r} has shape "
-              f"{whh.shape}")
-    last, beyond = prefix + f"rnn.weight_hh_l{L - 1}", prefix + f"rnn.weight_hh_l{L}"
+    if cell in _SIZE_ARRAYS:
+        name, G = _SIZE_ARRAYS[cell]
+        w = _array(arrays, prefix + f"rnn.{name}_l0", 2)
+        if w.shape[0] != G * H:
+            _fail(f"{what} hidden_size is {H}, but array {prefix + f'rnn.{name}_l0'!r} has shape "
+                  f"{w.shape}")
+    else:
+        name = "weight_hh"
+        whh = _array(arrays, prefix + "rnn.weight_hh_l0", 2)
+        if whh.shape[1] != H:
+            _fail(f"{what} hidden_size is {H}, but array {prefix + 'rnn.weight_hh_l0'!r} has "
+                  f"shape {whh.shape}")
+    last, beyond = prefix + f"rnn.{name}_l{L - 1}", prefix + f"rnn.{name}_l{L}"
     if last not in arrays or beyond in arrays:
         _fail(f"{what} num_layers is {L}, which does not match the recurrent weights in the file")
     bias = _array(arrays, prefix + "head.bias", 1)

@@ -142,7 +142,7 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, BaseEstimator):
         Keep at most this many tokens (the most frequent); the others become ``<unk>``.
     min_count : int, default 1
         Tokens seen fewer times in the training texts become ``<unk>``.
-    cell : {"lstm", "gru", "rnn"}, default "lstm"
+    cell : {"lstm", "gru", "rnn", "mingru", "minlstm", "indrnn"}, default "lstm"
     embedding_dim : int, optional
         Size of the token vectors; default ``hidden_size`` when ``tie_weights`` else 64.
     hidden_size : int, default 256
@@ -269,7 +269,7 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, BaseEstimator):
         "level": [StrOptions({"char", "word"}), callable],
         "max_vocab": [Interval(Integral, 1, None, closed="left"), None],
         "min_count": [Interval(Integral, 1, None, closed="left")],
-        "cell": [StrOptions({"rnn", "lstm", "gru"})],
+        "cell": [StrOptions({"rnn", "lstm", "gru", "mingru", "minlstm", "indrnn"})],
         "embedding_dim": [Interval(Integral, 1, None, closed="left"), None],
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
         "num_layers": [Interval(Integral, 1, None, closed="left")],

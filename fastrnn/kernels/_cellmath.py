@@ -10,6 +10,13 @@ activated gates, ``d*`` gradients of the loss. The GRU comes in two forms: ``gru
 gate after the recurrent product (``reset_after``), ``gru_v1_*`` to the state before it (the
 original form, whose candidate needs a second product once ``r`` is known, so its unit is split in
 two halves around that product).
+
+The minimal cells of Feng et al. (2024, "Were RNNs All We Needed?", arXiv:2410.01201) have gates
+that read the input alone, so a step is ``h_t = a_t * h_{t-1} + b_t`` with ``a_t``, ``b_t`` known
+for all steps at once: ``mingru_ab`` and ``minlstm_ab`` give ``a, b`` from the pre-activations,
+``*_bwd`` the pre-activation gradients from ``dh`` (the gradient arriving at ``h_t``). ``cand``
+selects the candidate's activation: the identity (``False``) or the paper's ``g`` (``True``,
+``g(x) = x + 0.5`` for ``x >= 0``, else ``sigmoid(x)``), which keeps the candidate positive.
 """
 
 import math
@@ -119,7 +126,67 @@ def build(jit):
         """Gradient of the reset gate's pre-activation, from ``drh``, that of ``r * h_in``."""
         return drh * h_in * r * (1.0 - r)
 
+    @jit
+    def softplus(x):
+        """``log(1 + exp(x))`` without overflow."""
+        if x > 0:
+            return x + math.log1p(math.exp(-x))
+        return math.log1p(math.exp(x))
+
+    @jit
+    def candidate(x, cand):
+        """The candidate state of a minimal cell from its pre-activation (see the module
+        docstring)."""
+        if cand:
+            return x + 0.5 if x >= 0 else sigmoid(x)
+        return x
+
+    @jit
+    def dcandidate(x, cand):
+        """Derivative of :func:`candidate` at ``x``."""
+        if cand:
+            if x >= 0:
+                return 1.0
+            s = sigmoid(x)
+            return s * (1.0 - s)
+        return 1.0
+
+    @jit
+    def mingru_ab(az, ah, cand):
+        """minGRU: ``h_t = (1 - z) h_{t-1} + z * cand(ah)`` with ``z = sigmoid(az)``. Returns the
+        coefficients ``a = 1 - z`` and ``b = z * cand(ah)`` of ``h_t = a h_{t-1} + b``."""
+        z = sigmoid(az)
+        return 1.0 - z, z * candidate(ah, cand)
+
+    @jit
+    def mingru_bwd(dh, az, ah, h_prev, cand):
+        """Back through one minGRU unit: ``daz, dah`` (pre-activation gradients) from ``dh``."""
+        z = sigmoid(az)
+        ht = candidate(ah, cand)
+        return dh * (ht - h_prev) * z * (1.0 - z), dh * z * dcandidate(ah, cand)
+
+    @jit
+    def minlstm_ab(af, ai, ah, cand):
+        """minLSTM: ``h_t = f' h_{t-1} + i' cand(ah)`` with ``f' = f / (f + i)``, ``i' = i / (f +
+        i)``, ``f = sigmoid(af)``, ``i = sigmoid(ai)``. ``f'`` is computed as ``sigmoid(d)`` with
+        ``d = log f - log i = softplus(-ai) - softplus(-af)``, finite for every input (``f + i``
+        underflows to 0 when both pre-activations are very negative). Returns ``a = f'`` and
+        ``b = i' cand(ah)``."""
+        fn = sigmoid(softplus(-ai) - softplus(-af))
+        return fn, (1.0 - fn) * candidate(ah, cand)
+
+    @jit
+    def minlstm_bwd(dh, af, ai, ah, h_prev, cand):
+        """Back through one minLSTM unit: ``daf, dai, dah`` from ``dh``. With ``f' = sigmoid(d)``:
+        ``dd = dh (h_prev - cand(ah)) f' (1 - f')``, ``dd/daf = 1 - f``, ``dd/dai = -(1 - i)``."""
+        fn = sigmoid(softplus(-ai) - softplus(-af))
+        dd = dh * (h_prev - candidate(ah, cand)) * fn * (1.0 - fn)
+        return (dd * (1.0 - sigmoid(af)), -dd * (1.0 - sigmoid(ai)),
+                dh * (1.0 - fn) * dcandidate(ah, cand))
+
     return SimpleNamespace(
+        softplus=softplus, candidate=candidate, dcandidate=dcandidate, mingru_ab=mingru_ab,
+        mingru_bwd=mingru_bwd, minlstm_ab=minlstm_ab, minlstm_bwd=minlstm_bwd,
         sigmoid=sigmoid, rnn_act=rnn_act, rnn_dact=rnn_dact,
         lstm_fwd=lstm_fwd, lstm_bwd=lstm_bwd, gru_fwd=gru_fwd, gru_bwd=gru_bwd,
         gru_v1_gates=gru_v1_gates, gru_v1_state=gru_v1_state, gru_v1_bwd_zn=gru_v1_bwd_zn,

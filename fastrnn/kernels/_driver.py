@@ -1,8 +1,10 @@
 """The general driver of a recurrent layer call over per-step kernels (numpy, Numba, Cython).
 
 A backend built on this module gives it its eight cell kernels (``rnn_forward`` ...
-``gru_v1_backward``, see :mod:`fastrnn.kernels.rnn`) and gets the layer-level entry points of the
-backend protocol (:mod:`fastrnn._backend`): :func:`forward`, :func:`backward` and :func:`stream`.
+``gru_v1_backward``, see :mod:`fastrnn.kernels.rnn`; for minGRU, minLSTM and IndRNN those of
+:mod:`fastrnn.kernels.minimal`, run by :mod:`fastrnn.kernels._mincells`) and gets the layer-level
+entry points of the backend protocol (:mod:`fastrnn._backend`): :func:`forward`, :func:`backward`
+and :func:`stream`.
 
 The batch the layer prepared (sorted by length, longest first; see
 :class:`fastrnn.nn._plan.Plan`) is made time-major, so that at step ``t`` the sequences still
@@ -217,6 +219,12 @@ _UNIT_FORWARD = {"rnn": _rnn_forward, "lstm": _lstm_forward, "gru": _gru_forward
 _UNIT_BACKWARD = {"rnn": _rnn_backward, "lstm": _lstm_backward, "gru": _gru_backward,
                   "gru_v1": _gru_v1_backward}
 
+# minGRU, minLSTM and IndRNN: their units (fastrnn.kernels._mincells, which reads the helpers above)
+from . import _mincells  # noqa: E402
+
+_UNIT_FORWARD.update(_mincells.UNIT_FORWARD)
+_UNIT_BACKWARD.update(_mincells.UNIT_BACKWARD)
+
 
 # --------------------------------------------------------------------------- the layer entry points
 def forward(k, spec, params, X, plan, h0, c0, hmasks, drops):
@@ -384,4 +392,6 @@ def stream(k, spec, params, state):
     """A step function over ``state`` (see :mod:`fastrnn._backend`): reads ``state.x``, advances
     ``state.h`` (and ``state.c``), returns ``False`` (and changes nothing) when ``state.x`` holds a
     non-finite value."""
+    if spec.kind in _mincells.KINDS:
+        return _mincells.Stepper(k, spec, params, state)
     return _Stepper(k, spec, params, state)

@@ -26,11 +26,14 @@ from .lstm import lstm_fast_backward, lstm_fast_forward
 from .rnn import rnn_fast_backward, rnn_fast_forward
 
 F32 = np.dtype(np.float32)
+#: the cells the fast driver runs
+FAST_KINDS = ("rnn", "lstm", "gru", "gru_v1")
 
 
 def applies(spec):
-    """Whether a layer of ``spec`` runs on the fast driver (float32, not switched off)."""
-    return spec.dtype == F32 and fast_path_enabled()
+    """Whether a layer of ``spec`` runs on the fast driver (float32, not switched off; the cells
+    with a recurrent matrix: rnn, lstm, gru, gru_v1)."""
+    return spec.dtype == F32 and spec.kind in FAST_KINDS and fast_path_enabled()
 
 
 def _iota(n, step=1):

@@ -1,5 +1,5 @@
-"""The numpy reference backend: the same kernels as :mod:`fastrnn.kernels.rnn`, ``lstm`` and ``gru``,
-written with whole-array numpy operations and a Python loop over time.
+"""The numpy reference backend: the same kernels as :mod:`fastrnn.kernels.rnn`, ``lstm``, ``gru``
+and ``minimal``, written with whole-array numpy operations and a Python loop over time.
 
 Clear and slow; it exists so that every compiled backend can be checked against an independent
 implementation of the same signatures. Conventions: see :mod:`fastrnn.kernels.rnn`.
@@ -153,6 +153,114 @@ def gru_v1_backward(dy, hs, acts, whh_rz, whh_n, batch_sizes, hmask, use_mask, d
         if use_mask:
             back *= hmask[:n_]
         dh[:n_] = back + dht * z
+
+
+# The cells with an element-wise recurrence: same signatures as :mod:`fastrnn.kernels.minimal`.
+
+def _softplus(x):
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def _candidate(x, cand):
+    return np.where(x >= 0, x + 0.5, _sigmoid(x)) if cand else x
+
+
+def _dcandidate(x, cand):
+    if not cand:
+        return np.ones_like(x)
+    s = _sigmoid(x)
+    return np.where(x >= 0, 1.0, s * (1 - s))
+
+
+def _carry_rows(a, b, t, n):
+    a[t, n:] = 1.0
+    b[t, n:] = 0.0
+
+
+def mingru_gates(xp, batch_sizes, cand, a, b, t0, t1):
+    H = a.shape[2]
+    for t in range(t0, t1):
+        n = batch_sizes[t]
+        z = _sigmoid(xp[t, :n, :H])
+        a[t, :n] = 1 - z
+        b[t, :n] = z * _candidate(xp[t, :n, H:], cand)
+        _carry_rows(a, b, t, n)
+
+
+def minlstm_gates(xp, batch_sizes, cand, a, b, t0, t1):
+    H = a.shape[2]
+    for t in range(t0, t1):
+        n = batch_sizes[t]
+        af, ai, ah = xp[t, :n, :H], xp[t, :n, H:2 * H], xp[t, :n, 2 * H:]
+        fn = _sigmoid(_softplus(-ai) - _softplus(-af))  # f / (f + i), finite for every input
+        a[t, :n] = fn
+        b[t, :n] = (1 - fn) * _candidate(ah, cand)
+        _carry_rows(a, b, t, n)
+
+
+def mingru_grads(xp, hs, g, batch_sizes, cand, dxp, t0, t1):
+    H = g.shape[2]
+    for t in range(t0, t1):
+        n = batch_sizes[t]
+        az, ah = xp[t, :n, :H], xp[t, :n, H:]
+        z = _sigmoid(az)
+        dxp[t, :n, :H] = g[t, :n] * (_candidate(ah, cand) - hs[t, :n]) * z * (1 - z)
+        dxp[t, :n, H:] = g[t, :n] * z * _dcandidate(ah, cand)
+        dxp[t, n:] = 0.0
+
+
+def minlstm_grads(xp, hs, g, batch_sizes, cand, dxp, t0, t1):
+    H = g.shape[2]
+    for t in range(t0, t1):
+        n = batch_sizes[t]
+        af, ai, ah = xp[t, :n, :H], xp[t, :n, H:2 * H], xp[t, :n, 2 * H:]
+        fn = _sigmoid(_softplus(-ai) - _softplus(-af))
+        dd = g[t, :n] * (hs[t, :n] - _candidate(ah, cand)) * fn * (1 - fn)
+        dxp[t, :n, :H] = dd * (1 - _sigmoid(af))
+        dxp[t, :n, H:2 * H] = -dd * (1 - _sigmoid(ai))
+        dxp[t, :n, 2 * H:] = g[t, :n] * (1 - fn) * _dcandidate(ah, cand)
+        dxp[t, n:] = 0.0
+
+
+def scan_range(a, b, hs, t0, t1, l0, l1):
+    for t in range(t0, t1):
+        hs[t + 1, l0:l1] = a[t, l0:l1] * hs[t, l0:l1] + b[t, l0:l1]
+
+
+def scan_local(a, b, hs, prod, t0, t1):
+    hs[t0 + 1] = b[t0]
+    prod[...] = a[t0]
+    for t in range(t0 + 1, t1):
+        hs[t + 1] = a[t] * hs[t] + b[t]
+        prod *= a[t]
+
+
+def scan_apply(a, hs, carry, run, t0, t1):
+    run[...] = 1.0
+    for t in range(t0, t1):
+        run *= a[t]
+        hs[t + 1] += run * carry
+
+
+def indrnn_forward(xp, u, batch_sizes, relu, hs, b0, b1):
+    for t in range(xp.shape[0]):
+        n = min(max(batch_sizes[t], b0), b1)
+        pre = xp[t, b0:n] + u[b0:n] * hs[t, b0:n]
+        hs[t + 1, b0:n] = np.maximum(pre, 0) if relu else np.tanh(pre)
+        hs[t + 1, n:b1] = hs[t, n:b1]
+
+
+def indrnn_backward(dy, hs, u, batch_sizes, relu, dxp, dh, du, b0, b1):
+    du[b0:b1] = 0.0
+    for t in range(dy.shape[0] - 1, -1, -1):
+        n = min(max(batch_sizes[t], b0), b1)
+        h = hs[t + 1, b0:n]
+        deriv = (h > 0).astype(h.dtype) if relu else 1 - h * h
+        d = (dh[b0:n] + dy[t, b0:n]) * deriv
+        dxp[t, b0:n] = d
+        dxp[t, n:b1] = 0.0
+        du[b0:n] += d * hs[t, b0:n]
+        dh[b0:n] = d * u[b0:n]
 
 
 # The token embedding: same signatures as :mod:`fastrnn.kernels.embedding`.

@@ -6,11 +6,12 @@ from .._config import check_dtype
 from . import init as _init
 from ._checks import check_state_dict
 from .layers import POOLINGS, Dense, Embedding, SoftmaxHead, pool, pool_backward
-from .recurrent import GRU, LSTM, RNN
+from .recurrent import GRU, LSTM, RNN, IndRNN, MinGRU, MinLSTM
 
 __all__ = ["SequenceNetwork", "NetworkStream", "CELLS", "HEADS"]
 
-CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "mingru": MinGRU, "minlstm": MinLSTM,
+         "indrnn": IndRNN}
 HEADS = ("dense", "softmax")
 OUTPUTS = ("head", "pooled", "hidden")
 
@@ -32,7 +33,9 @@ class SequenceNetwork:
     vocab_size : int, optional
         Size of the token vocabulary of an integer input ``(B, T)``; needs ``embedding_dim``.
     embedding_dim : int, optional
-    cell : {"rnn", "lstm", "gru"}, default "lstm"
+    cell : {"rnn", "lstm", "gru", "mingru", "minlstm", "indrnn"}, default "lstm"
+        :class:`~fastrnn.nn.RNN`, :class:`~fastrnn.nn.LSTM`, :class:`~fastrnn.nn.GRU`,
+        :class:`~fastrnn.nn.MinGRU`, :class:`~fastrnn.nn.MinLSTM` or :class:`~fastrnn.nn.IndRNN`.
     hidden_size, num_layers, bidirectional, recurrent_dropout, dtype, backend
         Passed to the recurrent layer.
     dropout : float, default 0
@@ -53,7 +56,7 @@ class SequenceNetwork:
         ``pooling=None``, token input and ``embedding_dim == num_directions * hidden_size``.
     cell_options : dict, optional
         Extra arguments of the cell (``nonlinearity``, ``reset_after``, ``forget_bias``, ``peephole``,
-        ``input_gate``, ``forget_gate``, ``output_gate``, ``init``).
+        ``input_gate``, ``forget_gate``, ``output_gate``, ``candidate``, ``init``).
     random_state : int, RandomState or None
 
     Attributes

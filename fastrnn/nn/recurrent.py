@@ -1,4 +1,5 @@
-"""Recurrent layers: :class:`RNN`, :class:`LSTM` and :class:`GRU`.
+"""Recurrent layers: :class:`RNN`, :class:`LSTM`, :class:`GRU`, and the cells with an
+element-wise recurrence :class:`MinGRU`, :class:`MinLSTM` and :class:`IndRNN`.
 
 A layer owns its parameters, gradients and the cache of its last forward, stacks ``num_layers`` layers
 of one or two directions, and hands the arithmetic of a call to a backend (:mod:`fastrnn._backend`).
@@ -11,23 +12,26 @@ from collections import namedtuple
 
 import numpy as np
 
-from .._backend import check_name, get_backend, one_blas_thread, route
+from .._backend import check_name, check_supports, get_backend, one_blas_thread, route
 from .._config import check_dtype
 from ._plan import Plan, unpadded_plan
 from . import init as _init
 from ._checks import as_batch, as_lengths, as_state, check_finite_steps, check_state_dict
 from .streaming import StreamingMixin
 
-__all__ = ["RNN", "LSTM", "GRU", "CellSpec"]
+__all__ = ["RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "IndRNN", "CellSpec"]
 
 #: What a backend needs to know of a layer besides its arrays (see :mod:`fastrnn._backend`).
 #: ``kind`` is ``"rnn"``, ``"lstm"``, ``"gru"`` (reset gate after the recurrent product) or
 #: ``"gru_v1"`` (before); ``G`` the number of gate blocks; ``units`` the parameter-name suffixes
 #: of the layer-directions in PyTorch's order (``"_l0"``, ``"_l0_reverse"``, ``"_l1"``, ...);
 #: ``gates_on`` the LSTM's input, forget and output gates switched on (int64 array of 3).
+#: ``"mingru"``, ``"minlstm"`` and ``"indrnn"`` are the cells with an element-wise recurrence
+#: (:class:`MinGRU`, :class:`MinLSTM`, :class:`IndRNN`; ``relu`` is IndRNN's activation);
+#: ``cand`` whether a minimal cell's candidate goes through ``g`` (default False).
 CellSpec = namedtuple("CellSpec", ["kind", "G", "input_size", "hidden_size", "num_layers",
                                    "num_directions", "dtype", "relu", "peephole", "gates_on",
-                                   "units"])
+                                   "units", "cand"], defaults=(False,))
 
 
 def _blas_on_one_thread(bk, spec, entry, *args):
@@ -86,7 +90,10 @@ class _Recurrent(StreamingMixin):
             relu=getattr(self, "nonlinearity", "tanh") == "relu",
             peephole=bool(getattr(self, "peephole", False)),
             gates_on=getattr(self, "gates_on", np.ones(3, np.int64)),
-            units=tuple(sfx for _, _, sfx, _ in self._units()))
+            units=tuple(sfx for _, _, sfx, _ in self._units()),
+            cand=getattr(self, "candidate", "identity") == "g")
+        if self.backend != "auto":
+            check_supports(self.backend, self._spec.kind, self.backend)
 
     def _kind(self):
         """The cell's name for the backends (see :class:`CellSpec`)."""
@@ -232,7 +239,8 @@ class _Recurrent(StreamingMixin):
             check_finite_steps(X, lengths, source=given)
             plan = Plan(lengths, T)
         h0, c0 = self._initial_state(h0, B)
-        name = route(self.backend, None if training or B > 1 else "infer1")
+        name = route(self.backend, None if training or B > 1 else "infer1", self._spec.kind)
+        check_supports(name, self._spec.kind, self.backend)
         bk = get_backend(name)
         if training:
             hmasks, drops = self._draw_masks(plan)
@@ -497,3 +505,195 @@ class GRU(_Recurrent):
 
     def _kind(self):
         return "gru" if self.reset_after else "gru_v1"
+
+
+class _Elementwise(_Recurrent):
+    """Shared machinery of the cells whose recurrence is element-wise (no recurrent matrix)."""
+
+    #: whether the cell has a recurrent weight that recurrent dropout can act on
+    recurrent_weight = False
+
+    def __init__(self, input_size, hidden_size, num_layers=1, **kwargs):
+        name = type(self).__name__
+        if kwargs.get("init", "default") == "irnn":
+            raise ValueError(f"init='irnn' sets a recurrent matrix to the identity, and {name} has "
+                             "none; use init='default' or 'pytorch'.")
+        if not self.recurrent_weight and float(kwargs.get("recurrent_dropout", 0.0)) != 0.0:
+            raise ValueError(
+                f"{name} has no recurrent weight for recurrent_dropout to act on, got "
+                f"recurrent_dropout={kwargs['recurrent_dropout']!r}; leave it at 0 (dropout "
+                "between layers is the dropout argument).")
+        super().__init__(input_size, hidden_size, num_layers, **kwargs)
+
+    def _build(self):
+        # PyTorch's order: weight_ih, weight_hh, bias_ih, bias_hh (those of them the cell has)
+        H, G, rng, dt = self.hidden_size, self.G, self.rng_, self.dtype
+        bound = 1.0 / np.sqrt(H)
+        for _, _, sfx, size in self._units():
+            if self.init == "pytorch":
+                self.params["weight_ih" + sfx] = _init.uniform((G * H, size), rng, dt, bound)
+            else:
+                self.params["weight_ih" + sfx] = _init.glorot_uniform((G * H, size), rng, dt)
+            if self.recurrent_weight:
+                self.params["weight_hh" + sfx] = (
+                    _init.uniform((H,), rng, dt, bound) if self.init == "pytorch"
+                    else rng.uniform(0.0, 1.0, H).astype(dt))
+            for name in ("bias_ih", "bias_hh") if self.recurrent_weight else ("bias_ih",):
+                self.params[name + sfx] = (_init.uniform((G * H,), rng, dt, bound)
+                                           if self.init == "pytorch" else np.zeros(G * H, dt))
+
+
+class _Minimal(_Elementwise):
+    """minGRU and minLSTM: the candidate option."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, candidate="identity", **kwargs):
+        if candidate not in ("identity", "g"):
+            raise ValueError(f"candidate must be 'identity' or 'g', got {candidate!r}.")
+        self.candidate = candidate
+        super().__init__(input_size, hidden_size, num_layers, **kwargs)
+
+
+_MINIMAL_PARAMETERS = """
+    Parameters
+    ----------
+    input_size, hidden_size, num_layers, bidirectional
+        As for :class:`LSTM`.
+    dropout : float, default 0
+        Inverted dropout on the outputs of every layer but the last, in training mode only.
+    candidate : {"identity", "g"}, default "identity"
+        The candidate's activation: the identity, as in the paper's main equations, or its ``g``
+        (``g(x) = x + 0.5`` for ``x >= 0``, else ``sigmoid(x)``), which keeps the candidate, and
+        so the state started from zero, positive. The paper needs ``g`` for its log-space scan,
+        which takes logarithms of the states; the scan here multiplies by the gates and never
+        divides or takes a logarithm, so it is stable either way, and the identity is the default.
+    dtype, backend, random_state
+        As for :class:`LSTM`; the backends with kernels for this cell are ``"numba"``,
+        ``"cython"`` and ``"numpy"`` (``"cuda"`` raises ``ValueError`` naming them).
+    init : {"default", "pytorch"}, default "default"
+        ``"default"``: Glorot-uniform weights, zero biases; ``"pytorch"``: uniform on
+        ``±1/sqrt(H)``.
+
+    Notes
+    -----
+    The gates read the input alone, so the layer's projections of all steps are one matrix
+    product, and the state follows ``h_t = a_t ⊙ h_{t-1} + b_t`` element by element. The Numba
+    and Cython backends run that recurrence as a scan: the units of the batch split over threads,
+    or, for a batch of fewer sequences than threads and a long sequence, blocks of time scanned in
+    parallel and joined by their carries. ``recurrent_dropout`` is not available (no recurrent
+    weight).
+"""
+
+
+class MinGRU(_Minimal):
+    __doc__ = r"""Minimal GRU layer (Feng et al. 2024, "Were RNNs All We Needed?",
+    arXiv:2410.01201): a GRU whose gate and candidate read the input alone.
+
+    .. math::
+
+        z_t &= \sigma(W_{z} x_t + b_{z}), \qquad \tilde h_t = W_{h} x_t + b_{h} \\
+        h_t &= (1 - z_t) \odot h_{t-1} + z_t \odot \tilde h_t
+    """ + _MINIMAL_PARAMETERS + r"""
+    Attributes
+    ----------
+    params, grads : dict of str to ndarray
+        ``weight_ih_l0`` (2H, input_size) and ``bias_ih_l0`` (2H,), blocks in the order z,
+        candidate; ``..._l{k}`` and ``..._reverse`` for the other layers and directions.
+    grad_h0 : ndarray of shape (num_layers * num_directions, B, H)
+        Gradient of ``h0`` after :meth:`backward`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn.nn import MinGRU
+    >>> layer = MinGRU(3, 4, bidirectional=True, random_state=0)
+    >>> Y, h_n = layer.forward(np.ones((2, 5, 3)), lengths=[5, 2])
+    >>> Y.shape, h_n.shape, bool(np.all(Y[1, 2:] == 0))
+    ((2, 5, 8), (2, 2, 4), True)
+    """
+
+    G = 2
+
+
+class MinLSTM(_Minimal):
+    __doc__ = r"""Minimal LSTM layer (Feng et al. 2024, arXiv:2410.01201): forget and input gates
+    that read the input alone, normalised to sum to one, and no output gate or cell state.
+
+    .. math::
+
+        f_t &= \sigma(W_{f} x_t + b_{f}), \qquad i_t = \sigma(W_{i} x_t + b_{i}), \qquad
+        \tilde h_t = W_{h} x_t + b_{h} \\
+        h_t &= \frac{f_t}{f_t + i_t} \odot h_{t-1} + \frac{i_t}{f_t + i_t} \odot \tilde h_t
+
+    ``f / (f + i)`` is computed as ``sigmoid(log f - log i)``, which stays finite when both gates
+    underflow.
+    """ + _MINIMAL_PARAMETERS + r"""
+    Attributes
+    ----------
+    params, grads : dict of str to ndarray
+        ``weight_ih_l0`` (3H, input_size) and ``bias_ih_l0`` (3H,), blocks in the order f, i,
+        candidate; ``..._l{k}`` and ``..._reverse`` for the other layers and directions.
+    grad_h0 : ndarray of shape (num_layers * num_directions, B, H)
+        Gradient of ``h0`` after :meth:`backward`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn.nn import MinLSTM
+    >>> layer = MinLSTM(3, 4, num_layers=2, dtype=np.float64, random_state=0)
+    >>> Y, h_n = layer.forward(np.ones((2, 5, 3)), lengths=[5, 3])
+    >>> bool(np.allclose(h_n[-1, 1], Y[1, 2]))
+    True
+    """
+
+    G = 3
+
+
+class IndRNN(_Elementwise):
+    r"""Independently recurrent layer (Li et al. 2018, arXiv:1803.04831): each unit sees only its
+    own previous state, through a scalar weight.
+
+    .. math:: h_t = \phi(W_{ih} x_t + b_{ih} + u \odot h_{t-1} + b_{hh})
+
+    Parameters
+    ----------
+    input_size, hidden_size, num_layers, bidirectional
+        As for :class:`LSTM`.
+    nonlinearity : {"relu", "tanh"}, default "relu"
+        ``phi``; the paper's cell uses relu.
+    dropout, recurrent_dropout : float, default 0
+        As for :class:`LSTM` (the recurrent mask multiplies ``h_{t-1}`` where it meets ``u``).
+    dtype, backend, random_state
+        As for :class:`LSTM`; the backends with kernels for this cell are ``"numba"``,
+        ``"cython"`` and ``"numpy"`` (``"cuda"`` raises ``ValueError`` naming them).
+    init : {"default", "pytorch"}, default "default"
+        ``"default"``: Glorot-uniform ``W_ih``, ``u`` uniform on [0, 1) (each unit decays, none
+        grows, at the start), zero biases; ``"pytorch"``: uniform on ``±1/sqrt(H)`` for every
+        parameter.
+
+    Attributes
+    ----------
+    params, grads : dict of str to ndarray
+        ``weight_ih_l0`` (H, input_size), ``weight_hh_l0`` (H,) (the vector ``u``),
+        ``bias_ih_l0`` and ``bias_hh_l0`` (H,); ``..._l{k}`` and ``..._reverse`` for the other
+        layers and directions.
+    grad_h0 : ndarray of shape (num_layers * num_directions, B, H)
+        Gradient of ``h0`` after :meth:`backward`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn.nn import IndRNN
+    >>> layer = IndRNN(3, 4, random_state=0)
+    >>> Y, h_n = layer.forward(np.ones((2, 5, 3)), lengths=[5, 2])
+    >>> layer.params["weight_hh_l0"].shape, Y.shape
+    ((4,), (2, 5, 4))
+    """
+
+    G = 1
+    recurrent_weight = True
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="relu", **kwargs):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'relu' or 'tanh', got {nonlinearity!r}.")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, num_layers, **kwargs)

@@ -8,7 +8,7 @@ layer's output. Results equal the full-sequence :meth:`forward` on the same inpu
 
 import numpy as np
 
-from .._backend import get_backend, route
+from .._backend import check_supports, get_backend, route
 
 __all__ = ["StreamState", "StreamingMixin"]
 
@@ -66,7 +66,8 @@ class StreamingMixin:
             )
         if isinstance(batch_size, bool) or int(batch_size) != batch_size or int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        name = route(self.backend, "step")
+        name = route(self.backend, "step", self._spec.kind)
+        check_supports(name, self._spec.kind, self.backend)
         state = StreamState(self, batch_size)
         state._step = get_backend(name).stream(self._spec, self.params, state)
         state.backend = self.last_backend_ = name

@@ -1,0 +1,454 @@
+"""minGRU, minLSTM and IndRNN: the naive reference, gradient checks, padding, the parallel scan
+against the sequential recurrence, backend parity, streaming, and the backends without kernels."""
+
+import numpy as np
+import pytest
+
+from fastrnn import _config
+from fastrnn._backend import get_backend, route
+from fastrnn.kernels import _mincells
+from fastrnn.nn import LSTM, IndRNN, MinGRU, MinLSTM
+
+from _reference import indrnn_sequence, network_sequence, unit_params
+from conftest import CPU_BACKENDS, numerical_grad, tol
+
+#: the backends with kernels for these cells (cython when it is built)
+BACKENDS = [b for b in CPU_BACKENDS if b in ("numpy", "numba", "cython")]
+COMPILED = [b for b in BACKENDS if b != "numpy"]
+CELLS = {
+    "mingru": (MinGRU, {}),
+    "mingru-g": (MinGRU, dict(candidate="g")),
+    "minlstm": (MinLSTM, {}),
+    "minlstm-g": (MinLSTM, dict(candidate="g")),
+    "indrnn-relu": (IndRNN, {}),
+    "indrnn-tanh": (IndRNN, dict(nonlinearity="tanh")),
+}
+SHAPES = {"single": dict(), "stacked-bidir": dict(num_layers=2, bidirectional=True)}
+
+
+def make(name, backend="numpy", dtype=np.float64, seed=0, n_in=3, H=4, **kw):
+    cls, extra = CELLS[name]
+    layer = cls(n_in, H, dtype=dtype, backend=backend, random_state=seed, **extra, **kw)
+    rng = np.random.RandomState(seed + 100)
+    for k, v in layer.params.items():  # non-trivial biases, so every path is exercised
+        if k.startswith("bias"):
+            v[...] = rng.uniform(-0.5, 0.5, v.shape)
+    return layer
+
+
+def batch(B=4, T=6, n_in=3, seed=1, lengths=(6, 1, 4, 6)):
+    rng = np.random.RandomState(seed)
+    return rng.randn(B, T, n_in), np.array(lengths)
+
+
+def initial_state(layer, B, seed=3):
+    shape = (layer.num_layers * layer.num_directions, B, layer.hidden_size)
+    return 0.5 * np.random.RandomState(seed).randn(*shape)
+
+
+def run(layer, X, L, h0=None, R=None, S=None):
+    """Forward, a random linear loss of Y and h_n, backward. Returns everything."""
+    Y, hn = layer.forward(X, L, h0)
+    if R is None:
+        rng = np.random.RandomState(7)
+        R, S = rng.randn(*Y.shape), rng.randn(*hn.shape)
+    loss = float(np.sum(Y.astype(np.float64) * R) + np.sum(hn * S))
+    dX = layer.backward(R, dh_n=S)
+    return loss, Y, hn, dX, {k: v.copy() for k, v in layer.grads.items()}, layer.grad_h0, R, S
+
+
+def rel_err(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    den = max(np.linalg.norm(a), np.linalg.norm(b))
+    return 0.0 if den == 0 else np.linalg.norm(a - b) / den
+
+
+@pytest.fixture
+def threads():
+    """Set the number of threads for one test (restored after it)."""
+    yield _config.set_num_threads
+    _config.set_num_threads(None)
+
+
+# ---------------------------------------------------------------- naive reference
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", CELLS)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_matches_naive_reference(name, shape, backend, dtype):
+    layer = make(name, backend, dtype, **SHAPES[shape])
+    X, L = batch()
+    h0 = initial_state(layer, len(L))
+    Y, hn = layer.forward(X, L, h0)
+    assert Y.dtype == np.dtype(dtype) and hn.dtype == np.dtype(dtype)
+    t = max(tol(dtype) * 10, 1e-10)
+    H = layer.hidden_size
+    for b, n in enumerate(L):
+        y, h, _ = network_sequence(layer, X[b, :n], h0[:, b])
+        np.testing.assert_allclose(Y[b, :n], y, rtol=t, atol=t)
+        assert np.all(Y[b, n:] == 0), "outputs past a sequence's length must be zero"
+        np.testing.assert_allclose(hn[:, b], h, rtol=t, atol=t)
+        if layer.bidirectional:
+            np.testing.assert_allclose(hn[-1, b], Y[b, 0, H:], rtol=t, atol=t)
+
+
+# ---------------------------------------------------------------- gradients
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", CELLS)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradient_check(name, shape, backend):
+    layer = make(name, backend, np.float64, **SHAPES[shape])
+    X, L = batch()  # lengths include 1 and T
+    h0 = initial_state(layer, len(L))
+    _, _, _, dX, grads, gh0, R, S = run(layer, X, L, h0)
+
+    def f():
+        return run(layer, X, L, h0, R, S)[0]
+
+    for k, p in layer.params.items():
+        assert rel_err(numerical_grad(f, p), grads[k]) < 1e-6, k
+    assert rel_err(numerical_grad(f, X), dX) < 1e-6
+    for b, n in enumerate(L):
+        assert np.all(dX[b, n:] == 0)
+    assert rel_err(numerical_grad(f, h0), gh0) < 1e-6
+
+
+@pytest.mark.parametrize("name", ["mingru", "indrnn-relu"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradient_check_with_dropout(name, backend):
+    """Dropout between layers (and IndRNN's recurrent dropout) with the masks of one draw held
+    fixed, so that the loss is a function of the parameters alone."""
+    kw = dict(recurrent_dropout=0.3) if name.startswith("indrnn") else {}
+    layer = make(name, backend, np.float64, num_layers=2, bidirectional=True, dropout=0.4, **kw)
+    X, L = batch()
+    from fastrnn.nn._plan import Plan
+
+    masks = layer._draw_masks(Plan(np.asarray(L, np.int64), X.shape[1]))
+    assert masks[1][0] is not None and (masks[0][0] is not None) == bool(kw)
+    layer._draw_masks = lambda plan: masks
+    _, _, _, dX, grads, _, R, S = run(layer, X, L)
+
+    def f():
+        return run(layer, X, L, None, R, S)[0]
+
+    for k, p in layer.params.items():
+        assert rel_err(numerical_grad(f, p), grads[k]) < 1e-6, k
+    assert rel_err(numerical_grad(f, X), dX) < 1e-6
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_indrnn_recurrent_dropout_multiplies_the_state_where_it_meets_u(backend):
+    layer = make("indrnn-relu", backend, np.float64, recurrent_dropout=0.5)
+    X, L = batch()
+    from fastrnn.nn._plan import Plan
+
+    plan = Plan(np.asarray(L, np.int64), X.shape[1])
+    hmasks, drops = layer._draw_masks(plan)
+    layer._draw_masks = lambda plan: (hmasks, drops)
+    Y, _ = layer.forward(X, L)
+    p = unit_params(layer.params, "_l0")
+    for pos, b in enumerate(plan.order):  # masks are drawn for the sorted rows
+        n = L[b]
+        y, _ = indrnn_sequence(X[b, :n], np.zeros(4), p, mask=hmasks[0][pos])
+        np.testing.assert_allclose(Y[b, :n], y, rtol=1e-12, atol=1e-12)
+    layer.eval()
+    assert not np.allclose(layer.forward(X, L)[0], Y)
+
+
+# ---------------------------------------------------------------- padding
+@pytest.mark.parametrize("name", CELLS)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_padding_never_leaks(name, backend):
+    layer = make(name, backend, np.float64, **SHAPES["stacked-bidir"])
+    X, L = batch()
+    base = run(layer, X, L)
+    Xg = X.copy()
+    for b, n in enumerate(L):
+        Xg[b, n:] = np.nan if b % 2 else 1e6
+    other = run(layer, Xg, L, R=base[6], S=base[7])
+    Xe = np.concatenate([X, np.full((X.shape[0], 3, X.shape[2]), 9.0)], axis=1)
+    Re = np.concatenate([base[6], np.full((X.shape[0], 3, base[6].shape[2]), 5.0)], axis=1)
+    extra = run(layer, Xe, L, R=Re, S=base[7])
+    for res in (other, extra):
+        np.testing.assert_array_equal(res[1][:, :X.shape[1]], base[1])
+        np.testing.assert_array_equal(res[2], base[2])
+        np.testing.assert_array_equal(res[3][:, :X.shape[1]], base[3])
+        for k in base[4]:
+            np.testing.assert_allclose(res[4][k], base[4][k], rtol=1e-13, atol=1e-13)
+    assert np.all(extra[1][:, X.shape[1]:] == 0) and np.all(extra[3][:, X.shape[1]:] == 0)
+
+
+# ---------------------------------------------------------------- the scan
+def _ragged_coefficients(T, B, H, lengths, seed):
+    """Coefficients of a sorted ragged batch as the gate kernels make them: ``a = 1, b = 0`` past
+    each length."""
+    rng = np.random.RandomState(seed)
+    a = rng.uniform(0.0, 1.2, (T, B, H))
+    b = rng.randn(T, B, H)
+    for r, n in enumerate(lengths):
+        a[n:, r] = 1.0
+        b[n:, r] = 0.0
+    return a, b
+
+
+def _sequential(a, b, h0):
+    hs = [h0]
+    for t in range(len(a)):
+        hs.append(a[t] * hs[-1] + b[t])
+    return np.array(hs)
+
+
+@pytest.mark.parametrize("mode, parts", [("lanes", 1), ("lanes", 3), ("time", 2), ("time", 5),
+                                         ("time", 64), ("time", 200)])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_scan_equals_the_sequential_recurrence(backend, mode, parts):
+    T, B, H = 97, 3, 5
+    lengths = [97, 40, 1]  # sorted, longest first
+    a, b = _ragged_coefficients(T, B, H, lengths, seed=parts)
+    h0 = np.random.RandomState(9).randn(B, H)
+    want = _sequential(a, b, h0)
+    hs = np.empty((T + 1, B * H))
+    hs[0] = h0.reshape(-1)
+    _mincells.scan(get_backend(backend), a.reshape(T, -1), b.reshape(T, -1), hs, B, mode, parts)
+    np.testing.assert_allclose(hs.reshape(T + 1, B, H), want, rtol=1e-10, atol=1e-10)
+    for r, n in enumerate(lengths):  # a finished sequence carries its last state
+        got = hs.reshape(T + 1, B, H)[n:, r]
+        np.testing.assert_allclose(got, np.broadcast_to(want[n, r], got.shape), rtol=1e-13,
+                                   atol=1e-13)
+
+
+@pytest.mark.parametrize("mode, parts", [("lanes", 2), ("time", 7)])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradient_scan_equals_the_sequential_backward(backend, mode, parts, monkeypatch):
+    T, B, H = 50, 2, 3
+    a, _ = _ragged_coefficients(T, B, H, [50, 17], seed=4)
+    rng = np.random.RandomState(5)
+    dy, dhn = rng.randn(T, B, H), rng.randn(B, H)
+    dy[17:, 1] = 0.0
+    # sequential: g_t = dy_t + a_{t+1} g_{t+1}, g_{T-1} = dy_{T-1} + dh_n; dh_0 = a_0 g_0
+    want = np.empty_like(dy)
+    g = dhn
+    for t in range(T - 1, -1, -1):
+        g = dy[t] + (a[t + 1] * g if t + 1 < T else g)
+        want[t] = g
+    real = _mincells.scan
+    monkeypatch.setattr(_mincells, "scan",
+                        lambda k, a_, b_, hs, B_: real(k, a_, b_, hs, B_, mode, parts))
+    dh = dhn.copy()
+    got = _mincells.grad_scan(get_backend(backend), a, dy, dh)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dh, a[0] * want[0], rtol=1e-10, atol=1e-10)
+
+
+def test_scan_plan_splits_time_for_few_long_sequences():
+    assert _mincells.scan_plan(10000, 1, 64, threads=4) == ("time", 4)
+    assert _mincells.scan_plan(10000, 16, 1024, threads=4) == ("lanes", 4)
+    assert _mincells.scan_plan(10, 1, 8, threads=4) == ("lanes", 1)
+    assert _mincells.scan_plan(10000, 1, 64, threads=1) == ("lanes", 1)
+
+
+@pytest.mark.parametrize("name", ["mingru", "minlstm", "indrnn-relu"])
+def test_threaded_layer_matches_reference_and_numpy(name, threads, dtype):
+    """A long sequence on several threads (blocks of time for the minimal cells, rows of the
+    batch for IndRNN) against the naive reference and the numpy backend."""
+    threads(4)
+    B, T = (2, 1200) if name != "indrnn-relu" else (64, 60)
+    L = np.full(B, T)
+    L[1] = T // 3 + 1
+    X = np.random.RandomState(2).randn(B, T, 3)
+    mode = _mincells.scan_plan(T, B, B * 16)
+    assert mode == (("time", 4) if name != "indrnn-relu" else ("lanes", 4))
+    runs = {bk: run(make(name, bk, dtype, H=16, bidirectional=True), X, L) for bk in BACKENDS}
+    ref = runs["numpy"]
+    for got in (runs[bk] for bk in COMPILED):
+        for a, b in ([(got[1], ref[1]), (got[3], ref[3])]
+                     + [(got[4][k], ref[4][k]) for k in ref[4]]):
+            assert rel_err(a, b) < tol(dtype)
+    layer = make(name, "numba", np.float64, H=16, bidirectional=True)
+    Y, _ = layer.forward(X, L)
+    for b in range(2):
+        y, _, _ = network_sequence(layer, X[b, :L[b]])
+        np.testing.assert_allclose(Y[b, :L[b]], y, rtol=1e-10, atol=1e-10)
+
+
+# ---------------------------------------------------------------- backend parity
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", CELLS)
+@pytest.mark.parametrize("backend", COMPILED)
+def test_compiled_backend_matches_numpy(name, shape, backend, dtype):
+    ref = run(make(name, "numpy", dtype, **SHAPES[shape]), *batch())
+    got = run(make(name, backend, dtype, **SHAPES[shape]), *batch())
+    t = tol(dtype)
+    for a, b in [(got[1], ref[1]), (got[3], ref[3])] + [(got[4][k], ref[4][k]) for k in ref[4]]:
+        assert rel_err(a, b) < t
+    assert got[1].dtype == np.dtype(dtype) and got[3].dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_minlstm_is_finite_where_both_gates_underflow(backend):
+    layer = make("minlstm", backend, np.float64, n_in=1, H=1)
+    layer.params["weight_ih_l0"][...] = [[1.0], [1.0], [0.0]]
+    layer.params["bias_ih_l0"][...] = [0.0, 0.0, 2.0]
+    X = np.full((1, 3, 1), -2000.0)  # sigmoid underflows to 0 for both gates
+    Y, _ = layer.forward(X, h0=np.full((1, 1, 1), 4.0))
+    # f / (f + i) = 1/2 exactly (equal pre-activations)
+    np.testing.assert_allclose(Y[0, :, 0], [3.0, 2.5, 2.25])
+    layer.backward(np.ones_like(Y))
+    assert all(np.all(np.isfinite(g)) for g in layer.grads.values())
+
+
+# ---------------------------------------------------------------- streaming
+@pytest.mark.parametrize("name", CELLS)
+@pytest.mark.parametrize("backend", BACKENDS + ["auto"])
+def test_streaming_step_equals_forward(name, backend, dtype):
+    layer = make(name, backend, dtype, num_layers=2).eval()
+    X = np.random.RandomState(3).randn(3, 7, 3)
+    Y, hn = layer.forward(X)
+    state = layer.init_state(3)
+    assert state.backend in BACKENDS
+    for t in range(7):
+        y, _ = layer.step(X[:, t], state)
+        np.testing.assert_allclose(y, Y[:, t], rtol=tol(dtype) * 10, atol=tol(dtype) * 10)
+    np.testing.assert_allclose(state.h, hn, rtol=tol(dtype) * 10, atol=tol(dtype) * 10)
+    with pytest.raises(ValueError, match="non-finite"):
+        layer.step(np.full((3, 3), np.nan), state)
+
+
+# ---------------------------------------------------------------- backends without kernels
+@pytest.mark.parametrize("cls", [MinGRU, MinLSTM, IndRNN])
+def test_a_backend_without_kernels_is_named_with_those_that_work(cls):
+    kind = cls.__name__.lower()
+    with pytest.raises(ValueError, match=rf"backend 'cuda' has no kernels for the '{kind}' "
+                                         r"cell.*'numba' or 'cython' or 'numpy'"):
+        cls(3, 4, backend="cuda")
+
+
+def test_forced_backend_without_kernels_names_the_variable(monkeypatch):
+    layer = MinGRU(3, 4)
+    monkeypatch.setenv("FASTRNN_BACKEND", "cuda")
+    with pytest.raises(ValueError, match=r"'cuda' has no kernels for the 'mingru' cell "
+                                         r"\(FASTRNN_BACKEND='cuda'.*unset FASTRNN_BACKEND"):
+        layer.forward(np.zeros((1, 2, 3)))
+    with pytest.raises(ValueError, match="FASTRNN_BACKEND"):
+        layer.init_state(1)
+
+
+def test_auto_never_routes_these_cells_to_a_backend_without_kernels(monkeypatch):
+    import fastrnn._backend as bk
+
+    monkeypatch.delenv("FASTRNN_BACKEND", raising=False)
+    monkeypatch.setattr(bk, "has_backend", lambda name: True)  # as if every backend were built
+    for call in ("step", "infer1"):
+        for kind in ("lstm", "mingru", "minlstm", "indrnn"):
+            assert route("auto", call, kind) == bk.AUTO_ROUTES[call]
+    # a routed backend without kernels for the cell is passed over
+    monkeypatch.setitem(bk.CELL_BACKENDS, "mingru", ("numba", "numpy"))
+    for call in ("step", "infer1"):
+        assert route("auto", call, "mingru") == bk.DEFAULT
+        assert route("auto", call, "minlstm") == bk.AUTO_ROUTES[call]
+
+
+# ---------------------------------------------------------------- parameters and arguments
+def test_param_names_shapes_and_state_dict():
+    g = MinGRU(5, 7, num_layers=2, bidirectional=True, random_state=0)
+    assert sorted(g.params) == sorted(f"{w}_l{k}{d}" for w in ("weight_ih", "bias_ih")
+                                      for k in range(2) for d in ("", "_reverse"))
+    assert g.params["weight_ih_l0"].shape == (14, 5)
+    assert g.params["weight_ih_l1_reverse"].shape == (14, 14)
+    assert MinLSTM(5, 7, random_state=0).params["bias_ih_l0"].shape == (21,)
+    ind = IndRNN(5, 7, random_state=0, dtype=np.float64)
+    assert list(ind.params) == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
+    assert [v.shape for v in ind.params.values()] == [(7, 5), (7,), (7,), (7,)]
+    assert np.all((ind.params["weight_hh_l0"] >= 0) & (ind.params["weight_hh_l0"] < 1))
+    other = IndRNN(5, 7, random_state=1, dtype=np.float64)
+    other.load_state_dict(ind.state_dict())
+    X = np.random.RandomState(0).randn(2, 4, 5)
+    np.testing.assert_array_equal(other.forward(X)[0], ind.forward(X)[0])
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: MinGRU(3, 4, recurrent_dropout=0.2), "no recurrent weight.*recurrent_dropout=0.2"),
+    (lambda: MinLSTM(3, 4, init="irnn"), "init='irnn'.*MinLSTM has none"),
+    (lambda: MinGRU(3, 4, candidate="log"), "candidate must be 'identity' or 'g', got 'log'"),
+    (lambda: IndRNN(3, 4, nonlinearity="sigmoid"), "nonlinearity must be 'relu' or 'tanh'"),
+    (lambda: MinGRU(3, 4).forward(np.zeros((2, 3, 3)), h0=np.zeros((1, 3, 4))),
+     "h0 must have shape"),
+])
+def test_bad_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_lstm_unchanged_by_the_new_routes():
+    assert route("numpy", None, "lstm") == "numpy"
+    assert LSTM(3, 4, backend="numpy")._spec.cand is False
+
+
+@pytest.mark.parametrize("shape", [dict(), dict(num_layers=2, bidirectional=True, dropout=0.3)],
+                         ids=["single", "stacked-bidir-dropout"])
+@pytest.mark.parametrize("B, T", [(1, 1), (3, 4), (2, 1100)])
+@pytest.mark.parametrize("name", ["mingru", "minlstm", "indrnn-relu"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_unpadded_call_matches_the_padded_path_bit_for_bit(name, B, T, shape, backend, dtype):
+    """A call without lengths (no sorting, no masks) against the padded path: one more step
+    holding NaN, every length T."""
+    X = np.random.RandomState(2).randn(B, T, 3).astype(dtype)
+    got = run(make(name, backend, dtype, **shape), X, None)
+    Xp = np.concatenate([X, np.full((B, 1, 3), np.nan, dtype)], axis=1)
+    R = np.concatenate([got[6], np.zeros((B, 1, got[6].shape[2]))], axis=1)
+    ref = run(make(name, backend, dtype, **shape), Xp, np.full(B, T), R=R, S=got[7])
+    np.testing.assert_array_equal(got[1], ref[1][:, :T])
+    np.testing.assert_array_equal(got[2], ref[2])
+    np.testing.assert_array_equal(got[3], ref[3][:, :T])
+    np.testing.assert_array_equal(got[5], ref[5])
+    for k in ref[4]:
+        np.testing.assert_array_equal(got[4][k], ref[4][k])
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda k, a, hs: k.scan_range(a, a, hs[:-1], 0, 3, 0, 4),
+     r"scan_range: hs must have shape \(4, 4\), got \(3, 4\)"),
+    (lambda k, a, hs: k.scan_range(a, a, hs.astype(np.float32), 0, 3, 0, 4),
+     r"scan_range: hs must have the dtype of a \(float64\)"),
+    (lambda k, a, hs: k.scan_range(a, a, hs, 0, 5, 0, 4),
+     r"scan_range: \(t0, t1\) = \(0, 5\) must satisfy 0 <= start <= stop <= 3"),
+    (lambda k, a, hs: k.scan_local(a, a, hs, np.zeros(4), 2, 2),
+     r"scan_local: \(t0, t1\) = \(2, 2\) must satisfy 0 <= start < stop"),
+    (lambda k, a, hs: k.mingru_gates(np.zeros((3, 1, 4)), np.full(3, 1), False,
+                                     a.reshape(3, 1, 4), a.reshape(3, 1, 4), 0, 3),
+     r"mingru_gates: xp must have shape \(3, 1, 8\)"),
+    (lambda k, a, hs: k.indrnn_forward(np.zeros((3, 2, 2)), np.zeros((2, 2)),
+                                       np.array([2, 3, 1]), True, np.zeros((4, 2, 2)), 0, 2),
+     r"indrnn_forward: batch_sizes\[1\] = 3 is outside \[0, 2\]"),
+])
+def test_cython_kernels_name_a_bad_argument(call, match):
+    if "cython" not in BACKENDS:
+        pytest.skip("the Cython extension is not built (make test builds it)")
+    with pytest.raises(ValueError, match=match):
+        call(get_backend("cython"), np.zeros((3, 4)), np.zeros((4, 4)))
+
+
+def test_cython_inference_and_steps_of_the_new_cells_load_no_numba():
+    """Where backend='auto' sends inference on one sequence and streaming steps (the Cython
+    backend, when built), these cells run without importing Numba, as the others do."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if "cython" not in BACKENDS:
+        pytest.skip("the Cython extension is not built (make test builds it)")
+    code = (
+        "import sys, numpy as np\n"
+        "from fastrnn.nn import MinGRU, MinLSTM, IndRNN\n"
+        "for cls in (MinGRU, MinLSTM, IndRNN):\n"
+        "    layer = cls(3, 4, num_layers=2, random_state=0).eval()\n"
+        "    layer.forward(np.ones((1, 5, 3)))\n"
+        "    state = layer.init_state(1)\n"
+        "    layer.step(np.ones((1, 3)), state)\n"
+        "    print(layer.last_backend_, state.backend, 'numba' in sys.modules)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "FASTRNN_BACKEND": ""})
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["cython", "cython", "False"] * 3
