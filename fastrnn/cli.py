@@ -574,7 +574,8 @@ def build_parser():
                    help="keep at most this many tokens (the most frequent); the others are <unk>")
     p.add_argument("--min-count", type=_positive_int, default=1,
                    help="tokens seen fewer times become <unk>")
-    p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm", help="recurrent cell")
+    p.add_argument("--cell", choices=["lstm", "gru", "rnn", "mingru", "minlstm", "indrnn"],
+                   default="lstm", help="recurrent cell")
     p.add_argument("--embedding-dim", type=_positive_int,
                    help="size of the token vectors (default: hidden size with --tie-weights, "
                         "else 64)")

@@ -555,3 +555,15 @@ def test_cli_plot_and_diagnose(fitted, tmp_path, capsys, agg):
     assert main(["plot", str(tmp_path / "none.fastrnn")]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "not an array 'X'" in err
+
+
+@pytest.mark.parametrize("layer", ["MinGRU", "MinLSTM", "IndRNN"])
+def test_gate_statistics_names_the_cells_it_reads(layer):
+    import fastrnn.nn
+
+    from fastrnn.diagnostics import gate_statistics
+
+    model = getattr(fastrnn.nn, layer)(2, 4, random_state=0)
+    X = np.random.RandomState(0).randn(3, 5, 2)
+    with pytest.raises(ValueError, match=f"rnn, lstm, gru layers.*a {layer}.*gradient_flow"):
+        gate_statistics(model, X)

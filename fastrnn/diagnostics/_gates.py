@@ -222,6 +222,11 @@ def gate_statistics(model, X, lengths=None, max_sequences=256):
                     max_sequences=max_sequences)
     rnn, Z, lens = chain.rnn, chain.Z, chain.lengths
     cell = type(rnn).__name__.lower()
+    if cell not in GATES:
+        raise ValueError(
+            f"gate_statistics reads the gates of {', '.join(GATES)} layers; this model's layer is "
+            f"a {type(rnn).__name__}, whose gates it does not know. gradient_flow works for "
+            "every cell.")
     gates = [g for g, _ in GATES[cell]]
     activations = dict(GATES[cell])
     if cell == "rnn" and rnn.nonlinearity == "relu":
