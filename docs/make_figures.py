@@ -76,17 +76,23 @@ def gradient_flow_figure():
     _save(ax.figure, "gallery_gates.png")
 
 
+#: the cells of the memory-length table, and their names there
+CELL_ORDER = ("rnn", "lstm", "gru", "mingru", "minlstm", "indrnn")
+CELL_NAMES = dict(rnn="RNN", lstm="LSTM", gru="GRU", mingru="minGRU", minlstm="minLSTM",
+                  indrnn="IndRNN")
+
+
 def memory_table():
     """Run memory_length with its defaults for every cell; the rst table of the results."""
     results = {}
-    for cell in ("rnn", "lstm", "gru"):
+    for cell in CELL_ORDER:
         res = memory_length(cell, stop_at_failure=False)
         print(res.to_text())
         results[cell] = res
     lags = results["rnn"].lags
     rows = [["cell"] + [f"lag {v}" for v in lags] + ["memory length"]]
     for cell, res in results.items():
-        rows.append([cell.upper()] + [f"{s:.3f}" + ("" if ok else " ✗")
+        rows.append([CELL_NAMES[cell]] + [f"{s:.3f}" + ("" if ok else " ✗")
                                       for s, ok in zip(res.scores, res.solved)]
                     + [str(res.memory_length)])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

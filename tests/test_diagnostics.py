@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from fastrnn.diagnostics import gradient_flow
-from fastrnn.nn import GRU, LSTM, RNN
+from fastrnn.nn import GRU, LSTM, RNN, IndRNN, MinGRU, MinLSTM
 
-CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "mingru": MinGRU, "minlstm": MinLSTM,
+         "indrnn": IndRNN}
 
 
 # ------------------------------------------------------------------ an independent forward
@@ -80,7 +81,7 @@ def _final_state(layer, X, ly, d, t, delta):
     return Y[-1]
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", sorted(CELLS))
 @pytest.mark.parametrize("num_layers,bidirectional", [(1, False), (2, True)])
 def test_gradient_flow_matches_finite_differences(cell, num_layers, bidirectional):
     rng = np.random.RandomState(1)
@@ -567,3 +568,12 @@ def test_gate_statistics_names_the_cells_it_reads(layer):
     X = np.random.RandomState(0).randn(3, 5, 2)
     with pytest.raises(ValueError, match=f"rnn, lstm, gru layers.*a {layer}.*gradient_flow"):
         gate_statistics(model, X)
+
+
+@pytest.mark.parametrize("cell", ["mingru", "indrnn"])
+def test_memory_length_runs_for_the_new_cells(cell):
+    from fastrnn.diagnostics import memory_length
+
+    res = memory_length(cell, lags=(3, 6), n_samples=48, max_iter=2, stop_at_failure=False)
+    assert res.lags.tolist() == [3, 6] and np.isfinite(res.scores).all()
+    assert res.memory_length in (0, 3, 6)

@@ -110,7 +110,7 @@ def memory_length(cell="lstm", lags=(10, 20, 40, 80, 160), task="adding", hidden
 
     Parameters
     ----------
-    cell : {"rnn", "lstm", "gru"}, default "lstm"
+    cell : {"rnn", "lstm", "gru", "mingru", "minlstm", "indrnn"}, default "lstm"
     lags : sequence of int, default (10, 20, 40, 80, 160)
         Each at least 2 (``"copy"``: at least 1); tried in increasing order.
     task : {"adding", "copy"}, default "adding"
@@ -150,8 +150,10 @@ def memory_length(cell="lstm", lags=(10, 20, 40, 80, 160), task="adding", hidden
     """
     from ..estimators import RNNClassifier, RNNRegressor
 
-    if cell not in ("rnn", "lstm", "gru"):
-        raise ValueError(f"cell must be 'rnn', 'lstm' or 'gru', got {cell!r}.")
+    from ..nn.network import CELLS
+
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}.")
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}.")
     low = 1 if task == "copy" else 2
