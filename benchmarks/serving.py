@@ -83,8 +83,9 @@ def measure(repeats=200):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=200)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=200, help="calls of each, after 20 warm-up calls")
     ap.add_argument("--json", help="also write the results there")
     args = ap.parse_args(argv)
     res = measure(args.repeats)

@@ -11,6 +11,9 @@ from fastrnn.nn import LSTM, IndRNN, MinGRU, MinLSTM
 
 from _reference import indrnn_sequence, network_sequence, unit_params
 from conftest import CPU_BACKENDS, numerical_grad, tol
+# the same checks as the other cells
+from test_recurrent import (batch, check_gradients, check_padding, check_parity, initial_state,
+                            rel_err, run)
 
 #: the backends with kernels for these cells (cython when it is built)
 BACKENDS = [b for b in CPU_BACKENDS if b in ("numpy", "numba", "cython")]
@@ -34,33 +37,6 @@ def make(name, backend="numpy", dtype=np.float64, seed=0, n_in=3, H=4, **kw):
         if k.startswith("bias"):
             v[...] = rng.uniform(-0.5, 0.5, v.shape)
     return layer
-
-
-def batch(B=4, T=6, n_in=3, seed=1, lengths=(6, 1, 4, 6)):
-    rng = np.random.RandomState(seed)
-    return rng.randn(B, T, n_in), np.array(lengths)
-
-
-def initial_state(layer, B, seed=3):
-    shape = (layer.num_layers * layer.num_directions, B, layer.hidden_size)
-    return 0.5 * np.random.RandomState(seed).randn(*shape)
-
-
-def run(layer, X, L, h0=None, R=None, S=None):
-    """Forward, a random linear loss of Y and h_n, backward. Returns everything."""
-    Y, hn = layer.forward(X, L, h0)
-    if R is None:
-        rng = np.random.RandomState(7)
-        R, S = rng.randn(*Y.shape), rng.randn(*hn.shape)
-    loss = float(np.sum(Y.astype(np.float64) * R) + np.sum(hn * S))
-    dX = layer.backward(R, dh_n=S)
-    return loss, Y, hn, dX, {k: v.copy() for k, v in layer.grads.items()}, layer.grad_h0, R, S
-
-
-def rel_err(a, b):
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    den = max(np.linalg.norm(a), np.linalg.norm(b))
-    return 0.0 if den == 0 else np.linalg.norm(a - b) / den
 
 
 @pytest.fixture
@@ -96,20 +72,7 @@ def test_matches_naive_reference(name, shape, backend, dtype):
 @pytest.mark.parametrize("name", CELLS)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_gradient_check(name, shape, backend):
-    layer = make(name, backend, np.float64, **SHAPES[shape])
-    X, L = batch()  # lengths include 1 and T
-    h0 = initial_state(layer, len(L))
-    _, _, _, dX, grads, gh0, R, S = run(layer, X, L, h0)
-
-    def f():
-        return run(layer, X, L, h0, R, S)[0]
-
-    for k, p in layer.params.items():
-        assert rel_err(numerical_grad(f, p), grads[k]) < 1e-6, k
-    assert rel_err(numerical_grad(f, X), dX) < 1e-6
-    for b, n in enumerate(L):
-        assert np.all(dX[b, n:] == 0)
-    assert rel_err(numerical_grad(f, h0), gh0) < 1e-6
+    check_gradients(make(name, backend, np.float64, **SHAPES[shape]))
 
 
 @pytest.mark.parametrize("name", ["mingru", "indrnn-relu"])
@@ -158,23 +121,7 @@ def test_indrnn_recurrent_dropout_multiplies_the_state_where_it_meets_u(backend)
 @pytest.mark.parametrize("name", CELLS)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_padding_never_leaks(name, backend):
-    layer = make(name, backend, np.float64, **SHAPES["stacked-bidir"])
-    X, L = batch()
-    base = run(layer, X, L)
-    Xg = X.copy()
-    for b, n in enumerate(L):
-        Xg[b, n:] = np.nan if b % 2 else 1e6
-    other = run(layer, Xg, L, R=base[6], S=base[7])
-    Xe = np.concatenate([X, np.full((X.shape[0], 3, X.shape[2]), 9.0)], axis=1)
-    Re = np.concatenate([base[6], np.full((X.shape[0], 3, base[6].shape[2]), 5.0)], axis=1)
-    extra = run(layer, Xe, L, R=Re, S=base[7])
-    for res in (other, extra):
-        np.testing.assert_array_equal(res[1][:, :X.shape[1]], base[1])
-        np.testing.assert_array_equal(res[2], base[2])
-        np.testing.assert_array_equal(res[3][:, :X.shape[1]], base[3])
-        for k in base[4]:
-            np.testing.assert_allclose(res[4][k], base[4][k], rtol=1e-13, atol=1e-13)
-    assert np.all(extra[1][:, X.shape[1]:] == 0) and np.all(extra[3][:, X.shape[1]:] == 0)
+    check_padding(make(name, backend, np.float64, **SHAPES["stacked-bidir"]))
 
 
 # ---------------------------------------------------------------- the scan
@@ -275,12 +222,8 @@ def test_threaded_layer_matches_reference_and_numpy(name, threads, dtype):
 @pytest.mark.parametrize("name", CELLS)
 @pytest.mark.parametrize("backend", COMPILED)
 def test_compiled_backend_matches_numpy(name, shape, backend, dtype):
-    ref = run(make(name, "numpy", dtype, **SHAPES[shape]), *batch())
-    got = run(make(name, backend, dtype, **SHAPES[shape]), *batch())
-    t = tol(dtype)
-    for a, b in [(got[1], ref[1]), (got[3], ref[3])] + [(got[4][k], ref[4][k]) for k in ref[4]]:
-        assert rel_err(a, b) < t
-    assert got[1].dtype == np.dtype(dtype) and got[3].dtype == np.dtype(dtype)
+    check_parity(make(name, "numpy", dtype, **SHAPES[shape]),
+                 make(name, backend, dtype, **SHAPES[shape]), dtype)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -97,7 +97,12 @@ def test_matches_naive_reference(name, shape, backend, dtype):
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("name", ALL)
 def test_gradient_check(name, shape, backend):
-    layer = make(name, backend, np.float64, **SHAPES[shape])
+    check_gradients(make(name, backend, np.float64, **SHAPES[shape]))
+
+
+def check_gradients(layer):
+    """Central differences (float64) of a loss of the outputs and final states against the
+    backward's gradients of every parameter, the input and the initial state, on a ragged batch."""
     X, L = batch()  # lengths include 1 and T
     h0 = initial_state(layer, len(L))
     _, _, _, dX, grads, gh0, R, S = run(layer, X, L, h0)
@@ -133,7 +138,12 @@ def test_ablated_gate_gets_no_gradient(backend):
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("name", CELLS)
 def test_padding_never_leaks(name, shape, backend):
-    layer = make(name, backend, np.float64, **SHAPES[shape])
+    check_padding(make(name, backend, np.float64, **SHAPES[shape]))
+
+
+def check_padding(layer):
+    """Garbage (NaN included) in the padded positions, or extra padded steps, change no output,
+    final state or gradient, and the outputs and input gradients past each length are zero."""
     X, L = batch()
     base = run(layer, X, L)
     # garbage (NaN included) in the padded positions
@@ -147,6 +157,7 @@ def test_padding_never_leaks(name, shape, backend):
     extra = run(layer, Xe, L, R=Re, S=base[7])
     for res in (other, extra):
         np.testing.assert_array_equal(res[1][:, :X.shape[1]], base[1])
+        np.testing.assert_array_equal(res[2], base[2])
         np.testing.assert_array_equal(res[3][:, :X.shape[1]], base[3])
         for k in base[4]:
             np.testing.assert_allclose(res[4][k], base[4][k], rtol=1e-13, atol=1e-13)
@@ -167,8 +178,14 @@ def test_sequence_independent_of_batch(name, backend):
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("name", ALL)
 def test_compiled_backend_matches_numpy(name, shape, compiled_backend, dtype):
-    ref = run(make(name, "numpy", dtype, **SHAPES[shape]), *batch())
-    got = run(make(name, compiled_backend, dtype, **SHAPES[shape]), *batch())
+    check_parity(make(name, "numpy", dtype, **SHAPES[shape]),
+                 make(name, compiled_backend, dtype, **SHAPES[shape]), dtype)
+
+
+def check_parity(reference, layer, dtype):
+    """``layer`` gives the outputs, input gradients and parameter gradients of the same layer on
+    the numpy reference backend, to the dtype's tolerance, in its dtype."""
+    ref, got = run(reference, *batch()), run(layer, *batch())
     t = tol(dtype)
     for a, b in [(got[1], ref[1]), (got[3], ref[3])] + [(got[4][k], ref[4][k]) for k in ref[4]]:
         assert rel_err(a, b) < t

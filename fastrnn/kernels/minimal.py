@@ -32,6 +32,41 @@ from ._jit import mingru_ab, mingru_bwd, minlstm_ab, minlstm_bwd, njit, rnn_act,
 
 
 @njit
+def _gates(xp, batch_sizes, cand, a, b, t0, t1, lstm):
+    """Coefficients of either cell (``lstm``: minLSTM); see :func:`mingru_gates`."""
+    B, H = a.shape[1], a.shape[2]
+    for t in range(t0, t1):
+        n = batch_sizes[t]
+        a[t, n:] = 1.0  # finished rows carry their state
+        b[t, n:] = 0.0
+        for r in range(n):
+            for j in range(H):
+                if lstm:
+                    a[t, r, j], b[t, r, j] = minlstm_ab(xp[t, r, j], xp[t, r, H + j],
+                                                        xp[t, r, 2 * H + j], cand)
+                else:
+                    a[t, r, j], b[t, r, j] = mingru_ab(xp[t, r, j], xp[t, r, H + j], cand)
+
+
+@njit
+def _grads(xp, hs, g, batch_sizes, cand, dxp, t0, t1, lstm):
+    """Pre-activation gradients of either cell (``lstm``: minLSTM); see :func:`mingru_grads`."""
+    H = g.shape[2]
+    for t in range(t0, t1):
+        n = batch_sizes[t]
+        dxp[t, n:] = 0.0  # finished rows
+        for r in range(n):
+            for j in range(H):
+                if lstm:
+                    dxp[t, r, j], dxp[t, r, H + j], dxp[t, r, 2 * H + j] = minlstm_bwd(
+                        g[t, r, j], xp[t, r, j], xp[t, r, H + j], xp[t, r, 2 * H + j],
+                        hs[t, r, j], cand)
+                else:
+                    dxp[t, r, j], dxp[t, r, H + j] = mingru_bwd(
+                        g[t, r, j], xp[t, r, j], xp[t, r, H + j], hs[t, r, j], cand)
+
+
+@njit
 def mingru_gates(xp, batch_sizes, cand, a, b, t0, t1):
     """minGRU coefficients of steps ``t0 <= t < t1``.
 
@@ -47,16 +82,7 @@ def mingru_gates(xp, batch_sizes, cand, a, b, t0, t1):
         Output: ``h_t = a_t * h_{t-1} + b_t``.
     t0, t1 : int
     """
-    B, H = a.shape[1], a.shape[2]
-    for t in range(t0, t1):
-        n = batch_sizes[t]
-        for r in range(B):
-            for j in range(H):
-                if r < n:
-                    a[t, r, j], b[t, r, j] = mingru_ab(xp[t, r, j], xp[t, r, H + j], cand)
-                else:
-                    a[t, r, j] = 1.0
-                    b[t, r, j] = 0.0
+    _gates(xp, batch_sizes, cand, a, b, t0, t1, False)
 
 
 @njit
@@ -64,17 +90,7 @@ def minlstm_gates(xp, batch_sizes, cand, a, b, t0, t1):
     """minLSTM coefficients of steps ``t0 <= t < t1``; ``xp`` of shape (T, B, 3*H) holds the
     pre-activations of the forget gate, the input gate and the candidate, in that order. Otherwise
     as :func:`mingru_gates`."""
-    B, H = a.shape[1], a.shape[2]
-    for t in range(t0, t1):
-        n = batch_sizes[t]
-        for r in range(B):
-            for j in range(H):
-                if r < n:
-                    a[t, r, j], b[t, r, j] = minlstm_ab(xp[t, r, j], xp[t, r, H + j],
-                                                        xp[t, r, 2 * H + j], cand)
-                else:
-                    a[t, r, j] = 1.0
-                    b[t, r, j] = 0.0
+    _gates(xp, batch_sizes, cand, a, b, t0, t1, True)
 
 
 @njit
@@ -95,36 +111,14 @@ def mingru_grads(xp, hs, g, batch_sizes, cand, dxp, t0, t1):
         Output; zero for finished rows.
     t0, t1 : int
     """
-    B, H = g.shape[1], g.shape[2]
-    for t in range(t0, t1):
-        n = batch_sizes[t]
-        for r in range(B):
-            for j in range(H):
-                if r < n:
-                    dxp[t, r, j], dxp[t, r, H + j] = mingru_bwd(
-                        g[t, r, j], xp[t, r, j], xp[t, r, H + j], hs[t, r, j], cand)
-                else:
-                    dxp[t, r, j] = 0.0
-                    dxp[t, r, H + j] = 0.0
+    _grads(xp, hs, g, batch_sizes, cand, dxp, t0, t1, False)
 
 
 @njit
 def minlstm_grads(xp, hs, g, batch_sizes, cand, dxp, t0, t1):
     """minLSTM pre-activation gradients of steps ``t0 <= t < t1``; ``xp`` and ``dxp`` of shape
     (T, B, 3*H). Otherwise as :func:`mingru_grads`."""
-    B, H = g.shape[1], g.shape[2]
-    for t in range(t0, t1):
-        n = batch_sizes[t]
-        for r in range(B):
-            for j in range(H):
-                if r < n:
-                    dxp[t, r, j], dxp[t, r, H + j], dxp[t, r, 2 * H + j] = minlstm_bwd(
-                        g[t, r, j], xp[t, r, j], xp[t, r, H + j], xp[t, r, 2 * H + j],
-                        hs[t, r, j], cand)
-                else:
-                    dxp[t, r, j] = 0.0
-                    dxp[t, r, H + j] = 0.0
-                    dxp[t, r, 2 * H + j] = 0.0
+    _grads(xp, hs, g, batch_sizes, cand, dxp, t0, t1, True)
 
 
 @njit

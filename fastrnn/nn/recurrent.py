@@ -584,6 +584,18 @@ _MINIMAL_PARAMETERS = """
 """
 
 
+def _minimal_attributes(G, order):
+    """The Attributes section of a minimal cell's docstring (``G`` blocks, in ``order``)."""
+    return f"""
+    Attributes
+    ----------
+    params, grads : dict of str to ndarray
+        ``weight_ih_l0`` ({G}H, input_size) and ``bias_ih_l0`` ({G}H,), blocks in the order
+        {order}; ``..._l{{k}}`` and ``..._reverse`` for the other layers and directions.
+    grad_h0 : ndarray of shape (num_layers * num_directions, B, H)
+        Gradient of ``h0`` after :meth:`backward`."""
+
+
 class MinGRU(_Minimal):
     __doc__ = r"""Minimal GRU layer (Feng et al. 2024, "Were RNNs All We Needed?",
     arXiv:2410.01201): a GRU whose gate and candidate read the input alone.
@@ -592,14 +604,7 @@ class MinGRU(_Minimal):
 
         z_t &= \sigma(W_{z} x_t + b_{z}), \qquad \tilde h_t = W_{h} x_t + b_{h} \\
         h_t &= (1 - z_t) \odot h_{t-1} + z_t \odot \tilde h_t
-    """ + _MINIMAL_PARAMETERS + r"""
-    Attributes
-    ----------
-    params, grads : dict of str to ndarray
-        ``weight_ih_l0`` (2H, input_size) and ``bias_ih_l0`` (2H,), blocks in the order z,
-        candidate; ``..._l{k}`` and ``..._reverse`` for the other layers and directions.
-    grad_h0 : ndarray of shape (num_layers * num_directions, B, H)
-        Gradient of ``h0`` after :meth:`backward`.
+    """ + _MINIMAL_PARAMETERS + _minimal_attributes(2, "z, candidate") + r"""
 
     Examples
     --------
@@ -626,14 +631,7 @@ class MinLSTM(_Minimal):
 
     ``f / (f + i)`` is computed as ``sigmoid(log f - log i)``, which stays finite when both gates
     underflow.
-    """ + _MINIMAL_PARAMETERS + r"""
-    Attributes
-    ----------
-    params, grads : dict of str to ndarray
-        ``weight_ih_l0`` (3H, input_size) and ``bias_ih_l0`` (3H,), blocks in the order f, i,
-        candidate; ``..._l{k}`` and ``..._reverse`` for the other layers and directions.
-    grad_h0 : ndarray of shape (num_layers * num_directions, B, H)
-        Gradient of ``h0`` after :meth:`backward`.
+    """ + _MINIMAL_PARAMETERS + _minimal_attributes(3, "f, i, candidate") + r"""
 
     Examples
     --------
