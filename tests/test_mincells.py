@@ -12,8 +12,8 @@ from fastrnn.nn import LSTM, IndRNN, MinGRU, MinLSTM
 from _reference import indrnn_sequence, network_sequence, unit_params
 from conftest import CPU_BACKENDS, numerical_grad, tol
 # the same checks as the other cells
-from test_recurrent import (batch, check_gradients, check_padding, check_parity, initial_state,
-                            rel_err, run)
+from test_recurrent import (batch, check_gradients, check_padding, check_parity,
+                            forward_from_random_state, rel_err, run)
 
 #: the backends with kernels for these cells (cython when it is built)
 BACKENDS = [b for b in CPU_BACKENDS if b in ("numpy", "numba", "cython")]
@@ -52,9 +52,7 @@ def threads():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_matches_naive_reference(name, shape, backend, dtype):
     layer = make(name, backend, dtype, **SHAPES[shape])
-    X, L = batch()
-    h0 = initial_state(layer, len(L))
-    Y, hn = layer.forward(X, L, h0)
+    X, L, h0, Y, hn = forward_from_random_state(layer)
     assert Y.dtype == np.dtype(dtype) and hn.dtype == np.dtype(dtype)
     t = max(tol(dtype) * 10, 1e-10)
     H = layer.hidden_size

@@ -61,6 +61,13 @@ def initial_state(layer, B, seed=3):
     return (h0, 0.5 * rng.randn(*shape)) if layer.has_cell else h0
 
 
+def forward_from_random_state(layer):
+    """``X, L, h0, Y, h_n`` of a forward over the ragged test batch from a random state."""
+    X, L = batch()
+    h0 = initial_state(layer, len(L))
+    return (X, L, h0) + tuple(layer.forward(X, L, h0))
+
+
 def rel_err(a, b):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     den = max(np.linalg.norm(a), np.linalg.norm(b))
@@ -72,9 +79,7 @@ def rel_err(a, b):
 @pytest.mark.parametrize("name", ALL)
 def test_matches_naive_reference(name, shape, backend, dtype):
     layer = make(name, backend, dtype, **SHAPES[shape])
-    X, L = batch()
-    h0 = initial_state(layer, len(L))
-    Y, hn = layer.forward(X, L, h0)
+    X, L, h0, Y, hn = forward_from_random_state(layer)
     hn, cn = hn if layer.has_cell else (hn, None)
     H0, C0 = h0 if layer.has_cell else (h0, None)
     assert Y.dtype == np.dtype(dtype) and hn.dtype == np.dtype(dtype)

@@ -611,9 +611,10 @@ class MinGRU(_Minimal):
     >>> import numpy as np
     >>> from fastrnn.nn import MinGRU
     >>> layer = MinGRU(3, 4, bidirectional=True, random_state=0)
-    >>> Y, h_n = layer.forward(np.ones((2, 5, 3)), lengths=[5, 2])
-    >>> Y.shape, h_n.shape, bool(np.all(Y[1, 2:] == 0))
-    ((2, 5, 8), (2, 2, 4), True)
+    >>> X = np.random.default_rng(0).normal(size=(2, 5, 3))
+    >>> Y = layer.forward(X, lengths=[5, 2])[0]  # the second sequence has 2 steps
+    >>> Y.shape, bool(np.all(Y[1, 2:] == 0))
+    ((2, 5, 8), True)
     """
 
     G = 2
@@ -682,9 +683,11 @@ class IndRNN(_Elementwise):
     >>> import numpy as np
     >>> from fastrnn.nn import IndRNN
     >>> layer = IndRNN(3, 4, random_state=0)
-    >>> Y, h_n = layer.forward(np.ones((2, 5, 3)), lengths=[5, 2])
-    >>> layer.params["weight_hh_l0"].shape, Y.shape
-    ((4,), (2, 5, 4))
+    >>> layer.params["weight_hh_l0"].shape  # one recurrent weight per unit
+    (4,)
+    >>> Y = layer.forward(np.ones((2, 5, 3)), lengths=[5, 2])[0]
+    >>> Y.shape, bool((Y >= 0).all())  # relu
+    ((2, 5, 4), True)
     """
 
     G = 1
