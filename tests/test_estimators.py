@@ -953,9 +953,7 @@ def test_random_inputs_give_clear_errors_or_right_shapes(corruption, kind, data)
     else:
         assert pred.shape == (m,) and set(pred) <= set(est.classes_)
         assert est.predict_proba(Xp).shape == (m, len(est.classes_))
-        # bidirectional by default; token ids add their bag of embeddings
-        width = 2 * 2 + (est.embedding_dim_ if p["tokens"] else 0)
-        assert est.transform(Xp).shape == (m, width)
+        assert est.transform(Xp).shape == (m, 2 * 2)  # bidirectional by default
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1140,8 +1138,12 @@ def test_set_output_pandas_is_honoured_by_transform(cls):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_bag_of_embeddings_auto_is_on_for_token_ids_only(tmp_path):
+def test_bag_of_embeddings_auto_is_on_for_long_documents(tmp_path, monkeypatch):
     X, y = token_data(40)
+    steps = sum(len(x) for x in X)
+    assert not RNNClassifier(max_iter=2, **SMALL).fit(X, y).network_.bag_of_embeddings
+    # more time steps than max_iter="auto" reads in 10 epochs: long documents
+    monkeypatch.setattr(_base, "AUTO_TIME_STEPS", 10 * steps - 1)
     clf = RNNClassifier(max_iter=2, **SMALL).fit(X, y)
     net = clf.network_
     assert net.bag_of_embeddings and net.config["bag_of_embeddings"] is True
@@ -1152,14 +1154,21 @@ def test_bag_of_embeddings_auto_is_on_for_token_ids_only(tmp_path):
     W = net.embedding.params["weight"]
     ref = np.stack([W[x].sum(axis=0) / np.sqrt(len(x)) for x in X])
     assert_allclose(Z[:, -clf.embedding_dim_:], ref, rtol=1e-5, atol=1e-6)
-    # the bag changes the decisions: the same seed without it gives another model
     off = RNNClassifier(max_iter=2, bag_of_embeddings=False, **SMALL).fit(X, y)
     assert not off.network_.bag_of_embeddings and "bag_of_embeddings" not in off.network_.config
     assert off.transform(X).shape == (40, 16)
     clf.save(tmp_path / "bag")
     assert_array_equal(fastrnn.load(tmp_path / "bag").predict_proba(X), clf.predict_proba(X))
+    # on short documents only when asked; never for float features, nor in partial_fit
+    monkeypatch.setattr(_base, "AUTO_TIME_STEPS", 10 * steps)
+    assert not RNNClassifier(max_iter=2, **SMALL).fit(X, y).network_.bag_of_embeddings
+    forced = RNNClassifier(max_iter=2, bag_of_embeddings=True, **SMALL).fit(X, y)
+    assert forced.network_.bag_of_embeddings
+    monkeypatch.setattr(_base, "AUTO_TIME_STEPS", 1)
     Xf, yf = seq_data(n=20)
     assert not RNNClassifier(max_iter=1, **SMALL).fit(Xf, yf).network_.bag_of_embeddings
+    part = RNNClassifier(**SMALL).partial_fit(X, y, classes=[0, 1])
+    assert not part.network_.bag_of_embeddings
 
 
 def test_bag_of_embeddings_errors_name_the_problem():
@@ -1172,7 +1181,8 @@ def test_bag_of_embeddings_errors_name_the_problem():
 
 def test_bag_of_embeddings_streams_like_predict_proba():
     X, y = token_data(40)
-    clf = RNNClassifier(max_iter=2, bidirectional=False, **SMALL).fit(X, y)
+    clf = RNNClassifier(max_iter=2, bidirectional=False, bag_of_embeddings=True, **SMALL)
+    clf.fit(X, y)
     assert clf.network_.bag_of_embeddings
     x = X[1]
     state = clf.init_state()
@@ -1181,7 +1191,7 @@ def test_bag_of_embeddings_streams_like_predict_proba():
         assert_allclose(out[0], clf.predict_proba([x[:t]])[0], rtol=1e-5, atol=1e-6)
 
 
-def test_long_token_data_get_a_higher_rate_and_no_validation_split(monkeypatch):
+def test_long_documents_get_a_higher_rate_and_no_validation_split(monkeypatch):
     from fastrnn.estimators.classifier import AUTO_LEARNING_RATE
 
     rates = AUTO_LEARNING_RATE["default"], AUTO_LEARNING_RATE["long_tokens"]

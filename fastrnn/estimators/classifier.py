@@ -17,8 +17,8 @@ from ._base import BaseRNNEstimator, PooledOutputMixin
 
 __all__ = ["RNNClassifier"]
 
-#: ``learning_rate="auto"``: the rate, and the higher one for long token data (see
-#: ``RNNClassifier._long_token_data``)
+#: ``learning_rate="auto"``: the rate, and the higher one for long documents with
+#: ``max_iter="auto"`` (see ``RNNClassifier._long_documents``)
 AUTO_LEARNING_RATE = {"default": 2e-3, "long_tokens": 4e-3}
 
 
@@ -228,8 +228,9 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
     bag_of_embeddings : bool or "auto", default="auto"
         Also give the output layer a bag of embeddings of each sequence of token ids: its token
         vectors summed and divided by the square root of its length, next to the pooled
-        recurrent outputs (a fastText-like path; see Notes). ``"auto"``: on for token ids, off
-        for float input (which has no token vectors; ``True`` there is an error).
+        recurrent outputs (a fastText-like path). ``"auto"``: on for long documents (see Notes),
+        off otherwise and in ``partial_fit``. Float input has no token vectors: ``True`` there is
+        an error.
     [shared parameters: dropout recurrent_dropout embedding_dim vocab_size standardize optimizer]
     [shared parameters: learning_rate batch_size max_iter clip_norm lr_schedule weight_decay]
     [shared parameters: time_budget early_stopping validation_fraction n_iter_no_change tol]
@@ -261,14 +262,15 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
     arrays of different lengths. With token ids, trailing ``PAD`` (0) ids are padding. NaN is
     never padding: it is an error.
 
-    Long documents: with token ids of more than 400,000 time steps in all (1,200 reviews of 800
-    words), ``max_iter="auto"`` gives fewer than 10 epochs (see ``max_iter``). There the network
-    alone fits the training texts in a few epochs and loses to a linear model over word counts; the
-    bag of embeddings (``bag_of_embeddings``, on for all token ids) learns what such a model learns,
-    but only fast enough with a higher rate: ``learning_rate="auto"`` becomes 4e-3, and
-    ``early_stopping="auto"`` trains on all the data (5 epochs give early stopping nothing to stop,
-    and choosing one of them on a tenth of the data was noise). The user guide ("Text") gives the
-    measurements.
+    Long documents: token ids of more than 400,000 time steps in all (1,200 reviews of 800 words),
+    for which ``max_iter="auto"`` gives fewer than 10 epochs (see ``max_iter``). There the network
+    alone fits the training texts in a few epochs and loses to a linear model over word counts.
+    ``bag_of_embeddings="auto"`` adds the bag of embeddings, which learns what such a model learns;
+    with ``max_iter="auto"`` it learns fast enough only with a higher rate, so
+    ``learning_rate="auto"`` becomes 4e-3, and ``early_stopping="auto"`` trains on all the data
+    (5 epochs give early stopping nothing to stop, and choosing one of them on a tenth of the data
+    was noise). On sentences (2,400 of 25 words) the bag cost a point of accuracy, so shorter data
+    keep the recurrent model alone. The user guide ("Text") gives the measurements.
 
     Max pooling over the states of a bidirectional LSTM was the best sentence encoder among those
     compared by Conneau et al. (2017, "Supervised learning of universal sentence representations
@@ -338,24 +340,26 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
     def _n_outputs(self):
         return len(self.classes_)
 
-    def _long_token_data(self):
-        """Whether this fit reads long documents with ``max_iter="auto"``: token ids of more time
-        steps in all than ``max_iter="auto"`` reads in ``AUTO_EPOCHS[0]`` epochs (400,000), so
-        that it gives fewer epochs. ``learning_rate="auto"`` and ``early_stopping="auto"`` adapt
-        to the few epochs (see the docstring)."""
+    def _long_documents(self):
+        """Whether ``fit`` reads long documents: token ids of more time steps in all than
+        ``max_iter="auto"`` reads in ``AUTO_EPOCHS[0]`` epochs (400,000), so that it gives them
+        fewer epochs. The "auto" values of ``bag_of_embeddings``, ``learning_rate`` and
+        ``early_stopping`` depend on it (see Notes)."""
         steps = getattr(self, "_fit_time_steps", None)
-        return (self.max_iter == "auto" and steps is not None
-                and getattr(self, "vocab_size_", None) is not None
+        return (steps is not None and getattr(self, "vocab_size_", None) is not None
                 and steps * _base.AUTO_EPOCHS[0] > _base.AUTO_TIME_STEPS)
+
+    def _few_epochs(self):
+        return self.max_iter == "auto" and self._long_documents()
 
     def _learning_rate(self):
         if self.learning_rate != "auto":
             return self.learning_rate
-        return AUTO_LEARNING_RATE["long_tokens" if self._long_token_data() else "default"]
+        return AUTO_LEARNING_RATE["long_tokens" if self._few_epochs() else "default"]
 
     def _stopping_mode(self, n_train, given_val, incremental):
         if (self.early_stopping == "auto" and given_val is None and not incremental
-                and self._long_token_data()):
+                and self._few_epochs()):
             return False, False  # too few epochs to stop early: train on all the data
         return super()._stopping_mode(n_train, given_val, incremental)
 
@@ -363,7 +367,7 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         kw = super()._network_kwargs()
         bag = self.bag_of_embeddings
         if bag == "auto":
-            bag = getattr(self, "vocab_size_", None) is not None
+            bag = self._long_documents()
         elif bag and getattr(self, "vocab_size_", None) is None:
             raise ValueError(
                 "bag_of_embeddings=True adds up the token vectors of each sequence, but X holds "
