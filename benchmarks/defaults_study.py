@@ -164,9 +164,9 @@ DEFAULT_CODE = {
 #: any other key the estimator. The first setting of each list is the estimator's default, so a
 #: tie goes to the default.
 SEARCH_SPACES = {
-    "series": {"bidirectional": [True, False], "learning_rate": [2e-3, 5e-3],
+    "series": {"bidirectional": [True, False], "learning_rate": ["auto", 5e-3],
                "dropout": [0.2, 0.0]},
-    "text": {"bidirectional": [True, False], "learning_rate": [2e-3, 5e-3]},
+    "text": {"bidirectional": [True, False], "learning_rate": ["auto", 5e-3]},
     "tagging": {"hidden_size": [64, 128], "learning_rate": [3e-3, 1e-3], "dropout": [0.3, 0.0]},
     "lm": {"hidden_size": [256, 512], "dropout": [0.0, 0.2]},
 }

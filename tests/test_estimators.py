@@ -1010,6 +1010,25 @@ def test_max_iter_auto_adapts_the_epochs_to_the_data_size():
     assert fit.n_iter_ == AUTO_EPOCHS[1]
 
 
+def test_max_iter_auto_reads_long_sequences_for_fewer_epochs(monkeypatch):
+    from fastrnn.estimators._base import AUTO_EPOCHS, AUTO_MIN_EPOCHS
+
+    monkeypatch.setattr(_base, "AUTO_TIME_STEPS", 800)
+    clf = RNNClassifier(max_iter="auto", batch_size=10)
+    # 2 batches an epoch: the step rule alone gives the most epochs, unless the steps read cap it
+    assert clf._n_epochs(20, n_time_steps=2) == AUTO_EPOCHS[1]
+    assert clf._n_epochs(20, n_time_steps=100) == 8
+    assert clf._n_epochs(20, n_time_steps=99) == 9  # rounded up
+    assert clf._n_epochs(20, n_time_steps=800 * 100) == AUTO_MIN_EPOCHS
+    assert clf._n_epochs(10 ** 6, n_time_steps=2) == AUTO_EPOCHS[0]
+    assert RNNClassifier(max_iter=40)._n_epochs(20, n_time_steps=800 * 100) == 40
+    # a fit counts the real steps of its training sequences: 10 of 20 steps, 4 epochs of 200
+    X = [np.zeros((20, 1)) + i % 2 for i in range(10)]
+    fit = RNNClassifier(**{**SMALL, "tol": 0.0, "n_iter_no_change": 10 ** 6,
+                           "early_stopping": False}).fit(X, np.arange(10) % 2)
+    assert fit.n_iter_ == 4
+
+
 def test_batch_size_auto_gives_small_data_more_steps(monkeypatch):
     from fastrnn.estimators import _base
 
@@ -1062,7 +1081,10 @@ def test_partial_fit_with_the_defaults_keeps_the_learning_rate(learning_rates):
     clf = RNNClassifier(hidden_size=4, random_state=0)
     for _ in range(2):
         clf.partial_fit(X, y, classes=[0, 1])
-    assert clf.n_iter_ == 2 and set(learning_rates) == {clf.learning_rate}
+    assert clf.learning_rate == "auto"  # partial_fit reads it as the default rate
+    from fastrnn.estimators.classifier import AUTO_LEARNING_RATE
+
+    assert clf.n_iter_ == 2 and set(learning_rates) == {AUTO_LEARNING_RATE["default"]}
     with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
         RNNClassifier(early_stopping=True).partial_fit(X, y, classes=[0, 1])
 
@@ -1109,3 +1131,98 @@ def test_set_output_pandas_is_honoured_by_transform(cls):
     assert_array_equal(Z.to_numpy(), est.set_output(transform="default").transform(X))
     Zf = est.set_output(transform="pandas").fit_transform(X, target)
     assert isinstance(Zf, pd.DataFrame) and Zf.shape == (20, Z.shape[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# the bag of embeddings of the classifier
+# ---------------------------------------------------------------------------------------------
+
+
+def test_bag_of_embeddings_auto_is_on_for_long_documents(tmp_path, monkeypatch):
+    X, y = token_data(40)
+    steps = sum(len(x) for x in X)
+    assert not RNNClassifier(max_iter=2, **SMALL).fit(X, y).network_.bag_of_embeddings
+    # more time steps than max_iter="auto" reads in 10 epochs: long documents
+    monkeypatch.setattr(_base, "AUTO_TIME_STEPS", 10 * steps - 1)
+    clf = RNNClassifier(max_iter=2, **SMALL).fit(X, y)
+    net = clf.network_
+    assert net.bag_of_embeddings and net.config["bag_of_embeddings"] is True
+    Z = clf.transform(X)
+    assert Z.shape == (40, 2 * 8 + clf.embedding_dim_)
+    assert clf.get_feature_names_out().shape == (Z.shape[1],)
+    # the last embedding_dim columns: the token vectors summed over each sequence, / sqrt(length)
+    W = net.embedding.params["weight"]
+    ref = np.stack([W[x].sum(axis=0) / np.sqrt(len(x)) for x in X])
+    assert_allclose(Z[:, -clf.embedding_dim_:], ref, rtol=1e-5, atol=1e-6)
+    off = RNNClassifier(max_iter=2, bag_of_embeddings=False, **SMALL).fit(X, y)
+    assert not off.network_.bag_of_embeddings and "bag_of_embeddings" not in off.network_.config
+    assert off.transform(X).shape == (40, 16)
+    clf.save(tmp_path / "bag")
+    assert_array_equal(fastrnn.load(tmp_path / "bag").predict_proba(X), clf.predict_proba(X))
+    # on short documents only when asked; never for float features, nor in partial_fit
+    monkeypatch.setattr(_base, "AUTO_TIME_STEPS", 10 * steps)
+    assert not RNNClassifier(max_iter=2, **SMALL).fit(X, y).network_.bag_of_embeddings
+    forced = RNNClassifier(max_iter=2, bag_of_embeddings=True, **SMALL).fit(X, y)
+    assert forced.network_.bag_of_embeddings
+    monkeypatch.setattr(_base, "AUTO_TIME_STEPS", 1)
+    Xf, yf = seq_data(n=20)
+    assert not RNNClassifier(max_iter=1, **SMALL).fit(Xf, yf).network_.bag_of_embeddings
+    part = RNNClassifier(**SMALL).partial_fit(X, y, classes=[0, 1])
+    assert not part.network_.bag_of_embeddings
+
+
+def test_bag_of_embeddings_errors_name_the_problem():
+    Xf, yf = seq_data(n=20)
+    with pytest.raises(ValueError, match="bag_of_embeddings=True .*float features"):
+        RNNClassifier(bag_of_embeddings=True, max_iter=1, **SMALL).fit(Xf, yf)
+    with pytest.raises(ValueError, match="'bag_of_embeddings' parameter"):
+        RNNClassifier(bag_of_embeddings="yes", max_iter=1, **SMALL).fit(Xf, yf)
+
+
+def test_bag_of_embeddings_streams_like_predict_proba():
+    X, y = token_data(40)
+    clf = RNNClassifier(max_iter=2, bidirectional=False, bag_of_embeddings=True, **SMALL)
+    clf.fit(X, y)
+    assert clf.network_.bag_of_embeddings
+    x = X[1]
+    state = clf.init_state()
+    for t in range(1, len(x) + 1):
+        out, state = clf.step(int(x[t - 1]), state)
+        assert_allclose(out[0], clf.predict_proba([x[:t]])[0], rtol=1e-5, atol=1e-6)
+
+
+def test_long_documents_get_a_higher_rate_and_no_validation_split(monkeypatch):
+    from fastrnn.estimators.classifier import AUTO_LEARNING_RATE
+
+    rates = AUTO_LEARNING_RATE["default"], AUTO_LEARNING_RATE["long_tokens"]
+    assert rates[1] > rates[0]
+    no_lr = {k: v for k, v in SMALL.items() if k != "learning_rate"}
+
+    def same_fit(X, y, fixed, **kw):
+        auto = RNNClassifier(**no_lr, **kw).fit(X, y)
+        assert auto.learning_rate == "auto" and auto.early_stopping == "auto"
+        other = RNNClassifier(**{**no_lr, **kw, **fixed}).fit(X, y)
+        return np.array_equal(auto.predict_proba(X), other.predict_proba(X)), auto
+
+    X, y = token_data(30)
+    steps = sum(len(x) for x in X)
+    # more time steps than max_iter="auto" reads in 10 epochs: the higher rate
+    monkeypatch.setattr(_base, "AUTO_TIME_STEPS", 10 * steps - 1)
+    assert same_fit(X, y, dict(learning_rate=rates[1]))[0]
+    assert not same_fit(X, y, dict(learning_rate=rates[0]))[0]
+    assert same_fit(X, y, dict(learning_rate=rates[0]), max_iter=3)[0]  # max_iter given
+    Xf, yf = seq_data(n=30)  # float features keep the default rate, however long
+    assert same_fit(Xf, yf, dict(learning_rate=rates[0]))[0]
+    monkeypatch.setattr(_base, "AUTO_TIME_STEPS", 10 * steps)  # exactly 10 epochs: not long
+    assert same_fit(X, y, dict(learning_rate=rates[0]))[0]
+    # early_stopping="auto" holds no validation split out of long documents
+    X, y = token_data(1000)
+    monkeypatch.setattr(_base, "AUTO_TIME_STEPS", 10 * sum(len(x) for x in X) - 1)
+    long = same_fit(X, y, dict(learning_rate=rates[1], early_stopping=False), max_iter="auto",
+                    n_iter_no_change=10 ** 6, tol=0.0)
+    assert long[0] and long[1].validation_scores_ is None and long[1].n_iter_ == 10
+    monkeypatch.setattr(_base, "AUTO_TIME_STEPS", 10 ** 9)
+    short = RNNClassifier(max_iter=2, **no_lr).fit(X, y)
+    assert len(short.validation_scores_) == 2  # 100 sequences held out, as before
+    with pytest.raises(ValueError, match="'learning_rate' parameter"):
+        RNNClassifier(learning_rate="fast", max_iter=1, **no_lr).fit(Xf, yf)

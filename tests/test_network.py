@@ -326,3 +326,64 @@ def test_network_gradient_check_several_ids_per_step(backend):
         got = uni.step(X[:, t], stream).copy()
         np.testing.assert_allclose(got, uni.infer(X[:, :t + 1], np.full(4, t + 1))[0],
                                    rtol=1e-12)
+
+
+@pytest.mark.parametrize("pooling", ["last", "max"])
+def test_network_gradient_check_bag_of_embeddings_with_dropout(pooling, backend):
+    """The bag-of-embeddings path (the mean of the dropped-out token vectors next to the pooled
+    outputs) has exact gradients, also for several ids per step and with the padding row frozen."""
+    rng = np.random.RandomState(4)
+    ids, L = token_batch(3)
+    extra = rng.randint(7, 12, size=ids.shape + (1,))
+    extra[ids == 0] = 0
+    X = np.concatenate([ids[:, :, None], extra], axis=2)
+    net = SequenceNetwork(3, vocab_size=12, embedding_dim=4, cell="lstm", hidden_size=3,
+                          bidirectional=True, pooling=pooling, dropout=0.3,
+                          bag_of_embeddings=True, dtype=np.float64, backend=backend,
+                          random_state=0)
+    assert net.head.params["weight"].shape == (3, 2 * 3 + 4)
+    y = np.array([0, 2, 1, 1])
+
+    def reseed():
+        net.rng_ = np.random.RandomState(21)
+
+    check_network_gradients(net, X, L, lambda out: softmax_cross_entropy(out, y), reseed,
+                            frozen={"embedding.weight": 0})
+    assert np.all(net.grads["embedding.weight"][0] == 0)
+
+
+def test_bag_of_embeddings_is_the_scaled_sum_of_token_vectors_and_streams(backend):
+    """Independent reference: the head's input ends with the real steps' token vectors summed
+    and divided by the square root of the length; inference, a forward in evaluation mode and
+    step-by-step reading agree."""
+    ids, L = token_batch(5)
+    net = SequenceNetwork(2, vocab_size=7, embedding_dim=3, cell="gru", hidden_size=4,
+                          pooling="mean", bag_of_embeddings=True, dropout=0.2, dtype=np.float64,
+                          backend=backend, random_state=0)
+    W = net.embedding.params["weight"]
+    pooled, _ = net.infer(ids, L, output="pooled")
+    assert pooled.shape == (4, 4 + 3)
+    ref = np.stack([W[ids[b, :L[b]]].sum(axis=0) / np.sqrt(L[b]) for b in range(4)])
+    np.testing.assert_allclose(pooled[:, 4:], ref, rtol=1e-12)
+    without = SequenceNetwork(2, vocab_size=7, embedding_dim=3, cell="gru", hidden_size=4,
+                              pooling="mean", dtype=np.float64, backend=backend, random_state=0)
+    np.testing.assert_allclose(pooled[:, :4], without.infer(ids, L, output="pooled")[0],
+                               rtol=1e-12)
+    out, _ = net.infer(ids, L)
+    np.testing.assert_array_equal(out, net.eval().forward(ids, L)[0])
+    full = np.full(4, 5)
+    stream = net.init_stream(4)
+    for t in range(5):
+        got = net.step(ids[:, t], stream).copy()
+        np.testing.assert_allclose(got, net.infer(ids[:, :t + 1], full - 5 + t + 1)[0],
+                                   rtol=1e-12)
+    stream.reset()
+    np.testing.assert_allclose(net.step(ids[:, 0], stream), net.infer(ids[:, :1], full - 4)[0],
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("kw", [dict(n_features=3, pooling="max"),
+                                dict(vocab_size=7, embedding_dim=3, pooling=None)])
+def test_bag_of_embeddings_needs_token_input_and_pooling(kw):
+    with pytest.raises(ValueError, match="bag_of_embeddings adds .*needs token input"):
+        SequenceNetwork(2, bag_of_embeddings=True, **kw)

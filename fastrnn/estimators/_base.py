@@ -83,6 +83,13 @@ __all__ = ["BaseRNNEstimator", "PooledOutputMixin", "network_outputs", "ESTIMATO
 AUTO_STEPS = 3000
 AUTO_EPOCHS = (10, 200)
 
+#: ``max_iter="auto"`` on long sequences: no more epochs than read about this many time steps
+#: (summed over the training sequences of all epochs), but at least :data:`AUTO_MIN_EPOCHS`;
+#: the cost of an epoch grows with its steps, so 1,200 reviews of 750 words get 5 epochs where
+#: 2,400 sentences of 25 words keep the epochs of :data:`AUTO_STEPS`
+AUTO_TIME_STEPS = 4_000_000
+AUTO_MIN_EPOCHS = 3
+
 #: ``batch_size="auto"``: about this many batches per epoch, each of these many sequences at
 #: least and at most (small data sets get small batches, hence more steps per epoch)
 AUTO_BATCHES_PER_EPOCH = 32
@@ -366,20 +373,29 @@ class BaseRNNEstimator(StreamingMixin, SavingMixin, BaseEstimator):
     def _make_trainer(self):
         opt = self.optimizer
         if isinstance(opt, str):
-            opt = get_optimizer(opt, lr=float(self.learning_rate),
+            opt = get_optimizer(opt, lr=float(self._learning_rate()),
                                 weight_decay=float(self.weight_decay))
         else:
             opt = copy.deepcopy(opt)
         return Trainer(self.network_, optimizer=opt, clip_norm=self.clip_norm)
 
-    def _n_epochs(self, n_train):
+    def _learning_rate(self):
+        """The learning rate of a named optimiser (subclasses resolve an ``"auto"``)."""
+        return self.learning_rate
+
+    def _n_epochs(self, n_train, n_time_steps=None):
         """``max_iter``, or with ``"auto"`` the epochs that give about :data:`AUTO_STEPS`
-        optimisation steps, at least :data:`AUTO_EPOCHS` [0] and at most [1]."""
+        optimisation steps, at least :data:`AUTO_EPOCHS` [0] and at most [1]; and, given the
+        time steps of an epoch (``n_time_steps``), at most the epochs that read
+        :data:`AUTO_TIME_STEPS` steps (at least :data:`AUTO_MIN_EPOCHS`)."""
         if self.max_iter != "auto":
             return int(self.max_iter)
         batches = max(1, math.ceil(n_train / self._batch_size(n_train)))
         lo, hi = AUTO_EPOCHS
-        return int(min(hi, max(lo, math.ceil(AUTO_STEPS / batches))))
+        epochs = min(hi, max(lo, math.ceil(AUTO_STEPS / batches)))
+        if n_time_steps:
+            epochs = min(epochs, max(AUTO_MIN_EPOCHS, math.ceil(AUTO_TIME_STEPS / n_time_steps)))
+        return int(epochs)
 
     def _batch_size(self, n_train):
         """``batch_size``, or with ``"auto"`` about :data:`AUTO_BATCHES_PER_EPOCH` batches per
@@ -475,6 +491,8 @@ class BaseRNNEstimator(StreamingMixin, SavingMixin, BaseEstimator):
         reset = not resuming and (not self._is_fitted() or not (self.warm_start or incremental))
         try:
             data = self._validate_X(X, reset=reset)
+            # the size of the data, for the "auto" settings that depend on it (not partial_fit)
+            self._fit_time_steps = None if incremental else int(np.sum(data.lengths))
             targets = self._validate_targets(y, data, reset=reset, incremental=incremental,
                                              **target_kwargs)
             sw = check_sample_weight(sample_weight, len(data))
@@ -517,7 +535,9 @@ class BaseRNNEstimator(StreamingMixin, SavingMixin, BaseEstimator):
                    None if sw is None else sw[va])
             train = (data.subset(tr), self._subset_targets(targets, tr),
                      None if sw is None else sw[tr])
-        self._run_epochs(train, val, n_epochs=1 if incremental else self._n_epochs(len(train[0])),
+        n_epochs = 1 if incremental else self._n_epochs(len(train[0]),
+                                                          int(np.sum(train[0].lengths)))
+        self._run_epochs(train, val, n_epochs=n_epochs,
                          incremental=incremental, early=early, checkpoint=ckpt)
         return self
 
@@ -637,7 +657,7 @@ class PooledOutputMixin(TransformerMixin):
 
     @property
     def _n_features_out(self):
-        return self.network_.rnn.num_directions * self.network_.rnn.hidden_size
+        return self.network_.head.in_features
 
     @document_parameters
     def transform(self, X):
@@ -649,8 +669,9 @@ class PooledOutputMixin(TransformerMixin):
 
         Returns
         -------
-        Z : ndarray of shape (n_samples, num_directions * hidden_size)
-            In the model's dtype.
+        Z : ndarray of shape (n_samples, num_directions * hidden_size [+ embedding_dim])
+            In the model's dtype; the last ``embedding_dim`` columns are the bag of embeddings
+            of a classifier that has one (see ``bag_of_embeddings``).
         """
         return self._outputs(X, what="pooled")
 
@@ -664,7 +685,8 @@ class PooledOutputMixin(TransformerMixin):
 
         Returns
         -------
-        ndarray of str objects of shape (num_directions * hidden_size,)
+        ndarray of str objects of shape (n_features_out,)
+            One name per column of :meth:`transform`.
         """
         self._check_fitted()
         prefix = type(self).__name__.lower()

@@ -60,7 +60,9 @@ PARAMS = {
     "max_iter": ('int or "auto"', """
         Maximum number of epochs (passes over the training data). ``"auto"``: enough epochs for
         about 3,000 optimisation steps (at least 10, at most 200), so small data sets get more
-        epochs than large ones."""),
+        epochs than large ones; but no more epochs than read about 4 million time steps in all
+        (at least 3), so long sequences get fewer (1,200 reviews of about 800 tokens: 5
+        epochs)."""),
     "clip_norm": ("float or None", """
         Clip the global gradient norm to this value (``None``: no clipping)."""),
     "lr_schedule": ('{"constant", "plateau", "cosine", "linear"}', """

@@ -51,7 +51,7 @@ LM_FITTED = ("n_iter_", "n_steps_", "n_tokens_seen_", "loss_curve_", "validation
 
 _NETWORK_INTS = ("n_outputs", "hidden_size", "num_layers")
 _NETWORK_OPTIONAL_INTS = ("n_features", "vocab_size", "embedding_dim")
-_NETWORK_BOOLS = ("bidirectional", "learn_initial_state", "tie_weights")
+_NETWORK_BOOLS = ("bidirectional", "learn_initial_state", "tie_weights", "bag_of_embeddings")
 _NETWORK_KEYS = frozenset(_NETWORK_INTS + _NETWORK_OPTIONAL_INTS + _NETWORK_BOOLS + (
     "cell", "dropout", "recurrent_dropout", "pooling", "cell_options", "dtype", "head",
     "excluded_outputs"))

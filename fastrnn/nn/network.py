@@ -42,6 +42,13 @@ class SequenceNetwork:
         Inverted dropout (training mode only) between stacked layers, on the embeddings and on the
         recurrent outputs before the head (Zaremba et al. 2014: dropout on non-recurrent connections).
     pooling : {"last", "mean", "max"} or None, default "last"
+    bag_of_embeddings : bool, default False
+        Also feed a bag of embeddings to the head, next to the pooled recurrent outputs: the
+        token vectors of each sequence's real steps (after the input dropout) summed and divided
+        by the square root of the length. A bag-of-words path as in fastText (Joulin et al. 2017,
+        "Bag of tricks for efficient text classification", EACL), which averages the vectors;
+        dividing by the square root of the length instead keeps long documents' bags from
+        shrinking towards the mean of the frequent words. Needs token input and pooling.
     head : {"dense", "softmax"}, default "dense"
         ``"dense"``: :meth:`forward` returns the head's output (logits, or values for regression).
         ``"softmax"`` (needs ``pooling=None``): a :class:`~fastrnn.nn.SoftmaxHead` over a large
@@ -80,7 +87,7 @@ class SequenceNetwork:
                  hidden_size=64, num_layers=1, bidirectional=False, dropout=0.0,
                  recurrent_dropout=0.0, pooling="last", head="dense", excluded_outputs=(),
                  learn_initial_state=False, tie_weights=False, cell_options=None,
-                 dtype=np.float32, backend="auto", random_state=None):
+                 dtype=np.float32, backend="auto", random_state=None, bag_of_embeddings=False):
         if (n_features is None) == (vocab_size is None):
             raise ValueError("give exactly one of n_features (float input) and vocab_size (token ids).")
         if vocab_size is not None and not embedding_dim:
@@ -95,6 +102,11 @@ class SequenceNetwork:
         if head == "softmax" and pooling is not None:
             raise ValueError(f"head='softmax' gives an output at every step: it needs pooling=None, "
                              f"got pooling={pooling!r}.")
+        if bag_of_embeddings and (vocab_size is None or pooling is None):
+            raise ValueError(
+                "bag_of_embeddings adds the token vectors of each sequence to the pooled "
+                "outputs: it needs token input (vocab_size) and pooling, got "
+                f"vocab_size={vocab_size!r}, pooling={pooling!r}. Pass bag_of_embeddings=False.")
         excluded_outputs = tuple(int(e) for e in excluded_outputs)
         self.config = dict(
             n_outputs=n_outputs, n_features=n_features, vocab_size=vocab_size,
@@ -103,6 +115,9 @@ class SequenceNetwork:
             pooling=pooling, head=head, excluded_outputs=list(excluded_outputs),
             learn_initial_state=learn_initial_state, tie_weights=tie_weights,
             cell_options=dict(cell_options or {}), dtype=np.dtype(dtype).name)
+        if bag_of_embeddings:  # only when on: files of networks without it stay as they were
+            self.config["bag_of_embeddings"] = True
+        self.bag_of_embeddings = bool(bag_of_embeddings)
         self.dtype = check_dtype(dtype)
         self.pooling = pooling
         self.dropout = float(dropout)
@@ -125,7 +140,8 @@ class SequenceNetwork:
             self.head = SoftmaxHead(D * hidden_size, n_outputs, dtype=self.dtype,
                                     random_state=seed(), excluded=excluded_outputs)
         else:
-            self.head = Dense(D * hidden_size, n_outputs, dtype=self.dtype, random_state=seed())
+            width = D * hidden_size + (int(embedding_dim) if self.bag_of_embeddings else 0)
+            self.head = Dense(width, n_outputs, dtype=self.dtype, random_state=seed())
         self.tie_weights = bool(tie_weights)
         if self.tie_weights:
             if self.embedding is None or pooling is not None or embedding_dim != D * hidden_size:
@@ -249,6 +265,8 @@ class SequenceNetwork:
             return Y, h_n
         if self.pooling:
             Y, self._cache["pcache"] = pool(Y, lengths, self.pooling, self.rnn.num_directions)
+            if self.bag_of_embeddings:
+                Y = np.concatenate([Y, _bag(X, lengths)], axis=1)
         return self.head.forward(Y), h_n
 
     __call__ = forward
@@ -271,15 +289,21 @@ class SequenceNetwork:
         c = self._cache
         if c is None:
             raise ValueError("backward() needs the cache of a forward(); call forward first.")
+        dbag = None
         if isinstance(self.head, SoftmaxHead):
             dY = np.asarray(dout)
         else:
             dpooled = self.head.backward(np.asarray(dout, self.dtype))
+            if self.bag_of_embeddings:
+                F = dpooled.shape[1] - self.embedding.embedding_dim
+                dpooled, dbag = dpooled[:, :F], dpooled[:, F:]
             dY = (pool_backward(dpooled, c["lengths"], self.pooling, c["T"], c["pcache"],
                                 self.rnn.num_directions) if self.pooling else dpooled)
         if c["out_mask"] is not None:
             dY = dY * c["out_mask"]
         dX = self.rnn.backward(dY, dh_n)
+        if dbag is not None:
+            dX = dX + _bag_backward(dbag, c["lengths"], c["T"])
         if c["in_mask"] is not None:
             dX = dX * c["in_mask"]
         for (k, g), gh in zip(self._state_grads.items() if self._state_params else (),
@@ -325,6 +349,8 @@ class SequenceNetwork:
             return Y, h_n
         if self.pooling:
             Y, _ = pool(Y, lengths, self.pooling, self.rnn.num_directions)
+            if self.bag_of_embeddings:
+                Y = np.concatenate([Y, _bag(X, lengths)], axis=1)
         elif output == "pooled":
             raise ValueError("output='pooled' needs a network with pooling; this one has "
                              "pooling=None (use output='hidden').")
@@ -368,9 +394,29 @@ class SequenceNetwork:
             pooled = np.divide(s.acc, s.steps, out=s.pooled)
         elif self.pooling == "max":
             pooled = np.maximum(s.acc, y, out=s.acc)
+        if self.bag_of_embeddings:
+            s.bag_sum += s.x
+            F = pooled.shape[1]
+            s.head_in[:, :F] = pooled
+            np.divide(s.bag_sum, np.sqrt(s.steps), out=s.head_in[:, F:])
+            pooled = s.head_in
         np.dot(pooled, self.head.params["weight"].T, out=s.out)
         s.out += self.head.params["bias"]
         return s.out
+
+
+def _bag(X, lengths):
+    """The bag of embeddings: ``X`` (B, T, E) summed over each sequence's real steps and divided
+    by the square root of its length, (B, E)."""
+    real = (np.arange(X.shape[1])[None, :] < lengths[:, None]).astype(X.dtype)
+    return np.einsum("bt,bte->be", real, X) / np.sqrt(lengths[:, None]).astype(X.dtype)
+
+
+def _bag_backward(dbag, lengths, T):
+    """Gradient of :func:`_bag`: ``dbag`` (B, E) -> (B, T, E), zero past each length."""
+    real = (np.arange(T)[None, :] < lengths[:, None]).astype(dbag.dtype)
+    scaled = dbag / np.sqrt(lengths[:, None]).astype(dbag.dtype)
+    return real[:, :, None] * scaled[:, None, :]
 
 
 class NetworkStream:
@@ -397,6 +443,9 @@ class NetworkStream:
                  else net.n_features)
         self.x = np.empty((B, width), dt)
         self.bag = np.empty((B, int(n_ids), width), dt) if n_ids > 1 else None
+        if net.bag_of_embeddings:  # running sum of the token vectors, and the head's input
+            self.bag_sum = np.empty((B, width), dt)
+            self.head_in = np.empty((B, net.head.in_features), dt)
         self.reset()
 
     def reset(self):
@@ -409,4 +458,6 @@ class NetworkStream:
                 ls.c[...] = init["c0"][:, None, :]
         self.steps = 0
         self.acc[...] = -np.inf if self.net.pooling == "max" else 0.0
+        if self.net.bag_of_embeddings:
+            self.bag_sum[...] = 0.0
         return self
