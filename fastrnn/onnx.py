@@ -284,6 +284,11 @@ def _network_body(g, net, X, lengths, standardize=None):
     else:
         low = g.const(np.array(-np.inf, g.dtype), "minus_inf")
         out = g.reduce("ReduceMax", g.op("Where", [g.unsqueeze(mask, [2]), Y, low]), [1])
+    if net.bag_of_embeddings:  # the token vectors of the real steps, summed, over sqrt(length)
+        zero = g.const(np.array(0, g.dtype), "zero")
+        total = g.reduce("ReduceSum", g.op("Where", [g.unsqueeze(mask, [2]), x, zero]), [1])
+        root = g.op("Sqrt", [g.unsqueeze(g.op("Cast", [lengths], to=g.elem), [1])])
+        out = g.op("Concat", [out, g.op("Div", [total, root])], axis=1)
     return out, mask, hn[-1]
 
 

@@ -577,3 +577,29 @@ def test_memory_length_runs_for_the_new_cells(cell):
     res = memory_length(cell, lags=(3, 6), n_samples=48, max_iter=2, stop_at_failure=False)
     assert res.lags.tolist() == [3, 6] and np.isfinite(res.scores).all()
     assert res.memory_length in (0, 3, 6)
+
+
+def test_flow_of_a_network_with_a_bag_of_embeddings_matches_finite_differences():
+    from fastrnn.nn import SequenceNetwork
+
+    net = SequenceNetwork(3, vocab_size=12, embedding_dim=3, cell="gru", hidden_size=4,
+                          pooling="max", bag_of_embeddings=True, dtype=np.float64,
+                          random_state=0)
+    ids = np.array([[4, 7, 1, 9, 2, 0], [3, 3, 8, 0, 0, 0]])
+    lengths = np.array([5, 3])
+    flow = gradient_flow(net, ids, lengths=lengths)  # default loss: 0.5 * ||head output||^2
+    W, b = net.head.params["weight"], net.head.params["bias"]
+    E = net.embedding.params["weight"]
+    for s in range(2):
+        x = E[ids[s, :lengths[s]]]
+        bag = x.sum(axis=0) / np.sqrt(lengths[s])
+
+        def loss(delta, t):
+            Y = _stack(net.rnn, x, (0, 0, t, delta))
+            return 0.5 * np.sum((np.concatenate([Y.max(axis=0), bag]) @ W.T + b) ** 2)
+
+        n = lengths[s]
+        for t in range(n):
+            grad = [(loss(e, t) - loss(-e, t)) / 2e-6 for e in np.eye(4) * 1e-6]
+            np.testing.assert_allclose(flow.loss_grad_per_sequence[0, 0, s, n - 1 - t],
+                                       np.linalg.norm(grad), rtol=1e-6)

@@ -40,6 +40,8 @@ def saved(tmp_path_factory):
                        X, rng.randint(0, 3, 24) * 10),
         "tokens": (RNNClassifier(hidden_size=4, embedding_dim=3, max_iter=2, random_state=0),
                    tokens, rng.randint(0, 2, 24)),
+        "bag": (RNNClassifier(hidden_size=4, embedding_dim=3, max_iter=2, random_state=0,
+                              bag_of_embeddings=True), tokens, rng.randint(0, 2, 24)),
         "regressor_1d": (RNNRegressor(hidden_size=5, max_iter=2, random_state=0),
                          X, rng.normal(size=24) * 5 + 3),
         "regressor_2d": (RNNRegressor(hidden_size=5, max_iter=2, cell="rnn", random_state=0),
@@ -56,7 +58,7 @@ def saved(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("name", ["binary", "multiclass", "tokens", "regressor_1d",
+@pytest.mark.parametrize("name", ["binary", "multiclass", "tokens", "bag", "regressor_1d",
                                   "regressor_2d", "tagger"])
 def test_predictor_gives_the_estimators_results_to_the_bit(saved, name):
     path, X = saved[name]

@@ -285,3 +285,14 @@ def test_language_model_next_token_distribution():
             assert abs(row[lm.vocabulary_.token_to_id(token)] - prob) <= ATOL
         assert np.all(row[list(lm.network_.head.excluded)] == 0.0)  # <pad>, <bos>
         assert row.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+def test_classifier_with_a_bag_of_embeddings(pooling):
+    rng = np.random.default_rng(6)
+    lengths = [7, 1, 4, 7, 3]
+    ids = [rng.integers(1, 25, size=n) for n in lengths]
+    clf = fit_quietly(RNNClassifier(hidden_size=4, max_iter=2, random_state=0, pooling=pooling,
+                                    bag_of_embeddings=True), ids, [0, 1, 2, 1, 0])
+    assert clf.network_.bag_of_embeddings
+    classifier_through_onnx(clf, ids, lengths, np.int64)

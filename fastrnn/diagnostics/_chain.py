@@ -107,12 +107,18 @@ def _last_step_grad(out, lengths):
     return d
 
 
-def _head_grad(net, lengths, loss_grad):
+def _head_grad(net, lengths, loss_grad, Z):
     """``output_grad`` of a network with a dense head: forward through pooling and the head in
-    float64, ``loss_grad(out) -> dout``, and back to the recurrent outputs."""
+    float64, ``loss_grad(out) -> dout``, and back to the recurrent outputs. ``Z`` (B, T, E) is
+    the recurrent layer's input, whose bag of embeddings a network with one adds to the head's
+    input (a term of the logits that the states do not change)."""
     W = net.head.params["weight"].astype(np.float64)
     b = net.head.params["bias"].astype(np.float64)
     D = net.rnn.num_directions
+    F = D * net.rnn.hidden_size
+    if net.bag_of_embeddings:  # Z is zero past each length
+        b = b + (Z.sum(axis=1) / np.sqrt(lengths)[:, None]) @ W[:, F:].T
+        W = W[:, :F]
 
     def fn(Y):
         if net.pooling:
@@ -155,11 +161,11 @@ def _from_network(net, X, lengths, output_grad, loss_grad=None):
     if isinstance(net.head, SoftmaxHead):
         fn = output_grad
     elif loss_grad is not None:
-        fn = _head_grad(net, lengths, loss_grad)
+        fn = _head_grad(net, lengths, loss_grad, Z)
     elif output_grad is not None:
-        fn = _head_grad(net, lengths, output_grad)
+        fn = _head_grad(net, lengths, output_grad, Z)
     else:
-        fn = _head_grad(net, lengths, lambda out: _last_step_grad(out, lengths))
+        fn = _head_grad(net, lengths, lambda out: _last_step_grad(out, lengths), Z)
     return Chain(net.rnn, Z, lengths, h0, fn)
 
 
