@@ -72,6 +72,11 @@ def predict(model, data, method="predict"):
                 f"(n_samples, T), got {data.ndim} dimension(s) (shape {data.shape}). Put ragged "
                 f"sequences in a dask.bag instead."
             )
+        if data.dtype.kind not in "biuf":
+            raise ValueError(
+                f"a dask array of sequences must hold numbers (features or token ids), got dtype "
+                f"{data.dtype}. Put strings or other objects in a dask.bag instead."
+            )
         data = data.rechunk({i: -1 for i in range(1, data.ndim)})
         # the output's shape past axis 0 and its dtype, from one made-up sequence run locally
         sample = np.ones((1,) + tuple(int(s) for s in data.shape[1:]), dtype=data.dtype)

@@ -238,6 +238,8 @@ def test_dask_bad_input_is_named(fitted):
         fdask.predict(clf, db.from_sequence(X), method="fit")
     with pytest.raises(ValueError, match="4 dimension"):
         fdask.predict(clf, da.zeros((2, 3, 4, 5)))
+    with pytest.raises(ValueError, match="dtype <U1"):
+        fdask.predict(clf, da.from_array(np.array([["a", "b"]])))
     with pytest.raises(ValueError, match="npartitions"):
         fdask.fit_incremental(clone(clf), db.from_sequence(X, npartitions=2),
                               db.from_sequence(list(y), npartitions=3))
