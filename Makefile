@@ -24,6 +24,8 @@ $(VENV)/.installed-test: $(BIN)/python $(BUILD_DEPS)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(PIP) install -q 'torch==2.13.0+cpu' \
 		|| $(PIP) install -q torch --index-url $(TORCH_CPU_INDEX) \
 		|| { [ -z "$$CI" ] && echo "PyTorch could not be installed: its parity tests will skip."; }
+	$(BIN)/python -c "import ray.data" 2>/dev/null || $(PIP) install -q 'ray[data]>=2.9' \
+		|| { [ -z "$$CI" ] && echo "Ray could not be installed: its tests in test_scaleout.py will skip."; }
 	@touch $@
 
 $(VENV)/.installed-docs: $(BIN)/python $(BUILD_DEPS)

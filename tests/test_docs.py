@@ -214,7 +214,8 @@ def test_sphinx_html_build(html_build):
 # the public modules; every name in their ``__all__`` has an entry in the API reference
 PUBLIC_MODULES = ["fastrnn", "fastrnn.nn", "fastrnn.estimators", "fastrnn.train", "fastrnn.losses",
                   "fastrnn.optim", "fastrnn.text", "fastrnn.datasets", "fastrnn.preprocessing",
-                  "fastrnn.callbacks", "fastrnn.inference", "fastrnn.onnx"]
+                  "fastrnn.callbacks", "fastrnn.inference", "fastrnn.onnx", "fastrnn.dask",
+                  "fastrnn.ray"]
 
 
 def _documented_python_names(out_dir):
