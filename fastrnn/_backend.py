@@ -47,9 +47,9 @@ The backends:
     imported only when asked for.
 
 A layer built with ``backend="auto"`` runs on ``$FASTRNN_BACKEND`` when that is set, else on the
-default, ``numba`` (``cython`` where Numba is not installed), except for the calls listed in :data:`AUTO_ROUTES`, which go to the backend
-named there when it is available. ``layer.last_backend_`` tells which backend ran a layer's last
-call.
+default, ``numba`` (``cython`` where Numba is not installed), except for the calls listed in
+:data:`AUTO_ROUTES`, which go to the backend named there when it is available.
+``layer.last_backend_`` tells which backend ran a layer's last call.
 """
 
 import contextlib

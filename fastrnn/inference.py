@@ -28,7 +28,7 @@ Examples
 import numpy as np
 
 from ._persist import ModelFileError, read_model, rebuild
-from .estimators._inference import check_fitted_input, network_outputs
+from .estimators._inference import check_fitted_input, network_outputs, to_targets
 from .estimators._saved import (SAVED_ATTRIBUTES, check_fitted_file, check_format_version,
                                 network_from_saved)
 from .estimators._saving import labels_from_saved
@@ -119,11 +119,8 @@ class Predictor:
         """
         out = self._outputs(X)
         if self.estimator_class == "RNNRegressor":
-            out = np.array(out, dtype=np.float64)
-            if self.target_mean_ is not None:
-                out *= self.target_scale_
-                out += self.target_mean_
-            return out[:, 0] if self._y_ndim == 1 else out
+            return to_targets(np.array(out, dtype=np.float64), self.target_mean_,
+                              self.target_scale_, self._y_ndim)
         if self.estimator_class == "RNNTagger":
             return [self.classes_[np.argmax(z, axis=1)] for z in out]
         return self.classes_[np.argmax(out, axis=1)]

@@ -11,7 +11,8 @@ import numpy as np
 from ..text import length_buckets
 from ._inputs import cast_finite, check_sequences
 
-__all__ = ["PREDICT_BATCH_SIZE", "check_fitted_input", "network_outputs", "standardized"]
+__all__ = ["PREDICT_BATCH_SIZE", "check_fitted_input", "network_outputs", "standardized",
+           "to_targets"]
 
 #: Sequences per batch at inference (batches are formed by length, so padding stays small).
 PREDICT_BATCH_SIZE = 256
@@ -74,6 +75,16 @@ def check_fitted_input(X, *, tokens, n_features_in, vocab_size, feature_mean, fe
 def standardized(data, mean, scale, dtype):
     """``data`` (a :class:`~._inputs.SequenceData` in float64) standardised, in ``dtype``."""
     return data.map(lambda a: _standardize(a, mean, scale, dtype))
+
+
+def to_targets(out, target_mean, target_scale, y_ndim):
+    """A regressor's network outputs (float64, shape (n, n_outputs)) -> its predicted targets: the
+    target standardisation undone in place (when ``target_mean`` is not None), 1-D when ``y``
+    was 1-D at fit (``y_ndim``)."""
+    if target_mean is not None:
+        out *= target_scale
+        out += target_mean
+    return out[:, 0] if y_ndim == 1 else out
 
 
 def network_outputs(net, data, what="head", batch_size=PREDICT_BATCH_SIZE):

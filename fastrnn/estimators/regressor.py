@@ -8,6 +8,7 @@ from .._params import store_params
 from ..losses import mean_squared_error
 from ._docs import document_parameters
 from ._base import BaseRNNEstimator, PooledOutputMixin, network_outputs
+from ._inference import to_targets
 from ._saved import SAVED_ATTRIBUTES
 
 __all__ = ["RNNRegressor"]
@@ -248,10 +249,7 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, BaseRNNEstimator):
     def _to_targets(self, out):
         """Network outputs (float64, shape (n, n_outputs_)) -> predicted targets: the target
         standardisation undone in place, 1-D when ``y`` was 1-D at fit."""
-        if self.target_mean_ is not None:
-            out *= self.target_scale_
-            out += self.target_mean_
-        return out[:, 0] if self._y_ndim == 1 else out
+        return to_targets(out, self.target_mean_, self.target_scale_, self._y_ndim)
 
     def _stream_output(self, state):
         np.copyto(state.output, state.logits)
