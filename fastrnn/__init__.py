@@ -17,6 +17,7 @@ _LAZY = {
     "SequenceVectorizer": "fastrnn.text",
     "load_predictor": "fastrnn.inference",
     "Predictor": "fastrnn.inference",
+    "warm_up": "fastrnn._warmup",
 }
 
 __all__ = ["__version__", "show_backends", "available_backends", "load", "ModelFileError",

@@ -16,8 +16,9 @@ FASTRNN_NUMBA_CACHE
     ``0`` disables the on-disk cache of compiled kernels.
 FASTRNN_NUM_THREADS
     Threads of the fast float32 kernels of the Numba backend (default: ``NUMBA_NUM_THREADS``,
-    which defaults to the number of CPUs). Each thread runs single-threaded matrix products, so
-    BLAS threads are not involved; :func:`set_num_threads` changes it at run time.
+    which defaults to the number of CPUs, or ``OMP_NUM_THREADS`` where that is set and smaller).
+    Each thread runs single-threaded matrix products, so BLAS threads are not involved;
+    :func:`set_num_threads` changes it at run time.
 FASTRNN_FAST_PATH
     ``0`` switches the fast float32 kernels off: float32 layers on the Numba backend then run the
     general kernels shared with the other backends (for comparisons and debugging).
@@ -70,7 +71,16 @@ def num_threads():
     -------
     int
         At least 1: the value given to :func:`set_num_threads`, else ``$FASTRNN_NUM_THREADS``, else
-        Numba's ``NUMBA_NUM_THREADS``.
+        Numba's ``NUMBA_NUM_THREADS``, lowered to ``$OMP_NUM_THREADS`` where that is set.
+
+    Notes
+    -----
+    ``OMP_NUM_THREADS`` is how process pools tell a worker how many cores it was given: joblib's
+    ``inner_max_num_threads``, Dask's nanny (1 per worker process) and Ray (the task's
+    ``num_cpus``) all set it, and BLAS libraries and PyTorch follow it. Following it too keeps
+    the workers of such a pool from running more threads than there are cores. A list such as
+    ``"4,2"`` (nested OpenMP levels) counts by its first entry; a value that is not a positive
+    integer is ignored.
     """
     if _num_threads is not None:
         return _num_threads
@@ -84,7 +94,11 @@ def num_threads():
             ) from None
     import numba
 
-    return max(1, int(numba.config.NUMBA_NUM_THREADS))
+    threads = max(1, int(numba.config.NUMBA_NUM_THREADS))
+    omp = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if omp.isdigit() and int(omp) > 0:
+        threads = min(threads, int(omp))
+    return threads
 
 
 def set_num_threads(n):

@@ -10,7 +10,7 @@ import numpy as np
 
 from ._scaleout import apply_method, check_method, require
 
-__all__ = ["predict", "fit_incremental"]
+__all__ = ["predict", "fit_incremental", "warm_up"]
 
 
 def _dask():
@@ -170,3 +170,29 @@ def fit_incremental(model, X_bag, y_bag, epochs=1, classes=None, compute=True):
     if trained is not model:  # it came back from another process: take over its state
         model.__dict__.update(trained.__dict__)
     return model
+
+
+def warm_up(client, cells=("lstm", "gru"), dtype="float32", backend="auto"):
+    """Load the compiled kernels in every worker of a Dask cluster before tasks need them.
+
+    Runs :func:`fastrnn.warm_up` once on each worker that is connected now (workers that join
+    later pay for it in their first task, as without this call).
+
+    Parameters
+    ----------
+    client : distributed.Client
+        The client of the cluster.
+    cells, dtype, backend
+        As for :func:`fastrnn.warm_up`.
+
+    Returns
+    -------
+    dict
+        Worker address -> the seconds :func:`fastrnn.warm_up` spent there, per cell.
+    """
+    from ._warmup import warm_up as _warm_up
+
+    if not hasattr(client, "run"):
+        raise TypeError("client must be a distributed.Client (it runs the warm-up on every "
+                        f"worker), got {type(client).__name__}.")
+    return client.run(_warm_up, cells=cells, dtype=dtype, backend=backend)

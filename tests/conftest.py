@@ -7,6 +7,7 @@ import tracemalloc
 # with two whatever the machine's CPU count or the caller's environment (set before Numba loads).
 os.environ["NUMBA_NUM_THREADS"] = "2"
 os.environ.pop("FASTRNN_NUM_THREADS", None)
+os.environ.pop("OMP_NUM_THREADS", None)  # it would lower fastrnn's thread count (see num_threads)
 
 import numpy as np
 import pytest

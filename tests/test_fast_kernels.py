@@ -177,6 +177,18 @@ def test_num_threads_setting(monkeypatch):
         cfg.set_num_threads(0)
 
 
+@pytest.mark.parametrize("omp, expected", [("1", 1), ("1,4", 1), ("64", 2), ("0", 2), ("", 2),
+                                           ("many", 2)])
+def test_num_threads_follows_omp_num_threads_below_numba_threads(monkeypatch, omp, expected):
+    # conftest runs the suite with NUMBA_NUM_THREADS=2; a pool's OMP_NUM_THREADS may only lower it
+    monkeypatch.setattr(cfg, "_num_threads", None)
+    monkeypatch.delenv("FASTRNN_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    assert cfg.num_threads() == expected
+    monkeypatch.setenv("FASTRNN_NUM_THREADS", "2")  # an explicit setting wins
+    assert cfg.num_threads() == 2
+
+
 # ---------------------------------------------------------------- fused kernels, layer level
 CASES = {
     "rnn-tanh": (RNN, {}),

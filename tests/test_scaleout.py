@@ -318,22 +318,46 @@ def _worker_threads():
     import fastrnn
 
     return fastrnn.num_threads(), int(numba.config.NUMBA_NUM_THREADS), \
-        os.environ.get("NUMBA_NUM_THREADS")
+        os.environ.get("OMP_NUM_THREADS")
 
 
-def test_thread_settings_are_honoured_in_a_dask_worker(dask_client):
-    # the suite's NUMBA_NUM_THREADS (set in conftest) reaches the workers through the environment
-    expected = int(os.environ["NUMBA_NUM_THREADS"])
-    for threads, numba_threads, env in dask_client.run(_worker_threads).values():
-        assert (threads, numba_threads, env) == (expected, expected, str(expected))
-    dask_client.run(fastrnn.set_num_threads, 1)
+def test_dask_workers_run_the_threads_they_were_given(dask_client):
+    # the nanny gives each one-thread worker OMP_NUM_THREADS=1; NUMBA_NUM_THREADS (2, from
+    # conftest) reaches the workers too, but fastrnn must not run more threads than the worker has
+    numba_threads = int(os.environ["NUMBA_NUM_THREADS"])
+    assert numba_threads == 2
+    for threads, numba_in_worker, omp in dask_client.run(_worker_threads).values():
+        assert (threads, numba_in_worker, omp) == (1, numba_threads, "1")
+    dask_client.run(fastrnn.set_num_threads, 2)
     try:
         futures = [dask_client.submit(_worker_threads, pure=False, workers=[w])
                    for w in dask_client.scheduler_info()["workers"]]
-        assert [f.result()[0] for f in futures] == [1, 1]
+        assert [f.result()[0] for f in futures] == [2, 2]
     finally:
         dask_client.run(fastrnn.set_num_threads, None)
-    assert [r[0] for r in dask_client.run(_worker_threads).values()] == [expected, expected]
+    assert [r[0] for r in dask_client.run(_worker_threads).values()] == [1, 1]
+
+
+def test_ray_tasks_run_the_threads_they_were_given(ray_session):
+    # two one-CPU tasks at a time on a two-CPU session: each must run one kernel thread
+    from joblib import Parallel, delayed, parallel_backend
+
+    # (functions of installed modules: the workers cannot import this test module)
+    with parallel_backend("ray"):
+        threads = Parallel(n_jobs=2)(delayed(fastrnn.num_threads)() for _ in range(4))
+        omp = Parallel(n_jobs=2)(delayed(os.getenv)("OMP_NUM_THREADS") for _ in range(4))
+    assert threads == [1, 1, 1, 1]
+    assert omp == ["1"] * 4
+
+
+def test_fastrnn_num_threads_overrides_what_the_engine_gives(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None,
+                                  env={"FASTRNN_NUM_THREADS": "2",
+                                       "PYTHONPATH": str(ROOT)}) as cluster, \
+            distributed.Client(cluster) as client:
+        assert [r[:1] + r[2:] for r in client.run(_worker_threads).values()] == [(2, "1")]
 
 
 # float64 compiles a handful of kernels (a few seconds); the float32 fast path compiles many more
@@ -367,3 +391,40 @@ def test_concurrent_first_fits_share_one_empty_numba_cache(tmp_path):
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout == results[0][0]
+
+
+COUNT_COMPILES = textwrap.dedent("""
+    import sys
+    from numba.core import event
+    import fastrnn
+    if sys.argv[1] == "warm":
+        fastrnn.warm_up(cells="rnn", dtype="float64", backend="numba")
+    with event.install_recorder("numba:compile") as rec:
+        exec(sys.argv[2])
+    print("compiled", len(rec.buffer))
+""")
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_warm_up_leaves_nothing_to_compile_for_the_first_fit(tmp_path, warm):
+    # with the cache off every kernel a process needs is compiled in it: after the warm-up the
+    # fit (other sizes, other data) compiles nothing; without it, it compiles (the control)
+    env = dict(os.environ, FASTRNN_NUMBA_CACHE="0",
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    run = subprocess.run([sys.executable, "-c", COUNT_COMPILES, "warm" if warm else "cold",
+                          TINY_FIT], env=env, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    compiled = int(run.stdout.split("compiled")[-1])
+    assert (compiled == 0) if warm else (compiled > 0), run.stdout
+
+
+def test_dask_warm_up_runs_on_every_worker(dask_client):
+    from fastrnn import dask as fdask
+
+    spent = fdask.warm_up(dask_client, cells=["rnn", "gru"])
+    assert set(spent) == set(dask_client.scheduler_info()["workers"])
+    for per_cell in spent.values():
+        assert set(per_cell) == {"rnn", "gru"} and all(s > 0 for s in per_cell.values())
+    with pytest.raises(TypeError, match="distributed.Client"):
+        fdask.warm_up(object())
