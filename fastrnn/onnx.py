@@ -117,6 +117,11 @@ class _Graph:
 
 def _check_layer(layer):
     spec = layer._spec
+    if getattr(layer, "skip", None) is not None:
+        raise ValueError(
+            f"this model's recurrent layer has skip={layer.skip!r}: the export writes each "
+            "stacked layer as one ONNX recurrent operator and has no form for the connections "
+            "between them. Export a model built with skip=None (the default).")
     if spec.kind == "lstm" and not np.all(np.asarray(spec.gates_on) == 1):
         off = [n for n, on in zip(("input_gate", "forget_gate", "output_gate"), spec.gates_on)
                if not on]

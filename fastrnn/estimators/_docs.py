@@ -28,6 +28,12 @@ PARAMS = {
     "bidirectional": ("bool", """
         Also run each layer from the end of each sequence back to its start (the two directions'
         states are concatenated). A bidirectional model cannot read a stream step by step."""),
+    "skip": ('{None, "residual", "dense", "highway"}', """
+        Connections between the stacked recurrent layers (``num_layers > 1``): ``"residual"``
+        adds each layer's input to its output (layers above the first); ``"dense"`` feeds each
+        layer the input and the outputs of all layers below it; ``"highway"`` mixes each layer's
+        output with its input through a learned gate (Srivastava et al. 2015). See
+        :class:`fastrnn.nn.LSTM`. ``None``: plain stacking."""),
     "dropout": ("float", """
         Dropout rate on the inputs of each layer and on the recurrent outputs (training only)."""),
     "recurrent_dropout": ("float", """
