@@ -19,8 +19,7 @@ PARAMS = {
     "cell": ('{"lstm", "gru", "rnn", "mingru", "minlstm", "indrnn"}', """
         Recurrent cell: LSTM, GRU, simple (Elman, tanh) RNN, or one with an element-wise
         recurrence: minGRU, minLSTM (Feng et al. 2024; no ``recurrent_dropout``) or IndRNN (Li et
-        al. 2018). These three run on the ``"numba"``, ``"cython"`` and ``"numpy"``
-        backends."""),
+        al. 2018)."""),
     "hidden_size": ("int", """
         Units of each recurrent layer (per direction)."""),
     "num_layers": ("int", """
