@@ -261,6 +261,9 @@ def test_classifier_with_connections_learns_saves_and_loads(skip, tmp_path):
     assert back.get_params() == clf.get_params()
     assert back.network_.rnn.skip == skip
     np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+    predictor = fastrnn.load_predictor(tmp_path / "m")
+    np.testing.assert_allclose(predictor.predict_proba(X), clf.predict_proba(X), rtol=1e-5,
+                               atol=1e-6)
 
 
 def test_regressor_and_tagger_take_skip(tmp_path):
