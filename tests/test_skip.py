@@ -349,16 +349,75 @@ def test_cli_trains_a_language_model_with_connections(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- ONNX and diagnostics
-def test_onnx_export_refuses_connections():
+SKIP_CELLS = ["lstm", "gru", "rnn"]
+
+
+@pytest.mark.parametrize("cell", SKIP_CELLS)
+@pytest.mark.parametrize("skip", SKIPS)
+def test_onnx_export_of_a_layer_with_connections(skip, cell):
+    """ONNX Runtime runs the exported stack (3 layers, both directions, ragged lengths, NaN in
+    the padding) and gives the layer's outputs and final states."""
     pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
     from fastrnn.onnx import export
 
-    with pytest.raises(ValueError, match="skip='dense'.*skip=None"):
-        export(LSTM(3, 4, 2, skip="dense", random_state=0))
-    net = SequenceNetwork(2, n_features=3, hidden_size=4, num_layers=2, skip="highway",
-                          random_state=0)
-    with pytest.raises(ValueError, match="skip='highway'"):
-        export(net)
+    layer = make(cell, skip, dtype=np.float32)
+    X, L = batch()
+    X = X.astype(np.float32)
+    for b, n in enumerate(L):
+        X[b, n:] = np.nan
+    sess = ort.InferenceSession(export(layer).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    out = sess.run(None, {"X": X, "lengths": L})
+    Y, h_n = layer.infer(X, L)
+    for got, want in zip(out, [Y] + (list(h_n) if layer.has_cell else [h_n])):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean", None])
+@pytest.mark.parametrize("skip", SKIPS)
+def test_onnx_export_of_a_network_with_connections(skip, pooling):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from fastrnn.onnx import export
+
+    net = SequenceNetwork(3, n_features=3, cell="gru", hidden_size=4, num_layers=3,
+                          bidirectional=True, pooling=pooling, skip=skip, random_state=0)
+    X, L = batch()
+    X = X.astype(np.float32)
+    sess = ort.InferenceSession(export(net).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    (out,) = sess.run(None, {"X": X, "lengths": L})
+    want, _ = net.infer(X, L)
+    if pooling is None:
+        real = np.arange(X.shape[1])[None, :] < L[:, None]
+        out, want = out[real], want[real]
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+
+
+def test_onnx_export_of_a_language_model_with_connections():
+    """The next-token distribution reads the top layer's output after the connections."""
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from fastrnn import RNNLanguageModel
+    from fastrnn.onnx import export
+
+    texts = ["the cat sat on the mat", "a dog ran to the cat", "the dog sat"] * 3
+    lm = RNNLanguageModel(level="word", skip="highway", hidden_size=6, num_layers=2,
+                          batch_size=2, max_iter=2, random_state=0).fit(texts)
+    sess = ort.InferenceSession(export(lm).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    prompts = ["the cat", "a"]
+    ids = [np.asarray(lm._prompt_ids(p), np.int64) for p in prompts]
+    X = np.zeros((2, max(len(i) for i in ids)), np.int64)
+    for b, i in enumerate(ids):
+        X[b, :len(i)] = i
+    (proba,) = sess.run(None, {"X": X, "lengths": np.array([len(i) for i in ids])})
+    V = len(lm.vocabulary_)
+    for p, row in zip(prompts, proba):
+        for token, prob in lm.predict_next(p, k=V):
+            assert abs(row[lm.vocabulary_.token_to_id(token)] - prob) <= 1e-5
 
 
 def _top_from_f0(layer, x, f0):
