@@ -482,3 +482,28 @@ def test_gate_statistics_read_the_connected_inputs():
         pre = inp @ p["weight_ih"].T + p["bias_ih"] + h @ p["weight_hh"].T + p["bias_hh"]
         forget.append(sigmoid(pre[:, H:2 * H]))
     assert stats.forget_mean[1, 0] == pytest.approx(np.mean(forget), rel=1e-10)
+
+
+def test_a_fit_is_not_resumed_with_another_connection(tmp_path):
+    """The connections are part of the architecture: a checkpoint of a fit with one is not
+    resumed by a fit with another (nor without), and is left as it was."""
+    from fastrnn import RNNClassifier
+    from fastrnn.callbacks import Callback
+
+    class StopAfterOne(Callback):
+        def on_epoch_end(self, est, loop, logs):
+            loop.stop_training = True
+
+    X, y = _seq_data(n=24)
+    ckpt = tmp_path / "clf.ckpt"
+    RNNClassifier(skip="dense", max_iter=3, checkpoint_path=ckpt, callbacks=[StopAfterOne()],
+                  **SMALL).fit(X, y)
+    raw = ckpt.read_bytes()
+    for other in (None, "residual"):
+        with pytest.raises(ValueError, match=rf"skip='dense' there, {other!r} here"):
+            RNNClassifier(skip=other, max_iter=3, checkpoint_path=ckpt, **SMALL).fit(
+                X, y, resume=True)
+        assert ckpt.read_bytes() == raw
+    resumed = RNNClassifier(skip="dense", max_iter=3, checkpoint_path=ckpt, **SMALL).fit(
+        X, y, resume=True)
+    assert resumed.network_.rnn.skip == "dense"
