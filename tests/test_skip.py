@@ -507,3 +507,12 @@ def test_a_fit_is_not_resumed_with_another_connection(tmp_path):
     resumed = RNNClassifier(skip="dense", max_iter=3, checkpoint_path=ckpt, **SMALL).fit(
         X, y, resume=True)
     assert resumed.network_.rnn.skip == "dense"
+
+
+def test_from_torch_refuses_connections():
+    torch = pytest.importorskip("torch")
+    module = torch.nn.LSTM(3, 4, num_layers=2)
+    with pytest.raises(ValueError, match="no connections between its layers; got "
+                                         "skip='residual'"):
+        LSTM.from_torch(module, skip="residual")
+    assert LSTM.from_torch(module).skip is None
