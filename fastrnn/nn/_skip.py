@@ -235,7 +235,8 @@ class _LayerState:
 class Stream:
     """One streaming step of a stack with connections over a :class:`fastrnn.nn.StreamState`
     (unidirectional): each layer advances with its backend's bound step, the connections are
-    applied here, and the top layer's output is written to ``state.out``.
+    applied here (a few small arrays a step, unlike the steps without connections, which
+    allocate nothing), and the top layer's output is written to ``state.out``.
 
     Returns ``False`` from a call, changing nothing, when ``state.x`` holds a non-finite value.
     """
