@@ -230,14 +230,14 @@ def _median_seconds(fn, repeat):
     return float(np.median(times))
 
 
-def _torch_step(B, T, I, H, rng):
+def _torch_step(B, T, n_in, H, rng):
     """One training step of ``torch.nn.LSTM`` of the same sizes, or None without PyTorch."""
     try:
         import torch
     except ImportError:
         return None
-    lstm = torch.nn.LSTM(I, H, batch_first=True)
-    X = torch.from_numpy(rng.randn(B, T, I).astype(np.float32))
+    lstm = torch.nn.LSTM(n_in, H, batch_first=True)
+    X = torch.from_numpy(rng.randn(B, T, n_in).astype(np.float32))
     dY = torch.from_numpy(rng.randn(B, T, H).astype(np.float32))
 
     def step():
@@ -253,23 +253,23 @@ def run_throughput(args, log):
 
     classes = dict(lstm=LSTM, gru=GRU, mingru=MinGRU, minlstm=MinLSTM, indrnn=IndRNN)
     rng = np.random.RandomState(0)
-    B, I, H = args.batch, args.input, args.hidden
+    B, n_in, H = args.batch, args.input, args.hidden
     out = {}
     for T in args.lengths:
-        X = rng.randn(B, T, I).astype(np.float32)
+        X = rng.randn(B, T, n_in).astype(np.float32)
         dY = rng.randn(B, T, H).astype(np.float32)
         rates = {}
         for cell in sorted(set(args.cells) | {"lstm"}):
-            layer = classes[cell](I, H, random_state=0)
+            layer = classes[cell](n_in, H, random_state=0)
 
             def step(layer=layer):
                 layer.forward(X)
                 layer.backward(dY)
 
             rates[cell] = B * T / _median_seconds(step, args.repeat)
-        torch_step = _torch_step(B, T, I, H, rng)
-        torch_rate = None if torch_step is None else B * T / _median_seconds(torch_step,
-                                                                               args.repeat)
+        torch_step = _torch_step(B, T, n_in, H, rng)
+        torch_rate = (None if torch_step is None
+                      else B * T / _median_seconds(torch_step, args.repeat))
         out[str(T)] = {cell: dict(tokens_per_s=rates[cell],
                                   ratio_to_lstm=rates[cell] / rates["lstm"],
                                   ratio_to_torch_lstm=(None if torch_rate is None

@@ -303,7 +303,7 @@ def _load(name):
 
         return _general(name, kernels, stream=stream)
     if name == "cuda":
-        from .kernels import _driver
+        from .kernels import _driver as driver
 
         kernels = _kernels(["fastrnn.kernels.cuda"])
         stack = importlib.import_module("fastrnn.kernels.cuda._stack")
@@ -312,8 +312,8 @@ def _load(name):
 
         def stream(spec, params, state):
             # a streaming step of the element-wise cells is a few vector operations: on the host
-            return _driver.stream(host if spec.kind in _ELEMENTWISE_KINDS else k, spec, params,
-                                  state)
+            return driver.stream(host if spec.kind in _ELEMENTWISE_KINDS else k, spec, params,
+                                 state)
 
         # besides the general entry points, the whole-layer driver that keeps a call on the device
         return _general(name, kernels, forward=stack.forward, backward=stack.backward,

@@ -61,6 +61,7 @@ def test_copy_accuracy_reads_the_recalled_symbols(monkeypatch):
     from fastrnn import RNNTagger
 
     args = study.parse_args(["--quick"])
+
     def fit(self, X, y):
         return self
 

@@ -461,8 +461,8 @@ def test_gradient_flow_follows_the_connections(skip):
             down[-1, j] -= 1e-6
             g[j] = (np.sum(R[b] * _top_from_f0(layer, X[b], up))
                     - np.sum(R[b] * _top_from_f0(layer, X[b], down))) / 2e-6
-        assert flow.loss_grad_per_sequence[0, 0, b, 0] == pytest.approx(np.linalg.norm(g),
-                                                                         rel=1e-6)
+        got = flow.loss_grad_per_sequence[0, 0, b, 0]
+        assert got == pytest.approx(np.linalg.norm(g), rel=1e-6)
 
 
 def test_gate_statistics_read_the_connected_inputs():
