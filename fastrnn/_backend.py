@@ -44,7 +44,8 @@ The backends:
     one-call-per-layer streaming steps; present when the extension was built.
 ``cuda``
     numba-cuda kernels: a whole call stays on the device (:mod:`fastrnn.kernels.cuda._stack`);
-    imported only when asked for.
+    imported only when asked for. A streaming step of minGRU, minLSTM or IndRNN runs on the host
+    (numpy's kernels: a few vector operations per step).
 
 A layer built with ``backend="auto"`` runs on ``$FASTRNN_BACKEND`` when that is set, else on the
 default, ``numba`` (``cython`` where Numba is not installed), except for the calls listed in
@@ -75,9 +76,11 @@ MIN_KERNEL_NAMES = (
 BACKENDS = ("numba", "cython", "cuda", "numpy")
 DEFAULT = "numba"
 
-#: the backends that have kernels for a cell (``CellSpec.kind``), where not all of them do
-_ELEMENTWISE = ("numba", "cython", "numpy")
-CELL_BACKENDS = {"mingru": _ELEMENTWISE, "minlstm": _ELEMENTWISE, "indrnn": _ELEMENTWISE}
+#: the backends that have kernels for a cell (``CellSpec.kind``), where not all of them do (every
+#: backend has kernels for every cell at present)
+CELL_BACKENDS = {}
+#: the cells with an element-wise recurrence (see :mod:`fastrnn.kernels.minimal`)
+_ELEMENTWISE_KINDS = ("mingru", "minlstm", "indrnn")
 
 #: Where ``backend="auto"`` sends a call of a given kind when that backend is available (every
 #: other call runs on :data:`DEFAULT`). Kinds: ``"step"``, a streaming step
@@ -294,17 +297,28 @@ def _load(name):
 
         def stream(spec, params, state):
             # the bound one-call-per-layer steps are those of the cells with a recurrent matrix
-            if spec.kind in CELL_BACKENDS:
+            if spec.kind in _ELEMENTWISE_KINDS:
                 return _driver.stream(k, spec, params, state)
             return bound(spec, params, state)
 
         return _general(name, kernels, stream=stream)
     if name == "cuda":
+        from .kernels import _driver as driver
+
         kernels = _kernels(["fastrnn.kernels.cuda"])
         stack = importlib.import_module("fastrnn.kernels.cuda._stack")
+        host = SimpleNamespace(**_kernels(["fastrnn.kernels.numpy_ref"]))
+        k = SimpleNamespace(**kernels)
+
+        def stream(spec, params, state):
+            # a streaming step of the element-wise cells is a few vector operations: on the host
+            return driver.stream(host if spec.kind in _ELEMENTWISE_KINDS else k, spec, params,
+                                 state)
+
         # besides the general entry points, the whole-layer driver that keeps a call on the device
         return _general(name, kernels, forward=stack.forward, backward=stack.backward,
-                        stack_forward=stack.stack_forward, stack_backward=stack.stack_backward)
+                        stream=stream, stack_forward=stack.stack_forward,
+                        stack_backward=stack.stack_backward)
     raise ValueError(f"unknown backend {name!r}; choose one of 'auto', {', '.join(map(repr, BACKENDS))}.")
 
 

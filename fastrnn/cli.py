@@ -198,7 +198,7 @@ def cmd_train_lm(args):
         early_stopping=args.early_stopping,
         n_iter_no_change=args.patience, max_iter=args.epochs, eval_interval=args.eval_interval,
         time_budget=args.time_budget, checkpoint_path=checkpoint, random_state=args.seed,
-        verbose=0 if args.quiet else 1)
+        verbose=0 if args.quiet else 1, skip=None if args.skip == "none" else args.skip)
     n_chars = sum(len(d) for d in docs)
     if not args.quiet:
         print(f"training a {args.level}-level {args.cell.upper()} language model on {source}: "
@@ -371,8 +371,9 @@ def cmd_info(args):
         print(f"level: {level}; vocabulary: {len(vocab.get('tokens', [])) + 4} tokens "
               f"(4 special)")
         if cfg:
+            skip = f" ({cfg['skip']} connections)" if cfg.get("skip") else ""
             print(f"network: {cfg.get('cell', '?').upper()} {cfg.get('num_layers')} x "
-                  f"{cfg.get('hidden_size')}, embedding {cfg.get('embedding_dim')}, "
+                  f"{cfg.get('hidden_size')}{skip}, embedding {cfg.get('embedding_dim')}, "
                   f"tied weights: {cfg.get('tie_weights')}, dropout {cfg.get('dropout')}, "
                   f"{cfg.get('dtype')}")
         f = meta.get("fitted", {})
@@ -581,6 +582,8 @@ def build_parser():
                         "else 64)")
     p.add_argument("--hidden-size", type=_positive_int, default=256, help="recurrent units")
     p.add_argument("--num-layers", type=_positive_int, default=1, help="stacked layers")
+    p.add_argument("--skip", choices=["none", "residual", "dense", "highway"], default="none",
+                   help="connections between the stacked layers")
     p.add_argument("--dropout", type=_fraction, default=0.0,
                    help="dropout on embeddings, between layers and before the softmax")
     p.add_argument("--recurrent-dropout", type=_fraction, default=0.0,

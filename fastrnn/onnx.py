@@ -147,8 +147,9 @@ def _unit_arrays(layer, sfx, dtype):
     return W, R, B, P
 
 
-def _recurrent(g, layer, x_tbi, seq_lens, h0=None, c0=None):
-    """Write ``layer`` as one ONNX operator per stacked layer.
+def _recurrent(g, layer, x_tbi, seq_lens, h0=None, c0=None, mask=None):
+    """Write ``layer`` as one ONNX operator per stacked layer (and its connections between the
+    layers, :func:`_connect`).
 
     Parameters
     ----------
@@ -160,6 +161,8 @@ def _recurrent(g, layer, x_tbi, seq_lens, h0=None, c0=None):
         The lengths as int32 (B,) (ONNX Runtime's recurrent kernels take no other type).
     h0, c0 : str or None
         Initial states (num_layers * num_directions, B, H); zeros when None.
+    mask : str
+        The (B, T) mask of real steps; needed by a layer with connections (``skip``).
 
     Returns
     -------
@@ -179,6 +182,12 @@ def _recurrent(g, layer, x_tbi, seq_lens, h0=None, c0=None):
         attrs["linear_before_reset"] = 1 if kind == "gru" else 0
     x, hn, cn = x_tbi, [], []
     n_out = 3 if kind == "lstm" else 2
+    skip = getattr(layer, "skip", None)
+    if skip is not None:  # nothing of a padded step may reach a connection (NaN * 0 is NaN)
+        real = g.unsqueeze(g.op("Transpose", [mask], perm=[1, 0]), [2])  # (T, B, 1)
+        zero = g.const(np.zeros((), g.dtype), "zero")
+        x = x0 = g.op("Where", [real, x_tbi, zero])
+        outs_below = []
     for k in range(layer.num_layers):
         units = [_unit_arrays(layer, f"_l{k}" + ("_reverse" if d else ""), g.dtype)
                  for d in range(D)]
@@ -203,9 +212,34 @@ def _recurrent(g, layer, x_tbi, seq_lens, h0=None, c0=None):
         hn.append(outs[1])
         if kind == "lstm":
             cn.append(outs[2])
-        if k + 1 < layer.num_layers:  # (T, D, B, H) -> (T, B, D*H), the next layer's input
+        if skip is not None:
+            f = g.op("Reshape", [g.op("Transpose", [y], perm=[0, 2, 1, 3]), g.ints([0, 0, -1])])
+            z = _connect(g, layer, k, x, g.op("Where", [real, f, zero]))
+            outs_below.append(z)
+            x = g.op("Concat", [x0] + outs_below, axis=2) if skip == "dense" else z
+        elif k + 1 < layer.num_layers:  # (T, D, B, H) -> (T, B, D*H), the next layer's input
             x = g.op("Reshape", [g.op("Transpose", [y], perm=[0, 2, 1, 3]), g.ints([0, 0, -1])])
+    if skip is not None:  # the top layer's output (T, B, D*H) back to (T, D, B, H)
+        y = g.op("Transpose", [g.op("Reshape", [outs_below[-1], g.ints([0, 0, D, H])])],
+                 perm=[0, 2, 1, 3])
     return y, hn, cn
+
+
+def _connect(g, layer, k, x, f):
+    """The output (T, B, D*H) of stacked layer ``k`` of a layer with connections (``skip``, see
+    :mod:`fastrnn.nn._skip`), from its input ``x`` and its recurrent outputs ``f``, both
+    time-major and zero at padded steps."""
+    skip, p = layer.skip, layer.params
+    if skip == "dense" or (skip == "residual" and k == 0):
+        return f
+    P = p.get(f"skip_proj_l{k}")
+    carried = x if P is None else g.op("MatMul", [x, g.const(P.T.astype(g.dtype), "skip_proj")])
+    if skip == "residual":
+        return g.op("Add", [f, carried])
+    W = g.const(p[f"skip_gate_weight_l{k}"].T.astype(g.dtype), "skip_gate_weight")
+    b = g.const(p[f"skip_gate_bias_l{k}"].astype(g.dtype), "skip_gate_bias")
+    gate = g.op("Sigmoid", [g.op("Add", [g.op("MatMul", [x, W]), b])])
+    return g.op("Add", [carried, g.op("Mul", [gate, g.op("Sub", [f, carried])])], hint="highway")
 
 
 def _lengths_parts(g, X, lengths):
@@ -229,8 +263,26 @@ def _run_layer(g, layer, X, lengths, h0=None, c0=None):
     length, the last layer's final states and all layers' final states."""
     seq_lens, mask = _lengths_parts(g, X, lengths)
     x_tbi = g.op("Transpose", [X], perm=[1, 0, 2])
-    y, hn, cn = _recurrent(g, layer, x_tbi, seq_lens, h0, c0)
+    y, hn, cn = _recurrent(g, layer, x_tbi, seq_lens, h0, c0, mask)
     return _batch_first(g, y, mask), hn, cn, mask
+
+
+def _last_outputs(g, Y, lengths, D, H):
+    """The top layer's outputs that end each direction, (D, B, H): the forward half of ``Y``
+    (B, T, D*H) at each sequence's last real step, the reverse half at step 0. Without
+    connections they are the last layer's final states; with them (``skip``) they differ."""
+    T = g.op("Squeeze", [g.dim(Y, 1)])
+    steps = g.op("Range", [g.const(np.array(0, np.int64)), T, g.const(np.array(1, np.int64))])
+    last = g.op("Sub", [lengths, g.const(np.array(1, np.int64))])
+    at_last = g.op("Equal", [g.unsqueeze(steps, [0]), g.unsqueeze(last, [1])])
+    zero = g.const(np.zeros((), g.dtype), "zero")
+    out = g.reduce("ReduceSum", g.op("Where", [g.unsqueeze(at_last, [2]), Y, zero]), [1])
+    if D == 2:  # (B, 2H): the forward half at the last step, the reverse half at the first
+        first = g.squeeze(g.op("Gather", [Y, g.ints([0])], axis=1), [1])
+        out = g.op("Concat", [g.op("Slice", [out, g.ints([0]), g.ints([H]), g.ints([1])]),
+                              g.op("Slice", [first, g.ints([H]), g.ints([2 * H]), g.ints([1])])],
+                   axis=1)
+    return g.op("Transpose", [g.op("Reshape", [out, g.ints([0, D, H])])], perm=[1, 0, 2])
 
 
 def _concat_states(g, states):
@@ -273,11 +325,14 @@ def _network_body(g, net, X, lengths, standardize=None):
             else:
                 c0 = full
     Y, hn, _, mask = _run_layer(g, net.rnn, x, lengths, h0, c0)
+    rnn = net.rnn
+    top = hn[-1] if rnn.skip is None else _last_outputs(g, Y, lengths, rnn.num_directions,
+                                                        rnn.hidden_size)
     pooling = net.pooling
     if pooling is None:
-        return Y, mask, hn[-1]
+        return Y, mask, top
     if pooling == "last":  # forward state at the last real step, reverse state at the first
-        out = g.op("Reshape", [g.op("Transpose", [hn[-1]], perm=[1, 0, 2]), g.ints([0, -1])])
+        out = g.op("Reshape", [g.op("Transpose", [top], perm=[1, 0, 2]), g.ints([0, -1])])
     elif pooling == "mean":
         n = g.unsqueeze(g.op("Cast", [lengths], to=g.elem), [1])
         out = g.op("Div", [g.reduce("ReduceSum", Y, [1]), n])
@@ -289,7 +344,7 @@ def _network_body(g, net, X, lengths, standardize=None):
         total = g.reduce("ReduceSum", g.op("Where", [g.unsqueeze(mask, [2]), x, zero]), [1])
         root = g.op("Sqrt", [g.unsqueeze(g.op("Cast", [lengths], to=g.elem), [1])])
         out = g.op("Concat", [out, g.op("Div", [total, root])], axis=1)
-    return out, mask, hn[-1]
+    return out, mask, top
 
 
 def _dense(g, head, x):

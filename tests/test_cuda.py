@@ -40,7 +40,7 @@ if _SET_CUDASIM:
 import fastrnn  # noqa: E402
 from fastrnn._backend import KERNEL_NAMES, get_backend, resolve_name  # noqa: E402
 from fastrnn.kernels import numpy_ref as REF  # noqa: E402
-from fastrnn.nn import GRU, LSTM, RNN  # noqa: E402
+from fastrnn.nn import GRU, LSTM, RNN, IndRNN, MinGRU, MinLSTM  # noqa: E402
 
 from conftest import tol  # noqa: E402  (float64 1e-10, float32 1e-5 relative)
 
@@ -320,6 +320,13 @@ LAYERS = {
     "gru-v1-2x-bidir": (GRU, dict(reset_after=False, num_layers=2, bidirectional=True,
                                   dropout=0.3)),
     "rnn-2x-bidir": (RNN, dict(num_layers=2, bidirectional=True, dropout=0.3)),
+    # the cells with an element-wise recurrence (fastrnn.kernels.cuda._minimal)
+    "mingru-2x-bidir": (MinGRU, dict(num_layers=2, bidirectional=True, dropout=0.3)),
+    "minlstm-g": (MinLSTM, dict(candidate="g")),
+    "minlstm-2x-bidir": (MinLSTM, dict(num_layers=2, bidirectional=True)),
+    "indrnn-2x-bidir": (IndRNN, dict(num_layers=2, bidirectional=True, dropout=0.3,
+                                     recurrent_dropout=0.3)),
+    "indrnn-tanh": (IndRNN, dict(nonlinearity="tanh")),
 }
 STACKED = [k for k in LAYERS if "2x-bidir" in k]
 
@@ -410,7 +417,7 @@ def test_layer_matches_numpy_backend(name, mode, monkeypatch):
     check_layer_parity(got, ref, L, np.float64)
 
 
-@pytest.mark.parametrize("name", ["gru", "lstm-2x-bidir"])
+@pytest.mark.parametrize("name", ["gru", "lstm-2x-bidir", "minlstm-2x-bidir", "indrnn-2x-bidir"])
 def test_layer_float32_matches_numpy_backend(name):
     ref_layer = make_layer(name, "numpy", np.float32)
     cuda_layer = make_layer(name, "cuda", np.float32)
@@ -594,3 +601,30 @@ def test_no_usable_gpu_is_explained(monkeypatch):
     monkeypatch.setattr(numba_cuda, "cuda_error", lambda: "CUDA_ERROR_NO_DEVICE")
     with pytest.raises(ImportError, match="no usable GPU.*CUDA_ERROR_NO_DEVICE"):
         cuda_pkg._check_available()
+
+
+# ---------------------------------------------------------------------------- element-wise cells
+@pytest.mark.parametrize("name", ["mingru-2x-bidir", "indrnn-tanh"])
+def test_elementwise_cells_stream_on_the_host_as_they_run_on_the_device(name):
+    """A streaming step of minGRU, minLSTM and IndRNN on the cuda backend (host arithmetic) gives
+    the outputs of the device forward."""
+    cls, kw = LAYERS[name]
+    kw = {k: v for k, v in kw.items() if k not in ("bidirectional", "dropout")}
+    layer = cls(2, 3, dtype=np.float64, backend="cuda", random_state=0, **kw).eval()
+    X = np.random.RandomState(2).randn(2, T, 2)
+    Y, _ = layer.forward(X)
+    state = layer.init_state(2)
+    for t in range(T):
+        y, _ = layer.step(X[:, t], state)
+        assert_close(y.copy(), Y[:, t], np.float64, f"step {t}")
+
+
+def test_connections_between_layers_run_on_the_device():
+    """A stack with connections runs each layer through the device driver (one call each way per
+    layer) and matches the numpy backend."""
+    ref_layer = MinGRU(2, 3, 2, skip="highway", dtype=np.float64, backend="numpy", random_state=0)
+    cuda_layer = MinGRU(2, 3, 2, skip="highway", dtype=np.float64, backend="cuda", random_state=0)
+    X, L, h0, R, S = layer_inputs(ref_layer)
+    ref = layer_run(ref_layer, X, L, h0, R, S)
+    got = layer_run(cuda_layer, X, L, h0, R, S)
+    check_layer_parity(got, ref, L, np.float64)

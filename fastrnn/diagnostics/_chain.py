@@ -12,11 +12,12 @@ from numbers import Integral
 
 import numpy as np
 
+from ..nn import _skip
 from ..nn.layers import SoftmaxHead, pool, pool_backward
 from ..nn.network import SequenceNetwork
 from ..nn.recurrent import GRU, LSTM, RNN, _Recurrent
 
-__all__ = ["Chain", "resolve", "unit_layers", "reading_order"]
+__all__ = ["Chain", "Stack", "resolve", "unit_layers", "reading_order"]
 
 
 def reading_order(A, lengths, reverse):
@@ -53,6 +54,65 @@ def unit_layers(rnn, backend=None):
         u.load_state_dict({k: rnn.params[k[:-len("_l0")] + sfx] for k in u.params})
         units.append((layer, d, u.eval()))
     return units
+
+
+class Stack:
+    """The layers' inputs and outputs of a recurrent layer's stack, joined by its connections
+    (``skip``, see :class:`fastrnn.nn.LSTM`) in float64; plain stacking without them.
+
+    Parameters
+    ----------
+    rnn : recurrent layer
+    Z : ndarray of shape (B, T, input_size), float64
+        The stack's input, zero past each length.
+    """
+
+    def __init__(self, rnn, Z):
+        self.skip, self.Z = getattr(rnn, "skip", None), Z
+        self.width = rnn.num_directions * rnn.hidden_size
+        self.params = {k: np.asarray(v, np.float64) for k, v in rnn.params.items()
+                       if k.startswith("skip_")}
+        self.outputs, self._caches, self._dz = [], [], []
+
+    def layer_input(self, layer):
+        """The input (B, T, size) of layer ``layer``, once the layers below it are done."""
+        if layer == 0:
+            return self.Z
+        if self.skip == "dense":
+            return np.concatenate([self.Z] + self.outputs, axis=2)
+        return self.outputs[-1]
+
+    def add_layer(self, layer, f):
+        """Layer ``layer``'s output from its recurrent outputs ``f`` (B, T, D * H)."""
+        z, cache = (f, None) if self.skip is None else _skip.connect(
+            self.skip, self.params, layer, self.layer_input(layer), f)
+        self.outputs.append(z)
+        self._caches.append(cache)
+        self._dz.append(None)
+        return z
+
+    def output_grad(self, layer, dz=None):
+        """The gradient of layer ``layer``'s recurrent outputs, from the gradient ``dz`` of the
+        top layer's output (given for the top layer) or from those its input passed down; and
+        the part of its input's gradient that goes around it (0 where none does)."""
+        dz = self._dz[layer] if dz is None else dz
+        if self.skip is None:
+            return dz, 0.0
+        scratch = {k: np.empty_like(v) for k, v in self.params.items()}
+        df, around = _skip.connect_backward(self.skip, self.params, scratch, layer,
+                                            self._caches[layer], dz)
+        return df, (0.0 if around is None else around)
+
+    def input_grad(self, layer, dx):
+        """Pass the gradient ``dx`` of layer ``layer``'s input to the layers below it."""
+        if layer == 0:
+            return
+        parts = [(layer - 1, dx)]
+        if self.skip == "dense":
+            n_in, W = self.Z.shape[2], self.width
+            parts = [(k, dx[:, :, n_in + k * W:n_in + (k + 1) * W]) for k in range(layer)]
+        for k, part in parts:
+            self._dz[k] = part if self._dz[k] is None else self._dz[k] + part
 
 
 class Chain:

@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 
-from ._chain import reading_order, resolve, unit_layers
+from ._chain import Stack, reading_order, resolve, unit_layers
 
 __all__ = ["GradientFlow", "gradient_flow"]
 
@@ -234,9 +234,9 @@ def gradient_flow(model, X, y=None, lengths=None, output_grad=None, max_sequence
     D, H, B, T = rnn.num_directions, rnn.hidden_size, len(L), Z.shape[1]
     # forward through the stack, keeping every unit's reading-order input and output
     inputs, outputs = [], []
-    below = Z
+    stack = Stack(rnn, Z)
     for k, (layer, d, u) in enumerate(units):
-        Zu = reading_order(below, L, d == 1)
+        Zu = reading_order(stack.layer_input(layer), L, d == 1)
         h0 = chain.unit_h0(k)  # (B, H) per state: the layer takes (1, B, H)
         if h0 is not None:
             h0 = tuple(s[None] for s in h0) if u.has_cell else h0[None]
@@ -244,22 +244,23 @@ def gradient_flow(model, X, y=None, lengths=None, output_grad=None, max_sequence
         inputs.append(Zu)
         outputs.append(Yu)
         if d == D - 1:
-            below = np.concatenate([reading_order(outputs[k - D + 1 + j], L, j == 1)
-                                    for j in range(D)], axis=2)
-    # backward through the stack: the gradient of each unit's outputs
+            top = stack.add_layer(layer, np.concatenate(
+                [reading_order(outputs[k - D + 1 + j], L, j == 1) for j in range(D)], axis=2))
+    # backward through the stack (and its connections): the gradient of each unit's outputs
     dYs = [None] * len(units)
     if chain.output_grad is not None:
-        dtop = np.asarray(chain.output_grad(below), np.float64)
+        dtop = np.asarray(chain.output_grad(top), np.float64)
         for k in range(len(units) - 1, -1, -1):
             layer, d, u = units[k]
             if d == D - 1:
-                dsplit = [reading_order(dtop[:, :, j * H:(j + 1) * H], L, j == 1)
+                df, dbelow = stack.output_grad(layer, dtop if layer == rnn.num_layers - 1
+                                               else None)
+                dsplit = [reading_order(df[:, :, j * H:(j + 1) * H], L, j == 1)
                           for j in range(D)]
-                dbelow = 0.0
             dYs[k] = dsplit[d]
             dbelow = dbelow + reading_order(u.backward(dYs[k]), L, d == 1)
             if d == 0:
-                dtop = dbelow
+                stack.input_grad(layer, dbelow)
     lg = None if chain.output_grad is None else np.full((rnn.num_layers, D, B, T), np.nan)
     jac = np.full((rnn.num_layers, D, B, T), np.nan)
     for k, (layer, d, u) in enumerate(units):

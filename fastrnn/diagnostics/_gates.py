@@ -4,7 +4,7 @@ memory lasts (the forget gate's time constant) and the range of the LSTM's cell 
 import numpy as np
 
 from .._backend import get_backend
-from ._chain import reading_order, resolve, unit_layers
+from ._chain import Stack, reading_order, resolve, unit_layers
 
 __all__ = ["GateStatistics", "gate_statistics", "SATURATION"]
 
@@ -237,9 +237,10 @@ def gate_statistics(model, X, lengths=None, max_sequences=256):
     H = rnn.hidden_size
     keep = None if cell == "rnn" else np.full((L, D, H), np.nan)
     crange = np.full((L, D, 2), np.nan) if cell == "lstm" else None
-    below, outs = Z, []
+    stack, outs = Stack(rnn, Z), []
     for k, (layer, d, u) in enumerate(unit_layers(rnn)):
-        acts, hs, cs, real = _reference_forward(u, reading_order(below, lens, d == 1), lens,
+        acts, hs, cs, real = _reference_forward(u, reading_order(stack.layer_input(layer), lens,
+                                                                 d == 1), lens,
                                                 chain.unit_h0(k))
         for j, g in enumerate(gates):
             if cell == "rnn":
@@ -260,5 +261,6 @@ def gate_statistics(model, X, lengths=None, max_sequences=256):
             crange[layer, d] = c.min(), c.max()
         outs.append(reading_order(hs.transpose(1, 0, 2), lens, d == 1))
         if d == D - 1:
-            below, outs = np.concatenate(outs, axis=2), []
+            stack.add_layer(layer, np.concatenate(outs, axis=2))
+            outs = []
     return GateStatistics(cell, gates, activations, sat, mean, keep, crange, int(lens.sum()))

@@ -120,6 +120,7 @@ COMMON_CONSTRAINTS = {
     "hidden_size": [Interval(Integral, 1, None, closed="left")],
     "num_layers": [Interval(Integral, 1, None, closed="left")],
     "bidirectional": ["boolean"],
+    "skip": [StrOptions({"residual", "dense", "highway"}), None],
     "dropout": [Interval(Real, 0, 1, closed="left")],
     "recurrent_dropout": [Interval(Real, 0, 1, closed="left")],
     "embedding_dim": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
@@ -355,7 +356,7 @@ class BaseRNNEstimator(StreamingMixin, SavingMixin, BaseEstimator):
             cell=self.cell, hidden_size=int(self.hidden_size), num_layers=int(self.num_layers),
             bidirectional=bool(self.bidirectional), dropout=float(self.dropout),
             recurrent_dropout=float(self.recurrent_dropout), dtype=self._dtype,
-            backend=self.backend,
+            backend=self.backend, skip=self.skip,
         )
 
     def _build_network(self, rng):

@@ -19,8 +19,7 @@ PARAMS = {
     "cell": ('{"lstm", "gru", "rnn", "mingru", "minlstm", "indrnn"}', """
         Recurrent cell: LSTM, GRU, simple (Elman, tanh) RNN, or one with an element-wise
         recurrence: minGRU, minLSTM (Feng et al. 2024; no ``recurrent_dropout``) or IndRNN (Li et
-        al. 2018). These three run on the ``"numba"``, ``"cython"`` and ``"numpy"``
-        backends."""),
+        al. 2018)."""),
     "hidden_size": ("int", """
         Units of each recurrent layer (per direction)."""),
     "num_layers": ("int", """
@@ -28,6 +27,12 @@ PARAMS = {
     "bidirectional": ("bool", """
         Also run each layer from the end of each sequence back to its start (the two directions'
         states are concatenated). A bidirectional model cannot read a stream step by step."""),
+    "skip": ('{None, "residual", "dense", "highway"}', """
+        Connections between the stacked recurrent layers (``num_layers > 1``): ``"residual"``
+        adds each layer's input to its output (layers above the first); ``"dense"`` feeds each
+        layer the input and the outputs of all layers below it; ``"highway"`` mixes each layer's
+        output with its input through a learned gate (Srivastava et al. 2015). See
+        :class:`fastrnn.nn.LSTM`. ``None``: plain stacking."""),
     "dropout": ("float", """
         Dropout rate on the inputs of each layer and on the recurrent outputs (training only)."""),
     "recurrent_dropout": ("float", """

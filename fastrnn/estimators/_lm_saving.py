@@ -64,8 +64,8 @@ class LMSavingMixin:
     def _check_architecture(self, config):
         want = dict(cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
                     embedding_dim=self._embedding_dim(), tie_weights=bool(self.tie_weights),
-                    dtype=check_dtype(self.dtype).name)
-        have = {k: config[k] for k in want}
+                    dtype=check_dtype(self.dtype).name, skip=self.skip)
+        have = {k: config.get(k) for k in want}
         if have != want:
             diff = {k: (have[k], want[k]) for k in want if have[k] != want[k]}
             raise ValueError(

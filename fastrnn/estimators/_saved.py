@@ -24,6 +24,7 @@ import numpy as np
 from .._persist import UPGRADE, ModelFileError, _describe
 from ..nn import SequenceNetwork
 from ..nn.layers import POOLINGS
+from ..nn._skip import SKIPS
 from ..nn.network import CELLS, HEADS
 
 __all__ = ["check_estimator_file", "check_fitted_file", "check_format_version",
@@ -54,7 +55,7 @@ _NETWORK_OPTIONAL_INTS = ("n_features", "vocab_size", "embedding_dim")
 _NETWORK_BOOLS = ("bidirectional", "learn_initial_state", "tie_weights", "bag_of_embeddings")
 _NETWORK_KEYS = frozenset(_NETWORK_INTS + _NETWORK_OPTIONAL_INTS + _NETWORK_BOOLS + (
     "cell", "dropout", "recurrent_dropout", "pooling", "cell_options", "dtype", "head",
-    "excluded_outputs"))
+    "excluded_outputs", "skip"))
 _INITS = ("default", "pytorch", "irnn")
 #: the options each cell accepts, with the values they may take
 _CELL_OPTIONS = {
@@ -199,6 +200,9 @@ def check_network_config(config, arrays, prefix, what="network"):
     cell = config.get("cell", "lstm")
     if not isinstance(cell, str) or cell not in CELLS:
         _fail(f"{what} cell must be one of {sorted(CELLS)}, got {_describe(cell)}")
+    skip = config.get("skip")
+    if skip is not None and skip not in SKIPS:
+        _fail(f"{what} skip must be one of {list(SKIPS)} or null, got {_describe(skip)}")
     pooling = config.get("pooling", "last")
     if pooling is not None and pooling not in POOLINGS:
         _fail(f"{what} pooling must be one of {list(POOLINGS)} or null, got {_describe(pooling)}")

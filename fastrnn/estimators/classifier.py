@@ -220,7 +220,7 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
 
     Parameters
     ----------
-    [shared parameters: cell hidden_size num_layers bidirectional]
+    [shared parameters: cell hidden_size num_layers bidirectional skip]
     pooling : {"max", "mean", "last"}, default="max"
         How the recurrent outputs of a sequence become one vector: the element-wise maximum or mean
         over the real steps, or the state at the last real step (for a bidirectional layer, the
@@ -321,7 +321,7 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, class_weight=None,
                  random_state=None, verbose=0, backend="auto", warm_start=False,
                  dtype="float32", callbacks=None,
-                 checkpoint_path=None):
+                 checkpoint_path=None, skip=None):
         store_params(self, locals())
 
     def __sklearn_tags__(self):

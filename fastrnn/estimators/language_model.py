@@ -147,6 +147,9 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, BaseEstimator):
         Size of the token vectors; default ``hidden_size`` when ``tie_weights`` else 64.
     hidden_size : int, default 256
     num_layers : int, default 1
+    skip : {None, "residual", "dense", "highway"}, default None
+        Connections between the stacked layers (see :class:`fastrnn.nn.LSTM`); ``None``: plain
+        stacking.
     dropout : float, default 0.0
         Dropout on the embeddings, between layers and before the softmax (Zaremba et al. 2014).
     recurrent_dropout : float, default 0.0
@@ -273,6 +276,7 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, BaseEstimator):
         "embedding_dim": [Interval(Integral, 1, None, closed="left"), None],
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
         "num_layers": [Interval(Integral, 1, None, closed="left")],
+        "skip": [StrOptions({"residual", "dense", "highway"}), None],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "recurrent_dropout": [Interval(Real, 0, 1, closed="left")],
         "tie_weights": ["boolean"],
@@ -309,7 +313,7 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, BaseEstimator):
                  min_learning_rate=0.0, anneal_fraction=1.0, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=3, max_iter=10, eval_interval=None,
                  time_budget=None, shuffle=True, checkpoint_path=None, dtype="float32",
-                 backend="auto", random_state=None, verbose=0, callbacks=None):
+                 backend="auto", random_state=None, verbose=0, callbacks=None, skip=None):
         store_params(self, locals())
 
     # ------------------------------------------------------------------ network
@@ -329,7 +333,8 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, BaseEstimator):
             n_outputs=vocab_size, vocab_size=vocab_size, embedding_dim=E, cell=self.cell,
             hidden_size=self.hidden_size, num_layers=self.num_layers, dropout=self.dropout,
             recurrent_dropout=self.recurrent_dropout, pooling=None, tie_weights=self.tie_weights,
-            dtype=check_dtype(self.dtype).name), int(seed))
+            dtype=check_dtype(self.dtype).name,
+            **({} if self.skip is None else dict(skip=self.skip))), int(seed))
 
     def _network(self, config, seed=0, backend=None):
         """The network of ``config`` with the language model's softmax head (also for configs

@@ -40,7 +40,7 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, BaseRNNEstimator):
 
     Parameters
     ----------
-    [shared parameters: cell hidden_size num_layers bidirectional]
+    [shared parameters: cell hidden_size num_layers bidirectional skip]
     pooling : {"max", "mean", "last"}, default="max"
         Sequence representation: state at the last real step, or mean / max over the real steps.
     [shared parameters: dropout recurrent_dropout embedding_dim vocab_size]
@@ -94,7 +94,7 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, BaseRNNEstimator):
                  weight_decay=0.0, time_budget=None, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, random_state=None,
                  verbose=0, backend="auto", warm_start=False, dtype="float32", callbacks=None,
-                 checkpoint_path=None):
+                 checkpoint_path=None, skip=None):
         store_params(self, locals())
 
     def __sklearn_tags__(self):

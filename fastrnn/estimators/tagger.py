@@ -26,7 +26,7 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
 
     Parameters
     ----------
-    [shared parameters: cell hidden_size num_layers]
+    [shared parameters: cell hidden_size num_layers skip]
     bidirectional : bool, default=True
         Run each layer in both directions (the tag of a word depends on what follows it too).
     [shared parameters: dropout recurrent_dropout embedding_dim vocab_size standardize optimizer]
@@ -85,7 +85,7 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
                  time_budget=None, early_stopping="auto", validation_fraction=0.1,
                  n_iter_no_change=10, tol=1e-4, class_weight=None, random_state=None, verbose=0,
                  backend="auto", warm_start=False, dtype="float32", callbacks=None,
-                 checkpoint_path=None):
+                 checkpoint_path=None, skip=None):
         store_params(self, locals())
 
     def __sklearn_tags__(self):

@@ -40,6 +40,11 @@ def layer_from_torch(cls, module, **kwargs):
         options["nonlinearity"] = module.nonlinearity
     if name == "LSTM" and "forget_bias" not in kwargs:
         options["forget_bias"] = 0.0  # the imported biases are used as they are
+    if kwargs.get("skip") is not None:
+        raise ValueError(
+            f"from_torch() builds a layer that computes what the torch.nn.{name} computes, which "
+            f"has no connections between its layers; got skip={kwargs['skip']!r}. Leave skip "
+            "out (None).")
     reserved = sorted(set(kwargs) & {"input_size", "hidden_size", "num_layers", "bidirectional",
                                      "nonlinearity"})
     if reserved:

@@ -38,6 +38,9 @@ class SequenceNetwork:
         :class:`~fastrnn.nn.MinGRU`, :class:`~fastrnn.nn.MinLSTM` or :class:`~fastrnn.nn.IndRNN`.
     hidden_size, num_layers, bidirectional, recurrent_dropout, dtype, backend
         Passed to the recurrent layer.
+    skip : {None, "residual", "dense", "highway"}, default None
+        Connections between the stacked recurrent layers (see :class:`~fastrnn.nn.LSTM`); with
+        ``"dense"`` the pooling and the head read the top layer's outputs.
     dropout : float, default 0
         Inverted dropout (training mode only) between stacked layers, on the embeddings and on the
         recurrent outputs before the head (Zaremba et al. 2014: dropout on non-recurrent connections).
@@ -87,7 +90,8 @@ class SequenceNetwork:
                  hidden_size=64, num_layers=1, bidirectional=False, dropout=0.0,
                  recurrent_dropout=0.0, pooling="last", head="dense", excluded_outputs=(),
                  learn_initial_state=False, tie_weights=False, cell_options=None,
-                 dtype=np.float32, backend="auto", random_state=None, bag_of_embeddings=False):
+                 dtype=np.float32, backend="auto", random_state=None, bag_of_embeddings=False,
+                 skip=None):
         if (n_features is None) == (vocab_size is None):
             raise ValueError("give exactly one of n_features (float input) and vocab_size (token ids).")
         if vocab_size is not None and not embedding_dim:
@@ -117,6 +121,8 @@ class SequenceNetwork:
             cell_options=dict(cell_options or {}), dtype=np.dtype(dtype).name)
         if bag_of_embeddings:  # only when on: files of networks without it stay as they were
             self.config["bag_of_embeddings"] = True
+        if skip is not None:  # likewise
+            self.config["skip"] = skip
         self.bag_of_embeddings = bool(bag_of_embeddings)
         self.dtype = check_dtype(dtype)
         self.pooling = pooling
@@ -134,7 +140,8 @@ class SequenceNetwork:
         self.n_features = n_in
         self.rnn = CELLS[cell](n_in, hidden_size, num_layers, bidirectional=bidirectional,
                                dropout=dropout, recurrent_dropout=recurrent_dropout, dtype=self.dtype,
-                               backend=backend, random_state=seed(), **(cell_options or {}))
+                               backend=backend, random_state=seed(), skip=skip,
+                               **(cell_options or {}))
         D = self.rnn.num_directions
         if head == "softmax":
             self.head = SoftmaxHead(D * hidden_size, n_outputs, dtype=self.dtype,

@@ -15,6 +15,7 @@ import numpy as np
 from .._backend import check_name, check_supports, get_backend, one_blas_thread, route
 from .._config import check_dtype
 from ._plan import Plan, unpadded_plan
+from . import _skip
 from . import init as _init
 from ._checks import as_batch, as_lengths, as_state, check_finite_steps, check_state_dict
 from .streaming import StreamingMixin
@@ -55,7 +56,7 @@ class _Recurrent(StreamingMixin):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, dropout=0.0,
                  recurrent_dropout=0.0, dtype=np.float32, backend="auto", random_state=None,
-                 init="default"):
+                 init="default", skip=None):
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
                         ("num_layers", num_layers)):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
@@ -77,10 +78,15 @@ class _Recurrent(StreamingMixin):
         #: the backend that ran the last forward, infer or init_state (None before the first)
         self.last_backend_ = None
         self.init = init
+        #: connections between the stacked layers (see :mod:`fastrnn.nn._skip`)
+        self.skip = _skip.check_skip(skip)
         self.training = True
         self.rng_ = _init.check_random_state(random_state)
         self.params = {}
         self._build()
+        if self.skip is not None:  # drawn after the cell's, so skip=None draws what it did
+            _skip.build(self.skip, self.params, self.input_size, self.num_directions
+                        * self.hidden_size, self.num_layers, self.rng_, self.dtype)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.grad_h0 = None
         self._cache = None
@@ -108,7 +114,7 @@ class _Recurrent(StreamingMixin):
         """``(layer, direction, suffix, input size)`` of every layer-direction, in PyTorch's order."""
         D = self.num_directions
         for layer in range(self.num_layers):
-            size = self.input_size if layer == 0 else D * self.hidden_size
+            size = _skip.layer_input_size(self.skip, self.input_size, D * self.hidden_size, layer)
             for d in range(D):
                 yield layer, d, f"_l{layer}" + ("_reverse" if d else ""), size
 
@@ -246,8 +252,13 @@ class _Recurrent(StreamingMixin):
             hmasks, drops = self._draw_masks(plan)
         else:
             hmasks, drops = [None] * len(self._spec.units), [None] * self.num_layers
-        Y, hn, cn, ctx = _blas_on_one_thread(bk, self._spec, bk.forward, self._spec, self.params,
-                                             X, plan, h0, c0, hmasks, drops)
+        if self.skip is None:
+            Y, hn, cn, ctx = _blas_on_one_thread(bk, self._spec, bk.forward, self._spec,
+                                                 self.params, X, plan, h0, c0, hmasks, drops)
+        else:
+            Y, hn, cn, ctx = _blas_on_one_thread(bk, self._spec, _skip.forward, bk, self._spec,
+                                                 self.params, self.skip, X, plan, h0, c0, hmasks,
+                                                 drops)
         self.last_backend_ = name
         return Y, ((hn, cn) if self.has_cell else hn), (name, plan, ctx)
 
@@ -330,8 +341,13 @@ class _Recurrent(StreamingMixin):
                 f"dY must have the shape of Y, {(plan.B, plan.T, D * H)}, got {dY.shape}.")
         dhn, dcn = self._initial_state(dh_n, plan.B, "dh_n")
         bk = get_backend(name)
-        dX, dh0, dc0 = _blas_on_one_thread(bk, self._spec, bk.backward, self._spec, self.params,
-                                           self.grads, plan, ctx, dY, dhn, dcn)
+        if self.skip is None:
+            dX, dh0, dc0 = _blas_on_one_thread(bk, self._spec, bk.backward, self._spec,
+                                               self.params, self.grads, plan, ctx, dY, dhn, dcn)
+        else:
+            dX, dh0, dc0 = _blas_on_one_thread(bk, self._spec, _skip.backward, bk, self._spec,
+                                               self.params, self.grads, self.skip, plan, ctx, dY,
+                                               dhn, dcn)
         self.grad_h0 = (dh0, dc0) if self.has_cell else dh0
         return dX
 
@@ -341,6 +357,8 @@ class _Recurrent(StreamingMixin):
             args.append(f"num_layers={self.num_layers}")
         if self.bidirectional:
             args.append("bidirectional=True")
+        if self.skip is not None:
+            args.append(f"skip={self.skip!r}")
         args.append(f"dtype={self.dtype.name}")
         args.append(f"backend={self.backend!r}")
         return f"{type(self).__name__}({', '.join(args)})"
@@ -359,6 +377,8 @@ class RNN(_Recurrent):
         ``"relu"`` with ``init="irnn"`` gives the IRNN of Le, Jaitly & Hinton (2015).
     bidirectional : bool, default False
     dropout, recurrent_dropout : float, default 0
+        See :class:`LSTM`.
+    skip : {None, "residual", "dense", "highway"}, default None
         See :class:`LSTM`.
     dtype : {np.float32, np.float64}
     backend : {"auto", "numba", "cython", "cuda", "numpy"}
@@ -410,6 +430,18 @@ class LSTM(_Recurrent):
     recurrent_dropout : float, default 0
         Variational dropout (Gal & Ghahramani 2016) on ``h_{t-1}`` where it enters the recurrent
         product: one mask per sequence and layer for all steps, training mode only.
+    skip : {None, "residual", "dense", "highway"}, default None
+        Connections between the stacked layers, with ``f_l`` layer ``l``'s recurrent outputs and
+        ``x_l`` its input. ``"residual"``: layers ``l > 0`` output ``f_l + x_l``. ``"dense"``:
+        layer ``l`` reads the concatenation of the layer's input and the outputs of all layers
+        below it (``input_size + l * D * H`` features); the output is the top layer's.
+        ``"highway"`` (Srivastava et al. 2015, arXiv:1505.00387): every layer outputs
+        ``g ⊙ f_l + (1 - g) ⊙ P x_l``, ``g = sigmoid(W_g x_l + b_g)``, ``P`` the identity where
+        the sizes match, else a learned projection (no bias); ``b_g`` starts at -1, so a fresh
+        layer passes about 73 % of its input through. The connections' parameters are
+        ``skip_proj_l{k}``, ``skip_gate_weight_l{k}`` and ``skip_gate_bias_l{k}``; ``h_n`` holds
+        the recurrent states as without connections. They run in numpy between the layers, the
+        same on every backend.
     forget_bias : float, default 1.0
         Initial value of the forget-gate part of ``bias_ih`` (``bias_hh`` starts at 0), so a fresh
         LSTM keeps its memory.
@@ -481,7 +513,7 @@ class GRU(_Recurrent):
     ----------
     input_size, hidden_size, num_layers, bidirectional
         As for :class:`LSTM`.
-    dropout, recurrent_dropout, dtype, backend, random_state, init
+    dropout, recurrent_dropout, skip, dtype, backend, random_state, init
         As for :class:`LSTM`.
     reset_after : bool, default True
         ``True`` applies the reset gate after the recurrent product (PyTorch and cuDNN); ``False``
@@ -560,6 +592,8 @@ _MINIMAL_PARAMETERS = """
         As for :class:`LSTM`.
     dropout : float, default 0
         Inverted dropout on the outputs of every layer but the last, in training mode only.
+    skip : {None, "residual", "dense", "highway"}, default None
+        Connections between the stacked layers, as for :class:`LSTM`.
     candidate : {"identity", "g"}, default "identity"
         The candidate's activation: the identity, as in the paper's main equations, or its ``g``
         (``g(x) = x + 0.5`` for ``x >= 0``, else ``sigmoid(x)``), which keeps the candidate, and
@@ -567,8 +601,7 @@ _MINIMAL_PARAMETERS = """
         which takes logarithms of the states; the scan here multiplies by the gates and never
         divides or takes a logarithm, so it is stable either way, and the identity is the default.
     dtype, backend, random_state
-        As for :class:`LSTM`; the backends with kernels for this cell are ``"numba"``,
-        ``"cython"`` and ``"numpy"`` (``"cuda"`` raises ``ValueError`` naming them).
+        As for :class:`LSTM` (on ``"cuda"`` a streaming step of this cell runs on the host).
     init : {"default", "pytorch"}, default "default"
         ``"default"``: Glorot-uniform weights, zero biases; ``"pytorch"``: uniform on
         ``±1/sqrt(H)``.
@@ -661,9 +694,10 @@ class IndRNN(_Elementwise):
         ``phi``; the paper's cell uses relu.
     dropout, recurrent_dropout : float, default 0
         As for :class:`LSTM` (the recurrent mask multiplies ``h_{t-1}`` where it meets ``u``).
+    skip : {None, "residual", "dense", "highway"}, default None
+        Connections between the stacked layers, as for :class:`LSTM`.
     dtype, backend, random_state
-        As for :class:`LSTM`; the backends with kernels for this cell are ``"numba"``,
-        ``"cython"`` and ``"numpy"`` (``"cuda"`` raises ``ValueError`` naming them).
+        As for :class:`LSTM` (on ``"cuda"`` a streaming step of this cell runs on the host).
     init : {"default", "pytorch"}, default "default"
         ``"default"``: Glorot-uniform ``W_ih``, ``u`` uniform on [0, 1) (each unit decays, none
         grows, at the start), zero biases; ``"pytorch"``: uniform on ``±1/sqrt(H)`` for every

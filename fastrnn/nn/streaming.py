@@ -69,7 +69,11 @@ class StreamingMixin:
         name = route(self.backend, "step", self._spec.kind)
         check_supports(name, self._spec.kind, self.backend)
         state = StreamState(self, batch_size)
-        state._step = get_backend(name).stream(self._spec, self.params, state)
+        if getattr(self, "skip", None) is None:
+            state._step = get_backend(name).stream(self._spec, self.params, state)
+        else:  # each layer's step, joined by the connections (which write state.out)
+            from ._skip import Stream
+            state._step = Stream(get_backend(name), self._spec, self.params, self.skip, state)
         state.backend = self.last_backend_ = name
         return state
 
@@ -110,5 +114,6 @@ class StreamingMixin:
                 "x holds a non-finite value (or one too large for the layer's "
                 f"{np.dtype(self.dtype).name}); pass finite inputs.")
         state.steps += 1
-        np.copyto(state.out, state.h[-1])
+        if getattr(self, "skip", None) is None:
+            np.copyto(state.out, state.h[-1])
         return state.out, state

@@ -35,6 +35,10 @@ gru_v1_gates = cm.gru_v1_gates
 gru_v1_state = cm.gru_v1_state
 gru_v1_bwd_zn = cm.gru_v1_bwd_zn
 gru_v1_bwd_r = cm.gru_v1_bwd_r
+mingru_ab = cm.mingru_ab
+mingru_bwd = cm.mingru_bwd
+minlstm_ab = cm.minlstm_ab
+minlstm_bwd = cm.minlstm_bwd
 
 #: most threads per block of the element-wise kernels
 MAX_THREADS = 256

@@ -1,6 +1,6 @@
 """Device-resident driver of a whole recurrent layer call: every stacked layer and both directions.
 
-:class:`fastrnn.nn.RNN`, ``LSTM`` and ``GRU`` with ``backend="cuda"`` hand their forward and
+The recurrent layers (:class:`fastrnn.nn.LSTM`, ...) with ``backend="cuda"`` hand their forward and
 backward to :func:`stack_forward` and :func:`stack_backward`, which take and return host (numpy)
 arrays and do all the work in between on the GPU:
 
@@ -8,9 +8,10 @@ forward
     one copy to the device of everything the call reads (the time-major input, the initial states,
     all parameters, the dropout masks: packed into one buffer) and one of the sequence lengths;
     per layer and direction the input projection ``x W_ih^T + b_ih (+ b_hh)`` of all steps as one
-    batched product, the time loop of the cell (:mod:`.rnn`, :mod:`.lstm`, :mod:`.gru`), the
-    outputs written (reversed back, concatenated, dropout applied) straight into the next layer's
-    input; one copy back of the outputs with ``h_n`` (and ``c_n``), packed.
+    batched product, the time loop of the cell (:mod:`.rnn`, :mod:`.lstm`, :mod:`.gru`,
+    :mod:`._minimal`), the outputs written (reversed back, concatenated, dropout applied)
+    straight into the next layer's input; one copy back of the outputs with ``h_n`` (and
+    ``c_n``), packed.
 backward
     one copy to the device of the output gradients (with those of ``h_n``, ``c_n``); per layer and
     direction the time loop, then the weight gradients ``dG^T x`` and ``dG^T h_{t-1}``, the bias
@@ -36,10 +37,15 @@ from ._matmul import gemm
 from .gru import (gru_backward_device, gru_forward_device, gru_v1_backward_device,
                   gru_v1_forward_device)
 from .lstm import lstm_backward_device, lstm_forward_device
+from ._minimal import (indrnn_backward_device, indrnn_forward_device, scan_backward_device,
+                      scan_forward_device)
 from .rnn import rnn_backward_device, rnn_forward_device
 
 #: gate blocks of each cell
-GATES = {"rnn": 1, "lstm": 4, "gru": 3, "gru_v1": 3}
+GATES = {"rnn": 1, "lstm": 4, "gru": 3, "gru_v1": 3, "mingru": 2, "minlstm": 3, "indrnn": 1}
+#: the cells with an element-wise recurrence (:mod:`.minimal`): minGRU and minLSTM have no
+#: recurrent weight and no ``b_hh``; IndRNN's ``w_hh`` is the vector ``u`` of shape (H,)
+ELEMENTWISE = ("mingru", "minlstm", "indrnn")
 
 
 # ---------------------------------------------------------------------------- element-wise kernels
@@ -229,18 +235,22 @@ def _check_cell(cell):
 
 
 def stack_forward(cell, params, x, lengths, batch_sizes, h0, c0=None, hmasks=None, drops=None,
-                  num_directions=1, relu=False, gates_on=(1, 1, 1)):
+                  num_directions=1, relu=False, gates_on=(1, 1, 1), cand=False):
     """Forward of a whole recurrent layer call on the GPU.
 
     Parameters
     ----------
-    cell : {"rnn", "lstm", "gru", "gru_v1"}
+    cell : {"rnn", "lstm", "gru", "gru_v1", "mingru", "minlstm", "indrnn"}
         ``"gru"`` applies the reset gate after the recurrent product, ``"gru_v1"`` before.
     params : list of tuple of ndarray
         One tuple per unit (layer-direction, PyTorch order), ``(w_ih, w_hh, b_ih, b_hh, peep)``:
         ``w_ih`` of shape (G*H, size_l), ``w_hh`` of shape (G*H, H), biases of shape (G*H,) and
         ``peep`` of shape (3, H) for an LSTM with peepholes, else ``None`` (or left out). ``size_l``
-        is the input size for layer 0 and ``D*H`` above.
+        is the input size for layer 0 and ``D*H`` above. minGRU and minLSTM have ``w_hh`` and
+        ``b_hh`` ``None``; IndRNN's ``w_hh`` and ``b_hh`` have shape (H,).
+    cand : bool
+        minGRU and minLSTM only: the candidate through ``g`` (see
+        :mod:`fastrnn.kernels._cellmath`).
     x : ndarray of shape (T, B, input_size)
         Time-major input, batch sorted longest first, zero past each length.
     lengths : ndarray of shape (B,)
@@ -283,7 +293,7 @@ def stack_forward(cell, params, x, lengths, batch_sizes, h0, c0=None, hmasks=Non
     L = U // D
     G = GATES[cell]
     T, B, _ = np.shape(x)
-    H = np.shape(params[0][1])[1]
+    H = np.shape(params[0][0])[0] // G
     bs = dev.check_batch_sizes(batch_sizes, T, B, f)
     dev.check_shape(lengths, (B,), "lengths", f)
     dev.check_shape(h0, (U, B, H), "h0", f)
@@ -292,12 +302,17 @@ def stack_forward(cell, params, x, lengths, batch_sizes, h0, c0=None, hmasks=Non
     hmasks = list(hmasks) if hmasks is not None else [None] * U
     drops = list(drops) if drops is not None else [None] * L
     weights = [tuple(p) + (None,) * (5 - len(p)) for p in params]
+    recurrent = {"mingru": None, "minlstm": None, "indrnn": (H,)}.get(cell, (G * H, H))
     for k, (w_ih, w_hh, b_ih, b_hh, peep) in enumerate(weights):
         size = np.shape(x)[2] if k < D else D * H
         dev.check_shape(w_ih, (G * H, size), f"w_ih of unit {k}", f)
-        dev.check_shape(w_hh, (G * H, H), f"w_hh of unit {k}", f)
         dev.check_shape(b_ih, (G * H,), f"b_ih of unit {k}", f)
-        dev.check_shape(b_hh, (G * H,), f"b_hh of unit {k}", f)
+        if recurrent is not None:
+            dev.check_shape(w_hh, recurrent, f"w_hh of unit {k}", f)
+            dev.check_shape(b_hh, (G * H,), f"b_hh of unit {k}", f)
+        elif w_hh is not None or b_hh is not None:
+            raise ValueError(f"cuda {f}: a {cell} unit has no recurrent weight or bias; pass "
+                             f"None for w_hh and b_hh of unit {k}.")
         if peep is not None:
             dev.check_shape(peep, (3, H), f"peep of unit {k}", f)
         if hmasks[k] is not None:
@@ -347,13 +362,19 @@ def stack_forward(cell, params, x, lengths, batch_sizes, h0, c0=None, hmasks=Non
                 _launch_steps(_gather, T, B, size, inp, 0, lens, True, inp, False, ux)
             else:
                 ux = inp
-            # input projection of all steps: one product
-            gemm(T * B, ux.reshape((T * B, size)), w_ih, xp.reshape((T * B, G * H)),
+            # input projection of all steps: one product (minGRU's and minLSTM's are kept for
+            # their backward, the others' are scratch)
+            uxp = dev.empty((T, B, G * H), dt) if cell in ("mingru", "minlstm") else xp
+            gemm(T * B, ux.reshape((T * B, size)), w_ih, uxp.reshape((T * B, G * H)),
                  bias1=b_ih, bias2=None if cell == "gru" else b_hh, trans_b=True)
             unit = dict(x=ux, hmask=d_hmask[k])
-            unit.update(_cell_forward(cell, xp, d_w[k], bs, d_hmask[k], d_h0[k],
-                                      None if d_c0 is None else d_c0[k], relu, gates_on,
-                                      peep if peep is not None else zero_peep, a, an, dt))
+            if cell in ELEMENTWISE:
+                unit.update(_elementwise_forward(cell, uxp, d_w[k], lens, d_hmask[k], d_h0[k],
+                                                 relu, cand, dt))
+            else:
+                unit.update(_cell_forward(cell, xp, d_w[k], bs, d_hmask[k], d_h0[k],
+                                          None if d_c0 is None else d_c0[k], relu, gates_on,
+                                          peep if peep is not None else zero_peep, a, an, dt))
             units.append(unit)
             hs = unit["hs"]
             _launch_steps(_write_output, T, B, H, hs, lens, bool(d), d * H,
@@ -368,8 +389,23 @@ def stack_forward(cell, params, x, lengths, batch_sizes, h0, c0=None, hmasks=Non
     y, hn, cn = _views(host, out_spans)
     cache = StackCache(cell=cell, dt=dt, T=T, B=B, H=H, D=D, L=L, batch_sizes=bs, lens=lens,
                        weights=d_w, units=units, drops=d_drop, relu=bool(relu), gates_on=gates_on,
-                       zero_peep=zero_peep, input_size=np.shape(x)[2])
+                       zero_peep=zero_peep, input_size=np.shape(x)[2], cand=bool(cand))
     return y, hn, cn, cache
+
+
+def _elementwise_forward(cell, xp, w, lens, hmask, h0, relu, cand, dt):
+    """The time loop of one unit of minGRU, minLSTM or IndRNN; returns its device caches
+    (``hs``, and for minGRU and minLSTM the pre-activations ``xp``, which the backward reads
+    again)."""
+    T, B, _ = xp.shape
+    H = h0.shape[1]
+    hs = dev.empty((T + 1, B, H), dt)
+    dev.launch(_copy2, B, H, h0, hs[0])
+    if cell == "indrnn":
+        indrnn_forward_device(xp, w[1], hmask, lens, relu, hs)
+        return dict(hs=hs)
+    scan_forward_device(xp, lens, cand, cell == "minlstm", hs)
+    return dict(hs=hs, xp=xp)
 
 
 def _cell_forward(cell, xp, w, bs, hmask, h0, c0, relu, gates_on, peep, a, an, dt):
@@ -479,21 +515,29 @@ def stack_backward(cache, dy, dhn, dcn=None):
             dpeep = g_peep if g_peep is not None else dpeep_scratch
             if has_c:
                 dev.launch(_zero2, 3, H, dpeep)
-            _cell_backward(c, unit, c.weights[k], dy_u, dh, dc, dpeep, dgates, dhp, small)
+            if cell in ELEMENTWISE:
+                _elementwise_backward(c, unit, c.weights[k], dy_u, dh, dgates, small[0])
+            else:
+                _cell_backward(c, unit, c.weights[k], dy_u, dh, dc, dpeep, dgates, dhp, small)
 
             # the products over all steps
             x2 = unit["x"].reshape((R, size))
             dg2 = dgates.reshape((R, G * H))
             dh2 = dhp.reshape((R, G * H))
             hs = unit["hs"]
-            if unit["hmask"] is not None:
+            if unit["hmask"] is not None and cell not in ELEMENTWISE:
                 _launch_steps(_masked_states, T, B, H, hs, unit["hmask"], hin)
                 hin2 = hin.reshape((R, H))
             else:
                 hin2 = hs[:T].reshape((R, H))
             gemm(G * H, dg2, x2, g_wih, trans_a=True)
             dev.launch(_col_sum, 1, G * H, dg2, g_bih)
-            if cell == "gru_v1":
+            if cell == "indrnn":  # u: the per-sequence gradients summed; b_hh: as b_ih
+                dev.launch(_col_sum, 1, H, small[0], g_whh)
+                dev.launch(_col_sum, 1, G * H, dg2, g_bhh)
+            elif cell in ELEMENTWISE:
+                pass  # no recurrent weight, no b_hh
+            elif cell == "gru_v1":
                 gemm(2 * H, dg2[:, :2 * H], hin2, g_whh[:2 * H], trans_a=True)
                 gemm(H, dg2[:, 2 * H:], unit["rh"].reshape((R, H)), g_whh[2 * H:], trans_a=True)
                 dev.launch(_col_sum, 1, G * H, dg2, g_bhh)  # b_hh is outside the gate: = db_ih
@@ -515,6 +559,17 @@ def stack_backward(cache, dy, dhn, dcn=None):
     outs = _views(host, out_spans)
     grads = [tuple(outs[3 + 5 * k:3 + 5 * (k + 1)]) for k in range(U)]
     return outs[0], outs[1], outs[2], grads
+
+
+def _elementwise_backward(c, unit, w, dy, dh, dgates, du):
+    """The backward time loop of one unit of minGRU, minLSTM or IndRNN: writes ``dgates`` (and
+    IndRNN's per-sequence gradients of ``u`` into ``du`` (B, H)), updates ``dh``."""
+    if c.cell == "indrnn":
+        indrnn_backward_device(dy, unit["hs"], w[1], unit["hmask"], c.lens, c.relu, dh, dgates,
+                               du)
+    else:
+        scan_backward_device(dy, unit["xp"], unit["hs"], c.lens, c.cand, c.cell == "minlstm", dh,
+                             dgates)
 
 
 def _cell_backward(c, unit, w, dy, dh, dc, dpeep, dgates, dhp, small):
@@ -553,9 +608,11 @@ def forward(spec, params, X, plan, h0, c0, hmasks, drops):
     :func:`fastrnn.kernels._driver.forward`, without the kernel namespace): the batch is made
     time-major and sorted on the host, everything else runs in :func:`stack_forward`."""
     order = plan.order
-    opts = {"relu": spec.relu} if spec.kind == "rnn" else {}
+    opts = {"relu": spec.relu} if spec.kind in ("rnn", "indrnn") else {}
     if spec.kind == "lstm":
         opts = {"gates_on": tuple(int(g) for g in spec.gates_on)}
+    if spec.kind in ("mingru", "minlstm"):
+        opts = {"cand": bool(spec.cand)}
     units = [tuple(params.get(n + sfx) for n in _PARAM_NAMES) for sfx in spec.units]
     y, hn_s, cn_s, cache = stack_forward(
         spec.kind, units, to_time_major(X, plan, spec.dtype), plan.Ls, plan.batch_sizes,

@@ -1,0 +1,95 @@
+"""``benchmarks/cells_study.py``: its options, what "learns" means on the lag tasks, and a
+``--quick`` run of the whole study (real data: marked ``slow``). Nothing here asserts a timing or
+a score."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "cells_study.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("fastrnn_cells_study", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+study = _load()
+
+
+def test_quick_shrinks_every_budget():
+    full, quick = study.parse_args([]), study.parse_args(["--quick"])
+    assert full.lm_budget == 600 and full.lags == [100, 1000, 5000]
+    assert full.lengths == [100, 1000, 10000] and full.depths == [2, 4, 8]
+    for key in ("lm_budget", "task_budget", "skip_budget", "seeds", "task_samples"):
+        assert getattr(quick, key) < getattr(full, key), key
+    assert quick.vowels_budget is not None and quick.lm_chars is not None
+
+
+def test_lag_tasks_and_throughput_run_and_report(tmp_path):
+    """The parts without real data, quick: the JSON holds what the tables read, and "learned"
+    follows its definition from the numbers next to it."""
+    out = tmp_path / "r.json"
+    res = study.main(["--quick", "--parts", "lag", "throughput", "--cells", "gru", "mingru",
+                      "--out", str(out)])
+    assert json.loads(out.read_text())["lag"] == res["lag"]
+    for cell in ("gru", "mingru"):
+        add = res["lag"]["adding"][cell]["lags"]["8"]
+        assert add["learned"] == (add["mse"] < study.ADDING_THRESHOLD * add["variance"])
+        cp = res["lag"]["copy"][cell]["lags"]["8"]
+        assert 0 <= cp["accuracy"] <= 1
+        assert cp["learned"] == (cp["accuracy"] > study.COPY_THRESHOLD)
+        for T in ("20", "50"):
+            r = res["throughput"][T][cell]
+            assert r["tokens_per_s"] > 0
+            assert r["ratio_to_lstm"] == pytest.approx(
+                r["tokens_per_s"] / res["throughput"][T]["lstm_tokens_per_s"])
+    assert "vowels" not in res and "skip" not in res
+
+
+def test_copy_accuracy_reads_the_recalled_symbols(monkeypatch):
+    """A tagger that answers with the true tags gets 1.0; one that answers blanks everywhere
+    gets 0 (the recalled symbols are never blank), whatever it does on the other steps."""
+    from fastrnn import RNNTagger
+
+    args = study.parse_args(["--quick"])
+
+    def fit(self, X, y):
+        return self
+
+    def perfect(self, X):
+        from fastrnn.datasets import make_copy_task
+
+        n = args.task_samples
+        _, Y = make_copy_task(n + n // 4, study.COPY_SYMBOLS, study.COPY_ALPHABET, 8,
+                              random_state=0)
+        return list(Y[n:])
+
+    monkeypatch.setattr(RNNTagger, "fit", fit)
+    monkeypatch.setattr(RNNTagger, "predict", perfect)
+    assert study.copy_result("gru", 8, args) == dict(accuracy=1.0, learned=True)
+    monkeypatch.setattr(RNNTagger, "predict", lambda self, X: [np.zeros(len(x), int) for x in X])
+    assert study.copy_result("gru", 8, args) == dict(accuracy=0.0, learned=False)
+
+
+@pytest.mark.slow
+def test_quick_study_runs_end_to_end(tmp_path, capsys):
+    out = tmp_path / "study.json"
+    res = study.main(["--quick", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert set(study.PARTS) <= set(saved)
+    assert set(saved["vowels"]) == set(study.CELLS) == set(saved["lm"])
+    for r in saved["lm"].values():
+        assert np.isfinite(r["test_bits_per_char"]) and r["steps"] > 0
+    assert set(saved["skip"]["2"]) == {"None", "residual", "dense", "highway"}
+    text = capsys.readouterr().out
+    assert "JapaneseVowels" in text and "| 2 |" in text
+    assert res["config"]["quick"] is True
