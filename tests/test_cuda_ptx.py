@@ -1,0 +1,66 @@
+"""Every CUDA kernel compiles to PTX with the real NVVM, for the GPUs the backend targets.
+
+The simulator tests (tests/test_cuda.py) run the kernels as Python: a kernel that the simulator
+accepts can still be refused by the CUDA compiler (an unsupported Python construct, a type that
+only numpy knows). Here a simulator run records the argument types of every kernel launch of the
+backend (tests/_cuda_signatures.py), and each recorded signature is compiled to PTX for compute
+capabilities 7.0, 8.0 and 9.0 (tests/_cuda_ptx.py) in processes that use numba-cuda's real
+compiler (``NUMBA_ENABLE_CUDASIM=0``, NVVM from the ``cuda`` extra); no GPU is needed.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("numba_cuda", reason="numba-cuda is not installed (pip install fastrnn[cuda])")
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CAPABILITIES = ("7.0", "8.0", "9.0")
+
+
+def _run(script, simulator, *args, stdin=None):
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1" if simulator else "0",
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    run = subprocess.run([sys.executable, str(HERE / script), *args], input=stdin, env=env,
+                         cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, f"{script} failed:\n{run.stderr[-4000:]}"
+    return json.loads(run.stdout)
+
+
+@pytest.fixture(scope="module")
+def launches():
+    return _run("_cuda_signatures.py", True)
+
+
+def test_the_recorded_run_launches_every_kernel_of_the_backend(launches):
+    launched = launches["launched"]
+    missing = sorted(set(launches["defined"]) - set(launched))
+    assert not missing, f"kernels never launched by the recording run: {missing}"
+    for dtype in ("float32", "float64"):
+        assert any(["array", dtype] == a[:2] for sigs in launched.values() for s in sigs
+                   for a in s), dtype
+
+
+@pytest.mark.parametrize("cc", CAPABILITIES)
+def test_every_launched_kernel_compiles_to_ptx(launches, cc):
+    pytest.importorskip("cuda.bindings", reason="NVVM comes with numba-cuda[cu12]")
+    result = _run("_cuda_ptx.py", False, cc, stdin=json.dumps(launches))
+    assert result["failed"] == [], json.dumps(result["failed"][:3], indent=1)
+    # each signature once, and the tiled product also at the GPU's tile side
+    n_sigs = sum(len(s) for s in launches["launched"].values())
+    n_gemm = sum(len(s) for k, s in launches["launched"].items() if "gemm_kernel" in k)
+    assert result["compiled"] == n_sigs + n_gemm
+
+
+def test_the_ptx_check_reports_a_kernel_the_gpu_compiler_refuses():
+    # the harness itself: a kernel that the simulator would run (it calls numpy's inverse) but
+    # NVVM cannot compile must come back as a failure, with the compiler's message
+    result = _run("_cuda_ptx.py", False, "8.0", "--refused-kernel", stdin="{}")
+    assert result["compiled"] == 0
+    (failure,) = result["failed"]
+    assert failure["kernel"] == "refused_kernel" and failure["error"]
