@@ -480,3 +480,25 @@ def test_cold_start_script_reports_every_setting_and_auto_skips_numba(tmp_path):
     assert res["numba"]["numba_imported"] is True
     # with the Cython kernels built, a one-sequence prediction never loads Numba
     assert res["auto"]["numba_imported"] is ("cython" not in COMPILED_BACKENDS)
+
+
+# ------------------------------------------------------------------ the prepared GPU check
+@pytest.mark.skipif(not HAS_TORCH, reason="needs PyTorch (the test extra installs it)")
+def test_gpu_check_runs_on_the_simulator_and_compares_before_timing(tmp_path):
+    pytest.importorskip("numba_cuda")
+    import os
+
+    out = tmp_path / "gpu.json"
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1",
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    run = subprocess.run([sys.executable, str(BENCH / "gpu_check.py"), "--smoke", "--json",
+                          str(out)], env=env, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["config"] for r in rows] == ["B-LSTM", "B-GRU", "lm"]
+    for r in rows[:2]:
+        assert r["rel_err"] < 1e-4  # the same weights give the same outputs and gradients
+        assert all(r[k] > 0 for k in ("forward_fastrnn", "forward_torch", "train_fastrnn",
+                                      "train_torch"))
+    assert rows[2]["lm_fastrnn"] > 0 and rows[2]["lm_torch"] > 0
