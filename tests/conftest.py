@@ -5,9 +5,10 @@ import tracemalloc
 # Float32 results of the threaded kernels depend, in their last bits, on how the work is split
 # over threads; the compatibility fixture (tests/data/compat) was made with two. The suite runs
 # with two whatever the machine's CPU count or the caller's environment (set before Numba loads).
+# FASTRNN_NUM_THREADS too, because OMP_NUM_THREADS would otherwise lower the count (see
+# fastrnn.num_threads), and benchmark scripts that tests import set it for their own runs.
 os.environ["NUMBA_NUM_THREADS"] = "2"
-os.environ.pop("FASTRNN_NUM_THREADS", None)
-os.environ.pop("OMP_NUM_THREADS", None)  # it would lower fastrnn's thread count (see num_threads)
+os.environ["FASTRNN_NUM_THREADS"] = "2"
 
 import numpy as np
 import pytest

@@ -53,8 +53,10 @@ def dask_client():
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = str(ROOT) + (os.pathsep + old if old else "")
     try:
+        # the workers get the thread count their engine gives them, not the suite's pin
         cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
+                                           dashboard_address=None,
+                                           env={"FASTRNN_NUM_THREADS": ""})
     finally:
         if old is None:
             os.environ.pop("PYTHONPATH")
@@ -75,7 +77,8 @@ def ray_session():
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = str(ROOT) + (os.pathsep + old if old else "")
     try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"FASTRNN_NUM_THREADS": ""}})
     finally:
         if old is None:
             os.environ.pop("PYTHONPATH")
