@@ -1,0 +1,247 @@
+/* Matrix-vector products of one-sequence inference (fastrnn/_cy/_infer.pyx), in three instruction
+ * set levels (fastrnn/_cy/_infer.h chooses one when the module is imported).
+ *
+ * float32: y[r] = sum_k W[r, k] x[k] for the rows r < R of a row-major W (leading dimension ldw),
+ * read in place: a layer's weight_hh is used as it is stored, with no transposed copy per call.
+ * Each output is a dot product of a row with x; the AVX-512 kernel keeps 16 rows in flight and
+ * reduces the 16 accumulators into one vector of 16 sums by a transpose tree, the AVX2 kernel does
+ * the same with 8 rows, the portable kernel sums 8 interleaved partial sums per row.
+ *
+ * int8: y[r] = (float)acc[r] * sx * sw[r] with the exact integer acc[r] = sum_k Wq[r, k] q[k] of
+ * int8 weights (one scale sw[r] per row) and int8 activations q (one scale sx). The weights are
+ * packed once, when the model is quantized, into blocks of 16 rows by 4 columns (64 bytes: row
+ * r's four weights, then row r+1's, ...), rows padded to a multiple of 16 and columns to a multiple
+ * of 4 with zeros. AVX-512 VNNI's vpdpbusd multiplies unsigned by signed bytes: the activations
+ * enter as u = q + 128 (q XOR 0x80) and 128 * sum_k Wq[r, k] (precomputed per row, ``corr``) is
+ * subtracted. The AVX2 kernel widens both to int16 (vpmaddwd, no saturation: vpmaddubsw could
+ * saturate its int16 pair sums); the portable kernel loops over int32 products. All three give
+ * the same integers, so the same floats.
+ *
+ * Levels: 2 = AVX-512 (avx512f for float32; avx512f, avx512bw and avx512vnni for int8), 1 = AVX2
+ * with FMA, 0 = portable C. The kernels of levels 1 and 2 carry GCC/Clang target attributes, so a
+ * build with the default (portable) flags still has them; other compilers get level 0 only.
+ */
+#ifndef FASTRNN_GEMV_H
+#define FASTRNN_GEMV_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define FR_X86 1
+#include <immintrin.h>
+#define FR_T512 __attribute__((target("avx512f,fma")))
+#define FR_TVNNI __attribute__((target("avx512f,fma,avx512bw,avx512vnni")))
+#define FR_T256 __attribute__((target("avx2,fma")))
+#endif
+
+typedef ptrdiff_t fr_idx;
+
+/* ------------------------------------------------------------------------------- portable C */
+
+static void fr_sgemv_c(const float *W, fr_idx ldw, fr_idx R, fr_idx K, const float *x, float *y)
+{
+    fr_idx r, k, i;
+    for (r = 0; r < R; r++) {
+        const float *w = W + r * ldw;
+        float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (k = 0; k + 8 <= K; k += 8)
+            for (i = 0; i < 8; i++)
+                s[i] += w[k + i] * x[k + i];
+        for (; k < K; k++)
+            s[0] += w[k] * x[k];
+        y[r] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    }
+}
+
+/* The integer products of packed int8 weights P (see the top of this file) with the int8 vector
+ * q (Kp entries, padded with zeros): acc[r] for r < Rp. */
+static void fr_qdot_c(const int8_t *P, fr_idx Rp, fr_idx Kp, const int8_t *q, int32_t *acc)
+{
+    fr_idx rb, kg, r, j;
+    for (rb = 0; rb < Rp / 16; rb++) {
+        int32_t s[16];
+        for (r = 0; r < 16; r++)
+            s[r] = 0;
+        for (kg = 0; kg < Kp / 4; kg++) {
+            const int8_t *blk = P + (rb * (Kp / 4) + kg) * 64;
+            for (r = 0; r < 16; r++)
+                for (j = 0; j < 4; j++)
+                    s[r] += (int32_t)blk[4 * r + j] * (int32_t)q[4 * kg + j];
+        }
+        for (r = 0; r < 16; r++)
+            acc[16 * rb + r] = s[r];
+    }
+}
+
+#ifdef FR_X86
+/* --------------------------------------------------------------------------------- AVX-512 */
+
+/* Sixteen vectors -> one vector whose lane i is the sum of the lanes of v[i]. */
+FR_T512 static inline __m512 fr_sum16(__m512 *v)
+{
+    __m512 t[8], u[4], w0, w1;
+    int i;
+    for (i = 0; i < 8; i++)  /* per 128-bit lane: [a0+a2, b0+b2, a1+a3, b1+b3] */
+        t[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]),
+                             _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+    for (i = 0; i < 4; i++)  /* per 128-bit lane: the partial sums of rows 4i .. 4i+3 */
+        u[i] = _mm512_add_ps(_mm512_shuffle_ps(t[2 * i], t[2 * i + 1], 0x44),
+                             _mm512_shuffle_ps(t[2 * i], t[2 * i + 1], 0xEE));
+    /* across the four 128-bit lanes */
+    w0 = _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], 0x88),
+                       _mm512_shuffle_f32x4(u[0], u[1], 0xDD));
+    w1 = _mm512_add_ps(_mm512_shuffle_f32x4(u[2], u[3], 0x88),
+                       _mm512_shuffle_f32x4(u[2], u[3], 0xDD));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(w0, w1, 0x88), _mm512_shuffle_f32x4(w0, w1, 0xDD));
+}
+
+FR_T512 static void fr_sgemv_512(const float *W, fr_idx ldw, fr_idx R, fr_idx K, const float *x,
+                                 float *y)
+{
+    fr_idx r = 0, k, i, K16 = K & ~(fr_idx)15;
+    __mmask16 tail = (__mmask16)((1u << (K & 15)) - 1u);
+    for (; r + 16 <= R; r += 16) {
+        __m512 a[16], xv;
+        const float *w = W + r * ldw;
+        for (i = 0; i < 16; i++)
+            a[i] = _mm512_setzero_ps();
+        for (k = 0; k < K16; k += 16) {
+            xv = _mm512_loadu_ps(x + k);
+            for (i = 0; i < 16; i++)
+                a[i] = _mm512_fmadd_ps(_mm512_loadu_ps(w + i * ldw + k), xv, a[i]);
+        }
+        if (tail) {
+            xv = _mm512_maskz_loadu_ps(tail, x + k);
+            for (i = 0; i < 16; i++)
+                a[i] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w + i * ldw + k), xv, a[i]);
+        }
+        _mm512_storeu_ps(y + r, fr_sum16(a));
+    }
+    for (; r < R; r++) {
+        __m512 acc = _mm512_setzero_ps();
+        const float *w = W + r * ldw;
+        for (k = 0; k < K16; k += 16)
+            acc = _mm512_fmadd_ps(_mm512_loadu_ps(w + k), _mm512_loadu_ps(x + k), acc);
+        if (tail)
+            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w + k),
+                                  _mm512_maskz_loadu_ps(tail, x + k), acc);
+        y[r] = _mm512_reduce_add_ps(acc);
+    }
+}
+
+FR_TVNNI static void fr_qdot_vnni(const int8_t *P, fr_idx Rp, fr_idx Kp, const int8_t *q,
+                                  int32_t *acc)
+{
+    fr_idx rb = 0, kg, KG = Kp / 4, NB = Rp / 16;
+    int32_t u;
+    __m512i a0, a1, a2, a3, xv;
+    /* four blocks of 16 rows at once: four independent chains of vpdpbusd */
+    for (; rb + 4 <= NB; rb += 4) {
+        const int8_t *p = P + rb * KG * 64;
+        a0 = a1 = a2 = a3 = _mm512_setzero_si512();
+        for (kg = 0; kg < KG; kg++) {
+            memcpy(&u, q + 4 * kg, 4);
+            xv = _mm512_set1_epi32(u ^ (int32_t)0x80808080u);
+            a0 = _mm512_dpbusd_epi32(a0, xv, _mm512_loadu_si512((const void *)(p + kg * 64)));
+            a1 = _mm512_dpbusd_epi32(a1, xv,
+                                     _mm512_loadu_si512((const void *)(p + (KG + kg) * 64)));
+            a2 = _mm512_dpbusd_epi32(a2, xv,
+                                     _mm512_loadu_si512((const void *)(p + (2 * KG + kg) * 64)));
+            a3 = _mm512_dpbusd_epi32(a3, xv,
+                                     _mm512_loadu_si512((const void *)(p + (3 * KG + kg) * 64)));
+        }
+        _mm512_storeu_si512((void *)(acc + 16 * rb), a0);
+        _mm512_storeu_si512((void *)(acc + 16 * rb + 16), a1);
+        _mm512_storeu_si512((void *)(acc + 16 * rb + 32), a2);
+        _mm512_storeu_si512((void *)(acc + 16 * rb + 48), a3);
+    }
+    for (; rb < NB; rb++) {
+        const int8_t *p = P + rb * KG * 64;
+        a0 = _mm512_setzero_si512();
+        for (kg = 0; kg < KG; kg++) {
+            memcpy(&u, q + 4 * kg, 4);
+            xv = _mm512_set1_epi32(u ^ (int32_t)0x80808080u);
+            a0 = _mm512_dpbusd_epi32(a0, xv, _mm512_loadu_si512((const void *)(p + kg * 64)));
+        }
+        _mm512_storeu_si512((void *)(acc + 16 * rb), a0);
+    }
+}
+
+/* ------------------------------------------------------------------------------------ AVX2 */
+
+/* Eight vectors -> one vector whose lane i is the sum of the lanes of v[i]. */
+FR_T256 static inline __m256 fr_sum8(const __m256 *v)
+{
+    __m256 s0 = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
+    __m256 s1 = _mm256_hadd_ps(_mm256_hadd_ps(v[4], v[5]), _mm256_hadd_ps(v[6], v[7]));
+    return _mm256_add_ps(_mm256_permute2f128_ps(s0, s1, 0x20),
+                         _mm256_permute2f128_ps(s0, s1, 0x31));
+}
+
+FR_T256 static void fr_sgemv_256(const float *W, fr_idx ldw, fr_idx R, fr_idx K, const float *x,
+                                 float *y)
+{
+    fr_idx r = 0, k, i, K8 = K & ~(fr_idx)7;
+    for (; r + 8 <= R; r += 8) {
+        __m256 a[8], xv, s;
+        float t[8];
+        const float *w = W + r * ldw;
+        for (i = 0; i < 8; i++)
+            a[i] = _mm256_setzero_ps();
+        for (k = 0; k < K8; k += 8) {
+            xv = _mm256_loadu_ps(x + k);
+            for (i = 0; i < 8; i++)
+                a[i] = _mm256_fmadd_ps(_mm256_loadu_ps(w + i * ldw + k), xv, a[i]);
+        }
+        s = fr_sum8(a);
+        if (K8 < K) {
+            for (i = 0; i < 8; i++) {
+                float e = 0;
+                for (k = K8; k < K; k++)
+                    e += w[i * ldw + k] * x[k];
+                t[i] = e;
+            }
+            s = _mm256_add_ps(s, _mm256_loadu_ps(t));
+        }
+        _mm256_storeu_ps(y + r, s);
+    }
+    if (r < R)
+        fr_sgemv_c(W + r * ldw, ldw, R - r, K, x, y + r);
+}
+
+FR_T256 static void fr_qdot_256(const int8_t *P, fr_idx Rp, fr_idx Kp, const int8_t *q,
+                                int32_t *acc)
+{
+    fr_idx rb, kg, j, KG = Kp / 4;
+    int64_t u;
+    const __m256i order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+    for (rb = 0; rb < Rp / 16; rb++) {
+        const int8_t *p = P + rb * KG * 64;
+        /* a[j] holds rows 4j .. 4j+3, two partial sums each (k pairs 0-1 and 2-3) */
+        __m256i a[4], xv;
+        for (j = 0; j < 4; j++)
+            a[j] = _mm256_setzero_si256();
+        for (kg = 0; kg < KG; kg++) {
+            int16_t x4[4];
+            for (j = 0; j < 4; j++)
+                x4[j] = q[4 * kg + j];
+            memcpy(&u, x4, 8);
+            xv = _mm256_set1_epi64x(u);
+            for (j = 0; j < 4; j++) {
+                __m128i w8 = _mm_loadu_si128((const __m128i *)(p + kg * 64 + 16 * j));
+                a[j] = _mm256_add_epi32(a[j], _mm256_madd_epi16(_mm256_cvtepi8_epi16(w8), xv));
+            }
+        }
+        /* hadd of rows (4j, 4j+1 | 4j+2, 4j+3) pairs -> [r0 r1 r4 r5 | r2 r3 r6 r7], reordered */
+        _mm256_storeu_si256((__m256i *)(acc + 16 * rb),
+                            _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(a[0], a[1]), order));
+        _mm256_storeu_si256((__m256i *)(acc + 16 * rb + 8),
+                            _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(a[2], a[3]), order));
+    }
+}
+#endif /* FR_X86 */
+
+#endif /* FASTRNN_GEMV_H */
