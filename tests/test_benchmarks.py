@@ -480,3 +480,23 @@ def test_cold_start_script_reports_every_setting_and_auto_skips_numba(tmp_path):
     assert res["numba"]["numba_imported"] is True
     # with the Cython kernels built, a one-sequence prediction never loads Numba
     assert res["auto"]["numba_imported"] is ("cython" not in COMPILED_BACKENDS)
+
+
+# ------------------------------------------------------------------ one-sequence latency
+@pytest.mark.skipif("cython" not in COMPILED_BACKENDS, reason="needs the Cython kernels")
+def test_latency_script_checks_its_contenders_and_reports_ratios():
+    latency = _load("fastrnn_bench_latency", BENCH / "latency.py")
+    res = latency.worker(threads=1, repeats=2, warmup=1)
+    assert [r["cell"] for r in res["rows"]] == list(latency.CELLS)
+    for row in res["rows"]:
+        names = set(row["median_s"])
+        assert {"fastrnn f32", "fastrnn int8"} <= names
+        assert names | set(row["skipped"]) == {"fastrnn f32", "fastrnn int8", "ort", "torch"}
+        # the float32 contenders agreed with fastrnn (else the worker raised); int8 is close
+        assert all(row["max_abs_diff"][k] <= 1e-4 for k in ("ort", "torch") if k in names)
+        assert 0 < row["max_abs_diff"]["fastrnn int8"] < 0.1
+        if "ort" in names:
+            for k, t in row["median_s"].items():
+                assert row["ratio_to_ort"][k] == pytest.approx(t / row["median_s"]["ort"])
+    text = latency.report({"timing": [res]})
+    assert "threads 1" in text and "int8 largest output difference" in text
