@@ -212,34 +212,53 @@ FR_T256 static void fr_sgemv_256(const float *W, fr_idx ldw, fr_idx R, fr_idx K,
         fr_sgemv_c(W + r * ldw, ldw, R - r, K, x, y + r);
 }
 
+/* One block of 16 rows: a[j] collects rows 4j .. 4j+3, two partial sums each (columns 4kg,
+ * 4kg+1 and 4kg+2, 4kg+3), from the 16-byte quarter j of each 64-byte group. */
+FR_T256 static inline void fr_qblock_256(const int8_t *p, fr_idx KG, const int16_t *q16,
+                                         int32_t *out)
+{
+    const __m256i order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, xv;
+    fr_idx kg;
+    int64_t u;
+    for (kg = 0; kg < KG; kg++) {
+        const int8_t *g = p + kg * 64;
+        memcpy(&u, q16 + 4 * kg, 8);
+        xv = _mm256_set1_epi64x(u);  /* the group's 4 activations, in every 64-bit lane */
+        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(
+            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)g)), xv));
+        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(
+            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(g + 16))), xv));
+        a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(
+            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(g + 32))), xv));
+        a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(
+            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(g + 48))), xv));
+    }
+    /* hadd of (rows 4j, 4j+1 | 4j+2, 4j+3) pairs -> [r0 r1 r4 r5 | r2 r3 r6 r7], reordered */
+    _mm256_storeu_si256((__m256i *)out,
+                        _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(a0, a1), order));
+    _mm256_storeu_si256((__m256i *)(out + 8),
+                        _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(a2, a3), order));
+}
+
 FR_T256 static void fr_qdot_256(const int8_t *P, fr_idx Rp, fr_idx Kp, const int8_t *q,
                                 int32_t *acc)
 {
-    fr_idx rb, kg, j, KG = Kp / 4;
-    int64_t u;
-    const __m256i order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
-    for (rb = 0; rb < Rp / 16; rb++) {
-        const int8_t *p = P + rb * KG * 64;
-        /* a[j] holds rows 4j .. 4j+3, two partial sums each (k pairs 0-1 and 2-3) */
-        __m256i a[4], xv;
-        for (j = 0; j < 4; j++)
-            a[j] = _mm256_setzero_si256();
-        for (kg = 0; kg < KG; kg++) {
-            int16_t x4[4];
-            for (j = 0; j < 4; j++)
-                x4[j] = q[4 * kg + j];
-            memcpy(&u, x4, 8);
-            xv = _mm256_set1_epi64x(u);
-            for (j = 0; j < 4; j++) {
-                __m128i w8 = _mm_loadu_si128((const __m128i *)(p + kg * 64 + 16 * j));
-                a[j] = _mm256_add_epi32(a[j], _mm256_madd_epi16(_mm256_cvtepi8_epi16(w8), xv));
-            }
+    enum { CHUNK = 1024 };  /* columns widened to int16 at a time */
+    int16_t q16[CHUNK];
+    int32_t part[16];
+    fr_idx rb, k0, k, r, KG = Kp / 4, NB = Rp / 16;
+    for (rb = 0; rb < Rp; rb++)
+        acc[rb] = 0;
+    for (k0 = 0; k0 < Kp; k0 += CHUNK) {
+        fr_idx n = Kp - k0 < CHUNK ? Kp - k0 : CHUNK;
+        for (k = 0; k < n; k++)
+            q16[k] = q[k0 + k];
+        for (rb = 0; rb < NB; rb++) {
+            fr_qblock_256(P + (rb * KG + k0 / 4) * 64, n / 4, q16, part);
+            for (r = 0; r < 16; r++)
+                acc[16 * rb + r] += part[r];
         }
-        /* hadd of rows (4j, 4j+1 | 4j+2, 4j+3) pairs -> [r0 r1 r4 r5 | r2 r3 r6 r7], reordered */
-        _mm256_storeu_si256((__m256i *)(acc + 16 * rb),
-                            _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(a[0], a[1]), order));
-        _mm256_storeu_si256((__m256i *)(acc + 16 * rb + 8),
-                            _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(a[2], a[3]), order));
     }
 }
 #endif /* FR_X86 */
