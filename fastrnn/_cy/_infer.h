@@ -22,6 +22,9 @@ enum { FR_RNN = 0, FR_LSTM = 1, FR_GRU = 2, FR_GRU_V1 = 3 };
 #else
 #define FR_INLINE static inline
 #endif
+/* the rows a cell function reads and those it writes never overlap (without this promise the
+ * compiler, unable to check so many pointers at run time, leaves some loops scalar) */
+#define FR_R __restrict
 
 /* ------------------------------------------------------------------------------- cell rows */
 
@@ -78,9 +81,10 @@ FR_INLINE void fr_tanh_row(fr_idx n, const float *v, float *out)
 /* One step of H LSTM units (see lstm_fwd_row of _cellmath.pxd): x + a the pre-activations (4H),
  * cp the previous cell, w* the peepholes; writes the gates i, f, g, o to act, the cell to c and
  * the state to h. */
-FR_INLINE void fr_lstm_row(fr_idx H, const float *x, const float *a, const float *cp,
-                               const float *wci, const float *wcf, const float *wco, int on_i,
-                               int on_f, int on_o, float *act, float *c, float *h)
+FR_INLINE void fr_lstm_row(fr_idx H, const float *FR_R x, const float *FR_R a,
+                          const float *FR_R cp, const float *FR_R wci, const float *FR_R wcf,
+                          const float *FR_R wco, int on_i, int on_f, int on_o, float *FR_R act,
+                          float *FR_R c, float *FR_R h)
 {
     fr_idx j;
     for (j = 0; j < H; j++) {
@@ -103,8 +107,9 @@ FR_INLINE void fr_lstm_row(fr_idx H, const float *x, const float *a, const float
 }
 
 /* One step of H GRU units, reset gate after the product (gru_fwd_row of _cellmath.pxd). */
-FR_INLINE void fr_gru_row(fr_idx H, const float *x, const float *a, const float *bhh,
-                              const float *hp, float *act, float *h)
+FR_INLINE void fr_gru_row(fr_idx H, const float *FR_R x, const float *FR_R a,
+                         const float *FR_R bhh, const float *FR_R hp, float *FR_R act,
+                         float *FR_R h)
 {
     fr_idx j;
     for (j = 0; j < 2 * H; j++)
@@ -121,8 +126,8 @@ FR_INLINE void fr_gru_row(fr_idx H, const float *x, const float *a, const float 
 
 /* The original GRU (reset gate before the product): the gates r, z and r * h (gru_v1_gates_row),
  * then the candidate and the state (gru_v1_out_row). */
-FR_INLINE void fr_gru_v1_gates_row(fr_idx H, const float *x, const float *a, const float *hp,
-                                       float *act, float *rh)
+FR_INLINE void fr_gru_v1_gates_row(fr_idx H, const float *FR_R x, const float *FR_R a,
+                                  const float *FR_R hp, float *FR_R act, float *FR_R rh)
 {
     fr_idx j;
     for (j = 0; j < 2 * H; j++)
@@ -132,8 +137,8 @@ FR_INLINE void fr_gru_v1_gates_row(fr_idx H, const float *x, const float *a, con
         rh[j] = act[j] * hp[j];
 }
 
-FR_INLINE void fr_gru_v1_out_row(fr_idx H, const float *x, const float *an, const float *hp,
-                                     float *act, float *h)
+FR_INLINE void fr_gru_v1_out_row(fr_idx H, const float *FR_R x, const float *FR_R an,
+                                const float *FR_R hp, float *FR_R act, float *FR_R h)
 {
     fr_idx j;
     for (j = 0; j < H; j++)
@@ -235,6 +240,126 @@ FR_INLINE void fr_matvec(const fr_mat *m, const float *x, float *y, int8_t *qbuf
 #undef FR_TARGET
 #undef FR_NAME
 #endif
+
+/* ------------------------------------------------------- the input projection, AVX-512 */
+
+#ifdef FR_X86
+/* Rows 0..15 of v (16 floats each) transposed in place (three rounds of shuffles). */
+FR_T512 static inline void fr_transpose16(__m512 *v)
+{
+    __m512 t[16], u[16], a, b, c, d;
+    int i, q, m;
+    for (i = 0; i < 8; i++) {  /* per 128-bit lane: [a0 b0 a1 b1], [a2 b2 a3 b3] */
+        t[2 * i] = _mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]);
+    }
+    for (q = 0; q < 4; q++) {  /* u[4q+m], lane L: column 4L+m of rows 4q .. 4q+3 */
+        u[4 * q] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0x44);
+        u[4 * q + 1] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0xEE);
+        u[4 * q + 2] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
+        u[4 * q + 3] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xEE);
+    }
+    for (m = 0; m < 4; m++) {  /* the 4 x 4 transpose of the 128-bit lanes */
+        a = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x44);
+        b = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xEE);
+        c = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x44);
+        d = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xEE);
+        v[m] = _mm512_shuffle_f32x4(a, c, 0x88);
+        v[4 + m] = _mm512_shuffle_f32x4(a, c, 0xDD);
+        v[8 + m] = _mm512_shuffle_f32x4(b, d, 0x88);
+        v[12 + m] = _mm512_shuffle_f32x4(b, d, 0xDD);
+    }
+}
+
+/* out[t, :G] = b1 + b2 + W @ X[t] for t < L (W (G, K) row-major, X rows of leading dimension
+ * ldx, b2 may be NULL): 64 outputs at a time, their weights transposed into ``panel`` (64 K
+ * floats, in L1 for the small K of a recurrent layer), four steps per pass over it. */
+FR_T512 static void fr_project_512(const float *W, fr_idx G, fr_idx K, const float *X, fr_idx ldx,
+                                   fr_idx L, const float *b1, const float *b2, float *out,
+                                   float *panel)
+{
+    fr_idx g0, k, k0, i, i0, t, c, nb;
+    __m512 v[16], bias[4];
+    float bb[64];
+    for (g0 = 0; g0 < G; g0 += 64) {
+        nb = G - g0 < 64 ? G - g0 : 64;
+        for (i0 = 0; i0 < 64; i0 += 16) {  /* rows g0+i0 .. +15 into the panel's columns */
+            if (i0 + 16 <= nb) {
+                for (k0 = 0; k0 + 16 <= K; k0 += 16) {
+                    for (i = 0; i < 16; i++)
+                        v[i] = _mm512_loadu_ps(W + (g0 + i0 + i) * K + k0);
+                    fr_transpose16(v);
+                    for (i = 0; i < 16; i++)
+                        _mm512_storeu_ps(panel + (k0 + i) * 64 + i0, v[i]);
+                }
+                for (k = k0; k < K; k++)
+                    for (i = 0; i < 16; i++)
+                        panel[k * 64 + i0 + i] = W[(g0 + i0 + i) * K + k];
+            } else {
+                for (k = 0; k < K; k++)
+                    for (i = 0; i < 16; i++)
+                        panel[k * 64 + i0 + i] = i0 + i < nb ? W[(g0 + i0 + i) * K + k] : 0.0f;
+            }
+        }
+        for (i = 0; i < 64; i++)
+            bb[i] = i < nb ? b1[g0 + i] + (b2 ? b2[g0 + i] : 0.0f) : 0.0f;
+        for (c = 0; c < 4; c++)
+            bias[c] = _mm512_loadu_ps(bb + 16 * c);
+        for (t = 0; t < L; t += 4) {
+            /* steps t .. t+3; past L the last step is computed again and not stored */
+            const float *x0 = X + t * ldx, *x1 = X + (t + 1 < L ? t + 1 : t) * ldx;
+            const float *x2 = X + (t + 2 < L ? t + 2 : t) * ldx;
+            const float *x3 = X + (t + 3 < L ? t + 3 : t) * ldx;
+            __m512 a[4][4], w[4], xv;
+            int r;
+            for (r = 0; r < 4; r++)
+                for (c = 0; c < 4; c++)
+                    a[r][c] = bias[c];
+            for (k = 0; k < K; k++) {
+                for (c = 0; c < 4; c++)
+                    w[c] = _mm512_loadu_ps(panel + k * 64 + 16 * c);
+                xv = _mm512_set1_ps(x0[k]);
+                for (c = 0; c < 4; c++)
+                    a[0][c] = _mm512_fmadd_ps(w[c], xv, a[0][c]);
+                xv = _mm512_set1_ps(x1[k]);
+                for (c = 0; c < 4; c++)
+                    a[1][c] = _mm512_fmadd_ps(w[c], xv, a[1][c]);
+                xv = _mm512_set1_ps(x2[k]);
+                for (c = 0; c < 4; c++)
+                    a[2][c] = _mm512_fmadd_ps(w[c], xv, a[2][c]);
+                xv = _mm512_set1_ps(x3[k]);
+                for (c = 0; c < 4; c++)
+                    a[3][c] = _mm512_fmadd_ps(w[c], xv, a[3][c]);
+            }
+            for (r = 0; r < 4 && t + r < L; r++) {
+                float *o = out + (t + r) * G + g0;
+                for (c = 0; c < 4; c++) {
+                    fr_idx left = nb - 16 * c;
+                    if (left >= 16)
+                        _mm512_storeu_ps(o + 16 * c, a[r][c]);
+                    else if (left > 0)
+                        _mm512_mask_storeu_ps(o + 16 * c, (__mmask16)((1u << left) - 1u),
+                                              a[r][c]);
+                }
+            }
+        }
+    }
+}
+#endif
+
+/* ``out = b1 (+ b2) + X W^T`` by the kernel of the level in use; returns 0 where this level has
+ * none (the caller then uses BLAS). ``panel``: 64 K floats of scratch. */
+static int fr_project(const float *W, fr_idx G, fr_idx K, const float *X, fr_idx ldx, fr_idx L,
+                      const float *b1, const float *b2, float *out, float *panel)
+{
+#ifdef FR_X86
+    if (fr_level_f32 == 2) {
+        fr_project_512(W, G, K, X, ldx, L, b1, b2, out, panel);
+        return 1;
+    }
+#endif
+    return 0;
+}
 
 typedef void (*fr_recur_fn)(const fr_spec *, int, const float *, const fr_mat *, const fr_mat *,
                             const float *, const float *, float *, fr_idx, const float *,

@@ -51,6 +51,8 @@ cdef extern from "_infer.h" nogil:
                   const float* b_hh, const float* peep, float* out, fr_idx ld_out,
                   const float* h0, const float* c0, float* hn, float* cn, float* ws,
                   int8_t* qbuf, int32_t* acc)
+    int fr_project(const float* W, fr_idx G, fr_idx K, const float* X, fr_idx ldx, fr_idx L,
+                   const float* b1, const float* b2, float* out, float* panel)
     int fr_isa_supported(int* i8)
     int fr_isa_set(int level)
     int fr_level_f32
@@ -189,27 +191,37 @@ cdef void run_unit(const fr_spec* s, const Unit* u, int d, const float* inp, Py_
     """One direction of one layer: ``inp`` (L, K) rows of leading dimension ``ld_in``; the states
     written to ``out`` (row ``t``, columns ``d*H .. (d+1)*H``, leading dimension ``ld_out``)."""
     cdef Py_ssize_t L = s.L, H = s.H, G = s.G, t, j
-    cdef float* xp = ws                 # (L, G), then the recurrence's scratch
+    cdef float* xp = ws                 # (L, G), then the recurrence's scratch, the panel
     cdef char tr_t = b'T', tr_n = b'N'
     cdef int m_ = <int>G, n_ = <int>L, k_ = <int>K, lda = <int>K, ldb = <int>ld_in, ldc = <int>G
     cdef float one = 1, zero = 0
     cdef bint add_hh = s.kind != 2
     # the input projection of every step, then the biases (b_hh too, but for the GRU whose b_hh
     # is inside the reset gate's product)
-    if u.ih.w != NULL:
-        sgemm(&tr_t, &tr_n, &m_, &n_, &k_, &one, <float*>u.ih.w, &lda, <float*>inp, &ldb, &zero,
-              xp, &ldc)
+    if u.ih.w != NULL and fr_project(u.ih.w, G, K, inp, ld_in, L, u.b_ih,
+                                     u.b_hh if add_hh else NULL, xp, xp + L * G + G + 11 * H):
+        pass  # the biases are in
     else:
-        for t in range(L):
-            fr_matvec(&u.ih, inp + t * ld_in, xp + t * G, qbuf, acc)
+        if u.ih.w != NULL:
+            sgemm(&tr_t, &tr_n, &m_, &n_, &k_, &one, <float*>u.ih.w, &lda, <float*>inp, &ldb,
+                  &zero, xp, &ldc)
+        else:
+            for t in range(L):
+                fr_matvec(&u.ih, inp + t * ld_in, xp + t * G, qbuf, acc)
+        add_biases(u, xp, L, G, add_hh)
+    fr_recur(s, d, xp, &u.hh, &u.hhn, u.b_hh, u.peep, out + d * H, ld_out, h0, c0, hn, cn,
+             xp + L * G, qbuf, acc)
+
+
+cdef inline void add_biases(const Unit* u, float* xp, Py_ssize_t L, Py_ssize_t G,
+                            bint add_hh) noexcept nogil:
+    cdef Py_ssize_t t, j
     for t in range(L):
         for j in range(G):
             xp[t * G + j] += u.b_ih[j]
         if add_hh:
             for j in range(G):
                 xp[t * G + j] += u.b_hh[j]
-    fr_recur(s, d, xp, &u.hh, &u.hhn, u.b_hh, u.peep, out + d * H, ld_out, h0, c0, hn, cn,
-             xp + L * G, qbuf, acc)
 
 
 cdef class Weights:
@@ -349,7 +361,7 @@ def forward(Weights w, x, Py_ssize_t length, h0, c0, y, hn, cn):
         raise ValueError(f"length must be in [1, {T}], got {length}.")
     s.L = length
     try:
-        ws = <float*>malloc((length * G + G + 11 * H + 16) * sizeof(float))
+        ws = <float*>malloc((length * G + G + 11 * H + 64 * w.kmax + 16) * sizeof(float))
         bufs = <float*>malloc((2 * length * D * H + 1) * sizeof(float))
         qbuf = <int8_t*>malloc(w.kmax + 64)
         acc = <int32_t*>malloc((w.rmax + 64) * sizeof(int32_t))
