@@ -307,7 +307,8 @@ def _load(name):
             return _general(name, kernels, stream=stream)
         return _general(name, kernels, stream=stream,
                         forward=functools.partial(single.forward, k),
-                        backward=functools.partial(single.backward, k))
+                        backward=functools.partial(single.backward, k),
+                        calls_blas=single.calls_blas)
     if name == "cuda":
         kernels = _kernels(["fastrnn.kernels.cuda"])
         stack = importlib.import_module("fastrnn.kernels.cuda._stack")

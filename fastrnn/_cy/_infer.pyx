@@ -92,6 +92,12 @@ def set_isa(level):
     return isa()
 
 
+def projection_uses_blas():
+    """Whether :func:`forward`'s float32 input projection calls BLAS (``sgemm``) at the level in
+    use; at AVX-512 it is this module's own kernel, and a call makes no BLAS call at all."""
+    return fr_level_f32 != 2
+
+
 def _isa_from_env():
     value = os.environ.get("FASTRNN_ISA", "").strip().lower()
     if not value:

@@ -13,11 +13,13 @@ whose every call, whatever its batch, goes through it one sequence at a time.
 
 import numpy as np
 
+from .._backend import one_blas_thread
 from ..kernels import _driver
 from ._infer import Weights
 from ._infer import forward as _forward
+from ._infer import projection_uses_blas
 
-__all__ = ["forward", "backward", "applies", "bind", "float_units", "run_sequences"]
+__all__ = ["forward", "backward", "calls_blas", "applies", "bind", "float_units", "run_sequences"]
 
 #: the cells of :func:`fastrnn._cy._infer.forward`
 KINDS = ("rnn", "lstm", "gru", "gru_v1")
@@ -111,20 +113,33 @@ def forward(k, spec, params, X, plan, h0, c0, hmasks, drops):
     """The backend's ``forward`` (see :mod:`fastrnn._backend`); ``k`` the per-step kernels of
     the general driver."""
     if not applies(spec, plan, hmasks, drops):
-        return _driver.forward(k, spec, params, X, plan, h0, c0, hmasks, drops)
+        with one_blas_thread():
+            return _driver.forward(k, spec, params, X, plan, h0, c0, hmasks, drops)
     T, H = X.shape[1], spec.hidden_size
     Y = np.empty((1, T, spec.num_directions * H), _F32)
     hn = np.empty((len(spec.units), 1, H), _F32)
     cn = np.empty_like(hn) if c0 is not None else None
-    _one(_bound(spec, params), X[0], plan.Tm, h0[:, 0], None if c0 is None else c0[:, 0], Y[0],
-         hn[:, 0], None if cn is None else cn[:, 0])
+    args = (_bound(spec, params), X[0], plan.Tm, h0[:, 0], None if c0 is None else c0[:, 0], Y[0],
+            hn[:, 0], None if cn is None else cn[:, 0])
+    if projection_uses_blas():
+        with one_blas_thread():
+            _one(*args)
+    else:  # no BLAS call: no thread count to limit (that costs a few microseconds)
+        _one(*args)
     return Y, hn, cn, ("one", X, h0, c0, hmasks, drops)
 
 
 def backward(k, spec, params, grads, plan, ctx, dY, dhn, dcn):
     """The backend's ``backward``: after a one-sequence forward, the general driver's forward
     again (for its activations), then its backward."""
-    if isinstance(ctx, tuple) and ctx and ctx[0] == "one":
-        _, X, h0, c0, hmasks, drops = ctx
-        *_, ctx = _driver.forward(k, spec, params, X, plan, h0, c0, hmasks, drops)
-    return _driver.backward(k, spec, params, grads, plan, ctx, dY, dhn, dcn)
+    with one_blas_thread():
+        if isinstance(ctx, tuple) and ctx and ctx[0] == "one":
+            _, X, h0, c0, hmasks, drops = ctx
+            *_, ctx = _driver.forward(k, spec, params, X, plan, h0, c0, hmasks, drops)
+        return _driver.backward(k, spec, params, grads, plan, ctx, dY, dhn, dcn)
+
+
+def calls_blas(spec):
+    """The backend's ``calls_blas``: False, as :func:`forward` and :func:`backward` limit BLAS to
+    one thread themselves, around the calls that use it."""
+    return False
