@@ -51,7 +51,8 @@ def test_cython_backend_is_available_when_required():
 @needs_cython
 def test_extensions_are_not_older_than_their_sources():
     """A stale build would test old code: editing a .pyx, .pxd or .h needs a rebuild."""
-    sources = [p for ext in ("pyx", "pxd", "h") for p in glob.glob(os.path.join(CY_DIR, "*." + ext))]
+    sources = [p for ext in ("pyx", "pxd", "h")
+               for p in glob.glob(os.path.join(CY_DIR, "*." + ext))]
     built = glob.glob(os.path.join(CY_DIR, "_*.so")) + glob.glob(os.path.join(CY_DIR, "_*.pyd"))
     if not sources or not built:
         pytest.skip("not running from a source tree with in-place extensions")

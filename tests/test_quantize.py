@@ -310,7 +310,8 @@ def test_language_model_quantize_and_round_trip(tmp_path):
     texts = ["the cat sat on the mat.", "a dog ran far.", "the dog sat.", "a cat ran on."] * 4
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        lm = RNNLanguageModel(hidden_size=16, embedding_dim=8, max_iter=2, random_state=0).fit(texts)
+        lm = RNNLanguageModel(hidden_size=16, embedding_dim=8, max_iter=2, random_state=0)
+        lm.fit(texts)
     q = lm.quantize()
     pf, pq = lm.perplexity(texts), q.perplexity(texts)
     assert abs(pq - pf) < 0.05 * pf
