@@ -267,6 +267,18 @@ def test_quantized_model_round_trip(fitted, tmp_path):
     assert arrays["network/int8/rnn.weight_hh_l0/scale"].dtype == np.float32
 
 
+def test_a_quantized_model_pickles_and_copies_after_predicting(fitted):
+    import copy
+    import pickle
+
+    q = fitted.quantize()
+    X, _ = _vowels_like(10, 3)
+    want = q.predict_proba(X)  # binds the int8 weights for the kernel
+    for twin in (pickle.loads(pickle.dumps(q)), copy.deepcopy(q)):
+        assert twin.network_.rnn.quantized_ == "int8"
+        np.testing.assert_array_equal(twin.predict_proba(X), want)
+
+
 def test_a_float_model_saves_no_int8_weights(fitted, tmp_path):
     path = tmp_path / "f.fastrnn"
     fitted.save(path)

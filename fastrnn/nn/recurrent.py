@@ -294,6 +294,12 @@ class _Recurrent(StreamingMixin):
         self.last_backend_ = name
         return Y, ((hn, cn) if self.has_cell else hn), (name, plan, ctx)
 
+    def __getstate__(self):
+        # the int8 weights bound for the kernel hold raw pointers: rebuilt on the next call
+        state = self.__dict__.copy()
+        state.pop("_qbound", None)
+        return state
+
     def _run_quantized(self, X, lengths, plan, h0, c0, training):
         if training:
             raise ValueError(
