@@ -11,7 +11,8 @@ Timing: the forward of one sequence (batch 1, T 100, I 64, H 128) of an LSTM, a 
 RNN with the same weights in
 
 * ``fastrnn f32``: ``layer.infer`` on the Cython backend's one-call kernel;
-* ``fastrnn int8``: the same layer after ``layer.quantize("int8")``;
+* ``fastrnn int8``, ``fastrnn bf16``: the same layer after ``layer.quantize("int8")`` (or
+  ``"bf16"``);
 * ``ort``: the layer exported by :func:`fastrnn.onnx.export`, run by ONNX Runtime (CPU);
 * ``torch``: ``torch.nn.LSTM`` (``GRU``, ``RNN``) holding the same weights, under
   ``torch.inference_mode()``.
@@ -54,13 +55,16 @@ def _contenders(cell, threads, seed=0):
     T, I, H = SHAPE["T"], SHAPE["I"], SHAPE["H"]
     rng = np.random.default_rng(seed)
     layer = getattr(fnn, cell)(I, H, random_state=seed, backend="cython").eval()
-    q = getattr(fnn, cell)(I, H, random_state=seed, backend="cython").eval()
-    q.load_state_dict(layer.params)
-    q.quantize("int8")
+    low = {}
+    for precision in ("int8", "bf16"):
+        q = getattr(fnn, cell)(I, H, random_state=seed, backend="cython").eval()
+        q.load_state_dict(layer.params)
+        low[precision] = q.quantize(precision)
     x = rng.normal(size=(1, T, I)).astype(np.float32)
     want = layer.infer(x)[0]
-    fns = {"fastrnn f32": lambda: layer.infer(x), "fastrnn int8": lambda: q.infer(x)}
-    errors = {"fastrnn int8": float(np.abs(q.infer(x)[0] - want).max())}
+    fns = {"fastrnn f32": lambda: layer.infer(x), "fastrnn int8": lambda: low["int8"].infer(x),
+           "fastrnn bf16": lambda: low["bf16"].infer(x)}
+    errors = {f"fastrnn {p}": float(np.abs(q.infer(x)[0] - want).max()) for p, q in low.items()}
     skipped = {}
     try:
         import onnxruntime as ort
@@ -181,16 +185,18 @@ def accuracy(lm_budget, quick=False):
 def report(res):
     lines = []
     for run in res["timing"]:
-        lines.append(f"threads {run['threads']} (fastrnn kernels: float32 {run['isa']['float32']}, "
-                     f"int8 {run['isa']['int8']})")
+        isa = run["isa"]
+        lines.append(f"threads {run['threads']} (fastrnn kernels: float32 {isa['float32']}, "
+                     f"int8 {isa['int8']}, bf16 {isa['bf16']})")
         for row in run["rows"]:
             parts = []
             for name, t in row["median_s"].items():
                 r = row["ratio_to_ort"].get(name)
                 parts.append(f"{name} {t * 1e6:7.1f} us" + (f" ({r:.2f}x ort)" if r else ""))
             lines.append(f"  {row['cell']:4s} " + ", ".join(parts))
-            lines.append(f"       int8 largest output difference "
-                         f"{row['max_abs_diff']['fastrnn int8']:.1e}")
+            lines.append(f"       largest output difference: int8 "
+                         f"{row['max_abs_diff']['fastrnn int8']:.1e}, bf16 "
+                         f"{row['max_abs_diff']['fastrnn bf16']:.1e}")
     acc = res.get("accuracy")
     if acc:
         v, p = acc["japanese_vowels_accuracy"], acc["shakespeare_char_perplexity"]

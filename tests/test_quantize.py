@@ -205,7 +205,8 @@ def test_quantize_refuses_what_it_cannot_run(make, match):
 
 
 def test_quantize_refuses_an_unknown_precision():
-    with pytest.raises(ValueError, match=r"precision must be one of \['int8'\], got 'int4'"):
+    with pytest.raises(ValueError,
+                       match=r"precision must be one of \[.int8., .bf16.\], got .int4."):
         LSTM(3, 4).quantize("int4")
 
 
@@ -331,3 +332,61 @@ def test_language_model_quantize_and_round_trip(tmp_path):
     back = fastrnn.load(tmp_path / "lm.fastrnn")
     assert back.network_.rnn.quantized_ == "int8"
     assert back.perplexity(texts) == pytest.approx(pq, rel=1e-12)
+
+
+# ------------------------------------------------------------------------------------- bf16
+def _from_bf16(bits):
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def test_to_bf16_rounds_to_nearest_ties_to_even():
+    from fastrnn.nn._quant import to_bf16
+
+    x = np.random.default_rng(0).normal(size=5000).astype(np.float32)
+    x = np.concatenate([x, np.float32([1 + 2 ** -8, 1 + 3 * 2 ** -8, -(1 + 2 ** -8), 0.0])])
+    got = _from_bf16(to_bf16(x)).astype(np.float64)
+    # the two bf16 neighbours of each value: its truncation and the next one away from zero
+    down = _from_bf16(x.view(np.uint32) >> 16 & 0xFFFF).astype(np.float64)
+    up = _from_bf16(((x.view(np.uint32) >> 16) + 1 & 0xFFFF).astype(np.uint32)).astype(np.float64)
+    xd = x.astype(np.float64)
+    assert np.all(np.abs(got - xd) <= np.minimum(np.abs(down - xd), np.abs(up - xd)))
+    assert got[-4] == 1.0 and got[-3] == 1 + 2 ** -6 and got[-2] == -1.0  # ties to even
+
+
+@pytest.mark.parametrize("R,K", [(512, 128), (37, 19), (5, 3), (64, 1), (130, 257)])
+def test_bf16_product_matches_float64_on_bf16_values(level, R, K):
+    from fastrnn.nn._quant import to_bf16
+
+    rng = np.random.default_rng(R + K)
+    W = rng.normal(size=(R, K)).astype(np.float32)
+    x = rng.normal(size=K).astype(np.float32)
+    wb, xb = to_bf16(W), to_bf16(x)
+    got = _infer.bgemv(_infer.BMatrix(wb), x)
+    Wd, xd = _from_bf16(wb).astype(np.float64), _from_bf16(xb).astype(np.float64)
+    want = Wd @ xd
+    bound = 1e-6 * (np.abs(Wd) @ np.abs(xd)) + 1e-30
+    assert np.all(np.abs(got - want) <= 4 * bound)
+
+
+def test_bf16_layer_is_close_to_float_and_round_trips(fitted, tmp_path):
+    rng = np.random.default_rng(4)
+    layer = GRU(5, 24, num_layers=2, bidirectional=True, random_state=0).eval()
+    x = rng.normal(size=(2, 8, 5)).astype(np.float32)
+    Yf, _ = layer.infer(x, [8, 3])
+    Yb, _ = layer.quantize("bf16").infer(x, [8, 3])
+    assert layer.quantized_ == "bf16"
+    assert np.abs(Yb - Yf).max() < 0.01 * np.abs(Yf).max()
+    b = fitted.quantize("bf16")
+    X, _ = _vowels_like(50, 5)
+    assert np.mean(b.predict(X) == fitted.predict(X)) > 0.97
+    want = b.predict_proba(X)
+    b.save(tmp_path / "b.fastrnn")
+    meta, arrays = read_model(tmp_path / "b.fastrnn")
+    assert meta["network"]["quantized"] == "bf16"
+    assert arrays["network/bf16/rnn.weight_hh_l0"].dtype == np.uint16
+    np.testing.assert_array_equal(fastrnn.load_predictor(tmp_path / "b.fastrnn").predict_proba(X),
+                                  want)
+    del arrays["network/bf16/rnn.weight_hh_l0"]
+    _resave(tmp_path / "bad.fastrnn", meta, arrays)
+    with pytest.raises(ModelFileError, match="bf16 weights"):
+        fastrnn.load(tmp_path / "bad.fastrnn")

@@ -35,6 +35,7 @@
 #define FR_T512 __attribute__((target("avx512f,fma")))
 #define FR_TVNNI __attribute__((target("avx512f,fma,avx512bw,avx512vnni")))
 #define FR_T256 __attribute__((target("avx2,fma")))
+#define FR_TBF16 __attribute__((target("avx512f,fma,avx512bw,avx512bf16")))
 #endif
 
 typedef ptrdiff_t fr_idx;
@@ -73,6 +74,35 @@ static void fr_qdot_c(const int8_t *P, fr_idx Rp, fr_idx Kp, const int8_t *q, in
         }
         for (r = 0; r < 16; r++)
             acc[16 * rb + r] = s[r];
+    }
+}
+
+/* bf16 (the upper 16 bits of a float32) weights packed in blocks of 16 rows by 2 columns (64
+ * bytes: row r's two weights, then row r+1's, ...), times the bf16 vector b (Kp entries, padded
+ * with zeros), summed in float32: y[r] for r < Rp. */
+static inline float fr_bf16_float(uint16_t b)
+{
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static void fr_bdot_c(const uint16_t *P, fr_idx Rp, fr_idx Kp, const uint16_t *b, float *y)
+{
+    fr_idx rb, kp, r;
+    for (rb = 0; rb < Rp / 16; rb++) {
+        float s[16];
+        for (r = 0; r < 16; r++)
+            s[r] = 0;
+        for (kp = 0; kp < Kp / 2; kp++) {
+            const uint16_t *blk = P + (rb * (Kp / 2) + kp) * 32;
+            float x0 = fr_bf16_float(b[2 * kp]), x1 = fr_bf16_float(b[2 * kp + 1]);
+            for (r = 0; r < 16; r++)
+                s[r] += fr_bf16_float(blk[2 * r]) * x0 + fr_bf16_float(blk[2 * r + 1]) * x1;
+        }
+        for (r = 0; r < 16; r++)
+            y[16 * rb + r] = s[r];
     }
 }
 
@@ -167,6 +197,48 @@ FR_TVNNI static void fr_qdot_vnni(const int8_t *P, fr_idx Rp, fr_idx Kp, const i
             a0 = _mm512_dpbusd_epi32(a0, xv, _mm512_loadu_si512((const void *)(p + kg * 64)));
         }
         _mm512_storeu_si512((void *)(acc + 16 * rb), a0);
+    }
+}
+
+/* vdpbf16ps: each float lane (a row) adds the products of its two bf16 weights with the two
+ * bf16 activations broadcast to every lane; four blocks of 16 rows at once. */
+FR_TBF16 static void fr_bdot_512(const uint16_t *P, fr_idx Rp, fr_idx Kp, const uint16_t *b,
+                                 float *y)
+{
+    fr_idx rb = 0, kp, KP = Kp / 2, NB = Rp / 16;
+    int32_t u;
+    __m512 a0, a1, a2, a3;
+    __m512bh xv;
+    for (; rb + 4 <= NB; rb += 4) {
+        const uint16_t *p = P + rb * KP * 32;
+        a0 = a1 = a2 = a3 = _mm512_setzero_ps();
+        for (kp = 0; kp < KP; kp++) {
+            memcpy(&u, b + 2 * kp, 4);
+            xv = (__m512bh)_mm512_set1_epi32(u);
+            a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_loadu_si512((const void *)(p + kp * 32)),
+                                  xv);
+            a1 = _mm512_dpbf16_ps(a1, (__m512bh)_mm512_loadu_si512(
+                (const void *)(p + (KP + kp) * 32)), xv);
+            a2 = _mm512_dpbf16_ps(a2, (__m512bh)_mm512_loadu_si512(
+                (const void *)(p + (2 * KP + kp) * 32)), xv);
+            a3 = _mm512_dpbf16_ps(a3, (__m512bh)_mm512_loadu_si512(
+                (const void *)(p + (3 * KP + kp) * 32)), xv);
+        }
+        _mm512_storeu_ps(y + 16 * rb, a0);
+        _mm512_storeu_ps(y + 16 * rb + 16, a1);
+        _mm512_storeu_ps(y + 16 * rb + 32, a2);
+        _mm512_storeu_ps(y + 16 * rb + 48, a3);
+    }
+    for (; rb < NB; rb++) {
+        const uint16_t *p = P + rb * KP * 32;
+        a0 = _mm512_setzero_ps();
+        for (kp = 0; kp < KP; kp++) {
+            memcpy(&u, b + 2 * kp, 4);
+            xv = (__m512bh)_mm512_set1_epi32(u);
+            a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_loadu_si512((const void *)(p + kp * 32)),
+                                  xv);
+        }
+        _mm512_storeu_ps(y + 16 * rb, a0);
     }
 }
 

@@ -155,6 +155,7 @@ FR_INLINE void fr_gru_v1_out_row(fr_idx H, const float *FR_R x, const float *FR_
 typedef struct {
     const float *w;
     fr_idx ldw;
+    const uint16_t *bf;  /* packed bf16 weights (see fr_bdot_c), or NULL */
     const int8_t *p;
     const int32_t *corr;
     const float *scale;
@@ -171,7 +172,22 @@ typedef void (*fr_qdot_fn)(const int8_t *, fr_idx, fr_idx, const int8_t *, int32
 
 static fr_sgemv_fn fr_sgemv = fr_sgemv_c;
 static fr_qdot_fn fr_qdot = fr_qdot_c;
-static int fr_level_f32 = 0, fr_level_i8 = 0;
+typedef void (*fr_bdot_fn)(const uint16_t *, fr_idx, fr_idx, const uint16_t *, float *);
+static fr_bdot_fn fr_bdot = fr_bdot_c;
+static int fr_level_f32 = 0, fr_level_i8 = 0, fr_level_bf16 = 0;
+
+/* x[:K] rounded to bf16 (to nearest, ties to even) into b[:Kp], zeros past K. */
+FR_INLINE void fr_to_bf16(const float *x, fr_idx K, fr_idx Kp, uint16_t *b)
+{
+    fr_idx k;
+    uint32_t u;
+    for (k = 0; k < K; k++) {
+        memcpy(&u, x + k, 4);
+        b[k] = (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+    }
+    for (; k < Kp; k++)
+        b[k] = 0;
+}
 
 /* Quantise x[:K] symmetrically to q[:Kp] (zeros past K): scale = max|x| / 127, q = rint(x /
  * scale) computed as rint(x * (127 / max|x|)). Returns the scale (0 for an all-zero x, whose q
@@ -208,6 +224,13 @@ FR_INLINE void fr_matvec(const fr_mat *m, const float *x, float *y, int8_t *qbuf
     float sx;
     if (m->w != NULL) {
         fr_sgemv(m->w, m->ldw, m->R, m->K, x, y);
+        return;
+    }
+    if (m->bf != NULL) {  /* bf16: the activations rounded to bf16, float32 sums */
+        fr_to_bf16(x, m->K, m->Kp, (uint16_t *)qbuf);
+        fr_bdot(m->bf, m->Rp, m->Kp, (const uint16_t *)qbuf, (float *)acc);
+        for (r = 0; r < m->R; r++)
+            y[r] = ((const float *)acc)[r];
         return;
     }
     sx = fr_quantize(x, m->K, m->Kp, qbuf);
@@ -372,10 +395,11 @@ static fr_qmatvec_fn fr_qmatvec = fr_qmatvec_c;
 /* ---------------------------------------------------------------------------------- dispatch */
 
 /* The highest level this CPU (and its operating system) supports: 2, 1 or 0 for the float32
- * kernels; *i8 receives that of the int8 kernels, which need VNNI for level 2. */
-static int fr_isa_supported(int *i8)
+ * kernels; *i8 receives that of the int8 kernels (level 2 needs VNNI), *bf that of the bf16
+ * product (2 with AVX-512 BF16, else 0: portable C). */
+static int fr_isa_supported(int *i8, int *bf)
 {
-    int f = 0, q = 0;
+    int f = 0, q = 0, b = 0;
 #ifdef FR_X86
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
@@ -384,21 +408,27 @@ static int fr_isa_supported(int *i8)
         f = 2;
         if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni"))
             q = 2;
+        if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16"))
+            b = 2;
     }
 #endif
     if (i8)
         *i8 = q;
+    if (bf)
+        *bf = b;
     return f;
 }
 
 /* Use the kernels of level min(level, supported); returns the float32 level set. */
 static int fr_isa_set(int level)
 {
-    int q, f = fr_isa_supported(&q);
+    int q, b, f = fr_isa_supported(&q, &b);
     f = level < f ? level : f;
     q = level < q ? level : q;
+    b = level < b ? 0 : b;
     fr_sgemv = fr_sgemv_c;
     fr_qdot = fr_qdot_c;
+    fr_bdot = fr_bdot_c;
     fr_recur = fr_recur_c;
     fr_qmatvec = fr_qmatvec_c;
 #ifdef FR_X86
@@ -415,9 +445,12 @@ static int fr_isa_set(int level)
         fr_qdot = fr_qdot_vnni;
     else if (q == 1)
         fr_qdot = fr_qdot_256;
+    if (b == 2)
+        fr_bdot = fr_bdot_512;
 #endif
     fr_level_f32 = f;
     fr_level_i8 = q;
+    fr_level_bf16 = b;
     return f;
 }
 

@@ -16,14 +16,15 @@ about as much as the product of a small layer. Here one call runs the whole sequ
 * nothing returns to Python between steps, layers or directions.
 
 Int8: weights quantised per output row, activations (the step's input and state) quantised per
-step and per vector, integer accumulation, cell mathematics in float32.
+step and per vector, integer accumulation, cell mathematics in float32. bf16 (:class:`BMatrix`):
+weights and activations rounded to bfloat16, products summed in float32 (``vdpbf16ps``).
 
 ``FASTRNN_ISA`` (``"avx512"``, ``"avx2"`` or ``"generic"``) caps the level used, as does
 :func:`set_isa`; the default is the highest the CPU supports.
 """
 
 
-from libc.stdint cimport int8_t, int32_t
+from libc.stdint cimport int8_t, int32_t, uint16_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport sgemm
@@ -37,6 +38,7 @@ cdef extern from "_infer.h" nogil:
     ctypedef struct fr_mat:
         const float* w
         fr_idx ldw
+        const uint16_t* bf
         const int8_t* p
         const int32_t* corr
         const float* scale
@@ -53,12 +55,14 @@ cdef extern from "_infer.h" nogil:
                   int8_t* qbuf, int32_t* acc)
     int fr_project(const float* W, fr_idx G, fr_idx K, const float* X, fr_idx ldx, fr_idx L,
                    const float* b1, const float* b2, float* out, float* panel)
-    int fr_isa_supported(int* i8)
+    int fr_isa_supported(int* i8, int* bf)
     int fr_isa_set(int level)
     int fr_level_f32
     int fr_level_i8
+    int fr_level_bf16
 
-__all__ = ["QMatrix", "Weights", "forward", "isa", "set_isa", "sgemv", "qgemv", "LEVELS"]
+__all__ = ["QMatrix", "BMatrix", "Weights", "forward", "isa", "set_isa", "sgemv", "qgemv", "bgemv",
+           "LEVELS"]
 
 #: ISA levels by name
 LEVELS = {"generic": 0, "avx2": 1, "avx512": 2}
@@ -72,14 +76,16 @@ def isa():
     Returns
     -------
     dict
-        ``float32`` and ``int8``: the level of the kernels in use (``"avx512"``, ``"avx2"`` or
-        ``"generic"``); ``supported_float32``, ``supported_int8``: the highest this CPU runs
-        (int8 at ``"avx512"`` needs AVX-512 VNNI).
+        ``float32``, ``int8`` and ``bf16``: the level of the kernels in use (``"avx512"``,
+        ``"avx2"`` or ``"generic"``; bf16 has no AVX2 kernel); ``supported_float32``,
+        ``supported_int8``, ``supported_bf16``: the highest this CPU runs (int8 at
+        ``"avx512"`` needs AVX-512 VNNI, bf16 AVX-512 BF16).
     """
-    cdef int q
-    cdef int f = fr_isa_supported(&q)
+    cdef int q, b
+    cdef int f = fr_isa_supported(&q, &b)
     return {"float32": _NAMES[fr_level_f32], "int8": _NAMES[fr_level_i8],
-            "supported_float32": _NAMES[f], "supported_int8": _NAMES[q]}
+            "bf16": _NAMES[fr_level_bf16], "supported_float32": _NAMES[f],
+            "supported_int8": _NAMES[q], "supported_bf16": _NAMES[b]}
 
 
 def set_isa(level):
@@ -171,17 +177,69 @@ cdef int set_float(fr_mat* m, object w, Py_ssize_t row0, Py_ssize_t R, Py_ssize_
     m.w = &v[row0, 0]
     m.ldw = K
     m.p = NULL
+    m.bf = NULL
     m.R, m.K = R, K
     return 0
 
 
-cdef int set_quant(fr_mat* m, QMatrix q, Py_ssize_t R, Py_ssize_t K) except -1:
-    if q.R != R or q.K != K:
-        raise ValueError(f"an int8 weight matrix has shape ({q.R}, {q.K}), expected ({R}, {K}).")
+cdef class BMatrix
+
+
+cdef int set_quant(fr_mat* m, object w, Py_ssize_t R, Py_ssize_t K) except -1:
+    """``m``: the int8 :class:`QMatrix` or bf16 :class:`BMatrix` ``w`` of shape (R, K)."""
+    cdef QMatrix q
+    cdef BMatrix b
+    if w.R != R or w.K != K:
+        raise ValueError(f"a {type(w).__name__} has shape ({w.R}, {w.K}), expected ({R}, {K}).")
     m.w = NULL
-    m.p, m.corr, m.scale = q.p_packed, q.p_corr, q.p_scale
-    m.R, m.K, m.Rp, m.Kp = R, K, q.Rp, q.Kp
+    m.p = NULL
+    m.bf = NULL
+    if isinstance(w, QMatrix):
+        q = w
+        m.p, m.corr, m.scale = q.p_packed, q.p_corr, q.p_scale
+        m.Rp, m.Kp = q.Rp, q.Kp
+    else:
+        b = w
+        m.bf = b.p_packed
+        m.Rp, m.Kp = b.Rp, b.Kp
+    m.R, m.K = R, K
     return 0
+
+
+cdef class BMatrix:
+    """A bf16 weight matrix packed for the bf16 product (AVX-512 BF16's ``vdpbf16ps``, float32
+    sums).
+
+    Parameters
+    ----------
+    bits : ndarray of uint16, shape (R, K)
+        The bf16 weights: the upper 16 bits of their float32 values.
+
+    Attributes
+    ----------
+    packed : ndarray of uint16, shape (Rp // 16, Kp // 2, 16, 2)
+        ``bits`` padded with zeros to ``Rp`` rows (a multiple of 16) and ``Kp`` columns (even),
+        in blocks of 16 rows by 2 columns.
+    """
+
+    cdef readonly object packed
+    cdef readonly Py_ssize_t R, K, Rp, Kp
+    cdef const uint16_t* p_packed
+
+    def __init__(self, bits):
+        bits = np.asarray(bits)
+        if bits.dtype != np.uint16 or bits.ndim != 2:
+            raise ValueError(f"BMatrix: bits must be a 2-D uint16 array (bf16 values), got "
+                             f"{bits.dtype} of shape {bits.shape}.")
+        R, K = bits.shape
+        Rp, Kp = -(-R // 16) * 16, -(-K // 2) * 2
+        full = np.zeros((Rp, Kp), np.uint16)
+        full[:R, :K] = bits
+        packed = np.ascontiguousarray(full.reshape(Rp // 16, 16, Kp // 2, 2).transpose(0, 2, 1, 3))
+        self.packed = packed
+        self.R, self.K, self.Rp, self.Kp = R, K, Rp, Kp
+        cdef const uint16_t[:, :, :, ::1] pv = packed
+        self.p_packed = &pv[0, 0, 0, 0]
 
 
 cdef struct Unit:
@@ -246,9 +304,9 @@ cdef class Weights:
         One tuple per layer-direction, in PyTorch's order (layer 0, layer 0 reverse, layer 1,
         ...): ``(w_ih, w_hh, b_ih, b_hh, peep)`` with float32 C-contiguous weights in the layer's
         shapes (``weight_ih`` (G*H, K), ``weight_hh`` (G*H, H), biases (G*H,), ``peep`` (3, H)
-        or None), where ``w_ih`` and ``w_hh`` may instead be :class:`QMatrix` (int8); for
-        ``"gru_v1"`` with int8 weights ``w_hh`` is a pair of QMatrix, the rows of the reset and
-        update gates (2H, H) and those of the candidate (H, H).
+        or None), where ``w_ih`` and ``w_hh`` may instead be :class:`QMatrix` (int8) or
+        :class:`BMatrix` (bf16); for ``"gru_v1"`` with such weights ``w_hh`` is a pair, the rows
+        of the reset and update gates (2H, H) and those of the candidate (H, H).
     input_size, hidden_size, num_directions : int
     """
 
@@ -287,22 +345,22 @@ cdef class Weights:
             u = &self.us[q]
             w_ih, w_hh, b_ih, b_hh, peep = units[q]
             K = input_size if q < D else D * H
-            if isinstance(w_ih, QMatrix):
+            if isinstance(w_ih, (QMatrix, BMatrix)):
                 set_quant(&u.ih, w_ih, G, K)
-                self.rmax = max(self.rmax, (<QMatrix>w_ih).Rp)
+                self.rmax = max(self.rmax, w_ih.Rp)
             else:
                 set_float(&u.ih, w_ih, 0, G, K)
             if self.spec.kind == 3:
                 if isinstance(w_hh, tuple):
                     set_quant(&u.hh, w_hh[0], 2 * H, H)
                     set_quant(&u.hhn, w_hh[1], H, H)
-                    self.rmax = max(self.rmax, (<QMatrix>w_hh[0]).Rp, (<QMatrix>w_hh[1]).Rp)
+                    self.rmax = max(self.rmax, w_hh[0].Rp, w_hh[1].Rp)
                 else:
                     set_float(&u.hh, w_hh, 0, 2 * H, H)
                     set_float(&u.hhn, w_hh, 2 * H, H, H)
-            elif isinstance(w_hh, QMatrix):
+            elif isinstance(w_hh, (QMatrix, BMatrix)):
                 set_quant(&u.hh, w_hh, G, H)
-                self.rmax = max(self.rmax, (<QMatrix>w_hh).Rp)
+                self.rmax = max(self.rmax, w_hh.Rp)
             else:
                 set_float(&u.hh, w_hh, 0, G, H)
             for name, b in (("b_ih", b_ih), ("b_hh", b_hh)):
@@ -369,7 +427,7 @@ def forward(Weights w, x, Py_ssize_t length, h0, c0, y, hn, cn):
     try:
         ws = <float*>malloc((length * G + G + 11 * H + 64 * w.kmax + 16) * sizeof(float))
         bufs = <float*>malloc((2 * length * D * H + 1) * sizeof(float))
-        qbuf = <int8_t*>malloc(w.kmax + 64)
+        qbuf = <int8_t*>malloc(2 * w.kmax + 64)  # int8 or bf16 activations
         acc = <int32_t*>malloc((w.rmax + 64) * sizeof(int32_t))
         if ws == NULL or bufs == NULL or qbuf == NULL or acc == NULL:
             raise MemoryError()
@@ -411,6 +469,25 @@ def sgemv(w, x):
         fr_sgemv(&wv[0, 0], wv.shape[1], wv.shape[0], wv.shape[1], &xv[0], &yv[0])
     else:
         y[...] = 0
+    return y
+
+
+def bgemv(BMatrix m, x):
+    """The bf16 product of :class:`BMatrix` ``m`` with ``x`` (float32, (K,)) as the recurrence
+    computes it: ``x`` rounded to bf16, float32 sums by the kernel of the level in use. Returns
+    ``y`` (float32, (R,))."""
+    cdef const float[::1] xv = x
+    cdef fr_mat mat
+    if xv.shape[0] != m.K:
+        raise ValueError(f"x must have shape ({m.K},), got ({xv.shape[0]},).")
+    set_quant(&mat, m, m.R, m.K)
+    y = np.empty(m.R, np.float32)
+    q = np.empty(2 * m.Kp + 64, np.int8)
+    acc = np.empty(m.Rp + 64, np.int32)
+    cdef float[::1] yv = y
+    cdef int8_t[::1] qv = q
+    cdef int32_t[::1] av = acc
+    fr_qmatvec(&mat, &xv[0], &yv[0], &qv[0], &av[0])
     return y
 
 

@@ -1,4 +1,4 @@
-"""``quantize`` of the fitted estimators: a copy whose recurrent layer runs in int8."""
+"""``quantize`` of the fitted estimators: a copy whose recurrent layer runs in int8 (or bf16)."""
 
 import copy
 
@@ -11,7 +11,7 @@ class QuantizeMixin:
     """Adds :meth:`quantize` to an estimator with a fitted ``network_``."""
 
     def quantize(self, precision="int8"):
-        """A copy of the fitted model whose recurrent layer predicts with int8 weights.
+        """A copy of the fitted model whose recurrent layer predicts with int8 (or bf16) weights.
 
         The weights of the recurrent layer are quantised to int8 per output row (symmetric,
         ``scale = max|w_row| / 127``); the input of each step and the state entering each
@@ -28,7 +28,9 @@ class QuantizeMixin:
 
         Parameters
         ----------
-        precision : {"int8"}
+        precision : {"int8", "bf16"}
+            ``"bf16"``: the same weights and activations rounded to bfloat16 instead, the
+            products summed in float32 (AVX-512 BF16 where the CPU has it).
 
         Returns
         -------

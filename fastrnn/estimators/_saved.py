@@ -210,8 +210,9 @@ def check_network_config(config, arrays, prefix, what="network"):
             isinstance(e, int) and not isinstance(e, bool) and 0 <= e < config["n_outputs"]
             for e in excluded)):
         _fail(f"{what} excluded_outputs must be a list of output ids, got {_describe(excluded)}")
-    if config.get("quantized", "int8") != "int8":
-        _fail(f"{what} quantized must be 'int8' (or absent), got {_describe(config['quantized'])}")
+    if config.get("quantized", "int8") not in ("int8", "bf16"):
+        _fail(f"{what} quantized must be 'int8' or 'bf16' (or absent), got "
+              f"{_describe(config['quantized'])}")
     if config.get("dtype") not in ("float32", "float64"):
         _fail(f"{what} dtype must be 'float32' or 'float64', got {_describe(config.get('dtype'))}")
     options = config.get("cell_options", {})

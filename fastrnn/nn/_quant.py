@@ -1,4 +1,4 @@
-"""Int8 inference of the recurrent layers (:meth:`fastrnn.nn.LSTM.quantize`).
+"""Int8 and bf16 inference of the recurrent layers (:meth:`fastrnn.nn.LSTM.quantize`).
 
 Weights: ``weight_ih`` and ``weight_hh`` of every layer-direction quantised per output row,
 symmetrically: ``scale = max|w_row| / 127``, ``q = rint(w / scale)`` in [-127, 127] (a row of
@@ -8,15 +8,19 @@ products accumulate in int32, exactly; the result is ``acc * scale_x * scale_w``
 which the float32 biases are added; the cell mathematics stays float32. The kernels are those of
 one-sequence inference (:mod:`fastrnn._cy._infer`: AVX-512 VNNI, AVX2 or portable C), run on each
 sequence of a batch in turn.
+
+bf16: the same weights rounded to bfloat16 (to nearest, ties to even: the upper 16 bits of a
+float32), the activations rounded likewise when used, the products summed in float32 (AVX-512
+BF16's ``vdpbf16ps`` where the CPU has it, portable C elsewhere).
 """
 
 import numpy as np
 
-__all__ = ["PRECISIONS", "KINDS", "quantize_rows", "quantize_layer", "set_quantized", "forward",
-           "quantized_arrays"]
+__all__ = ["PRECISIONS", "KINDS", "quantize_rows", "to_bf16", "quantize_layer", "set_quantized",
+           "forward", "quantized_arrays"]
 
 #: the precisions of :meth:`quantize`
-PRECISIONS = ("int8",)
+PRECISIONS = ("int8", "bf16")
 #: the cells that can be quantised (those with a recurrent matrix)
 KINDS = ("rnn", "lstm", "gru", "gru_v1")
 #: the weights quantised, per layer-direction
@@ -43,6 +47,12 @@ def quantize_rows(w):
     safe = np.where(scale > 0, scale, np.float32(1))
     q = np.clip(np.rint(w / safe[:, None]), -127, 127).astype(np.int8)
     return q, scale
+
+
+def to_bf16(w):
+    """float32 -> bfloat16, rounded to nearest (ties to even), as the uint16 of its bits."""
+    u = np.ascontiguousarray(w, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
 
 
 def check_precision(precision, layer):
@@ -78,6 +88,9 @@ def quantize_layer(layer, precision):
     arrays = {}
     for sfx in layer._spec.units:
         for name in WEIGHTS:
+            if precision == "bf16":
+                arrays[name + sfx] = to_bf16(layer.params[name + sfx])
+                continue
             q, scale = quantize_rows(layer.params[name + sfx])
             arrays[name + sfx] = q
             arrays[name + sfx + "/scale"] = scale
@@ -98,23 +111,29 @@ def set_quantized(layer, precision, arrays):
     for sfx in layer._spec.units:
         for name in WEIGHTS:
             shape = layer.params[name + sfx].shape
+            if precision == "bf16":
+                want[name + sfx] = (np.uint16, shape)
+                continue
             want[name + sfx] = (np.int8, shape)
             want[name + sfx + "/scale"] = (np.float32, shape[:1])
     missing, extra = sorted(set(want) - set(arrays)), sorted(set(arrays) - set(want))
     if missing or extra:
-        raise ValueError(f"the int8 weights of this layer are {sorted(want)}; missing {missing}, "
-                         f"unexpected {extra}.")
+        raise ValueError(f"the {precision} weights of this layer are {sorted(want)}; missing "
+                         f"{missing}, unexpected {extra}.")
     kept = {}
     for name, (dtype, shape) in want.items():
         a = np.asarray(arrays[name])
         if a.dtype != dtype or a.shape != shape:
-            raise ValueError(f"int8 weight {name!r} must be {np.dtype(dtype).name} of shape "
-                             f"{shape}, got {a.dtype} of shape {a.shape}.")
+            raise ValueError(f"{precision} weight {name!r} must be {np.dtype(dtype).name} of "
+                             f"shape {shape}, got {a.dtype} of shape {a.shape}.")
         if dtype == np.int8 and a.size and int(np.abs(a.astype(np.int16)).max()) > 127:
             raise ValueError(f"int8 weight {name!r} holds -128; quantised weights lie in "
                              "[-127, 127].")
         if dtype == np.float32 and not (np.isfinite(a).all() and (a >= 0).all()):
             raise ValueError(f"the scales {name!r} must be finite and >= 0.")
+        if dtype == np.uint16 and a.size and int(((a >> 7) & 0xFF).max()) == 0xFF:
+            raise ValueError(f"bf16 weight {name!r} holds an infinity or NaN; a trained "
+                             "network has finite weights.")
         a = np.array(a, dtype=dtype, order="C")
         a.flags.writeable = False
         kept[name] = a
@@ -125,8 +144,8 @@ def set_quantized(layer, precision, arrays):
 
 def quantized_arrays(layer):
     """The quantised weights of ``layer`` (read-only): ``{"weight_ih_l0": int8 (G*H, K),
-    "weight_ih_l0/scale": float32 (G*H,), "weight_hh_l0": ..., ...}``; empty when the layer is not
-    quantised."""
+    "weight_ih_l0/scale": float32 (G*H,), "weight_hh_l0": ..., ...}`` (bf16: the uint16 bits of
+    the weights, no scales); empty when the layer is not quantised."""
     return dict(getattr(layer, "_qarrays", None) or {})
 
 
@@ -139,14 +158,20 @@ def _bound(layer):
     if layer._qbound is not None and all(a is b for a, b in zip(layer._qbound[0], arrays)):
         return layer._qbound[1]
     H = spec.hidden_size
+    if layer.quantized_ == "bf16":
+        def matrix(name, rows):
+            return _infer.BMatrix(qa[name][rows])
+    else:
+        def matrix(name, rows):
+            return _infer.QMatrix(qa[name][rows], qa[name + "/scale"][rows])
     units = []
     for sfx in spec.units:
-        ih = _infer.QMatrix(qa["weight_ih" + sfx], qa["weight_ih" + sfx + "/scale"])
-        q, s = qa["weight_hh" + sfx], qa["weight_hh" + sfx + "/scale"]
+        ih = matrix("weight_ih" + sfx, slice(None))
         if spec.kind == "gru_v1":
-            hh = (_infer.QMatrix(q[:2 * H], s[:2 * H]), _infer.QMatrix(q[2 * H:], s[2 * H:]))
+            hh = (matrix("weight_hh" + sfx, slice(0, 2 * H)),
+                  matrix("weight_hh" + sfx, slice(2 * H, None)))
         else:
-            hh = _infer.QMatrix(q, s)
+            hh = matrix("weight_hh" + sfx, slice(None))
         peep = p.get("weight_peephole" + sfx) if spec.kind == "lstm" else None
         units.append((ih, hh, p["bias_ih" + sfx], p["bias_hh" + sfx], peep))
     w = _single.bind(spec, units)

@@ -193,13 +193,14 @@ class _Recurrent(StreamingMixin):
     def quantize(self, precision="int8"):
         """Quantise the layer for inference, in place; returns the layer.
 
-        ``weight_ih`` and ``weight_hh`` of every layer and direction are quantised to int8 per
-        output row (symmetric, ``scale = max|w_row| / 127``); the input of each step and the
-        state entering each recurrent product are quantised per vector when used; the products
-        accumulate in int32 and the cell's mathematics stays float32
+        ``"int8"``: ``weight_ih`` and ``weight_hh`` of every layer and direction are quantised
+        to int8 per output row (symmetric, ``scale = max|w_row| / 127``); the input of each step
+        and the state entering each recurrent product are quantised per vector when used; the
+        products accumulate in int32 and the cell's mathematics stays float32. ``"bf16"``: the
+        same weights and activations rounded to bfloat16, the products summed in float32
         (:mod:`fastrnn.nn._quant`). :meth:`infer` and :meth:`forward` in evaluation mode then
-        run on the int8 weights (compiled kernels of the Cython backend, with AVX-512 VNNI or
-        AVX2 where the CPU has them), one sequence at a time.
+        run on those weights (compiled kernels of the Cython backend, with AVX-512 VNNI or BF16,
+        or AVX2, where the CPU has them), one sequence at a time.
 
         The float32 parameters stay as they were: training (``forward`` in training mode and
         ``backward`` raise on a quantised layer), streaming (:meth:`step`) and ONNX export use
@@ -207,7 +208,7 @@ class _Recurrent(StreamingMixin):
 
         Parameters
         ----------
-        precision : {"int8"}
+        precision : {"int8", "bf16"}
 
         Returns
         -------
