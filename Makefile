@@ -6,7 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 # Sources whose change needs a re-install (the Cython extension is built by pip).
-BUILD_DEPS := pyproject.toml $(wildcard setup.py fastrnn/_cy/*.pyx fastrnn/_cy/*.pxd)
+BUILD_DEPS := pyproject.toml $(wildcard setup.py fastrnn/_cy/*.pyx fastrnn/_cy/*.pxd \
+	fastrnn/_cy/*.h)
 # PyTorch is only needed for the parity tests and benchmarks; use a CPU-only wheel (200 MB, not 3 GB).
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 

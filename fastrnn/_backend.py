@@ -40,7 +40,8 @@ The backends:
     The default: JIT-compiled kernels; float32 layers run the fused, multithreaded fast driver
     (:mod:`fastrnn.kernels._fastdriver`), float64 layers the general driver.
 ``cython``
-    Ahead-of-time compiled kernels (``fastrnn._cy``) under the general driver, and bound
+    Ahead-of-time compiled kernels (``fastrnn._cy``) under the general driver, a one-call kernel
+    for the float32 inference of one sequence (:mod:`fastrnn._cy._single`), and bound
     one-call-per-layer streaming steps; present when the extension was built.
 ``cuda``
     numba-cuda kernels: a whole call stays on the device (:mod:`fastrnn.kernels.cuda._stack`);
@@ -301,7 +302,16 @@ def _load(name):
                 return _driver.stream(k, spec, params, state)
             return bound(spec, params, state)
 
-        return _general(name, kernels, stream=stream)
+        # one-sequence inference in one call (fastrnn._cy._single), the general driver otherwise
+        # (and for everything where that one extension was not built)
+        try:
+            single = importlib.import_module("fastrnn._cy._single")
+        except ImportError:
+            return _general(name, kernels, stream=stream)
+        return _general(name, kernels, stream=stream,
+                        forward=functools.partial(single.forward, k),
+                        backward=functools.partial(single.backward, k),
+                        calls_blas=single.calls_blas)
     if name == "cuda":
         from .kernels import _driver as driver
 

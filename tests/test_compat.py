@@ -3,10 +3,14 @@
 
 On a machine of the kind that wrote the fixture (same vector extensions and BLAS kernels) every
 array must be equal bit for bit; elsewhere the float32 products of another BLAS kernel round
-differently, and the comparison uses a tolerance per dtype instead.
+differently, and the comparison uses a tolerance per dtype instead. The float32 inference of one
+sequence on the Cython backend is the exception: it runs in one C call
+(``fastrnn/_cy/_infer.pyx``) whose sums are ordered otherwise than the BLAS products of the
+kernels that wrote those results, so they are held to the float32 tolerance everywhere.
 """
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -23,6 +27,12 @@ SAME_MACHINE = (json.loads((DATA / "machine.json").read_text())["signature"]
                 == cases.machine_signature())
 
 
+#: results computed by the one-sequence float32 kernel: a layer's ``Y_batch1`` on the Cython
+#: backend, and what a language model predicts from one text (``backend="auto"`` routes it there)
+ONE_SEQUENCE = re.compile(
+    r"^(layer/[^/]+/[^/]+/cython/float32/Y_batch1|(est|fit)/lm\.fastrnn/next)$")
+
+
 def _compare(prefix, results):
     keys = sorted(k for k in STORED.files if k.startswith(prefix + "/"))
     assert keys, f"nothing stored under {prefix}"
@@ -31,10 +41,10 @@ def _compare(prefix, results):
     for k in keys:
         want, have = STORED[k], np.asarray(got[k])
         assert have.shape == want.shape and have.dtype == want.dtype, k
-        if SAME_MACHINE:
+        if SAME_MACHINE and not ONE_SEQUENCE.match(k):
             np.testing.assert_array_equal(have, want, err_msg=k)
-        else:
-            rtol = 1e-4 if want.dtype == np.float32 else 1e-10
+        else:  # the one-sequence results are float32 computations, whatever their dtype
+            rtol = 1e-4 if want.dtype == np.float32 or ONE_SEQUENCE.match(k) else 1e-10
             np.testing.assert_allclose(have, want, rtol=rtol, atol=rtol, err_msg=k)
 
 

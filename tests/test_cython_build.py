@@ -50,13 +50,19 @@ def test_cython_backend_is_available_when_required():
 
 @needs_cython
 def test_extensions_are_not_older_than_their_sources():
-    """A stale build would test old code: editing a .pyx or .pxd needs a rebuild."""
-    sources = glob.glob(os.path.join(CY_DIR, "*.pyx")) + glob.glob(os.path.join(CY_DIR, "*.pxd"))
+    """A stale build would test old code: editing a .pyx, .pxd or .h needs a rebuild. Each
+    extension is compared with its own .pyx, every .pxd, and the C headers (which only ``_infer``
+    includes), as an incremental build rebuilds only the extensions whose sources changed."""
+    pxd = glob.glob(os.path.join(CY_DIR, "*.pxd"))
+    headers = glob.glob(os.path.join(CY_DIR, "*.h"))
     built = glob.glob(os.path.join(CY_DIR, "_*.so")) + glob.glob(os.path.join(CY_DIR, "_*.pyd"))
-    if not sources or not built:
+    if not pxd or not built:
         pytest.skip("not running from a source tree with in-place extensions")
-    newest = max(sources, key=os.path.getmtime)
     for so in built:
+        name = os.path.basename(so).split(".")[0]
+        sources = pxd + [os.path.join(CY_DIR, name + ".pyx")]
+        sources += headers if name == "_infer" else []
+        newest = max((p for p in sources if os.path.exists(p)), key=os.path.getmtime)
         assert os.path.getmtime(so) >= os.path.getmtime(newest), (
             f"{os.path.basename(so)} is older than {os.path.basename(newest)}: rebuild with "
             "`pip install -e .` or `python setup.py build_ext --inplace`."

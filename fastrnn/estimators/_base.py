@@ -72,6 +72,7 @@ from ._inference import check_fitted_input, network_outputs, standardized
 from ._inputs import check_sample_weight, check_sequences, is_integer_input, scaled_column_by_column
 from ._checkpoint import EstimatorCheckpoint
 from ._docs import document_parameters
+from ._quantize import QuantizeMixin
 from ._saved import ESTIMATOR_FORMAT_VERSION, SAVED_ATTRIBUTES
 from ._saving import SavingMixin
 from ._sklearn_checks import SKLEARN_CHECKS_NOT_APPLICABLE
@@ -228,7 +229,7 @@ class _SequenceTask(Task):
 # ---------------------------------------------------------------------------------------------
 
 
-class BaseRNNEstimator(StreamingMixin, SavingMixin, BaseEstimator):
+class BaseRNNEstimator(StreamingMixin, SavingMixin, QuantizeMixin, BaseEstimator):
     """Base class of the recurrent estimators (see the module docstring for the subclass hooks).
 
     Not meant to be used directly. Parameters common to all subclasses are documented in

@@ -127,6 +127,7 @@ class LMSavingMixin:
         fitted["validation_bits_per_token_"] = [
             _json_float(x) for x in fitted["validation_bits_per_token_"]]
         arrays = {k: v for k, v in self.network_.params.items()}
+        arrays.update(self.network_.quantized_state())
         return self._meta(fitted), arrays
 
     @classmethod

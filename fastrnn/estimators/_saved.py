@@ -55,7 +55,7 @@ _NETWORK_OPTIONAL_INTS = ("n_features", "vocab_size", "embedding_dim")
 _NETWORK_BOOLS = ("bidirectional", "learn_initial_state", "tie_weights", "bag_of_embeddings")
 _NETWORK_KEYS = frozenset(_NETWORK_INTS + _NETWORK_OPTIONAL_INTS + _NETWORK_BOOLS + (
     "cell", "dropout", "recurrent_dropout", "pooling", "cell_options", "dtype", "head",
-    "excluded_outputs", "skip"))
+    "excluded_outputs", "skip", "quantized"))
 _INITS = ("default", "pytorch", "irnn")
 #: the options each cell accepts, with the values they may take
 _CELL_OPTIONS = {
@@ -214,6 +214,9 @@ def check_network_config(config, arrays, prefix, what="network"):
             isinstance(e, int) and not isinstance(e, bool) and 0 <= e < config["n_outputs"]
             for e in excluded)):
         _fail(f"{what} excluded_outputs must be a list of output ids, got {_describe(excluded)}")
+    if config.get("quantized", "int8") not in ("int8", "bf16"):
+        _fail(f"{what} quantized must be 'int8' or 'bf16' (or absent), got "
+              f"{_describe(config['quantized'])}")
     if config.get("dtype") not in ("float32", "float64"):
         _fail(f"{what} dtype must be 'float32' or 'float64', got {_describe(config.get('dtype'))}")
     options = config.get("cell_options", {})
@@ -307,6 +310,7 @@ def network_from_saved(config, arrays, prefix, backend, what="network", override
         In inference mode.
     """
     config = dict(check_network_config(config, arrays, prefix, what), **(overrides or {}))
+    quantized = config.pop("quantized", None)
     try:
         net = SequenceNetwork(**config, backend=backend, random_state=0)
     except (ValueError, TypeError) as exc:
@@ -317,11 +321,22 @@ def network_from_saved(config, arrays, prefix, backend, what="network", override
         a = _array(arrays, name)
         _check_weight(name, a, target.shape, net.dtype)
         state[k] = a
+    qprefix = f"{prefix}{quantized}/rnn." if quantized else None
     extra = sorted(n for n in arrays if n.startswith(prefix) and not n.startswith("train/")
-                   and n[len(prefix):] not in net.params)
+                   and n[len(prefix):] not in net.params
+                   and not (qprefix and n.startswith(qprefix)))
     if extra:
         _fail(f"the file holds array(s) {extra} that are no parameter of its network")
     net.load_state_dict(state)
+    if quantized:
+        from ..nn._quant import set_quantized
+
+        try:
+            set_quantized(net.rnn, quantized, {n[len(qprefix):]: a for n, a in arrays.items()
+                                               if n.startswith(qprefix)})
+        except ValueError as exc:
+            _fail(f"the {quantized} weights of its network are not valid ({exc})", exc)
+        net.config["quantized"] = quantized
     net.eval()
     return net
 

@@ -34,6 +34,7 @@ from ..train import StoppingRule, Trainer, TrainingInterrupted, TrainingLoop, sp
 from ._lm_saving import LMSavingMixin
 from ._lm_task import EXCLUDED_OUTPUTS, SOFTMAX_HEAD, LMTask
 from ._lm_text import LMTextMixin, check_vocabulary
+from ._quantize import QuantizeMixin
 from ._streaming import EstimatorStream, softmax_into
 
 __all__ = [
@@ -116,7 +117,7 @@ class _LMStream(EstimatorStream):
         return self
 
 
-class RNNLanguageModel(LMTextMixin, LMSavingMixin, BaseEstimator):
+class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator):
     r"""Recurrent language model over characters or words.
 
     The documents are tokenised, wrapped in ``<bos>`` ... ``<eos>``, concatenated (in a new random

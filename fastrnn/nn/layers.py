@@ -247,6 +247,9 @@ def pool(Y, lengths, mode, num_directions=1):
             H = F // 2
             P[:, H:] = Y[:, 0, H:]
         return P, None
+    if mode == "max" and B == 1:  # one sequence: its real steps are a slice
+        arg = Y[0, :lengths[0]].argmax(axis=0)
+        return Y[0, arg, np.arange(F)][None], arg[None]
     real = np.arange(T)[None, :] < lengths[:, None]
     if mode == "mean":
         return Y.sum(axis=1) / lengths[:, None].astype(Y.dtype), None

@@ -206,6 +206,23 @@ class SequenceNetwork:
         for k, v in check_state_dict(state, self.params, "network").items():
             self.params[k][...] = v
 
+    def quantize(self, precision="int8"):
+        """Quantise the recurrent layer for inference, in place (see
+        :meth:`fastrnn.nn.LSTM.quantize`; the embedding and the head stay float); returns the
+        network. Recorded in :attr:`config` (``"quantized"``), so that a saved model keeps it."""
+        self.rnn.quantize(precision)
+        self.config["quantized"] = precision
+        return self
+
+    def quantized_state(self):
+        """The recurrent layer's quantised weights under the names a saved model gives them
+        (``"int8/rnn.weight_ih_l0"``, ``"int8/rnn.weight_ih_l0/scale"``, ...); empty unless
+        :meth:`quantize` was called."""
+        from ._quant import quantized_arrays
+
+        return {f"{self.rnn.quantized_}/rnn.{k}": v
+                for k, v in quantized_arrays(self.rnn).items()}
+
     def release(self):
         """Drop what the last :meth:`forward` kept for :meth:`backward` (a fitted model need not
         hold a batch of activations); returns the network."""

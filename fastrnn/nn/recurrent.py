@@ -53,6 +53,10 @@ class _Recurrent(StreamingMixin):
     G = 1
     #: whether the layer has a cell state (LSTM)
     has_cell = False
+    #: ``"int8"`` after :meth:`quantize`, else None
+    quantized_ = None
+    _qarrays = None
+    _qbound = None
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, dropout=0.0,
                  recurrent_dropout=0.0, dtype=np.float32, backend="auto", random_state=None,
@@ -192,6 +196,43 @@ class _Recurrent(StreamingMixin):
         """Switch dropout off (inference); returns the layer."""
         return self.train(False)
 
+    def quantize(self, precision="int8"):
+        """Quantise the layer for inference, in place; returns the layer.
+
+        ``"int8"``: ``weight_ih`` and ``weight_hh`` of every layer and direction are quantised
+        to int8 per output row (symmetric, ``scale = max|w_row| / 127``); the input of each step
+        and the state entering each recurrent product are quantised per vector when used; the
+        products accumulate in int32 and the cell's mathematics stays float32. ``"bf16"``: the
+        same weights and activations rounded to bfloat16, the products summed in float32
+        (:mod:`fastrnn.nn._quant`). :meth:`infer` and :meth:`forward` in evaluation mode then
+        run on those weights (compiled kernels of the Cython backend, with AVX-512 VNNI or BF16,
+        or AVX2, where the CPU has them), one sequence at a time.
+
+        The float32 parameters stay as they were: training (``forward`` in training mode and
+        ``backward`` raise on a quantised layer), streaming (:meth:`step`) and ONNX export use
+        them. Call ``quantize`` again after changing them.
+
+        Parameters
+        ----------
+        precision : {"int8", "bf16"}
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            Another precision, a float64 layer, or a cell without recurrent matrix (MinGRU,
+            MinLSTM, IndRNN).
+        RuntimeError
+            The Cython kernels are not built.
+        """
+        from ._quant import quantize_layer
+
+        quantize_layer(self, precision)
+        return self
+
     # ------------------------------------------------------------------ forward
     def forward(self, X, lengths=None, h0=None):
         """Run the network over a padded batch.
@@ -243,8 +284,11 @@ class _Recurrent(StreamingMixin):
         else:
             lengths = as_lengths(lengths, B, T)
             check_finite_steps(X, lengths, source=given)
-            plan = Plan(lengths, T)
+            # one whole sequence (as a predictor's length buckets give): nothing to sort or pad
+            plan = unpadded_plan(B, T) if B == 1 and lengths[0] == T else Plan(lengths, T)
         h0, c0 = self._initial_state(h0, B)
+        if self.quantized_ is not None:
+            return self._run_quantized(X, lengths, plan, h0, c0, training)
         name = route(self.backend, None if training or B > 1 else "infer1", self._spec.kind)
         check_supports(name, self._spec.kind, self.backend)
         bk = get_backend(name)
@@ -261,6 +305,26 @@ class _Recurrent(StreamingMixin):
                                                  drops)
         self.last_backend_ = name
         return Y, ((hn, cn) if self.has_cell else hn), (name, plan, ctx)
+
+    def __getstate__(self):
+        # the int8 weights bound for the kernel hold raw pointers: rebuilt on the next call
+        state = self.__dict__.copy()
+        state.pop("_qbound", None)
+        return state
+
+    def _run_quantized(self, X, lengths, plan, h0, c0, training):
+        if training:
+            raise ValueError(
+                f"this {type(self).__name__} is quantised ({self.quantized_}) for inference: call "
+                "eval() (or infer()) to predict with it; train the float32 model, then quantise "
+                "it.")
+        from ._quant import forward
+
+        if lengths is None:
+            lengths = np.full(plan.B, plan.T, np.int64)
+        Y, hn, cn = forward(self, X, lengths, h0, c0)
+        self.last_backend_ = "cython"
+        return Y, ((hn, cn) if self.has_cell else hn), ("int8", plan, None)
 
     def _initial_state(self, h0, B, name="h0"):
         """``h0`` (or a gradient ``dh_n``, with ``name``) checked: zeros for None, else exactly
@@ -334,6 +398,9 @@ class _Recurrent(StreamingMixin):
         if self._cache is None:
             raise ValueError("backward() needs the cache of a forward(); call forward(X) first.")
         name, plan, ctx = self._cache
+        if name == "int8":
+            raise ValueError(f"backward() through a quantised {type(self).__name__} is not "
+                             "available; differentiate the float32 model.")
         D, H = self.num_directions, self.hidden_size
         dY = np.asarray(dY)
         if dY.shape != (plan.B, plan.T, D * H):
