@@ -198,6 +198,7 @@ def test_quantized_layer_refuses_training_and_backward():
 @pytest.mark.parametrize("make,match", [
     (lambda: LSTM(3, 4, dtype=np.float64), "float32"),
     (lambda: MinGRU(3, 4), "recurrent matrix"),
+    (lambda: LSTM(3, 4, num_layers=2, skip="residual"), "skip='residual'"),
 ])
 def test_quantize_refuses_what_it_cannot_run(make, match):
     with pytest.raises(ValueError, match=match):

@@ -68,6 +68,11 @@ def check_precision(precision, layer):
     if layer.dtype != np.float32:
         raise ValueError(f"quantize() needs a float32 layer, got dtype={layer.dtype.name}. Build "
                          "(or fit) the model with dtype float32.")
+    if getattr(layer, "skip", None) is not None:
+        raise ValueError(
+            f"quantize() runs a stack of layers in one call and cannot apply the connections "
+            f"between them yet; this layer has skip={layer.skip!r}. Run it in float32 (the "
+            "one-sequence float32 path does apply them), or use a stack without skip.")
     _kernels()
 
 
