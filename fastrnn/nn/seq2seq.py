@@ -52,6 +52,11 @@ def _softmax_last(z):
     return z
 
 
+def _outer_sum(a, b):
+    """``sum over the leading axes of a[..., i] * b[..., j]`` as one matrix product (BLAS)."""
+    return a.reshape(-1, a.shape[-1]).T @ b.reshape(-1, b.shape[-1])
+
+
 class _Attention:
     """The attention of a decoder state over the encoder outputs and the combination of the two
     into the attentional hidden state.
@@ -118,7 +123,7 @@ class _Attention:
         P = self.params
         g = {}
         dpre = dA * (1.0 - A * A)
-        g["combine_weight"] = np.einsum("bti,btj->ij", dpre, CQ)
+        g["combine_weight"] = _outer_sum(dpre, CQ)
         g["combine_bias"] = dpre.sum(axis=(0, 1))
         dCQ = dpre @ P["combine_weight"]
         Ck = K.shape[-1]
@@ -127,18 +132,18 @@ class _Attention:
         dK = alpha.transpose(0, 2, 1) @ dC
         dscores = alpha * (dalpha - np.sum(dalpha * alpha, axis=-1, keepdims=True))
         if self.kind == "additive":
-            g["v"] = np.einsum("btsh,bts->h", Z, dscores)
+            g["v"] = dscores.reshape(-1) @ Z.reshape(-1, Z.shape[-1])
             dpz = dscores[..., None] * P["v"] * (1.0 - Z * Z)  # (B, T, S, H)
             dQp, dKp = dpz.sum(axis=2), dpz.sum(axis=1)
-            g["query"] = np.einsum("bti,btj->ij", dQp, Q)
+            g["query"] = _outer_sum(dQp, Q)
             dQ = dQ + dQp @ P["query"]
-            g["key"] = np.einsum("bsi,bsj->ij", dKp, K)
+            g["key"] = _outer_sum(dKp, K)
             dK = dK + dKp @ P["key"]
         else:
             dQ = dQ + dscores @ Kp
             dKp = dscores.transpose(0, 2, 1) @ Q
             if self.kind == "general":
-                g["weight"] = np.einsum("bsi,bsj->ij", dKp, K)
+                g["weight"] = _outer_sum(dKp, K)
                 dK = dK + dKp @ P["weight"]
             else:
                 dK = dK + dKp
@@ -244,6 +249,8 @@ class Seq2SeqNetwork:
         self.attention = attention
         self.input_feeding = bool(input_feeding)
         self.dropout = float(dropout)
+        #: the scheduled-sampling rate of :meth:`forward` (a training setting, not saved)
+        self.scheduled_sampling = 0.0
         self.training = True
         self.rng_ = _init.check_random_state(random_state)
         seed = lambda: self.rng_.randint(np.iinfo(np.int32).max)  # noqa: E731
@@ -290,6 +297,11 @@ class Seq2SeqNetwork:
         self._cache = None
 
     # ------------------------------------------------------------------ modes and state
+    @property
+    def embedding(self):
+        """The source embedding (``None`` for a float source)."""
+        return self.src_embedding
+
     @property
     def num_directions(self):
         return self.encoder.num_directions
@@ -384,7 +396,7 @@ class Seq2SeqNetwork:
         return tuple(out) if self.has_cell else out[0]
 
     # ------------------------------------------------------------------ training
-    def forward(self, X, lengths, state=None, sampling=0.0):
+    def forward(self, X, lengths, state=None, sampling=None):
         """Teacher-forced logits of every target step, keeping what :meth:`backward` needs.
 
         Parameters
@@ -398,8 +410,8 @@ class Seq2SeqNetwork:
             The source lengths; source steps past them are never read (NaN may be there).
         state : None
             Unused (the decoder starts from the encoder's state); part of the trainer's protocol.
-        sampling : float, default 0
-            Scheduled sampling (Bengio et al. 2015, "Scheduled sampling for sequence prediction
+        sampling : float, optional
+            Default: the attribute ``scheduled_sampling`` (0 unless set). Scheduled sampling (Bengio et al. 2015, "Scheduled sampling for sequence prediction
             with recurrent neural networks", NeurIPS): the probability that a step reads the
             model's own most probable token of the previous step instead of the true one.
 
@@ -410,6 +422,8 @@ class Seq2SeqNetwork:
         h_n : None
         """
         src, yin, ylen = X
+        if sampling is None:
+            sampling = self.scheduled_sampling
         lengths = np.asarray(lengths, np.int64)
         ylen = np.asarray(ylen, np.int64)
         yin = np.asarray(yin)
