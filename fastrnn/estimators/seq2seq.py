@@ -262,6 +262,14 @@ class RNNSeq2Seq(BaseRNNEstimator):
                     pass
             self.classes_ = classes
             self.max_target_length_ = int(max(len(s) for s in seqs))
+        elif len(flat):
+            known = set(self.classes_.tolist())
+            unknown = list(dict.fromkeys(v for v in flat.tolist() if v not in known))
+            if unknown:
+                raise ValueError(
+                    f"Y holds token(s) {unknown[:5]} that the training targets do not have "
+                    f"(the model knows {len(known)} tokens: {self.classes_[:10].tolist()}...). "
+                    "Use targets made of the training tokens, or refit on data that has them.")
         codes = (_encode_labels(np.asarray(flat.tolist()) if self.classes_.dtype != object
                                 else flat, self.classes_, "the model was fitted with,")
                  if len(flat) else np.zeros(0, np.intp))
@@ -398,8 +406,9 @@ class RNNSeq2Seq(BaseRNNEstimator):
         Y : list of list
             The tokens of each output sequence (from ``classes_``), without ``<bos>``/``<eos>``.
         """
+        data = self._data(X)
         max_length = self._check_decoding(beam_width, max_length)
-        ids, _ = self._decode(self._data(X), int(beam_width), max_length)
+        ids, _ = self._decode(data, int(beam_width), max_length)
         return [self.classes_[s - N_SPECIAL].tolist() for s in ids]
 
     def score_sequences(self, X, Y):

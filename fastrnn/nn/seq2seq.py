@@ -23,8 +23,9 @@ Training (teacher forcing) runs the decoder over the whole target sequence in on
 recurrent layer and the attention of all steps as batched matrix products. Input feeding and
 scheduled sampling make a step depend on the previous one's output, so they run the decoder one
 step at a time (a one-step call of the layer per step, back-propagated step by step in reverse).
-Inference reads the source once and then advances the decoder with the layers' streaming step
-(:meth:`fastrnn.nn.LSTM.step`): one compiled step per target step for a whole batch of beams.
+Inference reads the source once and then advances the decoder one compiled step per target step
+for a whole batch of beams (:class:`DecoderStream`: the layers' streaming step for a few rows, a
+one-step call of the sequence kernel for many).
 """
 
 import numpy as np
@@ -41,6 +42,9 @@ CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "mingru": MinGRU, "minlstm": MinL
 ATTENTIONS = ("dot", "general", "additive", None)
 #: target ids of the beginning- and end-of-sequence tokens
 BOS, EOS = 0, 1
+#: decoding advances at most this many rows (inputs times beam width) with the layers' streaming
+#: step, more with a one-step call of the sequence kernel (see :class:`DecoderStream`)
+STREAM_MAX_ROWS = 8
 #: the logit given to the excluded outputs (``<bos>``): its probability is exactly 0 in float32
 _EXCLUDED_LOGIT = -1e4
 
@@ -571,10 +575,11 @@ class Seq2SeqNetwork:
         Henc, _ = self.encode(X, lengths)
         return pool(Henc, lengths, "last", self.num_directions)[0]
 
-    def start(self, Henc, h0, lengths, repeat=1):
+    def start(self, Henc, h0, lengths, repeat=1, streaming=None):
         """A :class:`DecoderStream` for step-by-step decoding of the encoded batch, each source
-        repeated ``repeat`` times (a beam)."""
-        return DecoderStream(self, Henc, h0, lengths, repeat)
+        repeated ``repeat`` times (a beam). ``streaming``: advance the decoder with the layer's
+        streaming step (default: for at most :data:`STREAM_MAX_ROWS` rows)."""
+        return DecoderStream(self, Henc, h0, lengths, repeat, streaming)
 
     def attend_step(self, ids, dec):
         """Advance ``dec`` by one step reading the tokens ``ids`` (n,); return the attentional
@@ -584,7 +589,7 @@ class Seq2SeqNetwork:
         np.take(W, ids, axis=0, out=dec.x[:, :E])
         if self.input_feeding:
             dec.x[:, E:] = dec.prev
-        y, _ = self.decoder.step(dec.x, dec.state)
+        y = dec.advance(dec.x)
         a, alpha, _ = self.attn.forward(y[:, None, :], dec.K, dec.valid, dec.Kp)
         dec.prev[...] = a[:, 0]
         dec.alpha = None if alpha is None else alpha[:, 0]
@@ -603,28 +608,55 @@ class Seq2SeqNetwork:
 
 class DecoderStream:
     """The state of a decoder run step by step over an encoded batch (see
-    :meth:`Seq2SeqNetwork.start`): the layer's :class:`~fastrnn.nn.streaming.StreamState`, the
-    encoder outputs and their projections, the previous attentional state."""
+    :meth:`Seq2SeqNetwork.start`): the decoder's state, the encoder outputs and their
+    projections, the previous attentional state.
 
-    def __init__(self, net, Henc, h0, lengths, repeat=1):
+    A few rows (one input, a narrow beam) advance with the layer's streaming step
+    (:meth:`fastrnn.nn.LSTM.step`, bound once to the weights: microseconds a step); more rows
+    with a one-step call of the layer's sequence kernel (:meth:`fastrnn.nn.LSTM.infer`), whose
+    matrix products over all rows at once cost far less there than the streaming step's row by
+    row arithmetic. Both compute the same step.
+    """
+
+    def __init__(self, net, Henc, h0, lengths, repeat=1, streaming=None):
         r = int(repeat)
         lengths = np.asarray(lengths, np.int64)
         n = len(lengths) * r
+        self.net = net
         self.K = np.repeat(Henc, r, axis=0) if r > 1 else Henc
         self.valid = np.repeat(np.arange(Henc.shape[1])[None, :] < lengths[:, None], r, axis=0)
         self.Kp = net.attn.keys(self.K) if net.attention is not None else None
-        self.state = net.decoder.init_state(n)
-        hs = h0 if net.has_cell else (h0,)
-        for dst, src in zip((self.state.h, self.state.c), hs):
-            dst[...] = np.repeat(src, r, axis=1) if r > 1 else src
+        hs = [np.repeat(a, r, axis=1) if r > 1 else np.array(a)
+              for a in (h0 if net.has_cell else (h0,))]
+        if streaming is None:
+            streaming = n <= STREAM_MAX_ROWS
+        self.state = None
+        if streaming:
+            self.state = net.decoder.init_state(n)
+            for dst, src in zip((self.state.h, self.state.c), hs):
+                dst[...] = src
+        else:
+            self.h = tuple(hs) if net.has_cell else hs[0]
         self.x = np.empty((n, net.decoder.input_size), net.dtype)
         self.prev = np.zeros((n, net.hidden_size), net.dtype)
         self.alpha = None
 
+    def advance(self, x):
+        """One step of the decoder reading ``x`` (n, input_size); returns its output (n, H)."""
+        if self.state is not None:
+            return self.net.decoder.step(x, self.state)[0]
+        y, self.h = self.net.decoder.infer(x[:, None, :], None, self.h)
+        return y[:, 0]
+
     def reorder(self, rows):
         """Keep the rows ``rows`` of the state (a beam's surviving hypotheses)."""
-        s = self.state
-        s.h[...] = s.h[:, rows]
-        if s.c is not None:
-            s.c[...] = s.c[:, rows]
+        if self.state is not None:
+            s = self.state
+            s.h[...] = s.h[:, rows]
+            if s.c is not None:
+                s.c[...] = s.c[:, rows]
+        elif self.net.has_cell:
+            self.h = (self.h[0][:, rows], self.h[1][:, rows])
+        else:
+            self.h = self.h[:, rows]
         self.prev[...] = self.prev[rows]
