@@ -376,19 +376,28 @@ def test_scheduled_sampling_and_input_feeding_fit():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("Y, match", [
-    (None, "requires Y to be passed, but Y is None"),
-    ("abc", "Y must be a list of target sequences, got a single string 'abc'"),
-    ([["a"]] * 3, "X has 4 sequences but Y has 3 target sequences"),
-    ([["a"], [["x"]], ["b"], ["c"]], r"Y\[1\] holds \['x'\], which is not hashable"),
-    ([["a"], 5, ["b"], ["c"]], r"Y\[1\] = 5 is not a sequence"),
-    ([[], [], [], []], "Y holds no token at all"),
-    ([["a"], [float("nan")], ["b"], ["c"]], r"Y\[1\] holds nan"),
+@pytest.mark.parametrize("y, match", [
+    (None, "requires y to be passed, but the target y is None"),
+    ("abc", "y must be a list of target sequences, got a single string 'abc'"),
+    ([["a"]] * 3, "X has 4 sequences but y has 3 target sequences"),
+    ([["a"], [["x"]], ["b"], ["c"]], r"y\[1\] holds \['x'\], which is not hashable"),
+    ([["a"], None, ["b"], ["c"]], r"y\[1\] = None is not a sequence"),
+    ([[], [], [], []], "y holds no token at all"),
+    ([["a"], [float("nan")], ["b"], ["c"]], r"y\[1\] holds nan"),
+    ([["a"], np.zeros((2, 2)), ["b"], ["c"]], r"y\[1\] has shape \(2, 2\); a target sequence"),
 ])
-def test_bad_targets(Y, match):
+def test_bad_targets(y, match):
     X = [np.array([2, 3]), np.array([3]), np.array([2, 2, 3]), np.array([4])]
     with pytest.raises(ValueError, match=match):
-        RNNSeq2Seq(max_iter=1).fit(X, Y)
+        RNNSeq2Seq(max_iter=1).fit(X, y)
+
+
+def test_single_numbers_are_one_token_targets():
+    X = [np.array([2, 3]), np.array([3]), np.array([2, 2, 3]), np.array([4])] * 5
+    model = RNNSeq2Seq(hidden_size=4, max_iter=1, random_state=0).fit(X, np.arange(20) % 3)
+    assert model.classes_.tolist() == [0, 1, 2]
+    assert_array_equal(model.score_sequences(X[:2], [1, [2]]),
+                       model.score_sequences(X[:2], [[1], np.array([2])]))
 
 
 def test_bad_decoding_arguments(reverser):
@@ -405,7 +414,7 @@ def test_bad_decoding_arguments(reverser):
 
 def test_unknown_token_in_validation_data_and_bad_options():
     X, Y = _reverse_task(30)
-    with pytest.raises(ValueError, match=r"Y holds token\(s\) \['z'\] that the training targets "
+    with pytest.raises(ValueError, match=r"y holds token\(s\) \['z'\] that the training targets "
                                          r"do not have"):
         RNNSeq2Seq(max_iter=1).fit(X[:20], Y[:20], validation_data=(X[20:], [["z"]] * 10))
     with pytest.raises(ValueError, match=re.escape("attention='dot'")):
@@ -416,3 +425,14 @@ def test_unknown_token_in_validation_data_and_bad_options():
 
     with pytest.raises(NotFittedError, match="not fitted"):
         RNNSeq2Seq().predict(X)
+
+
+def test_pickle_and_fit_transform(reverser):
+    import pickle
+
+    model, X, Y = reverser
+    again = pickle.loads(pickle.dumps(model))
+    assert again.predict(X[:20], beam_width=2) == model.predict(X[:20], beam_width=2)
+    kw = dict(hidden_size=6, max_iter=2, random_state=0)
+    Z = RNNSeq2Seq(**kw).fit_transform(X[:50], Y[:50])
+    assert_array_equal(Z, RNNSeq2Seq(**kw).fit(X[:50], Y[:50]).transform(X[:50]))

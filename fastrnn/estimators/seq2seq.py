@@ -11,10 +11,10 @@ scores and the checks of a saved file.
 """
 
 import math
-from numbers import Integral, Real
+from numbers import Integral, Number, Real
 
 import numpy as np
-from sklearn.base import _fit_context
+from sklearn.base import TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._params import store_params
@@ -38,19 +38,23 @@ SPECIAL_TOKENS = ("<bos>", "<eos>")
 N_SPECIAL = len(SPECIAL_TOKENS)
 
 
-def _as_token_lists(Y, n, name="Y"):
-    """``Y`` as a list of ``n`` lists of tokens (a string is the sequence of its characters)."""
-    if Y is None:
-        raise ValueError(f"This estimator requires {name} to be passed, but {name} is None. Pass "
-                         "one target sequence (a list of tokens) per input sequence.")
-    if isinstance(Y, (str, bytes)):
+def _as_token_lists(y, n, name="y"):
+    """``y`` as a list of ``n`` lists of tokens: a string is the sequence of its characters, a
+    single number a sequence of one token."""
+    if y is None:
+        raise ValueError(f"This RNNSeq2Seq estimator requires {name} to be passed, but the target "
+                         f"{name} is None. Pass one target sequence (a list of tokens) per input "
+                         "sequence.")
+    if isinstance(y, (str, bytes)):
         raise ValueError(f"{name} must be a list of target sequences, got a single string "
-                         f"{Y!r:.40}. Pass one sequence per input sequence, e.g. [{Y!r:.20}].")
+                         f"{y!r:.40}. Pass one sequence per input sequence, e.g. [{y!r:.20}].")
+    if not isinstance(y, (list, tuple, np.ndarray)) and hasattr(y, "__array__"):
+        y = np.asarray(y)  # array-likes (pandas objects, wrappers) as numpy reads them
     try:
-        items = list(Y)
+        items = y.tolist() if isinstance(y, np.ndarray) and y.dtype != object else list(y)
     except TypeError:
         raise ValueError(f"{name} must be a list of target sequences (lists of tokens), got "
-                         f"{type(Y).__name__}.") from None
+                         f"{type(y).__name__}.") from None
     if len(items) != n:
         raise ValueError(
             f"Found input variables with inconsistent numbers of samples: X has {n} sequences but "
@@ -60,6 +64,8 @@ def _as_token_lists(Y, n, name="Y"):
         if isinstance(s, str):
             out.append(list(s))
             continue
+        if isinstance(s, (Number, np.generic)) and not isinstance(s, (bytes, np.bytes_)):
+            s = [s.item() if isinstance(s, np.generic) else s]
         if isinstance(s, np.ndarray) and s.ndim != 1:
             raise ValueError(f"{name}[{i}] has shape {s.shape}; a target sequence is 1-D (one "
                              "token per step).")
@@ -117,7 +123,7 @@ class _Seq2SeqTask(_SequenceTask):
 
 
 @document_parameters
-class RNNSeq2Seq(BaseRNNEstimator):
+class RNNSeq2Seq(TransformerMixin, BaseRNNEstimator):
     r"""Recurrent encoder–decoder with attention: maps each sequence to a sequence of tokens.
 
     An encoder (stacked, optionally bidirectional recurrent layers) reads the input; a decoder
@@ -185,7 +191,7 @@ class RNNSeq2Seq(BaseRNNEstimator):
     Notes
     -----
     ``X`` takes the forms of the other estimators (float sequences, token ids, text through
-    :class:`fastrnn.text.SequenceVectorizer` in a pipeline). ``Y`` is a list of target
+    :class:`fastrnn.text.SequenceVectorizer` in a pipeline). ``y`` is a list of target
     sequences: lists (or 1-D arrays) of hashable tokens that numpy can sort, or strings, read as
     sequences of characters. :meth:`predict` returns lists of tokens.
 
@@ -195,8 +201,8 @@ class RNNSeq2Seq(BaseRNNEstimator):
     >>> from fastrnn import RNNSeq2Seq
     >>> rng = np.random.RandomState(0)
     >>> X = [rng.randint(2, 8, size=rng.randint(2, 6)) for _ in range(300)]  # token ids
-    >>> Y = [[int(v) for v in x[::-1]] for x in X]                           # reversed
-    >>> model = RNNSeq2Seq(hidden_size=32, max_iter=30, random_state=0).fit(X, Y)
+    >>> y = [[int(v) for v in x[::-1]] for x in X]                           # reversed
+    >>> model = RNNSeq2Seq(hidden_size=32, max_iter=30, random_state=0).fit(X, y)
     >>> model.predict([np.array([2, 3, 7])])
     [[7, 3, 2]]
     """
@@ -250,7 +256,7 @@ class RNNSeq2Seq(BaseRNNEstimator):
         flat = _object_labels([v for s in seqs for v in s])
         if reset:
             if not len(flat):
-                raise ValueError("Y holds no token at all (every target sequence is empty); "
+                raise ValueError("y holds no token at all (every target sequence is empty); "
                                  "pass target sequences with tokens.")
             classes = _unique_labels(flat)
             if classes.dtype == object:
@@ -267,7 +273,7 @@ class RNNSeq2Seq(BaseRNNEstimator):
             unknown = list(dict.fromkeys(v for v in flat.tolist() if v not in known))
             if unknown:
                 raise ValueError(
-                    f"Y holds token(s) {unknown[:5]} that the training targets do not have "
+                    f"y holds token(s) {unknown[:5]} that the training targets do not have "
                     f"(the model knows {len(known)} tokens: {self.classes_[:10].tolist()}...). "
                     "Use targets made of the training tokens, or refit on data that has them.")
         codes = (_encode_labels(np.asarray(flat.tolist()) if self.classes_.dtype != object
@@ -332,22 +338,23 @@ class RNNSeq2Seq(BaseRNNEstimator):
     # ------------------------------------------------------------------ fitting
     @_fit_context(prefer_skip_nested_validation=True)
     @document_parameters
-    def fit(self, X, Y, sample_weight=None, validation_data=None):
+    def fit(self, X, y, sample_weight=None, validation_data=None):
         """Train the encoder–decoder on pairs of sequences.
 
         Parameters
         ----------
         [shared parameters: X]
-        Y : list of sequences of tokens
+        y : list of sequences of tokens
             One target sequence per input sequence: a list or 1-D array of hashable tokens
-            (numpy must be able to sort them), or a string (its characters). May be empty.
+            (numpy must be able to sort them), a string (its characters) or a single number (a
+            sequence of one token). A sequence may be empty.
         [shared parameters: sample_weight validation_data]
 
         Returns
         -------
         self : RNNSeq2Seq
         """
-        return self._fit(X, Y, sample_weight, validation_data=validation_data)
+        return self._fit(X, y, sample_weight, validation_data=validation_data)
 
     # ------------------------------------------------------------------ inference
     def _data(self, X):
@@ -403,7 +410,7 @@ class RNNSeq2Seq(BaseRNNEstimator):
 
         Returns
         -------
-        Y : list of list
+        y : list of list
             The tokens of each output sequence (from ``classes_``), without ``<bos>``/``<eos>``.
         """
         data = self._data(X)
@@ -411,13 +418,13 @@ class RNNSeq2Seq(BaseRNNEstimator):
         ids, _ = self._decode(data, int(beam_width), max_length)
         return [self.classes_[s - N_SPECIAL].tolist() for s in ids]
 
-    def score_sequences(self, X, Y):
+    def score_sequences(self, X, y):
         """Log-probability of each target sequence given its input under the model.
 
         Parameters
         ----------
         X : array-like or list of arrays
-        Y : list of sequences of tokens
+        y : list of sequences of tokens
             As in :meth:`fit`; a token the model never saw has probability 0.
 
         Returns
@@ -427,7 +434,7 @@ class RNNSeq2Seq(BaseRNNEstimator):
             ``-inf`` for a sequence with an unknown token.
         """
         data = self._data(X)
-        seqs = _as_token_lists(Y, len(data))
+        seqs = _as_token_lists(y, len(data))
         index = {v: i + N_SPECIAL for i, v in enumerate(self.classes_.tolist())}
         targets, known = [], np.ones(len(seqs), bool)
         for i, s in enumerate(seqs):
@@ -445,14 +452,14 @@ class RNNSeq2Seq(BaseRNNEstimator):
         out[~known] = -np.inf
         return out
 
-    def score(self, X, Y, sample_weight=None):
+    def score(self, X, y, sample_weight=None):
         """Exact-sequence accuracy of the greedy predictions: the share of outputs equal to
         their target, token for token.
 
         Parameters
         ----------
         X : array-like or list of arrays
-        Y : list of sequences of tokens
+        y : list of sequences of tokens
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
@@ -460,7 +467,7 @@ class RNNSeq2Seq(BaseRNNEstimator):
         score : float
         """
         data = self._data(X)
-        true = _as_token_lists(Y, len(data))
+        true = _as_token_lists(y, len(data))
         sw = check_sample_weight(sample_weight, len(data))
         pred = self.predict(X)
         correct = np.array([p == t for p, t in zip(pred, true)], float)
@@ -489,13 +496,13 @@ class RNNSeq2Seq(BaseRNNEstimator):
             out[idx] = z
         return out
 
-    def attention_weights(self, X, Y=None):
+    def attention_weights(self, X, y=None):
         """The attention weights of each output step over the input steps.
 
         Parameters
         ----------
         X : array-like or list of arrays
-        Y : list of sequences of tokens, optional
+        y : list of sequences of tokens, optional
             Targets to read (teacher forcing); by default the greedy predictions.
 
         Returns
@@ -508,13 +515,13 @@ class RNNSeq2Seq(BaseRNNEstimator):
             raise ValueError("attention_weights needs a model with attention; this one was "
                              "fitted with attention=None.")
         data = self._data(X)
-        if Y is None:
-            Y = self.predict(X)
-        seqs = _as_token_lists(Y, len(data))
+        if y is None:
+            y = self.predict(X)
+        seqs = _as_token_lists(y, len(data))
         index = {v: i + N_SPECIAL for i, v in enumerate(self.classes_.tolist())}
         unknown = [v for s in seqs for v in s if v not in index]
         if unknown:
-            raise ValueError(f"Y holds token(s) {unknown[:5]} that the model never saw; pass "
+            raise ValueError(f"y holds token(s) {unknown[:5]} that the model never saw; pass "
                              "tokens of classes_.")
         targets = [np.array([index[v] for v in s], np.intp) for s in seqs]
         out = [None] * len(data)
