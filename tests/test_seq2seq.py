@@ -436,3 +436,56 @@ def test_pickle_and_fit_transform(reverser):
     kw = dict(hidden_size=6, max_iter=2, random_state=0)
     Z = RNNSeq2Seq(**kw).fit_transform(X[:50], Y[:50])
     assert_array_equal(Z, RNNSeq2Seq(**kw).fit(X[:50], Y[:50]).transform(X[:50]))
+
+
+# ---------------------------------------------------------------------------------------------
+# the G2P benchmark's metrics
+# ---------------------------------------------------------------------------------------------
+
+
+def _bench():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "seq2seq_g2p.py"
+    spec = importlib.util.spec_from_file_location("seq2seq_g2p", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_benchmark_edit_distance_against_recursion():
+    from functools import lru_cache
+
+    bench = _bench()
+
+    def reference(a, b):
+        @lru_cache(maxsize=None)
+        def d(i, j):  # the definition: cheapest way to turn a[:i] into b[:j]
+            if i == 0 or j == 0:
+                return i + j
+            return min(d(i - 1, j) + 1, d(i, j - 1) + 1, d(i - 1, j - 1) + (a[i - 1] != b[j - 1]))
+        return d(len(a), len(b))
+
+    rng = np.random.RandomState(0)
+    for _ in range(200):
+        a = tuple(rng.randint(0, 3, rng.randint(0, 7)))
+        b = tuple(rng.randint(0, 3, rng.randint(0, 7)))
+        assert bench.edit_distance(a, b) == reference(a, b)
+    wer, per = bench.error_rates([["A", "B"], ["C"]], [["A", "B"], ["D", "E"]])
+    assert wer == 0.5 and per == 2 / 4
+
+
+@pytest.mark.slow
+def test_benchmark_smoke(tmp_path):
+    from fastrnn.datasets import DatasetUnavailableError
+
+    bench = _bench()
+    out = tmp_path / "g2p.json"
+    try:
+        result = bench.run(bench.parse_args(["--smoke", "--json", str(out)]))
+    except DatasetUnavailableError as exc:
+        pytest.skip(f"package registry unreachable: {exc}")
+    assert out.exists() and result["n_train"] == 300 and result["epochs"] <= 2
+    for r in result["decoding"].values():
+        assert 0 <= r["wer"] <= 1 and r["per"] >= 0
