@@ -11,7 +11,7 @@ import fastrnn
 from fastrnn import RNNSeq2Seq, SequenceVectorizer
 from fastrnn.estimators.seq2seq import _beam_search, _greedy
 from fastrnn.losses import sequence_softmax_cross_entropy
-from fastrnn.nn.seq2seq import BOS, EOS, Seq2SeqNetwork
+from fastrnn.nn.seq2seq import BOS, Seq2SeqNetwork
 from conftest import central_difference
 
 # the small fits of these tests stop before they converge, by design

@@ -415,9 +415,10 @@ class Seq2SeqNetwork:
         state : None
             Unused (the decoder starts from the encoder's state); part of the trainer's protocol.
         sampling : float, optional
-            Default: the attribute ``scheduled_sampling`` (0 unless set). Scheduled sampling (Bengio et al. 2015, "Scheduled sampling for sequence prediction
-            with recurrent neural networks", NeurIPS): the probability that a step reads the
-            model's own most probable token of the previous step instead of the true one.
+            Scheduled sampling (Bengio et al. 2015, "Scheduled sampling for sequence
+            prediction with recurrent neural networks", NeurIPS): the probability that a step
+            reads the model's own most probable token of the previous step instead of the true
+            one. Default: the attribute ``scheduled_sampling`` (0 unless set).
 
         Returns
         -------
