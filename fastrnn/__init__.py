@@ -14,6 +14,7 @@ _LAZY = {
     "RNNRegressor": "fastrnn.estimators",
     "RNNTagger": "fastrnn.estimators",
     "RNNLanguageModel": "fastrnn.estimators",
+    "RNNSeq2Seq": "fastrnn.estimators",
     "SequenceVectorizer": "fastrnn.text",
     "load_predictor": "fastrnn.inference",
     "Predictor": "fastrnn.inference",

