@@ -140,7 +140,8 @@ class SavingMixin:
             "label_kinds": {},
         }
         arrays = {f"network/{k}": v for k, v in self.network_.state_dict().items()}
-        arrays.update({f"network/{k}": v for k, v in self.network_.quantized_state().items()})
+        quantized = getattr(self.network_, "quantized_state", dict)  # networks that quantise
+        arrays.update({f"network/{k}": v for k, v in quantized().items()})
         for name in self._saved_attributes:
             if not hasattr(self, name):
                 continue
