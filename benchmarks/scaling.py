@@ -6,6 +6,9 @@ Around config B of ``compare.py`` (B 32, T 100, I 128, H 256, float32) one size 
 * sequence length T (the time should be linear in T: the recurrence is a loop over steps),
 * hidden size H (the gate products cost ``2 B 4H (I + H)`` per step: quadratic for large H),
 * batch size B (linear once the per-step products are large enough to run at full speed),
+* ragged batches (``ragged``): 32 sequences of lengths drawn from 100 to ``L`` for ``L`` up to
+  1,400, the cost against the real steps of the batch (it should be linear in them: no work on
+  padding), beside PyTorch with ``pack_padded_sequence`` and PyTorch on the padded array,
 
 each at every thread count (``--threads``, default 1 and 2), every thread count in its own fresh
 process with the same thread settings as ``compare.py``. PyTorch runs the same shapes with the
@@ -35,12 +38,21 @@ SWEEPS = {
     "T": [25, 50, 100, 200, 400],
     "H": [64, 128, 256, 512],
     "B": [1, 4, 16, 32, 64, 128],
+    "ragged": [200, 400, 800, 1400],
 }
 QUICK_SWEEPS = {
     "T": [25, 50, 100, 200],
     "H": [64, 128, 256, 512],
     "B": [1, 8, 32, 128],
+    "ragged": [200, 800, 1400],
 }
+#: the ragged sweep: lengths drawn from RAGGED_LOW to the point's value, BASE's B, I and H
+RAGGED_LOW = 100
+#: the longest ``L`` at which PyTorch's packed training step is timed (see _compare.ragged)
+RAGGED_PACKED_TRAIN_MAX = 200
+#: the timed implementations of the ragged sweep, in table order
+RAGGED_KEYS = ("fastrnn forward", "torch packed forward", "torch padded forward", "fastrnn train",
+               "torch packed train", "torch padded train")
 DEFAULT_JSON = HERE / ".asv" / "scaling.json"
 
 
@@ -78,10 +90,40 @@ def shapes(sweep, values):
         yield v, compare.Shape(d["B"], d["T"], d["I"], d["H"])
 
 
+def measure_ragged(values, backend, use_torch, repeats, settle, log=None):
+    """The ragged sweep (see :mod:`_compare.ragged`): every point checked against PyTorch, then all
+    points and implementations timed in one interleaved run."""
+    from _compare.ragged import RaggedRun, ragged_lengths
+
+    runs, keyed = [], {}
+    for v in values:
+        run = RaggedRun("LSTM", ragged_lengths(BASE["B"], RAGGED_LOW, v), BASE["I"], BASE["H"],
+                        backend, use_torch)
+        runs.append((v, run, run.check()))
+        fns = run.fns(packed_train=v <= RAGGED_PACKED_TRAIN_MAX)
+        keyed.update({f"{v}|{k}": fn for k, fn in fns.items()})
+    res = compare.interleaved(keyed, repeats, warmup=1, min_time=0.02, settle=settle)
+    rows = []
+    for v, run, errors in runs:
+        row = dict(value=v, tokens=run.tokens, padded=run.shape.B * run.shape.T, errors=errors,
+                   skipped=run.skipped, samples={})
+        for k in RAGGED_KEYS:
+            if f"{v}|{k}" in res:
+                row[k] = res[f"{v}|{k}"]["median"]
+                row["samples"][k] = res[f"{v}|{k}"]["times"]
+        rows.append(row)
+        if log:
+            log(f"ragged L={v} ({run.tokens} tokens): " + ", ".join(
+                f"{k} {row[k] * 1e3:.1f} ms" for k in RAGGED_KEYS if k in row))
+    return rows
+
+
 def measure_sweep(sweep, values, backend, use_torch, repeats, settle, log=None):
     """All points of one sweep, fastrnn and PyTorch, forward and training step: each point checked
     (same outputs and gradients), then every (point, implementation) timed in one interleaved run,
     so that a busy spell of the machine falls on all points alike, not on one."""
+    if sweep == "ragged":
+        return measure_ragged(values, backend, use_torch, repeats, settle, log)
     points, fns = [], {}
     for v, shape in shapes(sweep, values):
         sw = compare.SameWeights("LSTM", shape, [backend], use_torch=use_torch, use_ort=False)
@@ -136,12 +178,13 @@ def worker(spec, out):
 
 
 def fit(sweep, rows, key):
-    """Linear fit ``t = a + b T`` for T (with R^2); log-log slope for H and B."""
-    x = np.array([r["value"] for r in rows], float)
+    """Linear fit ``t = a + b T`` for T and ``t = a + b tokens`` for the ragged sweep (with R^2);
+    log-log slope for H and B."""
+    x = np.array([r["tokens" if sweep == "ragged" else "value"] for r in rows], float)
     y = np.array([r[key] for r in rows if key in r], float)
     if len(y) != len(x) or len(x) < 2:
         return None
-    if sweep == "T":
+    if sweep in ("T", "ragged"):
         b, a = np.polyfit(x, y, 1)
         pred = a + b * x
         r2 = 1.0 - np.sum((y - pred) ** 2) / max(np.sum((y - y.mean()) ** 2), 1e-300)
@@ -149,6 +192,25 @@ def fit(sweep, rows, key):
                     max_rel_dev=float(np.max(np.abs(y - pred) / y)))
     slope = np.polyfit(np.log(x), np.log(y), 1)[0]
     return dict(kind="loglog", exponent=slope)
+
+
+def render_ragged(rows, rst):
+    """The ragged sweep's table and fits: milliseconds, and microseconds per real step."""
+    keys = [k for k in RAGGED_KEYS if any(k in r for r in rows)]
+    hdr = ["L", "real steps", "padded steps"] + [k + " ms" for k in keys]
+    body = [[str(r["value"]), str(r["tokens"]), str(r["padded"])]
+            + [f"{r[k] * 1e3:.1f}" if k in r else "n/t" for k in keys] for r in rows]
+    fits = []
+    for k in keys:
+        f = fit("ragged", rows, k)
+        if f is not None:
+            fits.append(f"{k}: {f['per_step_ms'] * 1e3:.2f} us/real step + "
+                        f"{f['intercept_ms']:.1f} ms, R^2 {f['r2']:.4f}")
+    notes = sorted({why for r in rows for why in r["skipped"].values()})
+    fits += [f"n/t: {why}" for why in notes]
+    title = (f"LSTM, ragged batch (B {BASE['B']}, lengths {RAGGED_LOW} to L, I {BASE['I']}, "
+             f"H {BASE['H']})")
+    return ["", title, compare.table(hdr, body, rst), "fit against real steps: " + "; ".join(fits)]
 
 
 def render(results, rst=False):
@@ -164,6 +226,9 @@ def render(results, rst=False):
                    f"settling {run['thread_info'].get('settle_s')} s; load average "
                    f"{run['loadavg_start'][0]:.1f} -> {run['loadavg_end'][0]:.1f})")
         for sweep, rows in run["sweeps"].items():
+            if sweep == "ragged":
+                out += render_ragged(rows, rst)
+                continue
             keys = [k for k in ("fastrnn forward", "torch forward", "fastrnn train", "torch train")
                     if k in rows[0]]
             hdr = [sweep] + [k + " ms" for k in keys] + ["fastrnn fwd GFLOP/s"]
@@ -198,34 +263,46 @@ def plot(results, path):
     sweeps = list(results["runs"][0]["sweeps"])
     fig, axes = plt.subplots(1, len(sweeps), figsize=(4.2 * len(sweeps), 4.2), squeeze=False)
     colors = {"fastrnn forward": "C0", "fastrnn train": "C1", "torch forward": "C0",
-              "torch train": "C1"}
+              "torch train": "C1", "torch packed forward": "C0", "torch packed train": "C1",
+              "torch padded forward": "C0", "torch padded train": "C1"}
+    xlabels = {"T": "sequence length T", "H": "hidden size H", "B": "batch size B",
+              "ragged": "real steps in the ragged batch"}
     for ax, sweep in zip(axes[0], sweeps):
         for run in results["runs"]:
             rows = run["sweeps"][sweep]
-            x = [r["value"] for r in rows]
+            xkey = "tokens" if sweep == "ragged" else "value"
             for k, c in colors.items():
-                if k not in rows[0]:
+                have = [r for r in rows if k in r]
+                if not have:
                     continue
-                style = "-" if k.startswith("fastrnn") else "--"
+                x = [r[xkey] for r in have]
+                style = "-" if k.startswith("fastrnn") else (":" if "padded" in k else "--")
                 marker = "o" if run["threads"] == 1 else "s"
                 alpha = 1.0 if run["threads"] == 1 else 0.55
-                ax.plot(x, [r[k] * 1e3 for r in rows], style, color=c, marker=marker, alpha=alpha,
+                ax.plot(x, [r[k] * 1e3 for r in have], style, color=c, marker=marker, alpha=alpha,
                         markersize=4, label=f"{k}, {run['threads']} thr")
-        ax.set_xlabel({"T": "sequence length T", "H": "hidden size H", "B": "batch size B"}[sweep])
+        ax.set_xlabel(xlabels[sweep])
         ax.set_ylabel("time (ms)")
-        if sweep != "T":
+        if sweep not in ("T", "ragged"):
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             ax.set_xticks(x)
             ax.set_xticklabels([str(v) for v in x])
             ax.minorticks_off()
-        other = ", ".join(f"{k} {v}" for k, v in BASE.items() if k != sweep)
-        ax.set_title(f"LSTM, {other}", fontsize=9)
+        if sweep == "ragged":
+            title = f"LSTM, B {BASE['B']}, lengths {RAGGED_LOW}-L, I {BASE['I']}, H {BASE['H']}"
+        else:
+            title = "LSTM, " + ", ".join(f"{k} {v}" for k, v in BASE.items() if k != sweep)
+        ax.set_title(title, fontsize=9)
         ax.grid(True, alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
+    legend = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    handles, labels = list(legend.values()), list(legend)
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, frameon=False)
     meta = results["meta"]
-    fig.suptitle(f"fastrnn (solid) vs PyTorch (dashed), float32, median; {meta['date'][:10]}",
+    fig.suptitle(f"fastrnn (solid) vs PyTorch (dashed; dotted: padded, not packed), float32, median; {meta['date'][:10]}",
                  fontsize=10)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     Path(path).parent.mkdir(parents=True, exist_ok=True)

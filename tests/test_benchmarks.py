@@ -448,19 +448,51 @@ def test_scaling_fits_render_and_plot(tmp_path, monkeypatch):
                                           "fastrnn train": 1e-4 * b}) for b in (1, 4, 16)]
     assert scaling.fit("B", rows_b, "fastrnn forward")["exponent"] == pytest.approx(2.0)
     # a tiny real worker run, in-process, thread setting stubbed out
-    monkeypatch.setattr(scaling, "BASE", dict(B=2, T=4, I=3, H=4))
+    monkeypatch.setattr(scaling, "BASE", dict(B=3, T=4, I=3, H=4))
+    monkeypatch.setattr(scaling, "RAGGED_LOW", 2)
+    monkeypatch.setattr(scaling, "RAGGED_PACKED_TRAIN_MAX", 5)
     monkeypatch.setattr(scaling.compare, "set_threads", lambda n: {"threads": n})
     spec = dict(vars(args), threads=1, repeats=1, no_torch=not HAS_TORCH, backend=BACKENDS[0],
-                points={"T": [2, 4], "H": [2, 4]})
+                points={"T": [2, 4], "H": [2, 4], "ragged": [5, 7]})
     scaling.worker(spec, tmp_path / "w.json")
     run = json.loads((tmp_path / "w.json").read_text())
     assert [r["value"] for r in run["sweeps"]["T"]] == [2, 4]
+    ragged = run["sweeps"]["ragged"]
+    assert [r["padded"] for r in ragged] == [15, 21]
+    assert all(3 * 2 <= r["tokens"] <= r["padded"] for r in ragged)
+    assert all("fastrnn train" in r for r in ragged)
+    assert ("torch packed train" in ragged[0]) == HAS_TORCH
+    assert "torch packed train" not in ragged[1]
     results = dict(meta=scaling.compare.machine_info(), runs=[run])
     text = scaling.render(results)
     assert "T varies" in text and f"(commit {results['meta']['git'] or 'unknown'})" in text
+    assert "ragged batch" in text and "us/real step" in text
+    assert ("n/t" in text) == HAS_TORCH
     if _has("matplotlib"):
         assert scaling.plot(results, tmp_path / "s.png")
         assert (tmp_path / "s.png").stat().st_size > 1000
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="the ragged workload compares with PyTorch")
+def test_ragged_workload_matches_packed_torch_and_catches_a_difference():
+    sys.path.insert(0, str(BENCH))
+    try:
+        from _compare.impls import MismatchError
+        from _compare.ragged import RaggedRun, ragged_lengths
+    finally:
+        sys.path.remove(str(BENCH))
+    lengths = ragged_lengths(5, 2, 9, seed=3)
+    assert lengths.max() == 9 and lengths.min() >= 2
+    run = RaggedRun("LSTM", lengths, 3, 4, BACKENDS[0])
+    assert run.tokens == lengths.sum() and run.X.shape == (5, 9, 3)
+    report = run.check()
+    assert set(report) == {"torch packed", "torch padded", "grad"}
+    fns = run.fns(packed_train=False)
+    assert "torch packed train" not in fns and "torch packed train" in run.skipped
+    assert np.isfinite(fns["fastrnn train"]()) and np.isfinite(fns["torch padded train"]())
+    run.layer.params["weight_hh_l0"][0, 0] += 0.5
+    with pytest.raises(MismatchError, match="differs"):
+        run.check()
 
 
 # ------------------------------------------------------------------ cold start
