@@ -203,7 +203,7 @@ def check_batch_sizes(batch_sizes, T, B, func):
     return bs
 
 
-# ---------------------------------------------------------------------------- host <-> device copies
+# ---------------------------------------------------------------------------- host-device copies
 class Transfers:
     """Counts of the host-device copies made while a :func:`transfers` block runs.
 
