@@ -125,6 +125,15 @@ def test_device_step_float32_matches_numpy():
         assert_close(y, ref.step(x, ref_state)[0], np.float32, "y")
 
 
+def test_device_step_over_several_thread_blocks():
+    """33 units: a launch spans two blocks along the units, the last one mostly idle."""
+    layers = [GRU(I, 33, reset_after=False, dtype=np.float64, backend=bk, random_state=1).eval()
+              for bk in ("numpy", "cuda")]
+    sr, sd = layers[0].init_state(B), layers[1].init_state(B)
+    for x in np.random.RandomState(2).randn(2, B, I):
+        assert_close(layers[1].step(x, sd)[0], layers[0].step(x, sr)[0], np.float64, "y")
+
+
 @pytest.mark.parametrize("name", ["lstm", "gru-v1", "indrnn-relu"])
 def test_changed_weights_are_uploaded_before_the_next_step(name):
     """The weights are compared with the uploaded ones at every step: a change in place (even

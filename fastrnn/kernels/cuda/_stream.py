@@ -172,10 +172,13 @@ def _param_names(spec, params):
 
 
 def _same_bits(a, b):
-    """Whether ``a`` has the shape, dtype and bytes of the C-contiguous ``b``."""
+    """Whether ``a`` has the shape, dtype and bytes of the C-contiguous ``b`` (compared as unsigned
+    integers of the item size: ``-0.0`` differs from ``0.0`` and a NaN equals itself)."""
     a = np.ascontiguousarray(a)
-    return (a.shape == b.shape and a.dtype == b.dtype
-            and np.array_equal(a.reshape(-1).view(np.uint8), b.reshape(-1).view(np.uint8)))
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    bits = np.dtype(f"u{a.dtype.itemsize}") if a.dtype.itemsize in (1, 2, 4, 8) else np.uint8
+    return np.array_equal(a.reshape(-1).view(bits), b.reshape(-1).view(bits))
 
 
 class Stepper:
@@ -223,7 +226,7 @@ class Stepper:
 
     # -------------------------------------------------------------- launches
     def _launches(self, cur, scratch):
-        """``[(kernel, grid, block, args), ...]`` of a step that reads state copy ``cur``."""
+        """``[(configured kernel, args), ...]`` of a step that reads state copy ``cur``."""
         spec = self.spec
         L, B, H = spec.num_layers, self.state.batch_size, spec.hidden_size
         grid, block = dev.grid2(B, H)
@@ -251,7 +254,7 @@ class Stepper:
                                             hn)))
             else:
                 out.append((_indrnn_step, (x, wih, rec, b1, bool(spec.relu), h, hn)))
-        return [(kernel, grid, block, args) for kernel, args in out]
+        return [(kernel[grid, block], args) for kernel, args in out]
 
     # -------------------------------------------------------------- the state
     def zero_state(self):
@@ -283,8 +286,8 @@ class Stepper:
         s.before_device_step()
         dev.upload(s.x, self.d_x)
         cur = self.cur
-        for kernel, grid, block, args in self.launches[cur]:
-            kernel[grid, block](*args)
+        for kernel, args in self.launches[cur]:
+            kernel(*args)
         dev.download(self.out[cur], s.out)
         self.cur = 1 - cur
         s.after_device_step()
