@@ -219,3 +219,14 @@ def test_a_non_finite_input_changes_nothing_and_copies_nothing():
     ref.step(x, ref_state)
     assert_close(layer.step(x, state)[0], ref.step(x, ref_state)[0], np.float64, "next step")
     assert not np.array_equal(y0, state.out)
+
+
+def test_a_stack_with_connections_steps_with_the_host_level_kernels():
+    """With connections between the layers each layer steps on its own (the host-level path,
+    a plain StreamState); the outputs still follow the numpy backend."""
+    layers = [LSTM(I, H, 2, skip="residual", dtype=np.float64, backend=bk, random_state=0).eval()
+              for bk in ("numpy", "cuda")]
+    sr, sd = layers[0].init_state(B), layers[1].init_state(B)
+    assert type(sd).__name__ == "StreamState"
+    for x in np.random.RandomState(10).randn(2, B, I):
+        assert_close(layers[1].step(x, sd)[0], layers[0].step(x, sr)[0], np.float64, "y")
