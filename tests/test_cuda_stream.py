@@ -197,6 +197,17 @@ def test_host_writes_and_reads_of_the_state_and_reset():
     Y_ref, _ = ref.forward(X[2][:, None, :], h0=(new_h, np.zeros_like(c1)))
     assert_close(y, Y_ref[:, 0], np.float64, "y after a write")
 
+    state.h = new_h.copy()  # replaced right after a step, before any read: c must stay current
+    c_now = state.c.copy()
+    assert np.array_equal(state.h, new_h)
+    y, _ = layer.step(X[0], state)
+    Y_ref, _ = ref.forward(X[0][:, None, :], h0=(new_h, c_now))
+    assert_close(y, Y_ref[:, 0], np.float64, "y after replacing h")
+    state.h = np.zeros((1, B, H))
+    with pytest.raises(ValueError, match=r"state.h must have shape \(2, 2, 3\).*got \(1, 2, 3\)"):
+        layer.step(X[0], state)
+    state.h = np.zeros((2, B, H))
+
     with dev.transfers() as moved:
         state.reset()
         y, _ = layer.step(X[0], state)

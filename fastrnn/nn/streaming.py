@@ -92,8 +92,7 @@ class DeviceStreamState(StreamState):
 
     @h.setter
     def h(self, value):
-        self._h = value
-        self._assigned = True
+        self._assign("_h", value)
 
     @property
     def c(self):
@@ -102,7 +101,14 @@ class DeviceStreamState(StreamState):
 
     @c.setter
     def c(self, value):
-        self._c = value
+        self._assign("_c", value)
+
+    def _assign(self, name, value):
+        # bring the other array up to date first: the next step uploads both
+        if self._stepper is not None and not self._host_current:
+            self._stepper.download_state(self._h, self._c)
+            self._host_current = True
+        setattr(self, name, value)
         self._assigned = True
 
     def before_device_step(self):

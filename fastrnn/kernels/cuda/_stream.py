@@ -22,9 +22,9 @@ states stay on the device; reading ``state.h`` or ``state.c`` on the host downlo
 :class:`~fastrnn.nn.streaming.DeviceStreamState`).
 
 Stale weights never run. Before each step the layer's parameter arrays are compared with the host
-copy taken at the last upload (every element, bit for bit: a few microseconds for a small layer,
-the time to read the parameters once for a large one, and no device traffic); when any differs,
-all the weights are packed and uploaded again (one upload) before the step. So training a layer
+copy taken at the last upload (every element, bit for bit: host work in proportion to the number
+of parameters, and no device traffic); when any differs, all the weights are packed and uploaded
+again (one upload) before the step. So training a layer
 between steps, assigning to ``layer.params[...]`` in place or replacing an array, or
 :meth:`~fastrnn.nn.LSTM.load_state_dict`, all take effect at the next step.
 
@@ -264,17 +264,30 @@ class Stepper:
             if buf is not None and B * H:
                 dev.launch(_zero2, 2 * L * B, H, buf.reshape((2 * L * B, H)))
 
+    def _pairs(self, h, c):
+        pairs = [("h", h, self.hbuf[self.cur])]
+        if self.cbuf is not None:
+            pairs.append(("c", c, self.cbuf[self.cur]))
+        return pairs
+
     def download_state(self, h, c):
         """Copy the current ``h`` (and ``c``) of every layer into the host arrays."""
-        dev.download(self.hbuf[self.cur], h)
-        if self.cbuf is not None:
-            dev.download(self.cbuf[self.cur], c)
+        for _, host, d in self._pairs(h, c):
+            if host.flags.c_contiguous and host.dtype == d.dtype:
+                dev.download(d, host)
+            else:
+                host[...] = dev.download(d, np.empty(d.shape, d.dtype))
 
     def upload_state(self, h, c):
         """Copy the host arrays ``h`` (and ``c``) into the current device state."""
-        dev.upload(np.ascontiguousarray(h), self.hbuf[self.cur])
-        if self.cbuf is not None:
-            dev.upload(np.ascontiguousarray(c), self.cbuf[self.cur])
+        for name, host, d in self._pairs(h, c):
+            a = np.asarray(host)
+            if a.shape != d.shape:
+                raise ValueError(
+                    f"state.{name} must have shape {d.shape} (num_layers, batch_size, "
+                    f"hidden_size), got {a.shape}. Write into it (state.{name}[...] = values) "
+                    "instead of replacing it with an array of another shape.")
+            dev.upload(np.ascontiguousarray(a, dtype=d.dtype), d)
 
     # -------------------------------------------------------------- the step
     def __call__(self):
