@@ -19,6 +19,12 @@ LSTM 256, 32 streams of 64 steps, Adam, clipping at 5): one training step of
 :class:`fastrnn.train.Trainer` on a :class:`fastrnn.nn.SequenceNetwork` with ``backend="cuda"``
 against a plain PyTorch loop of the same model on the GPU; tokens per second.
 
+``stream``  streaming steps (:meth:`fastrnn.nn.LSTM.step`) of a two-layer LSTM and GRU, 32
+streams, 128 inputs, 256 units: the step that keeps the weights and states on the GPU (one upload
+of ``x_t``, one download of ``y_t``) against the host-level step it replaced (the backend's
+per-kernel functions, which copy per kernel call) and against PyTorch stepping the same module one
+step at a time from a host array to a host array, its state kept on the GPU; time per step.
+
 The outputs of both are compared before anything is timed (float32, relative error below 1e-4;
 the training step compares the input gradient). Each time is the median of ``--repeats`` calls
 after two warm-up calls. ``--smoke`` runs tiny shapes once, for the test suite, on numba-cuda's
@@ -38,6 +44,8 @@ SHAPES = {"B": (32, 100, 128, 256), "C": (64, 50, 256, 512)}
 SMOKE_SHAPES = {"B": (2, 3, 2, 3)}
 LM = dict(V=96, E=64, H=256, B=32, bptt=64, lr=1e-3, clip=5.0)
 SMOKE_LM = dict(V=5, E=2, H=3, B=2, bptt=3, lr=1e-3, clip=5.0)
+STREAM = dict(B=32, I=128, H=256, L=2, steps=20)
+SMOKE_STREAM = dict(B=2, I=2, H=3, L=2, steps=2)
 
 
 def _rel(a, b):
@@ -172,6 +180,65 @@ def lm_row(torch, device, c, repeats, sync, n_chunks=4):
     return row
 
 
+def stream_rows(torch, device, c, repeats, sync):
+    from fastrnn import nn
+    from fastrnn._backend import get_backend
+    from fastrnn.kernels import _driver
+
+    rows = []
+    B, I, H, L = c["B"], c["I"], c["H"], c["L"]
+    X = np.random.default_rng(3).standard_normal((c["steps"], B, I)).astype(np.float32)
+    for cell in ("LSTM", "GRU"):
+        torch.manual_seed(0)
+        module = getattr(torch.nn, cell)(I, H, num_layers=L)
+        layer = getattr(nn, cell).from_torch(module, backend="cuda", dtype=np.float32).eval()
+        module = module.to(device)
+        # the host-level step: the general driver over the backend's per-kernel functions
+        host_state = nn.StreamState(layer, B)
+        host_step = _driver.stream(get_backend("cuda"), layer._spec, layer.params, host_state)
+
+        def run_host():
+            host_state.reset()
+            for x in X:
+                host_state.x[...] = x
+                host_step()
+            return host_state.h[-1].copy()
+
+        state = layer.init_state(B)  # uploads the weights, once
+
+        def run_device():
+            state.reset()
+            for x in X:
+                y, _ = layer.step(x, state)
+            return y.copy()
+
+        def run_torch():
+            with torch.no_grad():
+                hc = None
+                for x in X:
+                    y, hc = module(torch.from_numpy(x[None]).to(device), hc)
+                    y = y[0].cpu().numpy()
+            return y
+
+        ref = run_torch()
+        err = max(_rel(run_device(), ref), _rel(run_host(), ref))
+        if err > 1e-4:
+            raise SystemExit(f"stream-{cell}: fastrnn and PyTorch disagree (relative error "
+                             f"{err:.2e}); nothing timed.")
+        n = len(X)
+        row = dict(config=f"stream-{cell}", shape=dict(B=B, I=I, H=H, L=L), rel_err=err,
+                   step_device=_median_seconds(run_device, repeats, sync) / n,
+                   step_host=_median_seconds(run_host, repeats, sync) / n,
+                   step_torch=_median_seconds(run_torch, repeats, sync) / n)
+        rows.append(row)
+        print(f"{row['config']:12s} per step: device {1e6 * row['step_device']:8.1f} us, "
+              f"host-level {1e6 * row['step_host']:8.1f} us (ratio "
+              f"{row['step_host'] / row['step_device']:.2f}), PyTorch "
+              f"{1e6 * row['step_torch']:8.1f} us (ratio "
+              f"{row['step_torch'] / row['step_device']:.2f})", flush=True)
+    return rows
+
+
 def _format(row):
     fwd = row["forward_torch"] / row["forward_fastrnn"]
     trn = row["train_torch"] / row["train_fastrnn"]
@@ -208,9 +275,11 @@ def main(argv=None):
           f"python {platform.python_version()}")
     rows = layer_rows(torch, device, SMOKE_SHAPES if args.smoke else SHAPES, repeats, sync)
     rows.append(lm_row(torch, device, SMOKE_LM if args.smoke else LM, repeats, sync))
+    stream = stream_rows(torch, device, SMOKE_STREAM if args.smoke else STREAM, repeats, sync)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(gpu=gpu, torch=torch.__version__, rows=rows), f, indent=1)
+            json.dump(dict(gpu=gpu, torch=torch.__version__, rows=rows, stream=stream), f,
+                      indent=1)
     return rows
 
 

@@ -45,8 +45,10 @@ The backends:
     one-call-per-layer streaming steps; present when the extension was built.
 ``cuda``
     numba-cuda kernels: a whole call stays on the device (:mod:`fastrnn.kernels.cuda._stack`);
-    imported only when asked for. A streaming step of minGRU, minLSTM or IndRNN runs on the host
-    (numpy's kernels: a few vector operations per step).
+    imported only when asked for. Its ``streams_on_device`` tells :meth:`fastrnn.nn.LSTM.init_state`
+    to make a ``fastrnn.nn.streaming.DeviceStreamState``, whose states and weights stay on the
+    device between steps (:mod:`fastrnn.kernels.cuda._stream`); in a stack with connections each
+    layer steps with the host-level kernels (minGRU, minLSTM and IndRNN: numpy's).
 
 A layer built with ``backend="auto"`` runs on ``$FASTRNN_BACKEND`` when that is set, else on the
 default, ``numba`` (``cython`` where Numba is not installed), except for the calls listed in
@@ -320,14 +322,20 @@ def _load(name):
         host = SimpleNamespace(**_kernels(["fastrnn.kernels.numpy_ref"]))
         k = SimpleNamespace(**kernels)
 
+        on_device = importlib.import_module("fastrnn.kernels.cuda._stream")
+
         def stream(spec, params, state):
-            # a streaming step of the element-wise cells is a few vector operations: on the host
+            # the layer's own state (fastrnn.nn.streaming.DeviceStreamState) steps on the device;
+            # a layer of a stack with connections steps with the host-level kernels (the
+            # element-wise cells: numpy's, a few vector operations per step)
+            if getattr(state, "_bind", None) is not None:
+                return on_device.stream(spec, params, state)
             return driver.stream(host if spec.kind in _ELEMENTWISE_KINDS else k, spec, params,
                                  state)
 
         # besides the general entry points, the whole-layer driver that keeps a call on the device
         return _general(name, kernels, forward=stack.forward, backward=stack.backward,
-                        stream=stream, stack_forward=stack.stack_forward,
+                        stream=stream, streams_on_device=True, stack_forward=stack.stack_forward,
                         stack_backward=stack.stack_backward)
     raise ValueError(f"unknown backend {name!r}; choose one of 'auto', {', '.join(map(repr, BACKENDS))}.")
 

@@ -527,8 +527,13 @@ def test_gpu_check_runs_on_the_simulator_and_compares_before_timing(tmp_path):
                           str(out)], env=env, cwd=tmp_path, capture_output=True, text=True,
                          timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
-    rows = json.loads(out.read_text())["rows"]
+    result = json.loads(out.read_text())
+    rows = result["rows"]
     assert [r["config"] for r in rows] == ["B-LSTM", "B-GRU", "lm"]
+    assert [r["config"] for r in result["stream"]] == ["stream-LSTM", "stream-GRU"]
+    for r in result["stream"]:  # both fastrnn steps agreed with PyTorch's before the timing
+        assert r["rel_err"] < 1e-4
+        assert all(r[k] > 0 for k in ("step_device", "step_host", "step_torch"))
     for r in rows[:2]:
         assert r["rel_err"] < 1e-4  # the same weights give the same outputs and gradients
         assert all(r[k] > 0 for k in ("forward_fastrnn", "forward_torch", "train_fastrnn",

@@ -605,9 +605,9 @@ def test_no_usable_gpu_is_explained(monkeypatch):
 
 # ---------------------------------------------------------------------------- element-wise cells
 @pytest.mark.parametrize("name", ["mingru-2x-bidir", "indrnn-tanh"])
-def test_elementwise_cells_stream_on_the_host_as_they_run_on_the_device(name):
-    """A streaming step of minGRU, minLSTM and IndRNN on the cuda backend (host arithmetic) gives
-    the outputs of the device forward."""
+def test_elementwise_cells_stream_as_they_run_on_the_device(name):
+    """A streaming step of minGRU, minLSTM and IndRNN on the cuda backend gives the outputs of the
+    device forward."""
     cls, kw = LAYERS[name]
     kw = {k: v for k, v in kw.items() if k not in ("bidirectional", "dropout")}
     layer = cls(2, 3, dtype=np.float64, backend="cuda", random_state=0, **kw).eval()

@@ -668,7 +668,7 @@ _MINIMAL_PARAMETERS = """
         which takes logarithms of the states; the scan here multiplies by the gates and never
         divides or takes a logarithm, so it is stable either way, and the identity is the default.
     dtype, backend, random_state
-        As for :class:`LSTM` (on ``"cuda"`` a streaming step of this cell runs on the host).
+        As for :class:`LSTM`.
     init : {"default", "pytorch"}, default "default"
         ``"default"``: Glorot-uniform weights, zero biases; ``"pytorch"``: uniform on
         ``±1/sqrt(H)``.
@@ -764,7 +764,7 @@ class IndRNN(_Elementwise):
     skip : {None, "residual", "dense", "highway"}, default None
         Connections between the stacked layers, as for :class:`LSTM`.
     dtype, backend, random_state
-        As for :class:`LSTM` (on ``"cuda"`` a streaming step of this cell runs on the host).
+        As for :class:`LSTM`.
     init : {"default", "pytorch"}, default "default"
         ``"default"``: Glorot-uniform ``W_ih``, ``u`` uniform on [0, 1) (each unit decays, none
         grows, at the start), zero biases; ``"pytorch"``: uniform on ``±1/sqrt(H)`` for every

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._backend import check_supports, get_backend, route
 
-__all__ = ["StreamState", "StreamingMixin"]
+__all__ = ["StreamState", "DeviceStreamState", "StreamingMixin"]
 
 
 class StreamState:
@@ -50,6 +50,91 @@ class StreamState:
         return self
 
 
+class DeviceStreamState(StreamState):
+    """A :class:`StreamState` whose carried states live on a GPU (``backend="cuda"``).
+
+    The bound step (:mod:`fastrnn.kernels.cuda._stream`) keeps ``h`` and ``c`` on the device and
+    writes only the top layer's output into ``out``: a step copies ``x`` up and ``out`` down, and
+    nothing else. ``h`` and ``c`` read as host arrays as usual: the first read after a step
+    downloads them. Writes into them are honoured too: the next step compares the arrays handed
+    out with what they held when handed out, and uploads them when they differ (or when ``h`` or
+    ``c`` was assigned a new array). Read them through the attributes after each step rather than
+    keeping the arrays across steps: a kept array is not refreshed by later steps.
+    """
+
+    def __init__(self, layer, batch_size):
+        self._stepper = None
+        super().__init__(layer, batch_size)
+        self._fresh()
+
+    def _fresh(self):
+        self._host_current = True  # the host arrays hold the device's state
+        self._seen = None          # copies of the host arrays as handed out since the last step
+        self._assigned = False     # h or c was replaced by a new array
+
+    def _bind(self, stepper):
+        """Attach the device step (its ``download_state``, ``upload_state`` and ``zero_state``),
+        whose device state starts at zero, as the host arrays do."""
+        self._stepper = stepper
+        self._fresh()
+
+    def _host_arrays(self):
+        if self._stepper is not None and not self._host_current:
+            self._stepper.download_state(self._h, self._c)
+            self._host_current = True
+        if self._seen is None:
+            self._seen = [a.copy() for a in (self._h, self._c) if a is not None]
+
+    @property
+    def h(self):
+        self._host_arrays()
+        return self._h
+
+    @h.setter
+    def h(self, value):
+        self._assign("_h", value)
+
+    @property
+    def c(self):
+        self._host_arrays()
+        return self._c
+
+    @c.setter
+    def c(self, value):
+        self._assign("_c", value)
+
+    def _assign(self, name, value):
+        # bring the other array up to date first: the next step uploads both
+        if self._stepper is not None and not self._host_current:
+            self._stepper.download_state(self._h, self._c)
+            self._host_current = True
+        setattr(self, name, value)
+        self._assigned = True
+
+    def before_device_step(self):
+        """Called by the device step before it runs: uploads host changes of ``h`` and ``c``."""
+        seen = self._seen
+        if self._assigned or (seen is not None and not all(
+                np.array_equal(a, s) for a, s in zip((self._h, self._c), seen))):
+            self._stepper.upload_state(self._h, self._c)
+        self._seen, self._assigned = None, False
+
+    def after_device_step(self):
+        """Called by the device step after it ran: the host arrays are now behind."""
+        self._host_current = False
+
+    def reset(self):
+        """Start new sequences: zero the carried state (on the device, no copy)."""
+        self._h[...] = 0.0
+        if self._c is not None:
+            self._c[...] = 0.0
+        if self._stepper is not None:
+            self._stepper.zero_state()
+        self._fresh()
+        self.steps = 0
+        return self
+
+
 class StreamingMixin:
     """Adds :meth:`init_state` and :meth:`step` to the recurrent layers."""
 
@@ -57,7 +142,7 @@ class StreamingMixin:
         """Preallocate a :class:`StreamState` for ``batch_size`` parallel streams (zero state).
 
         The weights are read when the state is made: a later change of the parameters (training)
-        needs a new state.
+        needs a new state (with ``backend="cuda"`` a change is picked up at the next step).
         """
         if self.bidirectional:
             raise ValueError(
@@ -68,12 +153,17 @@ class StreamingMixin:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         name = route(self.backend, "step", self._spec.kind)
         check_supports(name, self._spec.kind, self.backend)
-        state = StreamState(self, batch_size)
+        bk = get_backend(name)
         if getattr(self, "skip", None) is None:
-            state._step = get_backend(name).stream(self._spec, self.params, state)
-        else:  # each layer's step, joined by the connections (which write state.out)
+            # a backend that streams on its device keeps the carried state there
+            on_device = getattr(bk, "streams_on_device", False)
+            state = (DeviceStreamState if on_device else StreamState)(self, batch_size)
+            state._step = bk.stream(self._spec, self.params, state)
+        else:
+            # each layer's step, joined by the connections (which write state.out)
+            state = StreamState(self, batch_size)
             from ._skip import Stream
-            state._step = Stream(get_backend(name), self._spec, self.params, self.skip, state)
+            state._step = Stream(bk, self._spec, self.params, self.skip, state)
         state.backend = self.last_backend_ = name
         return state
 
@@ -114,6 +204,6 @@ class StreamingMixin:
                 "x holds a non-finite value (or one too large for the layer's "
                 f"{np.dtype(self.dtype).name}); pass finite inputs.")
         state.steps += 1
-        if getattr(self, "skip", None) is None:
+        if getattr(self, "skip", None) is None and not isinstance(state, DeviceStreamState):
             np.copyto(state.out, state.h[-1])
         return state.out, state

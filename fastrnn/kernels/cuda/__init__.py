@@ -7,8 +7,9 @@ arrays passed in. The layers do not call them: with ``backend="cuda"`` a layer r
 forward and backward (all layers and directions, input projections and weight gradients included)
 through :mod:`._stack`, which keeps the arrays on the device for the whole call and copies once each
 way; both share the time loops (the ``*_device`` functions of :mod:`.rnn`, :mod:`.lstm`,
-:mod:`.gru`). :mod:`fastrnn._backend` imports this package only when ``backend="cuda"`` is asked
-for (or when it lists the backends).
+:mod:`.gru`). A layer's streaming step runs in :mod:`._stream`, which keeps the weights and the
+carried states on the device between steps. :mod:`fastrnn._backend` imports this package only
+when ``backend="cuda"`` is asked for (or when it lists the backends).
 
 Importing raises ``ImportError`` with the reason when the backend cannot run: numba-cuda is not
 installed, or there is neither a CUDA driver with a usable GPU nor the numba-cuda simulator

@@ -7,10 +7,12 @@ would break float64 parity and the gradient checks.
 
 Next to them, the device functions every element-wise cell kernel shares (which thread computes
 which unit, the rows of finished sequences). The rest of the module is host-side help used by
-:mod:`.rnn`, :mod:`.lstm`, :mod:`.gru` and :mod:`._stack`: checking the host arrays, moving them to
-and from the device once per call, and choosing launch shapes.
+:mod:`.rnn`, :mod:`.lstm`, :mod:`.gru`, :mod:`._stack` and :mod:`._stream`: checking the host
+arrays, choosing launch shapes, and moving arrays to and from the device, every copy through
+:func:`upload` and :func:`download`, which :func:`transfers` counts.
 """
 
+import contextlib
 import math
 
 import numpy as np
@@ -201,9 +203,97 @@ def check_batch_sizes(batch_sizes, T, B, func):
     return bs
 
 
+# ---------------------------------------------------------------------------- host-device copies
+class Transfers:
+    """Counts of the host-device copies made while a :func:`transfers` block runs.
+
+    Attributes
+    ----------
+    uploads, downloads : int
+        Copies host to device and device to host.
+    upload_bytes, download_bytes : int
+        Bytes they moved.
+    """
+
+    def __init__(self):
+        self.uploads = self.upload_bytes = self.downloads = self.download_bytes = 0
+
+    def __repr__(self):
+        return (f"Transfers(uploads={self.uploads}, upload_bytes={self.upload_bytes}, "
+                f"downloads={self.downloads}, download_bytes={self.download_bytes})")
+
+
+#: the :class:`Transfers` of the :func:`transfers` blocks now open (nested blocks all count)
+_counting = []
+
+
+@contextlib.contextmanager
+def transfers():
+    """Count the host-device copies of the backend made inside the ``with`` block.
+
+    Every copy of the CUDA backend goes through :func:`upload` and :func:`download`, so the counts
+    are complete for everything the package moves (a kernel is never launched with a host array,
+    which numba-cuda would copy implicitly).
+
+    Yields
+    ------
+    Transfers
+        Updated as the copies happen; read it inside or after the block.
+
+    Examples
+    --------
+    >>> with transfers() as moved:  # doctest: +SKIP
+    ...     y, state = layer.step(x, state)
+    >>> moved.uploads, moved.downloads  # doctest: +SKIP
+    (1, 1)
+    """
+    counts = Transfers()
+    _counting.append(counts)
+    try:
+        yield counts
+    finally:
+        _counting.remove(counts)
+
+
+def _count(up, nbytes):
+    for counts in _counting:
+        if up:
+            counts.uploads += 1
+            counts.upload_bytes += nbytes
+        else:
+            counts.downloads += 1
+            counts.download_bytes += nbytes
+
+
+def upload(host, out=None):
+    """Copy the C-contiguous host array ``host`` to the device: into the device array ``out`` of
+    the same shape and dtype, or into a new one. The one place where the backend copies to the
+    device (counted by :func:`transfers`).
+
+    Returns
+    -------
+    device array
+        ``out``, or the new array.
+    """
+    _count(True, host.nbytes)
+    if out is None:
+        return cuda.to_device(host)
+    out.copy_to_device(host)
+    return out
+
+
+def download(dev, host):
+    """Copy the device array ``dev`` into the C-contiguous host array ``host`` of the same shape
+    and dtype. The one place where the backend copies from the device (counted by
+    :func:`transfers`). Returns ``host``."""
+    _count(False, host.nbytes)
+    dev.copy_to_host(host)
+    return host
+
+
 def to_device(arr, dt):
     """Copy a host array to the device (made C-contiguous in dtype ``dt`` first)."""
-    return cuda.to_device(np.ascontiguousarray(arr, dtype=dt))
+    return upload(np.ascontiguousarray(arr, dtype=dt))
 
 
 def to_device_t(arr, dt):
@@ -226,23 +316,24 @@ def states_to_device(hs, dt):
 
     Only ``hs[0]`` is an input; the other steps are written by the kernels, so they are not copied.
     """
-    d = cuda.device_array(hs.shape, dt)
+    d = empty(hs.shape, dt)
     if hs.shape[1] and hs.shape[2]:
-        d[0].copy_to_device(np.ascontiguousarray(hs[0], dtype=dt))
+        upload(np.ascontiguousarray(hs[0], dtype=dt), d[0])
     return d
 
 
 def empty(shape, dt):
-    """Uninitialised device scratch (each kernel writes it before reading it)."""
+    """Uninitialised device scratch (each kernel writes it before reading it); allocating copies
+    nothing."""
     return cuda.device_array(shape, dt)
 
 
 def copy_back(*pairs):
     """Copy each device array of the ``(device, host)`` pairs into its host array, in place."""
-    for dev, host in pairs:
+    for d, host in pairs:
         if host.size == 0:
             continue
         if host.flags.c_contiguous:
-            dev.copy_to_host(host)
+            download(d, host)
         else:
-            host[...] = dev.copy_to_host()
+            host[...] = download(d, np.empty(host.shape, host.dtype))

@@ -325,8 +325,8 @@ def stack_forward(cell, params, x, lengths, batch_sizes, h0, c0=None, hmasks=Non
     inputs = [x, h0, c0 if cell == "lstm" else None]
     inputs += [w for unit in weights for w in unit] + hmasks + drops
     flat, spans = _pack(inputs, dt)
-    d_in = _views(cuda.to_device(flat), spans)
-    lens = cuda.to_device(np.ascontiguousarray(lengths, dtype=np.int64))
+    d_in = _views(dev.upload(flat), spans)
+    lens = dev.upload(np.ascontiguousarray(lengths, dtype=np.int64))
     d_x, d_h0, d_c0 = d_in[:3]
     d_w = [tuple(d_in[3 + 5 * k:3 + 5 * (k + 1)]) for k in range(U)]
     d_hmask = d_in[3 + 5 * U:3 + 6 * U]
@@ -384,8 +384,7 @@ def stack_forward(cell, params, x, lengths, batch_sizes, h0, c0=None, hmasks=Non
                 dev.launch(_copy2, B, H, unit["cs"][T], d_cn[k])
         inp = out
 
-    host = np.empty(total, dt)
-    d_out.copy_to_host(host)
+    host = dev.download(d_out, np.empty(total, dt))
     y, hn, cn = _views(host, out_spans)
     cache = StackCache(cell=cell, dt=dt, T=T, B=B, H=H, D=D, L=L, batch_sizes=bs, lens=lens,
                        weights=d_w, units=units, drops=d_drop, relu=bool(relu), gates_on=gates_on,
@@ -472,7 +471,7 @@ def stack_backward(cache, dy, dhn, dcn=None):
 
     # one upload
     flat, in_spans = _pack([dy, dhn, dcn if has_c else None], dt)
-    d_dy, d_dhn, d_dcn = _views(cuda.to_device(flat), in_spans)
+    d_dy, d_dhn, d_dcn = _views(dev.upload(flat), in_spans)
 
     # everything that goes back, in one device buffer: dx, dh0, dc0, then the parameter gradients
     shapes = [(T, B, c.input_size), (U, B, H), (U, B, H) if has_c else None]
@@ -554,8 +553,7 @@ def stack_backward(cache, dy, dhn, dcn=None):
                 _launch_steps(_gather_add, T, B, size, dx_rev, c.lens, True, dinp)
         dout = dinp
 
-    host = np.empty(total, dt)
-    d_out.copy_to_host(host)
+    host = dev.download(d_out, np.empty(total, dt))
     outs = _views(host, out_spans)
     grads = [tuple(outs[3 + 5 * k:3 + 5 * (k + 1)]) for k in range(U)]
     return outs[0], outs[1], outs[2], grads
