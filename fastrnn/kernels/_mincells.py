@@ -121,10 +121,72 @@ def _elementwise(fn, Tm, work, *args):
     run_parts(fn, [(*args, lo, hi) for lo, hi in _bounds(Tm, _time_parts(work))])
 
 
+def _project_part(x2, w, bias, xp2, lo, hi):
+    np.dot(x2[lo:hi], w.T, out=xp2[lo:hi])
+    xp2[lo:hi] += bias
+
+
+def _project(params, x, sfx):
+    """``x W_ih^T + b_ih`` of all steps, shape (T, B, G*H): one matrix product per thread, each on
+    a range of the ``T * B`` rows (the layer runs BLAS on one thread)."""
+    Tm, B, size = x.shape
+    w = params["weight_ih" + sfx]
+    xp2 = np.empty((Tm * B, w.shape[0]), x.dtype)
+    x2 = x.reshape(Tm * B, size)
+    run_parts(_project_part, [(x2, w, params["bias_ih" + sfx], xp2, lo, hi)
+                              for lo, hi in _bounds(Tm * B, _time_parts(xp2.size))])
+    return xp2.reshape(Tm, B, -1)
+
+
+def _input_grads_part(d2, x2, w, dx2, dw, db, lo, hi):
+    np.dot(d2[lo:hi].T, x2[lo:hi], out=dw)
+    np.sum(d2[lo:hi], axis=0, out=db)
+    np.dot(d2[lo:hi], w, out=dx2[lo:hi])
+
+
+def _input_grads(params, grads, unit, dxp):
+    """Weight, bias and input gradients from the pre-activation gradients ``dxp`` (T, B, G*H), as
+    :func:`fastrnn.kernels._driver._input_grads` does, with the ``T * B`` rows split over the
+    threads: each part's products and sums, then the sum of the parts' weight and bias gradients.
+    Returns the input gradient (T, B, size)."""
+    parts = _time_parts(dxp.size)
+    if parts == 1:
+        return _driver._input_grads(params, grads, unit, dxp, None, None)
+    sfx, x = unit["sfx"], unit["x"]
+    Tm, B, size = x.shape
+    GH = dxp.shape[2]
+    bounds = _bounds(Tm * B, parts)
+    dw = np.empty((len(bounds), GH, size), x.dtype)
+    db = np.empty((len(bounds), GH), x.dtype)
+    dx2 = np.empty((Tm * B, size), x.dtype)
+    run_parts(_input_grads_part, [(dxp.reshape(Tm * B, GH), x.reshape(Tm * B, size),
+                                   params["weight_ih" + sfx], dx2, dw[i], db[i], lo, hi)
+                                  for i, (lo, hi) in enumerate(bounds)])
+    np.sum(dw, axis=0, out=grads["weight_ih" + sfx])
+    np.sum(db, axis=0, out=grads["bias_ih" + sfx])
+    return dx2.reshape(Tm, B, size)
+
+
+def _fused(k, spec, Tm, B, H):
+    """The fused kernel pair of the cell (``min*_forward``, ``min*_backward``) and the rows of each
+    part, where the backend has them and the scan runs lane by lane; else None."""
+    fwd = getattr(k, spec.kind + "_forward", None)
+    if fwd is None:
+        return None
+    mode, parts = scan_plan(Tm, B, B * H)
+    if mode != "lanes" and parts > 1 and Tm >= 2:
+        return None
+    return fwd, getattr(k, spec.kind + "_backward"), _bounds(B, parts)
+
+
 def _scan_forward(k, spec, params, sfx, x, hs, cs, batch_sizes, mask):
     Tm, B, _ = x.shape
     H, dt = spec.hidden_size, spec.dtype
-    xp = _driver._project(params, x, sfx, rec_bias=False)
+    xp = _project(params, x, sfx)
+    fused = _fused(k, spec, Tm, B, H)
+    if fused is not None:
+        run_parts(fused[0], [(xp, batch_sizes, spec.cand, hs, lo, hi) for lo, hi in fused[2]])
+        return dict(xp=xp, fused=fused)
     a = np.empty((Tm, B, H), dt)
     b = np.empty((Tm, B, H), dt)
     gates = k.mingru_gates if spec.kind == "mingru" else k.minlstm_gates
@@ -155,12 +217,16 @@ def grad_scan(k, a, dy, dh):
 
 def _scan_backward(k, spec, params, grads, unit, dy, dh, dc, batch_sizes):
     Tm, B, H = dy.shape
-    g = grad_scan(k, unit["a"], dy, dh)
     xp = unit["xp"]
     dxp = np.empty_like(xp)
+    if unit.get("fused") is not None:
+        run_parts(unit["fused"][1], [(xp, unit["hs"], dy, batch_sizes, spec.cand, dh, dxp, lo, hi)
+                                     for lo, hi in unit["fused"][2]])
+        return _input_grads(params, grads, unit, dxp)
+    g = grad_scan(k, unit["a"], dy, dh)
     fn = k.mingru_grads if spec.kind == "mingru" else k.minlstm_grads
     _elementwise(fn, Tm, xp.size, xp, unit["hs"], g, batch_sizes, spec.cand, dxp)
-    return _driver._input_grads(params, grads, unit, dxp, None, None)
+    return _input_grads(params, grads, unit, dxp)
 
 
 def _indrnn_u(params, sfx, hmask, B):

@@ -17,6 +17,16 @@ The backward runs the same scan on the reversed recurrence of the gradients (see
 ``l0, l1``), so that the caller can run disjoint ranges on separate threads (the kernels release
 the GIL).
 
+The fused kernels ``min*_forward`` and ``min*_backward`` do the three in one pass over memory for
+rows ``b0 <= r < b1`` of the batch (a part of the rows per thread): the forward computes each
+step's coefficients and applies them at once, the backward recomputes them from ``xp`` while it
+runs the gradient recurrence backwards in time and writes the pre-activation gradients on the
+way, so that neither ``a``, ``b`` nor the gradients of the states are ever stored. In float32,
+minGRU's logistic function and candidate run on 16 lanes at a time with the rational function of
+:mod:`fastrnn.kernels._vmath` (relative error below 4e-7, as in the float32 LSTM and GRU
+kernels); float64, and minLSTM in both types, use the scalar functions of
+:mod:`fastrnn.kernels._cellmath`.
+
 IndRNN, ``h_t = act(W x_t + u * h_{t-1} + b)`` with a vector ``u``, is not linear, but its
 units are independent: ``indrnn_forward`` and ``indrnn_backward`` run rows ``b0 <= b < b1`` of the
 batch sequentially over time.
@@ -28,7 +38,14 @@ zero pre-activation gradients. The numpy twins in :mod:`fastrnn.kernels.numpy_re
 signatures.
 """
 
-from ._jit import mingru_ab, mingru_bwd, minlstm_ab, minlstm_bwd, njit, rnn_act, rnn_dact
+from numba import types
+from numba.extending import overload
+
+from .._config import NUMBA_OPTS
+from ._jit import (mingru_ab, mingru_bwd, minlstm_ab, minlstm_bwd, njit, njit_inline, rnn_act,
+                   rnn_dact)
+from ._simd import vfma, vgt_select, vload_n, vsplat, vstore_n, vzero
+from ._vmath import vsigmoid
 
 
 @njit
@@ -231,3 +248,212 @@ def indrnn_backward(dy, hs, u, batch_sizes, relu, dxp, dh, du, b0, b1):
                     dh[r, j] = d * u[r, j]
                 else:
                     dxp[t, r, j] = 0.0
+
+
+# ---------------------------------------------------------------------------------------------------
+# Fused kernels (Numba backend): gates, recurrence and, in the backward, the gradient recurrence
+# and the pre-activation gradients of rows b0 <= r < b1 in one pass. The row helpers take flat
+# arrays and offsets; their float32 forms work on 16 units at a time.
+# ---------------------------------------------------------------------------------------------------
+
+_OV = dict(inline="always", jit_options={k: v for k, v in NUMBA_OPTS.items() if k != "cache"})
+
+
+@njit_inline
+def _vcandidate(x, cand):
+    """:func:`candidate` of 16 float32 lanes: ``x + 0.5`` where ``x >= 0``, else ``sigmoid(x)``
+    (with ``cand``); ``x`` itself without."""
+    if cand:
+        return vgt_select(vzero(), x, vsigmoid(x), x + vsplat(0.5))
+    return x
+
+
+@njit_inline
+def _vdcandidate(x, cand):
+    """Derivative of :func:`_vcandidate` at 16 float32 lanes."""
+    one = vsplat(1.0)
+    if cand:
+        s = vsigmoid(x)
+        return vgt_select(vzero(), x, s * (one - s), one)
+    return one
+
+
+@njit_inline
+def _mingru_row_fwd_f32(xp, xo, hs, hp, hn, H, cand):
+    one = vsplat(1.0)
+    for j in range(0, H, 16):
+        m = min(16, H - j)
+        z = vsigmoid(vload_n(xp, xo + j, m))
+        c = _vcandidate(vload_n(xp, xo + H + j, m), cand)
+        vstore_n(hs, hn + j, vfma(one - z, vload_n(hs, hp + j, m), z * c), m)
+
+
+@njit_inline
+def _mingru_row_bwd_f32(xp, xo, hs, hp, dy, do, dh, dho, dxp, H, cand):
+    one = vsplat(1.0)
+    for j in range(0, H, 16):
+        m = min(16, H - j)
+        az = vload_n(xp, xo + j, m)
+        ah = vload_n(xp, xo + H + j, m)
+        z = vsigmoid(az)
+        g = vload_n(dy, do + j, m) + vload_n(dh, dho + j, m)
+        gz = g * z
+        dz = gz * (one - z)
+        vstore_n(dxp, xo + j, dz * (_vcandidate(ah, cand) - vload_n(hs, hp + j, m)), m)
+        vstore_n(dxp, xo + H + j, gz * _vdcandidate(ah, cand), m)
+        vstore_n(dh, dho + j, g - gz, m)
+
+
+@njit_inline
+def _row_fwd_any(xp, xo, hs, hp, hn, H, cand, lstm):
+    for j in range(H):
+        if lstm:
+            a, b = minlstm_ab(xp[xo + j], xp[xo + H + j], xp[xo + 2 * H + j], cand)
+        else:
+            a, b = mingru_ab(xp[xo + j], xp[xo + H + j], cand)
+        hs[hn + j] = a * hs[hp + j] + b
+
+
+@njit_inline
+def _row_bwd_any(xp, xo, hs, hp, dy, do, dh, dho, dxp, H, cand, lstm):
+    for j in range(H):
+        g = dy[do + j] + dh[dho + j]
+        if lstm:
+            a, _ = minlstm_ab(xp[xo + j], xp[xo + H + j], xp[xo + 2 * H + j], cand)
+            dxp[xo + j], dxp[xo + H + j], dxp[xo + 2 * H + j] = minlstm_bwd(
+                g, xp[xo + j], xp[xo + H + j], xp[xo + 2 * H + j], hs[hp + j], cand)
+        else:
+            a, _ = mingru_ab(xp[xo + j], xp[xo + H + j], cand)
+            dxp[xo + j], dxp[xo + H + j] = mingru_bwd(g, xp[xo + j], xp[xo + H + j],
+                                                      hs[hp + j], cand)
+        dh[dho + j] = a * g
+
+
+def _mingru_row_fwd(xp, xo, hs, hp, hn, H, cand):
+    """One minGRU row of one step: ``hs[hn:hn+H]`` from the pre-activations ``xp[xo:xo+2H]`` and
+    the previous state ``hs[hp:hp+H]`` (flat arrays); 16 lanes at a time in float32."""
+
+
+def _mingru_row_bwd(xp, xo, hs, hp, dy, do, dh, dho, dxp, H, cand):
+    """One minGRU row of one step of the backward: ``g = dy[do:] + dh[dho:]`` (the gradient
+    arriving at the state), the pre-activation gradients into ``dxp[xo:xo+2H]``, and ``a * g``, the
+    gradient of the previous state, into ``dh[dho:]`` (flat arrays); 16 lanes at a time in
+    float32."""
+
+
+@overload(_mingru_row_fwd, **_OV)
+def _ov_mingru_row_fwd(xp, xo, hs, hp, hn, H, cand):
+    if xp.dtype == types.float32:
+        return lambda xp, xo, hs, hp, hn, H, cand: _mingru_row_fwd_f32(xp, xo, hs, hp, hn, H, cand)
+    return lambda xp, xo, hs, hp, hn, H, cand: _row_fwd_any(xp, xo, hs, hp, hn, H, cand, False)
+
+
+@overload(_mingru_row_bwd, **_OV)
+def _ov_mingru_row_bwd(xp, xo, hs, hp, dy, do, dh, dho, dxp, H, cand):
+    if xp.dtype == types.float32:
+        return (lambda xp, xo, hs, hp, dy, do, dh, dho, dxp, H, cand:
+                _mingru_row_bwd_f32(xp, xo, hs, hp, dy, do, dh, dho, dxp, H, cand))
+    return (lambda xp, xo, hs, hp, dy, do, dh, dho, dxp, H, cand:
+            _row_bwd_any(xp, xo, hs, hp, dy, do, dh, dho, dxp, H, cand, False))
+
+
+@njit
+def _fused_forward(xp, batch_sizes, cand, hs, b0, b1, lstm):
+    T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
+    GH = xp.shape[2]
+    xf = xp.reshape(xp.size)
+    hf = hs.reshape(hs.size)
+    for t in range(T):
+        n = batch_sizes[t]
+        for r in range(b0, b1):
+            hp = (t * B + r) * H
+            hn = hp + B * H
+            if r >= n:  # a finished row carries its state
+                for j in range(H):
+                    hf[hn + j] = hf[hp + j]
+            elif lstm:
+                _row_fwd_any(xf, (t * B + r) * GH, hf, hp, hn, H, cand, True)
+            else:
+                _mingru_row_fwd(xf, (t * B + r) * GH, hf, hp, hn, H, cand)
+
+
+@njit
+def _fused_backward(xp, hs, dy, batch_sizes, cand, dh, dxp, b0, b1, lstm):
+    T, B, H = dy.shape
+    GH = xp.shape[2]
+    xf = xp.reshape(xp.size)
+    hf = hs.reshape(hs.size)
+    yf = dy.reshape(dy.size)
+    df = dh.reshape(dh.size)
+    gf = dxp.reshape(dxp.size)
+    for t in range(T - 1, -1, -1):
+        n = batch_sizes[t]
+        for r in range(b0, b1):
+            o = t * B + r
+            if r >= n:  # a finished row: a = 1, zero pre-activation gradients
+                for j in range(H):
+                    df[r * H + j] += yf[o * H + j]
+                for j in range(GH):
+                    gf[o * GH + j] = 0.0
+            elif lstm:
+                _row_bwd_any(xf, o * GH, hf, o * H, yf, o * H, df, r * H, gf, H, cand, True)
+            else:
+                _mingru_row_bwd(xf, o * GH, hf, o * H, yf, o * H, df, r * H, gf, H, cand)
+
+
+@njit
+def mingru_forward(xp, batch_sizes, cand, hs, b0, b1):
+    """minGRU forward of rows ``b0 <= r < b1`` over all steps: the coefficients of
+    :func:`mingru_gates` and the recurrence of :func:`scan_range` in one pass.
+
+    Parameters
+    ----------
+    xp : ndarray of shape (T, B, 2*H)
+        Pre-activations, as in :func:`mingru_gates`; C-contiguous, as are the other arrays.
+    batch_sizes : ndarray of shape (T,), int64
+    cand : bool
+    hs : ndarray of shape (T+1, B, H)
+        States; ``hs[0]`` is read, ``hs[1:]`` written (rows ``b0 .. b1-1``).
+    b0, b1 : int
+    """
+    _fused_forward(xp, batch_sizes, cand, hs, b0, b1, False)
+
+
+@njit
+def minlstm_forward(xp, batch_sizes, cand, hs, b0, b1):
+    """minLSTM forward of rows ``b0 <= r < b1``; ``xp`` of shape (T, B, 3*H). Otherwise as
+    :func:`mingru_forward`."""
+    _fused_forward(xp, batch_sizes, cand, hs, b0, b1, True)
+
+
+@njit
+def mingru_backward(xp, hs, dy, batch_sizes, cand, dh, dxp, b0, b1):
+    """minGRU backward of rows ``b0 <= r < b1``: the gradient recurrence
+    ``g_t = dy_t + a_{t+1} g_{t+1}`` from ``g_{T-1} = dy_{T-1} + dh_n``, backwards in time, with the
+    coefficients recomputed from ``xp`` and the pre-activation gradients of :func:`mingru_grads`
+    written at each step.
+
+    Parameters
+    ----------
+    xp : ndarray of shape (T, B, 2*H)
+        Pre-activations, as in :func:`mingru_gates`; C-contiguous, as are the other arrays.
+    hs : ndarray of shape (T+1, B, H)
+        States from the forward.
+    dy : ndarray of shape (T, B, H)
+        Gradient with respect to the outputs (zero past each length).
+    batch_sizes : ndarray of shape (T,), int64
+    cand : bool
+    dh : ndarray of shape (B, H)
+        ``dh_n`` on entry, the gradient of ``h_0`` (``a_0 g_0``) on exit.
+    dxp : ndarray of shape (T, B, 2*H)
+        Output: pre-activation gradients (zero for finished rows).
+    b0, b1 : int
+    """
+    _fused_backward(xp, hs, dy, batch_sizes, cand, dh, dxp, b0, b1, False)
+
+
+@njit
+def minlstm_backward(xp, hs, dy, batch_sizes, cand, dh, dxp, b0, b1):
+    """minLSTM backward of rows ``b0 <= r < b1``; ``xp`` and ``dxp`` of shape (T, B, 3*H).
+    Otherwise as :func:`mingru_backward`."""
+    _fused_backward(xp, hs, dy, batch_sizes, cand, dh, dxp, b0, b1, True)
