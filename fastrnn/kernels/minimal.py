@@ -251,12 +251,12 @@ def indrnn_backward(dy, hs, u, batch_sizes, relu, dxp, dh, du, b0, b1):
                     dxp[t, r, j] = 0.0
 
 
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Fused kernels (Numba backend): gates, recurrence and, in the backward, the gradient recurrence
 # and the pre-activation gradients of rows b0 <= r < b1 in one pass, the bias added to the input
 # projections as they are read. The row helpers take flat arrays and offsets; their float32 forms
 # work on 16 units at a time.
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 
 _OV = dict(inline="always", jit_options={k: v for k, v in NUMBA_OPTS.items() if k != "cache"})
 
