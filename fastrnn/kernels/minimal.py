@@ -36,7 +36,8 @@ Conventions of :mod:`fastrnn.kernels.rnn`: time-major arrays, the batch sorted b
 ``b >= batch_sizes[t]`` are finished at step ``t``), ``hs`` of shape ``(T+1, B, H)`` with
 ``hs[0]`` the initial state. A finished row gets ``a = 1``, ``b = 0`` (it carries its state) and
 zero pre-activation gradients. The numpy twins in :mod:`fastrnn.kernels.numpy_ref` have the same
-signatures.
+signatures, but for the fused kernels, which have no twin: the other backends run the three
+passes, and the tests compare the fused kernels with those.
 """
 
 from numba import types
