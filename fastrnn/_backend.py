@@ -75,6 +75,8 @@ KERNEL_NAMES = (
 MIN_KERNEL_NAMES = (
     "mingru_gates", "minlstm_gates", "mingru_grads", "minlstm_grads", "scan_range", "scan_local",
     "scan_apply", "indrnn_forward", "indrnn_backward",
+    # optional: the fused kernels of the Numba backend (see fastrnn.kernels._mincells)
+    "mingru_forward", "minlstm_forward", "mingru_backward", "minlstm_backward",
 )
 BACKENDS = ("numba", "cython", "cuda", "numpy")
 DEFAULT = "numba"

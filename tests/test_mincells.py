@@ -215,6 +215,106 @@ def test_threaded_layer_matches_reference_and_numpy(name, threads, dtype):
         np.testing.assert_allclose(Y[b, :L[b]], y, rtol=1e-10, atol=1e-10)
 
 
+# ---------------------------------------------------------------- the fused kernels
+def test_vector_exp_is_accurate_to_a_few_units_in_the_last_place():
+    """``vexp`` (minLSTM's float32 gates) against numpy's float64 exp: relative error below 3
+    float32 units (2**-24 each) over its range, clamped outside it, NaN kept."""
+    numba = pytest.importorskip("numba")
+    from fastrnn.kernels._simd import vload_n, vstore_n
+    from fastrnn.kernels._vmath import vexp
+
+    @numba.njit
+    def apply(x, out):
+        for i in range(0, x.size, 16):
+            m = min(16, x.size - i)
+            vstore_n(out, i, vexp(vload_n(x, i, m)), m)
+
+    x = np.concatenate([np.linspace(-87, 88, 350_001), np.logspace(-30, 0, 1000),
+                        -np.logspace(-30, 0, 1000)]).astype(np.float32)
+    out = np.empty_like(x)
+    apply(x, out)
+    ref = np.exp(x.astype(np.float64))
+    assert np.max(np.abs(out - ref) / ref) < 3 * 2.0 ** -24
+    x = np.array([np.nan, -np.inf, np.inf, -1000.0, 1000.0, 0.0, -0.0], np.float32)
+    out = np.empty_like(x)
+    apply(x, out)
+    assert np.isnan(out[0]) and out[5] == 1.0 and out[6] == 1.0
+    np.testing.assert_allclose(out[[1, 3]], np.exp(-87.0), rtol=3e-7)
+    np.testing.assert_allclose(out[[2, 4]], np.exp(88.0), rtol=3e-7)
+
+
+def _fused_reference(cell, xp, bs, cand, h0, dy, dhn):
+    """States, ``dh_0`` and pre-activation gradients of the numpy reference kernels in float64:
+    coefficients, the sequential recurrence, the sequential gradient recurrence, gradients."""
+    from fastrnn.kernels import numpy_ref as nr
+
+    T, B, H = dy.shape
+    a, b = np.empty((T, B, H)), np.empty((T, B, H))
+    getattr(nr, cell + "_gates")(xp, bs, cand, a, b, 0, T)
+    hs = _sequential(a, b, h0)
+    g, carry = np.empty((T, B, H)), dhn.copy()
+    for t in range(T - 1, -1, -1):
+        g[t] = dy[t] + carry
+        carry = a[t] * g[t]
+    dxp = np.empty_like(xp)
+    getattr(nr, cell + "_grads")(xp, hs, g, bs, cand, dxp, 0, T)
+    return hs, carry, dxp
+
+
+@pytest.mark.parametrize("cand", [False, True], ids=["identity", "g"])
+@pytest.mark.parametrize("cell", ["mingru", "minlstm"])
+def test_fused_kernels_match_the_reference_passes(cell, cand, dtype):
+    """The Numba backend's fused forward and backward, on parts of the rows, against the numpy
+    reference's three passes: 37 units (two full vectors of 16 and a partial one), a ragged batch,
+    and pre-activations that saturate the gates (both of minLSTM's gates far below zero)."""
+    from fastrnn.kernels import minimal
+
+    T, B, H = 60, 5, 37
+    G = 2 if cell == "mingru" else 3
+    rng = np.random.RandomState(11)
+    xp = rng.randn(T, B, G * H) * 3.0
+    xp[4, 0] = -2000.0
+    xp[5, 1, :H] = 300.0
+    xp[6, 2, H:2 * H] = -300.0
+    bs = np.array([5] * 20 + [4] * 15 + [2] * 24 + [1], np.int64)
+    h0, dy, dhn = rng.randn(B, H), rng.randn(T, B, H), rng.randn(B, H)
+    for r in range(B):  # the driver's dy is zero past each length
+        dy[bs <= r, r] = 0.0
+    want = _fused_reference(cell, xp, bs, cand, h0, dy, dhn)
+    cast = (lambda v: np.ascontiguousarray(v, dtype))
+    hs = np.zeros((T + 1, B, H), dtype)
+    hs[0] = h0
+    dh, dxp = cast(dhn), np.full((T, B, G * H), np.nan, dtype)
+    bias = rng.uniform(-1.0, 1.0, G * H)  # the kernels add it to the projections
+    xw = cast(xp - bias)
+    for lo, hi in ((0, 2), (2, 5)):
+        getattr(minimal, cell + "_forward")(xw, cast(bias), bs, cand, hs, lo, hi)
+        getattr(minimal, cell + "_backward")(xw, cast(bias), hs, cast(dy), bs, cand, dh, dxp, lo,
+                                             hi)
+    t = 1e-10 if np.dtype(dtype) == np.float64 else 1e-5
+    for got, ref in zip((hs, dh, dxp), want):
+        np.testing.assert_allclose(got, ref, rtol=t, atol=t * np.abs(ref).max())
+    for r in range(B):  # a finished row carries its state
+        n = int(np.sum(bs > r))
+        assert np.all(hs[n + 1:, r] == hs[n, r]) and np.all(dxp[n:, r] == 0.0)
+
+
+@pytest.mark.parametrize("name", ["mingru", "mingru-g", "minlstm", "minlstm-g"])
+def test_threaded_fused_layer_matches_numpy(name, threads):
+    """A float32 layer on two threads (rows of the batch for the fused kernels, ranges of the
+    rows of the products) against the float64 numpy backend, both directions, ragged."""
+    threads(2)
+    B, T, H = 6, 150, 40
+    assert _mincells.scan_plan(T, B, B * H) == ("lanes", 2)
+    X = np.random.RandomState(4).randn(B, T, 3)
+    L = np.array([150, 150, 149, 100, 37, 1])
+    got = run(make(name, "numba", np.float32, H=H, bidirectional=True), X, L)
+    ref = run(make(name, "numpy", np.float64, H=H, bidirectional=True), X, L)
+    for a, b in [(got[1], ref[1]), (got[2], ref[2]), (got[3], ref[3]), (got[5], ref[5])] + [
+            (got[4][k], ref[4][k]) for k in ref[4]]:
+        assert rel_err(a, b) < 1e-5
+
+
 # ---------------------------------------------------------------- backend parity
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("name", CELLS)

@@ -23,6 +23,11 @@ The operations are Numba intrinsics usable inside ``@njit`` code only:
     Lane-wise IEEE arithmetic.
 ``vgt_select(x, t, a, b)``
     ``a`` where ``x > t`` else ``b`` (an ordered comparison: a NaN in ``x`` selects ``b``).
+``vfloor(x)``
+    Lane-wise floor.
+``vpow2i(n)``
+    ``2**n`` for lanes holding integers ``-126 <= n <= 127`` (built from the exponent bits; other
+    values give garbage).
 
 No index is checked and negative indices are not wrapped: these are building blocks for kernels
 whose loops are written against known shapes.
@@ -224,6 +229,30 @@ def vgt_select(typingctx, x, t, a, b):
 
     def codegen(context, builder, sig, args):
         return builder.select(builder.fcmp_ordered(">", args[0], args[1]), args[2], args[3])
+
+    return sig, codegen
+
+
+@intrinsic
+def vfloor(typingctx, x):
+    sig = f32x16(f32x16)
+
+    def codegen(context, builder, sig, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_VEC, [_VEC]),
+                                            "llvm.floor.v16f32")
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+@intrinsic
+def vpow2i(typingctx, n):
+    sig = f32x16(f32x16)
+
+    def codegen(context, builder, sig, args):
+        i32v = ir.VectorType(_I32, LANES)
+        e = builder.add(builder.fptosi(args[0], i32v), ir.Constant(i32v, [127] * LANES))
+        return builder.bitcast(builder.shl(e, ir.Constant(i32v, [23] * LANES)), _VEC)
 
     return sig, codegen
 

@@ -23,11 +23,22 @@ import Python constants, so ``fastrnn/_cy/_cellmath.pxd`` writes these coefficie
 literals, and ``tests/test_cython_build.py`` reads them from its source and compares each with the
 constants here, exactly.
 
+``vexp`` is the exponential with a relative error of a few float32 units in the last place (for
+the cells that need relative accuracy where the logistic function above is only accurate in
+absolute terms): ``exp x = 2**n exp r`` with ``n = floor(x / ln 2 + 1/2)`` and
+``r = x - n ln 2`` (``|r| <= ln(2)/2``; ``ln 2`` split in two parts, the second correcting the
+float32 rounding of the first), ``exp r`` by its Taylor polynomial of degree 7 (truncation error
+below ``6e-9`` relative) and ``2**n`` written into the exponent bits. The input is clamped to
+``[-87, 88]``, so that ``2**n`` stays a normal number: results below ``exp(-87) = 1.6e-38`` come
+out as that, and above ``exp(88)`` as that; a NaN stays NaN.
+
 float64 kernels keep the exact library functions.
 """
 
+import math
+
 from ._jit import njit_inline
-from ._simd import vfma, vgt_select, vsplat
+from ._simd import vfloor, vfma, vgt_select, vpow2i, vsplat
 
 _P0 = 0.999999950038826
 _P1 = 0.12913561011303934
@@ -69,3 +80,31 @@ def vsigmoid(x):
     """Logistic function of 16 float32 lanes, as ``(1 + tanh(x/2)) / 2``."""
     half = vsplat(0.5)
     return vfma(half, vtanh(x * half), half)
+
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.693359375  # ln 2 rounded to 10 significant bits: n * _LN2_HI is exact in float32
+_LN2_LO = math.log(2.0) - _LN2_HI  # the rest of ln 2
+_EXP_HI = 88.0
+_EXP_LO = -87.0
+
+
+@njit_inline
+def vexp(x):
+    """exp of 16 float32 lanes (relative error of a few units in the last place; the input
+    clamped to ``[-87, 88]``, NaN in, NaN out)."""
+    hi = vsplat(_EXP_HI)
+    lo = vsplat(_EXP_LO)
+    x = vgt_select(x, hi, hi, x)
+    x = vgt_select(lo, x, lo, x)
+    n = vfloor(vfma(x, vsplat(_LOG2E), vsplat(0.5)))
+    r = vfma(n, vsplat(-_LN2_HI), x)
+    r = vfma(n, vsplat(-_LN2_LO), r)
+    p = vfma(vsplat(1.0 / 5040.0), r, vsplat(1.0 / 720.0))
+    p = vfma(p, r, vsplat(1.0 / 120.0))
+    p = vfma(p, r, vsplat(1.0 / 24.0))
+    p = vfma(p, r, vsplat(1.0 / 6.0))
+    p = vfma(p, r, vsplat(0.5))
+    p = vfma(p, r, vsplat(1.0))
+    p = vfma(p, r, vsplat(1.0))
+    return p * vpow2i(n)
