@@ -3,6 +3,7 @@
 import numpy as np
 
 from .._config import check_dtype
+from .._flat import FlatArrays
 from . import init as _init
 from ._checks import check_state_dict
 from .layers import POOLINGS, Dense, Embedding, SoftmaxHead, pool, pool_backward
@@ -185,6 +186,26 @@ class SequenceNetwork:
         self.params.update(self._state_params)
         if self._state_params:
             self.grads.update(self._state_grads)
+        self._flatten()
+
+    def _flatten(self):
+        """Move the parameters into one buffer and the gradients into another (see
+        :class:`fastrnn._flat.FlatArrays`), so that the optimiser, the clipping and the gradient
+        norm make one call over each; every block's dict is pointed at the same views."""
+        params = FlatArrays(self.params, self.dtype)
+        grads = FlatArrays(self.grads, self.dtype)
+        moved = {}
+        for new, old in ((params, self.params), (grads, self.grads)):
+            for k, view in new.items():
+                moved[id(old[k])] = (old[k], view)
+        blocks = [b for b in (self.embedding, self.rnn, self.head) if b is not None]
+        for d in [b.params for b in blocks] + [b.grads for b in blocks] + [
+                self._state_params, getattr(self, "_state_grads", {})]:
+            for k, v in list(d.items()):
+                entry = moved.get(id(v))
+                if entry is not None and entry[0] is v:
+                    d[k] = entry[1]
+        self.params, self.grads = params, grads
 
     # ------------------------------------------------------------------ modes and state
     def train(self, mode=True):
