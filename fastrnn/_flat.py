@@ -7,6 +7,8 @@ numpy call per array and operation that costs more than the recurrent kernels on
 call over the buffer each, while every array keeps its name, its shape and its identity.
 """
 
+from operator import is_
+
 import numpy as np
 
 __all__ = ["FlatArrays", "flat_buffer", "ALIGN"]
@@ -90,11 +92,10 @@ class FlatArrays(dict):
         """The buffer, if every value is still its view, in order; else ``None``."""
         owner = getattr(self, "_owner", None)
         views = getattr(self, "views", ())
-        if owner is None or dict.__len__(self) != len(views):
+        # a copy (pickle, deepcopy) keeps the identities but not the views: one base tells
+        if owner is None or not views or dict.__len__(self) != len(views) \
+                or views[0].base is not owner or not all(map(is_, dict.values(self), views)):
             return None
-        for value, view in zip(dict.values(self), views):
-            if value is not view or view.base is not owner:
-                return None
         return self.flat
 
 

@@ -6,6 +6,7 @@ from .._config import check_dtype
 from .._flat import FlatArrays
 from . import init as _init
 from ._checks import check_state_dict
+from ._dropout import dropout
 from .layers import POOLINGS, Dense, Embedding, SoftmaxHead, pool, pool_backward
 from .recurrent import GRU, LSTM, RNN, IndRNN, MinGRU, MinLSTM
 
@@ -260,14 +261,11 @@ class SequenceNetwork:
         One draw of the network's ``rng_`` seeds a PCG64 generator for the mask: float32 draws
         from it cost a quarter of ``RandomState.random_sample``'s, and the masks still depend on
         ``rng_`` alone (which a training checkpoint saves), so a resumed run draws the same ones.
+        The mask is applied in one compiled pass (:func:`fastrnn.nn._dropout.dropout`).
         """
         if not (self.training and self.dropout > 0):
             return X, None
-        keep = 1.0 - self.dropout
-        gen = np.random.Generator(np.random.PCG64(self.rng_.randint(np.iinfo(np.int32).max)))
-        mask = (gen.random(X.shape, dtype=np.float32) < keep).astype(self.dtype)
-        mask *= self.dtype.type(1.0 / keep)
-        return X * mask, mask
+        return dropout(X, self.dropout, self.rng_.randint(np.iinfo(np.int32).max), self.dtype)
 
     def _initial(self, state, B):
         """The initial state of a call: ``state`` if given, else the learned one (``None`` for

@@ -3,6 +3,7 @@
 import copy
 import math
 import numbers
+from operator import is_, itemgetter
 
 import numpy as np
 
@@ -258,12 +259,25 @@ class Optimizer:
             self._flat_checked = key
         return pflat, gflat
 
-    def _flat_state(self, names, pflat, shapes, offsets):
+    def _flat_state(self, names, pflat, params):
         """The state of the whole buffer (``{"step": t, key: buffer}``) for the parameters
         ``names``, every parameter's state arrays being views into it; ``None`` when the
         parameters' states differ in their step or keys (the update then goes parameter by
         parameter). A state that was loaded or replaced is copied into new buffers."""
-        sts = [self.state.get(n) for n in names]
+        sts = list(map(self.state.get, names))
+        fs, views = self._flat_st, self._flat_views
+        if fs is not None and self._flat_names == names:
+            try:  # the state laid out by the last step, untouched since: one check per array
+                steps = set(map(itemgetter("step"), sts))
+                if len(steps) == 1 and all(
+                        vs[0].base is fs[k] and all(map(is_, map(itemgetter(k), sts), vs))
+                        for k, vs in views.items()):
+                    fs["step"] = steps.pop()
+                    return fs
+            except (KeyError, TypeError):  # a parameter without state, or without a key
+                pass
+        shapes = {n: v.shape for n, v in params.items()}
+        offsets = params.offsets
         if all(st is None for st in sts):
             for n in names:
                 self.state[n] = {"step": 0}
@@ -276,7 +290,6 @@ class Optimizer:
         for st in sts:
             if st["step"] != t or [k for k, v in st.items() if isinstance(v, np.ndarray)] != keys:
                 return None
-        fs, views = self._flat_st, self._flat_views
         same = (fs is not None and self._flat_names == names and list(views) == keys
                 and all(st[k] is v and v.base is fs[k]
                         for k in keys for st, v in zip(sts, views[k])))
@@ -303,8 +316,7 @@ class Optimizer:
         """One update over the whole buffers; ``False`` when the parameters' states are not
         uniform (see :meth:`_flat_state`)."""
         names = tuple(params)
-        shapes = {n: v.shape for n, v in params.items()}
-        fs = self._flat_state(names, pflat, shapes, params.offsets)
+        fs = self._flat_state(names, pflat, params)
         if fs is None:
             return False
         self.step_count += 1
@@ -315,7 +327,7 @@ class Optimizer:
             if k != "step" and k not in views:  # a buffer this first step created
                 views[k] = []
                 for n, offset in zip(names, params.offsets):
-                    view = buf[offset:offset + params[n].size].reshape(shapes[n])
+                    view = buf[offset:offset + params[n].size].reshape(params[n].shape)
                     self.state[n][k] = view
                     views[k].append(view)
         for n in names:
