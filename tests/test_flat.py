@@ -274,3 +274,19 @@ def test_batches_cut_from_the_padded_array_equal_the_copied_ones():
     ragged = [np.ones((2, 3), np.float32)] * 9 + [np.ones((100, 3), np.float32)]
     data = SequenceData(ragged, [len(s) for s in ragged], tokens=False)
     assert data.padded() is data  # padding to 100 steps would take far more than the data
+
+
+def test_the_norm_of_a_large_buffer_is_one_compiled_pass(monkeypatch):
+    import fastrnn.optim._clip as clip
+
+    calls = []
+    real = clip.sum_squares
+    monkeypatch.setattr(clip, "sum_squares", lambda x: calls.append(x.size) or real(x))
+    rng = np.random.default_rng(11)
+    arrays = {"w": rng.standard_normal((100, 60)), "b": rng.standard_normal(60)}
+    flat = FlatArrays(arrays, np.float64)
+    want = float(np.sqrt(sum(np.sum(a ** 2) for a in arrays.values())))
+    assert clip_grad_norm(flat, 1e9) == pytest.approx(want, rel=1e-12)
+    assert global_norm(flat) == pytest.approx(want, rel=1e-12)
+    assert calls == [flat.flat.size] * 2
+    assert global_norm(arrays) == pytest.approx(want, rel=1e-12) and len(calls) == 2

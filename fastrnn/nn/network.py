@@ -79,7 +79,10 @@ class SequenceNetwork:
     params, grads : dict of str to ndarray
         All parameters, prefixed by their block: ``embedding.weight``, ``rnn.weight_ih_l0``, ...,
         ``head.weight``, ``head.bias``, ``h0``, ``c0``. The arrays are the blocks' own arrays, so an
-        optimiser stepping ``params`` in place updates the network.
+        optimiser stepping ``params`` in place updates the network. They are views into one buffer
+        for the parameters and one for the gradients (``fastrnn._flat.FlatArrays``), which
+        the optimisers and the gradient clipping process in one call each; assigning an array to
+        a name copies it into the view.
 
     Notes
     -----
@@ -191,7 +194,7 @@ class SequenceNetwork:
 
     def _flatten(self):
         """Move the parameters into one buffer and the gradients into another (see
-        :class:`fastrnn._flat.FlatArrays`), so that the optimiser, the clipping and the gradient
+        ``fastrnn._flat.FlatArrays``), so that the optimiser, the clipping and the gradient
         norm make one call over each; every block's dict is pointed at the same views."""
         params = FlatArrays(self.params, self.dtype)
         grads = FlatArrays(self.grads, self.dtype)
@@ -261,7 +264,7 @@ class SequenceNetwork:
         One draw of the network's ``rng_`` seeds a PCG64 generator for the mask: float32 draws
         from it cost a quarter of ``RandomState.random_sample``'s, and the masks still depend on
         ``rng_`` alone (which a training checkpoint saves), so a resumed run draws the same ones.
-        The mask is applied in one compiled pass (:func:`fastrnn.nn._dropout.dropout`).
+        The mask is applied in one compiled pass (``fastrnn.nn._dropout.dropout``).
         """
         if not (self.training and self.dropout > 0):
             return X, None

@@ -35,7 +35,7 @@ def global_norm(grads):
 
     Accumulated in float64 whatever the gradients' dtype (a float64 copy is
     never made), with rescaling if the squares overflow. The gradients of a
-    network (:class:`fastrnn._flat.FlatArrays`, one buffer) are summed in one
+    network (``fastrnn._flat.FlatArrays``, one buffer) are summed in one
     call over the buffer, whose rounding may differ in the last bits from a sum
     array by array.
 
@@ -53,6 +53,12 @@ def global_norm(grads):
     flat = flat_buffer(grads)
     arrays = [flat] if flat is not None else (
         list(grads.values()) if isinstance(grads, dict) else list(grads))
+    return _global_norm(arrays, flat)
+
+
+def _global_norm(arrays, flat):
+    """:func:`global_norm` of ``arrays``, which is ``[flat]`` for the buffer ``flat`` of a
+    network's gradients (``None`` otherwise)."""
     if flat is not None and flat.size >= _COMPILED_MIN:
         total = float(sum_squares(flat))  # compiled: no floating-point warnings to silence
     else:
@@ -120,7 +126,7 @@ def clip_grad_norm(grads, max_norm):
     flat = flat_buffer(grads)
     arrays = [flat] if flat is not None else (
         list(grads.values()) if isinstance(grads, dict) else list(grads))
-    norm = global_norm(arrays)
+    norm = _global_norm(arrays, flat)
     if max_norm is None or max_norm == math.inf or not math.isfinite(norm):
         return norm
     if norm > max_norm:

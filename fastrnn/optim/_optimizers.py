@@ -160,6 +160,15 @@ class Optimizer:
         ValueError
             If the keys or shapes of ``params`` and ``grads`` differ, or a
             parameter is not a writeable floating-point array.
+
+        Notes
+        -----
+        When ``params`` and ``grads`` each live in one buffer (the
+        ``fastrnn._flat.FlatArrays`` of a
+        :class:`~fastrnn.nn.SequenceNetwork`), the built-in optimisers update
+        the whole buffer at once, with the same results bit for bit; the state
+        arrays of every parameter are then views into one buffer per key
+        (``state`` and :meth:`state_dict` keep their names and shapes).
         """
         flat = self._flat_pair(params, grads)
         if flat is None:
@@ -241,7 +250,7 @@ class Optimizer:
     # -- one buffer -----------------------------------------------------------
     def _flat_pair(self, params, grads):
         """``(params buffer, grads buffer)`` when ``params`` and ``grads`` are each laid out in
-        one buffer (:class:`fastrnn._flat.FlatArrays`, as a network's are) with the same names,
+        one buffer (``fastrnn._flat.FlatArrays``, as a network's are) with the same names,
         shapes and order, and the update is elementwise (the built-in rules); else ``None``.
         The layout is checked in full once per pair of dicts, then by identity."""
         if type(self)._update not in _ELEMENTWISE:
@@ -578,7 +587,7 @@ class Adam(Optimizer):
 
     def _fused_update(self, p, g, st, lr, decoupled):
         """:meth:`_adam_update` (after AdamW's shrinking with ``decoupled``) in one pass of
-        :func:`fastrnn.optim._fused.adam_step`, equal bit for bit."""
+        ``fastrnn.optim._fused.adam_step``, equal bit for bit."""
         dt = p.dtype.type
         b1, b2 = self.betas
         t = int(st["step"])
