@@ -101,6 +101,7 @@ def main():
     parser.add_argument("--json", action="store_true", help="one JSON line per fit")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    import fastrnn
     from fastrnn.datasets import load_japanese_vowels
     from fastrnn.estimators import RNNClassifier, RNNRegressor
 
@@ -116,6 +117,8 @@ def main():
     for make, a, b in jobs.values():  # compile or load the kernels first
         make().set_params(max_iter=1).fit(a, b)
     instrument()
+    if not args.json:  # which fastrnn: the installed one unless PYTHONPATH names a checkout
+        print(f"fastrnn {fastrnn.__version__} from {fastrnn.__file__}")
     for name, (make, a, b) in jobs.items():
         res = breakdown(make, a, b)
         if args.json:
