@@ -189,6 +189,8 @@ class _SequenceTask(Task):
     def __init__(self, est, train, val):
         self.est = est
         self.data, self.targets, self.sw = train
+        if hasattr(self.data, "padded"):  # batches cut from one array
+            self.data = self.data.padded()
         self.val = val
         self.has_validation = val is not None
         self.batches = None

@@ -104,6 +104,23 @@ class SequenceData:
             return SequenceData(list(array), self.lengths, self.tokens, array)
         return SequenceData([fn(s) for s in self.seqs], self.lengths, self.tokens)
 
+    def padded(self, max_ratio=2.0):
+        """These sequences with a padded array to cut batches from (see ``array``): ``self`` when
+        it has one already, or when padding every sequence to the longest would take more than
+        ``max_ratio`` times the memory of the sequences themselves (a few long ones among many
+        short). A batch then costs one fancy indexing instead of a copy per sequence, with the
+        same values."""
+        if self.array is not None or len(self.seqs) == 0:
+            return self
+        T = int(self.lengths.max())
+        if T * len(self.seqs) > max_ratio * int(self.lengths.sum()):
+            return self
+        first = self.seqs[0]
+        array = np.zeros((len(self.seqs), T) + first.shape[1:], dtype=first.dtype)
+        for b, s in enumerate(self.seqs):
+            array[b, : s.shape[0]] = s
+        return SequenceData(self.seqs, self.lengths, self.tokens, array)
+
     def concatenated(self):
         """All real steps stacked: ``(sum T_i, n_features)`` (float input)."""
         if self.array is not None:

@@ -3,8 +3,10 @@
 import numpy as np
 
 from .._config import check_dtype
+from .._flat import FlatArrays
 from . import init as _init
 from ._checks import check_state_dict
+from ._dropout import dropout
 from .layers import POOLINGS, Dense, Embedding, SoftmaxHead, pool, pool_backward
 from .recurrent import GRU, LSTM, RNN, IndRNN, MinGRU, MinLSTM
 
@@ -77,7 +79,10 @@ class SequenceNetwork:
     params, grads : dict of str to ndarray
         All parameters, prefixed by their block: ``embedding.weight``, ``rnn.weight_ih_l0``, ...,
         ``head.weight``, ``head.bias``, ``h0``, ``c0``. The arrays are the blocks' own arrays, so an
-        optimiser stepping ``params`` in place updates the network.
+        optimiser stepping ``params`` in place updates the network. They are views into one buffer
+        for the parameters and one for the gradients (``fastrnn._flat.FlatArrays``), which
+        the optimisers and the gradient clipping process in one call each; assigning an array to
+        a name copies it into the view.
 
     Notes
     -----
@@ -185,6 +190,26 @@ class SequenceNetwork:
         self.params.update(self._state_params)
         if self._state_params:
             self.grads.update(self._state_grads)
+        self._flatten()
+
+    def _flatten(self):
+        """Move the parameters into one buffer and the gradients into another (see
+        ``fastrnn._flat.FlatArrays``), so that the optimiser, the clipping and the gradient
+        norm make one call over each; every block's dict is pointed at the same views."""
+        params = FlatArrays(self.params, self.dtype)
+        grads = FlatArrays(self.grads, self.dtype)
+        moved = {}
+        for new, old in ((params, self.params), (grads, self.grads)):
+            for k, view in new.items():
+                moved[id(old[k])] = (old[k], view)
+        blocks = [b for b in (self.embedding, self.rnn, self.head) if b is not None]
+        for d in [b.params for b in blocks] + [b.grads for b in blocks] + [
+                self._state_params, getattr(self, "_state_grads", {})]:
+            for k, v in list(d.items()):
+                entry = moved.get(id(v))
+                if entry is not None and entry[0] is v:
+                    d[k] = entry[1]
+        self.params, self.grads = params, grads
 
     # ------------------------------------------------------------------ modes and state
     def train(self, mode=True):
@@ -239,14 +264,11 @@ class SequenceNetwork:
         One draw of the network's ``rng_`` seeds a PCG64 generator for the mask: float32 draws
         from it cost a quarter of ``RandomState.random_sample``'s, and the masks still depend on
         ``rng_`` alone (which a training checkpoint saves), so a resumed run draws the same ones.
+        The mask is applied in one compiled pass (``fastrnn.nn._dropout.dropout``).
         """
         if not (self.training and self.dropout > 0):
             return X, None
-        keep = 1.0 - self.dropout
-        gen = np.random.Generator(np.random.PCG64(self.rng_.randint(np.iinfo(np.int32).max)))
-        mask = (gen.random(X.shape, dtype=np.float32) < keep).astype(self.dtype)
-        mask *= self.dtype.type(1.0 / keep)
-        return X * mask, mask
+        return dropout(X, self.dropout, self.rng_.randint(np.iinfo(np.int32).max), self.dtype)
 
     def _initial(self, state, B):
         """The initial state of a call: ``state`` if given, else the learned one (``None`` for

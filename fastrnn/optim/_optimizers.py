@@ -3,8 +3,12 @@
 import copy
 import math
 import numbers
+from operator import is_, itemgetter
 
 import numpy as np
+
+from .._flat import flat_buffer
+from ._fused import adam_step
 
 __all__ = ["Optimizer", "SGD", "AdaGrad", "Adam", "AdamW", "get_optimizer"]
 
@@ -124,6 +128,10 @@ class Optimizer:
     #: names of the hyper-parameters saved by :meth:`state_dict` (besides lr).
     _hyper = ("weight_decay",)
 
+    #: the buffers of a step over one buffer (see :meth:`_flat_step`): the layout last checked,
+    #: the state of the whole buffer, the names it covers and the views of each state key
+    _flat_checked = _flat_st = _flat_names = _flat_views = None
+
     def __init__(self, lr, weight_decay=0.0):
         self.lr = _check_real("lr", lr, low=0.0)
         self.weight_decay = _check_real("weight_decay", weight_decay, low=0.0)
@@ -152,9 +160,22 @@ class Optimizer:
         ValueError
             If the keys or shapes of ``params`` and ``grads`` differ, or a
             parameter is not a writeable floating-point array.
+
+        Notes
+        -----
+        When ``params`` and ``grads`` each live in one buffer (the
+        ``fastrnn._flat.FlatArrays`` of a
+        :class:`~fastrnn.nn.SequenceNetwork`), the built-in optimisers update
+        the whole buffer at once, with the same results bit for bit; the state
+        arrays of every parameter are then views into one buffer per key
+        (``state`` and :meth:`state_dict` keep their names and shapes).
         """
-        _check_params_grads(params, grads)
+        flat = self._flat_pair(params, grads)
+        if flat is None:
+            _check_params_grads(params, grads)
         lr = _check_real("lr", self.lr, low=0.0)
+        if flat is not None and self._flat_step(params, *flat, lr):
+            return
         self.step_count += 1
         for name, p in params.items():
             st = self.state.get(name)
@@ -225,6 +246,102 @@ class Optimizer:
             for pname, st in state.items()
         }
         self._scratch = {}
+
+    # -- one buffer -----------------------------------------------------------
+    def _flat_pair(self, params, grads):
+        """``(params buffer, grads buffer)`` when ``params`` and ``grads`` are each laid out in
+        one buffer (``fastrnn._flat.FlatArrays``, as a network's are) with the same names,
+        shapes and order, and the update is elementwise (the built-in rules); else ``None``.
+        The layout is checked in full once per pair of dicts, then by identity."""
+        if type(self)._update not in _ELEMENTWISE:
+            return None
+        pflat, gflat = flat_buffer(params), flat_buffer(grads)
+        if pflat is None or gflat is None:
+            return None
+        key = (params.views, grads.views)
+        if self._flat_checked is None or self._flat_checked[0] is not key[0] \
+                or self._flat_checked[1] is not key[1]:
+            _check_params_grads(params, grads)
+            if list(params) != list(grads) or pflat.dtype != gflat.dtype \
+                    or params.offsets != grads.offsets or pflat.size != gflat.size:
+                return None
+            self._flat_checked = key
+        return pflat, gflat
+
+    def _flat_state(self, names, pflat, params):
+        """The state of the whole buffer (``{"step": t, key: buffer}``) for the parameters
+        ``names``, every parameter's state arrays being views into it; ``None`` when the
+        parameters' states differ in their step or keys (the update then goes parameter by
+        parameter). A state that was loaded or replaced is copied into new buffers."""
+        sts = list(map(self.state.get, names))
+        fs, views = self._flat_st, self._flat_views
+        if fs is not None and self._flat_names == names:
+            try:  # the state laid out by the last step, untouched since: one check per array
+                steps = set(map(itemgetter("step"), sts))
+                if len(steps) == 1 and all(
+                        vs[0].base is fs[k] and all(map(is_, map(itemgetter(k), sts), vs))
+                        for k, vs in views.items()):
+                    fs["step"] = steps.pop()
+                    return fs
+            except (KeyError, TypeError):  # a parameter without state, or without a key
+                pass
+        shapes = {n: v.shape for n, v in params.items()}
+        offsets = params.offsets
+        if all(st is None for st in sts):
+            for n in names:
+                self.state[n] = {"step": 0}
+            self._flat_st, self._flat_names, self._flat_views = {"step": 0}, names, {}
+            return self._flat_st
+        if any(st is None for st in sts):
+            return None
+        t = sts[0]["step"]
+        keys = [k for k, v in sts[0].items() if isinstance(v, np.ndarray)]
+        for st in sts:
+            if st["step"] != t or [k for k, v in st.items() if isinstance(v, np.ndarray)] != keys:
+                return None
+        same = (fs is not None and self._flat_names == names and list(views) == keys
+                and all(st[k] is v and v.base is fs[k]
+                        for k in keys for st, v in zip(sts, views[k])))
+        if not same:
+            fs, views = {}, {}
+            for k in keys:
+                buf = fs[k] = np.zeros(pflat.size, pflat.dtype)
+                views[k] = []
+                for n, st, offset in zip(names, sts, offsets):
+                    a = st[k]
+                    if a.shape != shapes[n]:
+                        raise ValueError(
+                            f"optimiser state {k!r} has shape {a.shape} but the parameter has "
+                            f"shape {shapes[n]}; the loaded state_dict belongs to another model.")
+                    view = buf[offset:offset + a.size].reshape(a.shape)
+                    np.copyto(view, a, casting="unsafe")  # as _buffer converts a loaded state
+                    st[k] = view
+                    views[k].append(view)
+            self._flat_st, self._flat_names, self._flat_views = fs, names, views
+        fs["step"] = t
+        return fs
+
+    def _flat_step(self, params, pflat, gflat, lr):
+        """One update over the whole buffers; ``False`` when the parameters' states are not
+        uniform (see :meth:`_flat_state`)."""
+        names = tuple(params)
+        fs = self._flat_state(names, pflat, params)
+        if fs is None:
+            return False
+        self.step_count += 1
+        fs["step"] = t = int(fs["step"]) + 1
+        self._update(None, pflat, gflat, fs, lr)
+        views = self._flat_views
+        for k, buf in fs.items():
+            if k != "step" and k not in views:  # a buffer this first step created
+                views[k] = []
+                for n, offset in zip(names, params.offsets):
+                    view = buf[offset:offset + params[n].size].reshape(params[n].shape)
+                    self.state[n][k] = view
+                    views[k].append(view)
+        for n in names:
+            self.state[n]["step"] = t
+        return True
 
     # -- helpers for subclasses ---------------------------------------------
     def _buffer(self, st, key, p, fill=0.0):
@@ -463,7 +580,23 @@ class Adam(Optimizer):
         p -= b
 
     def _update(self, name, p, g, st, lr):
-        self._adam_update(name, p, g, st, lr, 2 if self.weight_decay else 1)
+        if name is None:  # the buffer of all parameters: one compiled pass
+            self._fused_update(p, g, st, lr, decoupled=False)
+        else:
+            self._adam_update(name, p, g, st, lr, 2 if self.weight_decay else 1)
+
+    def _fused_update(self, p, g, st, lr, decoupled):
+        """:meth:`_adam_update` (after AdamW's shrinking with ``decoupled``) in one pass of
+        ``fastrnn.optim._fused.adam_step``, equal bit for bit."""
+        dt = p.dtype.type
+        b1, b2 = self.betas
+        t = int(st["step"])
+        m = self._buffer(st, "exp_avg", p)
+        v = self._buffer(st, "exp_avg_sq", p)
+        wd = self.weight_decay
+        adam_step(p, g, m, v, bool(decoupled and wd), dt(1.0 - lr * wd),
+                  bool(wd and not decoupled), dt(wd), dt(b1), dt(1.0 - b1), dt(b2), dt(1.0 - b2),
+                  dt(math.sqrt(1.0 - b2 ** t)), dt(self.eps), dt(lr / (1.0 - b1 ** t)))
 
 
 class AdamW(Adam):
@@ -491,10 +624,17 @@ class AdamW(Adam):
         super().__init__(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
     def _update(self, name, p, g, st, lr):
+        if name is None:  # the buffer of all parameters: one compiled pass
+            self._fused_update(p, g, st, lr, decoupled=True)
+            return
         if self.weight_decay:
             p *= 1.0 - lr * self.weight_decay
         self._adam_update(name, p, g, st, lr, 1)
 
+
+#: the built-in update rules: elementwise, so one call over a buffer of all the parameters gives
+#: what one call per parameter gives
+_ELEMENTWISE = (SGD._update, AdaGrad._update, Adam._update, AdamW._update)
 
 _OPTIMIZERS = {
     "sgd": (SGD, {}),

@@ -462,13 +462,15 @@ class TrainingLoop:
                             for k in ("epoch", "recent"):
                                 self._sums[k] += loss * batch.weight
                                 self._sums[k + "_w"] += batch.weight
-                        s = self._sums
-                        shown, label = task.loss_display(s["epoch"] / s["epoch_w"]) \
-                            if s["epoch_w"] else (math.nan, "loss")
-                        post = {label: f"{shown:.4g}"}
-                        if self.evaluations:
-                            post.update({k: f"{v:.4g}" for k, v in self.evaluations[-1].items()})
-                        self._bar.update(batch.size, post)
+                        if self._bar.bar is not None:  # the postfix only where it is shown
+                            s = self._sums
+                            shown, label = task.loss_display(s["epoch"] / s["epoch_w"]) \
+                                if s["epoch_w"] else (math.nan, "loss")
+                            post = {label: f"{shown:.4g}"}
+                            if self.evaluations:
+                                post.update({k: f"{v:.4g}"
+                                             for k, v in self.evaluations[-1].items()})
+                            self._bar.update(batch.size, post)
                         if flag.requested:
                             interrupted = True
                             break
