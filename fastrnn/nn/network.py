@@ -6,7 +6,6 @@ from .._config import check_dtype
 from .._flat import FlatArrays
 from . import init as _init
 from ._checks import check_state_dict
-from ._dropout import dropout
 from .layers import POOLINGS, Dense, Embedding, SoftmaxHead, pool, pool_backward
 from .recurrent import GRU, LSTM, RNN, IndRNN, MinGRU, MinLSTM
 
@@ -268,6 +267,8 @@ class SequenceNetwork:
         """
         if not (self.training and self.dropout > 0):
             return X, None
+        from ._dropout import dropout  # compiled: imported by training only
+
         return dropout(X, self.dropout, self.rng_.randint(np.iinfo(np.int32).max), self.dtype)
 
     def _initial(self, state, B):

@@ -6,7 +6,6 @@ import numbers
 import numpy as np
 
 from .._flat import flat_buffer
-from ._fused import sum_squares
 
 __all__ = ["global_norm", "clip_grad_norm"]
 
@@ -60,6 +59,8 @@ def _global_norm(arrays, flat):
     """:func:`global_norm` of ``arrays``, which is ``[flat]`` for the buffer ``flat`` of a
     network's gradients (``None`` otherwise)."""
     if flat is not None and flat.size >= _COMPILED_MIN:
+        from ._fused import sum_squares  # compiled: imported by training only
+
         total = float(sum_squares(flat))  # compiled: no floating-point warnings to silence
     else:
         total = 0.0

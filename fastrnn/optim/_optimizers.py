@@ -8,7 +8,6 @@ from operator import is_, itemgetter
 import numpy as np
 
 from .._flat import flat_buffer
-from ._fused import adam_step
 
 __all__ = ["Optimizer", "SGD", "AdaGrad", "Adam", "AdamW", "get_optimizer"]
 
@@ -588,6 +587,8 @@ class Adam(Optimizer):
     def _fused_update(self, p, g, st, lr, decoupled):
         """:meth:`_adam_update` (after AdamW's shrinking with ``decoupled``) in one pass of
         ``fastrnn.optim._fused.adam_step``, equal bit for bit."""
+        from ._fused import adam_step  # compiled: imported by training only
+
         dt = p.dtype.type
         b1, b2 = self.betas
         t = int(st["step"])
