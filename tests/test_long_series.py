@@ -5,9 +5,11 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 
 import fastrnn
 from fastrnn import RNNClassifier
+from fastrnn.callbacks import Callback
 from fastrnn.estimators._inference import framed
 from fastrnn.estimators._inputs import check_sequences
 from fastrnn.estimators.classifier import (AUTO_CROP_FRACTION, CROPS_PER_EPOCH, _WindowTask)
@@ -63,9 +65,7 @@ def test_auto_rule_on_long_univariate_series():
     clf = _fit(RNNClassifier(max_iter=2, random_state=0), X, y)
     assert clf.frame_size_ == round(210 / 50) == 4
     assert clf.network_.n_features == 4
-    assert clf._crop_fraction() == AUTO_CROP_FRACTION
-    assert clf._task_class is _WindowTask
-    # an epoch holds each series ceil(512 / 16) times
+    # window slicing: an epoch holds each series ceil(512 / 16) times
     copies = -(-CROPS_PER_EPOCH // len(X))
     assert clf.t_ == clf.n_iter_ * len(X) * copies
 
@@ -90,7 +90,7 @@ def test_auto_rule_leaves_other_data_alone(case):
         auto = _fit(RNNClassifier(**kw), X, y)
     off = _fit(RNNClassifier(frame_size=1, crop_fraction=1.0, **kw), X, y)
     assert auto.frame_size_ == 1
-    assert auto._task_class is not _WindowTask
+    assert auto.t_ == auto.n_iter_ * len(X)  # no windows: each series once per epoch
     _same_fit(auto, off, X)
 
 
@@ -114,6 +114,7 @@ def test_windows_are_cut_from_the_series():
     steps = (X.astype(np.float64) - clf.feature_mean_[0]) / clf.feature_scale_[0]
     steps = steps.astype(np.float32)
     data = clf._validate_X(X, reset=False)
+    clf.set_params(crop_fraction=AUTO_CROP_FRACTION)  # what "auto" is during such a fit
     task = _WindowTask(clf, (data, y, None), None)
     n_batches = task.start_epoch(np.random.RandomState(0))
     seen = np.zeros(len(X), int)
@@ -202,3 +203,30 @@ def test_saved_frames_are_checked(framed_model, tmp_path):
             dst.writestr(item, data)
     with pytest.raises(fastrnn.ModelFileError, match="frame_size_ 2"):
         fastrnn.load(bad)
+
+
+class _StopAfter(Callback):
+    """Stops a fit at the end of epoch ``k``."""
+
+    def __init__(self, k):
+        self.k = k
+
+    def on_epoch_end(self, estimator, loop, logs):
+        if loop.epoch >= self.k:
+            loop.stop_training = True
+
+
+def test_a_fit_on_windows_resumes_to_the_uninterrupted_model(tmp_path):
+    X, y = _series(n=12, T=210)
+    est = RNNClassifier(hidden_size=4, max_iter=3, random_state=0)
+    full = _fit(clone(est), X, y)
+    ckpt = tmp_path / "run.ckpt"
+    _fit(clone(est).set_params(checkpoint_path=ckpt, callbacks=[_StopAfter(1)]), X, y)
+    resumed = clone(est).set_params(checkpoint_path=ckpt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        resumed.fit(X, y, resume=True)
+    assert resumed.frame_size_ == full.frame_size_ == 4
+    assert resumed.n_iter_ == full.n_iter_ == 3 and resumed.t_ == full.t_
+    assert resumed.loss_curve_ == full.loss_curve_
+    _same_fit(resumed, full, X)

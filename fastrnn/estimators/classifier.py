@@ -447,21 +447,26 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
 
     # long series: frames and window slicing
     def _fit(self, X, y, sample_weight=None, *, incremental=False, **kwargs):
-        self._incremental_fit = incremental
+        # what the rule for long series needs to know during this fit: partial_fit or not, and
+        # (set by the first _validate_X, the training data's) whether the series are long
+        self._fit_series = {"incremental": incremental, "long": None}
         try:
             return super()._fit(X, y, sample_weight, incremental=incremental, **kwargs)
         finally:
-            del self._incremental_fit
+            del self._fit_series
 
     def _long_series(self, data):
         """Whether ``fit`` reads long series: univariate float series whose median length is
         at least :data:`LONG_SERIES_STEPS` (not in ``partial_fit``)."""
-        return (not data.tokens and data.n_features == 1
-                and not getattr(self, "_incremental_fit", False)
-                and float(np.median(data.lengths)) >= LONG_SERIES_STEPS)
+        fitting = getattr(self, "_fit_series", None)
+        return (fitting is not None and not fitting["incremental"] and not data.tokens
+                and data.n_features == 1 and float(np.median(data.lengths)) >= LONG_SERIES_STEPS)
 
     def _validate_X(self, X, reset):
         data = super()._validate_X(X, reset)
+        fitting = getattr(self, "_fit_series", None)
+        if fitting is not None and fitting["long"] is None:
+            fitting["long"] = self._long_series(data)
         if reset:
             k = self.frame_size
             if k == "auto":
@@ -476,13 +481,13 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
                     f"crop_fraction={self.crop_fraction} trains on windows of float series, but "
                     "X holds token ids. Use crop_fraction='auto' or 1 for token ids.")
             self.frame_size_ = int(k)
-            self._auto_crop = self._long_series(data)
         return framed(data, getattr(self, "frame_size_", 1))
 
     def _crop_fraction(self):
         if self.crop_fraction != "auto":
             return float(self.crop_fraction)
-        return AUTO_CROP_FRACTION if getattr(self, "_auto_crop", False) else 1.0
+        fitting = getattr(self, "_fit_series", None)
+        return AUTO_CROP_FRACTION if fitting is not None and fitting["long"] else 1.0
 
     def _crop_copies(self, n_train):
         """How often an epoch with window slicing holds each training series."""
@@ -490,8 +495,9 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
 
     @property
     def _task_class(self):
-        incremental = getattr(self, "_incremental_fit", False)
-        return _WindowTask if self._crop_fraction() < 1 and not incremental else _SequenceTask
+        fitting = getattr(self, "_fit_series", None)
+        windows = fitting is not None and not fitting["incremental"] and self._crop_fraction() < 1
+        return _WindowTask if windows else _SequenceTask
 
     def _n_epochs(self, n_train, n_time_steps=None):
         if self._task_class is _WindowTask:
