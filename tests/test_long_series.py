@@ -9,6 +9,7 @@ from sklearn.base import clone
 
 import fastrnn
 from fastrnn import RNNClassifier
+from conftest import COMPILED_BACKENDS
 from fastrnn.callbacks import Callback
 from fastrnn.estimators._inference import framed
 from fastrnn.estimators._inputs import check_sequences
@@ -156,6 +157,17 @@ def test_every_path_predicts_as_predict(framed_model):
         np.testing.assert_array_equal(served.predict(X), clf.predict(X))
         np.testing.assert_array_equal(served.predict_proba(ragged), proba_ragged)
     assert fastrnn.load(path).frame_size_ == 5
+
+
+@pytest.mark.skipif("cython" not in COMPILED_BACKENDS, reason="needs the Cython kernels")
+def test_a_quantised_model_in_frames_serves_as_it_predicts(framed_model, tmp_path):
+    _, path, X = framed_model
+    clf = fastrnn.load(path).quantize("int8")
+    proba = clf.predict_proba(X)
+    clf.save(tmp_path / "int8.frnn")
+    for served in (fastrnn.load(tmp_path / "int8.frnn"),
+                   fastrnn.load_predictor(tmp_path / "int8.frnn")):
+        np.testing.assert_array_equal(served.predict_proba(X), proba)
 
 
 def test_onnx_and_streaming_refuse_frames(framed_model):
