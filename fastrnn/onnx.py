@@ -415,6 +415,13 @@ def _classes_const(g, classes):
 
 def _estimator_input(g, est):
     net = est.network_
+    frame = getattr(est, "frame_size_", 1)
+    if frame > 1:
+        raise ValueError(
+            f"this {type(est).__name__} reads its series in frames of {frame} steps "
+            f"(frame_size_={frame}), which the exported graph would not do, so it is not "
+            "exported. Refit with frame_size=1 (and crop_fraction=1 for the same training as "
+            "before) to export it, or serve it with fastrnn.load_predictor.")
     n_ids = int(est.n_features_in_) if net.embedding is not None else 1
     X, lengths = _network_input(g, net, n_ids)
     if net.embedding is not None:

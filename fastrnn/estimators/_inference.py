@@ -9,10 +9,10 @@ this module imports nothing of scikit-learn, so that a process serving a saved m
 import numpy as np
 
 from ..text import length_buckets
-from ._inputs import cast_finite, check_sequences
+from ._inputs import SequenceData, cast_finite, check_sequences
 
-__all__ = ["PREDICT_BATCH_SIZE", "check_fitted_input", "network_outputs", "standardized",
-           "to_targets"]
+__all__ = ["PREDICT_BATCH_SIZE", "check_fitted_input", "frame_steps", "framed",
+           "network_outputs", "standardized", "to_targets"]
 
 #: Sequences per batch at inference (batches are formed by length, so padding stays small).
 PREDICT_BATCH_SIZE = 256
@@ -75,6 +75,44 @@ def check_fitted_input(X, *, tokens, n_features_in, vocab_size, feature_mean, fe
 def standardized(data, mean, scale, dtype):
     """``data`` (a :class:`~._inputs.SequenceData` in float64) standardised, in ``dtype``."""
     return data.map(lambda a: _standardize(a, mean, scale, dtype))
+
+
+def frame_steps(steps, frame_size):
+    """One sequence read in frames: ``frame_size`` consecutive steps become one step.
+
+    Parameters
+    ----------
+    steps : ndarray of shape (T, n_features)
+    frame_size : int
+
+    Returns
+    -------
+    frames : ndarray of shape (ceil(T / frame_size), frame_size * n_features)
+        Frame ``j`` holds steps ``j * frame_size`` to ``(j + 1) * frame_size - 1``, step after
+        step; the last frame is filled up by repeating the last step.
+    """
+    T, f = steps.shape
+    n = -(-T // frame_size)
+    if n * frame_size != T:
+        steps = np.concatenate([steps, np.repeat(steps[-1:], n * frame_size - T, axis=0)])
+    return steps.reshape(n, frame_size * f)
+
+
+def framed(data, frame_size):
+    """Float sequences (a :class:`~._inputs.SequenceData`) read in frames (see
+    :func:`frame_steps`); ``frame_size=1`` returns ``data`` itself."""
+    if frame_size == 1:
+        return data
+    lengths = -(-data.lengths // frame_size)
+    a = data.array
+    if a is not None and (data.lengths == a.shape[1]).all():
+        n, T, f = a.shape
+        if T % frame_size:
+            a = np.concatenate([a, np.repeat(a[:, -1:], frame_size - T % frame_size, axis=1)],
+                               axis=1)
+        a = a.reshape(n, -1, frame_size * f)
+        return SequenceData(list(a), lengths, False, a)
+    return SequenceData([frame_steps(s, frame_size) for s in data.seqs], lengths, False)
 
 
 def to_targets(out, target_mean, target_scale, y_ndim):

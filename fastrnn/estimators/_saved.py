@@ -41,7 +41,7 @@ _COMMON = ("n_features_in_", "vocab_size_", "feature_mean_", "feature_scale_", "
 #: the fitted attributes each estimator saves (its ``_saved_attributes``)
 SAVED_ATTRIBUTES = {
     "BaseRNNEstimator": _COMMON,
-    "RNNClassifier": _COMMON + ("classes_",),
+    "RNNClassifier": _COMMON + ("classes_", "frame_size_"),
     "RNNRegressor": _COMMON + ("n_outputs_", "target_mean_", "target_scale_", "_y_ndim"),
     "RNNTagger": _COMMON + ("classes_",),
 }
@@ -387,7 +387,7 @@ def _fitted_value(name, value, arrays):
 
 
 #: fitted attributes that files written by earlier versions lack (the model loads without them)
-OPTIONAL_ATTRIBUTES = {"lr_curve_"}
+OPTIONAL_ATTRIBUTES = {"lr_curve_", "frame_size_"}
 
 #: types of the fitted attributes (``None``: may be None)
 _ATTRIBUTE_RULES = {
@@ -396,6 +396,7 @@ _ATTRIBUTE_RULES = {
     "n_iter_": ("count", 0),
     "t_": ("count", 0),
     "n_outputs_": ("count", 1),
+    "frame_size_": ("count", 1),
     "loss_curve_": ("list",),
     "grad_norm_curve_": ("list",),
     "lr_curve_": ("list",),
@@ -524,9 +525,12 @@ def check_fitted_file(meta, arrays, name, saved, labels, per_step):
         _fail(f"fitted vocab_size_ is {values.get('vocab_size_')!r}, but the network's "
               f"vocab_size is {config.get('vocab_size')!r}")
     n_in = values["n_features_in_"]
-    if not tokens and n_in != config["n_features"]:
-        _fail(f"fitted n_features_in_ is {n_in}, but the network reads {config['n_features']} "
-              "features per step")
+    frame = values.get("frame_size_", 1)
+    if tokens and frame != 1:
+        _fail(f"fitted frame_size_ is {frame}, but the network reads token ids, step by step")
+    if not tokens and n_in * frame != config["n_features"]:
+        _fail(f"fitted n_features_in_ is {n_in} and frame_size_ {frame}, but the network reads "
+              f"{config['n_features']} features per step (not {n_in} * {frame})")
     for mean, scale, n, what in (("feature_mean_", "feature_scale_", n_in, "n_features_in_"),
                                  ("target_mean_", "target_scale_",
                                   values.get("n_outputs_"), "n_outputs_")):

@@ -89,6 +89,13 @@ def check_streamable(est):
             "step: its reverse direction needs the whole sequence. Fit it with bidirectional=False to "
             "use init_state()/step(), or call the batch methods on the complete sequences."
         )
+    frame = getattr(est, "frame_size_", 1)
+    if frame > 1:
+        raise ValueError(
+            f"this {type(est).__name__} reads its series in frames of {frame} steps "
+            f"(frame_size_={frame}), not step by step. Fit it with frame_size=1 to use "
+            "init_state()/step(), or call the batch methods on the complete sequences."
+        )
 
 
 def softmax_into(logits, out, excluded=()):

@@ -1,7 +1,7 @@
 """Sequence classification: :class:`RNNClassifier`."""
 
 import math
-from numbers import Number, Real
+from numbers import Integral, Number, Real
 
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
@@ -10,17 +10,85 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from .._params import store_params
+from ..text import length_buckets
 from ..losses import log_softmax, softmax, softmax_cross_entropy
 from ._docs import PARAMS, document_parameters
 from . import _base
-from ._base import BaseRNNEstimator, PooledOutputMixin
+from ._base import BaseRNNEstimator, PooledOutputMixin, _SequenceTask
+from ._inference import frame_steps, framed
 from ._saved import SAVED_ATTRIBUTES
+from ..train import Batch
 
 __all__ = ["RNNClassifier"]
 
 #: ``learning_rate="auto"``: the rate, and the higher one for long documents with
 #: ``max_iter="auto"`` (see ``RNNClassifier._long_documents``)
 AUTO_LEARNING_RATE = {"default": 2e-3, "long_tokens": 4e-3}
+
+#: long series (``frame_size="auto"``): univariate float series whose median length is at least
+#: this many steps are read in frames
+LONG_SERIES_STEPS = 200
+#: ``frame_size="auto"`` on long series: about this many frames per series
+FRAMES_PER_SERIES = 50
+#: ``crop_fraction="auto"`` on long series
+AUTO_CROP_FRACTION = 0.9
+#: with cropping, an epoch holds every series as often as gives at least this many crops
+CROPS_PER_EPOCH = 512
+
+
+class _WindowTask(_SequenceTask):
+    """Window slicing: every epoch, each training series ``copies`` times, each time a random
+    window of ``crop_fraction`` of its steps (drawn anew every epoch), read in frames of
+    ``frame_size`` steps. The data come in frames already; a window is cut from the steps."""
+
+    def __init__(self, est, train, val):
+        super().__init__(est, train, val)
+        self.frame = est.frame_size_
+        self.fraction = est._crop_fraction()
+        self.copies = est._crop_copies(len(self.data))
+        self.items = self.starts = None
+
+    def items_per_epoch(self):
+        return len(self.data) * self.copies
+
+    def _crop_lengths(self):
+        steps = self.data.lengths[self.items] * self.frame
+        return np.maximum(1, np.round(self.fraction * steps).astype(np.int64))
+
+    def start_epoch(self, rng):
+        n = len(self.data)
+        self.items = np.tile(np.arange(n, dtype=np.int64), self.copies)
+        crop = self._crop_lengths()
+        free = self.data.lengths[self.items] * self.frame - crop + 1
+        self.starts = (rng.random_sample(len(self.items)) * free).astype(np.int64)
+        self.batches = length_buckets(-(-crop // self.frame), self.est._batch_size(len(crop)),
+                                      random_state=rng)
+        return len(self.batches)
+
+    def batch(self, j):
+        pos = self.batches[j]
+        idx = self.items[pos]
+        swb = None if self.sw is None else self.sw[idx]
+        if swb is not None and not swb.any():
+            return None
+        crop, starts = self._crop_lengths()[pos], self.starts[pos]
+        f = self.data.n_features // self.frame
+        pieces = [frame_steps(self.data.seqs[i].reshape(-1, f)[s:s + c], self.frame)
+                  for i, s, c in zip(idx, starts, crop)]
+        L = np.array([len(p) for p in pieces], dtype=np.int64)
+        X = np.zeros((len(idx), int(L.max()), self.data.n_features), self.data.seqs[0].dtype)
+        for b, p in enumerate(pieces):
+            X[b, :len(p)] = p
+        loss_fn, w = self.est._make_loss(self.targets, idx, L, swb)
+        return Batch(X, L, loss_fn, None, w, len(idx))
+
+    def state_dict(self):
+        meta, arrays = super().state_dict()
+        return meta, dict(arrays, items=self.items, starts=self.starts)
+
+    def load_state_dict(self, meta, arrays):
+        self.items, self.starts = arrays["items"], arrays["starts"]
+        return super().load_state_dict(meta, arrays)
 
 
 def _check_y_length(n_X, n_y):
@@ -232,6 +300,19 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         recurrent outputs (a fastText-like path). ``"auto"``: on for long documents (see Notes),
         off otherwise and in ``partial_fit``. Float input has no token vectors: ``True`` there is
         an error.
+    frame_size : int or "auto", default="auto"
+        Read float series in frames: ``frame_size`` consecutive steps of ``n_features`` values
+        become one step of ``frame_size * n_features`` values (the last frame is filled up by
+        repeating the last step), so the recurrence runs over ``ceil(T / frame_size)`` steps.
+        ``"auto"``: for long series (see Notes) about 50 frames per series, ``round(median
+        length / 50)`` steps per frame; 1 (step by step) otherwise and in ``partial_fit``.
+        ``frame_size_`` says which. Token ids are always read step by step.
+    crop_fraction : float in (0, 1] or "auto", default="auto"
+        Window slicing while training: every epoch, each training series is read as a random
+        window of ``crop_fraction`` of its steps, drawn anew every epoch, and an epoch holds each
+        series ``ceil(512 / n_samples)`` times (at least once) so that it reads at least 512
+        windows; prediction reads the whole series. 1 trains on whole series. ``"auto"``: 0.9 for
+        long series (see Notes), 1 otherwise and in ``partial_fit``.
     [shared parameters: dropout recurrent_dropout embedding_dim vocab_size standardize optimizer]
     [shared parameters: learning_rate batch_size max_iter clip_norm lr_schedule weight_decay]
     [shared parameters: time_budget early_stopping validation_fraction n_iter_no_change tol]
@@ -247,6 +328,8 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         The class labels, sorted: numbers, strings, or any hashable objects such as tuples (kept
         whole in an object array; sorted by value, or by ``repr`` if they cannot be compared).
     [shared attributes: n_features_in_ vocab_size_ feature_mean_,feature_scale_ network_]
+    frame_size_ : int
+        Steps per frame the fitted network reads (1: step by step; see ``frame_size``).
     [shared attributes: loss_curve_ grad_norm_curve_ lr_curve_ validation_scores_]
     [shared attributes: best_validation_score_]
     [shared attributes: best_loss_ n_iter_ t_ history_ stop_reason_]
@@ -274,6 +357,14 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
     was noise). On sentences (2,400 of 25 words) the bag cost a point of accuracy, so shorter data
     keep the recurrent model alone. The user guide ("Text") gives the measurements.
 
+    Long series: univariate float series whose median length is at least 200 steps, in ``fit``.
+    On few of them (ArrowHead: 36 training series of 251 steps) a recurrence over every step
+    learned poorly; ``frame_size="auto"`` reads them in about 50 frames and ``crop_fraction=
+    "auto"`` trains on random windows of 90 % of each series (window slicing, Le Guennec et al.,
+    2016, "Data augmentation for time series classification using convolutional neural
+    networks"). The defaults study (``benchmarks/defaults_study.py``) gives the measurements.
+    A model read in frames cannot stream step by step, nor be exported to ONNX.
+
     Max pooling over the states of a bidirectional LSTM was the best sentence encoder among those
     compared by Conneau et al. (2017, "Supervised learning of universal sentence representations
     from natural language inference data", EMNLP). On GunPoint (a 150-step series whose class shows
@@ -300,6 +391,8 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         **BaseRNNEstimator._parameter_constraints,
         "pooling": [StrOptions({"last", "mean", "max"})],
         "bag_of_embeddings": ["boolean", StrOptions({"auto"})],
+        "frame_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "crop_fraction": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
@@ -314,7 +407,8 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
     }
 
     def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=True,
-                 pooling="max", bag_of_embeddings="auto", dropout=0.2, recurrent_dropout=0.0,
+                 pooling="max", bag_of_embeddings="auto", frame_size="auto", crop_fraction="auto",
+                 dropout=0.2, recurrent_dropout=0.0,
                  embedding_dim="auto", vocab_size=None, standardize=True, optimizer="adam",
                  learning_rate="auto", batch_size="auto", max_iter="auto", clip_norm=5.0,
                  lr_schedule="cosine", weight_decay=0.0, time_budget=None, early_stopping="auto",
@@ -350,6 +444,66 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         steps = getattr(self, "_fit_time_steps", None)
         return (steps is not None and getattr(self, "vocab_size_", None) is not None
                 and steps * _base.AUTO_EPOCHS[0] > _base.AUTO_TIME_STEPS)
+
+    # long series: frames and window slicing
+    def _fit(self, X, y, sample_weight=None, *, incremental=False, **kwargs):
+        # what the rule for long series needs to know during this fit: partial_fit or not, and
+        # (set by the first _validate_X, the training data's) whether the series are long
+        self._fit_series = {"incremental": incremental, "long": None}
+        try:
+            return super()._fit(X, y, sample_weight, incremental=incremental, **kwargs)
+        finally:
+            del self._fit_series
+
+    def _long_series(self, data):
+        """Whether ``fit`` reads long series: univariate float series whose median length is
+        at least :data:`LONG_SERIES_STEPS` (not in ``partial_fit``)."""
+        fitting = getattr(self, "_fit_series", None)
+        return (fitting is not None and not fitting["incremental"] and not data.tokens
+                and data.n_features == 1 and float(np.median(data.lengths)) >= LONG_SERIES_STEPS)
+
+    def _validate_X(self, X, reset):
+        data = super()._validate_X(X, reset)
+        fitting = getattr(self, "_fit_series", None)
+        if fitting is not None and fitting["long"] is None:
+            fitting["long"] = self._long_series(data)
+        if reset:
+            k = self.frame_size
+            if k == "auto":
+                k = (max(1, round(float(np.median(data.lengths)) / FRAMES_PER_SERIES))
+                     if self._long_series(data) else 1)
+            if k > 1 and data.tokens:
+                raise ValueError(
+                    f"frame_size={k} reads float series in frames, but X holds token ids. Use "
+                    "frame_size='auto' or 1 for token ids.")
+            if data.tokens and self.crop_fraction != "auto" and self.crop_fraction < 1:
+                raise ValueError(
+                    f"crop_fraction={self.crop_fraction} trains on windows of float series, but "
+                    "X holds token ids. Use crop_fraction='auto' or 1 for token ids.")
+            self.frame_size_ = int(k)
+        return framed(data, getattr(self, "frame_size_", 1))
+
+    def _crop_fraction(self):
+        if self.crop_fraction != "auto":
+            return float(self.crop_fraction)
+        fitting = getattr(self, "_fit_series", None)
+        return AUTO_CROP_FRACTION if fitting is not None and fitting["long"] else 1.0
+
+    def _crop_copies(self, n_train):
+        """How often an epoch with window slicing holds each training series."""
+        return max(1, math.ceil(CROPS_PER_EPOCH / n_train))
+
+    @property
+    def _task_class(self):
+        fitting = getattr(self, "_fit_series", None)
+        windows = fitting is not None and not fitting["incremental"] and self._crop_fraction() < 1
+        return _WindowTask if windows else _SequenceTask
+
+    def _n_epochs(self, n_train, n_time_steps=None):
+        if self._task_class is _WindowTask:
+            copies = self._crop_copies(n_train)
+            return super()._n_epochs(n_train * copies, n_time_steps and n_time_steps * copies)
+        return super()._n_epochs(n_train, n_time_steps)
 
     def _few_epochs(self):
         return self.max_iter == "auto" and self._long_documents()
