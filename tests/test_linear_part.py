@@ -148,6 +148,14 @@ def test_saved_loaded_predictor_and_streaming_predict_the_same(tmp_path):
                                    rtol=1e-9, atol=1e-12)
 
 
+def test_early_stopping_restores_the_network_and_keeps_the_linear_part():
+    X, y = _token_data(n=80)
+    clf = RNNClassifier(early_stopping=True, validation_fraction=0.25, **FIT).fit(X, y)
+    lin = clf.network_.linear
+    assert lin is not None and np.any(lin.params["weight"] != 0)
+    assert np.isfinite(clf.best_validation_score_)
+
+
 def test_auto_is_on_for_token_ids_in_fit_only():
     X, y = _token_data()
     assert RNNClassifier(linear=False, **FIT).fit(X, y).network_.linear is None

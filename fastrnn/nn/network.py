@@ -228,8 +228,10 @@ class SequenceNetwork:
         return {k: v.copy() for k, v in self.weights().items()}
 
     def load_state_dict(self, state):
-        """Copy the arrays of ``state`` (names as in :meth:`weights`) into the network."""
-        target = self.weights()
+        """Copy the arrays of ``state`` (names as in :meth:`weights`, or as in ``params`` alone,
+        keeping the linear part) into the network."""
+        whole = any(str(k).startswith("linear.") for k in state)
+        target = self.weights() if whole else self.params
         for k, v in check_state_dict(state, target, "network").items():
             target[k][...] = v
 
