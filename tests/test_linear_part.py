@@ -172,3 +172,29 @@ def test_auto_is_on_for_token_ids_in_fit_only():
     with pytest.raises(ValueError, match="set_linear needs a network built with linear=True"):
         SequenceNetwork(2, vocab_size=5, embedding_dim=2).set_linear(
             np.ones(5), np.ones((5, 2)), np.ones(2))
+
+
+def test_gradient_flow_sees_the_linear_logits():
+    """The diagnostics' training-loss gradient of a classifier with a linear part equals that of
+    the network alone with the linear logits added by hand."""
+    from fastrnn.diagnostics import gradient_flow
+
+    X, y = _token_data(n=30)
+    clf = RNNClassifier(**FIT).fit(X, y)
+    net = clf.network_
+    ids, lengths = _padded(X)
+    offset = net.linear.apply(ids, lengths).astype(np.float64)
+    assert np.abs(offset).max() > 0.1
+    alone = SequenceNetwork(**{k: v for k, v in net.config.items() if k != "linear"},
+                            random_state=0)
+    alone.load_state_dict(net.params)
+    onehot = np.eye(3)[np.searchsorted(clf.classes_, y)]
+
+    def grad(out):
+        z = out + offset
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return (e / e.sum(axis=1, keepdims=True) - onehot) / len(X)
+
+    by_hand = gradient_flow(alone, ids, lengths=lengths, output_grad=grad)
+    flow = gradient_flow(clf, X, y)
+    np.testing.assert_allclose(flow.loss_grad, by_hand.loss_grad, rtol=1e-10)
