@@ -348,7 +348,7 @@ def _network_body(g, net, X, lengths, standardize=None):
 
 
 def _linear_logits(g, linear, X, mask, n_ids=1):
-    """The logits of a network's linear part (:class:`fastrnn.nn._linear.TokenLinear`): the
+    """The logits of a network's linear part (``fastrnn.nn._linear.TokenLinear``): the
     sublinear TF-IDF vector of each sequence's first ids, L2-normalised, times the weight, plus
     the bias.
 

@@ -54,7 +54,7 @@ class SequenceNetwork:
         dividing by the square root of the length instead keeps long documents' bags from
         shrinking towards the mean of the frequent words. Needs token input and pooling.
     linear : bool, default False
-        Add to the head's logits those of a :class:`~fastrnn.nn._linear.TokenLinear`: a linear
+        Add to the head's logits those of a ``fastrnn.nn._linear.TokenLinear``: a linear
         model on the TF-IDF bag of each sequence's token ids, whose arrays start at zero (set
         them with :meth:`set_linear`). It is fitted apart from the network (see
         :class:`~fastrnn.estimators.RNNClassifier`'s ``linear``) and is not in ``params``: for
