@@ -198,3 +198,24 @@ def test_gradient_flow_sees_the_linear_logits():
     by_hand = gradient_flow(alone, ids, lengths=lengths, output_grad=grad)
     flow = gradient_flow(clf, X, y)
     np.testing.assert_allclose(flow.loss_grad, by_hand.loss_grad, rtol=1e-10)
+
+
+@pytest.mark.parametrize("K", [1, 3])
+def test_onnx_graph_adds_the_linear_logits(K):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from fastrnn import onnx as fonnx
+
+    X, y = _token_data(V=20, K=K)
+    clf = RNNClassifier(vocab_size=25, **FIT).fit(X, y)
+    X_new, _ = _token_data(n=12, V=25, seed=4, K=K)  # repeated ids, and ids never seen
+    ids, lengths = _padded(X_new)
+    sess = ort.InferenceSession(fonnx.export(clf).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    label, proba = sess.run(None, {"X": ids, "lengths": lengths})
+    np.testing.assert_allclose(proba, clf.predict_proba(X_new), rtol=0, atol=1e-5)  # float32
+    assert label.tolist() == clf.predict(X_new).tolist()
+    # without its linear part the graph would give other probabilities
+    lin = clf.network_.linear
+    offset = lin.apply(ids, lengths)
+    assert np.abs(offset - offset.mean(axis=0)).max() > 0.1
