@@ -38,9 +38,9 @@ def fit_linear_part(net, seqs, codes, n_classes, sample_weight=None, C=LINEAR_C)
     """Fit the linear part of ``net`` (built with ``linear=True``) on the training sequences.
 
     The TF-IDF features are those of :class:`sklearn.feature_extraction.text.TfidfTransformer`
-    (``sublinear_tf=True``: ``1 + log(count)``; smoothed idf, L2 norm) on the ids' counts; ids that no training sequence holds get an idf
-    of 0, so that at prediction they neither add a feature nor change the norm (as
-    ``TfidfVectorizer`` ignores words it did not see). A
+    (``sublinear_tf=True``: ``1 + log(count)``; smoothed idf, L2 norm) on the ids' counts; ids
+    that no training sequence holds get an idf of 0, so that at prediction they neither add a
+    feature nor change the norm (as ``TfidfVectorizer`` ignores words it did not see). A
     :class:`~sklearn.linear_model.LogisticRegression` (``C``) on these features gives the
     weights: with two classes its coefficients become the second class's logit.
 
