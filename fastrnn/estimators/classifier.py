@@ -239,7 +239,8 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         sequences before the network's epochs (``partial_fit`` keeps it as it is). The network
         then learns what the linear model leaves unexplained, its logits added to the linear
         model's (see Notes). ``"auto"``: on for token ids in ``fit``, off for float input,
-        where ``True`` is an error.
+        where ``True`` is an error. With it, ``max_iter="auto"`` gives long documents (see
+        Notes) 3 epochs.
     [shared parameters: dropout recurrent_dropout embedding_dim vocab_size standardize optimizer]
     [shared parameters: learning_rate batch_size max_iter clip_norm lr_schedule weight_decay]
     [shared parameters: time_budget early_stopping validation_fraction n_iter_no_change tol]
@@ -372,6 +373,13 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
 
     def _few_epochs(self):
         return self.max_iter == "auto" and self._long_documents()
+
+    def _n_epochs(self, n_train, n_time_steps=None):
+        epochs = super()._n_epochs(n_train, n_time_steps)
+        if self._few_epochs() and self.network_.linear is not None:
+            # the linear part reads the bag of words: the network needs fewer epochs
+            epochs = min(epochs, _base.AUTO_MIN_EPOCHS)
+        return epochs
 
     def _learning_rate(self):
         if self.learning_rate != "auto":
