@@ -219,3 +219,20 @@ def test_onnx_graph_adds_the_linear_logits(K):
     lin = clf.network_.linear
     offset = lin.apply(ids, lengths)
     assert np.abs(offset - offset.mean(axis=0)).max() > 0.1
+
+
+def test_long_documents_get_fewer_epochs_with_the_linear_part(monkeypatch):
+    """Long documents (more time steps than ``max_iter="auto"`` reads in its least epochs) get
+    ``AUTO_MIN_EPOCHS`` epochs with the linear part, and the time-step budget's epochs
+    without it."""
+    from fastrnn.estimators import _base
+
+    X, y = _token_data(n=60)
+    steps = sum(len(x) for x in X)
+    budget = 6 * steps  # long: 10 epochs would read more than the budget
+    monkeypatch.setattr(_base, "AUTO_TIME_STEPS", budget)
+    kw = dict(FIT, max_iter="auto")
+    with_linear = RNNClassifier(**kw).fit(X, y)
+    alone = RNNClassifier(linear=False, **kw).fit(X, y)
+    assert alone.n_iter_ == 6
+    assert with_linear.n_iter_ == _base.AUTO_MIN_EPOCHS == 3
