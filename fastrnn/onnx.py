@@ -347,6 +347,37 @@ def _network_body(g, net, X, lengths, standardize=None):
     return out, mask, top
 
 
+def _linear_logits(g, linear, X, mask, n_ids=1):
+    """The logits of a network's linear part (``fastrnn.nn._linear.TokenLinear``): the
+    sublinear TF-IDF vector of each sequence's first ids, L2-normalised, times the weight, plus
+    the bias.
+
+    The count ``c`` of the id of each real step comes from a (B, T, T) comparison of the ids,
+    which needs no table of counts; each of the ``c`` steps holding an id then carries a
+    ``1 / c`` share of its ``u = (1 + log c) * idf``, of ``u * weight`` and of ``u ** 2``."""
+    p = linear.params
+    word = X
+    if n_ids > 1:  # (B, T, K): the token's own id comes first
+        word = g.squeeze(g.op("Gather", [X, g.ints([0])], axis=2), [2])
+    zero = g.const(np.array(0, g.dtype), "zero_linear")
+    a = g.op("Where", [mask, g.op("Gather", [g.const(p["idf"].astype(g.dtype), "linear_idf"),
+                                              word], axis=0), zero])
+    rows = g.op("Gather", [g.const(p["weight"].astype(g.dtype), "linear_weight"), word], axis=0)
+    one = g.const(np.array(1, g.dtype), "one_linear")
+    same = g.op("Cast", [g.op("Equal", [g.unsqueeze(word, [2]), g.unsqueeze(word, [1])])],
+                to=g.elem)
+    real = g.unsqueeze(g.op("Cast", [mask], to=g.elem), [2])
+    count = g.op("Max", [g.squeeze(g.op("MatMul", [same, real]), [2]), one])  # (B, T)
+    u = g.op("Mul", [a, g.op("Add", [one, g.op("Log", [count])])])  # (1 + log c) idf
+    share = g.op("Div", [u, count])
+    num = g.reduce("ReduceSum", g.op("Mul", [g.unsqueeze(share, [2]), rows]), [1])
+    square = g.reduce("ReduceSum", g.op("Mul", [share, u]), [1])
+    norm = g.op("Sqrt", [square])
+    norm = g.op("Where", [g.op("Greater", [norm, zero]), norm, one])
+    return g.op("Add", [g.op("Div", [num, g.unsqueeze(norm, [1])]),
+                        g.const(p["bias"].astype(g.dtype), "linear_bias")])
+
+
 def _dense(g, head, x):
     W = g.const(head.params["weight"].T.astype(g.dtype), "head_weight")
     return g.op("Add", [g.op("MatMul", [x, W]), g.const(head.params["bias"].astype(g.dtype),
@@ -394,6 +425,8 @@ def _export_network(g, net):
                          "its estimator: pass the fitted RNNLanguageModel to export().")
     body, mask, _ = _network_body(g, net, X, lengths)
     out = _dense(g, net.head, body)
+    if net.linear is not None:
+        out = g.op("Add", [out, _linear_logits(g, net.linear, X, mask)])
     K = net.head.out_features
     g.add_output(out, "output", g.elem, ["batch", K] if net.pooling else ["batch", "time", K])
 
@@ -437,6 +470,9 @@ def _export_classifier(g, est, per_step):
     X, lengths, prep = _estimator_input(g, est)
     body, mask, _ = _network_body(g, est.network_, X, lengths, prep)
     logits = _dense(g, est.network_.head, body)
+    if est.network_.linear is not None:
+        logits = g.op("Add", [logits, _linear_logits(g, est.network_.linear, X, mask,
+                                                     int(est.n_features_in_))])
     classes, elem = _classes_const(g, est.classes_)
     C = len(est.classes_)
     axis = 2 if per_step else 1

@@ -139,7 +139,7 @@ ESTIMATORS = [
      dict(hidden_size=5, max_iter=3, dropout=0.1, random_state=0), "cls"),
     ("classifier_tokens.fastrnn", "RNNClassifier",
      dict(hidden_size=5, embedding_dim=3, bidirectional=True, pooling="last", max_iter=3,
-          random_state=0), "cls_tokens"),
+          random_state=0, linear=False), "cls_tokens"),
     ("regressor.fastrnn", "RNNRegressor",
      dict(cell="gru", hidden_size=5, pooling="mean", max_iter=3, random_state=0), "reg"),
     ("tagger.fastrnn", "RNNTagger",

@@ -167,13 +167,16 @@ def _last_step_grad(out, lengths):
     return d
 
 
-def _head_grad(net, lengths, loss_grad, Z):
+def _head_grad(net, lengths, loss_grad, Z, ids=None):
     """``output_grad`` of a network with a dense head: forward through pooling and the head in
     float64, ``loss_grad(out) -> dout``, and back to the recurrent outputs. ``Z`` (B, T, E) is
     the recurrent layer's input, whose bag of embeddings a network with one adds to the head's
-    input (a term of the logits that the states do not change)."""
+    input (a term of the logits that the states do not change), as are the logits of its linear
+    part, computed from the token ``ids``."""
     W = net.head.params["weight"].astype(np.float64)
     b = net.head.params["bias"].astype(np.float64)
+    if net.linear is not None:
+        b = b + net.linear.apply(ids, lengths).astype(np.float64)
     D = net.rnn.num_directions
     F = D * net.rnn.hidden_size
     if net.bag_of_embeddings:  # Z is zero past each length
@@ -221,11 +224,11 @@ def _from_network(net, X, lengths, output_grad, loss_grad=None):
     if isinstance(net.head, SoftmaxHead):
         fn = output_grad
     elif loss_grad is not None:
-        fn = _head_grad(net, lengths, loss_grad, Z)
+        fn = _head_grad(net, lengths, loss_grad, Z, X)
     elif output_grad is not None:
-        fn = _head_grad(net, lengths, output_grad, Z)
+        fn = _head_grad(net, lengths, output_grad, Z, X)
     else:
-        fn = _head_grad(net, lengths, lambda out: _last_step_grad(out, lengths), Z)
+        fn = _head_grad(net, lengths, lambda out: _last_step_grad(out, lengths), Z, X)
     return Chain(net.rnn, Z, lengths, h0, fn)
 
 

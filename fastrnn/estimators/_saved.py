@@ -52,7 +52,8 @@ LM_FITTED = ("n_iter_", "n_steps_", "n_tokens_seen_", "loss_curve_", "validation
 
 _NETWORK_INTS = ("n_outputs", "hidden_size", "num_layers")
 _NETWORK_OPTIONAL_INTS = ("n_features", "vocab_size", "embedding_dim")
-_NETWORK_BOOLS = ("bidirectional", "learn_initial_state", "tie_weights", "bag_of_embeddings")
+_NETWORK_BOOLS = ("bidirectional", "learn_initial_state", "tie_weights", "bag_of_embeddings",
+                  "linear")
 _NETWORK_KEYS = frozenset(_NETWORK_INTS + _NETWORK_OPTIONAL_INTS + _NETWORK_BOOLS + (
     "cell", "dropout", "recurrent_dropout", "pooling", "cell_options", "dtype", "head",
     "excluded_outputs", "skip", "quantized"))
@@ -316,14 +317,15 @@ def network_from_saved(config, arrays, prefix, backend, what="network", override
     except (ValueError, TypeError) as exc:
         _fail(f"{what} cannot be built ({exc})", exc)
     state = {}
-    for k, target in net.params.items():
+    weights = net.weights()
+    for k, target in weights.items():
         name = prefix + k
         a = _array(arrays, name)
         _check_weight(name, a, target.shape, net.dtype)
         state[k] = a
     qprefix = f"{prefix}{quantized}/rnn." if quantized else None
     extra = sorted(n for n in arrays if n.startswith(prefix) and not n.startswith("train/")
-                   and n[len(prefix):] not in net.params
+                   and n[len(prefix):] not in weights
                    and not (qprefix and n.startswith(qprefix)))
     if extra:
         _fail(f"the file holds array(s) {extra} that are no parameter of its network")

@@ -313,6 +313,15 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         series ``ceil(512 / n_samples)`` times (at least once) so that it reads at least 512
         windows; prediction reads the whole series. 1 trains on whole series. ``"auto"``: 0.9 for
         long series (see Notes), 1 otherwise and in ``partial_fit``.
+    linear : bool or "auto", default="auto"
+        Add to the network's logits those of a linear model on the bag of each sequence's token
+        ids (a "wide" part next to the recurrent "deep" one): a logistic regression on TF-IDF
+        features of the first id of every step, fitted by scikit-learn on the training
+        sequences before the network's epochs (``partial_fit`` keeps it as it is). The network
+        then learns what the linear model leaves unexplained, its logits added to the linear
+        model's (see Notes). ``"auto"``: on for token ids in ``fit``, off for float input,
+        where ``True`` is an error. With it, ``max_iter="auto"`` gives long documents (see
+        Notes) 3 epochs.
     [shared parameters: dropout recurrent_dropout embedding_dim vocab_size standardize optimizer]
     [shared parameters: learning_rate batch_size max_iter clip_norm lr_schedule weight_decay]
     [shared parameters: time_budget early_stopping validation_fraction n_iter_no_change tol]
@@ -364,6 +373,15 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
     2016, "Data augmentation for time series classification using convolutional neural
     networks"). The defaults study (``benchmarks/defaults_study.py``) gives the measurements.
     A model read in frames cannot stream step by step, nor be exported to ONNX.
+    The linear part follows the wide and deep models of Cheng et al. (2016, "Wide & deep
+    learning for recommender systems", DLRS): a linear model on sparse features beside a deep
+    one, the linear part remembering what single tokens say, the recurrent part generalising
+    over their order and spelling. Here they are fitted one after the other, as in forward
+    stagewise additive modelling: the linear part first, by a convex solver (a logistic
+    regression with ``C=10`` on sublinear TF-IDF features), then the network with the linear
+    logits as a fixed offset. Trained jointly with Adam instead, a table of token weights
+    learned too little for rare tokens and did not help. The user guide ("Text") gives the
+    measurements.
 
     Max pooling over the states of a bidirectional LSTM was the best sentence encoder among those
     compared by Conneau et al. (2017, "Supervised learning of universal sentence representations
@@ -393,6 +411,7 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         "bag_of_embeddings": ["boolean", StrOptions({"auto"})],
         "frame_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "crop_fraction": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"})],
+        "linear": ["boolean", StrOptions({"auto"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
@@ -415,7 +434,7 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, class_weight=None,
                  random_state=None, verbose=0, backend="auto", warm_start=False,
                  dtype="float32", callbacks=None,
-                 checkpoint_path=None, skip=None):
+                 checkpoint_path=None, skip=None, linear="auto"):
         store_params(self, locals())
 
     def __sklearn_tags__(self):
@@ -508,6 +527,13 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
     def _few_epochs(self):
         return self.max_iter == "auto" and self._long_documents()
 
+    def _n_epochs(self, n_train, n_time_steps=None):
+        epochs = super()._n_epochs(n_train, n_time_steps)
+        if self._few_epochs() and self.network_.linear is not None:
+            # the linear part reads the bag of words: the network needs fewer epochs
+            epochs = min(epochs, _base.AUTO_MIN_EPOCHS)
+        return epochs
+
     def _learning_rate(self):
         if self.learning_rate != "auto":
             return self.learning_rate
@@ -530,7 +556,33 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
                 "float features, not token ids. Use bag_of_embeddings='auto' or False for float "
                 "input (or encode the sequences as token ids).")
         kw["bag_of_embeddings"] = bool(bag)
+        kw["linear"] = self._use_linear()
         return kw
+
+    def _use_linear(self):
+        """Whether a new network gets a linear part (see ``linear``)."""
+        tokens = getattr(self, "vocab_size_", None) is not None
+        if self.linear == "auto":
+            return tokens and getattr(self, "_fit_time_steps", None) is not None
+        if self.linear and not tokens:
+            raise ValueError(
+                "linear=True adds a linear model on the bag of each sequence's token ids, but X "
+                "holds float features, not token ids. Use linear='auto' or False for float "
+                "input (or encode the sequences as token ids).")
+        return bool(self.linear)
+
+    def _run_epochs(self, train, val, **kw):
+        """Fit the network's linear part, if it has one, on the training part (not in
+        ``partial_fit``), then run the epochs."""
+        net = self.network_
+        if net.linear is not None and not kw.get("incremental"):
+            from ._linear_part import fit_linear_part
+
+            data, codes, sw = train
+            if self._fit_class_weight is not None:
+                sw = (np.ones(len(codes)) if sw is None else sw) * self._fit_class_weight[codes]
+            fit_linear_part(net, data.seqs, codes, len(self.classes_), sw)
+        return super()._run_epochs(train, val, **kw)
 
     def _validate_targets(self, y, data, reset, classes=None, incremental=False):
         if y is None:

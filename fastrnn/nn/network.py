@@ -6,6 +6,7 @@ from .._config import check_dtype
 from .._flat import FlatArrays
 from . import init as _init
 from ._checks import check_state_dict
+from ._linear import TokenLinear, TokenLinearStream
 from .layers import POOLINGS, Dense, Embedding, SoftmaxHead, pool, pool_backward
 from .recurrent import GRU, LSTM, RNN, IndRNN, MinGRU, MinLSTM
 
@@ -53,6 +54,13 @@ class SequenceNetwork:
         "Bag of tricks for efficient text classification", EACL), which averages the vectors;
         dividing by the square root of the length instead keeps long documents' bags from
         shrinking towards the mean of the frequent words. Needs token input and pooling.
+    linear : bool, default False
+        Add to the head's logits those of a ``fastrnn.nn._linear.TokenLinear``: a linear
+        model on the TF-IDF bag of each sequence's token ids, whose arrays start at zero (set
+        them with :meth:`set_linear`). It is fitted apart from the network (see
+        :class:`~fastrnn.estimators.RNNClassifier`'s ``linear``) and is not in ``params``: for
+        the network's training it is a fixed offset of the logits, with no gradient. Needs
+        token input, pooling and a dense head.
     head : {"dense", "softmax"}, default "dense"
         ``"dense"``: :meth:`forward` returns the head's output (logits, or values for regression).
         ``"softmax"`` (needs ``pooling=None``): a :class:`~fastrnn.nn.SoftmaxHead` over a large
@@ -95,7 +103,7 @@ class SequenceNetwork:
                  recurrent_dropout=0.0, pooling="last", head="dense", excluded_outputs=(),
                  learn_initial_state=False, tie_weights=False, cell_options=None,
                  dtype=np.float32, backend="auto", random_state=None, bag_of_embeddings=False,
-                 skip=None):
+                 skip=None, linear=False):
         if (n_features is None) == (vocab_size is None):
             raise ValueError("give exactly one of n_features (float input) and vocab_size (token ids).")
         if vocab_size is not None and not embedding_dim:
@@ -115,6 +123,12 @@ class SequenceNetwork:
                 "bag_of_embeddings adds the token vectors of each sequence to the pooled "
                 "outputs: it needs token input (vocab_size) and pooling, got "
                 f"vocab_size={vocab_size!r}, pooling={pooling!r}. Pass bag_of_embeddings=False.")
+        if linear and (vocab_size is None or pooling is None or head != "dense"):
+            raise ValueError(
+                "linear adds a linear model on the bag of each sequence's token ids to its "
+                "logits: it needs token input (vocab_size), pooling and head='dense', got "
+                f"vocab_size={vocab_size!r}, pooling={pooling!r}, head={head!r}. Pass "
+                "linear=False.")
         excluded_outputs = tuple(int(e) for e in excluded_outputs)
         self.config = dict(
             n_outputs=n_outputs, n_features=n_features, vocab_size=vocab_size,
@@ -127,6 +141,10 @@ class SequenceNetwork:
             self.config["bag_of_embeddings"] = True
         if skip is not None:  # likewise
             self.config["skip"] = skip
+        if linear:  # likewise
+            self.config["linear"] = True
+        self.linear = (TokenLinear(vocab_size, n_outputs, dtype=check_dtype(dtype)) if linear
+                       else None)
         self.bag_of_embeddings = bool(bag_of_embeddings)
         self.dtype = check_dtype(dtype)
         self.pooling = pooling
@@ -221,14 +239,42 @@ class SequenceNetwork:
         """Switch dropout off for :meth:`forward`; returns the network."""
         return self.train(False)
 
+    def weights(self):
+        """Every array a saved network holds: ``params`` and, with a linear part, its arrays
+        (``linear.idf``, ``linear.weight``, ``linear.bias``; not trained by an optimiser, so not
+        in ``params``)."""
+        if self.linear is None:
+            return self.params
+        return {**self.params, **{f"linear.{k}": v for k, v in self.linear.params.items()}}
+
     def state_dict(self):
-        """Copies of all parameters (see ``params``)."""
-        return {k: v.copy() for k, v in self.params.items()}
+        """Copies of all arrays (see :meth:`weights`)."""
+        return {k: v.copy() for k, v in self.weights().items()}
 
     def load_state_dict(self, state):
-        """Copy the arrays of ``state`` (names as in ``params``) into the parameters."""
-        for k, v in check_state_dict(state, self.params, "network").items():
-            self.params[k][...] = v
+        """Copy the arrays of ``state`` (names as in :meth:`weights`, or as in ``params`` alone,
+        keeping the linear part) into the network."""
+        whole = any(str(k).startswith("linear.") for k in state)
+        target = self.weights() if whole else self.params
+        for k, v in check_state_dict(state, target, "network").items():
+            target[k][...] = v
+
+    def set_linear(self, idf, weight, bias):
+        """Set the linear part (a network built with ``linear=True``) from a logistic
+        regression on TF-IDF features: ``idf`` of shape (vocab_size,) (0 for the ids it leaves
+        out), ``weight`` of shape (vocab_size, n_outputs) and ``bias`` of shape (n_outputs,).
+        Returns the network."""
+        if self.linear is None:
+            raise ValueError("set_linear needs a network built with linear=True; this one has "
+                             "no linear part.")
+        p = self.linear.params
+        for name, value in (("idf", idf), ("weight", weight), ("bias", bias)):
+            value = np.asarray(value)
+            if value.shape != p[name].shape:
+                raise ValueError(f"set_linear: {name} must have shape {p[name].shape}, got "
+                                 f"{value.shape}.")
+            p[name][...] = value
+        return self
 
     def quantize(self, precision="int8"):
         """Quantise the recurrent layer for inference, in place (see
@@ -300,6 +346,7 @@ class SequenceNetwork:
         h_n : the recurrent layer's final state
         """
         lengths = np.asarray(lengths, dtype=np.int64)
+        ids = X
         if self.embedding is not None:
             X = self.embedding.forward(X)
         X, in_mask = self._dropout(X)
@@ -314,7 +361,10 @@ class SequenceNetwork:
             Y, self._cache["pcache"] = pool(Y, lengths, self.pooling, self.rnn.num_directions)
             if self.bag_of_embeddings:
                 Y = np.concatenate([Y, _bag(X, lengths)], axis=1)
-        return self.head.forward(Y), h_n
+        out = self.head.forward(Y)
+        if self.linear is not None:
+            out = out + self.linear.apply(ids, lengths)
+        return out, h_n
 
     __call__ = forward
 
@@ -388,6 +438,7 @@ class SequenceNetwork:
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}.")
         lengths = np.asarray(lengths, dtype=np.int64)
+        ids = X
         if self.embedding is not None:
             X = self.embedding.lookup(X)
         state, _ = self._initial(state, len(lengths))
@@ -401,7 +452,12 @@ class SequenceNetwork:
         elif output == "pooled":
             raise ValueError("output='pooled' needs a network with pooling; this one has "
                              "pooling=None (use output='hidden').")
-        return (Y if output == "pooled" else self.head.apply(Y)), h_n
+        if output == "pooled":
+            return Y, h_n
+        out = self.head.apply(Y)
+        if self.linear is not None:
+            out = out + self.linear.apply(ids, lengths)
+        return out, h_n
 
     # ------------------------------------------------------------------ streaming
     def init_stream(self, n_streams=1, n_ids=1):
@@ -449,6 +505,8 @@ class SequenceNetwork:
             pooled = s.head_in
         np.dot(pooled, self.head.params["weight"].T, out=s.out)
         s.out += self.head.params["bias"]
+        if self.linear is not None:
+            s.out += s.linear.step(x)
         return s.out
 
 
@@ -493,6 +551,7 @@ class NetworkStream:
         if net.bag_of_embeddings:  # running sum of the token vectors, and the head's input
             self.bag_sum = np.empty((B, width), dt)
             self.head_in = np.empty((B, net.head.in_features), dt)
+        self.linear = None if net.linear is None else TokenLinearStream(net.linear, B)
         self.reset()
 
     def reset(self):
@@ -507,4 +566,6 @@ class NetworkStream:
         self.acc[...] = -np.inf if self.net.pooling == "max" else 0.0
         if self.net.bag_of_embeddings:
             self.bag_sum[...] = 0.0
+        if self.linear is not None:
+            self.linear.reset()
         return self
