@@ -1219,7 +1219,7 @@ def test_long_documents_get_a_higher_rate_and_no_validation_split(monkeypatch):
     X, y = token_data(1000)
     monkeypatch.setattr(_base, "AUTO_TIME_STEPS", 10 * sum(len(x) for x in X) - 1)
     long = same_fit(X, y, dict(learning_rate=rates[1], early_stopping=False), max_iter="auto",
-                    n_iter_no_change=10 ** 6, tol=0.0)
+                    n_iter_no_change=10 ** 6, tol=0.0, linear=False)  # (3 epochs with it)
     assert long[0] and long[1].validation_scores_ is None and long[1].n_iter_ == 10
     monkeypatch.setattr(_base, "AUTO_TIME_STEPS", 10 ** 9)
     short = RNNClassifier(max_iter=2, **no_lr).fit(X, y)

@@ -1,5 +1,7 @@
 """A whole sequence network: optional embedding, stacked recurrent layers, pooling, output head."""
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from .._config import check_dtype
@@ -254,7 +256,7 @@ class SequenceNetwork:
     def load_state_dict(self, state):
         """Copy the arrays of ``state`` (names as in :meth:`weights`, or as in ``params`` alone,
         keeping the linear part) into the network."""
-        whole = any(str(k).startswith("linear.") for k in state)
+        whole = isinstance(state, Mapping) and any(str(k).startswith("linear.") for k in state)
         target = self.weights() if whole else self.params
         for k, v in check_state_dict(state, target, "network").items():
             target[k][...] = v
