@@ -642,7 +642,7 @@ def test_checkpoint_path_never_overwrites_a_saved_model(tmp_path):
 
 @pytest.mark.slow
 def test_demo_lm_example_trains_and_samples():
-    """examples/demo_lm.py on the real Shakespeare texts, with a one-minute budget."""
+    """examples/demo_lm.py on the real Shakespeare texts, with a 25-second budget."""
     import importlib.util
     from pathlib import Path
 
@@ -653,7 +653,7 @@ def test_demo_lm_example_trains_and_samples():
     demo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(demo)
     try:
-        bits, samples = demo.main(budget=60.0, verbose=0)
+        bits, samples = demo.main(budget=25.0, verbose=0)
     except DatasetUnavailableError as exc:
         pytest.skip(f"package registry unreachable: {exc}")
     assert bits < 3.5  # a character unigram model of English needs about 4.1 bits
