@@ -14,7 +14,10 @@ on the JapaneseVowels training split (270 series, 12 channels):
 * sequentially with fastrnn's default threads (one per core), what a user runs without a
   cluster;
 * under ``joblib.parallel_backend("dask")`` on a ``LocalCluster`` of ``--workers`` processes of
-  one thread each (the nanny gives each ``OMP_NUM_THREADS=1``, which fastrnn follows).
+  one thread each (the nanny gives each ``OMP_NUM_THREADS=1``, which fastrnn follows);
+* the same on a second cluster whose workers run without Dask's statistical profiler
+  (``distributed.worker.profile.enabled: False``), which otherwise samples the stack of every
+  worker thread every 10 ms.
 
 This process loads the kernels of both cells before it times anything, and so do the workers
 (:func:`fastrnn.dask.warm_up`) unless ``--cold`` is given; the cluster's start-up and the warm-up
@@ -41,6 +44,7 @@ def main(argv=None):
 
     import warnings
 
+    import dask
     from distributed import Client, LocalCluster
     from joblib import parallel_backend
     from sklearn.exceptions import ConvergenceWarning
@@ -74,26 +78,34 @@ def main(argv=None):
     search(1).fit(X, y)
     t_seq = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None)
-    client = Client(cluster)
-    t_start = time.perf_counter() - t0
-    t_warm = 0.0
-    try:
-        if not args.cold:
-            t0 = time.perf_counter()
-            fastrnn.dask.warm_up(client, cells=cells)
-            t_warm = time.perf_counter() - t0
+    def on_cluster(profile):
+        """The search on a fresh cluster; ``profile``: Dask's statistical profiler on (its
+        default) or off in the workers."""
         t0 = time.perf_counter()
-        with parallel_backend("dask"):
-            distributed = search(args.workers).fit(X, y)
-        t_dask = time.perf_counter() - t0
-    finally:
-        client.close()
-        cluster.close()
+        with dask.config.set({"distributed.worker.profile.enabled": profile}):
+            cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1,
+                                   dashboard_address=None)
+        client = Client(cluster)
+        t_start = time.perf_counter() - t0
+        t_warm = 0.0
+        try:
+            if not args.cold:
+                t0 = time.perf_counter()
+                fastrnn.dask.warm_up(client, cells=cells)
+                t_warm = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            with parallel_backend("dask"):
+                result = search(args.workers).fit(X, y)
+            return result, time.perf_counter() - t0, t_start, t_warm
+        finally:
+            client.close()
+            cluster.close()
 
-    same = np.array_equal(sequential.cv_results_["mean_test_score"],
-                          distributed.cv_results_["mean_test_score"])
+    distributed, t_dask, t_start, t_warm = on_cluster(profile=True)
+    quiet, t_quiet, _, _ = on_cluster(profile=False)
+
+    same = all(np.array_equal(sequential.cv_results_["mean_test_score"],
+                              d.cv_results_["mean_test_score"]) for d in (distributed, quiet))
     print(f"JapaneseVowels train ({len(X)} series), 4 candidates x 3 folds, "
           f"max_iter={args.max_iter}, cpu_count={os.cpu_count()}")
     print(f"n_jobs=1, 1 thread                 {t_seq1:8.2f} s")
@@ -103,6 +115,9 @@ def main(argv=None):
           f"(+ {t_start:.2f} s to start the cluster, {warm})")
     print(f"speed-up over 1 thread             {t_seq1 / t_dask:8.2f}x")
     print(f"speed-up over {default_threads} threads            {t_seq / t_dask:8.2f}x")
+    print(f"dask, worker profiler off          {t_quiet:8.2f} s")
+    print(f"speed-up over 1 thread             {t_seq1 / t_quiet:8.2f}x")
+    print(f"speed-up over {default_threads} threads            {t_seq / t_quiet:8.2f}x")
     print(f"scores identical to the 1-thread run: {same}")
     if not same:
         raise SystemExit("the Dask search gave other scores than the sequential one")
