@@ -95,9 +95,18 @@ _ELEMENTWISE_KINDS = ("mingru", "minlstm", "indrnn")
 #: Numba's compiled kernels.
 AUTO_ROUTES = {"step": "cython", "infer1": "cython"}
 
+#: The compiled loops of training outside the layers, by name: the module that defines each.
+#: :func:`training_kernel` imports them on first use, so that inference loads no Numba code.
+TRAINING_KERNELS = {
+    "dropout": "fastrnn.nn._dropout",  # the inverted-dropout mask, applied in one pass
+    "adam_step": "fastrnn.optim._fused",  # Adam/AdamW over the buffer of all parameters
+    "sum_squares": "fastrnn.optim._fused",  # the squared norm of that buffer's gradients
+}
+
 _cache = {}
 _errors = {}
 _blas = []
+_training = {}
 
 
 def _blas_controller():
@@ -151,6 +160,14 @@ class _OneThread:
         for lib, n in self.saved:
             lib.set_num_threads(n)
         return False
+
+
+def training_kernel(name):
+    """The compiled training loop ``name`` of :data:`TRAINING_KERNELS`, imported on first use."""
+    fn = _training.get(name)
+    if fn is None:
+        fn = _training[name] = getattr(importlib.import_module(TRAINING_KERNELS[name]), name)
+    return fn
 
 
 def _kernels(module_names):

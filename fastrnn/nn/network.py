@@ -4,6 +4,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .._backend import training_kernel
 from .._config import check_dtype
 from .._flat import FlatArrays
 from . import init as _init
@@ -315,9 +316,7 @@ class SequenceNetwork:
         """
         if not (self.training and self.dropout > 0):
             return X, None
-        from ._dropout import dropout  # compiled: imported by training only
-
-        return dropout(X, self.dropout, self.rng_.randint(np.iinfo(np.int32).max), self.dtype)
+        return training_kernel("dropout")(X, self.dropout, self.rng_.randint(np.iinfo(np.int32).max), self.dtype)
 
     def _initial(self, state, B):
         """The initial state of a call: ``state`` if given, else the learned one (``None`` for

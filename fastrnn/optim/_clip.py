@@ -5,6 +5,7 @@ import numbers
 
 import numpy as np
 
+from .._backend import training_kernel
 from .._flat import flat_buffer
 
 __all__ = ["global_norm", "clip_grad_norm"]
@@ -59,9 +60,7 @@ def _global_norm(arrays, flat):
     """:func:`global_norm` of ``arrays``, which is ``[flat]`` for the buffer ``flat`` of a
     network's gradients (``None`` otherwise)."""
     if flat is not None and flat.size >= _COMPILED_MIN:
-        from ._fused import sum_squares  # compiled: imported by training only
-
-        total = float(sum_squares(flat))  # compiled: no floating-point warnings to silence
+        total = float(training_kernel("sum_squares")(flat))  # compiled: no floating-point warnings to silence
     else:
         total = 0.0
         with np.errstate(over="ignore", invalid="ignore"):

@@ -7,6 +7,7 @@ from operator import is_, itemgetter
 
 import numpy as np
 
+from .._backend import training_kernel
 from .._flat import flat_buffer
 
 __all__ = ["Optimizer", "SGD", "AdaGrad", "Adam", "AdamW", "get_optimizer"]
@@ -587,14 +588,13 @@ class Adam(Optimizer):
     def _fused_update(self, p, g, st, lr, decoupled):
         """:meth:`_adam_update` (after AdamW's shrinking with ``decoupled``) in one pass of
         ``fastrnn.optim._fused.adam_step``, equal bit for bit."""
-        from ._fused import adam_step  # compiled: imported by training only
-
         dt = p.dtype.type
         b1, b2 = self.betas
         t = int(st["step"])
         m = self._buffer(st, "exp_avg", p)
         v = self._buffer(st, "exp_avg_sq", p)
         wd = self.weight_decay
+        adam_step = training_kernel("adam_step")
         adam_step(p, g, m, v, bool(decoupled and wd), dt(1.0 - lr * wd),
                   bool(wd and not decoupled), dt(wd), dt(b1), dt(1.0 - b1), dt(b2), dt(1.0 - b2),
                   dt(math.sqrt(1.0 - b2 ** t)), dt(self.eps), dt(lr / (1.0 - b1 ** t)))
