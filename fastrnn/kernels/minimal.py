@@ -400,24 +400,6 @@ def _mingru_row_bwd(xp, bias, xo, hs, hp, dy, do, dh, dho, dxp, H, cand):
     float32."""
 
 
-@overload(_mingru_row_fwd, **_OV)
-def _ov_mingru_row_fwd(xp, bias, xo, hs, hp, hn, H, cand):
-    if xp.dtype == types.float32:
-        return (lambda xp, bias, xo, hs, hp, hn, H, cand:
-                _mingru_row_fwd_f32(xp, bias, xo, hs, hp, hn, H, cand))
-    return (lambda xp, bias, xo, hs, hp, hn, H, cand:
-            _row_fwd_any(xp, bias, xo, hs, hp, hn, H, cand, False))
-
-
-@overload(_mingru_row_bwd, **_OV)
-def _ov_mingru_row_bwd(xp, bias, xo, hs, hp, dy, do, dh, dho, dxp, H, cand):
-    if xp.dtype == types.float32:
-        return (lambda xp, bias, xo, hs, hp, dy, do, dh, dho, dxp, H, cand:
-                _mingru_row_bwd_f32(xp, bias, xo, hs, hp, dy, do, dh, dho, dxp, H, cand))
-    return (lambda xp, bias, xo, hs, hp, dy, do, dh, dho, dxp, H, cand:
-            _row_bwd_any(xp, bias, xo, hs, hp, dy, do, dh, dho, dxp, H, cand, False))
-
-
 def _minlstm_row_fwd(xp, bias, xo, hs, hp, hn, H, cand):
     """As :func:`_mingru_row_fwd`, for minLSTM (``xp[xo:xo+3H]``)."""
 
@@ -426,22 +408,35 @@ def _minlstm_row_bwd(xp, bias, xo, hs, hp, dy, do, dh, dho, dxp, H, cand):
     """As :func:`_mingru_row_bwd`, for minLSTM (``xp``, ``dxp`` from ``xo`` to ``xo+3H``)."""
 
 
-@overload(_minlstm_row_fwd, **_OV)
-def _ov_minlstm_row_fwd(xp, bias, xo, hs, hp, hn, H, cand):
-    if xp.dtype == types.float32:
+def _dispatch_fwd(stub, f32, lstm):
+    """Compile calls of ``stub`` (a row of one step of the forward) to ``f32`` on float32 arrays
+    and to :func:`_row_fwd_any` with the cell's flag ``lstm`` otherwise."""
+
+    @overload(stub, **_OV)
+    def _ov(xp, bias, xo, hs, hp, hn, H, cand):
+        if xp.dtype == types.float32:
+            return (lambda xp, bias, xo, hs, hp, hn, H, cand:
+                    f32(xp, bias, xo, hs, hp, hn, H, cand))
         return (lambda xp, bias, xo, hs, hp, hn, H, cand:
-                _minlstm_row_fwd_f32(xp, bias, xo, hs, hp, hn, H, cand))
-    return (lambda xp, bias, xo, hs, hp, hn, H, cand:
-            _row_fwd_any(xp, bias, xo, hs, hp, hn, H, cand, True))
+                _row_fwd_any(xp, bias, xo, hs, hp, hn, H, cand, lstm))
 
 
-@overload(_minlstm_row_bwd, **_OV)
-def _ov_minlstm_row_bwd(xp, bias, xo, hs, hp, dy, do, dh, dho, dxp, H, cand):
-    if xp.dtype == types.float32:
+def _dispatch_bwd(stub, f32, lstm):
+    """As :func:`_dispatch_fwd`, for a row of one step of the backward."""
+
+    @overload(stub, **_OV)
+    def _ov(xp, bias, xo, hs, hp, dy, do, dh, dho, dxp, H, cand):
+        if xp.dtype == types.float32:
+            return (lambda xp, bias, xo, hs, hp, dy, do, dh, dho, dxp, H, cand:
+                    f32(xp, bias, xo, hs, hp, dy, do, dh, dho, dxp, H, cand))
         return (lambda xp, bias, xo, hs, hp, dy, do, dh, dho, dxp, H, cand:
-                _minlstm_row_bwd_f32(xp, bias, xo, hs, hp, dy, do, dh, dho, dxp, H, cand))
-    return (lambda xp, bias, xo, hs, hp, dy, do, dh, dho, dxp, H, cand:
-            _row_bwd_any(xp, bias, xo, hs, hp, dy, do, dh, dho, dxp, H, cand, True))
+                _row_bwd_any(xp, bias, xo, hs, hp, dy, do, dh, dho, dxp, H, cand, lstm))
+
+
+_dispatch_fwd(_mingru_row_fwd, _mingru_row_fwd_f32, False)
+_dispatch_bwd(_mingru_row_bwd, _mingru_row_bwd_f32, False)
+_dispatch_fwd(_minlstm_row_fwd, _minlstm_row_fwd_f32, True)
+_dispatch_bwd(_minlstm_row_bwd, _minlstm_row_bwd_f32, True)
 
 
 @njit
