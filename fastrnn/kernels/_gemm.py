@@ -153,30 +153,20 @@ def _kstep(A, r0, r1, r2, r3, r4, r5, r6, r7, ka, Bp, bo, c):
     return (c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71)
 
 
-@njit
-def microkernel(kc, A, a_rows, a_ri, a_off, a_cs, Bp, b_off, C, c_rows, c_ri, c_off, mr, nr,
-                accumulate):
-    """``C[0:mr, 0:nr] (+)= A[0:mr, 0:kc] P`` for one ``MR x NR`` tile, ``P`` a packed panel.
-
-    Row ``i`` of ``A`` starts at ``a_off + a_rows[a_ri + i]`` and its elements are ``a_cs`` apart;
-    ``P[k, j] = Bp[b_off + k*NR + j]``; row ``i`` of ``C`` starts at ``c_off + c_rows[c_ri + i]``
-    (unit column stride). ``mr <= MR`` valid rows, ``nr <= NR`` valid columns.
-    """
+@njit_inline
+def _row_starts(a_rows, a_ri, a_off, mr):
+    """The starts of the ``MR = 8`` rows of ``A`` that a tile reads: rows past ``mr`` repeat the
+    last valid one."""
     last = mr - 1
-    r0 = a_off + a_rows[a_ri]
-    r1 = a_off + a_rows[a_ri + min(1, last)]
-    r2 = a_off + a_rows[a_ri + min(2, last)]
-    r3 = a_off + a_rows[a_ri + min(3, last)]
-    r4 = a_off + a_rows[a_ri + min(4, last)]
-    r5 = a_off + a_rows[a_ri + min(5, last)]
-    r6 = a_off + a_rows[a_ri + min(6, last)]
-    r7 = a_off + a_rows[a_ri + min(7, last)]
-    z = vzero()
-    c = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
-    bo = b_off
-    for k in range(kc):
-        c = _kstep(A, r0, r1, r2, r3, r4, r5, r6, r7, k * a_cs, Bp, bo, c)
-        bo += NR
+    return (a_off + a_rows[a_ri], a_off + a_rows[a_ri + min(1, last)],
+            a_off + a_rows[a_ri + min(2, last)], a_off + a_rows[a_ri + min(3, last)],
+            a_off + a_rows[a_ri + min(4, last)], a_off + a_rows[a_ri + min(5, last)],
+            a_off + a_rows[a_ri + min(6, last)], a_off + a_rows[a_ri + min(7, last)])
+
+
+@njit_inline
+def _store_tile(C, c_rows, c_ri, c_off, c, mr, nr, accumulate):
+    """Store the ``mr`` valid rows of a tile's accumulators ``c`` (two vectors a row)."""
     _store_row(C, c_off + c_rows[c_ri], c[0], c[1], nr, accumulate)
     if mr > 1:
         _store_row(C, c_off + c_rows[c_ri + 1], c[2], c[3], nr, accumulate)
@@ -192,6 +182,25 @@ def microkernel(kc, A, a_rows, a_ri, a_off, a_cs, Bp, b_off, C, c_rows, c_ri, c_
         _store_row(C, c_off + c_rows[c_ri + 6], c[12], c[13], nr, accumulate)
     if mr > 7:
         _store_row(C, c_off + c_rows[c_ri + 7], c[14], c[15], nr, accumulate)
+
+
+@njit
+def microkernel(kc, A, a_rows, a_ri, a_off, a_cs, Bp, b_off, C, c_rows, c_ri, c_off, mr, nr,
+                accumulate):
+    """``C[0:mr, 0:nr] (+)= A[0:mr, 0:kc] P`` for one ``MR x NR`` tile, ``P`` a packed panel.
+
+    Row ``i`` of ``A`` starts at ``a_off + a_rows[a_ri + i]`` and its elements are ``a_cs`` apart;
+    ``P[k, j] = Bp[b_off + k*NR + j]``; row ``i`` of ``C`` starts at ``c_off + c_rows[c_ri + i]``
+    (unit column stride). ``mr <= MR`` valid rows, ``nr <= NR`` valid columns.
+    """
+    r0, r1, r2, r3, r4, r5, r6, r7 = _row_starts(a_rows, a_ri, a_off, mr)
+    z = vzero()
+    c = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
+    bo = b_off
+    for k in range(kc):
+        c = _kstep(A, r0, r1, r2, r3, r4, r5, r6, r7, k * a_cs, Bp, bo, c)
+        bo += NR
+    _store_tile(C, c_rows, c_ri, c_off, c, mr, nr, accumulate)
 
 
 @njit
@@ -206,34 +215,12 @@ def microkernel_rm(kc, A, a_rows, a_ri, a_off, a_cs, Bp, b_off, C, c_rows, c_ri,
     ``P[k, j] = Bp[b_off + k*NR + j]``; row ``i`` of ``C`` starts at ``c_off + c_rows[c_ri + i]``
     (unit column stride). ``mr <= MR`` valid rows, ``nr <= NR`` valid columns.
     """
-    last = mr - 1
-    r0 = a_off + a_rows[a_ri]
-    r1 = a_off + a_rows[a_ri + min(1, last)]
-    r2 = a_off + a_rows[a_ri + min(2, last)]
-    r3 = a_off + a_rows[a_ri + min(3, last)]
-    r4 = a_off + a_rows[a_ri + min(4, last)]
-    r5 = a_off + a_rows[a_ri + min(5, last)]
-    r6 = a_off + a_rows[a_ri + min(6, last)]
-    r7 = a_off + a_rows[a_ri + min(7, last)]
+    r0, r1, r2, r3, r4, r5, r6, r7 = _row_starts(a_rows, a_ri, a_off, mr)
     z = vzero()
     c = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
     for k in range(kc):
         c = _kstep(A, r0, r1, r2, r3, r4, r5, r6, r7, k, Bp, b_off + k * NR, c)
-    _store_row(C, c_off + c_rows[c_ri], c[0], c[1], nr, accumulate)
-    if mr > 1:
-        _store_row(C, c_off + c_rows[c_ri + 1], c[2], c[3], nr, accumulate)
-    if mr > 2:
-        _store_row(C, c_off + c_rows[c_ri + 2], c[4], c[5], nr, accumulate)
-    if mr > 3:
-        _store_row(C, c_off + c_rows[c_ri + 3], c[6], c[7], nr, accumulate)
-    if mr > 4:
-        _store_row(C, c_off + c_rows[c_ri + 4], c[8], c[9], nr, accumulate)
-    if mr > 5:
-        _store_row(C, c_off + c_rows[c_ri + 5], c[10], c[11], nr, accumulate)
-    if mr > 6:
-        _store_row(C, c_off + c_rows[c_ri + 6], c[12], c[13], nr, accumulate)
-    if mr > 7:
-        _store_row(C, c_off + c_rows[c_ri + 7], c[14], c[15], nr, accumulate)
+    _store_tile(C, c_rows, c_ri, c_off, c, mr, nr, accumulate)
 
 
 @njit
