@@ -316,7 +316,8 @@ class SequenceNetwork:
         """
         if not (self.training and self.dropout > 0):
             return X, None
-        return training_kernel("dropout")(X, self.dropout, self.rng_.randint(np.iinfo(np.int32).max), self.dtype)
+        seed = self.rng_.randint(np.iinfo(np.int32).max)
+        return training_kernel("dropout")(X, self.dropout, seed, self.dtype)
 
     def _initial(self, state, B):
         """The initial state of a call: ``state`` if given, else the learned one (``None`` for
