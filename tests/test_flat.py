@@ -214,9 +214,9 @@ def test_tied_weights_stay_tied_in_the_buffer():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_training_a_network_in_one_buffer_equals_training_its_copy_array_by_array(dtype):
-    """The pickled copy of a network is not one buffer, so it trains array by array: the two
-    runs must agree (bit for bit in float32, where the clipping scale rounds to the same float;
-    to 1e-12 in float64, where the norm is summed in another order)."""
+    """A copy whose dicts are plain (the same arrays, not one buffer) trains array by array: the
+    two runs must agree (bit for bit in float32, where the clipping scale rounds to the same
+    float; to 1e-12 in float64, where the norm is summed in another order)."""
     rng = np.random.default_rng(8)
     X = rng.standard_normal((6, 9, 3)).astype(dtype)
     lengths = np.array([9, 7, 5, 9, 3, 8])
@@ -224,6 +224,7 @@ def test_training_a_network_in_one_buffer_equals_training_its_copy_array_by_arra
     nets = [SequenceNetwork(2, n_features=3, hidden_size=5, dropout=0.2, dtype=dtype,
                             random_state=1)]
     nets.append(pickle.loads(pickle.dumps(nets[0])))
+    nets[1].params, nets[1].grads = dict(nets[1].params), dict(nets[1].grads)
     assert flat_buffer(nets[0].params) is not None and flat_buffer(nets[1].params) is None
     from fastrnn.losses import softmax_cross_entropy
 
@@ -241,6 +242,43 @@ def test_training_a_network_in_one_buffer_equals_training_its_copy_array_by_arra
         else:
             np.testing.assert_allclose(nets[0].params[k], nets[1].params[k], rtol=1e-12,
                                        atol=1e-12, err_msg=k)
+
+
+@pytest.mark.parametrize("copier", [lambda o: pickle.loads(pickle.dumps(o)), copy.deepcopy],
+                         ids=["pickle", "deepcopy"])
+def test_a_copied_network_is_one_buffer_again_and_trains_on_as_the_original(copier):
+    """A network and its optimiser copied together in the middle of training: the copy's
+    parameters and gradients are one buffer each again, every block sees their views, and the
+    next steps of both give the same parameters bit for bit (Adam's moments carried over)."""
+    from fastrnn.losses import softmax_cross_entropy
+
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((6, 9, 3)).astype(np.float32)
+    lengths = np.array([9, 7, 5, 9, 3, 8])
+    y = rng.integers(0, 2, 6)
+    net = SequenceNetwork(2, n_features=3, hidden_size=5, dropout=0.2, bidirectional=True,
+                          learn_initial_state=True, random_state=1)
+    opt = Adam(lr=0.05, weight_decay=0.01)
+
+    def steps(net, opt, n):
+        for _ in range(n):
+            out, _ = net.forward(X, lengths)
+            net.backward(softmax_cross_entropy(out, y)[1])
+            clip_grad_norm(net.grads, 0.5)
+            opt.step(net.params, net.grads)
+
+    steps(net, opt, 3)
+    copy_net, copy_opt = copier((net, opt))
+    for d, orig in ((copy_net.params, net.params), (copy_net.grads, net.grads)):
+        assert flat_buffer(d) is not None and flat_buffer(d) is not flat_buffer(orig)
+    for k, v in copy_net.rnn.params.items():
+        assert copy_net.params[f"rnn.{k}"] is v
+        assert copy_net.grads[f"rnn.{k}"] is copy_net.rnn.grads[k]
+    assert copy_net.params["h0"] is copy_net._state_params["h0"]
+    steps(net, opt, 3)
+    steps(copy_net, copy_opt, 3)
+    for k in net.params:
+        np.testing.assert_array_equal(copy_net.params[k], net.params[k], err_msg=k)
 
 
 # ------------------------------------------------------------------------------- dropout, batches

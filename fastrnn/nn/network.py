@@ -92,7 +92,8 @@ class SequenceNetwork:
         optimiser stepping ``params`` in place updates the network. They are views into one buffer
         for the parameters and one for the gradients (``fastrnn._flat.FlatArrays``), which
         the optimisers and the gradient clipping process in one call each; assigning an array to
-        a name copies it into the view.
+        a name copies it into the view. A copy of the network (pickle, :func:`copy.deepcopy`)
+        is laid out in its own two buffers again.
 
     Notes
     -----
@@ -230,6 +231,14 @@ class SequenceNetwork:
                 if entry is not None and entry[0] is v:
                     d[k] = entry[1]
         self.params, self.grads = params, grads
+
+    def __setstate__(self, state):
+        # a copy (pickle, deepcopy) restores every array and who shares it, but not the one
+        # buffer that the arrays were views into: lay them out again
+        self.__dict__.update(state)
+        params = self.__dict__.get("params")
+        if isinstance(params, FlatArrays) and params.contiguous() is None:
+            self._flatten()
 
     # ------------------------------------------------------------------ modes and state
     def train(self, mode=True):
