@@ -275,6 +275,8 @@ def test_resume_with_another_architecture_names_what_differs(classifier_checkpoi
              hidden_size=16, pooling="mean")
     _refusal(classifier_checkpoint, r"other parameters \(standardize=True there, False here\)",
              standardize=False)
+    _refusal(classifier_checkpoint, r"other parameters \(linear='auto' there, False here\)",
+             linear=False)
 
 
 def test_a_checkpoint_of_another_kind_is_refused(classifier_checkpoint, tmp_path):
