@@ -347,6 +347,7 @@ class TrainingLoop:
     def _evaluate(self):
         """Evaluate, record the history entry, update best parameters, schedule and stopping rule;
         returns whether the stopping rule says stop."""
+        self.trainer.sync_parameters()
         metrics = self.task.evaluate()
         stop = False
         if metrics is not None:
@@ -408,6 +409,7 @@ class TrainingLoop:
             stop = stop or (loss_stop and not self.incremental)
         if self.plateau is not None and self.plateau_monitor == "loss":
             self.plateau.step(epoch_loss)
+        self.trainer.sync_parameters()
         for cb in self.callbacks:
             cb.on_epoch_end(self.estimator, self, dict(self.history[-1]))
         if stop:
@@ -425,6 +427,9 @@ class TrainingLoop:
         self._t0 = time.perf_counter()
         task, trainer = self.task, self.trainer
         self.net.train()
+        # with backend="cuda", the parameters stay on the device until the end of the run; the
+        # host copies are brought up to date before every evaluation, callback and checkpoint
+        trainer.start_device()
         per_epoch = task.items_per_epoch()
         self._bar = _Progress(self.verbose, per_epoch * self.max_epochs, self.items, task.unit)
         self.stop_training = False
@@ -438,6 +443,7 @@ class TrainingLoop:
             try:
                 while self.epoch < self.max_epochs and reason == "max_iter":
                     if not self._in_epoch:
+                        trainer.sync_parameters()
                         for cb in self.callbacks:
                             cb.on_epoch_begin(self.estimator, self, self.epoch)
                         self.n_steps_epoch = task.start_epoch(self.rng)
@@ -497,6 +503,8 @@ class TrainingLoop:
                     # snapshot. The position in the epoch no longer matches them, so no checkpoint
                     # is written (the one of the last epoch stays valid).
                     trainer.restore_snapshot()
+            finally:
+                trainer.stop_device()
         if interrupted:
             reason = "interrupted"
         self._bar.close()
@@ -585,6 +593,7 @@ class TrainingLoop:
         return meta, arrays
 
     def _write_checkpoint(self):
+        self.trainer.sync_parameters()
         self.checkpoint(*self.state_dict())
         self._saved_at = (self.epoch, self.step, self._in_epoch)
 
