@@ -9,7 +9,8 @@ one per optimiser state (Adam's two moments, the momentum buffer). A training st
 (:meth:`DeviceSession.step`) then copies:
 
 * to the device, once: the batch, time-major and sorted longest first, with its lengths, its
-  targets and each sequence's weight in the loss, packed into one buffer;
+  targets, each sequence's weight in the loss and the dropout masks (drawn on the host, as the
+  host's forward draws them), packed into one buffer;
 * back, once: the loss and the global gradient norm (two float64 values).
 
 Everything in between runs on the device: the recurrent stack (:func:`._stack.forward_device`,
@@ -41,7 +42,8 @@ from ...nn._plan import Plan
 from .._driver import to_time_major
 from . import _device as dev
 from ._matmul import gemm
-from ._stack import _PARAM_NAMES, _col_sum, backward_device, forward_device
+from ._stack import (_PARAM_NAMES, _col_sum, _pack, _views, backward_device,
+                     forward_device)
 
 __all__ = ["DeviceSession", "unsupported"]
 
@@ -51,6 +53,8 @@ _NT = 8 if "numba.cuda.simulator_init" in sys.modules else 256
 
 #: the losses computed on the device
 LOSSES = ("ce", "mse")
+#: the poolings, numbered as :func:`_pool` takes them
+POOLINGS = ("last", "mean", "max")
 
 
 # ---------------------------------------------------------------------------- kernels
@@ -79,27 +83,45 @@ def _lengths(src, lens):
 
 
 @cuda.jit
-def _pool(y, lens, mean, D, out):
-    """``out[b, j]``: the pooling of ``y`` (T, B, D*H) over sequence ``b``'s real steps: the last
-    one (the reverse direction's half: step 0, its final state) or, with ``mean``, their mean."""
+def _pool(y, lens, mode, D, mask, use_mask, out, arg):
+    """``out[b, j]``: the pooling of ``y`` (T, B, D*H) (times the dropout ``mask`` with
+    ``use_mask``) over sequence ``b``'s real steps. ``mode`` 0: the last one (the reverse
+    direction's half: step 0, its final state); 1: their mean; 2: their maximum, whose step goes
+    to ``arg[b, j]`` (the first one where several are equal)."""
     j, b = cuda.grid(2)
     B, F = out.shape
     if b >= B or j >= F:
         return
     n = lens[b]
-    if mean:
-        acc = y[0, b, j]
-        for t in range(1, n):
-            acc += y[t, b, j]
+    if mode == 0:
+        t0 = 0 if D == 2 and j >= F // 2 else n - 1
+        v = y[t0, b, j]
+        if use_mask:
+            v *= mask[t0, b, j]
+        out[b, j] = v
+        return
+    best = y[0, b, j]
+    if use_mask:
+        best *= mask[0, b, j]
+    acc = best
+    at = 0
+    for t in range(1, n):
+        v = y[t, b, j]
+        if use_mask:
+            v *= mask[t, b, j]
+        acc += v
+        if v > best:
+            best = v
+            at = t
+    if mode == 1:
         out[b, j] = acc / n
-    elif D == 2 and j >= F // 2:
-        out[b, j] = y[0, b, j]
     else:
-        out[b, j] = y[n - 1, b, j]
+        out[b, j] = best
+        arg[b, j] = at
 
 
 @cuda.jit
-def _pool_backward(dp, lens, mean, D, dy):
+def _pool_backward(dp, lens, mode, D, mask, use_mask, arg, dy):
     """The gradient of :func:`_pool`: ``dy`` (T, B, D*H) from ``dp`` (B, D*H), zero elsewhere."""
     j, r = cuda.grid(2)
     T, B, F = dy.shape
@@ -109,14 +131,19 @@ def _pool_backward(dp, lens, mean, D, dy):
         return
     n = lens[b]
     v = dp[b, j] * 0
-    if mean:
+    if mode == 1:
         if t < n:
             v = dp[b, j] / n
+    elif mode == 2:
+        if t == arg[b, j]:
+            v = dp[b, j]
     elif D == 2 and j >= F // 2:
         if t == 0:
             v = dp[b, j]
     elif t == n - 1:
         v = dp[b, j]
+    if use_mask:
+        v *= mask[t, b, j]
     dy[t, b, j] = v
 
 
@@ -306,9 +333,8 @@ def unsupported(net, optimizer):
     checks = (
         (net.embedding is not None, "token input (an embedding)"),
         (net.linear is not None or net.bag_of_embeddings, "a linear part or a bag of embeddings"),
-        (type(net.head) is not Dense or net.pooling not in ("last", "mean"),
-         "no pooling 'last' or 'mean' with a dense head"),
-        (net.dropout > 0 or rnn.recurrent_dropout > 0, "dropout"),
+        (type(net.head) is not Dense or net.pooling not in POOLINGS,
+         "no pooling with a dense head"),
         (net.learn_initial_state, "a learned initial state"),
         (rnn.skip is not None, "connections between the layers (skip)"),
         (rnn.quantized_ is not None, "a quantised layer"),
@@ -330,8 +356,7 @@ class DeviceSession:
     Parameters
     ----------
     net : fastrnn.nn.SequenceNetwork
-        A network that :func:`unsupported` accepts (float input, pooling ``"last"`` or
-        ``"mean"``, a dense head, no dropout).
+        A network that :func:`unsupported` accepts (float input, pooling, a dense head).
     optimizer : fastrnn.optim.SGD, Adam or AdamW
         Its state (if it has stepped before) is copied to the device; :meth:`pull` copies it back.
     clip_norm : float or None
@@ -427,12 +452,23 @@ class DeviceSession:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
         net, spec, dt = self.net, self.spec, self.dt
         rnn = net.rnn
-        given, X = X, as_batch(X, rnn.input_size, dt)
+        D, H = spec.num_directions, spec.hidden_size
+        U = len(spec.units)
+        # the dropout masks are drawn on the host, from the generators and in the order of the
+        # host's forward, so that a seed gives the same masks on every backend
+        given = X
+        X, _ = net._dropout(X)
+        X = as_batch(X, rnn.input_size, dt)
         B, T, F = X.shape
         lengths = as_lengths(lengths, B, T)
         check_finite_steps(X, lengths, source=given)
         plan = Plan(lengths, T)
         order = plan.order
+        if rnn.training:
+            hmasks, drops = rnn._draw_masks(plan)
+        else:
+            hmasks, drops = [None] * U, [None] * spec.num_layers
+        _, out_mask = net._dropout(np.zeros((B, T, D * H), dt))
         K = net.head.out_features
         targets = np.asarray(targets)
         tg = targets[order].reshape(B, -1)
@@ -441,20 +477,17 @@ class DeviceSession:
                              f"sequences and {K} outputs with loss={loss!r}.")
         xt = to_time_major(X, plan, dt)
         Tm = xt.shape[0]
-        # one upload: the sorted time-major batch, the lengths, the targets and the weights
-        host = np.concatenate([xt.ravel(), plan.Ls.astype(dt), tg.ravel().astype(dt),
-                               np.asarray(coef, np.float64)[order].astype(dt)])
-        d_in = dev.upload(host)
-        o = xt.size
-        d_x = d_in[:o].reshape(xt.shape)
-        d_lf = d_in[o:o + B]
-        d_t = d_in[o + B:o + B + tg.size].reshape(tg.shape)
-        d_coef = d_in[o + B + tg.size:]
+        # one upload: the sorted time-major batch, the lengths, the targets, the weights and the
+        # dropout masks
+        out_mask = None if out_mask is None else to_time_major(out_mask, plan, dt)
+        flat, spans = _pack([xt, plan.Ls, tg, np.asarray(coef, np.float64)[order], out_mask]
+                            + list(hmasks) + list(drops), dt)
+        d_in = _views(dev.upload(flat), spans)
+        d_x, d_lf, d_t, d_coef, d_mask = d_in[:5]
+        d_hmask, d_drop = d_in[5:5 + U], d_in[5 + U:]
         lens = dev.empty((B,), np.int64)
         _launch1(_lengths, B, d_lf, lens)
 
-        D, H = spec.num_directions, spec.hidden_size
-        U = len(spec.units)
         lstm = spec.kind == "lstm"
         zeros = _zeros((U, B, H), dt)
         d_y = dev.empty((Tm, B, D * H), dt)
@@ -468,12 +501,15 @@ class DeviceSession:
         if spec.kind in ("mingru", "minlstm"):
             opts["cand"] = bool(spec.cand)
         cache = forward_device(spec.kind, d_x, lens, plan.batch_sizes, zeros,
-                               zeros if lstm else None, self.units_w, [None] * U,
-                               [None] * spec.num_layers, D, d_y, d_hn, d_cn, **opts)
-        # the head: pooling, the dense layer, the loss
-        mean = net.pooling == "mean"
+                               zeros if lstm else None, self.units_w, d_hmask, d_drop, D, d_y,
+                               d_hn, d_cn, **opts)
+        # the head: pooling (of the outputs after dropout), the dense layer, the loss
+        mode = POOLINGS.index(net.pooling)
+        use_mask = d_mask is not None
+        d_mask = d_mask if use_mask else d_y
         pooled = dev.empty((B, D * H), dt)
-        dev.launch(_pool, B, D * H, d_y, lens, mean, D, pooled)
+        arg = dev.empty((B, D * H), np.int64)
+        dev.launch(_pool, B, D * H, d_y, lens, mode, D, d_mask, use_mask, pooled, arg)
         W, bias = self.pv["head.weight"], self.pv["head.bias"]
         out = dev.empty((B, K), dt)
         gemm(B, pooled, W, out, bias1=bias, trans_b=True)
@@ -490,7 +526,7 @@ class DeviceSession:
         dpooled = dev.empty((B, D * H), dt)
         gemm(B, dout, W, dpooled)
         dy = dev.empty((Tm, B, D * H), dt)
-        dev.launch(_pool_backward, Tm * B, D * H, dpooled, lens, mean, D,
+        dev.launch(_pool_backward, Tm * B, D * H, dpooled, lens, mode, D, d_mask, use_mask, arg,
                    dy)
         dx = dev.empty((Tm, B, F), dt)
         dh0 = dev.empty((U, B, H), dt)
