@@ -128,8 +128,8 @@ def drive_layers():
 
 
 def drive_training():
-    """Training steps on the device (fastrnn.kernels.cuda._train): both dtypes, both losses, the
-    two pooling modes, the Adam and the SGD update, with clipping."""
+    """Training steps on the device (fastrnn.kernels.cuda._train): both dtypes, both losses, with
+    and without dropout, the Adam and the SGD update, with clipping."""
     from fastrnn.nn import SequenceNetwork
     from fastrnn.optim import SGD, Adam
     from fastrnn.train import Trainer
@@ -138,10 +138,11 @@ def drive_training():
     X = rng.standard_normal((2, 2, 2))
     lengths = np.array([2, 1])
     for dtype in (np.float32, np.float64):
-        for loss, pooling, opt in (("ce", "last", Adam(lr=0.1)),
-                                   ("mse", "mean", SGD(lr=0.1, momentum=0.9))):
+        for loss, pooling, opt, drop in (("ce", "last", Adam(lr=0.1), 0.0),
+                                         ("mse", "max", SGD(lr=0.1, momentum=0.9), 0.3)):
             net = SequenceNetwork(2, n_features=2, cell="rnn", hidden_size=2, pooling=pooling,
-                                  dtype=dtype, backend="cuda", random_state=0)
+                                  dropout=drop, recurrent_dropout=drop, dtype=dtype,
+                                  backend="cuda", random_state=0)
             trainer = Trainer(net, optimizer=opt, clip_norm=0.1)
             assert trainer.start_device() is None
             y = np.array([0, 1]) if loss == "ce" else rng.standard_normal((2, 2))
