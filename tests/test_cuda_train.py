@@ -212,3 +212,33 @@ def test_classifier_fit_on_the_device_gives_the_host_fit(monkeypatch):
     for rh, gh in zip(ref.history_, got.history_):
         np.testing.assert_allclose(gh["loss"], rh["loss"], rtol=TOL)
         np.testing.assert_allclose(gh["val_score"], rh["val_score"], rtol=TOL)
+
+
+def test_regressor_fit_with_sample_weights_on_the_device_gives_the_host_fit(monkeypatch):
+    """An RNNRegressor with two targets and sample weights: every step on the device, the fitted
+    parameters and the loss curve those of the host fit."""
+    from fastrnn import RNNRegressor
+    from fastrnn.kernels.cuda._train import DeviceSession
+
+    losses = []
+    real_step = DeviceSession.step
+
+    def step(self, X, lengths, loss, *args):
+        losses.append(loss)
+        return real_step(self, X, lengths, loss, *args)
+    monkeypatch.setattr(DeviceSession, "step", step)
+    rng = np.random.RandomState(1)
+    X, y, w = rng.randn(6, 2, 2), rng.randn(6, 2), rng.uniform(0.5, 2.0, 6)
+    fits = {}
+    for backend in ("numpy", "cuda"):
+        est = RNNRegressor(cell="rnn", hidden_size=2, bidirectional=False, max_iter=1,
+                           batch_size=3, learning_rate=0.05, dtype="float64",
+                           backend=backend, early_stopping=False, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # one epoch does not converge
+            fits[backend] = est.fit(X, y, sample_weight=w)
+    assert losses == ["mse", "mse"]
+    np.testing.assert_allclose(fits["cuda"].loss_curve_, fits["numpy"].loss_curve_, rtol=TOL)
+    for name, p in fits["numpy"].network_.params.items():
+        np.testing.assert_allclose(fits["cuda"].network_.params[name], p, rtol=0, atol=TOL,
+                                   err_msg=name)
