@@ -168,20 +168,22 @@ def test_a_network_the_device_cannot_train_stays_on_the_host():
 
 
 class _Seen(Callback):
-    """The parameters as a callback reads them at the end of every epoch."""
+    """The parameters as a callback reads them at the end of every epoch; then it changes the
+    head's bias (the next epoch must train from the changed value)."""
 
     def __init__(self):
         self.params = []
 
     def on_epoch_end(self, estimator, loop, logs):
         self.params.append({k: v.copy() for k, v in estimator.network_.params.items()})
+        estimator.network_.params["head.bias"][...] += 0.5
 
 
 def test_classifier_fit_on_the_device_gives_the_host_fit(monkeypatch):
     """An RNNClassifier fitted with backend="cuda" (default pooling and dropout) ends with the
     parameters of the same fit with backend="numpy": read after the fit, and read by a callback
     and by the validation score between epochs (the host copies are synchronised before each),
-    with the same history."""
+    with the same history; the callback's change of the parameters reaches the device."""
     from fastrnn import RNNClassifier
     from fastrnn.kernels.cuda._train import DeviceSession
 

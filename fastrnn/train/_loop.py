@@ -412,6 +412,7 @@ class TrainingLoop:
         self.trainer.sync_parameters()
         for cb in self.callbacks:
             cb.on_epoch_end(self.estimator, self, dict(self.history[-1]))
+        self.trainer.push_parameters()
         if stop:
             return "early_stopping"
         return "callback" if self.stop_training else None
@@ -427,9 +428,6 @@ class TrainingLoop:
         self._t0 = time.perf_counter()
         task, trainer = self.task, self.trainer
         self.net.train()
-        # with backend="cuda", the parameters stay on the device until the end of the run; the
-        # host copies are brought up to date before every evaluation, callback and checkpoint
-        trainer.start_device()
         per_epoch = task.items_per_epoch()
         self._bar = _Progress(self.verbose, per_epoch * self.max_epochs, self.items, task.unit)
         self.stop_training = False
@@ -437,6 +435,10 @@ class TrainingLoop:
             self._say_when_compiling()
         for cb in self.callbacks:
             cb.on_fit_begin(self.estimator, self)
+        # with backend="cuda", the parameters stay on the device until the end of the run; the
+        # host copies are brought up to date before every evaluation, callback and checkpoint
+        # (and changes a callback makes to them are handed back)
+        trainer.start_device()
         reason = "max_iter"
         interrupted = in_step = False
         with _StopFlag() as flag:
@@ -446,6 +448,7 @@ class TrainingLoop:
                         trainer.sync_parameters()
                         for cb in self.callbacks:
                             cb.on_epoch_begin(self.estimator, self, self.epoch)
+                        trainer.push_parameters()
                         self.n_steps_epoch = task.start_epoch(self.rng)
                         self.position = 0
                         self._in_epoch = True

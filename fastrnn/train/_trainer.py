@@ -156,6 +156,13 @@ class Trainer:
         if self._device is not None:
             self._device.pull()
 
+    def push_parameters(self):
+        """After :meth:`sync_parameters`: hand changes made to the host parameters since (a
+        callback writing into them) to the device; nothing when they are unchanged or outside a
+        device session."""
+        if self._device is not None:
+            self._device.push()
+
     def stop_device(self):
         """End the device session: the host gets the parameters, gradients, optimiser state and
         the snapshot to roll back to; later steps run on the host."""

@@ -25,7 +25,8 @@ kept on the device too).
 The host copies of the parameters, gradients and optimiser state become stale after a device step;
 :meth:`DeviceSession.pull` brings them up to date (one download per buffer), and the training loop
 calls it before anything outside the optimisation step reads them (see
-:meth:`fastrnn.train.Trainer.sync_parameters`).
+:meth:`fastrnn.train.Trainer.sync_parameters`); :meth:`DeviceSession.push` uploads the parameters
+again if the host changed them in between.
 
 The arithmetic of every element follows the host's (``fastrnn.optim``, ``fastrnn.losses``), but
 sums run in another order, so results agree to rounding, not bit for bit.
@@ -416,6 +417,7 @@ class DeviceSession:
                         for sfx in spec.units]
         self.stale = False
         self._snap = None
+        self._seen = pflat.copy()  # the host parameters as the device last saw them
 
     def _named(self, flat):
         """Device views of ``flat`` per parameter name, as the host ``FlatArrays`` lays them."""
@@ -631,3 +633,23 @@ class DeviceSession:
         bufs = [dev.download(d, np.empty(self.n, self.dt)) for d in self.d_state]
         self.opt.state = self._state_arrays(bufs, self.t, self.first)
         self.stale = False
+        self._seen[...] = self.net.params.flat
+
+    def push(self):
+        """Copy the host parameters to the device if they were changed on the host (compared bit
+        for bit with what the device last saw: :meth:`pull` or the session's start), so that a
+        change made between steps (a callback writing into ``network.params``) is not lost.
+
+        Returns
+        -------
+        bool
+            Whether they were copied.
+        """
+        if self.stale:
+            raise RuntimeError("the host parameters are stale; pull() them before pushing.")
+        flat = self.net.params.flat
+        if np.array_equal(flat.view(np.uint8), self._seen.view(np.uint8)):
+            return False
+        dev.upload(np.ascontiguousarray(flat), self.d_p)
+        self._seen[...] = flat
+        return True
