@@ -14,6 +14,7 @@ mkdir -p "$out"
 python=${PYTHON:-python}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
 NUMBA_ENABLE_CUDASIM=0 timeout 360 "$python" -m pytest -q -x -p no:cacheprovider \
-    tests/test_cuda.py tests/test_cuda_stream.py 2>&1 | tee "$out/gpu_tests.log"
+    tests/test_cuda.py tests/test_cuda_stream.py tests/test_cuda_train.py 2>&1 \
+    | tee "$out/gpu_tests.log"
 NUMBA_ENABLE_CUDASIM=0 timeout 200 "$python" benchmarks/gpu_check.py \
     --json "$out/gpu_check.json" 2>&1 | tee "$out/gpu_check.log"

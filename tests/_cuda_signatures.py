@@ -2,8 +2,8 @@
 
 Run as a script with ``NUMBA_ENABLE_CUDASIM=1`` (tests/test_cuda_ptx.py does): it drives the
 backend through the layers (every cell, stacked, bidirectional, with lengths, dropout, recurrent
-dropout and initial states, forward, backward and the streaming step, float32 and float64), and
-prints one JSON object:
+dropout and initial states, forward, backward and the streaming step, float32 and float64) and
+through training steps on the device, and prints one JSON object:
 
 ``launched``
     ``{kernel: [signature, ...]}`` with ``kernel`` as ``module:qualified name`` (a kernel built by
@@ -127,6 +127,35 @@ def drive_layers():
                         _, state = layer.step(X[:, t], state)
 
 
+def drive_training():
+    """Training steps on the device (fastrnn.kernels.cuda._train): both dtypes, both losses, with
+    and without dropout, the Adam and the SGD update, with clipping."""
+    from fastrnn.nn import SequenceNetwork
+    from fastrnn.optim import SGD, Adam
+    from fastrnn.train import Trainer
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2, 2, 2))
+    lengths = np.array([2, 1])
+    for dtype in (np.float32, np.float64):
+        for loss, pooling, opt, drop in (("ce", "last", Adam(lr=0.1), 0.0),
+                                         ("mse", "max", SGD(lr=0.1, momentum=0.9), 0.3)):
+            net = SequenceNetwork(2, n_features=2, cell="rnn", hidden_size=2, pooling=pooling,
+                                  dropout=drop, recurrent_dropout=drop, dtype=dtype,
+                                  backend="cuda", random_state=0)
+            trainer = Trainer(net, optimizer=opt, clip_norm=0.1)
+            assert trainer.start_device() is None
+            y = np.array([0, 1]) if loss == "ce" else rng.standard_normal((2, 2))
+
+            def loss_fn(out):
+                raise AssertionError("the step runs on the device")
+            loss_fn.device_loss = (loss, y, np.full(2, 0.5))
+            for _ in range(2):
+                trainer.step(X.astype(dtype), lengths, loss_fn)
+            trainer.stop_device()
+
+
 if __name__ == "__main__":
     drive_layers()
+    drive_training()
     json.dump({"launched": LAUNCHED, "defined": _defined()}, sys.stdout, indent=1)

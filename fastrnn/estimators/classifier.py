@@ -641,6 +641,8 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         def loss_fn(out):
             return softmax_cross_entropy(out, yb, sample_weight=sample_weight, class_weight=cw)
 
+        # the same loss for a step on the GPU (fastrnn.train.Trainer.start_device)
+        loss_fn.device_loss = ("ce", yb, w / total if total > 0 else np.zeros(len(idx)))
         return loss_fn, total
 
     def _validation_score(self, data, targets, sample_weight):

@@ -199,6 +199,9 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, BaseRNNEstimator):
         def loss_fn(out):
             return mean_squared_error(out, yb.astype(dt), sample_weight=sample_weight)
 
+        # the same loss for a step on the GPU (fastrnn.train.Trainer.start_device)
+        w = np.ones(len(idx)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+        loss_fn.device_loss = ("mse", yb, w / total if total > 0 else np.zeros(len(idx)))
         return loss_fn, total
 
     def _validation_score(self, data, targets, sample_weight):

@@ -347,6 +347,7 @@ class TrainingLoop:
     def _evaluate(self):
         """Evaluate, record the history entry, update best parameters, schedule and stopping rule;
         returns whether the stopping rule says stop."""
+        self.trainer.sync_parameters()
         metrics = self.task.evaluate()
         stop = False
         if metrics is not None:
@@ -408,8 +409,10 @@ class TrainingLoop:
             stop = stop or (loss_stop and not self.incremental)
         if self.plateau is not None and self.plateau_monitor == "loss":
             self.plateau.step(epoch_loss)
+        self.trainer.sync_parameters()
         for cb in self.callbacks:
             cb.on_epoch_end(self.estimator, self, dict(self.history[-1]))
+        self.trainer.push_parameters()
         if stop:
             return "early_stopping"
         return "callback" if self.stop_training else None
@@ -432,14 +435,20 @@ class TrainingLoop:
             self._say_when_compiling()
         for cb in self.callbacks:
             cb.on_fit_begin(self.estimator, self)
+        # with backend="cuda", the parameters stay on the device until the end of the run; the
+        # host copies are brought up to date before every evaluation, callback and checkpoint
+        # (and changes a callback makes to them are handed back)
+        trainer.start_device()
         reason = "max_iter"
         interrupted = in_step = False
         with _StopFlag() as flag:
             try:
                 while self.epoch < self.max_epochs and reason == "max_iter":
                     if not self._in_epoch:
+                        trainer.sync_parameters()
                         for cb in self.callbacks:
                             cb.on_epoch_begin(self.estimator, self, self.epoch)
+                        trainer.push_parameters()
                         self.n_steps_epoch = task.start_epoch(self.rng)
                         self.position = 0
                         self._in_epoch = True
@@ -497,6 +506,8 @@ class TrainingLoop:
                     # snapshot. The position in the epoch no longer matches them, so no checkpoint
                     # is written (the one of the last epoch stays valid).
                     trainer.restore_snapshot()
+            finally:
+                trainer.stop_device()
         if interrupted:
             reason = "interrupted"
         self._bar.close()
@@ -585,6 +596,7 @@ class TrainingLoop:
         return meta, arrays
 
     def _write_checkpoint(self):
+        self.trainer.sync_parameters()
         self.checkpoint(*self.state_dict())
         self._saved_at = (self.epoch, self.step, self._in_epoch)
 

@@ -9,7 +9,7 @@ with any network that has ``params``, ``grads``, ``forward`` and ``backward`` (f
 import math
 import warnings
 
-from .._backend import one_blas_thread
+from .._backend import one_blas_thread, route
 from ..optim import clip_grad_norm, get_optimizer
 
 __all__ = ["Trainer", "NonFiniteWarning", "TrainingDivergedError"]
@@ -88,20 +88,90 @@ class Trainer:
         self._unverified = False
         self._good_steps = 0
         self._snapshot = None
+        self._device = None
         self.take_snapshot()
 
     def take_snapshot(self):
         """Remember the current parameters and optimiser state as the last good ones."""
+        if self._device is not None:
+            self._device.snapshot()
+            return
         self._snapshot = ({k: v.copy() for k, v in self.network.params.items()},
                           self.optimizer.state_dict())
 
     def restore_snapshot(self):
         """Put the last good parameters and optimiser state back (e.g. after an interrupted
         update)."""
+        if self._device is not None:
+            self._device.restore()
+            return
         params, opt_state = self._snapshot
         for k, v in params.items():
             self.network.params[k][...] = v
         self.optimizer.load_state_dict(opt_state)
+
+    # ------------------------------------------------------------------ training on the device
+    @property
+    def on_device(self):
+        """Whether the steps run in a device session (see :meth:`start_device`)."""
+        return self._device is not None
+
+    def start_device(self):
+        """Keep the parameters, gradients and optimiser state on the GPU until
+        :meth:`stop_device`, when the network's layers use ``backend="cuda"`` and the network and
+        optimiser are ones the device session supports
+        (``fastrnn.kernels.cuda._train.unsupported`` says why not); otherwise nothing changes.
+
+        A step then copies its batch to the device once and the loss and gradient norm back
+        once. The host parameters are stale until :meth:`sync_parameters`; the rolled-back
+        snapshot is kept on the device, taken afresh when the session starts.
+
+        Returns
+        -------
+        reason : str or None
+            Why the steps stay on the host (``None`` when they run on the device, or when the
+            layers do not use the CUDA backend at all).
+        """
+        if self._device is not None:
+            return None
+        rnn = getattr(self.network, "rnn", None)
+        spec = getattr(rnn, "_spec", None)
+        if spec is None or route(rnn.backend, None, spec.kind) != "cuda":
+            return None
+        from ..kernels.cuda._train import DeviceSession, unsupported
+
+        why = unsupported(self.network, self.optimizer)
+        if why is None:
+            try:
+                self._device = DeviceSession(self.network, self.optimizer, self.clip_norm)
+            except ValueError as exc:  # an optimiser state the device cannot continue
+                return str(exc)
+            self._device.snapshot()
+        return why
+
+    def sync_parameters(self):
+        """Bring the host copies of the parameters, gradients and optimiser state up to date
+        with the device's (nothing to do outside a device session, or when no step ran since
+        the last call). The training loop calls it before anything else reads them."""
+        if self._device is not None:
+            self._device.pull()
+
+    def push_parameters(self):
+        """After :meth:`sync_parameters`: hand changes made to the host parameters since (a
+        callback writing into them) to the device; nothing when they are unchanged or outside a
+        device session."""
+        if self._device is not None:
+            self._device.push()
+
+    def stop_device(self):
+        """End the device session: the host gets the parameters, gradients, optimiser state and
+        the snapshot to roll back to; later steps run on the host."""
+        session, self._device = self._device, None
+        if session is not None:
+            session.pull()
+            snap = session.host_snapshot()
+            if snap is not None:
+                self._snapshot = snap
 
     def divergence_limit(self):
         """The loss above which a step counts as diverging (``inf`` before the first step or
@@ -168,6 +238,11 @@ class Trainer:
             return self._step(X, lengths, loss_fn, state, dh_n)
 
     def _step(self, X, lengths, loss_fn, state, dh_n):
+        if self._device is not None:
+            spec = getattr(loss_fn, "device_loss", None)
+            if spec is not None and state is None and dh_n is None:
+                return self._device_step(X, lengths, spec)
+            self.stop_device()  # a step the device cannot take: the rest on the host
         net = self.network
         out, h_n = net.forward(X, lengths, state)
         loss, dout = loss_fn(out)
@@ -200,6 +275,39 @@ class Trainer:
         if self._good_steps % self.snapshot_every == 0 and not self._unverified:
             self.take_snapshot()
         return loss, h_n
+
+    def _device_step(self, X, lengths, spec):
+        """:meth:`_step` in the device session: ``spec`` is the loss function's
+        ``device_loss``, ``(loss, targets, coef)`` as :meth:`DeviceSession.step` takes them. The
+        device skips the update itself when the loss or the norm is not finite or the loss
+        exceeds :meth:`divergence_limit`, the cases in which the host step rolls back."""
+        kind, targets, coef = spec
+        limit = self.divergence_limit()
+        loss, norm = self._device.step(X, lengths, kind, targets, coef, limit)
+        if not math.isfinite(loss):
+            self.grad_norms_.append(math.nan)
+            self._recover("loss", loss)
+            return loss, None
+        if self.initial_loss_ is None:
+            self.initial_loss_ = loss
+        elif loss > limit:
+            self.grad_norms_.append(math.nan)
+            self._recover("diverging loss", loss)
+            return math.nan, None
+        if self._unverified:
+            self._consecutive = 0
+            self._unverified = False
+        self.grad_norms_.append(norm)
+        if not math.isfinite(norm):
+            self._recover("gradient norm", norm)
+            return loss, None
+        self._device.advance()
+        if self._consecutive:
+            self._unverified = True
+        self._good_steps += 1
+        if self._good_steps % self.snapshot_every == 0 and not self._unverified:
+            self.take_snapshot()
+        return loss, None
 
     def finish(self):
         """End a run. A run must not end on an update that may have diverged again: when it ends

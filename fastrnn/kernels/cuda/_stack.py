@@ -337,7 +337,49 @@ def stack_forward(cell, params, x, lengths, batch_sizes, h0, c0=None, hmasks=Non
     out_spans, total = _spans([(T, B, D * H), (U, B, H), (U, B, H) if has_c else None])
     d_out = dev.empty((total,), dt)
     d_y, d_hn, d_cn = _views(d_out, out_spans)
+    cache = forward_device(cell, d_x, lens, bs, d_h0, d_c0, d_w, d_hmask, d_drop, D, d_y, d_hn,
+                           d_cn, relu=relu, gates_on=gates_on, cand=cand)
+    host = dev.download(d_out, np.empty(total, dt))
+    y, hn, cn = _views(host, out_spans)
+    return y, hn, cn, cache
 
+
+def forward_device(cell, d_x, lens, bs, d_h0, d_c0, d_w, d_hmask, d_drop, D, d_y, d_hn, d_cn,
+                   relu=False, gates_on=(1, 1, 1), cand=False):
+    """The work of :func:`stack_forward` on arrays already on the device (nothing is copied).
+
+    Parameters
+    ----------
+    cell : str
+    d_x : device array of shape (T, B, input_size)
+    lens : device array of shape (B,), int64
+    bs : ndarray of shape (T,), int64
+        Host batch sizes (they set the launch sizes).
+    d_h0, d_c0 : device arrays of shape (L*D, B, H)
+        ``d_c0`` only for the LSTM (else ``None``).
+    d_w : list of tuple of device arrays
+        Per unit ``(w_ih, w_hh, b_ih, b_hh, peep)`` (``None`` where the unit has none).
+    d_hmask : list of (device array of shape (B, H) or None)
+    d_drop : list of (device array of shape (T, B, D*H) or None)
+    D : {1, 2}
+    d_y : device array of shape (T, B, D*H)
+        Receives the last layer's outputs.
+    d_hn, d_cn : device arrays of shape (L*D, B, H)
+        Receive the final states (``d_cn`` only for the LSTM).
+    relu, gates_on, cand
+        As for :func:`stack_forward`.
+
+    Returns
+    -------
+    StackCache
+    """
+    dt = d_x.dtype
+    T, B, _ = d_x.shape
+    U = len(d_w)
+    L = U // D
+    G = GATES[cell]
+    H = d_hn.shape[2]
+    has_c = cell == "lstm"
     gates_on = tuple(bool(g) for g in gates_on)
     zero_peep = None
     if cell == "lstm" and any(w[4] is None for w in d_w):
@@ -384,12 +426,9 @@ def stack_forward(cell, params, x, lengths, batch_sizes, h0, c0=None, hmasks=Non
                 dev.launch(_copy2, B, H, unit["cs"][T], d_cn[k])
         inp = out
 
-    host = dev.download(d_out, np.empty(total, dt))
-    y, hn, cn = _views(host, out_spans)
-    cache = StackCache(cell=cell, dt=dt, T=T, B=B, H=H, D=D, L=L, batch_sizes=bs, lens=lens,
-                       weights=d_w, units=units, drops=d_drop, relu=bool(relu), gates_on=gates_on,
-                       zero_peep=zero_peep, input_size=np.shape(x)[2], cand=bool(cand))
-    return y, hn, cn, cache
+    return StackCache(cell=cell, dt=dt, T=T, B=B, H=H, D=D, L=L, batch_sizes=bs, lens=lens,
+                      weights=d_w, units=units, drops=d_drop, relu=bool(relu), gates_on=gates_on,
+                      zero_peep=zero_peep, input_size=d_x.shape[2], cand=bool(cand))
 
 
 def _elementwise_forward(cell, xp, w, lens, hmask, h0, relu, cand, dt):
@@ -462,7 +501,7 @@ def stack_backward(cache, dy, dhn, dcn=None):
     f = "stack_backward"
     c = cache
     cell, dt, T, B, H, D, L = c.cell, c.dt, c.T, c.B, c.H, c.D, c.L
-    U, G = L * D, GATES[cell]
+    U = L * D
     has_c = cell == "lstm"
     dev.check_shape(dy, (T, B, D * H), "dy", f)
     dev.check_shape(dhn, (U, B, H), "dhn", f)
@@ -483,6 +522,34 @@ def stack_backward(cache, dy, dhn, dcn=None):
     d_dx, d_dh0, d_dc0 = outs[:3]
     d_grads = [tuple(outs[3 + 5 * k:3 + 5 * (k + 1)]) for k in range(U)]
 
+    backward_device(c, d_dy, d_dhn, d_dcn, d_dx, d_dh0, d_dc0, d_grads)
+    host = dev.download(d_out, np.empty(total, dt))
+    outs = _views(host, out_spans)
+    grads = [tuple(outs[3 + 5 * k:3 + 5 * (k + 1)]) for k in range(U)]
+    return outs[0], outs[1], outs[2], grads
+
+
+def backward_device(c, d_dy, d_dhn, d_dcn, d_dx, d_dh0, d_dc0, d_grads):
+    """The work of :func:`stack_backward` on arrays already on the device (nothing is copied).
+
+    Parameters
+    ----------
+    c : StackCache
+        From :func:`forward_device` (or :func:`stack_forward`).
+    d_dy : device array of shape (T, B, D*H)
+    d_dhn, d_dcn : device arrays of shape (L*D, B, H)
+        ``d_dcn`` only for the LSTM (else ``None``).
+    d_dx : device array of shape (T, B, input_size)
+        Receives the input gradient.
+    d_dh0, d_dc0 : device arrays of shape (L*D, B, H)
+        Receive the initial-state gradients (``d_dc0`` only for the LSTM).
+    d_grads : list of tuple of device arrays
+        Per unit ``(dw_ih, dw_hh, db_ih, db_hh, dpeep)``, shaped like the parameters (``None``
+        where the unit has none): overwritten with the parameter gradients.
+    """
+    cell, dt, T, B, H, D, L = c.cell, c.dt, c.T, c.B, c.H, c.D, c.L
+    G = GATES[cell]
+    has_c = cell == "lstm"
     # scratch
     R = T * B
     dgates = dev.empty((T, B, G * H), dt)
@@ -552,11 +619,6 @@ def stack_backward(cache, dy, dhn, dcn=None):
                 gemm(R, dg2, w_ih, dx_rev.reshape((R, size)))
                 _launch_steps(_gather_add, T, B, size, dx_rev, c.lens, True, dinp)
         dout = dinp
-
-    host = dev.download(d_out, np.empty(total, dt))
-    outs = _views(host, out_spans)
-    grads = [tuple(outs[3 + 5 * k:3 + 5 * (k + 1)]) for k in range(U)]
-    return outs[0], outs[1], outs[2], grads
 
 
 def _elementwise_backward(c, unit, w, dy, dh, dgates, du):

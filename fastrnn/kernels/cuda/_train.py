@@ -1,0 +1,655 @@
+"""Training on the GPU for a whole fit: parameters, gradients and optimiser state stay there.
+
+With ``backend="cuda"`` every call of a layer copies its parameters to the device and its
+gradients back (:mod:`._stack`), and the optimiser and the gradient clipping run on the host. A
+:class:`DeviceSession` instead keeps, for the whole of a fit, one device buffer of all the
+parameters of a :class:`~fastrnn.nn.SequenceNetwork` (laid out as its host buffer, the
+``FlatArrays`` of ``network.params``, with one device view per name), one of the gradients and
+one per optimiser state (Adam's two moments, the momentum buffer). A training step
+(:meth:`DeviceSession.step`) then copies:
+
+* to the device, once: the batch, time-major and sorted longest first, with its lengths, its
+  targets, each sequence's weight in the loss and the dropout masks (drawn on the host, as the
+  host's forward draws them), packed into one buffer;
+* back, once: the loss and the global gradient norm (two float64 values).
+
+Everything in between runs on the device: the recurrent stack (:func:`._stack.forward_device`,
+:func:`._stack.backward_device`, any depth, both directions), the pooling, the dense head, the loss
+(softmax cross-entropy or mean squared error) and its gradient, the head's gradients, the squared
+norm of the gradient buffer (accumulated in float64), clipping by the global norm and the update
+of SGD (with momentum or Nesterov momentum), Adam or AdamW. The update is skipped on the device
+when the loss or the norm is not finite or the loss exceeds the divergence limit the trainer
+passes, so that the trainer can roll back as it does on the host (the snapshot it rolls back to is
+kept on the device too).
+
+The host copies of the parameters, gradients and optimiser state become stale after a device step;
+:meth:`DeviceSession.pull` brings them up to date (one download per buffer), and the training loop
+calls it before anything outside the optimisation step reads them (see
+:meth:`fastrnn.train.Trainer.sync_parameters`); :meth:`DeviceSession.push` uploads the parameters
+again if the host changed them in between.
+
+The arithmetic of every element follows the host's (``fastrnn.optim``, ``fastrnn.losses``), but
+sums run in another order, so results agree to rounding, not bit for bit.
+"""
+
+import math
+import sys
+
+import numpy as np
+from numba import cuda
+
+from ...nn._checks import as_batch, as_lengths, check_finite_steps
+from ...nn._plan import Plan
+from .._driver import to_time_major
+from . import _device as dev
+from ._matmul import gemm
+from ._stack import (_PARAM_NAMES, _col_sum, _pack, _views, backward_device,
+                     forward_device)
+
+__all__ = ["DeviceSession", "unsupported"]
+
+#: threads of the block that sums the squared gradients (a power of two); on the simulator every
+#: thread is a Python thread, so it gets a small block
+_NT = 8 if "numba.cuda.simulator_init" in sys.modules else 256
+
+#: the losses computed on the device
+LOSSES = ("ce", "mse")
+#: the poolings, numbered as :func:`_pool` takes them
+POOLINGS = ("last", "mean", "max")
+
+
+# ---------------------------------------------------------------------------- kernels
+@cuda.jit
+def _fill(a, value):
+    """``a[i] = value`` for the 1-D array ``a``."""
+    i, r = cuda.grid(2)
+    if r == 0 and i < a.shape[0]:
+        a[i] = value
+
+
+@cuda.jit
+def _copy(src, dst):
+    """``dst[i] = src[i]`` for 1-D arrays (a device-to-device copy)."""
+    i, r = cuda.grid(2)
+    if r == 0 and i < dst.shape[0]:
+        dst[i] = src[i]
+
+
+@cuda.jit
+def _lengths(src, lens):
+    """``lens[b] = src[b]``: the lengths, packed as floats in the batch, as integers."""
+    i, r = cuda.grid(2)
+    if r == 0 and i < lens.shape[0]:
+        lens[i] = int(src[i])
+
+
+@cuda.jit
+def _pool(y, lens, mode, D, mask, use_mask, out, arg):
+    """``out[b, j]``: the pooling of ``y`` (T, B, D*H) (times the dropout ``mask`` with
+    ``use_mask``) over sequence ``b``'s real steps. ``mode`` 0: the last one (the reverse
+    direction's half: step 0, its final state); 1: their mean; 2: their maximum, whose step goes
+    to ``arg[b, j]`` (the first one where several are equal)."""
+    j, b = cuda.grid(2)
+    B, F = out.shape
+    if b >= B or j >= F:
+        return
+    n = lens[b]
+    if mode == 0:
+        t0 = 0 if D == 2 and j >= F // 2 else n - 1
+        v = y[t0, b, j]
+        if use_mask:
+            v *= mask[t0, b, j]
+        out[b, j] = v
+        return
+    best = y[0, b, j]
+    if use_mask:
+        best *= mask[0, b, j]
+    acc = best
+    at = 0
+    for t in range(1, n):
+        v = y[t, b, j]
+        if use_mask:
+            v *= mask[t, b, j]
+        acc += v
+        if v > best:
+            best = v
+            at = t
+    if mode == 1:
+        out[b, j] = acc / n
+    else:
+        out[b, j] = best
+        arg[b, j] = at
+
+
+@cuda.jit
+def _pool_backward(dp, lens, mode, D, mask, use_mask, arg, dy):
+    """The gradient of :func:`_pool`: ``dy`` (T, B, D*H) from ``dp`` (B, D*H), zero elsewhere."""
+    j, r = cuda.grid(2)
+    T, B, F = dy.shape
+    t = r // B
+    b = r - t * B
+    if r >= T * B or j >= F:
+        return
+    n = lens[b]
+    v = dp[b, j] * 0
+    if mode == 1:
+        if t < n:
+            v = dp[b, j] / n
+    elif mode == 2:
+        if t == arg[b, j]:
+            v = dp[b, j]
+    elif D == 2 and j >= F // 2:
+        if t == 0:
+            v = dp[b, j]
+    elif t == n - 1:
+        v = dp[b, j]
+    if use_mask:
+        v *= mask[t, b, j]
+    dy[t, b, j] = v
+
+
+@cuda.jit
+def _softmax_ce(z, y, coef, dz, rowloss):
+    """Row ``b`` of the weighted softmax cross-entropy: ``rowloss[b] = coef[b] * (-log p[b, y_b])``
+    (float64) and ``dz[b, c] = coef[b] * (p[b, c] - [c = y_b])``, ``coef`` being each row's weight
+    over the batch's total weight and ``y`` (B, 1) the labels (stored as floats)."""
+    b, r = cuda.grid(2)
+    B, C = z.shape
+    if r > 0 or b >= B:
+        return
+    label = int(y[b, 0])
+    m = z[b, 0]
+    for c in range(1, C):
+        if z[b, c] > m:
+            m = z[b, c]
+    s = z[b, 0] * 0
+    for c in range(C):
+        s += math.exp(z[b, c] - m)
+    lse = math.log(s)
+    w = coef[b]
+    rowloss[b] = float(w) * float(lse - (z[b, label] - m))
+    for c in range(C):
+        p = math.exp((z[b, c] - m) - lse)
+        if c == label:
+            p -= 1
+        dz[b, c] = p * w
+
+
+@cuda.jit
+def _mse(pred, target, coef, dpred, rowloss):
+    """Row ``b`` of the weighted mean squared error over the ``K`` outputs: ``rowloss[b] =
+    coef[b] * mean_k (pred - target)^2`` (float64) and ``dpred = coef[b] * 2 / K * (pred -
+    target)``."""
+    b, r = cuda.grid(2)
+    B, K = pred.shape
+    if r > 0 or b >= B:
+        return
+    acc = 0.0
+    w = coef[b]
+    scale = w * (2.0 / K)
+    for k in range(K):
+        d = pred[b, k] - target[b, k]
+        acc += float(d * d)
+        dpred[b, k] = d * scale
+    rowloss[b] = float(w) * (acc / K)
+
+
+@cuda.jit
+def _sum_rows(rowloss, res):
+    """``res[0] = sum_b rowloss[b]`` in order (deterministic): the batch loss."""
+    i, r = cuda.grid(2)
+    if r > 0 or i > 0:
+        return
+    acc = 0.0
+    for b in range(rowloss.shape[0]):
+        acc += rowloss[b]
+    res[0] = acc
+
+
+@cuda.jit
+def _norm(g, max_norm, clip, res, scale):
+    """One block of :data:`_NT` threads: ``res[1]`` = the Euclidean norm of ``g`` accumulated in
+    float64 (each thread a strided share, then a tree in shared memory: a fixed order), and with
+    ``clip`` the clipping factor ``scale[0] = max_norm / norm`` (1 when the norm is within
+    ``max_norm``), in ``g``'s dtype."""
+    part = cuda.shared.array(_NT, np.float64)
+    tid = cuda.threadIdx.x
+    acc = 0.0
+    for i in range(tid, g.shape[0], _NT):
+        v = float(g[i])
+        acc += v * v
+    part[tid] = acc
+    cuda.syncthreads()
+    half = _NT // 2
+    while half > 0:
+        if tid < half:
+            part[tid] += part[tid + half]
+        cuda.syncthreads()
+        half //= 2
+    if tid == 0:
+        norm = math.sqrt(part[0])
+        res[1] = norm
+        scale[0] = 1
+        if clip and norm > max_norm:
+            scale[0] = max_norm / norm
+
+
+@cuda.jit(device=True)
+def _apply(res, limit):
+    """Whether the step's update applies: a finite loss within ``limit`` and a finite norm."""
+    loss = res[0]
+    norm = res[1]
+    return math.isfinite(loss) and loss <= limit and math.isfinite(norm)
+
+
+@cuda.jit
+def _adam(p, g, m, v, res, scale, limit, clip, decoupled, shrink, l2, decay, b1, one_b1, b2,
+          one_b2, bc2_sqrt, eps, step_size):
+    """Clipping and one Adam (AdamW with ``decoupled``) step over the 1-D buffers, element ``i``
+    as ``fastrnn.optim._fused.adam_step`` computes it; nothing when the step failed
+    (:func:`_apply`)."""
+    i, r = cuda.grid(2)
+    if r > 0 or i >= p.shape[0] or not _apply(res, limit):
+        return
+    gi = g[i]
+    if clip:
+        gi *= scale[0]
+        g[i] = gi
+    pi = p[i]
+    if decoupled:
+        pi = pi * shrink
+    elif l2:
+        gi = pi * decay + gi
+    mi = m[i] * b1 + gi * one_b1
+    vi = v[i] * b2 + (gi * gi) * one_b2
+    m[i] = mi
+    v[i] = vi
+    p[i] = pi - (mi / (math.sqrt(vi) / bc2_sqrt + eps)) * step_size
+
+
+@cuda.jit
+def _sgd(p, g, buf, res, scale, limit, clip, decay, lr, mu, first, nesterov, lr_mu):
+    """Clipping and one SGD step (momentum ``mu`` > 0: with the buffer ``buf``, started at the
+    gradient when ``first``; Nesterov with ``nesterov``) over the 1-D buffers, element ``i`` as
+    ``fastrnn.optim.SGD`` computes it; nothing when the step failed (:func:`_apply`)."""
+    i, r = cuda.grid(2)
+    if r > 0 or i >= p.shape[0] or not _apply(res, limit):
+        return
+    gi = g[i]
+    if clip:
+        gi *= scale[0]
+        g[i] = gi
+    pi = p[i]
+    if decay != 0:
+        gi = pi * decay + gi
+    if mu == 0:
+        p[i] = pi - gi * lr
+        return
+    if first:
+        b = gi
+    else:
+        b = buf[i] * mu + gi
+    buf[i] = b
+    if nesterov:
+        pi = pi - gi * lr
+        p[i] = pi - b * lr_mu
+    else:
+        p[i] = pi - b * lr
+
+
+def _launch1(kernel, n, *args):
+    """Launch an element-wise kernel over ``n`` elements of 1-D arrays."""
+    dev.launch(kernel, 1, n, *args)
+
+
+def _zeros(shape, dt):
+    """A device array of zeros (filled on the device: nothing is copied)."""
+    a = dev.empty(shape, dt)
+    n = int(np.prod(shape, dtype=np.int64))
+    _launch1(_fill, n, a.reshape((n,)), dt.type(0))
+    return a
+
+
+# ---------------------------------------------------------------------------- support
+def _optimizer_kind(optimizer):
+    """``"adam"`` (Adam, AdamW), ``"sgd"`` or ``None`` for an optimiser without device update."""
+    from ...optim import SGD, Adam, AdamW
+
+    if type(optimizer) in (Adam, AdamW):
+        return "adam"
+    if type(optimizer) is SGD:
+        return "sgd"
+    return None
+
+
+def unsupported(net, optimizer):
+    """Why a fit of ``net`` with ``optimizer`` cannot run in a :class:`DeviceSession` (a
+    sentence), or ``None`` when it can."""
+    from ...nn.layers import Dense
+    from ...nn.network import SequenceNetwork
+
+    if not isinstance(net, SequenceNetwork):
+        return "the network is not a SequenceNetwork"
+    rnn = net.rnn
+    checks = (
+        (net.embedding is not None, "token input (an embedding)"),
+        (net.linear is not None or net.bag_of_embeddings, "a linear part or a bag of embeddings"),
+        (type(net.head) is not Dense or net.pooling not in POOLINGS,
+         "no pooling with a dense head"),
+        (net.learn_initial_state, "a learned initial state"),
+        (rnn.skip is not None, "connections between the layers (skip)"),
+        (rnn.quantized_ is not None, "a quantised layer"),
+        (_optimizer_kind(optimizer) is None,
+         f"the optimiser {type(optimizer).__name__} (SGD, Adam and AdamW run on the device)"),
+        (net.params.contiguous() is None or net.grads.contiguous() is None
+         or net.params.offsets != net.grads.offsets, "parameters not laid out in one buffer"),
+    )
+    for bad, what in checks:
+        if bad:
+            return f"training on the device does not support {what}"
+    return None
+
+
+# ---------------------------------------------------------------------------- the session
+class DeviceSession:
+    """Device copies of a network's parameters, gradients and optimiser state for one fit.
+
+    Parameters
+    ----------
+    net : fastrnn.nn.SequenceNetwork
+        A network that :func:`unsupported` accepts (float input, pooling, a dense head).
+    optimizer : fastrnn.optim.SGD, Adam or AdamW
+        Its state (if it has stepped before) is copied to the device; :meth:`pull` copies it back.
+    clip_norm : float or None
+        Clipping threshold of the global gradient norm.
+
+    Attributes
+    ----------
+    stale : bool
+        Whether the host copies are older than the device's (a step ran since the last
+        :meth:`pull`).
+    """
+
+    def __init__(self, net, optimizer, clip_norm):
+        why = unsupported(net, optimizer)
+        if why is not None:
+            raise ValueError(f"{why}; train with the host optimiser instead.")
+        self.net, self.opt = net, optimizer
+        self.clip_norm = None if clip_norm is None else float(clip_norm)
+        self.kind = _optimizer_kind(optimizer)
+        self.dt = dt = np.dtype(net.dtype)
+        self.names = tuple(net.params)
+        self.keys = (("exp_avg", "exp_avg_sq") if self.kind == "adam"
+                     else ("momentum_buffer",) if optimizer.momentum > 0 else ())
+        pflat = net.params.flat
+        n = self.n = pflat.size
+        # the optimiser's state: the step of every parameter and its buffers, laid out like the
+        # parameters (zeros before its first step)
+        sts = [optimizer.state.get(k) for k in self.names]
+        steps = {None if st is None else int(st.get("step", 0)) for st in sts}
+        if len(steps) != 1:
+            raise ValueError("the optimiser has stepped some parameters and not others; train "
+                             "with the host optimiser instead.")
+        self.t = steps.pop() or 0
+        state = np.zeros((len(self.keys), n), dt)
+        self.first = self.kind == "sgd" and bool(self.keys)
+        for i, key in enumerate(self.keys):
+            for name, st, off in zip(self.names, sts, net.params.offsets):
+                a = None if st is None else st.get(key)
+                if a is not None:
+                    state[i, off:off + a.size] = np.ravel(a)
+                    self.first = False
+        # one upload of the parameters and the optimiser state, one device array each
+        packed = np.concatenate([pflat, state.ravel()])
+        whole = dev.upload(packed)
+        self.d_p = whole[:n]
+        self.d_state = [whole[n * (i + 1):n * (i + 2)] for i in range(len(self.keys))]
+        self.d_g = _zeros((n,), dt)
+        self.d_res = dev.empty((2,), np.float64)
+        self.d_scale = dev.empty((1,), dt)
+        self.pv = self._named(self.d_p)
+        self.gv = self._named(self.d_g)
+        spec = net.rnn._spec
+        self.spec = spec
+        self.units_w = [tuple(self.pv.get("rnn." + n + sfx) for n in _PARAM_NAMES)
+                        for sfx in spec.units]
+        self.units_g = [tuple(self.gv.get("rnn." + n + sfx) for n in _PARAM_NAMES)
+                        for sfx in spec.units]
+        self.stale = False
+        self._snap = None
+        self._seen = pflat.copy()  # the host parameters as the device last saw them
+
+    def _named(self, flat):
+        """Device views of ``flat`` per parameter name, as the host ``FlatArrays`` lays them."""
+        out = {}
+        for name, off, view in zip(self.names, self.net.params.offsets, self.net.params.views):
+            out[name] = flat[off:off + view.size].reshape(view.shape)
+        return out
+
+    # ------------------------------------------------------------------ the step
+    def step(self, X, lengths, loss, targets, coef, limit):
+        """One training step on the device; the host learns only the loss and the norm.
+
+        Parameters
+        ----------
+        X : ndarray of shape (B, T, n_features)
+        lengths : ndarray of shape (B,)
+        loss : {"ce", "mse"}
+            Softmax cross-entropy of integer labels, or mean squared error.
+        targets : ndarray of shape (B,) (labels) or (B, K) (values)
+        coef : ndarray of shape (B,)
+            Each sequence's weight over the batch's total weight (the loss is
+            ``sum_b coef[b] * loss_b``).
+        limit : float
+            The divergence limit: a larger loss skips the update (``inf`` for none).
+
+        Returns
+        -------
+        loss, norm : float
+            The batch loss and the global gradient norm before clipping. The parameters were
+            updated unless one is non-finite or the loss exceeds ``limit``; the caller then
+            counts the step (:meth:`advance`).
+        """
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
+        net, spec, dt = self.net, self.spec, self.dt
+        rnn = net.rnn
+        D, H = spec.num_directions, spec.hidden_size
+        U = len(spec.units)
+        # the dropout masks are drawn on the host, from the generators and in the order of the
+        # host's forward, so that a seed gives the same masks on every backend
+        given = X
+        X, _ = net._dropout(X)
+        X = as_batch(X, rnn.input_size, dt)
+        B, T, F = X.shape
+        lengths = as_lengths(lengths, B, T)
+        check_finite_steps(X, lengths, source=given)
+        plan = Plan(lengths, T)
+        order = plan.order
+        if rnn.training:
+            hmasks, drops = rnn._draw_masks(plan)
+        else:
+            hmasks, drops = [None] * U, [None] * spec.num_layers
+        _, out_mask = net._dropout(np.zeros((B, T, D * H), dt))
+        K = net.head.out_features
+        targets = np.asarray(targets)
+        tg = targets[order].reshape(B, -1)
+        if tg.shape[1] != (1 if loss == "ce" else K):
+            raise ValueError(f"targets of shape {targets.shape} do not fit a batch of {B} "
+                             f"sequences and {K} outputs with loss={loss!r}.")
+        xt = to_time_major(X, plan, dt)
+        Tm = xt.shape[0]
+        # one upload: the sorted time-major batch, the lengths, the targets, the weights and the
+        # dropout masks
+        out_mask = None if out_mask is None else to_time_major(out_mask, plan, dt)
+        flat, spans = _pack([xt, plan.Ls, tg, np.asarray(coef, np.float64)[order], out_mask]
+                            + list(hmasks) + list(drops), dt)
+        d_in = _views(dev.upload(flat), spans)
+        d_x, d_lf, d_t, d_coef, d_mask = d_in[:5]
+        d_hmask, d_drop = d_in[5:5 + U], d_in[5 + U:]
+        lens = dev.empty((B,), np.int64)
+        _launch1(_lengths, B, d_lf, lens)
+
+        lstm = spec.kind == "lstm"
+        zeros = _zeros((U, B, H), dt)
+        d_y = dev.empty((Tm, B, D * H), dt)
+        d_hn = dev.empty((U, B, H), dt)
+        d_cn = dev.empty((U, B, H), dt) if lstm else None
+        opts = {}
+        if spec.kind in ("rnn", "indrnn"):
+            opts["relu"] = spec.relu
+        if lstm:
+            opts["gates_on"] = tuple(int(g) for g in spec.gates_on)
+        if spec.kind in ("mingru", "minlstm"):
+            opts["cand"] = bool(spec.cand)
+        cache = forward_device(spec.kind, d_x, lens, plan.batch_sizes, zeros,
+                               zeros if lstm else None, self.units_w, d_hmask, d_drop, D, d_y,
+                               d_hn, d_cn, **opts)
+        # the head: pooling (of the outputs after dropout), the dense layer, the loss
+        mode = POOLINGS.index(net.pooling)
+        use_mask = d_mask is not None
+        d_mask = d_mask if use_mask else d_y
+        pooled = dev.empty((B, D * H), dt)
+        arg = dev.empty((B, D * H), np.int64)
+        dev.launch(_pool, B, D * H, d_y, lens, mode, D, d_mask, use_mask, pooled, arg)
+        W, bias = self.pv["head.weight"], self.pv["head.bias"]
+        out = dev.empty((B, K), dt)
+        gemm(B, pooled, W, out, bias1=bias, trans_b=True)
+        dout = dev.empty((B, K), dt)
+        rowloss = dev.empty((B,), np.float64)
+        if loss == "ce":
+            _launch1(_softmax_ce, B, out, d_t, d_coef, dout, rowloss)
+        else:
+            _launch1(_mse, B, out, d_t, d_coef, dout, rowloss)
+        _launch1(_sum_rows, 1, rowloss, self.d_res)
+        # the backward: the head, the pooling, the stack
+        gemm(K, dout, pooled, self.gv["head.weight"], trans_a=True)
+        dev.launch(_col_sum, 1, K, dout, self.gv["head.bias"])
+        dpooled = dev.empty((B, D * H), dt)
+        gemm(B, dout, W, dpooled)
+        dy = dev.empty((Tm, B, D * H), dt)
+        dev.launch(_pool_backward, Tm * B, D * H, dpooled, lens, mode, D, d_mask, use_mask, arg,
+                   dy)
+        dx = dev.empty((Tm, B, F), dt)
+        dh0 = dev.empty((U, B, H), dt)
+        dc0 = dev.empty((U, B, H), dt) if lstm else None
+        backward_device(cache, dy, zeros, zeros if lstm else None, dx, dh0, dc0, self.units_g)
+        # the norm, clipping and the update: skipped on the device if the step failed
+        clip = self.clip_norm is not None and self.clip_norm != math.inf
+        cuda_norm = _norm[1, _NT]
+        cuda_norm(self.d_g, float(self.clip_norm) if clip else 0.0, clip, self.d_res,
+                  self.d_scale)
+        self._update(clip, float(limit))
+        res = dev.download(self.d_res, np.empty(2, np.float64))
+        self.stale = True
+        return float(res[0]), float(res[1])
+
+    def _update(self, clip, limit):
+        """Launch the optimiser's update for step ``t + 1`` (applied on the device only if the
+        step succeeded)."""
+        from ...optim._optimizers import _check_real
+
+        opt, dt = self.opt, self.dt.type
+        lr = _check_real("lr", opt.lr, low=0.0)
+        wd = opt.weight_decay
+        if self.kind == "adam":
+            from ...optim import AdamW
+
+            decoupled = isinstance(opt, AdamW)
+            b1, b2 = opt.betas
+            t = self.t + 1
+            _launch1(_adam, self.n, self.d_p, self.d_g, self.d_state[0], self.d_state[1],
+                     self.d_res, self.d_scale, limit, clip, bool(decoupled and wd),
+                     dt(1.0 - lr * wd), bool(wd and not decoupled), dt(wd), dt(b1), dt(1.0 - b1),
+                     dt(b2), dt(1.0 - b2), dt(math.sqrt(1.0 - b2 ** t)), dt(opt.eps),
+                     dt(lr / (1.0 - b1 ** t)))
+        else:
+            mu = opt.momentum
+            buf = self.d_state[0] if self.keys else self.d_g
+            _launch1(_sgd, self.n, self.d_p, self.d_g, buf, self.d_res, self.d_scale, limit,
+                     clip, dt(wd), dt(lr), dt(mu), self.first, bool(opt.nesterov), dt(lr * mu))
+
+    def advance(self):
+        """Count an applied update (the optimiser's step counters)."""
+        self.t += 1
+        self.first = False
+        self.opt.step_count += 1
+
+    # ------------------------------------------------------------------ snapshots
+    def snapshot(self):
+        """Keep the parameters and the optimiser state on the device (copies there) as the last
+        good ones, with the optimiser's counters and learning rate."""
+        if self._snap is None:
+            self._snap = [dev.empty((self.n,), self.dt) for _ in range(1 + len(self.keys))]
+        for src, dst in zip([self.d_p] + self.d_state, self._snap):
+            _launch1(_copy, self.n, src, dst)
+        self._snap_meta = (self.t, self.first, self.opt.step_count, self.opt.lr)
+
+    def restore(self):
+        """Put the snapshot of :meth:`snapshot` back (device copies)."""
+        for src, dst in zip(self._snap, [self.d_p] + self.d_state):
+            _launch1(_copy, self.n, src, dst)
+        self.t, self.first, self.opt.step_count, self.opt.lr = self._snap_meta
+        self.stale = True
+
+    def host_snapshot(self):
+        """The snapshot as the trainer keeps one on the host: ``(params, optimizer state_dict)``
+        (downloads)."""
+        if self._snap is None:
+            return None
+        bufs = [dev.download(d, np.empty(self.n, self.dt)) for d in self._snap]
+        t, first, step_count, lr = self._snap_meta
+        params = {name: bufs[0][off:off + v.size].reshape(v.shape).copy()
+                  for name, off, v in zip(self.names, self.net.params.offsets,
+                                          self.net.params.views)}
+        state = self.opt.state_dict()
+        state.update(lr=float(lr), step_count=int(step_count),
+                     state=self._state_arrays(bufs[1:], t, first, copy=True))
+        return params, state
+
+    # ------------------------------------------------------------------ the host copies
+    def _state_arrays(self, bufs, t, first, copy=False):
+        """Per-name optimiser state from the device buffers' host copies ``bufs``."""
+        if t == 0:
+            return {}
+        out = {}
+        for name, off, v in zip(self.names, self.net.params.offsets, self.net.params.views):
+            st = {"step": int(t)}
+            for key, buf in zip(self.keys, bufs):
+                if key == "momentum_buffer" and first:
+                    continue
+                a = buf[off:off + v.size].reshape(v.shape)
+                st[key] = a.copy() if copy else a
+            out[name] = st
+        return out
+
+    def pull(self):
+        """Copy the parameters, gradients and optimiser state to the host (one download per
+        buffer) if a step ran since the last pull; the host arrays keep their identity."""
+        if not self.stale:
+            return
+        dev.download(self.d_p, self.net.params.flat)
+        dev.download(self.d_g, self.net.grads.flat)
+        bufs = [dev.download(d, np.empty(self.n, self.dt)) for d in self.d_state]
+        self.opt.state = self._state_arrays(bufs, self.t, self.first)
+        self.stale = False
+        self._seen[...] = self.net.params.flat
+
+    def push(self):
+        """Copy the host parameters to the device if they were changed on the host (compared bit
+        for bit with what the device last saw: :meth:`pull` or the session's start), so that a
+        change made between steps (a callback writing into ``network.params``) is not lost.
+
+        Returns
+        -------
+        bool
+            Whether they were copied.
+        """
+        if self.stale:
+            raise RuntimeError("the host parameters are stale; pull() them before pushing.")
+        flat = self.net.params.flat
+        if np.array_equal(flat.view(np.uint8), self._seen.view(np.uint8)):
+            return False
+        dev.upload(np.ascontiguousarray(flat), self.d_p)
+        self._seen[...] = flat
+        return True
