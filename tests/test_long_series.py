@@ -71,6 +71,28 @@ def test_auto_rule_on_long_univariate_series():
     assert clf.t_ == clf.n_iter_ * len(X) * copies
 
 
+def _auto_epochs(monkeypatch, X, y, **kw):
+    """The epochs ``max_iter="auto"`` gives a fit on ``(X, y)`` (the fit stops before them)."""
+    seen = []
+
+    def record(est, train, val, n_epochs, **rest):
+        seen.append(n_epochs)
+        return est
+
+    monkeypatch.setattr(RNNClassifier, "_run_epochs", record)
+    RNNClassifier(hidden_size=4, random_state=0, **kw).fit(X, y)
+    return seen[0]
+
+
+def test_auto_epochs_count_the_windows(monkeypatch):
+    """``max_iter="auto"`` aims at about 3,000 optimisation steps (10 to 200 epochs). With
+    window slicing an epoch holds every one of 16 series 32 times, 512 windows in batches of
+    16: 32 batches, 94 epochs; read whole, 16 series in batches of 8 would get 200."""
+    X, y = _series(n=16, T=210)
+    assert _auto_epochs(monkeypatch, X, y) == -(-3000 // (512 // 16)) == 94
+    assert _auto_epochs(monkeypatch, X, y, crop_fraction=1.0) == 200
+
+
 @pytest.mark.parametrize("case", ["short", "multivariate", "tokens", "explicit"])
 def test_auto_rule_leaves_other_data_alone(case):
     """Where the rule does not apply, ``"auto"`` fits bit for bit as frame_size=1 and

@@ -518,16 +518,14 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         windows = fitting is not None and not fitting["incremental"] and self._crop_fraction() < 1
         return _WindowTask if windows else _SequenceTask
 
-    def _n_epochs(self, n_train, n_time_steps=None):
-        if self._task_class is _WindowTask:
-            copies = self._crop_copies(n_train)
-            return super()._n_epochs(n_train * copies, n_time_steps and n_time_steps * copies)
-        return super()._n_epochs(n_train, n_time_steps)
-
     def _few_epochs(self):
         return self.max_iter == "auto" and self._long_documents()
 
     def _n_epochs(self, n_train, n_time_steps=None):
+        if self._task_class is _WindowTask:
+            # an epoch of window slicing holds every series `copies` times
+            copies = self._crop_copies(n_train)
+            n_train, n_time_steps = n_train * copies, n_time_steps and n_time_steps * copies
         epochs = super()._n_epochs(n_train, n_time_steps)
         if self._few_epochs() and self.network_.linear is not None:
             # the linear part reads the bag of words: the network needs fewer epochs
