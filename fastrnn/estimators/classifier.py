@@ -382,11 +382,13 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
     "auto"`` trains on random windows of 90 % of each series (window slicing, Le Guennec et al.,
     2016, "Data augmentation for time series classification using convolutional neural
     networks"). ``difference="auto"`` adds the first difference of each series, scaled to unit
-    standard deviation, as a second channel: the shape of a smooth series lies in its slope more
-    than in its level, and the scaled difference puts the slope's changes on the scale of the
-    level (the series and its first derivative combined, as Górecki and Łuczak, 2013, "Using
-    derivatives in time series classification", Data Mining and Knowledge Discovery, do for
-    distances). The defaults study (``benchmarks/defaults_study.py``) gives the measurements.
+    standard deviation, as a second channel: a smooth series changes little from one step to
+    the next, and the scaled difference brings those changes, the bends of its shape, to the
+    scale of the series (the series and its first derivative read together, as Górecki and
+    Łuczak, 2013, "Using derivatives in time series classification", Data Mining and Knowledge
+    Discovery, do for distances). With both rules the default went from 69.3 % to 83.4 % on
+    ArrowHead, where 1-NN with the Euclidean distance reaches 80.0 %. The defaults study
+    (``benchmarks/defaults_study.py``) gives the measurements.
     A model read in frames or with the difference cannot stream step by step, nor be exported
     to ONNX.
     The linear part follows the wide and deep models of Cheng et al. (2016, "Wide & deep
