@@ -28,7 +28,8 @@ Examples
 import numpy as np
 
 from ._persist import ModelFileError, read_model, rebuild
-from .estimators._inference import check_fitted_input, framed, network_outputs, to_targets
+from .estimators._inference import (check_fitted_input, network_outputs, series_input,
+                                    to_targets)
 from .estimators._saved import (SAVED_ATTRIBUTES, check_fitted_file, check_format_version,
                                 network_from_saved)
 from .estimators._saving import labels_from_saved
@@ -87,7 +88,7 @@ class Predictor:
                                  f"{backend!r}")
         net = network_from_saved(meta["network"], arrays, "network/", backend)
         keep = ("n_features_in_", "vocab_size_", "feature_mean_", "feature_scale_", "classes_",
-                "target_mean_", "target_scale_", "_y_ndim", "frame_size_")
+                "target_mean_", "target_scale_", "_y_ndim", "frame_size_", "difference_")
         return cls(name, net, {k: values[k] for k in keep if k in values})
 
     def _outputs(self, X):
@@ -96,7 +97,8 @@ class Predictor:
             vocab_size=self.vocab_size_, feature_mean=self.feature_mean_,
             feature_scale=self.feature_scale_, dtype=self.network_.dtype,
             name=self.estimator_class)
-        return network_outputs(self.network_, framed(data, getattr(self, "frame_size_", 1)))
+        return network_outputs(self.network_, series_input(
+            data, getattr(self, "frame_size_", 1), getattr(self, "difference_", False)))
 
     def _require_classes(self, method):
         if not hasattr(self, "classes_"):

@@ -455,6 +455,12 @@ def _estimator_input(g, est):
             f"(frame_size_={frame}), which the exported graph would not do, so it is not "
             "exported. Refit with frame_size=1 (and crop_fraction=1 for the same training as "
             "before) to export it, or serve it with fastrnn.load_predictor.")
+    if getattr(est, "difference_", False):
+        raise ValueError(
+            f"this {type(est).__name__} reads its series with their first difference beside "
+            "them (difference_=True), which the exported graph would not compute, so it is not "
+            "exported. Refit with difference=False to export it, or serve it with "
+            "fastrnn.load_predictor.")
     n_ids = int(est.n_features_in_) if net.embedding is not None else 1
     X, lengths = _network_input(g, net, n_ids)
     if net.embedding is not None:

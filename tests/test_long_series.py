@@ -1,5 +1,6 @@
-"""Long univariate series: read in frames (``frame_size``) and trained on random windows
-(``crop_fraction``); the rule triggers where it should, and every way of predicting agrees."""
+"""Long univariate series: read in frames (``frame_size``) with their first difference beside
+them (``difference``) and trained on random windows (``crop_fraction``); the rule triggers where
+it should, and every way of predicting agrees."""
 
 import warnings
 
@@ -11,7 +12,7 @@ import fastrnn
 from fastrnn import RNNClassifier
 from conftest import COMPILED_BACKENDS
 from fastrnn.callbacks import Callback
-from fastrnn.estimators._inference import framed
+from fastrnn.estimators._inference import framed, series_input, with_difference
 from fastrnn.estimators._inputs import check_sequences
 from fastrnn.estimators.classifier import (AUTO_CROP_FRACTION, CROPS_PER_EPOCH, _WindowTask)
 
@@ -61,14 +62,73 @@ def test_framed_matches_the_definition(T, k):
     assert framed(data, 1) is data
 
 
+def _reference_difference(x):
+    """``x`` (T, F) and beside it its first difference (0 at step 0), each column divided by its
+    standard deviation over the steps (sqrt of the mean squared deviation), or 1 if that is 0."""
+    x = np.asarray(x, np.float64)
+    d = np.vstack([np.zeros((1, x.shape[1])), x[1:] - x[:-1]])
+    sd = np.sqrt(((d - d.mean(axis=0)) ** 2).mean(axis=0))
+    sd[sd == 0] = 1.0
+    return np.hstack([x, d / sd])
+
+
+def test_difference_matches_the_definition():
+    rng = np.random.default_rng(1)
+    rect = rng.normal(size=(3, 9, 2)).cumsum(axis=1)
+    rect[1, :, 1] = 4.0  # a constant channel: its difference stays 0
+    ragged = [rng.normal(size=(L, 2)) for L in (9, 4, 1)]
+    for X in (rect, ragged):
+        data = check_sequences(X, tokens=False, dtype=np.float64)
+        out = with_difference(data)
+        assert out.n_features == 4
+        for x, got in zip(X, out.seqs):
+            np.testing.assert_allclose(got, _reference_difference(x), rtol=1e-12, atol=1e-12)
+        if out.array is not None:
+            np.testing.assert_array_equal(np.stack(out.seqs), out.array)
+        # a series gets the same values alone as among others
+        alone = [with_difference(check_sequences([x], tokens=False, dtype=np.float64)).seqs[0]
+                 for x in X]
+        for a, b in zip(alone, out.seqs):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(out.seqs[2], np.zeros((1, 4)) + [[ragged[2][0, 0],
+                                                                     ragged[2][0, 1], 0, 0]])
+    # frames come after the difference: frame j holds steps jk..jk+k-1, each with its difference
+    framed_out = series_input(check_sequences(rect, tokens=False, dtype=np.float64), 3, True)
+    np.testing.assert_allclose(framed_out.seqs[0], _reference_frames(
+        _reference_difference(rect[0]), 3), rtol=1e-12, atol=1e-12)
+
+
 def test_auto_rule_on_long_univariate_series():
     X, y = _series(T=210)
     clf = _fit(RNNClassifier(max_iter=2, random_state=0), X, y)
     assert clf.frame_size_ == round(210 / 50) == 4
-    assert clf.network_.n_features == 4
+    assert clf.difference_ is True
+    assert clf.network_.n_features == 4 * 2  # frames of 4 steps of the series and its difference
     # window slicing: an epoch holds each series ceil(512 / 16) times
     copies = -(-CROPS_PER_EPOCH // len(X))
     assert clf.t_ == clf.n_iter_ * len(X) * copies
+
+
+def _auto_epochs(monkeypatch, X, y, **kw):
+    """The epochs ``max_iter="auto"`` gives a fit on ``(X, y)`` (the fit stops before them)."""
+    seen = []
+
+    def record(est, train, val, n_epochs, **rest):
+        seen.append(n_epochs)
+        return est
+
+    monkeypatch.setattr(RNNClassifier, "_run_epochs", record)
+    RNNClassifier(hidden_size=4, random_state=0, **kw).fit(X, y)
+    return seen[0]
+
+
+def test_auto_epochs_count_the_windows(monkeypatch):
+    """``max_iter="auto"`` aims at about 3,000 optimisation steps (10 to 200 epochs). With
+    window slicing an epoch holds every one of 16 series 32 times, 512 windows in batches of
+    16: 32 batches, 94 epochs; read whole, 16 series in batches of 8 would get 200."""
+    X, y = _series(n=16, T=210)
+    assert _auto_epochs(monkeypatch, X, y) == -(-3000 // (512 // 16)) == 94
+    assert _auto_epochs(monkeypatch, X, y, crop_fraction=1.0) == 200
 
 
 @pytest.mark.parametrize("case", ["short", "multivariate", "tokens", "explicit"])
@@ -85,12 +145,13 @@ def test_auto_rule_leaves_other_data_alone(case):
         X, y = rng.integers(1, 20, size=(16, 210)), np.arange(16) % 2
     else:
         X, y = _series(T=210)
+    off_kw = dict(frame_size=1, crop_fraction=1.0, difference=False)
     if case == "explicit":  # a user's explicit choice wins over the rule
-        auto = _fit(RNNClassifier(frame_size=1, crop_fraction=1.0, **kw), X, y)
+        auto = _fit(RNNClassifier(**off_kw, **kw), X, y)
     else:
         auto = _fit(RNNClassifier(**kw), X, y)
-    off = _fit(RNNClassifier(frame_size=1, crop_fraction=1.0, **kw), X, y)
-    assert auto.frame_size_ == 1
+    off = _fit(RNNClassifier(**off_kw, **kw), X, y)
+    assert auto.frame_size_ == 1 and auto.difference_ is False
     assert auto.t_ == auto.n_iter_ * len(X)  # no windows: each series once per epoch
     _same_fit(auto, off, X)
 
@@ -101,19 +162,21 @@ def test_partial_fit_reads_step_by_step():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         clf.partial_fit(X, y, classes=[0, 1])
-    assert clf.frame_size_ == 1
+    assert clf.frame_size_ == 1 and clf.difference_ is False
     assert clf.network_.n_features == 1
 
 
 def test_windows_are_cut_from_the_series():
     """Every row of a training batch is a window of ``round(0.9 * T)`` consecutive standardised
-    steps of the series it stands for, read in frames."""
+    steps of the series it stands for, each with the series' difference beside it, read in
+    frames."""
     X, y = _series(n=8, T=226)
     clf = _fit(RNNClassifier(hidden_size=4, max_iter=1, random_state=0), X, y)
     k = clf.frame_size_
-    assert k == 5
+    assert k == 5 and clf.difference_
     steps = (X.astype(np.float64) - clf.feature_mean_[0]) / clf.feature_scale_[0]
-    steps = steps.astype(np.float32)
+    steps = np.stack([_reference_difference(s[:, None].astype(np.float32))
+                      for s in steps]).astype(np.float32)
     data = clf._validate_X(X, reset=False)
     clf.set_params(crop_fraction=AUTO_CROP_FRACTION)  # what "auto" is during such a fit
     task = _WindowTask(clf, (data, y, None), None)
@@ -126,10 +189,10 @@ def test_windows_are_cut_from_the_series():
             seen[i] += 1
             L = batch.lengths[b]
             assert L == -(-crop // k)
-            window = batch.X[b, :L].reshape(-1)[:crop]
-            padded = np.concatenate([steps[i], np.repeat(steps[i, -1:], 4)])
+            window = batch.X[b, :L].reshape(-1, 2)[:crop]
+            padded = np.concatenate([steps[i], np.repeat(steps[i, -1:], 4, axis=0)])
             starts = [s for s in range(len(padded) - crop + 1)
-                      if np.array_equal(padded[s:s + crop], window)]
+                      if np.allclose(padded[s:s + crop], window, rtol=1e-5, atol=1e-6)]
             assert starts, f"row {b} of batch {j} is no window of series {i}"
     assert (seen == -(-CROPS_PER_EPOCH // len(X))).all()
 
@@ -156,7 +219,7 @@ def test_every_path_predicts_as_predict(framed_model):
         np.testing.assert_array_equal(served.predict_proba(X), proba)
         np.testing.assert_array_equal(served.predict(X), clf.predict(X))
         np.testing.assert_array_equal(served.predict_proba(ragged), proba_ragged)
-    assert fastrnn.load(path).frame_size_ == 5
+    assert fastrnn.load(path).frame_size_ == 5 and fastrnn.load(path).difference_
 
 
 @pytest.mark.skipif("cython" not in COMPILED_BACKENDS, reason="needs the Cython kernels")
@@ -182,6 +245,14 @@ def test_onnx_and_streaming_refuse_frames(framed_model):
     assert uni.frame_size_ == 5
     with pytest.raises(ValueError, match="frame_size=1"):
         uni.init_state()
+    # the difference alone, step by step
+    diff = _fit(RNNClassifier(hidden_size=4, max_iter=1, bidirectional=False, frame_size=1,
+                              random_state=0), X, np.arange(len(X)) % 2)
+    assert diff.frame_size_ == 1 and diff.difference_
+    with pytest.raises(ValueError, match="difference_=True.*difference=False"):
+        fastrnn.onnx.export(diff)
+    with pytest.raises(ValueError, match="difference_=True.*difference=False"):
+        diff.init_state()
 
 
 def test_bad_settings_are_named():
@@ -191,30 +262,50 @@ def test_bad_settings_are_named():
         RNNClassifier(frame_size=2, max_iter=1).fit(ids, y)
     with pytest.raises(ValueError, match="crop_fraction=0.5 .* token ids"):
         RNNClassifier(crop_fraction=0.5, max_iter=1).fit(ids, y)
+    with pytest.raises(ValueError, match="difference=True .* token ids"):
+        RNNClassifier(difference=True, max_iter=1).fit(ids, y)
     X, y = _series(n=8, T=20)
-    for bad in ({"frame_size": 0}, {"crop_fraction": 0.0}, {"crop_fraction": 1.5}):
+    for bad in ({"frame_size": 0}, {"crop_fraction": 0.0}, {"crop_fraction": 1.5},
+                {"difference": "yes"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             RNNClassifier(max_iter=1, **bad).fit(X, y)
 
 
-def test_saved_frames_are_checked(framed_model, tmp_path):
-    """A file whose frame size does not fit its network is refused when loaded."""
+@pytest.mark.parametrize("name, value, message", [
+    ("frame_size_", 2, "frame_size_ 2"),
+    ("difference_", False, "difference_ False"),
+    ("difference_", 1, "difference_ must be true or false"),
+    ("difference_", None, "difference_ must be true or false"),
+])
+def test_saved_frames_are_checked(framed_model, tmp_path, name, value, message):
+    """A file whose frame size or difference does not fit its network is refused when
+    loaded; a file without ``difference_`` (written before it existed) reads the series alone."""
     import json
     import zipfile
 
     _, path, _ = framed_model
-    bad = tmp_path / "bad.frnn"
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bad, "w") as dst:
-        for item in src.infolist():
-            data = src.read(item.filename)
-            if item.filename.endswith("meta.json"):
-                meta = json.loads(data)
-                assert meta["fitted"]["frame_size_"] == 5
-                meta["fitted"]["frame_size_"] = 2
-                data = json.dumps(meta).encode()
-            dst.writestr(item, data)
-    with pytest.raises(fastrnn.ModelFileError, match="frame_size_ 2"):
-        fastrnn.load(bad)
+
+    def rewrite(change):
+        bad = tmp_path / "bad.frnn"
+        with zipfile.ZipFile(path) as src, zipfile.ZipFile(bad, "w") as dst:
+            for item in src.infolist():
+                data = src.read(item.filename)
+                if item.filename.endswith("meta.json"):
+                    meta = json.loads(data)
+                    assert meta["fitted"]["frame_size_"] == 5
+                    assert meta["fitted"]["difference_"] is True
+                    change(meta["fitted"])
+                    data = json.dumps(meta).encode()
+                dst.writestr(item, data)
+        return bad
+
+    bad = rewrite(lambda fitted: fitted.__setitem__(name, value))
+    for load in (fastrnn.load, fastrnn.load_predictor):
+        with pytest.raises(fastrnn.ModelFileError, match=message):
+            load(bad)
+    # without the attribute the network's input size gives the file away too
+    with pytest.raises(fastrnn.ModelFileError, match="difference_ False"):
+        fastrnn.load(rewrite(lambda fitted: fitted.pop("difference_")))
 
 
 class _StopAfter(Callback):

@@ -372,8 +372,10 @@ class BaseRNNEstimator(StreamingMixin, SavingMixin, QuantizeMixin, BaseEstimator
                 dim = auto_embedding_dim(self.vocab_size_)
             kw.update(vocab_size=self.vocab_size_, embedding_dim=int(dim))
         else:
-            # a classifier may read float series in frames of several steps
-            kw.update(n_features=self.n_features_in_ * getattr(self, "frame_size_", 1))
+            # a classifier may read float series in frames of several steps, and with their
+            # first difference beside them
+            kw.update(n_features=self.n_features_in_ * getattr(self, "frame_size_", 1)
+                      * (2 if getattr(self, "difference_", False) else 1))
         return SequenceNetwork(self._n_outputs(), pooling=self._pooling(),
                                random_state=int(rng.randint(np.iinfo(np.int32).max)), **kw)
 

@@ -97,7 +97,7 @@ def checkpoint_to_resume(path, resume, class_name):
 RESUME_FIXED = ("cell", "hidden_size", "num_layers", "bidirectional", "pooling", "dropout",
                 "recurrent_dropout", "embedding_dim", "vocab_size", "standardize", "dtype",
                 "class_weight", "optimizer", "validation_fraction", "bag_of_embeddings", "skip",
-                "frame_size", "crop_fraction", "linear")
+                "frame_size", "crop_fraction", "difference", "linear")
 
 #: fitted attributes a run sets from its loop only when it ends (see ``_run_results``)
 _RESULTS = ("validation_scores_", "best_validation_score_", "best_loss_")

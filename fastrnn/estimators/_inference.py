@@ -12,7 +12,7 @@ from ..text import length_buckets
 from ._inputs import SequenceData, cast_finite, check_sequences
 
 __all__ = ["PREDICT_BATCH_SIZE", "check_fitted_input", "frame_steps", "framed",
-           "network_outputs", "standardized", "to_targets"]
+           "network_outputs", "series_input", "standardized", "to_targets", "with_difference"]
 
 #: Sequences per batch at inference (batches are formed by length, so padding stays small).
 PREDICT_BATCH_SIZE = 256
@@ -113,6 +113,50 @@ def framed(data, frame_size):
         a = a.reshape(n, -1, frame_size * f)
         return SequenceData(list(a), lengths, False, a)
     return SequenceData([frame_steps(s, frame_size) for s in data.seqs], lengths, False)
+
+
+def difference_steps(steps):
+    """The first difference of one float sequence, each channel divided by its own standard
+    deviation over the sequence.
+
+    Parameters
+    ----------
+    steps : ndarray of shape (T, n_features)
+
+    Returns
+    -------
+    diff : ndarray of shape (T, n_features), dtype of ``steps``
+        Row 0 is 0; row ``t`` is ``steps[t] - steps[t - 1]``; each column is then divided by its
+        standard deviation over the ``T`` rows (a constant column stays 0). Computed in float64.
+    """
+    d = np.zeros(steps.shape, np.float64)
+    d[1:] = np.diff(steps.astype(np.float64), axis=0)
+    sd = d.std(axis=0)
+    d /= np.where(sd > 0, sd, 1.0)
+    return d.astype(steps.dtype)
+
+
+def with_difference(data):
+    """Float sequences (a :class:`~._inputs.SequenceData`) with their first difference beside
+    them: ``n_features`` channels become ``2 * n_features``, the sequence's own channels first,
+    then :func:`difference_steps` of them. Sequence by sequence, so that a series gets the same
+    values alone, in a list or in a rectangular array."""
+    seqs = [np.concatenate([s, difference_steps(s)], axis=1) for s in data.seqs]
+    array = None
+    if data.array is not None and (data.lengths == data.array.shape[1]).all():
+        array = np.stack(seqs)
+        seqs = list(array)
+    return SequenceData(seqs, data.lengths, False, array)
+
+
+def series_input(data, frame_size=1, difference=False):
+    """What the network of a float-series model reads: the standardised sequences, with their
+    first difference beside them if ``difference`` (:func:`with_difference`), in frames of
+    ``frame_size`` steps (:func:`framed`). The estimators and
+    :class:`fastrnn.inference.Predictor` both call it."""
+    if difference:
+        data = with_difference(data)
+    return framed(data, frame_size)
 
 
 def to_targets(out, target_mean, target_scale, y_ndim):

@@ -41,7 +41,7 @@ _COMMON = ("n_features_in_", "vocab_size_", "feature_mean_", "feature_scale_", "
 #: the fitted attributes each estimator saves (its ``_saved_attributes``)
 SAVED_ATTRIBUTES = {
     "BaseRNNEstimator": _COMMON,
-    "RNNClassifier": _COMMON + ("classes_", "frame_size_"),
+    "RNNClassifier": _COMMON + ("classes_", "frame_size_", "difference_"),
     "RNNRegressor": _COMMON + ("n_outputs_", "target_mean_", "target_scale_", "_y_ndim"),
     "RNNTagger": _COMMON + ("classes_",),
 }
@@ -389,7 +389,7 @@ def _fitted_value(name, value, arrays):
 
 
 #: fitted attributes that files written by earlier versions lack (the model loads without them)
-OPTIONAL_ATTRIBUTES = {"lr_curve_", "frame_size_"}
+OPTIONAL_ATTRIBUTES = {"lr_curve_", "frame_size_", "difference_"}
 
 #: types of the fitted attributes (``None``: may be None)
 _ATTRIBUTE_RULES = {
@@ -399,6 +399,7 @@ _ATTRIBUTE_RULES = {
     "t_": ("count", 0),
     "n_outputs_": ("count", 1),
     "frame_size_": ("count", 1),
+    "difference_": ("bool",),
     "loss_curve_": ("list",),
     "grad_norm_curve_": ("list",),
     "lr_curve_": ("list",),
@@ -426,6 +427,8 @@ def _check_attribute(name, value):
         _fail(f"fitted {name} must be a number or null, got {_describe(value)}")
     elif kind == "vector" and not isinstance(value, np.ndarray):
         _fail(f"fitted {name} must be an array or null, got {_describe(value)}")
+    elif kind == "bool" and not isinstance(value, bool):
+        _fail(f"fitted {name} must be true or false, got {_describe(value)}")
     elif kind == "choice" and (not _is_int(value) or value not in rule[1]):
         _fail(f"fitted {name} must be one of {list(rule[1])}, got {_describe(value)}")
 
@@ -530,9 +533,15 @@ def check_fitted_file(meta, arrays, name, saved, labels, per_step):
     frame = values.get("frame_size_", 1)
     if tokens and frame != 1:
         _fail(f"fitted frame_size_ is {frame}, but the network reads token ids, step by step")
-    if not tokens and n_in * frame != config["n_features"]:
-        _fail(f"fitted n_features_in_ is {n_in} and frame_size_ {frame}, but the network reads "
-              f"{config['n_features']} features per step (not {n_in} * {frame})")
+    diff = values.get("difference_", False)
+    if tokens and diff:
+        _fail("fitted difference_ is true, but the network reads token ids, which have no "
+              "difference")
+    channels = 2 if diff else 1
+    if not tokens and n_in * channels * frame != config["n_features"]:
+        _fail(f"fitted n_features_in_ is {n_in}, difference_ {diff} and frame_size_ {frame}, but "
+              f"the network reads {config['n_features']} features per step (not {n_in} * "
+              f"{channels} * {frame})")
     for mean, scale, n, what in (("feature_mean_", "feature_scale_", n_in, "n_features_in_"),
                                  ("target_mean_", "target_scale_",
                                   values.get("n_outputs_"), "n_outputs_")):

@@ -96,6 +96,13 @@ def check_streamable(est):
             f"(frame_size_={frame}), not step by step. Fit it with frame_size=1 to use "
             "init_state()/step(), or call the batch methods on the complete sequences."
         )
+    if getattr(est, "difference_", False):
+        raise ValueError(
+            f"this {type(est).__name__} reads each series with its first difference divided by "
+            "the difference's standard deviation over the whole series (difference_=True), "
+            "which a step does not know. Fit it with difference=False to use "
+            "init_state()/step(), or call the batch methods on the complete sequences."
+        )
 
 
 def softmax_into(logits, out, excluded=()):

@@ -15,7 +15,7 @@ from ..losses import log_softmax, softmax, softmax_cross_entropy
 from ._docs import PARAMS, document_parameters
 from . import _base
 from ._base import BaseRNNEstimator, PooledOutputMixin, _SequenceTask
-from ._inference import frame_steps, framed
+from ._inference import frame_steps, series_input
 from ._saved import SAVED_ATTRIBUTES
 from ..train import Batch
 
@@ -313,6 +313,13 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         series ``ceil(512 / n_samples)`` times (at least once) so that it reads at least 512
         windows; prediction reads the whole series. 1 trains on whole series. ``"auto"``: 0.9 for
         long series (see Notes), 1 otherwise and in ``partial_fit``.
+    difference : bool or "auto", default="auto"
+        Read float series with their first difference beside them: every channel ``x`` gets a
+        channel ``d`` with ``d[0] = 0`` and ``d[t] = x[t] - x[t - 1]`` (of the standardised
+        series), divided by its own standard deviation over the series, so that the network
+        reads ``2 * n_features`` values per step (before framing). ``"auto"``: on for long series
+        (see Notes), off otherwise and in ``partial_fit``. ``difference_`` says which. Token
+        ids have no difference: ``True`` there is an error.
     linear : bool or "auto", default="auto"
         Add to the network's logits those of a linear model on the bag of each sequence's token
         ids (a "wide" part next to the recurrent "deep" one): a logistic regression on TF-IDF
@@ -339,6 +346,9 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
     [shared attributes: n_features_in_ vocab_size_ feature_mean_,feature_scale_ network_]
     frame_size_ : int
         Steps per frame the fitted network reads (1: step by step; see ``frame_size``).
+    difference_ : bool
+        Whether the fitted network reads the series' first difference beside them (see
+        ``difference``).
     [shared attributes: loss_curve_ grad_norm_curve_ lr_curve_ validation_scores_]
     [shared attributes: best_validation_score_]
     [shared attributes: best_loss_ n_iter_ t_ history_ stop_reason_]
@@ -371,8 +381,16 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
     learned poorly; ``frame_size="auto"`` reads them in about 50 frames and ``crop_fraction=
     "auto"`` trains on random windows of 90 % of each series (window slicing, Le Guennec et al.,
     2016, "Data augmentation for time series classification using convolutional neural
-    networks"). The defaults study (``benchmarks/defaults_study.py``) gives the measurements.
-    A model read in frames cannot stream step by step, nor be exported to ONNX.
+    networks"). ``difference="auto"`` adds the first difference of each series, scaled to unit
+    standard deviation, as a second channel: a smooth series changes little from one step to
+    the next, and the scaled difference brings those changes, the bends of its shape, to the
+    scale of the series (the series and its first derivative read together, as Górecki and
+    Łuczak, 2013, "Using derivatives in time series classification", Data Mining and Knowledge
+    Discovery, do for distances). With both rules the default went from 69.3 % to 83.4 % on
+    ArrowHead, where 1-NN with the Euclidean distance reaches 80.0 %. The defaults study
+    (``benchmarks/defaults_study.py``) gives the measurements.
+    A model read in frames or with the difference cannot stream step by step, nor be exported
+    to ONNX.
     The linear part follows the wide and deep models of Cheng et al. (2016, "Wide & deep
     learning for recommender systems", DLRS): a linear model on sparse features beside a deep
     one, the linear part remembering what single tokens say, the recurrent part generalising
@@ -411,6 +429,7 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         "bag_of_embeddings": ["boolean", StrOptions({"auto"})],
         "frame_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "crop_fraction": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"})],
+        "difference": ["boolean", StrOptions({"auto"})],
         "linear": ["boolean", StrOptions({"auto"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "class_weight": [dict, StrOptions({"balanced"}), None],
@@ -427,7 +446,7 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
 
     def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=True,
                  pooling="max", bag_of_embeddings="auto", frame_size="auto", crop_fraction="auto",
-                 dropout=0.2, recurrent_dropout=0.0,
+                 difference="auto", dropout=0.2, recurrent_dropout=0.0,
                  embedding_dim="auto", vocab_size=None, standardize=True, optimizer="adam",
                  learning_rate="auto", batch_size="auto", max_iter="auto", clip_norm=5.0,
                  lr_schedule="cosine", weight_decay=0.0, time_budget=None, early_stopping="auto",
@@ -499,8 +518,17 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
                 raise ValueError(
                     f"crop_fraction={self.crop_fraction} trains on windows of float series, but "
                     "X holds token ids. Use crop_fraction='auto' or 1 for token ids.")
+            diff = self.difference
+            if diff == "auto":
+                diff = self._long_series(data)
+            elif diff and data.tokens:
+                raise ValueError(
+                    "difference=True adds the first difference of float series, but X holds "
+                    "token ids. Use difference='auto' or False for token ids.")
             self.frame_size_ = int(k)
-        return framed(data, getattr(self, "frame_size_", 1))
+            self.difference_ = bool(diff)
+        return series_input(data, getattr(self, "frame_size_", 1),
+                            getattr(self, "difference_", False))
 
     def _crop_fraction(self):
         if self.crop_fraction != "auto":
@@ -518,16 +546,14 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         windows = fitting is not None and not fitting["incremental"] and self._crop_fraction() < 1
         return _WindowTask if windows else _SequenceTask
 
-    def _n_epochs(self, n_train, n_time_steps=None):
-        if self._task_class is _WindowTask:
-            copies = self._crop_copies(n_train)
-            return super()._n_epochs(n_train * copies, n_time_steps and n_time_steps * copies)
-        return super()._n_epochs(n_train, n_time_steps)
-
     def _few_epochs(self):
         return self.max_iter == "auto" and self._long_documents()
 
     def _n_epochs(self, n_train, n_time_steps=None):
+        if self._task_class is _WindowTask:
+            # an epoch of window slicing holds every series `copies` times
+            copies = self._crop_copies(n_train)
+            n_train, n_time_steps = n_train * copies, n_time_steps and n_time_steps * copies
         epochs = super()._n_epochs(n_train, n_time_steps)
         if self._few_epochs() and self.network_.linear is not None:
             # the linear part reads the bag of words: the network needs fewer epochs
