@@ -207,13 +207,8 @@ def microkernel(kc, A, a_rows, a_ri, a_off, a_cs, Bp, b_off, C, c_rows, c_ri, c_
 def microkernel_rm(kc, A, a_rows, a_ri, a_off, a_cs, Bp, b_off, C, c_rows, c_ri, c_off, mr, nr,
                    accumulate):
     """:func:`microkernel` for ``a_cs == 1`` (rows of ``A`` contiguous), compiled apart: with one
-    index shared by the eight rows its loop has few scalar instructions (5-9 % faster).
-
-    ``C[0:mr, 0:nr] (+)= A[0:mr, 0:kc] P`` for one ``MR x NR`` tile, ``P`` a packed panel.
-
-    Row ``i`` of ``A`` starts at ``a_off + a_rows[a_ri + i]`` and its elements are ``a_cs`` apart;
-    ``P[k, j] = Bp[b_off + k*NR + j]``; row ``i`` of ``C`` starts at ``c_off + c_rows[c_ri + i]``
-    (unit column stride). ``mr <= MR`` valid rows, ``nr <= NR`` valid columns.
+    index shared by the eight rows its loop has few scalar instructions (5-9 % faster). The
+    arguments are those of :func:`microkernel`.
     """
     r0, r1, r2, r3, r4, r5, r6, r7 = _row_starts(a_rows, a_ri, a_off, mr)
     z = vzero()
