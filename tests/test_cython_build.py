@@ -52,7 +52,7 @@ def test_cython_backend_is_available_when_required():
 def test_extensions_are_not_older_than_their_sources():
     """A stale build would test old code: editing a .pyx, .pxd or .h needs a rebuild. Each
     extension is compared with its own .pyx, every .pxd, and the C headers (which only ``_infer``
-    includes), as an incremental build rebuilds only the extensions whose sources changed."""
+    and ``_bf16`` include), as an incremental build rebuilds only the extensions whose sources changed."""
     pxd = glob.glob(os.path.join(CY_DIR, "*.pxd"))
     headers = glob.glob(os.path.join(CY_DIR, "*.h"))
     built = glob.glob(os.path.join(CY_DIR, "_*.so")) + glob.glob(os.path.join(CY_DIR, "_*.pyd"))
@@ -61,7 +61,7 @@ def test_extensions_are_not_older_than_their_sources():
     for so in built:
         name = os.path.basename(so).split(".")[0]
         sources = pxd + [os.path.join(CY_DIR, name + ".pyx")]
-        sources += headers if name == "_infer" else []
+        sources += headers if name in ("_infer", "_bf16") else []
         newest = max((p for p in sources if os.path.exists(p)), key=os.path.getmtime)
         assert os.path.getmtime(so) >= os.path.getmtime(newest), (
             f"{os.path.basename(so)} is older than {os.path.basename(newest)}: rebuild with "
