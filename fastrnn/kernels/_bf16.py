@@ -1,0 +1,109 @@
+"""The whole-sequence products of the fast driver in bf16 (``precision="bf16"`` of the layers).
+
+Mixed precision: the operands of the input projection ``X W_ih^T`` of all steps, of the weight
+gradients ``dW_ih = dg^T X``, ``dW_hh = dg^T h_{t-1}`` and of the input gradient ``dX = dg W_ih``
+are rounded to bfloat16 (to nearest, ties to even) and their products summed in float32, by the C
+product of :mod:`fastrnn._cy._bf16` (AVX-512 BF16's ``vdpbf16ps`` where the CPU has it, exact
+portable C elsewhere). Everything else stays float32: the recurrent products of the sweeps, the
+cell, the states, the gradients and the optimiser.
+
+The arrays are those of :mod:`fastrnn.kernels._fastdriver` (1-D views, row-offset tables with
+``-1`` for padded steps); the rows of each product are split over ``fastrnn._config.num_threads()``
+threads (the C product releases the GIL).
+"""
+
+import numpy as np
+
+from .._config import num_threads
+from .._parallel import run_parts
+
+__all__ = ["KINDS", "kernels", "project", "weight_and_input_grads"]
+
+#: the cells (``CellSpec.kind``) whose layers take ``precision="bf16"``
+KINDS = ("lstm", "rnn")
+
+_MIN_ROWS_PER_THREAD = 64
+
+
+def kernels():
+    """The compiled bf16 product (:mod:`fastrnn._cy._bf16`); ``RuntimeError`` saying how to build
+    it when it is missing."""
+    try:
+        from .._cy import _bf16
+    except ImportError as exc:
+        raise RuntimeError(
+            "precision='bf16' needs the compiled extension fastrnn._cy._bf16, which does not load "
+            f"here ({exc}). Build it with `pip install -e .` or `python setup.py build_ext "
+            "--inplace` (Cython>=3 and a C compiler), or use precision='float32'.") from exc
+    return _bf16
+
+
+def _gemm(A, a_rows, a_cs, K, Bp, N, C, c_rows, accumulate):
+    """``C (+)= A B`` (:func:`fastrnn._cy._bf16.gemm`), the rows split over the threads."""
+    bk = kernels()
+    M = a_rows.shape[0]
+    n = max(1, min(num_threads(), M // _MIN_ROWS_PER_THREAD))
+    if n == 1:
+        bk.gemm(A, a_rows, a_cs, K, Bp, N, C, c_rows, accumulate)
+        return
+    bounds = np.linspace(0, M, n + 1).astype(np.int64)
+    run_parts(bk.gemm, [(A, a_rows[lo:hi], a_cs, K, Bp, N, C, c_rows[lo:hi], accumulate)
+                        for lo, hi in zip(bounds[:-1], bounds[1:])])
+
+
+def project(w_ih, X, xrow, F, xg):
+    """Input projections of every real step: ``xg[t, b] = X_row(t, b) W_ih^T`` (no bias).
+
+    Parameters
+    ----------
+    w_ih : ndarray of shape (G, F), float32
+    X : ndarray, 1-D float32
+        The layer input; ``xrow`` of shape (T*B,) gives the offset of each row, ``-1`` for a padded
+        step (its row of ``xg`` is left as it is).
+    F : int
+        Input features.
+    xg : ndarray of shape (T, B, G), float32
+        Output.
+    """
+    T, B, G = xg.shape
+    bk = kernels()
+    w = np.ascontiguousarray(w_ih, dtype=np.float32).reshape(-1)
+    wp = bk.pack_b(w, np.arange(F, dtype=np.int64), F, G)  # W_ih^T: column j is row j of W_ih
+    c_rows = np.where(xrow >= 0, np.arange(T * B, dtype=np.int64) * G, -1)
+    _gemm(X, xrow, 1, F, wp, G, xg.reshape(-1), c_rows, False)
+
+
+def weight_and_input_grads(dg, x, xrow, F, hin, H, w_ih, gw_ih, gw_hh, dx, accumulate):
+    """``dW_ih = dg^T X``, ``dW_hh = dg^T hin`` (overwritten) and ``dX (+)= dg W_ih``.
+
+    Parameters
+    ----------
+    dg : ndarray of shape (T, B, G), float32
+        Pre-activation gradients (zero at padded steps).
+    x : ndarray, 1-D float32
+        The layer input, rows at the offsets ``xrow`` (``-1``: a padded step, read as zeros and
+        not written in ``dx``).
+    F : int
+        Input features.
+    hin : ndarray, 1-D float32
+        The recurrent products' inputs ``h_{t-1}`` (T*B rows of ``H``).
+    w_ih : ndarray of shape (G, F), float32
+    gw_ih, gw_hh : ndarray of shapes (G, F) and (G, H), float32, C-contiguous
+        Outputs.
+    dx : ndarray, 1-D float32
+        The input gradient, in the layout of ``xrow``.
+    accumulate : bool
+        Add to ``dx`` (the reverse direction of a bidirectional layer) instead of writing it.
+    """
+    T, B, G = dg.shape
+    K = T * B
+    bk = kernels()
+    dgf = dg.reshape(-1)
+    g_rows = np.arange(G, dtype=np.int64)  # row i of dg^T starts at i, its columns G apart
+    xp = bk.pack_b(x, xrow, 1, F)
+    _gemm(dgf, g_rows, G, K, xp, F, gw_ih.reshape(-1), g_rows * F, False)
+    hp = bk.pack_b(hin, np.arange(K, dtype=np.int64) * H, 1, H)
+    _gemm(dgf, g_rows, G, K, hp, H, gw_hh.reshape(-1), g_rows * H, False)
+    w = np.ascontiguousarray(w_ih, dtype=np.float32).reshape(-1)
+    wp = bk.pack_b(w, g_rows * F, 1, F)
+    _gemm(dgf, np.arange(K, dtype=np.int64) * G, 1, G, wp, F, dx, xrow, accumulate)
