@@ -117,7 +117,7 @@ def forward(spec, params, X, plan, h0, c0, hmasks, drops):
     D, H, L = spec.num_directions, spec.hidden_size, spec.num_layers
     order, Tm = plan.order, plan.Tm
     parts = _parts(plan)
-    ctx = dict(units=[], drop=[], parts=parts)
+    ctx = dict(units=[], drop=[], parts=parts, bf16=_bf16_on(spec))
     hn = np.empty((L * D, B, H), F32)
     cn = np.empty_like(hn) if c0 is not None else None
     run_unit = _UNIT_FORWARD[spec.kind]
@@ -154,7 +154,9 @@ def forward(spec, params, X, plan, h0, c0, hmasks, drops):
 
 # ----------------------------------------------------------------------------------------- backward
 def backward(spec, params, grads, plan, ctx, dY, dhn, dcn):
-    """Backward of :func:`forward`: fills ``grads``; returns ``(dX, dh0, dc0)``."""
+    """Backward of :func:`forward`: fills ``grads``; returns ``(dX, dh0, dc0)``. Its products
+    are in bf16 when the forward's were."""
+    spec = spec._replace(precision="bf16" if ctx["bf16"] else "float32")
     B, order, parts = plan.B, plan.order, ctx["parts"]
     D, H, L = spec.num_directions, spec.hidden_size, spec.num_layers
     dout = np.ascontiguousarray(dY, dtype=F32)

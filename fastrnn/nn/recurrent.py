@@ -319,8 +319,12 @@ class _Recurrent(StreamingMixin):
         if self.quantized_ is not None:
             return self._run_quantized(X, lengths, plan, h0, c0, training)
         name = route(self.backend, None if training or B > 1 else "infer1", self._spec.kind)
-        if self.precision == "bf16":  # its products are the numba backend's fast driver's
-            name = "numba"
+        spec = self._spec
+        if self.precision == "bf16":
+            if training:  # its products are the numba backend's fast driver's
+                name = "numba"
+            else:  # inference computes in float32
+                spec = spec._replace(precision="float32")
         check_supports(name, self._spec.kind, self.backend)
         bk = get_backend(name)
         if training:
@@ -328,10 +332,10 @@ class _Recurrent(StreamingMixin):
         else:
             hmasks, drops = [None] * len(self._spec.units), [None] * self.num_layers
         if self.skip is None:
-            Y, hn, cn, ctx = _blas_on_one_thread(bk, self._spec, bk.forward, self._spec,
+            Y, hn, cn, ctx = _blas_on_one_thread(bk, spec, bk.forward, spec,
                                                  self.params, X, plan, h0, c0, hmasks, drops)
         else:
-            Y, hn, cn, ctx = _blas_on_one_thread(bk, self._spec, _skip.forward, bk, self._spec,
+            Y, hn, cn, ctx = _blas_on_one_thread(bk, spec, _skip.forward, bk, spec,
                                                  self.params, self.skip, X, plan, h0, c0, hmasks,
                                                  drops)
         self.last_backend_ = name
@@ -566,11 +570,13 @@ class LSTM(_Recurrent):
         input gradient ``dX``) round their operands to bfloat16 (to nearest, ties to even) and sum
         in float32; the recurrent products of each step, the cell, the states, parameters and
         gradients stay float32. Outputs and gradients then differ from float32 by about 1e-2
-        relative (bf16 keeps 8 significant bits). The products run in C on AVX-512 BF16
-        (``vdpbf16ps``) where the CPU has it; elsewhere an exact portable C kernel gives the same
-        values, much more slowly. Needs ``dtype=np.float32``, the compiled extension
-        ``fastrnn._cy._bf16`` and the numba backend (``"auto"`` runs it there); streaming
-        (:meth:`step`) computes in float32. RNN and LSTM only.
+        relative (bf16 keeps 8 significant bits). It applies to training: :meth:`forward` in
+        training mode and its :meth:`backward`; inference (:meth:`infer`, :meth:`forward` in
+        evaluation mode, :meth:`step`) computes in float32 (see :meth:`quantize` for bf16
+        inference). The products run in C on AVX-512 BF16 (``vdpbf16ps``) where the CPU has it;
+        elsewhere an exact portable C kernel gives the same values, much more slowly. Needs
+        ``dtype=np.float32``, the compiled extension ``fastrnn._cy._bf16`` and the numba backend
+        (``"auto"`` trains there). RNN and LSTM only.
 
     Attributes
     ----------
