@@ -158,6 +158,22 @@ def test_gathered_rows_and_missing_rows(level):
     assert np.all(C[~written] == 9.0)
 
 
+def test_transposed_operand_with_gathered_rows(level):
+    """Rows of a transposed A that are not consecutive (packed element by element) and rows that
+    are (packed with vectors at the AVX-512 level) in one product."""
+    rng = np.random.default_rng(9)
+    K, W, N = 37, 29, 45
+    store = rng.normal(size=(K, W)).astype(np.float32)  # A^T: row i of A is column i of store
+    a_rows = np.array([3, 4, 5, 6, 7, 8, 9, 10, 20, 2, 28, 0, 1, 17, 16, 15, 14, 13, 12], np.int64)
+    A = store[:, a_rows].T.copy()
+    Bm = rng.normal(size=(K, N)).astype(np.float32)
+    Bp = _bf16.pack_b(Bm.ravel(), np.arange(K, dtype=np.int64) * N, 1, N)
+    C = np.zeros((len(a_rows), N), np.float32)
+    _bf16.gemm(store.ravel(), a_rows, W, K, Bp, N, C.ravel(),
+               np.arange(len(a_rows), dtype=np.int64) * N, False)
+    assert np.all(np.abs(C - _product(A, Bm)) <= _bound(A, Bm))
+
+
 def test_rounding_is_to_nearest_even():
     x = np.array([1.0, 1.0 + 2 ** -8, 1.0 + 3 * 2 ** -8, 1.0 + 2 ** -8 + 2 ** -20, -2.5, 0.0, -0.0,
                   np.inf, -np.inf, np.nan, 3.4e38, 1e-40, -1e-45, 65504.0], np.float32)

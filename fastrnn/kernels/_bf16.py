@@ -67,8 +67,8 @@ def project(w_ih, X, xrow, F, xg):
     """
     T, B, G = xg.shape
     bk = kernels()
-    w = np.ascontiguousarray(w_ih, dtype=np.float32).reshape(-1)
-    wp = bk.pack_b(w, np.arange(F, dtype=np.int64), F, G)  # W_ih^T: column j is row j of W_ih
+    wt = np.ascontiguousarray(w_ih.T, dtype=np.float32)  # rows contiguous: packed with vectors
+    wp = bk.pack_b(wt.reshape(-1), np.arange(F, dtype=np.int64) * G, 1, G)
     c_rows = np.where(xrow >= 0, np.arange(T * B, dtype=np.int64) * G, -1)
     _gemm(X, xrow, 1, F, wp, G, xg.reshape(-1), c_rows, False)
 
