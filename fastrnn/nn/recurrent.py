@@ -572,7 +572,7 @@ class LSTM(_Recurrent):
         gradients stay float32. Outputs and gradients then differ from float32 by about 1e-2
         relative (bf16 keeps 8 significant bits). It applies to training: :meth:`forward` in
         training mode and its :meth:`backward`; inference (:meth:`infer`, :meth:`forward` in
-        evaluation mode, :meth:`step`) computes in float32 (see :meth:`quantize` for bf16
+        evaluation mode, :meth:`step`) computes in float32 (``quantize("bf16")`` is bf16
         inference). The products run in C on AVX-512 BF16 (``vdpbf16ps``) where the CPU has it;
         elsewhere an exact portable C kernel gives the same values, much more slowly. Needs
         ``dtype=np.float32``, the compiled extension ``fastrnn._cy._bf16`` and the numba backend
