@@ -1,5 +1,5 @@
 """Mixed-precision training (``precision="bf16"``): the C bf16 product of every kernel level
-against a naive numpy twin, the RNN and LSTM layers against a numpy twin that rounds the same
+against a naive numpy twin, the RNN, LSTM and GRU layers against a numpy twin that rounds the same
 operands (tight) and against the float32 layers (bf16's tolerance), the API, and the estimators.
 
 The twins are written from the definition: an operand of the input projection, of the weight
@@ -17,7 +17,7 @@ from sklearn.base import clone
 from fastrnn._backend import available_backends
 from fastrnn.datasets import make_sequence_classification
 from fastrnn.estimators import RNNClassifier, RNNRegressor
-from fastrnn.nn import GRU, LSTM, RNN, MinGRU
+from fastrnn.nn import GRU, LSTM, RNN, IndRNN, MinGRU
 
 CY_OK, CY_WHY = available_backends()["cython"]
 REQUIRE = os.environ.get("FASTRNN_REQUIRE_CYTHON", "").strip().lower() in ("1", "true", "yes", "on")
@@ -222,7 +222,9 @@ def _sig(x):
 def _twin_unit(kind, p, sfx, x, dy):
     """Forward and backward of one direction over one sequence ``x`` (L, I) with output gradient
     ``dy`` (L, H), zero initial state and no gradient of the final state. Returns ``(y, dx,
-    grads)`` with the gradients of weight_ih, weight_hh and the bias."""
+    grads)`` with the gradients of weight_ih, weight_hh and the biases."""
+    if kind == "gru":
+        return _twin_gru(p, sfx, x, dy)
     wih, whh = p["weight_ih" + sfx], p["weight_hh" + sfx]
     bias = p["bias_ih" + sfx].astype(np.float64) + p["bias_hh" + sfx]
     whh64 = whh.astype(np.float64)
@@ -261,8 +263,40 @@ def _twin_unit(kind, p, sfx, x, dy):
             dgs[t] = (dy[t] + dh) * (1 - acts[t] ** 2)
         dh = whh64.T @ dgs[t]
     grads = dict(weight_ih=_product(dgs.T, x), weight_hh=_product(dgs.T, np.array(hs)),
-                 bias=dgs.sum(axis=0))
+                 bias_ih=dgs.sum(axis=0), bias_hh=dgs.sum(axis=0))
     return y, _product(dgs, wih), grads
+
+
+def _twin_gru(p, sfx, x, dy):
+    """:func:`_twin_unit` of the GRU with the reset gate after the recurrent product."""
+    wih, whh = p["weight_ih" + sfx], p["weight_hh" + sfx].astype(np.float64)
+    bi, bh = p["bias_ih" + sfx].astype(np.float64), p["bias_hh" + sfx].astype(np.float64)
+    L, H = x.shape[0], whh.shape[1]
+    P = _product(x, wih.T) + bi
+    h = np.zeros(H)
+    hs, cache, y = [], [], np.empty((L, H))
+    for t in range(L):
+        hs.append(h)
+        R = whh @ h + bh
+        r, z = _sig(P[t, :H] + R[:H]), _sig(P[t, H:2 * H] + R[H:2 * H])
+        n = np.tanh(P[t, 2 * H:] + r * R[2 * H:])
+        h = (1 - z) * n + z * h
+        y[t] = h
+        cache.append((r, z, n, R[2 * H:]))
+    dxp, dhp = np.empty((L, 3 * H)), np.empty((L, 3 * H))
+    dh = np.zeros(H)
+    for t in range(L - 1, -1, -1):
+        r, z, n, rn = cache[t]
+        d = dy[t] + dh
+        dan = d * (1 - z) * (1 - n * n)
+        dar = dan * rn * r * (1 - r)
+        daz = d * (hs[t] - n) * z * (1 - z)
+        dxp[t] = np.concatenate([dar, daz, dan])
+        dhp[t] = np.concatenate([dar, daz, dan * r])
+        dh = d * z + whh.T @ dhp[t]
+    grads = dict(weight_ih=_product(dxp.T, x), weight_hh=_product(dhp.T, np.array(hs)),
+                 bias_ih=dxp.sum(axis=0), bias_hh=dhp.sum(axis=0))
+    return y, _product(dxp, wih), grads
 
 
 def _twin_layer(layer, X, lengths, dY):
@@ -283,8 +317,8 @@ def _twin_layer(layer, X, lengths, dY):
             dX[b, steps] += dx
             grads["weight_ih" + sfx] += g["weight_ih"]
             grads["weight_hh" + sfx] += g["weight_hh"]
-            grads["bias_ih" + sfx] += g["bias"]
-            grads["bias_hh" + sfx] += g["bias"]
+            grads["bias_ih" + sfx] += g["bias_ih"]
+            grads["bias_hh" + sfx] += g["bias_hh"]
     return Y, dX, grads
 
 
@@ -304,7 +338,7 @@ def _problem(seed, B=4, T=7, I=6):
     return rng, X, lengths
 
 
-@pytest.mark.parametrize("cls", [LSTM, RNN])
+@pytest.mark.parametrize("cls", [LSTM, RNN, GRU])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_layer_matches_the_twin(level, cls, bidirectional):
     rng, X, lengths = _problem(4)
@@ -320,7 +354,11 @@ def test_layer_matches_the_twin(level, cls, bidirectional):
         _close(layer.grads[k], g, TWIN_TOL)
 
 
-@pytest.mark.parametrize("cls", [LSTM, RNN])
+def _gru_v1(*args, **kwargs):
+    return GRU(*args, reset_after=False, **kwargs)
+
+
+@pytest.mark.parametrize("cls", [LSTM, RNN, GRU, _gru_v1])
 @pytest.mark.parametrize("options", [dict(), dict(num_layers=2, bidirectional=True),
                                      dict(num_layers=2, skip="residual", recurrent_dropout=0.3),
                                      dict(num_layers=3, dropout=0.2)])
@@ -383,8 +421,8 @@ def test_float32_layer_is_unchanged_by_the_option():
     (lambda: LSTM(3, 4, precision="bf16", dtype=np.float64), "dtype=float64.*dtype=np.float32"),
     (lambda: LSTM(3, 4, precision="fp16"), "'float32' or 'bf16', got 'fp16'"),
     (lambda: LSTM(3, 4, precision="bf16", backend="cython"), "numba backend.*'cython'"),
-    (lambda: GRU(3, 4, precision="bf16"), "LSTM and RNN layers, not GRU"),
-    (lambda: MinGRU(3, 4, precision="bf16"), "LSTM and RNN layers, not MinGRU"),
+    (lambda: MinGRU(3, 4, precision="bf16"), "LSTM, GRU and RNN layers, not MinGRU"),
+    (lambda: IndRNN(3, 4, precision="bf16"), "LSTM, GRU and RNN layers, not IndRNN"),
 ])
 def test_layer_errors(make, match):
     with pytest.raises(ValueError, match=match):
@@ -419,5 +457,5 @@ def test_classifier_trains_to_the_same_accuracy_band():
 
 def test_estimator_bf16_needs_a_cell_that_has_it():
     X, y = make_sequence_classification(n_samples=20, random_state=0)
-    with pytest.raises(ValueError, match="not GRU"):
-        RNNClassifier(cell="gru", precision="bf16", max_iter=1).fit(X, y)
+    with pytest.raises(ValueError, match="not MinLSTM"):
+        RNNClassifier(cell="minlstm", precision="bf16", max_iter=1).fit(X, y)

@@ -221,11 +221,9 @@ class SameWeights:
         return lambda: layer.forward(X)
 
     def bf16_train(self):
-        """The training step of a ``precision="bf16"`` LSTM or RNN on the numba backend holding
-        the same weights, checked against the reference; returns ``(step, errors)``, or
+        """The training step of a ``precision="bf16"`` layer on the numba backend holding the
+        same weights, checked against the reference; returns ``(step, errors)``, or
         ``(None, reason)`` where there is none."""
-        if self.cell not in ("LSTM", "RNN"):
-            return None, "precision='bf16' is for LSTM and RNN layers"
         try:
             layer = fastrnn_layer(self.cell, self.shape, "numba", precision="bf16")
         except (RuntimeError, ValueError, ImportError) as exc:

@@ -210,9 +210,9 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
     precision : {"float32", "bf16"}, default "float32"
         Arithmetic of training: ``"bf16"`` rounds the operands of the recurrent layer's large
         matrix products (input projection, weight and input gradients) to bfloat16 and sums in
-        float32 (see :class:`fastrnn.nn.LSTM`); needs ``dtype="float32"``, ``cell`` ``"lstm"``
-        or ``"rnn"`` and ``backend`` ``"auto"`` or ``"numba"``. Evaluation, generation and
-        scoring compute in float32.
+        float32 (see :class:`fastrnn.nn.LSTM`); needs ``dtype="float32"``, ``cell`` ``"lstm"``,
+        ``"gru"`` or ``"rnn"`` and ``backend`` ``"auto"`` or ``"numba"``. Evaluation, generation
+        and scoring compute in float32.
     backend : {"auto", "numba", "cython", "cuda", "numpy"}, default "auto"
     random_state : int, RandomState or None
         Seeds the initialisation, the dropout masks and the document order.

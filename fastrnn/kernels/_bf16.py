@@ -1,4 +1,5 @@
-"""The whole-sequence products of the fast driver in bf16 (``precision="bf16"`` of the layers).
+"""The whole-sequence products of the fast driver in bf16 (``precision="bf16"`` of the RNN, LSTM
+and GRU layers).
 
 Mixed precision: the operands of the input projection ``X W_ih^T`` of all steps, of the weight
 gradients ``dW_ih = dg^T X``, ``dW_hh = dg^T h_{t-1}`` and of the input gradient ``dX = dg W_ih``
@@ -20,7 +21,7 @@ from .._parallel import run_parts
 __all__ = ["KINDS", "kernels", "project", "weight_and_input_grads"]
 
 #: the cells (``CellSpec.kind``) whose layers take ``precision="bf16"``
-KINDS = ("lstm", "rnn")
+KINDS = ("lstm", "rnn", "gru", "gru_v1")
 
 _MIN_ROWS_PER_THREAD = 64
 
@@ -73,7 +74,8 @@ def project(w_ih, X, xrow, F, xg):
     _gemm(X, xrow, 1, F, wp, G, xg.reshape(-1), c_rows, False)
 
 
-def weight_and_input_grads(dg, x, xrow, F, hin, H, w_ih, gw_ih, gw_hh, dx, accumulate):
+def weight_and_input_grads(dg, x, xrow, F, hin, H, w_ih, gw_ih, gw_hh, dx, accumulate,
+                           hh_parts=None):
     """``dW_ih = dg^T X``, ``dW_hh = dg^T hin`` (overwritten) and ``dX (+)= dg W_ih``.
 
     Parameters
@@ -94,16 +96,22 @@ def weight_and_input_grads(dg, x, xrow, F, hin, H, w_ih, gw_ih, gw_hh, dx, accum
         The input gradient, in the layout of ``xrow``.
     accumulate : bool
         Add to ``dx`` (the reverse direction of a bidirectional layer) instead of writing it.
+    hh_parts : list of tuple, optional
+        ``dW_hh`` in blocks of rows, for the GRU: ``(g, g0, rows, src, w_row0)`` gives
+        ``gw_hh[w_row0 : w_row0 + rows] = g[:, g0 : g0 + rows]^T src`` with ``g`` of shape
+        (T, B, W) and ``src`` 1-D (T*B rows of ``H``). Default: ``dg^T hin``, all rows.
     """
     T, B, G = dg.shape
     K = T * B
     bk = kernels()
-    dgf = dg.reshape(-1)
-    g_rows = np.arange(G, dtype=np.int64)  # row i of dg^T starts at i, its columns G apart
+    rows = np.arange(max(G, K), dtype=np.int64)
     xp = bk.pack_b(x, xrow, 1, F)
-    _gemm(dgf, g_rows, G, K, xp, F, gw_ih.reshape(-1), g_rows * F, False)
-    hp = bk.pack_b(hin, np.arange(K, dtype=np.int64) * H, 1, H)
-    _gemm(dgf, g_rows, G, K, hp, H, gw_hh.reshape(-1), g_rows * H, False)
+    _gemm(dg.reshape(-1), rows[:G], G, K, xp, F, gw_ih.reshape(-1), rows[:G] * F, False)
+    for g, g0, M, src, w_row0 in hh_parts or [(dg, 0, G, hin, 0)]:
+        sp = bk.pack_b(src, rows[:K] * H, 1, H)
+        # row i of g^T: the column g0 + i of g, its steps g.shape[2] apart
+        _gemm(g.reshape(-1), rows[g0:g0 + M], g.shape[2], K, sp, H, gw_hh.reshape(-1),
+              (rows[w_row0:w_row0 + M]) * H, False)
     w = np.ascontiguousarray(w_ih, dtype=np.float32).reshape(-1)
-    wp = bk.pack_b(w, g_rows * F, 1, F)
-    _gemm(dgf, np.arange(K, dtype=np.int64) * G, 1, G, wp, F, dx, xrow, accumulate)
+    wp = bk.pack_b(w, rows[:G] * F, 1, F)
+    _gemm(dg.reshape(-1), rows[:K] * G, 1, G, wp, F, dx, xrow, accumulate)

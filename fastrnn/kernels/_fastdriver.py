@@ -312,9 +312,11 @@ def _gru_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_
     hin = np.empty((B, H), F32)
     m, use = _mask_args(hmask)
     w = p["weight_hh" + sfx]
-    wih_p, wrz_p, wn_p = _pack_t(p["weight_ih" + sfx]), _pack_t(w[:2 * H]), _pack_t(w[2 * H:])
+    wih_p = _pack_t(p["weight_ih" + sfx]) if not _bf16_on(spec) else np.empty(0, F32)
+    wrz_p, wn_p = _pack_t(w[:2 * H]), _pack_t(w[2 * H:])
     bi, bh = p["bias_ih" + sfx], p["bias_hh" + sfx]
     xf, of = inp.reshape(-1), out.reshape(-1)
+    width = _projected(spec, p, sfx, inp, xrow, width, xg)
     if spec.kind == "gru":
         bias = bi.astype(F32)
         bias[:2 * H] += bh[:2 * H]
@@ -362,6 +364,16 @@ def _gru_backward(spec, p, g, unit, dout, dh, dc, dinp, accumulate, batch_sizes,
     width = unit["width"]
     hin = hs[:-1] if unit["hmask"] is None else hs[:-1] * unit["hmask"]
     hin = np.ascontiguousarray(hin).reshape(-1)
+    if _bf16_on(spec):
+        n_part = ((dgn, 0, H, hin, 2 * H) if spec.kind == "gru"
+                  else (dg, 2 * H, H, unit["rh"].reshape(-1), 2 * H))
+        _bf16.weight_and_input_grads(dg, unit["x"].reshape(-1), unit["xrow"], width, hin, H,
+                                     p["weight_ih" + sfx], g["weight_ih" + sfx],
+                                     g["weight_hh" + sfx], dinp.reshape(-1), accumulate,
+                                     [(dg, 0, 2 * H, hin, 0), n_part])
+        g["bias_ih" + sfx][...] = gbi
+        g["bias_hh" + sfx][...] = gbh
+        return
     wih_p = _pack(p["weight_ih" + sfx])
     rows = fp.split_range(3 * H, len(parts))
     bufs = [np.empty(KC * (width + H + 2 * NR), F32) for _ in parts]

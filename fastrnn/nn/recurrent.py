@@ -48,8 +48,8 @@ def _check_precision(precision, name, kind, dtype, backend):
     from ..kernels import _bf16
 
     if kind not in _bf16.KINDS:
-        raise ValueError(f"precision='bf16' is available for LSTM and RNN layers, not {name}; use "
-                         "precision='float32' for this cell.")
+        raise ValueError(f"precision='bf16' is available for LSTM, GRU and RNN layers, not "
+                         f"{name}; use precision='float32' for this cell.")
     if dtype != np.float32:
         raise ValueError(f"precision='bf16' trains a float32 layer with bf16 matrix products, got "
                          f"dtype={dtype.name}; pass dtype=np.float32 or precision='float32'.")
@@ -576,7 +576,7 @@ class LSTM(_Recurrent):
         inference). The products run in C on AVX-512 BF16 (``vdpbf16ps``) where the CPU has it;
         elsewhere an exact portable C kernel gives the same values, much more slowly. Needs
         ``dtype=np.float32``, the compiled extension ``fastrnn._cy._bf16`` and the numba backend
-        (``"auto"`` trains there). RNN and LSTM only.
+        (``"auto"`` trains there). RNN, LSTM and GRU only.
 
     Attributes
     ----------
@@ -632,7 +632,7 @@ class GRU(_Recurrent):
     ----------
     input_size, hidden_size, num_layers, bidirectional
         As for :class:`LSTM`.
-    dropout, recurrent_dropout, skip, dtype, backend, random_state, init
+    dropout, recurrent_dropout, skip, dtype, backend, random_state, init, precision
         As for :class:`LSTM`.
     reset_after : bool, default True
         ``True`` applies the reset gate after the recurrent product (PyTorch and cuDNN); ``False``
