@@ -459,3 +459,23 @@ def test_estimator_bf16_needs_a_cell_that_has_it():
     X, y = make_sequence_classification(n_samples=20, random_state=0)
     with pytest.raises(ValueError, match="not MinLSTM"):
         RNNClassifier(cell="minlstm", precision="bf16", max_iter=1).fit(X, y)
+
+
+def test_threads_give_the_same_values():
+    """The rows of each bf16 product split over threads: the same values as on one thread (each
+    row's sums do not depend on the split)."""
+    from fastrnn import _config as cfg
+
+    rng, X, lengths = _problem(10, B=40, T=9, I=8)
+    out = []
+    try:
+        for n in (1, 3):
+            cfg.set_num_threads(n)
+            layer = LSTM(8, 16, bidirectional=True, precision="bf16", random_state=6)
+            Y = layer.forward(X, lengths)[0]
+            dX = layer.backward(np.ones_like(Y))
+            out.append((Y, dX, layer.grads["weight_ih_l0"], layer.grads["weight_hh_l0_reverse"]))
+    finally:
+        cfg.set_num_threads(None)
+    for a, b in zip(*out):
+        np.testing.assert_array_equal(a, b)
