@@ -340,9 +340,10 @@ def _problem(seed, B=4, T=7, I=6):
 
 @pytest.mark.parametrize("cls", [LSTM, RNN, GRU])
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_layer_matches_the_twin(level, cls, bidirectional):
-    rng, X, lengths = _problem(4)
-    layer = cls(6, 5, bidirectional=bidirectional, precision="bf16", init="pytorch",
+@pytest.mark.parametrize("I", [6, 32])  # 32: dW_ih and dW_hh in one product
+def test_layer_matches_the_twin(level, cls, bidirectional, I):
+    rng, X, lengths = _problem(4, I=I)
+    layer = cls(I, 5, bidirectional=bidirectional, precision="bf16", init="pytorch",
                 random_state=1)
     Y, _ = layer.forward(X, lengths)
     dY = rng.normal(size=Y.shape).astype(np.float32)

@@ -24,6 +24,8 @@ __all__ = ["KINDS", "kernels", "project", "weight_and_input_grads"]
 KINDS = ("lstm", "rnn", "gru", "gru_v1")
 
 _MIN_ROWS_PER_THREAD = 64
+#: columns of a panel of a packed right operand (``NR`` of ``fastrnn/_cy/_bf16gemm.h``)
+PANEL = 32
 
 
 def kernels():
@@ -106,8 +108,19 @@ def weight_and_input_grads(dg, x, xrow, F, hin, H, w_ih, gw_ih, gw_hh, dx, accum
     bk = kernels()
     rows = np.arange(max(G, K), dtype=np.int64)
     xp = bk.pack_b(x, xrow, 1, F)
-    _gemm(dg.reshape(-1), rows[:G], G, K, xp, F, gw_ih.reshape(-1), rows[:G] * F, False)
-    for g, g0, M, src, w_row0 in hh_parts or [(dg, 0, G, hin, 0)]:
+    if hh_parts is None and F % PANEL == 0:
+        # one product for both: the packed B is panel after panel, so with whole panels of X the
+        # two packed matrices side by side are [X | hin] packed (dg^T is packed once)
+        both = np.concatenate([xp, bk.pack_b(hin, rows[:K] * H, 1, H)])
+        out = np.empty((G, F + H), np.float32)
+        _gemm(dg.reshape(-1), rows[:G], G, K, both, F + H, out.reshape(-1), rows[:G] * (F + H),
+              False)
+        gw_ih[...] = out[:, :F]
+        gw_hh[...] = out[:, F:]
+        hh_parts = []
+    else:
+        _gemm(dg.reshape(-1), rows[:G], G, K, xp, F, gw_ih.reshape(-1), rows[:G] * F, False)
+    for g, g0, M, src, w_row0 in [(dg, 0, G, hin, 0)] if hh_parts is None else hh_parts:
         sp = bk.pack_b(src, rows[:K] * H, 1, H)
         # row i of g^T: the column g0 + i of g, its steps g.shape[2] apart
         _gemm(g.reshape(-1), rows[g0:g0 + M], g.shape[2], K, sp, H, gw_hh.reshape(-1),
