@@ -480,3 +480,34 @@ def test_threads_give_the_same_values():
         cfg.set_num_threads(None)
     for a, b in zip(*out):
         np.testing.assert_array_equal(a, b)
+
+
+def test_packed_matrices_side_by_side():
+    """What the fused weight gradients rely on: with whole panels, packed matrices side by side
+    are the packed matrix of the two side by side."""
+    rng = np.random.default_rng(11)
+    K, N1, N2 = 9, 2 * _bf16.NR, 13
+    B1 = rng.normal(size=(K, N1)).astype(np.float32)
+    B2 = rng.normal(size=(K, N2)).astype(np.float32)
+    rows = np.arange(K, dtype=np.int64)
+    both = np.concatenate([_bf16.pack_b(B1.ravel(), rows * N1, 1, N1),
+                           _bf16.pack_b(B2.ravel(), rows * N2, 1, N2)])
+    whole = np.hstack([B1, B2])
+    np.testing.assert_array_equal(both, _bf16.pack_b(whole.ravel(), rows * (N1 + N2), 1, N1 + N2))
+
+
+def test_language_model_trains_in_bf16():
+    from fastrnn.estimators import RNNLanguageModel
+
+    texts = ["the cat sat on the mat.\n", "a dog sat on a log.\n",
+             "the cat and the dog.\n", "on the mat sat a cat.\n"] * 3
+    bits = {}
+    for precision in ("float32", "bf16"):
+        lm = RNNLanguageModel(hidden_size=16, embedding_dim=8, bptt=8, batch_size=4, max_iter=6,
+                              learning_rate=1e-2, random_state=0, precision=precision)
+        assert clone(lm).get_params()["precision"] == precision
+        lm.fit(texts)
+        assert lm.network_.rnn.precision == precision
+        bits[precision] = lm.bits_per_token(texts)
+    assert bits["bf16"] < 0.8 * np.log2(len(set("".join(texts))))  # it learned something
+    assert abs(bits["bf16"] - bits["float32"]) <= 0.05 * bits["float32"]

@@ -22,6 +22,7 @@ import numpy as np
 
 cdef extern from "_bf16gemm.h" nogil:
     ctypedef Py_ssize_t frb_idx
+    enum: FRB_NR
     frb_idx frb_bpack_size(frb_idx K, frb_idx N)
     frb_idx frb_work_size()
     void frb_bpack(frb_idx K, frb_idx N, const float *B, const int64_t *b_rows, frb_idx b_cs,
@@ -33,7 +34,12 @@ cdef extern from "_bf16gemm.h" nogil:
     int frb_set(int level)
     uint16_t frb_round(float x)
 
-__all__ = ["pack_b", "gemm", "packed_size", "isa", "set_isa", "supported"]
+__all__ = ["pack_b", "gemm", "packed_size", "isa", "set_isa", "supported", "NR"]
+
+#: columns of a panel of a packed ``B``: packed matrices are stored panel after panel, so the
+#: packed arrays of ``K x N1`` and ``K x N2`` matrices, ``N1`` a multiple of ``NR``, side by side
+#: are the packed ``K x (N1 + N2)`` matrix of the two side by side
+NR = FRB_NR
 
 LEVELS = {"avx512": 2, "avx2": 0, "generic": 0}
 _NAMES = {2: "avx512", 0: "generic"}

@@ -24,8 +24,6 @@ __all__ = ["KINDS", "kernels", "project", "weight_and_input_grads"]
 KINDS = ("lstm", "rnn", "gru", "gru_v1")
 
 _MIN_ROWS_PER_THREAD = 64
-#: columns of a panel of a packed right operand (``NR`` of ``fastrnn/_cy/_bf16gemm.h``)
-PANEL = 32
 
 
 def kernels():
@@ -108,9 +106,9 @@ def weight_and_input_grads(dg, x, xrow, F, hin, H, w_ih, gw_ih, gw_hh, dx, accum
     bk = kernels()
     rows = np.arange(max(G, K), dtype=np.int64)
     xp = bk.pack_b(x, xrow, 1, F)
-    if hh_parts is None and F % PANEL == 0:
-        # one product for both: the packed B is panel after panel, so with whole panels of X the
-        # two packed matrices side by side are [X | hin] packed (dg^T is packed once)
+    if hh_parts is None and F % bk.NR == 0:
+        # one product for both: with whole panels of X, the two packed matrices side by side are
+        # [X | hin] packed (see fastrnn._cy._bf16.NR), and dg^T is packed once
         both = np.concatenate([xp, bk.pack_b(hin, rows[:K] * H, 1, H)])
         out = np.empty((G, F + H), np.float32)
         _gemm(dg.reshape(-1), rows[:G], G, K, both, F + H, out.reshape(-1), rows[:G] * (F + H),
