@@ -29,9 +29,11 @@ from setuptools.errors import CompileError
 
 CY_PACKAGE = "fastrnn._cy"
 CY_DIR = os.path.join("fastrnn", "_cy")
-CY_MODULES = ("_rnn", "_lstm", "_gru", "_step", "_minimal", "_infer")
+CY_MODULES = ("_rnn", "_lstm", "_gru", "_step", "_minimal", "_infer", "_bf16")
 #: the C headers ``_infer.pyx`` includes (its matrix-vector products and recurrence)
 INFER_HEADERS = ("_infer.h", "_gemv.h", "_recur_body.h")
+#: the C header of ``_bf16.pyx`` (the bf16 matrix product of mixed-precision training)
+HEADERS = {"_infer": INFER_HEADERS, "_bf16": ("_bf16gemm.h",)}
 STATUS_FILE = "_build_status.txt"
 
 # Portable optimisation flags. No -ffast-math: NaN and Inf must propagate through the kernels so
@@ -160,8 +162,7 @@ setup(
     ext_modules=[
         # optional=True: setuptools skips copying a failed extension into the source tree
         Extension(f"{CY_PACKAGE}.{name}", [os.path.join(CY_DIR, name + ".pyx")], optional=True,
-                  depends=[os.path.join(CY_DIR, h) for h in INFER_HEADERS] if name == "_infer"
-                  else [])
+                  depends=[os.path.join(CY_DIR, h) for h in HEADERS.get(name, ())])
         for name in CY_MODULES
     ],
     cmdclass={"build_ext": OptionalBuildExt},

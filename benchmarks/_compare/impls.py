@@ -57,12 +57,12 @@ def per_backend(backends, build, skipped):
     return models, state
 
 
-def fastrnn_layer(cell, shape, backend="numba", seed=0):
+def fastrnn_layer(cell, shape, backend="numba", seed=0, precision="float32"):
     """A fastrnn ``LSTM/GRU/RNN`` layer of ``shape`` on ``backend``, PyTorch's initialisation."""
     from fastrnn import nn as fnn
     cls = getattr(fnn, cell)
     return cls(shape.I, shape.H, shape.layers, bidirectional=shape.bidir, backend=backend,
-               init="pytorch", random_state=seed)
+               init="pytorch", random_state=seed, precision=precision)
 
 
 def torch_module(torch, cell, shape, state):
@@ -126,6 +126,13 @@ class MismatchError(AssertionError):
 #: largest magnitude of the reference gradient
 OUT_TOL = 2e-4
 GRAD_TOL = 2e-3
+#: the same for a bf16 training step (``precision="bf16"``: operands of the large products keep 8
+#: significant bits) against float32
+BF16_OUT_TOL = 3e-2
+BF16_GRAD_TOL = 3e-2
+#: the name of the bf16 training step in the timings; not a ``fastrnn[...]`` name, so that the
+#: float32 columns, "best" figures and the chart leave it out
+BF16 = "bf16[numba]"
 
 
 def max_err(a, b, relative=False):
@@ -213,8 +220,36 @@ class SameWeights:
         layer, X = self.fr[bk], self.X
         return lambda: layer.forward(X)
 
+    def bf16_train(self):
+        """The training step of a ``precision="bf16"`` layer on the numba backend holding the
+        same weights, checked against the reference; returns ``(step, errors)``, or
+        ``(None, reason)`` where there is none."""
+        try:
+            layer = fastrnn_layer(self.cell, self.shape, "numba", precision="bf16")
+        except (RuntimeError, ValueError, ImportError) as exc:
+            return None, f"{type(exc).__name__}: {exc}"
+        layer.load_state_dict(self.state)
+        ref = self.gradients()
+        ref_name = "torch" if "torch" in ref else next(iter(ref))
+        ref_y = self.outputs()[ref_name][0]
+        Y, _ = layer.forward(self.X)
+        dX = layer.backward(self.G)
+        got = dict(layer.grads, X=dX)
+        errors = dict(Y=max_err(Y, ref_y))
+        for k, g in ref[ref_name].items():
+            errors[k] = max_err(got[k], g, relative=True)
+        if errors["Y"] > BF16_OUT_TOL or max(errors.values()) > BF16_GRAD_TOL:
+            raise MismatchError(f"{self.cell} {self.shape.label()}: the bf16 step differs from "
+                                f"{ref_name} by {errors} (tolerances {BF16_OUT_TOL} on Y, "
+                                f"{BF16_GRAD_TOL} on the gradients)")
+        self.bf16_layer = layer
+        return self._train_step(layer), errors
+
     def fr_train(self, bk):
-        layer, X, G = self.fr[bk], self.X, self.G
+        return self._train_step(self.fr[bk])
+
+    def _train_step(self, layer):
+        X, G = self.X, self.G
 
         def step():
             Y, _ = layer.forward(X)

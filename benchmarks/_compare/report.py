@@ -4,6 +4,7 @@ between its ``.. results-start`` and ``.. results-end`` comments."""
 import sys
 from pathlib import Path
 
+from .impls import BF16
 from .workloads import LATENCY, LM
 
 
@@ -179,6 +180,26 @@ def render(results, rst=False):
                 rows.append(row)
             out += ["", "Training step (forward + backward of sum(Y*G), input gradient included); "
                         "%peak counts 3x the forward FLOPs", table(hdr, rows, rst)]
+            bf = [r for r in run["configs"] if BF16 in r["train"]]
+            if bf:
+                hdr = ["config", "cell", "bf16 ms", "float32 ms", "torch ms", "bf16/torch",
+                       "float32/torch", "bf16/float32", "bf16 max error"]
+                rows = []
+                for r in bf:
+                    t = r["train"]
+                    f32 = r.get("train_best", {}).get("median")
+                    b16, tor = _med(t, BF16), _med(t, "torch")
+                    err = max((r.get("bf16_errors") or {}).values(), default=None)
+                    rows.append([r["group"], r["cell"], _f(_ms_of(t, BF16), "{:.1f}"),
+                                 _f(None if f32 is None else f32 * 1e3, "{:.1f}"),
+                                 _f(_ms_of(t, "torch"), "{:.1f}"), _f(_ratio(b16, tor)),
+                                 _f(_ratio(f32, tor)), _f(_ratio(b16, f32)),
+                                 _f(err, "{:.1e}")])
+                out += ["", "Training step in mixed precision (precision='bf16', numba backend: "
+                            "bf16 operands, float32 sums) timed with the float32 steps above; "
+                            "time ratios, < 1 means faster; the error is the largest against "
+                            "the reference (outputs absolute, gradients relative)",
+                        table(hdr, rows, rst)]
         if run["lm"]:
             r = run["lm"][0]
             t = r.get("times", {})

@@ -6,7 +6,7 @@ libraries left out), the thread count of the worker and a ``log`` function for p
 """
 
 from .harness import interleaved
-from .impls import SameWeights
+from .impls import BF16, SameWeights
 from .lm import LMRun
 from .workloads import LM, SHAPES, forward_flops
 
@@ -73,6 +73,13 @@ def run_config(group, cell, args, threads, peaks, log):
     errors = sw.check(grads=True)
     fwd = {f"fastrnn[{bk}]": sw.fr_forward(bk) for bk in sw.fr}
     train = {f"fastrnn[{bk}]": sw.fr_train(bk) for bk in sw.fr}
+    bf16_errors = None
+    if "numba" in sw.fr:  # mixed precision, timed with the others (ratios of one run)
+        step, bf16_errors = sw.bf16_train()
+        if step is None:
+            sw.skipped[BF16], bf16_errors = bf16_errors, None
+        else:
+            train[BF16] = step
     if sw.tm is not None:
         fwd["torch"] = sw.torch_forward()
         train["torch"] = sw.torch_train()
@@ -85,7 +92,8 @@ def run_config(group, cell, args, threads, peaks, log):
     flops = forward_flops(cell, shape)
     peak = peaks["numpy"]
     row = dict(config=f"{group}-{cell}", group=group, cell=cell, shape=shape.as_dict(),
-               errors=errors, skipped=sw.skipped, forward=res_f, train=res_t,
+               errors=errors, bf16_errors=bf16_errors, skipped=sw.skipped, forward=res_f,
+               train=res_t,
                forward_flops=flops, train_flops=3 * flops, tokens=shape.B * shape.T)
     for v in res_f.values():
         v["peak_share"] = flops / v["median"] / peak

@@ -362,6 +362,8 @@ class BaseRNNEstimator(StreamingMixin, SavingMixin, QuantizeMixin, BaseEstimator
             bidirectional=bool(self.bidirectional), dropout=float(self.dropout),
             recurrent_dropout=float(self.recurrent_dropout), dtype=self._dtype,
             backend=self.backend, skip=self.skip,
+            # the estimators that take ``precision`` (classifier, regressor); float32 the others
+            precision=getattr(self, "precision", "float32"),
         )
 
     def _build_network(self, rng):

@@ -109,6 +109,13 @@ PARAMS = {
         ``fit`` continues from the previous solution instead of starting afresh."""),
     "dtype": ('{"float32", "float64"}', """
         Precision of the network."""),
+    "precision": ('{"float32", "bf16"}', """
+        Arithmetic of training. ``"bf16"``: mixed precision, the large matrix products of the
+        recurrent layer (input projection, weight and input gradients) round their operands to
+        bfloat16 and sum in float32, everything else stays float32 (see
+        :class:`fastrnn.nn.LSTM`); fast on CPUs with AVX-512 BF16, exact but slow elsewhere.
+        Needs ``dtype="float32"``, ``cell`` ``"lstm"``, ``"gru"`` or ``"rnn"`` and ``backend``
+        ``"auto"`` or ``"numba"``. Prediction computes in float32."""),
     "callbacks": ("list of fastrnn.callbacks.Callback or None", """
         Called at the start of ``fit``, around every epoch (with its history entry) and at the
         end; a callback can stop training (see :mod:`fastrnn.callbacks`)."""),

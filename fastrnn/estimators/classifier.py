@@ -336,7 +336,7 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         Weights of the classes in the loss (``{label: weight}``); ``"balanced"`` uses
         ``n_samples / (n_classes * np.bincount(y))``.
     [shared parameters: random_state verbose backend warm_start dtype callbacks]
-    [shared parameters: checkpoint_path]
+    [shared parameters: checkpoint_path precision]
 
     Attributes
     ----------
@@ -425,6 +425,7 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
 
     _parameter_constraints = {
         **BaseRNNEstimator._parameter_constraints,
+        "precision": [StrOptions({"float32", "bf16"})],
         "pooling": [StrOptions({"last", "mean", "max"})],
         "bag_of_embeddings": ["boolean", StrOptions({"auto"})],
         "frame_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -453,7 +454,7 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, class_weight=None,
                  random_state=None, verbose=0, backend="auto", warm_start=False,
                  dtype="float32", callbacks=None,
-                 checkpoint_path=None, skip=None, linear="auto"):
+                 checkpoint_path=None, skip=None, linear="auto", precision="float32"):
         store_params(self, locals())
 
     def __sklearn_tags__(self):

@@ -207,6 +207,12 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
         stops early; ``fit(..., resume=True)`` continues from it. The file also loads with
         :func:`fastrnn.load` (giving the best model of the run so far).
     dtype : {"float32", "float64"}, default "float32"
+    precision : {"float32", "bf16"}, default "float32"
+        Arithmetic of training: ``"bf16"`` rounds the operands of the recurrent layer's large
+        matrix products (input projection, weight and input gradients) to bfloat16 and sums in
+        float32 (see :class:`fastrnn.nn.LSTM`); needs ``dtype="float32"``, ``cell`` ``"lstm"``,
+        ``"gru"`` or ``"rnn"`` and ``backend`` ``"auto"`` or ``"numba"``. Evaluation, generation
+        and scoring compute in float32.
     backend : {"auto", "numba", "cython", "cuda", "numpy"}, default "auto"
     random_state : int, RandomState or None
         Seeds the initialisation, the dropout masks and the document order.
@@ -302,6 +308,7 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
         "checkpoint_path": [str, os.PathLike, None],
         "dtype": [StrOptions({"float32", "float64"}), type, np.dtype],
         "backend": [StrOptions({"auto", "numba", "cython", "cuda", "numpy"})],
+        "precision": [StrOptions({"float32", "bf16"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "callbacks": [list, None],
@@ -314,7 +321,8 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
                  min_learning_rate=0.0, anneal_fraction=1.0, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=3, max_iter=10, eval_interval=None,
                  time_budget=None, shuffle=True, checkpoint_path=None, dtype="float32",
-                 backend="auto", random_state=None, verbose=0, callbacks=None, skip=None):
+                 backend="auto", random_state=None, verbose=0, callbacks=None, skip=None,
+                 precision="float32"):
         store_params(self, locals())
 
     # ------------------------------------------------------------------ network
@@ -335,14 +343,15 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
             hidden_size=self.hidden_size, num_layers=self.num_layers, dropout=self.dropout,
             recurrent_dropout=self.recurrent_dropout, pooling=None, tie_weights=self.tie_weights,
             dtype=check_dtype(self.dtype).name,
-            **({} if self.skip is None else dict(skip=self.skip))), int(seed))
+            **({} if self.skip is None else dict(skip=self.skip))), int(seed),
+            precision=self.precision)
 
-    def _network(self, config, seed=0, backend=None):
+    def _network(self, config, seed=0, backend=None, precision="float32"):
         """The network of ``config`` with the language model's softmax head (also for configs
         saved before the head was part of it)."""
         config = dict(config, **SOFTMAX_HEAD)
         return SequenceNetwork(**config, backend=self.backend if backend is None else backend,
-                               random_state=seed)
+                               random_state=seed, precision=precision)
 
     def _zero_state(self, B):
         rnn = self.network_.rnn

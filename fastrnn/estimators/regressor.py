@@ -51,7 +51,7 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, BaseRNNEstimator):
     [shared parameters: optimizer learning_rate batch_size max_iter clip_norm lr_schedule]
     [shared parameters: weight_decay time_budget early_stopping validation_fraction]
     [shared parameters: n_iter_no_change tol random_state verbose backend warm_start dtype]
-    [shared parameters: callbacks checkpoint_path]
+    [shared parameters: callbacks checkpoint_path precision]
 
     Attributes
     ----------
@@ -83,6 +83,7 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, BaseRNNEstimator):
 
     _parameter_constraints = {
         **BaseRNNEstimator._parameter_constraints,
+        "precision": [StrOptions({"float32", "bf16"})],
         "pooling": [StrOptions({"last", "mean", "max"})],
     }
     _saved_attributes = SAVED_ATTRIBUTES["RNNRegressor"]
@@ -94,7 +95,7 @@ class RNNRegressor(RegressorMixin, PooledOutputMixin, BaseRNNEstimator):
                  weight_decay=0.0, time_budget=None, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, random_state=None,
                  verbose=0, backend="auto", warm_start=False, dtype="float32", callbacks=None,
-                 checkpoint_path=None, skip=None):
+                 checkpoint_path=None, skip=None, precision="float32"):
         store_params(self, locals())
 
     def __sklearn_tags__(self):

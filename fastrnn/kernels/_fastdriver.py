@@ -19,6 +19,7 @@ import numpy as np
 
 from .._config import fast_path_enabled, min_rows_per_thread, num_threads
 from .._parallel import run_parts
+from . import _bf16
 from . import _fastpath as fp
 from . import gru as kg
 from ._gemm import KC, NR, pack_b, pack_bt, packed_size
@@ -32,8 +33,24 @@ FAST_KINDS = ("rnn", "lstm", "gru", "gru_v1")
 
 def applies(spec):
     """Whether a layer of ``spec`` runs on the fast driver (float32, not switched off; the cells
-    with a recurrent matrix: rnn, lstm, gru, gru_v1)."""
-    return spec.dtype == F32 and spec.kind in FAST_KINDS and fast_path_enabled()
+    with a recurrent matrix: rnn, lstm, gru, gru_v1). ``precision="bf16"`` always does: its
+    products are this driver's."""
+    return (spec.dtype == F32 and spec.kind in FAST_KINDS
+            and (fast_path_enabled() or _bf16_on(spec)))
+
+
+def _bf16_on(spec):
+    """Whether the whole-sequence products run in bf16 (:mod:`fastrnn.kernels._bf16`)."""
+    return spec.precision == "bf16"
+
+
+def _projected(spec, p, sfx, inp, xrow, width, xg):
+    """In bf16, the input projections of all steps into ``xg`` now (the sweep then finds them
+    there: it is given no input features); returns the width the sweep reads."""
+    if not _bf16_on(spec):
+        return width
+    _bf16.project(p["weight_ih" + sfx], inp.reshape(-1), xrow, width, xg)
+    return 0
 
 
 def _iota(n, step=1):
@@ -100,7 +117,7 @@ def forward(spec, params, X, plan, h0, c0, hmasks, drops):
     D, H, L = spec.num_directions, spec.hidden_size, spec.num_layers
     order, Tm = plan.order, plan.Tm
     parts = _parts(plan)
-    ctx = dict(units=[], drop=[], parts=parts)
+    ctx = dict(units=[], drop=[], parts=parts, bf16=_bf16_on(spec))
     hn = np.empty((L * D, B, H), F32)
     cn = np.empty_like(hn) if c0 is not None else None
     run_unit = _UNIT_FORWARD[spec.kind]
@@ -137,7 +154,9 @@ def forward(spec, params, X, plan, h0, c0, hmasks, drops):
 
 # ----------------------------------------------------------------------------------------- backward
 def backward(spec, params, grads, plan, ctx, dY, dhn, dcn):
-    """Backward of :func:`forward`: fills ``grads``; returns ``(dX, dh0, dc0)``."""
+    """Backward of :func:`forward`: fills ``grads``; returns ``(dX, dh0, dc0)``. Its products
+    are in bf16 when the forward's were."""
+    spec = spec._replace(precision="bf16" if ctx["bf16"] else "float32")
     B, order, parts = plan.B, plan.order, ctx["parts"]
     D, H, L = spec.num_directions, spec.hidden_size, spec.num_layers
     dout = np.ascontiguousarray(dY, dtype=F32)
@@ -180,11 +199,12 @@ def _lstm_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch
     hs[0], cs[0] = h0, c0
     hin = np.empty((B, H), F32)
     m, use = _mask_args(hmask)
-    wih_p = _pack_t(p["weight_ih" + sfx])
+    wih_p = _pack_t(p["weight_ih" + sfx]) if not _bf16_on(spec) else np.empty(0, F32)
     whh_p = _pack_t(p["weight_hh" + sfx])
     bias = (p["bias_ih" + sfx] + p["bias_hh" + sfx]).astype(F32)
     peep = _peep(spec, p, sfx)
     xf, of = inp.reshape(-1), out.reshape(-1)
+    width = _projected(spec, p, sfx, inp, xrow, width, xg)
     run_parts(lstm_fast_forward, [
         (xf, xrow, width, wih_p, whh_p, bias, batch_sizes, r0, r1, m, use, peep, spec.peephole,
          spec.gates_on, xg, hs, cs, hin, of, yrow, ycol) for r0, r1 in parts])
@@ -225,6 +245,11 @@ def _weight_and_input_grads(spec, p, g, unit, dg, G, hs, dinp, accumulate, batch
     width = unit["width"]
     hin = hs[:-1] if unit["hmask"] is None else hs[:-1] * unit["hmask"]
     hin = np.ascontiguousarray(hin).reshape(-1)
+    if _bf16_on(spec):
+        _bf16.weight_and_input_grads(dg, unit["x"].reshape(-1), unit["xrow"], width, hin, H,
+                                     p["weight_ih" + sfx], g["weight_ih" + sfx],
+                                     g["weight_hh" + sfx], dinp.reshape(-1), accumulate)
+        return
     wih_p = _pack(p["weight_ih" + sfx])
     rows = fp.split_range(G, len(parts))
     bufs = [np.empty(KC * (width + H + 2 * NR), F32) for _ in parts]
@@ -247,8 +272,10 @@ def _rnn_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_
     m, use = _mask_args(hmask)
     bias = (p["bias_ih" + sfx] + p["bias_hh" + sfx]).astype(F32)
     relu = spec.relu
-    wih_p, whh_p = _pack_t(p["weight_ih" + sfx]), _pack_t(p["weight_hh" + sfx])
+    wih_p = _pack_t(p["weight_ih" + sfx]) if not _bf16_on(spec) else np.empty(0, F32)
+    whh_p = _pack_t(p["weight_hh" + sfx])
     xf, of = inp.reshape(-1), out.reshape(-1)
+    width = _projected(spec, p, sfx, inp, xrow, width, xg)
     run_parts(rnn_fast_forward, [
         (xf, xrow, width, wih_p, whh_p, bias, batch_sizes, r0, r1, m, use, relu, xg, hs, hin, of,
          yrow, ycol) for r0, r1 in parts])
@@ -285,9 +312,11 @@ def _gru_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_
     hin = np.empty((B, H), F32)
     m, use = _mask_args(hmask)
     w = p["weight_hh" + sfx]
-    wih_p, wrz_p, wn_p = _pack_t(p["weight_ih" + sfx]), _pack_t(w[:2 * H]), _pack_t(w[2 * H:])
+    wih_p = _pack_t(p["weight_ih" + sfx]) if not _bf16_on(spec) else np.empty(0, F32)
+    wrz_p, wn_p = _pack_t(w[:2 * H]), _pack_t(w[2 * H:])
     bi, bh = p["bias_ih" + sfx], p["bias_hh" + sfx]
     xf, of = inp.reshape(-1), out.reshape(-1)
+    width = _projected(spec, p, sfx, inp, xrow, width, xg)
     if spec.kind == "gru":
         bias = bi.astype(F32)
         bias[:2 * H] += bh[:2 * H]
@@ -335,6 +364,16 @@ def _gru_backward(spec, p, g, unit, dout, dh, dc, dinp, accumulate, batch_sizes,
     width = unit["width"]
     hin = hs[:-1] if unit["hmask"] is None else hs[:-1] * unit["hmask"]
     hin = np.ascontiguousarray(hin).reshape(-1)
+    if _bf16_on(spec):
+        n_part = ((dgn, 0, H, hin, 2 * H) if spec.kind == "gru"
+                  else (dg, 2 * H, H, unit["rh"].reshape(-1), 2 * H))
+        _bf16.weight_and_input_grads(dg, unit["x"].reshape(-1), unit["xrow"], width, hin, H,
+                                     p["weight_ih" + sfx], g["weight_ih" + sfx],
+                                     g["weight_hh" + sfx], dinp.reshape(-1), accumulate,
+                                     [(dg, 0, 2 * H, hin, 0), n_part])
+        g["bias_ih" + sfx][...] = gbi
+        g["bias_hh" + sfx][...] = gbh
+        return
     wih_p = _pack(p["weight_ih" + sfx])
     rows = fp.split_range(3 * H, len(parts))
     bufs = [np.empty(KC * (width + H + 2 * NR), F32) for _ in parts]

@@ -124,8 +124,11 @@ def forward_step(sw, t, w_p, N):
     ``[t, t + ahead)`` when ``t`` starts such a block, then ``xg[t, b, :N] += hin_b W^T`` for the
     rows ``r0 <= b < hi`` still running, ``W^T`` (H x N) packed in ``w_p`` and ``hin_b`` the row's
     ``h_{t-1}`` (times the mask with ``use_mask``). Returns ``hi`` and the product's left operand
-    (an array and the offset of row 0, rows ``H`` apart), for the cells that need it again."""
-    if t % sw.ahead == 0:
+    (an array and the offset of row 0, rows ``H`` apart), for the cells that need it again.
+
+    A sweep built with ``F == 0`` finds the input projections already in ``xg`` (the caller
+    computed them, as the bf16 precision does) and only adds the recurrent products."""
+    if sw.F > 0 and t % sw.ahead == 0:
         project(sw.X, sw.F, sw.wih_p, sw.xg, sw.G, sw.a_rows, sw.c_rows, sw.start, t,
                 min(sw.T, t + sw.ahead))
     r0, B, H, G = sw.r0, sw.B, sw.H, sw.G

@@ -80,11 +80,15 @@ class SequenceNetwork:
         Extra arguments of the cell (``nonlinearity``, ``reset_after``, ``forget_bias``, ``peephole``,
         ``input_gate``, ``forget_gate``, ``output_gate``, ``candidate``, ``init``).
     random_state : int, RandomState or None
+    precision : {"float32", "bf16"}, default "float32"
+        Of the recurrent layer's training (see :class:`~fastrnn.nn.LSTM`): a setting of this
+        network object, not of the model, so not in ``config``.
 
     Attributes
     ----------
     config : dict
-        The constructor arguments except ``backend`` and ``random_state`` (JSON-able), so that
+        The constructor arguments except ``backend``, ``random_state`` and ``precision``
+        (JSON-able), so that
         ``SequenceNetwork(**config)`` rebuilds the architecture of a saved network.
     params, grads : dict of str to ndarray
         All parameters, prefixed by their block: ``embedding.weight``, ``rnn.weight_ih_l0``, ...,
@@ -107,7 +111,7 @@ class SequenceNetwork:
                  recurrent_dropout=0.0, pooling="last", head="dense", excluded_outputs=(),
                  learn_initial_state=False, tie_weights=False, cell_options=None,
                  dtype=np.float32, backend="auto", random_state=None, bag_of_embeddings=False,
-                 skip=None, linear=False):
+                 skip=None, linear=False, precision="float32"):
         if (n_features is None) == (vocab_size is None):
             raise ValueError("give exactly one of n_features (float input) and vocab_size (token ids).")
         if vocab_size is not None and not embedding_dim:
@@ -167,7 +171,7 @@ class SequenceNetwork:
         self.rnn = CELLS[cell](n_in, hidden_size, num_layers, bidirectional=bidirectional,
                                dropout=dropout, recurrent_dropout=recurrent_dropout, dtype=self.dtype,
                                backend=backend, random_state=seed(), skip=skip,
-                               **(cell_options or {}))
+                               precision=precision, **(cell_options or {}))
         D = self.rnn.num_directions
         if head == "softmax":
             self.head = SoftmaxHead(D * hidden_size, n_outputs, dtype=self.dtype,

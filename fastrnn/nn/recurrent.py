@@ -29,10 +29,36 @@ __all__ = ["RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "IndRNN", "CellSpec"]
 #: ``gates_on`` the LSTM's input, forget and output gates switched on (int64 array of 3).
 #: ``"mingru"``, ``"minlstm"`` and ``"indrnn"`` are the cells with an element-wise recurrence
 #: (:class:`MinGRU`, :class:`MinLSTM`, :class:`IndRNN`; ``relu`` is IndRNN's activation);
-#: ``cand`` whether a minimal cell's candidate goes through ``g`` (default False).
+#: ``cand`` whether a minimal cell's candidate goes through ``g`` (default False);
+#: ``precision`` ``"float32"`` (default) or ``"bf16"`` (:mod:`fastrnn.kernels._bf16`).
 CellSpec = namedtuple("CellSpec", ["kind", "G", "input_size", "hidden_size", "num_layers",
                                    "num_directions", "dtype", "relu", "peephole", "gates_on",
-                                   "units", "cand"], defaults=(False,))
+                                   "units", "cand", "precision"], defaults=(False, "float32"))
+
+#: the ``precision`` argument of the layers
+PRECISIONS = ("float32", "bf16")
+
+
+def _check_precision(precision, name, kind, dtype, backend):
+    """``precision`` checked for a layer of class ``name`` (see :class:`LSTM`)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be 'float32' or 'bf16', got {precision!r}.")
+    if precision == "float32":
+        return precision
+    from ..kernels import _bf16
+
+    if kind not in _bf16.KINDS:
+        raise ValueError(f"precision='bf16' is available for LSTM, GRU and RNN layers, not "
+                         f"{name}; use precision='float32' for this cell.")
+    if dtype != np.float32:
+        raise ValueError(f"precision='bf16' trains a float32 layer with bf16 matrix products, got "
+                         f"dtype={dtype.name}; pass dtype=np.float32 or precision='float32'.")
+    if backend not in ("auto", "numba"):
+        raise ValueError(f"precision='bf16' runs on the numba backend (its fast driver with the "
+                         f"compiled bf16 product), got backend={backend!r}; pass backend='auto' "
+                         "or 'numba', or precision='float32'.")
+    _bf16.kernels()  # RuntimeError saying how to build it when the extension is missing
+    return precision
 
 
 def _blas_on_one_thread(bk, spec, entry, *args):
@@ -60,7 +86,7 @@ class _Recurrent(StreamingMixin):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, dropout=0.0,
                  recurrent_dropout=0.0, dtype=np.float32, backend="auto", random_state=None,
-                 init="default", skip=None):
+                 init="default", skip=None, precision="float32"):
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
                         ("num_layers", num_layers)):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
@@ -84,6 +110,9 @@ class _Recurrent(StreamingMixin):
         self.init = init
         #: connections between the stacked layers (see :mod:`fastrnn.nn._skip`)
         self.skip = _skip.check_skip(skip)
+        #: ``"float32"`` or ``"bf16"`` (mixed precision, see :class:`LSTM`)
+        self.precision = _check_precision(precision, type(self).__name__, self._kind(),
+                                          self.dtype, self.backend)
         self.training = True
         self.rng_ = _init.check_random_state(random_state)
         self.params = {}
@@ -101,7 +130,7 @@ class _Recurrent(StreamingMixin):
             peephole=bool(getattr(self, "peephole", False)),
             gates_on=getattr(self, "gates_on", np.ones(3, np.int64)),
             units=tuple(sfx for _, _, sfx, _ in self._units()),
-            cand=getattr(self, "candidate", "identity") == "g")
+            cand=getattr(self, "candidate", "identity") == "g", precision=self.precision)
         if self.backend != "auto":
             check_supports(self.backend, self._spec.kind, self.backend)
 
@@ -290,6 +319,12 @@ class _Recurrent(StreamingMixin):
         if self.quantized_ is not None:
             return self._run_quantized(X, lengths, plan, h0, c0, training)
         name = route(self.backend, None if training or B > 1 else "infer1", self._spec.kind)
+        spec = self._spec
+        if self.precision == "bf16":
+            if training:  # its products are the numba backend's fast driver's
+                name = "numba"
+            else:  # inference computes in float32
+                spec = spec._replace(precision="float32")
         check_supports(name, self._spec.kind, self.backend)
         bk = get_backend(name)
         if training:
@@ -297,10 +332,10 @@ class _Recurrent(StreamingMixin):
         else:
             hmasks, drops = [None] * len(self._spec.units), [None] * self.num_layers
         if self.skip is None:
-            Y, hn, cn, ctx = _blas_on_one_thread(bk, self._spec, bk.forward, self._spec,
+            Y, hn, cn, ctx = _blas_on_one_thread(bk, spec, bk.forward, spec,
                                                  self.params, X, plan, h0, c0, hmasks, drops)
         else:
-            Y, hn, cn, ctx = _blas_on_one_thread(bk, self._spec, _skip.forward, bk, self._spec,
+            Y, hn, cn, ctx = _blas_on_one_thread(bk, spec, _skip.forward, bk, spec,
                                                  self.params, self.skip, X, plan, h0, c0, hmasks,
                                                  drops)
         self.last_backend_ = name
@@ -428,6 +463,8 @@ class _Recurrent(StreamingMixin):
             args.append(f"skip={self.skip!r}")
         args.append(f"dtype={self.dtype.name}")
         args.append(f"backend={self.backend!r}")
+        if self.precision != "float32":
+            args.append(f"precision={self.precision!r}")
         return f"{type(self).__name__}({', '.join(args)})"
 
 
@@ -451,6 +488,8 @@ class RNN(_Recurrent):
     backend : {"auto", "numba", "cython", "cuda", "numpy"}
     random_state : int, RandomState or None
     init : {"default", "pytorch", "irnn"}
+    precision : {"float32", "bf16"}, default "float32"
+        See :class:`LSTM`.
 
     Examples
     --------
@@ -525,6 +564,19 @@ class LSTM(_Recurrent):
     init : {"default", "pytorch", "irnn"}, default "default"
         ``"default"``: Glorot-uniform input weights, orthogonal recurrent blocks, zero biases.
         ``"pytorch"``: uniform on ``±1/sqrt(H)`` for every parameter.
+    precision : {"float32", "bf16"}, default "float32"
+        ``"bf16"``: mixed-precision training. The whole-sequence matrix products (the input
+        projection ``X W_ih^T`` of all steps, the weight gradients ``dW_ih``, ``dW_hh`` and the
+        input gradient ``dX``) round their operands to bfloat16 (to nearest, ties to even) and sum
+        in float32; the recurrent products of each step, the cell, the states, parameters and
+        gradients stay float32. Outputs and gradients then differ from float32 by about 1e-2
+        relative (bf16 keeps 8 significant bits). It applies to training: :meth:`forward` in
+        training mode and its :meth:`backward`; inference (:meth:`infer`, :meth:`forward` in
+        evaluation mode, :meth:`step`) computes in float32 (``quantize("bf16")`` is bf16
+        inference). The products run in C on AVX-512 BF16 (``vdpbf16ps``) where the CPU has it;
+        elsewhere an exact portable C kernel gives the same values, much more slowly. Needs
+        ``dtype=np.float32``, the compiled extension ``fastrnn._cy._bf16`` and the numba backend
+        (``"auto"`` trains there). RNN, LSTM and GRU only.
 
     Attributes
     ----------
@@ -580,7 +632,7 @@ class GRU(_Recurrent):
     ----------
     input_size, hidden_size, num_layers, bidirectional
         As for :class:`LSTM`.
-    dropout, recurrent_dropout, skip, dtype, backend, random_state, init
+    dropout, recurrent_dropout, skip, dtype, backend, random_state, init, precision
         As for :class:`LSTM`.
     reset_after : bool, default True
         ``True`` applies the reset gate after the recurrent product (PyTorch and cuDNN); ``False``

@@ -1,0 +1,128 @@
+"""The whole-sequence products of the fast driver in bf16 (``precision="bf16"`` of the RNN, LSTM
+and GRU layers).
+
+Mixed precision: the operands of the input projection ``X W_ih^T`` of all steps, of the weight
+gradients ``dW_ih = dg^T X``, ``dW_hh = dg^T h_{t-1}`` and of the input gradient ``dX = dg W_ih``
+are rounded to bfloat16 (to nearest, ties to even) and their products summed in float32, by the C
+product of :mod:`fastrnn._cy._bf16` (AVX-512 BF16's ``vdpbf16ps`` where the CPU has it, exact
+portable C elsewhere). Everything else stays float32: the recurrent products of the sweeps, the
+cell, the states, the gradients and the optimiser.
+
+The arrays are those of :mod:`fastrnn.kernels._fastdriver` (1-D views, row-offset tables with
+``-1`` for padded steps); the rows of each product are split over ``fastrnn._config.num_threads()``
+threads (the C product releases the GIL).
+"""
+
+import numpy as np
+
+from .._config import num_threads
+from .._parallel import run_parts
+
+__all__ = ["KINDS", "kernels", "project", "weight_and_input_grads"]
+
+#: the cells (``CellSpec.kind``) whose layers take ``precision="bf16"``
+KINDS = ("lstm", "rnn", "gru", "gru_v1")
+
+_MIN_ROWS_PER_THREAD = 64
+
+
+def kernels():
+    """The compiled bf16 product (:mod:`fastrnn._cy._bf16`); ``RuntimeError`` saying how to build
+    it when it is missing."""
+    try:
+        from .._cy import _bf16
+    except ImportError as exc:
+        raise RuntimeError(
+            "precision='bf16' needs the compiled extension fastrnn._cy._bf16, which does not load "
+            f"here ({exc}). Build it with `pip install -e .` or `python setup.py build_ext "
+            "--inplace` (Cython>=3 and a C compiler), or use precision='float32'.") from exc
+    return _bf16
+
+
+def _gemm(A, a_rows, a_cs, K, Bp, N, C, c_rows, accumulate):
+    """``C (+)= A B`` (:func:`fastrnn._cy._bf16.gemm`), the rows split over the threads."""
+    bk = kernels()
+    M = a_rows.shape[0]
+    n = max(1, min(num_threads(), M // _MIN_ROWS_PER_THREAD))
+    if n == 1:
+        bk.gemm(A, a_rows, a_cs, K, Bp, N, C, c_rows, accumulate)
+        return
+    bounds = np.linspace(0, M, n + 1).astype(np.int64)
+    run_parts(bk.gemm, [(A, a_rows[lo:hi], a_cs, K, Bp, N, C, c_rows[lo:hi], accumulate)
+                        for lo, hi in zip(bounds[:-1], bounds[1:])])
+
+
+def project(w_ih, X, xrow, F, xg):
+    """Input projections of every real step: ``xg[t, b] = X_row(t, b) W_ih^T`` (no bias).
+
+    Parameters
+    ----------
+    w_ih : ndarray of shape (G, F), float32
+    X : ndarray, 1-D float32
+        The layer input; ``xrow`` of shape (T*B,) gives the offset of each row, ``-1`` for a padded
+        step (its row of ``xg`` is left as it is).
+    F : int
+        Input features.
+    xg : ndarray of shape (T, B, G), float32
+        Output.
+    """
+    T, B, G = xg.shape
+    bk = kernels()
+    wt = np.ascontiguousarray(w_ih.T, dtype=np.float32)  # rows contiguous: packed with vectors
+    wp = bk.pack_b(wt.reshape(-1), np.arange(F, dtype=np.int64) * G, 1, G)
+    c_rows = np.where(xrow >= 0, np.arange(T * B, dtype=np.int64) * G, -1)
+    _gemm(X, xrow, 1, F, wp, G, xg.reshape(-1), c_rows, False)
+
+
+def weight_and_input_grads(dg, x, xrow, F, hin, H, w_ih, gw_ih, gw_hh, dx, accumulate,
+                           hh_parts=None):
+    """``dW_ih = dg^T X``, ``dW_hh = dg^T hin`` (overwritten) and ``dX (+)= dg W_ih``.
+
+    Parameters
+    ----------
+    dg : ndarray of shape (T, B, G), float32
+        Pre-activation gradients (zero at padded steps).
+    x : ndarray, 1-D float32
+        The layer input, rows at the offsets ``xrow`` (``-1``: a padded step, read as zeros and
+        not written in ``dx``).
+    F : int
+        Input features.
+    hin : ndarray, 1-D float32
+        The recurrent products' inputs ``h_{t-1}`` (T*B rows of ``H``).
+    w_ih : ndarray of shape (G, F), float32
+    gw_ih, gw_hh : ndarray of shapes (G, F) and (G, H), float32, C-contiguous
+        Outputs.
+    dx : ndarray, 1-D float32
+        The input gradient, in the layout of ``xrow``.
+    accumulate : bool
+        Add to ``dx`` (the reverse direction of a bidirectional layer) instead of writing it.
+    hh_parts : list of tuple, optional
+        ``dW_hh`` in blocks of rows, for the GRU: ``(g, g0, rows, src, w_row0)`` gives
+        ``gw_hh[w_row0 : w_row0 + rows] = g[:, g0 : g0 + rows]^T src`` with ``g`` of shape
+        (T, B, W) and ``src`` 1-D (T*B rows of ``H``). Default: ``dg^T hin``, all rows.
+    """
+    T, B, G = dg.shape
+    K = T * B
+    bk = kernels()
+    rows = np.arange(max(G, K), dtype=np.int64)
+    xp = bk.pack_b(x, xrow, 1, F)
+    if hh_parts is None and F % bk.NR == 0:
+        # one product for both: with whole panels of X, the two packed matrices side by side are
+        # [X | hin] packed (see fastrnn._cy._bf16.NR), and dg^T is packed once
+        both = np.concatenate([xp, bk.pack_b(hin, rows[:K] * H, 1, H)])
+        out = np.empty((G, F + H), np.float32)
+        _gemm(dg.reshape(-1), rows[:G], G, K, both, F + H, out.reshape(-1), rows[:G] * (F + H),
+              False)
+        gw_ih[...] = out[:, :F]
+        gw_hh[...] = out[:, F:]
+        hh_parts = []
+    else:
+        _gemm(dg.reshape(-1), rows[:G], G, K, xp, F, gw_ih.reshape(-1), rows[:G] * F, False)
+    for g, g0, M, src, w_row0 in [(dg, 0, G, hin, 0)] if hh_parts is None else hh_parts:
+        sp = bk.pack_b(src, rows[:K] * H, 1, H)
+        # row i of g^T: the column g0 + i of g, its steps g.shape[2] apart
+        _gemm(g.reshape(-1), rows[g0:g0 + M], g.shape[2], K, sp, H, gw_hh.reshape(-1),
+              (rows[w_row0:w_row0 + M]) * H, False)
+    w = np.ascontiguousarray(w_ih, dtype=np.float32).reshape(-1)
+    wp = bk.pack_b(w, rows[:G] * F, 1, F)
+    _gemm(dg.reshape(-1), rows[:K] * G, 1, G, wp, F, dx, xrow, accumulate)
