@@ -13,10 +13,15 @@ Same mathematics, parameters, gradients and random streams as the general driver
 * the work is split over ``fastrnn._config.num_threads()`` threads: rows of the batch for the
   recurrent sweeps and the input gradients (independent sequences need no synchronisation), rows
   of the weight gradients for the large products after the backward sweep.
+
+The large arrays of a call (the cache of the forward, the scratch of the backward, the outputs of
+the inner layers) come from :mod:`fastrnn._workspace`, which writes over those of the layer's
+previous call where nothing refers to them any more; the arrays returned to the caller are new.
 """
 
 import numpy as np
 
+from .. import _workspace as ws
 from .._config import fast_path_enabled, min_rows_per_thread, num_threads
 from .._parallel import run_parts
 from . import _bf16
@@ -123,9 +128,10 @@ def forward(spec, params, X, plan, h0, c0, hmasks, drops):
     run_unit = _UNIT_FORWARD[spec.kind]
     # the backward reads the input again (dW_ih = dg^T X): keep a private copy, so that the caller
     # may reuse its array between forward and backward, as with the general driver
-    inp, width = X.copy(), F
+    inp, width = ws.copy(X), F
     for li in range(L):
-        out = np.zeros((B, T, D * H), F32)
+        # the last layer's output is the caller's: a new array
+        out = np.zeros((B, T, D * H), F32) if li == L - 1 else ws.zeros((B, T, D * H), F32)
         for d in range(D):
             u = li * D + d
             sfx = spec.units[u]
@@ -167,7 +173,8 @@ def backward(spec, params, grads, plan, ctx, dY, dhn, dcn):
         if ctx["drop"][li] is not None:
             dout = dout * ctx["drop"][li]
         width = ctx["units"][li * D]["width"]
-        dinp = np.zeros((B, plan.T, width), F32)
+        # the first layer's input gradient is the caller's: a new array
+        dinp = (np.zeros if li == 0 else ws.zeros)((B, plan.T, width), F32)
         for d in range(D):
             u = li * D + d
             unit = ctx["units"][u]
@@ -193,9 +200,9 @@ def _lstm_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch
     Tm, B = batch_sizes.shape[0], h0.shape[0]
     H = spec.hidden_size
     G = 4 * H
-    xg = np.empty((Tm, B, G), F32)
-    hs = np.empty((Tm + 1, B, H), F32)
-    cs = np.empty_like(hs)
+    xg = ws.empty((Tm, B, G), F32)
+    hs = ws.empty((Tm + 1, B, H), F32)
+    cs = ws.empty((Tm + 1, B, H), F32)
     hs[0], cs[0] = h0, c0
     hin = np.empty((B, H), F32)
     m, use = _mask_args(hmask)
@@ -218,7 +225,7 @@ def _lstm_backward(spec, p, g, unit, dout, dh, dc, dinp, accumulate, batch_sizes
     xg, cs, hs = unit["acts"], unit["cs"], unit["hs"]
     Tm, B = xg.shape[0], xg.shape[1]
     n = len(parts)
-    dg = np.empty((Tm, B, G), F32)
+    dg = ws.empty((Tm, B, G), F32)
     db = np.empty((n, G), F32)
     dpeep = np.empty((n, 3, H), F32)
     m, use = _mask_args(unit["hmask"])
@@ -265,8 +272,8 @@ def _rnn_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_
                  parts):
     Tm, B = batch_sizes.shape[0], h0.shape[0]
     H = spec.hidden_size
-    xg = np.empty((Tm, B, H), F32)
-    hs = np.empty((Tm + 1, B, H), F32)
+    xg = ws.empty((Tm, B, H), F32)
+    hs = ws.empty((Tm + 1, B, H), F32)
     hs[0] = h0
     hin = np.empty((B, H), F32)
     m, use = _mask_args(hmask)
@@ -287,7 +294,7 @@ def _rnn_backward(spec, p, g, unit, dout, dh, dc, dinp, accumulate, batch_sizes,
     H = spec.hidden_size
     hs = unit["hs"]
     Tm, B = hs.shape[0] - 1, hs.shape[1]
-    dg = np.empty((Tm, B, H), F32)
+    dg = ws.empty((Tm, B, H), F32)
     db = np.empty((len(parts), H), F32)
     m, use = _mask_args(unit["hmask"])
     whh_p = _pack(p["weight_hh" + sfx])
@@ -305,9 +312,9 @@ def _gru_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_
                  parts):
     Tm, B = batch_sizes.shape[0], h0.shape[0]
     H = spec.hidden_size
-    xg = np.empty((Tm, B, 3 * H), F32)
-    cache = np.empty((Tm, B, H), F32)  # W_hn h + b_hn (reset after) or r * h (reset before)
-    hs = np.empty((Tm + 1, B, H), F32)
+    xg = ws.empty((Tm, B, 3 * H), F32)
+    cache = ws.empty((Tm, B, H), F32)  # W_hn h + b_hn (reset after) or r * h (reset before)
+    hs = ws.empty((Tm + 1, B, H), F32)
     hs[0] = h0
     hin = np.empty((B, H), F32)
     m, use = _mask_args(hmask)
@@ -342,12 +349,12 @@ def _gru_backward(spec, p, g, unit, dout, dh, dc, dinp, accumulate, batch_sizes,
     m, use = _mask_args(unit["hmask"])
     w = p["weight_hh" + sfx]
     wrz_p, wn_p = _pack(w[:2 * H]), _pack(w[2 * H:])
-    dg = np.empty((Tm, B, 3 * H), F32)
+    dg = ws.empty((Tm, B, 3 * H), F32)
     dd = np.empty((B, H), F32)
     dbi = np.empty((n, 3 * H), F32)
     dY, yrow, ycol = dout.reshape(-1), unit["yrow"], unit["ycol"]
     if spec.kind == "gru":
-        dgn = np.empty((Tm, B, H), F32)
+        dgn = ws.empty((Tm, B, H), F32)
         dbh = np.empty((n, 3 * H), F32)
         run_parts(kg.gru_fast_backward, [
             (dY, yrow, ycol, xg, unit["hn"], hs, wrz_p, wn_p, batch_sizes, r0, r1, m, use, dg, dgn,

@@ -13,6 +13,7 @@ from collections import namedtuple
 import numpy as np
 
 from .._backend import check_name, check_supports, get_backend, one_blas_thread, route
+from .. import _workspace
 from .._config import check_dtype
 from ._plan import Plan, unpadded_plan
 from . import _skip
@@ -123,6 +124,8 @@ class _Recurrent(StreamingMixin):
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.grad_h0 = None
         self._cache = None
+        #: the large scratch arrays of the last backward, for the next one (see _workspace)
+        self._scratch = None
         self._spec = CellSpec(
             kind=self._kind(), G=self.G, input_size=self.input_size, hidden_size=self.hidden_size,
             num_layers=self.num_layers, num_directions=self.num_directions, dtype=self.dtype,
@@ -217,8 +220,11 @@ class _Recurrent(StreamingMixin):
         return layer_from_torch(cls, module, **kwargs)
 
     def train(self, mode=True):
-        """Switch dropout on (``mode=True``) or off; returns the layer."""
+        """Switch dropout on (``mode=True``) or off; returns the layer (off, it also lets go of
+        the scratch memory kept from the last :meth:`backward`)."""
         self.training = bool(mode)
+        if not self.training:
+            self._scratch = None
         return self
 
     def eval(self):
@@ -289,8 +295,13 @@ class _Recurrent(StreamingMixin):
         In training mode (:meth:`train`) dropout masks are drawn; the call keeps what
         :meth:`backward` needs. :meth:`infer` is the same computation in evaluation mode that
         keeps nothing and changes no state of the layer.
+
+        The large arrays kept by the previous call are written over by this one where nothing
+        else refers to them any more (the float32 layers of the Numba backend), instead of new
+        memory being cleared by the operating system on every call; a cache that a caller still
+        holds is left as it was.
         """
-        Y, h_n, self._cache = self._run(X, lengths, h0, self.training)
+        Y, h_n, self._cache = self._run(X, lengths, h0, self.training, recycle=True)
         return Y, h_n
 
     __call__ = forward
@@ -304,7 +315,7 @@ class _Recurrent(StreamingMixin):
         Y, h_n, _ = self._run(X, lengths, h0, False)
         return Y, h_n
 
-    def _run(self, X, lengths, h0, training):
+    def _run(self, X, lengths, h0, training, recycle=False):
         given, X = X, as_batch(X, self.input_size, self.dtype)
         B, T, _ = X.shape
         if lengths is None:
@@ -331,20 +342,31 @@ class _Recurrent(StreamingMixin):
             hmasks, drops = self._draw_masks(plan)
         else:
             hmasks, drops = [None] * len(self._spec.units), [None] * self.num_layers
-        if self.skip is None:
-            Y, hn, cn, ctx = _blas_on_one_thread(bk, spec, bk.forward, spec,
-                                                 self.params, X, plan, h0, c0, hmasks, drops)
-        else:
-            Y, hn, cn, ctx = _blas_on_one_thread(bk, spec, _skip.forward, bk, spec,
-                                                 self.params, self.skip, X, plan, h0, c0, hmasks,
-                                                 drops)
+        pool = self._previous_cache() if recycle else None
+        with _workspace.using(pool):
+            if self.skip is None:
+                Y, hn, cn, ctx = _blas_on_one_thread(bk, spec, bk.forward, spec, self.params, X,
+                                                     plan, h0, c0, hmasks, drops)
+            else:
+                Y, hn, cn, ctx = _blas_on_one_thread(bk, spec, _skip.forward, bk, spec,
+                                                     self.params, self.skip, X, plan, h0, c0,
+                                                     hmasks, drops)
         self.last_backend_ = name
         return Y, ((hn, cn) if self.has_cell else hn), (name, plan, ctx)
 
+    def _previous_cache(self):
+        """Drop the cache of the last forward and return its large arrays as a
+        :class:`fastrnn._workspace.Pool` (those that nothing else refers to)."""
+        arrays = _workspace.arrays_of(self._cache)
+        self._cache = None
+        return _workspace.Pool(arrays)
+
     def __getstate__(self):
-        # the int8 weights bound for the kernel hold raw pointers: rebuilt on the next call
+        # the int8 weights bound for the kernel hold raw pointers: rebuilt on the next call;
+        # the backward's scratch is memory, not state
         state = self.__dict__.copy()
         state.pop("_qbound", None)
+        state.pop("_scratch", None)
         return state
 
     def _run_quantized(self, X, lengths, plan, h0, c0, training):
@@ -443,13 +465,19 @@ class _Recurrent(StreamingMixin):
                 f"dY must have the shape of Y, {(plan.B, plan.T, D * H)}, got {dY.shape}.")
         dhn, dcn = self._initial_state(dh_n, plan.B, "dh_n")
         bk = get_backend(name)
-        if self.skip is None:
-            dX, dh0, dc0 = _blas_on_one_thread(bk, self._spec, bk.backward, self._spec,
-                                               self.params, self.grads, plan, ctx, dY, dhn, dcn)
-        else:
-            dX, dh0, dc0 = _blas_on_one_thread(bk, self._spec, _skip.backward, bk, self._spec,
-                                               self.params, self.grads, self.skip, plan, ctx, dY,
-                                               dhn, dcn)
+        # the scratch of the last backward is written over (see fastrnn._workspace)
+        pool = _workspace.Pool(getattr(self, "_scratch", None) or [])
+        self._scratch = None
+        with _workspace.using(pool):
+            if self.skip is None:
+                dX, dh0, dc0 = _blas_on_one_thread(bk, self._spec, bk.backward, self._spec,
+                                                   self.params, self.grads, plan, ctx, dY, dhn,
+                                                   dcn)
+            else:
+                dX, dh0, dc0 = _blas_on_one_thread(bk, self._spec, _skip.backward, bk,
+                                                   self._spec, self.params, self.grads, self.skip,
+                                                   plan, ctx, dY, dhn, dcn)
+        self._scratch = pool.free_after()
         self.grad_h0 = (dh0, dc0) if self.has_cell else dh0
         return dX
 
