@@ -354,6 +354,17 @@ def test_to_bf16_rounds_to_nearest_ties_to_even():
     assert got[-4] == 1.0 and got[-3] == 1 + 2 ** -6 and got[-2] == -1.0  # ties to even
 
 
+def test_to_bf16_keeps_nan_a_nan_and_infinity_infinite():
+    from fastrnn.nn._quant import to_bf16
+
+    bits = np.array([0x7F800001, 0x7FFFFFFF, 0xFF800001, 0x7FC00000, 0x7F800000, 0xFF800000,
+                     0x7F7FFFFF], np.uint32)
+    got = _from_bf16(to_bf16(bits.view(np.float32)))
+    assert np.isnan(got[:4]).all() and np.signbit(got[2]) and not np.signbit(got[0])
+    assert got[4] == np.inf and got[5] == -np.inf
+    assert got[6] == np.inf  # the largest float32 rounds up past bf16's largest finite value
+
+
 @pytest.mark.parametrize("R,K", [(512, 128), (37, 19), (5, 3), (64, 1), (130, 257)])
 def test_bf16_product_matches_float64_on_bf16_values(level, R, K):
     from fastrnn.nn._quant import to_bf16

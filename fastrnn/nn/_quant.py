@@ -50,9 +50,12 @@ def quantize_rows(w):
 
 
 def to_bf16(w):
-    """float32 -> bfloat16, rounded to nearest (ties to even), as the uint16 of its bits."""
+    """float32 -> bfloat16, rounded to nearest (ties to even), as the uint16 of its bits; a NaN
+    stays a NaN (its sign kept, made quiet), which rounding its bits could turn into infinity."""
     u = np.ascontiguousarray(w, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+    rounded = (u + 0x7FFF + ((u >> 16) & 1)) >> 16
+    nan = (u & 0x7FFFFFFF) > 0x7F800000
+    return np.where(nan, (u >> 16) | 0x0040, rounded).astype(np.uint16)
 
 
 def check_precision(precision, layer):
