@@ -5,7 +5,9 @@ Every Numba kernel takes its options from here so that the choice is made once:
 * ``fastmath`` is a set of LLVM flags that allows re-association and contraction (FMA) but **not**
   ``nnan``/``ninf``: kernels must see NaN and Inf so training can detect divergence.
 * ``error_model="numpy"`` removes the zero-division checks that stop LLVM from vectorizing divisions.
-* ``cache=True`` writes compiled kernels next to the sources so a second process starts fast.
+* ``cache=True`` writes compiled kernels next to the sources so a second process starts fast; their
+  stamp holds the hash of every kernel source (``fastrnn.kernels._jitcache``), so a change of a
+  function that a kernel calls from another file compiles the kernel again.
 
 Environment overrides
 ---------------------

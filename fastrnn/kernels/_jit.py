@@ -1,10 +1,10 @@
 """The cell mathematics compiled for the CPU kernels, and the one ``njit`` they all use."""
 
 import numba
-
-from .._config import NUMBA_OPTS
 import numpy as np
 
+from .._config import NUMBA_OPTS
+from . import _jitcache  # noqa: F401  (stamps the on-disk cache with all kernel sources)
 from ._cellmath import build
 
 njit = numba.njit(**NUMBA_OPTS)

@@ -13,6 +13,7 @@ import numba
 import numpy as np
 
 from .._config import NUMBA_OPTS
+from ..kernels import _jitcache  # noqa: F401  (stamps the on-disk cache with all kernel sources)
 
 __all__ = ["adam_step", "sum_squares"]
 
