@@ -129,7 +129,7 @@ def drive_layers():
 
 def drive_training():
     """Training steps on the device (fastrnn.kernels.cuda._train): both dtypes, both losses, with
-    and without dropout, the Adam and the SGD update, with clipping."""
+    and without dropout, the Adam and the SGD update, with clipping; float and token input."""
     from fastrnn.nn import SequenceNetwork
     from fastrnn.optim import SGD, Adam
     from fastrnn.train import Trainer
@@ -152,6 +152,21 @@ def drive_training():
             loss_fn.device_loss = (loss, y, np.full(2, 0.5))
             for _ in range(2):
                 trainer.step(X.astype(dtype), lengths, loss_fn)
+            trainer.stop_device()
+        # token input: the embedding's lookup and gradient, with and without the input dropout,
+        # the bag of embeddings and the linear part's logits
+        ids = np.array([[1, 2], [3, 0]])
+        for drop, bag, linear in ((0.0, False, True), (0.3, True, False)):
+            net = SequenceNetwork(2, vocab_size=4, embedding_dim=2, cell="rnn", hidden_size=2,
+                                  dropout=drop, bag_of_embeddings=bag, linear=linear,
+                                  dtype=dtype, backend="cuda", random_state=0)
+            if linear:
+                net.set_linear(np.ones(4), np.ones((4, 2)), np.zeros(2))
+            trainer = Trainer(net, optimizer=Adam(lr=0.1), clip_norm=0.1)
+            assert trainer.start_device() is None
+            loss_fn.device_loss = ("ce", np.array([0, 1]), np.full(2, 0.5))
+            for _ in range(2):
+                trainer.step(ids, lengths, loss_fn)
             trainer.stop_device()
 
 

@@ -10,11 +10,15 @@ one per optimiser state (Adam's two moments, the momentum buffer). A training st
 
 * to the device, once: the batch, time-major and sorted longest first, with its lengths, its
   targets, each sequence's weight in the loss and the dropout masks (drawn on the host, as the
-  host's forward draws them), packed into one buffer;
+  host's forward draws them), packed into one buffer; with token input the batch is its ids,
+  with, for the embedding's gradient, the steps of every id (:func:`_id_steps`), and the logits
+  of the network's linear part (not trained by the optimiser: computed on the host);
 * back, once: the loss and the global gradient norm (two float64 values).
 
-Everything in between runs on the device: the recurrent stack (:func:`._stack.forward_device`,
-:func:`._stack.backward_device`, any depth, both directions), the pooling, the dense head, the loss
+Everything in between runs on the device: the embedding's lookup and the gradient of its rows,
+the recurrent stack (:func:`._stack.forward_device`,
+:func:`._stack.backward_device`, any depth, both directions), the pooling (with the bag of
+embeddings beside it), the dense head, the loss
 (softmax cross-entropy or mean squared error) and its gradient, the head's gradients, the squared
 norm of the gradient buffer (accumulated in float64), clipping by the global norm and the update
 of SGD (with momentum or Nesterov momentum), Adam or AdamW. The update is skipped on the device
@@ -146,6 +150,88 @@ def _pool_backward(dp, lens, mode, D, mask, use_mask, arg, dy):
     if use_mask:
         v *= mask[t, b, j]
     dy[t, b, j] = v
+
+
+@cuda.jit
+def _gather(W, ids, lens, mask, use_mask, x):
+    """The token input: ``x[t, b, e] = sum_k W[ids[t, b, k], e]`` (times the dropout ``mask``
+    with ``use_mask``) at sequence ``b``'s real steps, zero past its length; ``ids`` (T, B, K)
+    holds the ids as floats."""
+    e, r = cuda.grid(2)
+    T, B, E = x.shape
+    t = r // B
+    b = r - t * B
+    if r >= T * B or e >= E:
+        return
+    v = x[t, b, e] * 0
+    if t < lens[b]:
+        for k in range(ids.shape[2]):
+            v += W[int(ids[t, b, k]), e]
+        if use_mask:
+            v *= mask[t, b, e]
+    x[t, b, e] = v
+
+
+@cuda.jit
+def _scatter(dx, uniq, starts, pos, lens, mask, use_mask, dfull, off, bag, g):
+    """The gradient of :func:`_gather` (and of the bag of embeddings with ``bag``): row
+    ``uniq[u]`` of ``g`` gets the sum, over the flat steps ``p = t * B + b`` listed in
+    ``pos[starts[u]:starts[u + 1]]`` (in that order: deterministic), of the step's input gradient
+    ``dx[t, b]`` plus, with ``bag``, ``dfull[b, off:] / sqrt(lens[b])``, times the dropout
+    ``mask`` with ``use_mask``. The other rows are left alone (the caller zeroes them)."""
+    e, u = cuda.grid(2)
+    T, B, E = dx.shape
+    if u >= uniq.shape[0] or e >= E:
+        return
+    acc = dx[0, 0, e] * 0
+    for j in range(int(starts[u]), int(starts[u + 1])):
+        p = int(pos[j])
+        t = p // B
+        b = p - t * B
+        v = dx[t, b, e]
+        if bag:
+            v += dfull[b, off + e] / math.sqrt(lens[b])
+        if use_mask:
+            v *= mask[t, b, e]
+        acc += v
+    g[int(uniq[u]), e] = acc
+
+
+@cuda.jit
+def _concat_bag(pooled, x, lens, full):
+    """``full[b]`` = ``pooled[b]`` followed by the bag of embeddings of sequence ``b``: ``x``
+    (T, B, E) summed over its real steps and divided by the square root of its length."""
+    j, b = cuda.grid(2)
+    B, F = full.shape
+    P = pooled.shape[1]
+    if b >= B or j >= F:
+        return
+    if j < P:
+        full[b, j] = pooled[b, j]
+        return
+    e = j - P
+    n = lens[b]
+    acc = x[0, b, e] * 0
+    for t in range(n):
+        acc += x[t, b, e]
+    full[b, j] = acc / math.sqrt(n)
+
+
+@cuda.jit
+def _first_columns(src, dst):
+    """``dst[b, j] = src[b, j]`` for the columns of ``dst`` (the recurrent part of the head's
+    input gradient)."""
+    j, b = cuda.grid(2)
+    if b < dst.shape[0] and j < dst.shape[1]:
+        dst[b, j] = src[b, j]
+
+
+@cuda.jit
+def _add(out, a):
+    """``out[b, k] += a[b, k]`` (the logits of the linear part)."""
+    k, b = cuda.grid(2)
+    if b < out.shape[0] and k < out.shape[1]:
+        out[b, k] += a[b, k]
 
 
 @cuda.jit
@@ -310,6 +396,64 @@ def _zeros(shape, dt):
     return a
 
 
+# ---------------------------------------------------------------------------- token input
+def _check_ids(ids, vocab_size):
+    """The token ids of a batch, (B, T) or (B, T, K) integers in ``[0, vocab_size)``."""
+    ids = np.asarray(ids)
+    if ids.dtype.kind not in "iu" or ids.ndim not in (2, 3):
+        raise ValueError(f"token input must be integer ids of shape (B, T) or (B, T, K), got "
+                         f"dtype {ids.dtype} and shape {ids.shape}; pass the encoded sequences.")
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+        bad = ids[(ids < 0) | (ids >= vocab_size)].flat[0]
+        raise ValueError(
+            f"token id {bad} is out of range [0, {vocab_size}); encode the text with the same "
+            "vocabulary the model was built with (unknown tokens map to UNK).")
+    return ids
+
+
+def _id_steps(tok, plan, padding_idx, vocab_size, dt):
+    """Where each id of a batch is read, for the embedding's gradient.
+
+    Parameters
+    ----------
+    tok : ndarray of shape (Tm, B, K)
+        The ids, time-major and sorted as the plan sorts the batch.
+    plan : Plan
+    padding_idx : int or None
+        This id gets no gradient.
+    vocab_size : int
+    dt : numpy dtype
+        The dtype the buffers travel in: with float32, ids and steps must stay below 2**24.
+
+    Returns
+    -------
+    uniq : ndarray of shape (U,)
+        The ids read at the real steps (ascending), padding excluded.
+    starts : ndarray of shape (U + 1,)
+        ``pos[starts[u]:starts[u + 1]]`` are the steps of ``uniq[u]``.
+    pos : ndarray of shape (N,)
+        Flat steps ``t * B + b``, each once per time it reads the id.
+    """
+    Tm, B, K = tok.shape
+    limit = 2 ** 24 if dt == np.float32 else 2 ** 53
+    if max(vocab_size, Tm * B + 1) > limit:
+        raise ValueError(f"a float32 batch of {Tm * B} steps over {vocab_size} ids cannot travel "
+                         f"to the device exactly (at most {limit}); use dtype float64 or smaller "
+                         "batches.")
+    real = plan.real.ravel()
+    steps = np.repeat(np.flatnonzero(real), K)
+    flat_ids = tok.reshape(Tm * B, K)[real].ravel()
+    if padding_idx is not None:
+        keep = flat_ids != int(padding_idx) % vocab_size
+        steps, flat_ids = steps[keep], flat_ids[keep]
+    order = np.argsort(flat_ids, kind="stable")
+    sorted_ids = flat_ids[order]
+    first = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]) if len(order) else \
+        np.zeros(0, np.int64)
+    starts = np.r_[first, len(order)]
+    return sorted_ids[first], starts, steps[order]
+
+
 # ---------------------------------------------------------------------------- support
 def _optimizer_kind(optimizer):
     """``"adam"`` (Adam, AdamW), ``"sgd"`` or ``None`` for an optimiser without device update."""
@@ -332,8 +476,7 @@ def unsupported(net, optimizer):
         return "the network is not a SequenceNetwork"
     rnn = net.rnn
     checks = (
-        (net.embedding is not None, "token input (an embedding)"),
-        (net.linear is not None or net.bag_of_embeddings, "a linear part or a bag of embeddings"),
+        (net.tie_weights, "an embedding tied to the head"),
         (type(net.head) is not Dense or net.pooling not in POOLINGS,
          "no pooling with a dense head"),
         (net.learn_initial_state, "a learned initial state"),
@@ -357,7 +500,7 @@ class DeviceSession:
     Parameters
     ----------
     net : fastrnn.nn.SequenceNetwork
-        A network that :func:`unsupported` accepts (float input, pooling, a dense head).
+        A network that :func:`unsupported` accepts (float or token input, pooling, a dense head).
     optimizer : fastrnn.optim.SGD, Adam or AdamW
         Its state (if it has stepped before) is copied to the device; :meth:`pull` copies it back.
     clip_norm : float or None
@@ -432,7 +575,8 @@ class DeviceSession:
 
         Parameters
         ----------
-        X : ndarray of shape (B, T, n_features)
+        X : ndarray of shape (B, T, n_features), or integer ndarray of shape (B, T) or (B, T, K)
+            The batch, or its token ids for a network with an embedding.
         lengths : ndarray of shape (B,)
         loss : {"ce", "mse"}
             Softmax cross-entropy of integer labels, or mean squared error.
@@ -458,12 +602,19 @@ class DeviceSession:
         U = len(spec.units)
         # the dropout masks are drawn on the host, from the generators and in the order of the
         # host's forward, so that a seed gives the same masks on every backend
-        given = X
-        X, _ = net._dropout(X)
-        X = as_batch(X, rnn.input_size, dt)
-        B, T, F = X.shape
-        lengths = as_lengths(lengths, B, T)
-        check_finite_steps(X, lengths, source=given)
+        emb = net.embedding
+        if emb is None:
+            given = X
+            X, _ = net._dropout(X)
+            X = as_batch(X, rnn.input_size, dt)
+            B, T, F = X.shape
+            lengths = as_lengths(lengths, B, T)
+            check_finite_steps(X, lengths, source=given)
+        else:
+            ids = _check_ids(X, emb.num_embeddings)
+            B, T, F = ids.shape[0], ids.shape[1], emb.embedding_dim
+            lengths = as_lengths(lengths, B, T)
+            _, in_mask = net._dropout(np.zeros((B, T, F), dt))
         plan = Plan(lengths, T)
         order = plan.order
         if rnn.training:
@@ -477,18 +628,35 @@ class DeviceSession:
         if tg.shape[1] != (1 if loss == "ce" else K):
             raise ValueError(f"targets of shape {targets.shape} do not fit a batch of {B} "
                              f"sequences and {K} outputs with loss={loss!r}.")
-        xt = to_time_major(X, plan, dt)
-        Tm = xt.shape[0]
-        # one upload: the sorted time-major batch, the lengths, the targets, the weights and the
-        # dropout masks
+        Tm = plan.Tm
         out_mask = None if out_mask is None else to_time_major(out_mask, plan, dt)
-        flat, spans = _pack([xt, plan.Ls, tg, np.asarray(coef, np.float64)[order], out_mask]
+        if emb is None:
+            inputs = [to_time_major(X, plan, dt), None, None, None, None, None]
+        else:
+            # the ids (time-major, sorted), and for the gradient every id's steps in order
+            tok = ids.reshape(B, T, -1)[order, :Tm].transpose(1, 0, 2)
+            uniq, starts, pos = _id_steps(tok, plan, emb.padding_idx, emb.num_embeddings, dt)
+            in_mask = None if in_mask is None else to_time_major(in_mask, plan, dt)
+            lin = None if net.linear is None else net.linear.apply(ids, lengths)[order]
+            inputs = [None, tok, uniq, starts, pos, in_mask, lin]
+        # one upload: the sorted time-major batch (or its ids), the lengths, the targets, the
+        # weights and the dropout masks
+        flat, spans = _pack(inputs + [plan.Ls, tg, np.asarray(coef, np.float64)[order], out_mask]
                             + list(hmasks) + list(drops), dt)
         d_in = _views(dev.upload(flat), spans)
-        d_x, d_lf, d_t, d_coef, d_mask = d_in[:5]
-        d_hmask, d_drop = d_in[5:5 + U], d_in[5 + U:]
+        n_in = len(inputs)
+        d_x = d_in[0]
+        d_lf, d_t, d_coef, d_mask = d_in[n_in:n_in + 4]
+        d_hmask, d_drop = d_in[n_in + 4:n_in + 4 + U], d_in[n_in + 4 + U:]
         lens = dev.empty((B,), np.int64)
         _launch1(_lengths, B, d_lf, lens)
+        if emb is not None:
+            d_tok, d_uniq, d_starts, d_pos, d_in_mask, d_lin = d_in[1:n_in]
+            d_x = dev.empty((Tm, B, F), dt)
+            use_in = d_in_mask is not None
+            d_in_mask = d_in_mask if use_in else d_x
+            dev.launch(_gather, Tm * B, F, self.pv["embedding.weight"], d_tok, lens, d_in_mask,
+                       use_in, d_x)
 
         lstm = spec.kind == "lstm"
         zeros = _zeros((U, B, H), dt)
@@ -513,8 +681,15 @@ class DeviceSession:
         arg = dev.empty((B, D * H), np.int64)
         dev.launch(_pool, B, D * H, d_y, lens, mode, D, d_mask, use_mask, pooled, arg)
         W, bias = self.pv["head.weight"], self.pv["head.bias"]
+        bag = net.bag_of_embeddings
+        full = pooled
+        if bag:  # the bag of embeddings beside the pooled outputs
+            full = dev.empty((B, D * H + F), dt)
+            dev.launch(_concat_bag, B, D * H + F, pooled, d_x, lens, full)
         out = dev.empty((B, K), dt)
-        gemm(B, pooled, W, out, bias1=bias, trans_b=True)
+        gemm(B, full, W, out, bias1=bias, trans_b=True)
+        if emb is not None and d_lin is not None:
+            dev.launch(_add, B, K, out, d_lin)
         dout = dev.empty((B, K), dt)
         rowloss = dev.empty((B,), np.float64)
         if loss == "ce":
@@ -523,10 +698,14 @@ class DeviceSession:
             _launch1(_mse, B, out, d_t, d_coef, dout, rowloss)
         _launch1(_sum_rows, 1, rowloss, self.d_res)
         # the backward: the head, the pooling, the stack
-        gemm(K, dout, pooled, self.gv["head.weight"], trans_a=True)
+        gemm(K, dout, full, self.gv["head.weight"], trans_a=True)
         dev.launch(_col_sum, 1, K, dout, self.gv["head.bias"])
-        dpooled = dev.empty((B, D * H), dt)
-        gemm(B, dout, W, dpooled)
+        dfull = dev.empty((B, full.shape[1]), dt)
+        gemm(B, dout, W, dfull)
+        dpooled = dfull
+        if bag:
+            dpooled = dev.empty((B, D * H), dt)
+            dev.launch(_first_columns, B, D * H, dfull, dpooled)
         dy = dev.empty((Tm, B, D * H), dt)
         dev.launch(_pool_backward, Tm * B, D * H, dpooled, lens, mode, D, d_mask, use_mask, arg,
                    dy)
@@ -534,6 +713,11 @@ class DeviceSession:
         dh0 = dev.empty((U, B, H), dt)
         dc0 = dev.empty((U, B, H), dt) if lstm else None
         backward_device(cache, dy, zeros, zeros if lstm else None, dx, dh0, dc0, self.units_g)
+        if emb is not None:  # the embedding's gradient: zero but at the batch's ids
+            g = self.gv["embedding.weight"]
+            _launch1(_fill, g.size, g.reshape((g.size,)), dt.type(0))
+            dev.launch(_scatter, len(uniq), F, dx, d_uniq, d_starts, d_pos, lens, d_in_mask,
+                       use_in, dfull, D * H, bag, g)
         # the norm, clipping and the update: skipped on the device if the step failed
         clip = self.clip_norm is not None and self.clip_norm != math.inf
         cuda_norm = _norm[1, _NT]
