@@ -129,7 +129,8 @@ def drive_layers():
 
 def drive_training():
     """Training steps on the device (fastrnn.kernels.cuda._train): both dtypes, both losses, with
-    and without dropout, the Adam and the SGD update, with clipping; float and token input."""
+    and without dropout, the Adam and the SGD update, with clipping; float and token input,
+    pooled or a label per step."""
     from fastrnn.nn import SequenceNetwork
     from fastrnn.optim import SGD, Adam
     from fastrnn.train import Trainer
@@ -168,6 +169,17 @@ def drive_training():
             for _ in range(2):
                 trainer.step(ids, lengths, loss_fn)
             trainer.stop_device()
+        # no pooling (a label per step), with dropout
+        net = SequenceNetwork(2, vocab_size=4, embedding_dim=2, cell="rnn", hidden_size=2,
+                              pooling=None, dropout=0.3, dtype=dtype, backend="cuda",
+                              random_state=0)
+        trainer = Trainer(net, optimizer=Adam(lr=0.1), clip_norm=0.1)
+        assert trainer.start_device() is None
+        loss_fn.device_loss = ("ce", np.array([[0, 1], [1, -1]]),
+                               np.array([[1, 1], [1, 0]]) / 3)
+        for _ in range(2):
+            trainer.step(ids, lengths, loss_fn)
+        trainer.stop_device()
 
 
 if __name__ == "__main__":

@@ -173,8 +173,10 @@ def test_a_non_finite_loss_rolls_back_on_the_device_as_on_the_host():
 
 
 def test_a_network_the_device_cannot_train_stays_on_the_host():
-    """AdaGrad and a learned initial state (among others) are not supported on the device: the
-    trainer says why and trains as before."""
+    """AdaGrad, a learned initial state and the language model's softmax head (among others)
+    are not supported on the device: the trainer says why and trains as before."""
+    trainer = Trainer(_net("cuda", pooling=None, head="softmax"), optimizer="adam")
+    assert "softmax head" in trainer.start_device() and not trainer.on_device
     trainer = Trainer(_net("cuda", learn_initial_state=True), optimizer="adam")
     assert "initial state" in trainer.start_device() and not trainer.on_device
     trainer = Trainer(_net("cuda"), optimizer="adagrad")
@@ -378,3 +380,76 @@ def test_float32_token_batches_beyond_exact_float32_integers_are_refused():
         _id_steps(tok, plan, 0, 2 ** 24 + 1, np.dtype(np.float32))
     uniq, starts, pos = _id_steps(tok, plan, 0, 2 ** 24 + 1, np.dtype(np.float64))
     assert list(uniq) == [1, 2] and list(starts) == [0, 1, 2] and list(pos) == [0, 1]
+
+
+def test_a_label_per_step_matches_the_host_and_copies_once_each_way_per_step(monkeypatch):
+    """No pooling (a tagger's network): the head reads every step, the loss is the per-step
+    cross-entropy weighted per step (padded steps weigh nothing and their labels are -1, as a
+    padded label matrix holds them). Two steps of Adam with clipping and dropout on a
+    bidirectional GRU over token ids give the host's training, one copy each way per step."""
+    from fastrnn.losses import sequence_softmax_cross_entropy
+
+    counter = TransferCounter(monkeypatch)
+    rng = np.random.RandomState(4)
+    batches = []
+    for _ in range(2):
+        ids = rng.randint(1, 6, size=(3, 3))
+        L = rng.permutation([3, 1, 2])
+        y = rng.randint(0, 3, size=(3, 3))
+        w = rng.uniform(0.5, 2.0, size=(3, 3))
+        for b, n in enumerate(L):
+            ids[b, n:], y[b, n:], w[b, n:] = 0, -1, 0.0
+
+        def loss_fn(out, y=y, w=w, L=L):
+            return sequence_softmax_cross_entropy(out, y, L, sample_weight=w)
+        loss_fn.device_loss = ("ce", y, w / w.sum())
+        batches.append((ids, L, loss_fn))
+    kw = dict(n_features=None, vocab_size=6, embedding_dim=2, cell="gru", bidirectional=True,
+              pooling=None, dropout=0.3)
+    runs = {}
+    for backend in ("numpy", "cuda"):
+        net = _net(backend, **kw)
+        trainer = Trainer(net, optimizer=Adam(lr=0.05), clip_norm=0.3)
+        assert trainer.start_device() is None and trainer.on_device == (backend == "cuda")
+        losses, per_step = [], []
+        for ids, L, loss_fn in batches:
+            counter.take()
+            losses.append(trainer.step(ids, L, loss_fn)[0])
+            per_step.append(counter.take())
+        trainer.stop_device()
+        runs[backend] = net, trainer, losses, per_step
+    assert max(runs["numpy"][1].grad_norms_) > 0.3
+    _assert_same_training(runs["numpy"], runs["cuda"])
+    assert runs["cuda"][3] == [(1, 1, 0)] * 2
+
+
+def test_tagger_fit_on_the_device_gives_the_host_fit(monkeypatch):
+    """An RNNTagger on ragged token sequences with sample weights: every step on the device,
+    the fitted parameters and the loss curve those of the host fit."""
+    from fastrnn import RNNTagger
+    from fastrnn.kernels.cuda._train import DeviceSession
+
+    device_steps = []
+    real_step = DeviceSession.step
+
+    def step(self, *args):
+        device_steps.append(1)
+        return real_step(self, *args)
+    monkeypatch.setattr(DeviceSession, "step", step)
+    rng = np.random.RandomState(5)
+    X = [rng.randint(1, 6, size=n) for n in (3, 1, 2, 3)]
+    y = [rng.randint(0, 2, size=len(x)) for x in X]
+    w = rng.uniform(0.5, 2.0, size=4)
+    fits = {}
+    for backend in ("numpy", "cuda"):
+        est = RNNTagger(cell="rnn", hidden_size=2, max_iter=1, batch_size=2, learning_rate=0.05,
+                        dtype="float64", backend=backend, early_stopping=False, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # one epoch does not converge
+            fits[backend] = est.fit(X, y, sample_weight=w)
+    ref, got = fits["numpy"], fits["cuda"]
+    assert len(device_steps) == 2
+    np.testing.assert_allclose(got.loss_curve_, ref.loss_curve_, rtol=TOL)
+    for name, p in ref.network_.params.items():
+        np.testing.assert_allclose(got.network_.params[name], p, rtol=0, atol=TOL,
+                                   err_msg=name)

@@ -153,6 +153,25 @@ def _pool_backward(dp, lens, mode, D, mask, use_mask, arg, dy):
 
 
 @cuda.jit
+def _steps(y, lens, mask, use_mask, out):
+    """No pooling: ``out[t, b, j] = y[t, b, j]`` (times the dropout ``mask`` with ``use_mask``)
+    at sequence ``b``'s real steps, zero past its length (what the head reads, or the gradient
+    of what it read)."""
+    j, r = cuda.grid(2)
+    T, B, F = out.shape
+    t = r // B
+    b = r - t * B
+    if r >= T * B or j >= F:
+        return
+    v = y[t, b, j] * 0
+    if t < lens[b]:
+        v = y[t, b, j]
+        if use_mask:
+            v *= mask[t, b, j]
+    out[t, b, j] = v
+
+
+@cuda.jit
 def _gather(W, ids, lens, mask, use_mask, x):
     """The token input: ``x[t, b, e] = sum_k W[ids[t, b, k], e]`` (times the dropout ``mask``
     with ``use_mask``) at sequence ``b``'s real steps, zero past its length; ``ids`` (T, B, K)
@@ -396,6 +415,42 @@ def _zeros(shape, dt):
     return a
 
 
+# ---------------------------------------------------------------------------- the batch
+def _targets(targets, coef, plan, per_step, loss, K):
+    """The targets and the loss weights of a batch as the kernels read them: one row per
+    sequence (sorted), or with ``per_step`` one row per step (time-major and sorted, the
+    padded steps with weight 0 and label 0).
+
+    Returns
+    -------
+    tg : ndarray of shape (R, 1) (labels) or (R, K) (values)
+    coef : ndarray of shape (R,), float64
+    """
+    targets, coef = np.asarray(targets), np.asarray(coef, np.float64)
+    B, Tm, order = plan.B, plan.Tm, plan.order
+    width = 1 if loss == "ce" else K
+    if not per_step:
+        tg = targets[order].reshape(B, -1)
+        if tg.shape[1] != width or coef.shape != (B,):
+            raise ValueError(f"targets of shape {targets.shape} and weights of shape "
+                             f"{coef.shape} do not fit a batch of {B} sequences and {K} outputs "
+                             f"with loss={loss!r}; pass one target row and one weight per "
+                             "sequence.")
+        return tg, coef[order]
+    lead = targets.shape[:2]
+    if (targets.ndim != (2 if loss == "ce" else 3) or lead[0] != B or lead[1] < Tm
+            or targets.shape[2:] not in ((), (K,)) or coef.shape != lead):
+        raise ValueError(f"targets of shape {targets.shape} and weights of shape {coef.shape} "
+                         f"do not fit a batch of {B} sequences of up to {Tm} steps and {K} "
+                         f"outputs with loss={loss!r} and no pooling; pass a target and a "
+                         "weight per step.")
+    real = plan.real
+    tg = np.ascontiguousarray(targets[order, :Tm].swapaxes(0, 1)).reshape(Tm, B, width)
+    tg = np.where(real[:, :, None], tg, 0)
+    w = np.where(real, coef[order, :Tm].T, 0.0)
+    return tg.reshape(Tm * B, width), w.reshape(Tm * B)
+
+
 # ---------------------------------------------------------------------------- token input
 def _check_ids(ids, vocab_size):
     """The token ids of a batch, (B, T) or (B, T, K) integers in ``[0, vocab_size)``."""
@@ -477,8 +532,9 @@ def unsupported(net, optimizer):
     rnn = net.rnn
     checks = (
         (net.tie_weights, "an embedding tied to the head"),
-        (type(net.head) is not Dense or net.pooling not in POOLINGS,
-         "no pooling with a dense head"),
+        (type(net.head) is not Dense, "a softmax head (the language model)"),
+        (net.pooling is not None and net.pooling not in POOLINGS,
+         f"the pooling {net.pooling!r}"),
         (net.learn_initial_state, "a learned initial state"),
         (rnn.skip is not None, "connections between the layers (skip)"),
         (rnn.quantized_ is not None, "a quantised layer"),
@@ -623,12 +679,8 @@ class DeviceSession:
             hmasks, drops = [None] * U, [None] * spec.num_layers
         _, out_mask = net._dropout(np.zeros((B, T, D * H), dt))
         K = net.head.out_features
-        targets = np.asarray(targets)
-        tg = targets[order].reshape(B, -1)
-        if tg.shape[1] != (1 if loss == "ce" else K):
-            raise ValueError(f"targets of shape {targets.shape} do not fit a batch of {B} "
-                             f"sequences and {K} outputs with loss={loss!r}.")
         Tm = plan.Tm
+        tg, coef = _targets(targets, coef, plan, net.pooling is None, loss, K)
         out_mask = None if out_mask is None else to_time_major(out_mask, plan, dt)
         if emb is None:
             inputs = [to_time_major(X, plan, dt), None, None, None, None, None]
@@ -641,7 +693,7 @@ class DeviceSession:
             inputs = [None, tok, uniq, starts, pos, in_mask, lin]
         # one upload: the sorted time-major batch (or its ids), the lengths, the targets, the
         # weights and the dropout masks
-        flat, spans = _pack(inputs + [plan.Ls, tg, np.asarray(coef, np.float64)[order], out_mask]
+        flat, spans = _pack(inputs + [plan.Ls, tg, coef, out_mask]
                             + list(hmasks) + list(drops), dt)
         d_in = _views(dev.upload(flat), spans)
         n_in = len(inputs)
@@ -673,42 +725,53 @@ class DeviceSession:
         cache = forward_device(spec.kind, d_x, lens, plan.batch_sizes, zeros,
                                zeros if lstm else None, self.units_w, d_hmask, d_drop, D, d_y,
                                d_hn, d_cn, **opts)
-        # the head: pooling (of the outputs after dropout), the dense layer, the loss
-        mode = POOLINGS.index(net.pooling)
+        # the head: pooling (of the outputs after dropout), or every step, the dense layer, the
+        # loss
+        mode = None if net.pooling is None else POOLINGS.index(net.pooling)
         use_mask = d_mask is not None
         d_mask = d_mask if use_mask else d_y
-        pooled = dev.empty((B, D * H), dt)
-        arg = dev.empty((B, D * H), np.int64)
-        dev.launch(_pool, B, D * H, d_y, lens, mode, D, d_mask, use_mask, pooled, arg)
+        if mode is None:  # a label per step: the head reads every step's output as a row
+            hin = dev.empty((Tm, B, D * H), dt)
+            dev.launch(_steps, Tm * B, D * H, d_y, lens, d_mask, use_mask, hin)
+            pooled = hin.reshape((Tm * B, D * H))
+        else:
+            pooled = dev.empty((B, D * H), dt)
+            arg = dev.empty((B, D * H), np.int64)
+            dev.launch(_pool, B, D * H, d_y, lens, mode, D, d_mask, use_mask, pooled, arg)
+        rows = pooled.shape[0]
         W, bias = self.pv["head.weight"], self.pv["head.bias"]
         bag = net.bag_of_embeddings
         full = pooled
         if bag:  # the bag of embeddings beside the pooled outputs
             full = dev.empty((B, D * H + F), dt)
             dev.launch(_concat_bag, B, D * H + F, pooled, d_x, lens, full)
-        out = dev.empty((B, K), dt)
-        gemm(B, full, W, out, bias1=bias, trans_b=True)
+        out = dev.empty((rows, K), dt)
+        gemm(rows, full, W, out, bias1=bias, trans_b=True)
         if emb is not None and d_lin is not None:
             dev.launch(_add, B, K, out, d_lin)
-        dout = dev.empty((B, K), dt)
-        rowloss = dev.empty((B,), np.float64)
+        dout = dev.empty((rows, K), dt)
+        rowloss = dev.empty((rows,), np.float64)
         if loss == "ce":
-            _launch1(_softmax_ce, B, out, d_t, d_coef, dout, rowloss)
+            _launch1(_softmax_ce, rows, out, d_t, d_coef, dout, rowloss)
         else:
-            _launch1(_mse, B, out, d_t, d_coef, dout, rowloss)
+            _launch1(_mse, rows, out, d_t, d_coef, dout, rowloss)
         _launch1(_sum_rows, 1, rowloss, self.d_res)
         # the backward: the head, the pooling, the stack
         gemm(K, dout, full, self.gv["head.weight"], trans_a=True)
         dev.launch(_col_sum, 1, K, dout, self.gv["head.bias"])
-        dfull = dev.empty((B, full.shape[1]), dt)
-        gemm(B, dout, W, dfull)
+        dfull = dev.empty((rows, full.shape[1]), dt)
+        gemm(rows, dout, W, dfull)
         dpooled = dfull
         if bag:
             dpooled = dev.empty((B, D * H), dt)
             dev.launch(_first_columns, B, D * H, dfull, dpooled)
         dy = dev.empty((Tm, B, D * H), dt)
-        dev.launch(_pool_backward, Tm * B, D * H, dpooled, lens, mode, D, d_mask, use_mask, arg,
-                   dy)
+        if mode is None:
+            dev.launch(_steps, Tm * B, D * H, dfull.reshape((Tm, B, D * H)), lens, d_mask,
+                       use_mask, dy)
+        else:
+            dev.launch(_pool_backward, Tm * B, D * H, dpooled, lens, mode, D, d_mask, use_mask,
+                       arg, dy)
         dx = dev.empty((Tm, B, F), dt)
         dh0 = dev.empty((U, B, H), dt)
         dc0 = dev.empty((U, B, H), dt) if lstm else None
