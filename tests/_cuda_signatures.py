@@ -130,7 +130,7 @@ def drive_layers():
 def drive_training():
     """Training steps on the device (fastrnn.kernels.cuda._train): both dtypes, both losses, with
     and without dropout, the Adam and the SGD update, with clipping; float and token input,
-    pooled or a label per step."""
+    pooled or a label per step, and the language model."""
     from fastrnn.nn import SequenceNetwork
     from fastrnn.optim import SGD, Adam
     from fastrnn.train import Trainer
@@ -180,6 +180,13 @@ def drive_training():
         for _ in range(2):
             trainer.step(ids, lengths, loss_fn)
         trainer.stop_device()
+        # the language model: the softmax head without the excluded ids, the state carried on
+        # the device between windows (an LSTM: both states)
+        from fastrnn import RNNLanguageModel
+
+        RNNLanguageModel(hidden_size=2, embedding_dim=2, bptt=3, batch_size=2, max_iter=1,
+                         dtype=np.dtype(dtype).name, backend="cuda", shuffle=False,
+                         random_state=0).fit(["the cat.", "a dog sat."])
 
 
 if __name__ == "__main__":

@@ -190,6 +190,10 @@ class SoftmaxHead(Dense):
             self.grads["bias"][...] = db
             return loss, dh.reshape(B, T, F)
 
+        # the same loss for a step on the GPU (fastrnn.train.Trainer.start_device): a weight per
+        # position, 1 / (number of valid positions) where valid
+        n = int(np.count_nonzero(valid))
+        fn.device_loss = ("ce", targets, np.asarray(valid, np.float64) / max(n, 1))
         return fn
 
     def log_probs(self, hidden, targets):

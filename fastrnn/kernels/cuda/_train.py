@@ -15,6 +15,12 @@ one per optimiser state (Adam's two moments, the momentum buffer). A training st
   of the network's linear part (not trained by the optimiser: computed on the host);
 * back, once: the loss and the global gradient norm (two float64 values).
 
+Without pooling the head reads every real step as a row (a tagger; with the softmax head of a
+language model, over the vocabulary without its excluded ids). A window of truncated
+back-propagation through time gathers its rows' initial state on the device from the state
+carried by each stream (a :class:`DeviceCarry`) and leaves the final state of each stream there
+for the next window.
+
 Everything in between runs on the device: the embedding's lookup and the gradient of its rows,
 the recurrent stack (:func:`._stack.forward_device`,
 :func:`._stack.backward_device`, any depth, both directions), the pooling (with the bag of
@@ -50,7 +56,7 @@ from ._matmul import gemm
 from ._stack import (_PARAM_NAMES, _col_sum, _pack, _views, backward_device,
                      forward_device)
 
-__all__ = ["DeviceSession", "unsupported"]
+__all__ = ["DeviceCarry", "DeviceSession", "unsupported"]
 
 #: threads of the block that sums the squared gradients (a power of two); on the simulator every
 #: thread is a Python thread, so it gets a small block
@@ -172,6 +178,41 @@ def _steps(y, lens, mask, use_mask, out):
 
 
 @cuda.jit
+def _exclude(out, cols):
+    """``out[r, cols[c]] = -inf``: output ids that never get probability (``cols`` as floats)."""
+    c, r = cuda.grid(2)
+    if r < out.shape[0] and c < cols.shape[0]:
+        out[r, int(cols[c])] = -math.inf
+
+
+@cuda.jit
+def _carry_rows(carry, src, out):
+    """The initial state of the rows of a window: ``out[u, i] = carry[u, src[i]]``, zero where
+    ``src[i] < 0`` (a row that starts a document); ``src`` as floats."""
+    j, r = cuda.grid(2)
+    U, B, H = out.shape
+    u = r // B
+    i = r - u * B
+    if r >= U * B or j >= H:
+        return
+    k = int(src[i])
+    out[u, i, j] = carry[u, k, j] if k >= 0 else out[u, i, j] * 0
+
+
+@cuda.jit
+def _select(hn, sel, out):
+    """The state carried to the next window: ``out[u, s] = hn[u, sel[s]]`` (the final state of
+    stream ``s``'s last row; ``sel`` as floats)."""
+    j, r = cuda.grid(2)
+    U, S, H = out.shape
+    u = r // S
+    s = r - u * S
+    if r >= U * S or j >= H:
+        return
+    out[u, s, j] = hn[u, int(sel[s]), j]
+
+
+@cuda.jit
 def _gather(W, ids, lens, mask, use_mask, x):
     """The token input: ``x[t, b, e] = sum_k W[ids[t, b, k], e]`` (times the dropout ``mask``
     with ``use_mask``) at sequence ``b``'s real steps, zero past its length; ``ids`` (T, B, K)
@@ -267,7 +308,7 @@ def _softmax_ce(z, y, coef, dz, rowloss):
     for c in range(1, C):
         if z[b, c] > m:
             m = z[b, c]
-    s = z[b, 0] * 0
+    s = m * 0  # (the max: finite where the first logit is an excluded id's -inf)
     for c in range(C):
         s += math.exp(z[b, c] - m)
     lse = math.log(s)
@@ -524,7 +565,7 @@ def _optimizer_kind(optimizer):
 def unsupported(net, optimizer):
     """Why a fit of ``net`` with ``optimizer`` cannot run in a :class:`DeviceSession` (a
     sentence), or ``None`` when it can."""
-    from ...nn.layers import Dense
+    from ...nn.layers import Dense, SoftmaxHead
     from ...nn.network import SequenceNetwork
 
     if not isinstance(net, SequenceNetwork):
@@ -532,7 +573,7 @@ def unsupported(net, optimizer):
     rnn = net.rnn
     checks = (
         (net.tie_weights, "an embedding tied to the head"),
-        (type(net.head) is not Dense, "a softmax head (the language model)"),
+        (type(net.head) not in (Dense, SoftmaxHead), f"the head {type(net.head).__name__}"),
         (net.pooling is not None and net.pooling not in POOLINGS,
          f"the pooling {net.pooling!r}"),
         (net.learn_initial_state, "a learned initial state"),
@@ -547,6 +588,34 @@ def unsupported(net, optimizer):
         if bad:
             return f"training on the device does not support {what}"
     return None
+
+
+# ---------------------------------------------------------------------------- carried state
+class DeviceCarry:
+    """The recurrent state a language model carries from one window of truncated
+    back-propagation through time to the next, kept on the device (one row per stream).
+
+    :meth:`DeviceSession.step` returns it as the final state of a step given a carried state
+    (see :meth:`DeviceSession.step`'s ``state``); handed back with the next window it becomes that
+    window's initial state there, with nothing copied.
+
+    Attributes
+    ----------
+    h, c : device arrays of shape (num_layers * num_directions, n_streams, hidden_size)
+        ``c`` is ``None`` without a cell state.
+    """
+
+    device_carry = True
+
+    def __init__(self, h, c):
+        self.h, self.c = h, c
+
+    def host(self):
+        """The state as host arrays: ``h``, or ``(h, c)`` with a cell state (downloads)."""
+        h = dev.download(self.h, np.empty(self.h.shape, self.h.dtype))
+        if self.c is None:
+            return h
+        return h, dev.download(self.c, np.empty(self.c.shape, self.c.dtype))
 
 
 # ---------------------------------------------------------------------------- the session
@@ -626,7 +695,7 @@ class DeviceSession:
         return out
 
     # ------------------------------------------------------------------ the step
-    def step(self, X, lengths, loss, targets, coef, limit):
+    def step(self, X, lengths, loss, targets, coef, limit, state=None):
         """One training step on the device; the host learns only the loss and the norm.
 
         Parameters
@@ -642,6 +711,12 @@ class DeviceSession:
             ``sum_b coef[b] * loss_b``).
         limit : float
             The divergence limit: a larger loss skips the update (``inf`` for none).
+        state : object, optional
+            The initial state of the rows as a window of truncated back-propagation through time
+            describes it (``fastrnn.estimators._lm_task.RowState``): ``carried`` (``None`` for
+            zeros, host arrays, or a :class:`DeviceCarry`), ``stream`` and ``fresh`` (each
+            row's stream, and whether it starts a document: zero state), ``last`` (each stream's
+            last row) and ``host()`` (the rows' initial state on the host). ``None``: zeros.
 
         Returns
         -------
@@ -649,6 +724,8 @@ class DeviceSession:
             The batch loss and the global gradient norm before clipping. The parameters were
             updated unless one is non-finite or the loss exceeds ``limit``; the caller then
             counts the step (:meth:`advance`).
+        carry : DeviceCarry or None
+            With ``state``: the final state of each stream's last row, on the device.
         """
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
@@ -681,6 +758,24 @@ class DeviceSession:
         K = net.head.out_features
         Tm = plan.Tm
         tg, coef = _targets(targets, coef, plan, net.pooling is None, loss, K)
+        excluded = tuple(getattr(net.head, "excluded", ()))
+        if excluded and loss == "ce":  # a row without weight must not read an excluded label
+            tg[coef == 0] = min(set(range(K)) - set(excluded))
+        # the initial state: zeros, the carried state's rows (gathered on the device) or rows
+        # from the host; and which final state each stream carries on
+        src = h0 = c0 = sel = None
+        if state is not None:
+            carried = state.carried
+            if getattr(carried, "device_carry", False):
+                src = np.where(state.fresh, -1, state.stream)[order]
+            elif carried is not None:
+                rows = state.host()
+                h0, c0 = rows if isinstance(rows, tuple) else (rows, None)
+                h0 = h0[:, order]
+                c0 = None if c0 is None else c0[:, order]
+            inv = np.empty(B, np.int64)
+            inv[order] = np.arange(B)
+            sel = inv[np.asarray(state.last)]
         out_mask = None if out_mask is None else to_time_major(out_mask, plan, dt)
         if emb is None:
             inputs = [to_time_major(X, plan, dt), None, None, None, None, None]
@@ -693,17 +788,19 @@ class DeviceSession:
             inputs = [None, tok, uniq, starts, pos, in_mask, lin]
         # one upload: the sorted time-major batch (or its ids), the lengths, the targets, the
         # weights and the dropout masks
+        inputs += [src, h0, c0, sel, np.array(excluded) if excluded else None]
         flat, spans = _pack(inputs + [plan.Ls, tg, coef, out_mask]
                             + list(hmasks) + list(drops), dt)
         d_in = _views(dev.upload(flat), spans)
         n_in = len(inputs)
+        d_src, d_h0, d_c0, d_sel, d_excl = d_in[n_in - 5:n_in]
         d_x = d_in[0]
         d_lf, d_t, d_coef, d_mask = d_in[n_in:n_in + 4]
         d_hmask, d_drop = d_in[n_in + 4:n_in + 4 + U], d_in[n_in + 4 + U:]
         lens = dev.empty((B,), np.int64)
         _launch1(_lengths, B, d_lf, lens)
         if emb is not None:
-            d_tok, d_uniq, d_starts, d_pos, d_in_mask, d_lin = d_in[1:n_in]
+            d_tok, d_uniq, d_starts, d_pos, d_in_mask, d_lin = d_in[1:n_in - 5]
             d_x = dev.empty((Tm, B, F), dt)
             use_in = d_in_mask is not None
             d_in_mask = d_in_mask if use_in else d_x
@@ -722,9 +819,27 @@ class DeviceSession:
             opts["gates_on"] = tuple(int(g) for g in spec.gates_on)
         if spec.kind in ("mingru", "minlstm"):
             opts["cand"] = bool(spec.cand)
-        cache = forward_device(spec.kind, d_x, lens, plan.batch_sizes, zeros,
-                               zeros if lstm else None, self.units_w, d_hmask, d_drop, D, d_y,
-                               d_hn, d_cn, **opts)
+        if d_src is not None:
+            carried = state.carried
+            d_h0 = dev.empty((U, B, H), dt)
+            dev.launch(_carry_rows, U * B, H, carried.h, d_src, d_h0)
+            if lstm:
+                d_c0 = dev.empty((U, B, H), dt)
+                dev.launch(_carry_rows, U * B, H, carried.c, d_src, d_c0)
+        d_h0 = zeros if d_h0 is None else d_h0
+        d_c0 = (zeros if d_c0 is None else d_c0) if lstm else None
+        cache = forward_device(spec.kind, d_x, lens, plan.batch_sizes, d_h0, d_c0,
+                               self.units_w, d_hmask, d_drop, D, d_y, d_hn, d_cn, **opts)
+        carry = None
+        if d_sel is not None:
+            S = len(sel)
+            new_h = dev.empty((U, S, H), dt)
+            dev.launch(_select, U * S, H, d_hn, d_sel, new_h)
+            new_c = None
+            if lstm:
+                new_c = dev.empty((U, S, H), dt)
+                dev.launch(_select, U * S, H, d_cn, d_sel, new_c)
+            carry = DeviceCarry(new_h, new_c)
         # the head: pooling (of the outputs after dropout), or every step, the dense layer, the
         # loss
         mode = None if net.pooling is None else POOLINGS.index(net.pooling)
@@ -747,6 +862,8 @@ class DeviceSession:
             dev.launch(_concat_bag, B, D * H + F, pooled, d_x, lens, full)
         out = dev.empty((rows, K), dt)
         gemm(rows, full, W, out, bias1=bias, trans_b=True)
+        if d_excl is not None:
+            dev.launch(_exclude, rows, len(excluded), out, d_excl)
         if emb is not None and d_lin is not None:
             dev.launch(_add, B, K, out, d_lin)
         dout = dev.empty((rows, K), dt)
@@ -789,7 +906,7 @@ class DeviceSession:
         self._update(clip, float(limit))
         res = dev.download(self.d_res, np.empty(2, np.float64))
         self.stale = True
-        return float(res[0]), float(res[1])
+        return float(res[0]), float(res[1]), carry
 
     def _update(self, clip, limit):
         """Launch the optimiser's update for step ``t + 1`` (applied on the device only if the
