@@ -129,10 +129,10 @@ def drive_layers():
 
 def drive_training():
     """Training steps on the device (fastrnn.kernels.cuda._train): both dtypes, both losses, with
-    and without dropout, the Adam and the SGD update, with clipping; float and token input,
-    pooled or a label per step, and the language model."""
+    and without dropout, the Adam, SGD and AdaGrad updates, with clipping, a learned initial
+    state; float and token input, pooled or a label per step, and the language model."""
     from fastrnn.nn import SequenceNetwork
-    from fastrnn.optim import SGD, Adam
+    from fastrnn.optim import SGD, AdaGrad, Adam
     from fastrnn.train import Trainer
 
     rng = np.random.default_rng(0)
@@ -179,6 +179,16 @@ def drive_training():
                                np.array([[1, 1], [1, 0]]) / 3)
         for _ in range(2):
             trainer.step(ids, lengths, loss_fn)
+        trainer.stop_device()
+        # a learned initial state (an LSTM: both) and the AdaGrad update
+        net = SequenceNetwork(2, n_features=2, cell="lstm", hidden_size=2,
+                              learn_initial_state=True, dtype=dtype, backend="cuda",
+                              random_state=0)
+        trainer = Trainer(net, optimizer=AdaGrad(lr=0.1, weight_decay=0.01), clip_norm=0.1)
+        assert trainer.start_device() is None
+        loss_fn.device_loss = ("ce", np.array([0, 1]), np.full(2, 0.5))
+        for _ in range(2):
+            trainer.step(X.astype(dtype), lengths, loss_fn)
         trainer.stop_device()
         # the language model: the softmax head without the excluded ids, the state carried on
         # the device between windows (an LSTM: both states)

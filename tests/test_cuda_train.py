@@ -18,7 +18,7 @@ from test_cuda import TransferCounter, numba_cuda  # noqa: F401  (chooses the si
 from fastrnn.callbacks import Callback  # noqa: E402
 from fastrnn.losses import mean_squared_error, softmax_cross_entropy  # noqa: E402
 from fastrnn.nn import SequenceNetwork  # noqa: E402
-from fastrnn.optim import SGD, Adam, AdamW  # noqa: E402
+from fastrnn.optim import SGD, AdaGrad, Adam, AdamW  # noqa: E402
 from fastrnn.train import NonFiniteWarning, Trainer  # noqa: E402
 
 TOL = 1e-10
@@ -113,8 +113,9 @@ def test_adam_with_clipping_matches_the_host_and_copies_once_each_way_per_step(
 
 @pytest.mark.parametrize("optimizer", [
     lambda: SGD(lr=0.1), lambda: SGD(lr=0.1, momentum=0.9, weight_decay=0.01),
-    lambda: SGD(lr=0.1, momentum=0.9, nesterov=True), lambda: AdamW(lr=0.05)],
-    ids=["sgd", "momentum-decay", "nesterov", "adamw"])
+    lambda: SGD(lr=0.1, momentum=0.9, nesterov=True), lambda: AdamW(lr=0.05),
+    lambda: AdaGrad(lr=0.1, weight_decay=0.01, initial_accumulator_value=0.1)],
+    ids=["sgd", "momentum-decay", "nesterov", "adamw", "adagrad-decay"])
 def test_every_device_optimiser_matches_the_host(optimizer):
     """Each update rule on the device, on the cheapest network (a simple RNN), with clipping."""
     batches = _batches(2)
@@ -173,12 +174,26 @@ def test_a_non_finite_loss_rolls_back_on_the_device_as_on_the_host():
 
 
 def test_a_network_the_device_cannot_train_stays_on_the_host():
-    """AdaGrad and a learned initial state (among others) are not supported on the device: the
-    trainer says why and trains as before."""
-    trainer = Trainer(_net("cuda", learn_initial_state=True), optimizer="adam")
-    assert "initial state" in trainer.start_device() and not trainer.on_device
-    trainer = Trainer(_net("cuda"), optimizer="adagrad")
-    assert "AdaGrad" in trainer.start_device() and not trainer.on_device
+    """Connections between the layers and an embedding tied to the head (among others) are not
+    supported on the device: the trainer says why and trains as before."""
+    trainer = Trainer(_net("cuda", num_layers=2, skip="residual"), optimizer="adam")
+    assert "skip" in trainer.start_device() and not trainer.on_device
+    tied = SequenceNetwork(5, vocab_size=5, embedding_dim=2, hidden_size=2, pooling=None,
+                           head="softmax", tie_weights=True, backend="cuda")
+    trainer = Trainer(tied, optimizer="adam")
+    assert "tied" in trainer.start_device() and not trainer.on_device
+
+
+def test_a_learned_initial_state_matches_the_host():
+    """The learned initial state (an LSTM's two) broadcast to every sequence on the device, its
+    gradient the sum over the batch: two steps of Adam with clipping give the host's
+    training."""
+    batches = _batches(2)
+    kw = dict(learn_initial_state=True)
+    ref = _train("numpy", kw, Adam(lr=0.05), 0.3, batches)
+    got = _train("cuda", kw, Adam(lr=0.05), 0.3, batches)
+    assert np.any(ref[0].params["h0"] != 0) and np.any(ref[0].params["c0"] != 0)
+    _assert_same_training(ref, got)
 
 
 def _token_batches(n_steps, V, K=None, seed=0):

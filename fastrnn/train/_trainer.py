@@ -214,7 +214,10 @@ class Trainer:
         Parameters
         ----------
         X, lengths, state
-            Passed to ``network.forward``.
+            Passed to ``network.forward``. ``state`` may also describe the rows of a window of
+            a carried state (an object with ``device_rows = True`` and ``host()``, as the
+            language model's task gives): ``host()`` gives the arrays for a step on the host,
+            and a step on the GPU gathers them there, returning the state carried on there.
         loss_fn : callable
             ``loss_fn(out) -> (loss, dout)``: the loss of the network's output and its gradient.
         dh_n : optional

@@ -5,7 +5,7 @@ gradients back (:mod:`._stack`), and the optimiser and the gradient clipping run
 :class:`DeviceSession` instead keeps, for the whole of a fit, one device buffer of all the
 parameters of a :class:`~fastrnn.nn.SequenceNetwork` (laid out as its host buffer, the
 ``FlatArrays`` of ``network.params``, with one device view per name), one of the gradients and
-one per optimiser state (Adam's two moments, the momentum buffer). A training step
+one per optimiser state (Adam's two moments, the momentum buffer, AdaGrad's sum). A training step
 (:meth:`DeviceSession.step`) then copies:
 
 * to the device, once: the batch, time-major and sorted longest first, with its lengths, its
@@ -27,10 +27,10 @@ the recurrent stack (:func:`._stack.forward_device`,
 embeddings beside it), the dense head, the loss
 (softmax cross-entropy or mean squared error) and its gradient, the head's gradients, the squared
 norm of the gradient buffer (accumulated in float64), clipping by the global norm and the update
-of SGD (with momentum or Nesterov momentum), Adam or AdamW. The update is skipped on the device
-when the loss or the norm is not finite or the loss exceeds the divergence limit the trainer
-passes, so that the trainer can roll back as it does on the host (the snapshot it rolls back to is
-kept on the device too).
+of SGD (with momentum or Nesterov momentum), Adam, AdamW or AdaGrad (and a learned initial state
+and its gradient). The update is skipped on the device when the loss or the norm is not finite or
+the loss exceeds the divergence limit the trainer passes, so that the trainer can roll back as it
+does on the host (the snapshot it rolls back to is kept on the device too).
 
 The host copies of the parameters, gradients and optimiser state become stale after a device step;
 :meth:`DeviceSession.pull` brings them up to date (one download per buffer), and the training loop
@@ -443,6 +443,50 @@ def _sgd(p, g, buf, res, scale, limit, clip, decay, lr, mu, first, nesterov, lr_
         p[i] = pi - b * lr
 
 
+@cuda.jit
+def _adagrad(p, s, g, res, scale, limit, clip, decay, lr, eps):
+    """Clipping and one AdaGrad step over the 1-D buffers (``s`` the sum of squared gradients),
+    element ``i`` as ``fastrnn.optim.AdaGrad`` computes it; nothing when the step failed
+    (:func:`_apply`)."""
+    i, r = cuda.grid(2)
+    if r > 0 or i >= p.shape[0] or not _apply(res, limit):
+        return
+    gi = g[i]
+    if clip:
+        gi *= scale[0]
+        g[i] = gi
+    pi = p[i]
+    if decay != 0:
+        gi = pi * decay + gi
+    si = s[i] + gi * gi
+    s[i] = si
+    p[i] = pi - (gi / (math.sqrt(si) + eps)) * lr
+
+
+@cuda.jit
+def _broadcast(p, out):
+    """A learned initial state for every sequence: ``out[u, b, j] = p[u, j]``."""
+    j, r = cuda.grid(2)
+    U, B, H = out.shape
+    u = r // B
+    b = r - u * B
+    if r < U * B and j < H:
+        out[u, b, j] = p[u, j]
+
+
+@cuda.jit
+def _sum_batch(d, out):
+    """The gradient of :func:`_broadcast`: ``out[u, j] = sum_b d[u, b, j]`` (in order)."""
+    j, u = cuda.grid(2)
+    U, B, H = d.shape
+    if u >= U or j >= H:
+        return
+    acc = d[u, 0, j] * 0
+    for b in range(B):
+        acc += d[u, b, j]
+    out[u, j] = acc
+
+
 def _launch1(kernel, n, *args):
     """Launch an element-wise kernel over ``n`` elements of 1-D arrays."""
     dev.launch(kernel, 1, n, *args)
@@ -552,13 +596,16 @@ def _id_steps(tok, plan, padding_idx, vocab_size, dt):
 
 # ---------------------------------------------------------------------------- support
 def _optimizer_kind(optimizer):
-    """``"adam"`` (Adam, AdamW), ``"sgd"`` or ``None`` for an optimiser without device update."""
-    from ...optim import SGD, Adam, AdamW
+    """``"adam"`` (Adam, AdamW), ``"sgd"``, ``"adagrad"`` or ``None`` for an optimiser without
+    device update."""
+    from ...optim import SGD, AdaGrad, Adam, AdamW
 
     if type(optimizer) in (Adam, AdamW):
         return "adam"
     if type(optimizer) is SGD:
         return "sgd"
+    if type(optimizer) is AdaGrad:
+        return "adagrad"
     return None
 
 
@@ -576,11 +623,11 @@ def unsupported(net, optimizer):
         (type(net.head) not in (Dense, SoftmaxHead), f"the head {type(net.head).__name__}"),
         (net.pooling is not None and net.pooling not in POOLINGS,
          f"the pooling {net.pooling!r}"),
-        (net.learn_initial_state, "a learned initial state"),
         (rnn.skip is not None, "connections between the layers (skip)"),
         (rnn.quantized_ is not None, "a quantised layer"),
         (_optimizer_kind(optimizer) is None,
-         f"the optimiser {type(optimizer).__name__} (SGD, Adam and AdamW run on the device)"),
+         f"the optimiser {type(optimizer).__name__} (SGD, Adam, AdamW and AdaGrad run on the "
+         "device)"),
         (net.params.contiguous() is None or net.grads.contiguous() is None
          or net.params.offsets != net.grads.offsets, "parameters not laid out in one buffer"),
     )
@@ -626,7 +673,7 @@ class DeviceSession:
     ----------
     net : fastrnn.nn.SequenceNetwork
         A network that :func:`unsupported` accepts (float or token input, pooling, a dense head).
-    optimizer : fastrnn.optim.SGD, Adam or AdamW
+    optimizer : fastrnn.optim.SGD, Adam, AdamW or AdaGrad
         Its state (if it has stepped before) is copied to the device; :meth:`pull` copies it back.
     clip_norm : float or None
         Clipping threshold of the global gradient norm.
@@ -648,6 +695,7 @@ class DeviceSession:
         self.dt = dt = np.dtype(net.dtype)
         self.names = tuple(net.params)
         self.keys = (("exp_avg", "exp_avg_sq") if self.kind == "adam"
+                     else ("sum",) if self.kind == "adagrad"
                      else ("momentum_buffer",) if optimizer.momentum > 0 else ())
         pflat = net.params.flat
         n = self.n = pflat.size
@@ -660,6 +708,8 @@ class DeviceSession:
                              "with the host optimiser instead.")
         self.t = steps.pop() or 0
         state = np.zeros((len(self.keys), n), dt)
+        if self.kind == "adagrad":  # the sum starts at the initial accumulator value
+            state[...] = optimizer.initial_accumulator_value
         self.first = self.kind == "sgd" and bool(self.keys)
         for i, key in enumerate(self.keys):
             for name, st, off in zip(self.names, sts, net.params.offsets):
@@ -826,6 +876,13 @@ class DeviceSession:
             if lstm:
                 d_c0 = dev.empty((U, B, H), dt)
                 dev.launch(_carry_rows, U * B, H, carried.c, d_src, d_c0)
+        learned = net.learn_initial_state and state is None
+        if learned:  # the learned initial state, the same for every sequence
+            d_h0 = dev.empty((U, B, H), dt)
+            dev.launch(_broadcast, U * B, H, self.pv["h0"], d_h0)
+            if lstm:
+                d_c0 = dev.empty((U, B, H), dt)
+                dev.launch(_broadcast, U * B, H, self.pv["c0"], d_c0)
         d_h0 = zeros if d_h0 is None else d_h0
         d_c0 = (zeros if d_c0 is None else d_c0) if lstm else None
         cache = forward_device(spec.kind, d_x, lens, plan.batch_sizes, d_h0, d_c0,
@@ -893,6 +950,14 @@ class DeviceSession:
         dh0 = dev.empty((U, B, H), dt)
         dc0 = dev.empty((U, B, H), dt) if lstm else None
         backward_device(cache, dy, zeros, zeros if lstm else None, dx, dh0, dc0, self.units_g)
+        for name, d in (("h0", dh0), ("c0", dc0)) if net.learn_initial_state else ():
+            if d is None:
+                continue
+            if learned:
+                dev.launch(_sum_batch, U, H, d, self.gv[name])
+            else:  # an initial state was given: the learned one gets no gradient
+                g = self.gv[name]
+                _launch1(_fill, g.size, g.reshape((g.size,)), dt.type(0))
         if emb is not None:  # the embedding's gradient: zero but at the batch's ids
             g = self.gv["embedding.weight"]
             _launch1(_fill, g.size, g.reshape((g.size,)), dt.type(0))
@@ -927,6 +992,9 @@ class DeviceSession:
                      dt(1.0 - lr * wd), bool(wd and not decoupled), dt(wd), dt(b1), dt(1.0 - b1),
                      dt(b2), dt(1.0 - b2), dt(math.sqrt(1.0 - b2 ** t)), dt(opt.eps),
                      dt(lr / (1.0 - b1 ** t)))
+        elif self.kind == "adagrad":
+            _launch1(_adagrad, self.n, self.d_p, self.d_state[0], self.d_g, self.d_res,
+                     self.d_scale, limit, clip, dt(wd), dt(lr), dt(opt.eps))
         else:
             mu = opt.momentum
             buf = self.d_state[0] if self.keys else self.d_g
