@@ -226,10 +226,9 @@ def _with_linear(net):
 
 
 @pytest.mark.parametrize("net_kw,K", [
-    (dict(dropout=0.3, pooling="max"), None),
-    (dict(cell="gru", linear=True), None),
+    (dict(dropout=0.3, pooling="max", linear=True), None),
     (dict(cell="rnn", bag_of_embeddings=True, dropout=0.3, bidirectional=True), 2)],
-    ids=["lstm-dropout-max", "gru-linear", "rnn-bag-dropout-bidirectional-subwords"])
+    ids=["lstm-dropout-max-linear", "rnn-bag-dropout-bidirectional-subwords"])
 def test_token_input_matches_the_host_and_copies_once_each_way_per_step(net_kw, K, monkeypatch):
     """Token ids (one per step, or two summed per step) through the embedding on the device: its
     lookup (with the input dropout), the recurrent stack, the linear part's logits and the bag
@@ -399,7 +398,7 @@ def test_a_label_per_step_matches_the_host_and_copies_once_each_way_per_step(mon
     """No pooling (a tagger's network): the head reads every step, the loss is the per-step
     cross-entropy weighted per step (padded steps weigh nothing and their labels are -1, as a
     padded label matrix holds them). Two steps of Adam with clipping and dropout on a
-    bidirectional GRU over token ids give the host's training, one copy each way per step."""
+    bidirectional RNN over token ids give the host's training, one copy each way per step."""
     from fastrnn.losses import sequence_softmax_cross_entropy
 
     counter = TransferCounter(monkeypatch)
@@ -417,7 +416,7 @@ def test_a_label_per_step_matches_the_host_and_copies_once_each_way_per_step(mon
             return sequence_softmax_cross_entropy(out, y, L, sample_weight=w)
         loss_fn.device_loss = ("ce", y, w / w.sum())
         batches.append((ids, L, loss_fn))
-    kw = dict(n_features=None, vocab_size=6, embedding_dim=2, cell="gru", bidirectional=True,
+    kw = dict(n_features=None, vocab_size=6, embedding_dim=2, cell="rnn", bidirectional=True,
               pooling=None, dropout=0.3)
     runs = {}
     for backend in ("numpy", "cuda"):
@@ -488,7 +487,7 @@ def test_language_model_fit_on_the_device_gives_the_host_fit(monkeypatch):
         carried.append(out[2] is not None)
         return out
     monkeypatch.setattr(DeviceSession, "step", step)
-    texts = ["the cat.", "a dog sat."]
+    texts = ["the cat.", "a."]  # two streams of 7 ids: two windows, the second carrying on
     fits = {}
     for backend in ("numpy", "cuda"):
         lm = RNNLanguageModel(hidden_size=2, embedding_dim=2, bptt=3, batch_size=2, dropout=0.2,
@@ -496,7 +495,7 @@ def test_language_model_fit_on_the_device_gives_the_host_fit(monkeypatch):
                               shuffle=False, random_state=0)
         fits[backend] = lm.fit(texts)
     ref, got = fits["numpy"], fits["cuda"]
-    assert len(per_step) >= 4 and all(carried)
+    assert len(per_step) == 2 and all(carried)
     assert per_step == [(1, 1, 0)] * len(per_step)
     np.testing.assert_allclose(got.loss_curve_, ref.loss_curve_, rtol=TOL)
     for name, p in ref.network_.params.items():

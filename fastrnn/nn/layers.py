@@ -192,8 +192,9 @@ class SoftmaxHead(Dense):
 
         # the same loss for a step on the GPU (fastrnn.train.Trainer.start_device): a weight per
         # position, 1 / (number of valid positions) where valid
-        n = int(np.count_nonzero(valid))
-        fn.device_loss = ("ce", targets, np.asarray(valid, np.float64) / max(n, 1))
+        w = (np.ones(np.shape(targets)) if valid is None
+             else np.asarray(valid, np.float64).reshape(np.shape(targets)))
+        fn.device_loss = ("ce", targets, w / max(np.count_nonzero(w), 1))
         return fn
 
     def log_probs(self, hidden, targets):
