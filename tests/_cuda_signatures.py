@@ -129,9 +129,10 @@ def drive_layers():
 
 def drive_training():
     """Training steps on the device (fastrnn.kernels.cuda._train): both dtypes, both losses, with
-    and without dropout, the Adam and the SGD update, with clipping."""
+    and without dropout, the Adam, SGD and AdaGrad updates, with clipping, a learned initial
+    state; float and token input, pooled or a label per step, and the language model."""
     from fastrnn.nn import SequenceNetwork
-    from fastrnn.optim import SGD, Adam
+    from fastrnn.optim import SGD, AdaGrad, Adam
     from fastrnn.train import Trainer
 
     rng = np.random.default_rng(0)
@@ -153,6 +154,49 @@ def drive_training():
             for _ in range(2):
                 trainer.step(X.astype(dtype), lengths, loss_fn)
             trainer.stop_device()
+        # token input: the embedding's lookup and gradient, with and without the input dropout,
+        # the bag of embeddings and the linear part's logits
+        ids = np.array([[1, 2], [3, 0]])
+        for drop, bag, linear in ((0.0, False, True), (0.3, True, False)):
+            net = SequenceNetwork(2, vocab_size=4, embedding_dim=2, cell="rnn", hidden_size=2,
+                                  dropout=drop, bag_of_embeddings=bag, linear=linear,
+                                  dtype=dtype, backend="cuda", random_state=0)
+            if linear:
+                net.set_linear(np.ones(4), np.ones((4, 2)), np.zeros(2))
+            trainer = Trainer(net, optimizer=Adam(lr=0.1), clip_norm=0.1)
+            assert trainer.start_device() is None
+            loss_fn.device_loss = ("ce", np.array([0, 1]), np.full(2, 0.5))
+            for _ in range(2):
+                trainer.step(ids, lengths, loss_fn)
+            trainer.stop_device()
+        # no pooling (a label per step), with dropout
+        net = SequenceNetwork(2, vocab_size=4, embedding_dim=2, cell="rnn", hidden_size=2,
+                              pooling=None, dropout=0.3, dtype=dtype, backend="cuda",
+                              random_state=0)
+        trainer = Trainer(net, optimizer=Adam(lr=0.1), clip_norm=0.1)
+        assert trainer.start_device() is None
+        loss_fn.device_loss = ("ce", np.array([[0, 1], [1, -1]]),
+                               np.array([[1, 1], [1, 0]]) / 3)
+        for _ in range(2):
+            trainer.step(ids, lengths, loss_fn)
+        trainer.stop_device()
+        # a learned initial state (an LSTM: both) and the AdaGrad update
+        net = SequenceNetwork(2, n_features=2, cell="lstm", hidden_size=2,
+                              learn_initial_state=True, dtype=dtype, backend="cuda",
+                              random_state=0)
+        trainer = Trainer(net, optimizer=AdaGrad(lr=0.1, weight_decay=0.01), clip_norm=0.1)
+        assert trainer.start_device() is None
+        loss_fn.device_loss = ("ce", np.array([0, 1]), np.full(2, 0.5))
+        for _ in range(2):
+            trainer.step(X.astype(dtype), lengths, loss_fn)
+        trainer.stop_device()
+        # the language model: the softmax head without the excluded ids, the state carried on
+        # the device between windows (an LSTM: both states)
+        from fastrnn import RNNLanguageModel
+
+        RNNLanguageModel(hidden_size=2, embedding_dim=2, bptt=3, batch_size=2, max_iter=1,
+                         dtype=np.dtype(dtype).name, backend="cuda", shuffle=False,
+                         random_state=0).fit(["the cat.", "a dog sat."])
 
 
 if __name__ == "__main__":

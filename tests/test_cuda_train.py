@@ -18,7 +18,7 @@ from test_cuda import TransferCounter, numba_cuda  # noqa: F401  (chooses the si
 from fastrnn.callbacks import Callback  # noqa: E402
 from fastrnn.losses import mean_squared_error, softmax_cross_entropy  # noqa: E402
 from fastrnn.nn import SequenceNetwork  # noqa: E402
-from fastrnn.optim import SGD, Adam, AdamW  # noqa: E402
+from fastrnn.optim import SGD, AdaGrad, Adam, AdamW  # noqa: E402
 from fastrnn.train import NonFiniteWarning, Trainer  # noqa: E402
 
 TOL = 1e-10
@@ -113,8 +113,9 @@ def test_adam_with_clipping_matches_the_host_and_copies_once_each_way_per_step(
 
 @pytest.mark.parametrize("optimizer", [
     lambda: SGD(lr=0.1), lambda: SGD(lr=0.1, momentum=0.9, weight_decay=0.01),
-    lambda: SGD(lr=0.1, momentum=0.9, nesterov=True), lambda: AdamW(lr=0.05)],
-    ids=["sgd", "momentum-decay", "nesterov", "adamw"])
+    lambda: SGD(lr=0.1, momentum=0.9, nesterov=True), lambda: AdamW(lr=0.05),
+    lambda: AdaGrad(lr=0.1, weight_decay=0.01, initial_accumulator_value=0.1)],
+    ids=["sgd", "momentum-decay", "nesterov", "adamw", "adagrad-decay"])
 def test_every_device_optimiser_matches_the_host(optimizer):
     """Each update rule on the device, on the cheapest network (a simple RNN), with clipping."""
     batches = _batches(2)
@@ -173,14 +174,96 @@ def test_a_non_finite_loss_rolls_back_on_the_device_as_on_the_host():
 
 
 def test_a_network_the_device_cannot_train_stays_on_the_host():
-    """Token input and AdaGrad (among others) are not supported on the device: the trainer says
-    why and trains as before."""
-    net = _net("cuda", n_features=None, vocab_size=5, embedding_dim=2)
-    trainer = Trainer(net, optimizer="adam")
-    why = trainer.start_device()
-    assert "embedding" in why and not trainer.on_device
-    trainer = Trainer(_net("cuda"), optimizer="adagrad")
-    assert "AdaGrad" in trainer.start_device() and not trainer.on_device
+    """Connections between the layers and an embedding tied to the head (among others) are not
+    supported on the device: the trainer says why and trains as before."""
+    trainer = Trainer(_net("cuda", num_layers=2, skip="residual"), optimizer="adam")
+    assert "skip" in trainer.start_device() and not trainer.on_device
+    tied = SequenceNetwork(5, vocab_size=5, embedding_dim=2, hidden_size=2, pooling=None,
+                           head="softmax", tie_weights=True, backend="cuda")
+    trainer = Trainer(tied, optimizer="adam")
+    assert "tied" in trainer.start_device() and not trainer.on_device
+
+
+def test_a_learned_initial_state_matches_the_host():
+    """The learned initial state (an LSTM's two) broadcast to every sequence on the device, its
+    gradient the sum over the batch: two steps of Adam with clipping give the host's
+    training."""
+    batches = _batches(2)
+    kw = dict(learn_initial_state=True)
+    ref = _train("numpy", kw, Adam(lr=0.05), 0.3, batches)
+    got = _train("cuda", kw, Adam(lr=0.05), 0.3, batches)
+    assert np.any(ref[0].params["h0"] != 0) and np.any(ref[0].params["c0"] != 0)
+    _assert_same_training(ref, got)
+
+
+def _token_batches(n_steps, V, K=None, seed=0):
+    """Batches of 3 token sequences of 1 to 3 steps (padding id 0 past each length, and some
+    padding ids inside), with the classifier's loss functions."""
+    rng = np.random.RandomState(seed)
+    out = []
+    for _ in range(n_steps):
+        ids = rng.randint(0, V, size=(3, 3) if K is None else (3, 3, K))
+        L = rng.permutation([3, 1, 2])
+        for b, n in enumerate(L):
+            ids[b, n:] = 0
+        w = rng.uniform(0.5, 2.0, size=3)
+        y = rng.randint(0, 3, size=3)
+
+        def loss_fn(out, y=y, w=w):
+            return softmax_cross_entropy(out, y, sample_weight=w)
+        loss_fn.device_loss = ("ce", y, w / w.sum())
+        out.append((ids, L, loss_fn))
+    return out
+
+
+def _with_linear(net):
+    """A linear part with arbitrary weights over the ids 1..5 (``idf`` 0 for the others)."""
+    if net.linear is not None:
+        rng = np.random.RandomState(3)
+        idf = np.r_[0.0, rng.uniform(0.5, 2.0, 5), np.zeros(net.embedding.num_embeddings - 6)]
+        net.set_linear(idf, rng.randn(len(idf), 3), rng.randn(3))
+    return net
+
+
+@pytest.mark.parametrize("net_kw,K", [
+    (dict(dropout=0.3, pooling="max", linear=True), None),
+    (dict(cell="rnn", bag_of_embeddings=True, dropout=0.3, bidirectional=True), 2)],
+    ids=["lstm-dropout-max-linear", "rnn-bag-dropout-bidirectional-subwords"])
+def test_token_input_matches_the_host_and_copies_once_each_way_per_step(net_kw, K, monkeypatch):
+    """Token ids (one per step, or two summed per step) through the embedding on the device: its
+    lookup (with the input dropout), the recurrent stack, the linear part's logits and the bag
+    of embeddings, and the scatter of the gradient into the embedding's rows (padding id left
+    at zero) give the host's parameters, gradients, losses, norms and moments after two steps
+    of Adam with clipping; each step copies one buffer each way."""
+    counter = TransferCounter(monkeypatch)
+    batches = _token_batches(2, V=8, K=K)
+    kw = dict(n_features=None, vocab_size=8, embedding_dim=3, **net_kw)
+    runs = {}
+    for backend in ("numpy", "cuda"):
+        net = _with_linear(_net(backend, **kw))
+        trainer = Trainer(net, optimizer=Adam(lr=0.05), clip_norm=0.3)
+        assert trainer.start_device() is None and trainer.on_device == (backend == "cuda")
+        losses, per_step = [], []
+        for ids, L, loss_fn in batches:
+            counter.take()
+            losses.append(trainer.step(ids, L, loss_fn)[0])
+            per_step.append(counter.take())
+        trainer.stop_device()
+        runs[backend] = net, trainer, losses, per_step
+    _assert_same_training(runs["numpy"], runs["cuda"])
+    assert runs["cuda"][3] == [(1, 1, 0)] * 2
+    g = runs["numpy"][0].grads["embedding.weight"]
+    assert np.any(g[1:] != 0) and np.all(g[0] == 0)  # the test reaches the scatter
+
+
+def test_token_input_out_of_range_is_refused_on_the_device():
+    """An id outside the vocabulary is an error naming it, as on the host."""
+    trainer = Trainer(_net("cuda", n_features=None, vocab_size=5, embedding_dim=2))
+    assert trainer.start_device() is None
+    ids, L, loss_fn = _token_batches(1, V=5)[0]
+    ids[0, 0] = 7
+    with pytest.raises(ValueError, match="token id 7 is out of range"):
+        trainer.step(ids, L, loss_fn)
 
 
 class _Seen(Callback):
@@ -259,4 +342,162 @@ def test_regressor_fit_with_sample_weights_on_the_device_gives_the_host_fit(monk
     np.testing.assert_allclose(fits["cuda"].loss_curve_, fits["numpy"].loss_curve_, rtol=TOL)
     for name, p in fits["numpy"].network_.params.items():
         np.testing.assert_allclose(fits["cuda"].network_.params[name], p, rtol=0, atol=TOL,
+                                   err_msg=name)
+
+
+def test_token_classifier_fit_with_the_defaults_on_the_device_gives_the_host_fit(monkeypatch):
+    """An RNNClassifier on ragged token sequences with the defaults that apply to them (a linear
+    part, fitted first on the host; the embedding; no bag of embeddings for short sequences):
+    every step on the device, the fitted parameters and the loss curve those of the host fit."""
+    from fastrnn import RNNClassifier
+    from fastrnn.kernels.cuda._train import DeviceSession
+
+    device_steps = []
+    real_step = DeviceSession.step
+
+    def step(self, *args):
+        device_steps.append(1)
+        return real_step(self, *args)
+    monkeypatch.setattr(DeviceSession, "step", step)
+    rng = np.random.RandomState(2)
+    X = [rng.randint(1, 6, size=n) for n in (3, 1, 2, 3, 2, 1)]
+    y = np.array([0, 1, 2] * 2)
+    fits = {}
+    for backend in ("numpy", "cuda"):
+        est = RNNClassifier(cell="rnn", hidden_size=2, max_iter=1, batch_size=3,
+                            learning_rate=0.05, dtype="float64", backend=backend,
+                            early_stopping=False, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # one epoch does not converge
+            fits[backend] = est.fit(X, y)
+    ref, got = fits["numpy"], fits["cuda"]
+    assert ref.network_.linear is not None and ref.network_.embedding is not None
+    assert not ref.network_.bag_of_embeddings
+    assert len(device_steps) == 2
+    np.testing.assert_allclose(got.loss_curve_, ref.loss_curve_, rtol=TOL)
+    for name, p in ref.network_.weights().items():
+        np.testing.assert_allclose(got.network_.weights()[name], p, rtol=0, atol=TOL,
+                                   err_msg=name)
+
+
+def test_float32_token_batches_beyond_exact_float32_integers_are_refused():
+    """The ids and steps travel as float32 values with dtype float32: a vocabulary past 2**24
+    is an error naming the fix, while float64 takes it."""
+    from fastrnn.kernels.cuda._train import _id_steps
+    from fastrnn.nn._plan import Plan
+
+    tok = np.array([[[1]], [[2]]])
+    plan = Plan(np.array([2]), 2)
+    with pytest.raises(ValueError, match="use dtype float64"):
+        _id_steps(tok, plan, 0, 2 ** 24 + 1, np.dtype(np.float32))
+    uniq, starts, pos = _id_steps(tok, plan, 0, 2 ** 24 + 1, np.dtype(np.float64))
+    assert list(uniq) == [1, 2] and list(starts) == [0, 1, 2] and list(pos) == [0, 1]
+
+
+def test_a_label_per_step_matches_the_host_and_copies_once_each_way_per_step(monkeypatch):
+    """No pooling (a tagger's network): the head reads every step, the loss is the per-step
+    cross-entropy weighted per step (padded steps weigh nothing and their labels are -1, as a
+    padded label matrix holds them). Two steps of Adam with clipping and dropout on a
+    bidirectional RNN over token ids give the host's training, one copy each way per step."""
+    from fastrnn.losses import sequence_softmax_cross_entropy
+
+    counter = TransferCounter(monkeypatch)
+    rng = np.random.RandomState(4)
+    batches = []
+    for _ in range(2):
+        ids = rng.randint(1, 6, size=(3, 3))
+        L = rng.permutation([3, 1, 2])
+        y = rng.randint(0, 3, size=(3, 3))
+        w = rng.uniform(0.5, 2.0, size=(3, 3))
+        for b, n in enumerate(L):
+            ids[b, n:], y[b, n:], w[b, n:] = 0, -1, 0.0
+
+        def loss_fn(out, y=y, w=w, L=L):
+            return sequence_softmax_cross_entropy(out, y, L, sample_weight=w)
+        loss_fn.device_loss = ("ce", y, w / w.sum())
+        batches.append((ids, L, loss_fn))
+    kw = dict(n_features=None, vocab_size=6, embedding_dim=2, cell="rnn", bidirectional=True,
+              pooling=None, dropout=0.3)
+    runs = {}
+    for backend in ("numpy", "cuda"):
+        net = _net(backend, **kw)
+        trainer = Trainer(net, optimizer=Adam(lr=0.05), clip_norm=0.3)
+        assert trainer.start_device() is None and trainer.on_device == (backend == "cuda")
+        losses, per_step = [], []
+        for ids, L, loss_fn in batches:
+            counter.take()
+            losses.append(trainer.step(ids, L, loss_fn)[0])
+            per_step.append(counter.take())
+        trainer.stop_device()
+        runs[backend] = net, trainer, losses, per_step
+    assert max(runs["numpy"][1].grad_norms_) > 0.3
+    _assert_same_training(runs["numpy"], runs["cuda"])
+    assert runs["cuda"][3] == [(1, 1, 0)] * 2
+
+
+def test_tagger_fit_on_the_device_gives_the_host_fit(monkeypatch):
+    """An RNNTagger on ragged token sequences with sample weights: every step on the device,
+    the fitted parameters and the loss curve those of the host fit."""
+    from fastrnn import RNNTagger
+    from fastrnn.kernels.cuda._train import DeviceSession
+
+    device_steps = []
+    real_step = DeviceSession.step
+
+    def step(self, *args):
+        device_steps.append(1)
+        return real_step(self, *args)
+    monkeypatch.setattr(DeviceSession, "step", step)
+    rng = np.random.RandomState(5)
+    X = [rng.randint(1, 6, size=n) for n in (3, 1, 2, 3)]
+    y = [rng.randint(0, 2, size=len(x)) for x in X]
+    w = rng.uniform(0.5, 2.0, size=4)
+    fits = {}
+    for backend in ("numpy", "cuda"):
+        est = RNNTagger(cell="rnn", hidden_size=2, max_iter=1, batch_size=2, learning_rate=0.05,
+                        dtype="float64", backend=backend, early_stopping=False, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # one epoch does not converge
+            fits[backend] = est.fit(X, y, sample_weight=w)
+    ref, got = fits["numpy"], fits["cuda"]
+    assert len(device_steps) == 2
+    np.testing.assert_allclose(got.loss_curve_, ref.loss_curve_, rtol=TOL)
+    for name, p in ref.network_.params.items():
+        np.testing.assert_allclose(got.network_.params[name], p, rtol=0, atol=TOL,
+                                   err_msg=name)
+
+
+def test_language_model_fit_on_the_device_gives_the_host_fit(monkeypatch):
+    """An RNNLanguageModel (an LSTM with dropout, its softmax over the vocabulary without the
+    padding and beginning-of-document ids) trained by truncated back-propagation through time
+    with the state carried between windows and restarted at each document: every window on the
+    device with one upload (its ids) and one download (loss and norm), the carried state
+    staying there; the fitted parameters and the loss curve are those of the host fit."""
+    from fastrnn import RNNLanguageModel
+    from fastrnn.kernels.cuda._train import DeviceSession
+
+    counter = TransferCounter(monkeypatch)
+    per_step, carried = [], []
+    real_step = DeviceSession.step
+
+    def step(self, *args):
+        counter.take()
+        out = real_step(self, *args)
+        per_step.append(counter.take())
+        carried.append(out[2] is not None)
+        return out
+    monkeypatch.setattr(DeviceSession, "step", step)
+    texts = ["the cat.", "a."]  # two streams of 7 ids: two windows, the second carrying on
+    fits = {}
+    for backend in ("numpy", "cuda"):
+        lm = RNNLanguageModel(hidden_size=2, embedding_dim=2, bptt=3, batch_size=2, dropout=0.2,
+                              max_iter=1, learning_rate=0.05, dtype="float64", backend=backend,
+                              shuffle=False, random_state=0)
+        fits[backend] = lm.fit(texts)
+    ref, got = fits["numpy"], fits["cuda"]
+    assert len(per_step) == 2 and all(carried)
+    assert per_step == [(1, 1, 0)] * len(per_step)
+    np.testing.assert_allclose(got.loss_curve_, ref.loss_curve_, rtol=TOL)
+    for name, p in ref.network_.params.items():
+        np.testing.assert_allclose(got.network_.params[name], p, rtol=0, atol=TOL,
                                    err_msg=name)

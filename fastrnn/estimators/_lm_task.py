@@ -10,7 +10,7 @@ import numpy as np
 from ..text import BOS, PAD
 from ..train import Batch, Task, split_at_documents, truncated_bptt_batches
 
-__all__ = ["LMTask", "EXCLUDED_OUTPUTS", "SOFTMAX_HEAD"]
+__all__ = ["LMTask", "RowState", "EXCLUDED_OUTPUTS", "SOFTMAX_HEAD"]
 
 #: Token ids the output softmax never gives probability to: padding and the beginning of a document
 #: (both are only ever inputs, never a next token).
@@ -18,6 +18,33 @@ EXCLUDED_OUTPUTS = (PAD, BOS)
 
 #: The language model's output layer: a softmax over the vocabulary without those ids.
 SOFTMAX_HEAD = dict(head="softmax", excluded_outputs=list(EXCLUDED_OUTPUTS))
+
+
+class RowState:
+    """The initial state of the rows of a window, described for the trainer: on the host it is
+    :meth:`host`; a step on the GPU gathers the rows from the carried state there.
+
+    Attributes
+    ----------
+    carried : None, ndarray, tuple of ndarray or fastrnn.kernels.cuda._train.DeviceCarry
+        The state carried by every stream (``None``: zeros).
+    stream : ndarray of shape (R,)
+        The stream of each row.
+    fresh : bool ndarray of shape (R,)
+        Rows that start a document (zero state).
+    last : ndarray of shape (B,)
+        The last row of each stream, whose final state is carried on.
+    """
+
+    device_rows = True
+
+    def __init__(self, carried, stream, fresh, last, build):
+        self.carried, self.stream, self.fresh, self.last = carried, stream, fresh, last
+        self._build = build
+
+    def host(self):
+        """The rows' initial state as host arrays (``h``, or ``(h, c)``)."""
+        return self._build()
 
 
 class LMTask(Task):
@@ -87,7 +114,7 @@ class LMTask(Task):
         """Initial state of the rows of a chunk: the carried state of their stream, zero where a
         document starts (or nothing is carried yet)."""
         zero = self._zero_state(len(stream))
-        if self.state is None:
+        if self._host_state() is None:
             return zero
         keep = ~fresh
         if isinstance(zero, tuple):
@@ -97,17 +124,27 @@ class LMTask(Task):
             zero[:, keep] = self.state[:, stream[keep]]
         return zero
 
+    def _host_state(self):
+        """The carried state on the host (downloaded if it is on the device)."""
+        if getattr(self.state, "device_carry", False):
+            self.state = self.state.host()
+        return self.state
+
     def batch(self, j):
         X, Y = self.chunks[j]
         Xr, Yr, lengths, stream, fresh, self._last = split_at_documents(X, Y)
         valid = (np.arange(Xr.shape[1])[None, :] < lengths[:, None]) & (Yr != BOS)
-        return Batch(Xr, lengths, self.net.loss_fn(Yr, valid), self._row_state(stream, fresh),
-                     int(valid.sum()), X.shape[0] * X.shape[1])
+        state = RowState(self.state, stream, fresh, self._last,
+                         lambda: self._row_state(stream, fresh))
+        return Batch(Xr, lengths, self.net.loss_fn(Yr, valid), state, int(valid.sum()),
+                     X.shape[0] * X.shape[1])
 
     def step_done(self, j, loss, h_n):
         last = self._last
         if not math.isfinite(loss):
             self.state = None
+        elif getattr(h_n, "device_carry", False):  # already each stream's last row
+            self.state = h_n
         elif isinstance(h_n, tuple):
             self.state = tuple(np.ascontiguousarray(s[:, last]) for s in h_n)
         else:
@@ -125,6 +162,7 @@ class LMTask(Task):
 
     def state_dict(self):
         arrays = {"perm": np.asarray(self.perm, np.int64)}
+        self._host_state()
         state = () if self.state is None else (
             self.state if isinstance(self.state, tuple) else (self.state,))
         for i, s in enumerate(state):

@@ -134,6 +134,10 @@ class RNNTagger(_LabelTargetsMixin, BaseRNNEstimator):
             return sequence_softmax_cross_entropy(out, Y, lengths, sample_weight=sample_weight,
                                                   class_weight=cw)
 
+        # the same loss for a step on the GPU (fastrnn.train.Trainer.start_device): a weight per
+        # step, zero at padded steps
+        loss_fn.device_loss = ("ce", Y, np.where(real, w, 0.0) / total if total > 0
+                               else np.zeros((B, T)))
         return loss_fn, total
 
     def _validation_score(self, data, targets, sample_weight):

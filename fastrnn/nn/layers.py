@@ -190,6 +190,11 @@ class SoftmaxHead(Dense):
             self.grads["bias"][...] = db
             return loss, dh.reshape(B, T, F)
 
+        # the same loss for a step on the GPU (fastrnn.train.Trainer.start_device): a weight per
+        # position, 1 / (number of valid positions) where valid
+        w = (np.ones(np.shape(targets)) if valid is None
+             else np.asarray(valid, np.float64).reshape(np.shape(targets)))
+        fn.device_loss = ("ce", targets, w / max(np.count_nonzero(w), 1))
         return fn
 
     def log_probs(self, hidden, targets):

@@ -214,7 +214,10 @@ class Trainer:
         Parameters
         ----------
         X, lengths, state
-            Passed to ``network.forward``.
+            Passed to ``network.forward``. ``state`` may also describe the rows of a window of
+            a carried state (an object with ``device_rows = True`` and ``host()``, as the
+            language model's task gives): ``host()`` gives the arrays for a step on the host,
+            and a step on the GPU gathers them there, returning the state carried on there.
         loss_fn : callable
             ``loss_fn(out) -> (loss, dout)``: the loss of the network's output and its gradient.
         dh_n : optional
@@ -238,11 +241,14 @@ class Trainer:
             return self._step(X, lengths, loss_fn, state, dh_n)
 
     def _step(self, X, lengths, loss_fn, state, dh_n):
+        rows = getattr(state, "device_rows", False)  # a window's rows of a carried state
         if self._device is not None:
             spec = getattr(loss_fn, "device_loss", None)
-            if spec is not None and state is None and dh_n is None:
-                return self._device_step(X, lengths, spec)
+            if spec is not None and (state is None or rows) and dh_n is None:
+                return self._device_step(X, lengths, spec, state)
             self.stop_device()  # a step the device cannot take: the rest on the host
+        if rows:
+            state = state.host()
         net = self.network
         out, h_n = net.forward(X, lengths, state)
         loss, dout = loss_fn(out)
@@ -276,38 +282,41 @@ class Trainer:
             self.take_snapshot()
         return loss, h_n
 
-    def _device_step(self, X, lengths, spec):
+    def _device_step(self, X, lengths, spec, state):
         """:meth:`_step` in the device session: ``spec`` is the loss function's
-        ``device_loss``, ``(loss, targets, coef)`` as :meth:`DeviceSession.step` takes them. The
-        device skips the update itself when the loss or the norm is not finite or the loss
-        exceeds :meth:`divergence_limit`, the cases in which the host step rolls back."""
+        ``device_loss``, ``(loss, targets, coef)`` as :meth:`DeviceSession.step` takes them, and
+        ``state`` ``None`` or a window's rows of a carried state (``device_rows``); the final
+        state returned is then the carried state of the next window, on the device
+        (``fastrnn.kernels.cuda._train.DeviceCarry``). The device skips the update itself when
+        the loss or the norm is not finite or the loss exceeds :meth:`divergence_limit`, the
+        cases in which the host step rolls back."""
         kind, targets, coef = spec
         limit = self.divergence_limit()
-        loss, norm = self._device.step(X, lengths, kind, targets, coef, limit)
+        loss, norm, h_n = self._device.step(X, lengths, kind, targets, coef, limit, state)
         if not math.isfinite(loss):
             self.grad_norms_.append(math.nan)
             self._recover("loss", loss)
-            return loss, None
+            return loss, h_n
         if self.initial_loss_ is None:
             self.initial_loss_ = loss
         elif loss > limit:
             self.grad_norms_.append(math.nan)
             self._recover("diverging loss", loss)
-            return math.nan, None
+            return math.nan, h_n
         if self._unverified:
             self._consecutive = 0
             self._unverified = False
         self.grad_norms_.append(norm)
         if not math.isfinite(norm):
             self._recover("gradient norm", norm)
-            return loss, None
+            return loss, h_n
         self._device.advance()
         if self._consecutive:
             self._unverified = True
         self._good_steps += 1
         if self._good_steps % self.snapshot_every == 0 and not self._unverified:
             self.take_snapshot()
-        return loss, None
+        return loss, h_n
 
     def finish(self):
         """End a run. A run must not end on an update that may have diverged again: when it ends

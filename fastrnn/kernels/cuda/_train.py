@@ -5,22 +5,32 @@ gradients back (:mod:`._stack`), and the optimiser and the gradient clipping run
 :class:`DeviceSession` instead keeps, for the whole of a fit, one device buffer of all the
 parameters of a :class:`~fastrnn.nn.SequenceNetwork` (laid out as its host buffer, the
 ``FlatArrays`` of ``network.params``, with one device view per name), one of the gradients and
-one per optimiser state (Adam's two moments, the momentum buffer). A training step
+one per optimiser state (Adam's two moments, the momentum buffer, AdaGrad's sum). A training step
 (:meth:`DeviceSession.step`) then copies:
 
 * to the device, once: the batch, time-major and sorted longest first, with its lengths, its
   targets, each sequence's weight in the loss and the dropout masks (drawn on the host, as the
-  host's forward draws them), packed into one buffer;
+  host's forward draws them), packed into one buffer; with token input the batch is its ids,
+  with, for the embedding's gradient, the steps of every id (:func:`_id_steps`), and the logits
+  of the network's linear part (not trained by the optimiser: computed on the host);
 * back, once: the loss and the global gradient norm (two float64 values).
 
-Everything in between runs on the device: the recurrent stack (:func:`._stack.forward_device`,
-:func:`._stack.backward_device`, any depth, both directions), the pooling, the dense head, the loss
+Without pooling the head reads every real step as a row (a tagger; with the softmax head of a
+language model, over the vocabulary without its excluded ids). A window of truncated
+back-propagation through time gathers its rows' initial state on the device from the state
+carried by each stream (a :class:`DeviceCarry`) and leaves the final state of each stream there
+for the next window.
+
+Everything in between runs on the device: the embedding's lookup and the gradient of its rows,
+the recurrent stack (:func:`._stack.forward_device`,
+:func:`._stack.backward_device`, any depth, both directions), the pooling (with the bag of
+embeddings beside it), the dense head, the loss
 (softmax cross-entropy or mean squared error) and its gradient, the head's gradients, the squared
 norm of the gradient buffer (accumulated in float64), clipping by the global norm and the update
-of SGD (with momentum or Nesterov momentum), Adam or AdamW. The update is skipped on the device
-when the loss or the norm is not finite or the loss exceeds the divergence limit the trainer
-passes, so that the trainer can roll back as it does on the host (the snapshot it rolls back to is
-kept on the device too).
+of SGD (with momentum or Nesterov momentum), Adam, AdamW or AdaGrad (and a learned initial state
+and its gradient). The update is skipped on the device when the loss or the norm is not finite or
+the loss exceeds the divergence limit the trainer passes, so that the trainer can roll back as it
+does on the host (the snapshot it rolls back to is kept on the device too).
 
 The host copies of the parameters, gradients and optimiser state become stale after a device step;
 :meth:`DeviceSession.pull` brings them up to date (one download per buffer), and the training loop
@@ -46,7 +56,7 @@ from ._matmul import gemm
 from ._stack import (_PARAM_NAMES, _col_sum, _pack, _views, backward_device,
                      forward_device)
 
-__all__ = ["DeviceSession", "unsupported"]
+__all__ = ["DeviceCarry", "DeviceSession", "unsupported"]
 
 #: threads of the block that sums the squared gradients (a power of two); on the simulator every
 #: thread is a Python thread, so it gets a small block
@@ -149,6 +159,142 @@ def _pool_backward(dp, lens, mode, D, mask, use_mask, arg, dy):
 
 
 @cuda.jit
+def _steps(y, lens, mask, use_mask, out):
+    """No pooling: ``out[t, b, j] = y[t, b, j]`` (times the dropout ``mask`` with ``use_mask``)
+    at sequence ``b``'s real steps, zero past its length (what the head reads, or the gradient
+    of what it read)."""
+    j, r = cuda.grid(2)
+    T, B, F = out.shape
+    t = r // B
+    b = r - t * B
+    if r >= T * B or j >= F:
+        return
+    v = y[t, b, j] * 0
+    if t < lens[b]:
+        v = y[t, b, j]
+        if use_mask:
+            v *= mask[t, b, j]
+    out[t, b, j] = v
+
+
+@cuda.jit
+def _exclude(out, cols):
+    """``out[r, cols[c]] = -inf``: output ids that never get probability (``cols`` as floats)."""
+    c, r = cuda.grid(2)
+    if r < out.shape[0] and c < cols.shape[0]:
+        out[r, int(cols[c])] = -math.inf
+
+
+@cuda.jit
+def _carry_rows(carry, src, out):
+    """The initial state of the rows of a window: ``out[u, i] = carry[u, src[i]]``, zero where
+    ``src[i] < 0`` (a row that starts a document); ``src`` as floats."""
+    j, r = cuda.grid(2)
+    U, B, H = out.shape
+    u = r // B
+    i = r - u * B
+    if r >= U * B or j >= H:
+        return
+    k = int(src[i])
+    out[u, i, j] = carry[u, k, j] if k >= 0 else out[u, i, j] * 0
+
+
+@cuda.jit
+def _select(hn, sel, out):
+    """The state carried to the next window: ``out[u, s] = hn[u, sel[s]]`` (the final state of
+    stream ``s``'s last row; ``sel`` as floats)."""
+    j, r = cuda.grid(2)
+    U, S, H = out.shape
+    u = r // S
+    s = r - u * S
+    if r >= U * S or j >= H:
+        return
+    out[u, s, j] = hn[u, int(sel[s]), j]
+
+
+@cuda.jit
+def _gather(W, ids, lens, mask, use_mask, x):
+    """The token input: ``x[t, b, e] = sum_k W[ids[t, b, k], e]`` (times the dropout ``mask``
+    with ``use_mask``) at sequence ``b``'s real steps, zero past its length; ``ids`` (T, B, K)
+    holds the ids as floats."""
+    e, r = cuda.grid(2)
+    T, B, E = x.shape
+    t = r // B
+    b = r - t * B
+    if r >= T * B or e >= E:
+        return
+    v = x[t, b, e] * 0
+    if t < lens[b]:
+        for k in range(ids.shape[2]):
+            v += W[int(ids[t, b, k]), e]
+        if use_mask:
+            v *= mask[t, b, e]
+    x[t, b, e] = v
+
+
+@cuda.jit
+def _scatter(dx, uniq, starts, pos, lens, mask, use_mask, dfull, off, bag, g):
+    """The gradient of :func:`_gather` (and of the bag of embeddings with ``bag``): row
+    ``uniq[u]`` of ``g`` gets the sum, over the flat steps ``p = t * B + b`` listed in
+    ``pos[starts[u]:starts[u + 1]]`` (in that order: deterministic), of the step's input gradient
+    ``dx[t, b]`` plus, with ``bag``, ``dfull[b, off:] / sqrt(lens[b])``, times the dropout
+    ``mask`` with ``use_mask``. The other rows are left alone (the caller zeroes them)."""
+    e, u = cuda.grid(2)
+    T, B, E = dx.shape
+    if u >= uniq.shape[0] or e >= E:
+        return
+    acc = dx[0, 0, e] * 0
+    for j in range(int(starts[u]), int(starts[u + 1])):
+        p = int(pos[j])
+        t = p // B
+        b = p - t * B
+        v = dx[t, b, e]
+        if bag:
+            v += dfull[b, off + e] / math.sqrt(lens[b])
+        if use_mask:
+            v *= mask[t, b, e]
+        acc += v
+    g[int(uniq[u]), e] = acc
+
+
+@cuda.jit
+def _concat_bag(pooled, x, lens, full):
+    """``full[b]`` = ``pooled[b]`` followed by the bag of embeddings of sequence ``b``: ``x``
+    (T, B, E) summed over its real steps and divided by the square root of its length."""
+    j, b = cuda.grid(2)
+    B, F = full.shape
+    P = pooled.shape[1]
+    if b >= B or j >= F:
+        return
+    if j < P:
+        full[b, j] = pooled[b, j]
+        return
+    e = j - P
+    n = lens[b]
+    acc = x[0, b, e] * 0
+    for t in range(n):
+        acc += x[t, b, e]
+    full[b, j] = acc / math.sqrt(n)
+
+
+@cuda.jit
+def _first_columns(src, dst):
+    """``dst[b, j] = src[b, j]`` for the columns of ``dst`` (the recurrent part of the head's
+    input gradient)."""
+    j, b = cuda.grid(2)
+    if b < dst.shape[0] and j < dst.shape[1]:
+        dst[b, j] = src[b, j]
+
+
+@cuda.jit
+def _add(out, a):
+    """``out[b, k] += a[b, k]`` (the logits of the linear part)."""
+    k, b = cuda.grid(2)
+    if b < out.shape[0] and k < out.shape[1]:
+        out[b, k] += a[b, k]
+
+
+@cuda.jit
 def _softmax_ce(z, y, coef, dz, rowloss):
     """Row ``b`` of the weighted softmax cross-entropy: ``rowloss[b] = coef[b] * (-log p[b, y_b])``
     (float64) and ``dz[b, c] = coef[b] * (p[b, c] - [c = y_b])``, ``coef`` being each row's weight
@@ -162,7 +308,7 @@ def _softmax_ce(z, y, coef, dz, rowloss):
     for c in range(1, C):
         if z[b, c] > m:
             m = z[b, c]
-    s = z[b, 0] * 0
+    s = m * 0  # (the max: finite where the first logit is an excluded id's -inf)
     for c in range(C):
         s += math.exp(z[b, c] - m)
     lse = math.log(s)
@@ -297,6 +443,50 @@ def _sgd(p, g, buf, res, scale, limit, clip, decay, lr, mu, first, nesterov, lr_
         p[i] = pi - b * lr
 
 
+@cuda.jit
+def _adagrad(p, s, g, res, scale, limit, clip, decay, lr, eps):
+    """Clipping and one AdaGrad step over the 1-D buffers (``s`` the sum of squared gradients),
+    element ``i`` as ``fastrnn.optim.AdaGrad`` computes it; nothing when the step failed
+    (:func:`_apply`)."""
+    i, r = cuda.grid(2)
+    if r > 0 or i >= p.shape[0] or not _apply(res, limit):
+        return
+    gi = g[i]
+    if clip:
+        gi *= scale[0]
+        g[i] = gi
+    pi = p[i]
+    if decay != 0:
+        gi = pi * decay + gi
+    si = s[i] + gi * gi
+    s[i] = si
+    p[i] = pi - (gi / (math.sqrt(si) + eps)) * lr
+
+
+@cuda.jit
+def _broadcast(p, out):
+    """A learned initial state for every sequence: ``out[u, b, j] = p[u, j]``."""
+    j, r = cuda.grid(2)
+    U, B, H = out.shape
+    u = r // B
+    b = r - u * B
+    if r < U * B and j < H:
+        out[u, b, j] = p[u, j]
+
+
+@cuda.jit
+def _sum_batch(d, out):
+    """The gradient of :func:`_broadcast`: ``out[u, j] = sum_b d[u, b, j]`` (in order)."""
+    j, u = cuda.grid(2)
+    U, B, H = d.shape
+    if u >= U or j >= H:
+        return
+    acc = d[u, 0, j] * 0
+    for b in range(B):
+        acc += d[u, b, j]
+    out[u, j] = acc
+
+
 def _launch1(kernel, n, *args):
     """Launch an element-wise kernel over ``n`` elements of 1-D arrays."""
     dev.launch(kernel, 1, n, *args)
@@ -310,37 +500,134 @@ def _zeros(shape, dt):
     return a
 
 
+# ---------------------------------------------------------------------------- the batch
+def _targets(targets, coef, plan, per_step, loss, K):
+    """The targets and the loss weights of a batch as the kernels read them: one row per
+    sequence (sorted), or with ``per_step`` one row per step (time-major and sorted, the
+    padded steps with weight 0 and label 0).
+
+    Returns
+    -------
+    tg : ndarray of shape (R, 1) (labels) or (R, K) (values)
+    coef : ndarray of shape (R,), float64
+    """
+    targets, coef = np.asarray(targets), np.asarray(coef, np.float64)
+    B, Tm, order = plan.B, plan.Tm, plan.order
+    width = 1 if loss == "ce" else K
+    if not per_step:
+        tg = targets[order].reshape(B, -1)
+        if tg.shape[1] != width or coef.shape != (B,):
+            raise ValueError(f"targets of shape {targets.shape} and weights of shape "
+                             f"{coef.shape} do not fit a batch of {B} sequences and {K} outputs "
+                             f"with loss={loss!r}; pass one target row and one weight per "
+                             "sequence.")
+        return tg, coef[order]
+    lead = targets.shape[:2]
+    if (targets.ndim != (2 if loss == "ce" else 3) or lead[0] != B or lead[1] < Tm
+            or targets.shape[2:] not in ((), (K,)) or coef.shape != lead):
+        raise ValueError(f"targets of shape {targets.shape} and weights of shape {coef.shape} "
+                         f"do not fit a batch of {B} sequences of up to {Tm} steps and {K} "
+                         f"outputs with loss={loss!r} and no pooling; pass a target and a "
+                         "weight per step.")
+    real = plan.real
+    tg = np.ascontiguousarray(targets[order, :Tm].swapaxes(0, 1)).reshape(Tm, B, width)
+    tg = np.where(real[:, :, None], tg, 0)
+    w = np.where(real, coef[order, :Tm].T, 0.0)
+    return tg.reshape(Tm * B, width), w.reshape(Tm * B)
+
+
+# ---------------------------------------------------------------------------- token input
+def _check_ids(ids, vocab_size):
+    """The token ids of a batch, (B, T) or (B, T, K) integers in ``[0, vocab_size)``."""
+    ids = np.asarray(ids)
+    if ids.dtype.kind not in "iu" or ids.ndim not in (2, 3):
+        raise ValueError(f"token input must be integer ids of shape (B, T) or (B, T, K), got "
+                         f"dtype {ids.dtype} and shape {ids.shape}; pass the encoded sequences.")
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+        bad = ids[(ids < 0) | (ids >= vocab_size)].flat[0]
+        raise ValueError(
+            f"token id {bad} is out of range [0, {vocab_size}); encode the text with the same "
+            "vocabulary the model was built with (unknown tokens map to UNK).")
+    return ids
+
+
+def _id_steps(tok, plan, padding_idx, vocab_size, dt):
+    """Where each id of a batch is read, for the embedding's gradient.
+
+    Parameters
+    ----------
+    tok : ndarray of shape (Tm, B, K)
+        The ids, time-major and sorted as the plan sorts the batch.
+    plan : Plan
+    padding_idx : int or None
+        This id gets no gradient.
+    vocab_size : int
+    dt : numpy dtype
+        The dtype the buffers travel in: with float32, ids and steps must stay below 2**24.
+
+    Returns
+    -------
+    uniq : ndarray of shape (U,)
+        The ids read at the real steps (ascending), padding excluded.
+    starts : ndarray of shape (U + 1,)
+        ``pos[starts[u]:starts[u + 1]]`` are the steps of ``uniq[u]``.
+    pos : ndarray of shape (N,)
+        Flat steps ``t * B + b``, each once per time it reads the id.
+    """
+    Tm, B, K = tok.shape
+    limit = 2 ** 24 if dt == np.float32 else 2 ** 53
+    if max(vocab_size, Tm * B + 1) > limit:
+        raise ValueError(f"a float32 batch of {Tm * B} steps over {vocab_size} ids cannot travel "
+                         f"to the device exactly (at most {limit}); use dtype float64 or smaller "
+                         "batches.")
+    real = plan.real.ravel()
+    steps = np.repeat(np.flatnonzero(real), K)
+    flat_ids = tok.reshape(Tm * B, K)[real].ravel()
+    if padding_idx is not None:
+        keep = flat_ids != int(padding_idx) % vocab_size
+        steps, flat_ids = steps[keep], flat_ids[keep]
+    order = np.argsort(flat_ids, kind="stable")
+    sorted_ids = flat_ids[order]
+    first = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]) if len(order) else \
+        np.zeros(0, np.int64)
+    starts = np.r_[first, len(order)]
+    return sorted_ids[first], starts, steps[order]
+
+
 # ---------------------------------------------------------------------------- support
 def _optimizer_kind(optimizer):
-    """``"adam"`` (Adam, AdamW), ``"sgd"`` or ``None`` for an optimiser without device update."""
-    from ...optim import SGD, Adam, AdamW
+    """``"adam"`` (Adam, AdamW), ``"sgd"``, ``"adagrad"`` or ``None`` for an optimiser without
+    device update."""
+    from ...optim import SGD, AdaGrad, Adam, AdamW
 
     if type(optimizer) in (Adam, AdamW):
         return "adam"
     if type(optimizer) is SGD:
         return "sgd"
+    if type(optimizer) is AdaGrad:
+        return "adagrad"
     return None
 
 
 def unsupported(net, optimizer):
     """Why a fit of ``net`` with ``optimizer`` cannot run in a :class:`DeviceSession` (a
     sentence), or ``None`` when it can."""
-    from ...nn.layers import Dense
+    from ...nn.layers import Dense, SoftmaxHead
     from ...nn.network import SequenceNetwork
 
     if not isinstance(net, SequenceNetwork):
         return "the network is not a SequenceNetwork"
     rnn = net.rnn
     checks = (
-        (net.embedding is not None, "token input (an embedding)"),
-        (net.linear is not None or net.bag_of_embeddings, "a linear part or a bag of embeddings"),
-        (type(net.head) is not Dense or net.pooling not in POOLINGS,
-         "no pooling with a dense head"),
-        (net.learn_initial_state, "a learned initial state"),
+        (net.tie_weights, "an embedding tied to the head"),
+        (type(net.head) not in (Dense, SoftmaxHead), f"the head {type(net.head).__name__}"),
+        (net.pooling is not None and net.pooling not in POOLINGS,
+         f"the pooling {net.pooling!r}"),
         (rnn.skip is not None, "connections between the layers (skip)"),
         (rnn.quantized_ is not None, "a quantised layer"),
         (_optimizer_kind(optimizer) is None,
-         f"the optimiser {type(optimizer).__name__} (SGD, Adam and AdamW run on the device)"),
+         f"the optimiser {type(optimizer).__name__} (SGD, Adam, AdamW and AdaGrad run on the "
+         "device)"),
         (net.params.contiguous() is None or net.grads.contiguous() is None
          or net.params.offsets != net.grads.offsets, "parameters not laid out in one buffer"),
     )
@@ -350,6 +637,34 @@ def unsupported(net, optimizer):
     return None
 
 
+# ---------------------------------------------------------------------------- carried state
+class DeviceCarry:
+    """The recurrent state a language model carries from one window of truncated
+    back-propagation through time to the next, kept on the device (one row per stream).
+
+    :meth:`DeviceSession.step` returns it as the final state of a step given a carried state
+    (see :meth:`DeviceSession.step`'s ``state``); handed back with the next window it becomes that
+    window's initial state there, with nothing copied.
+
+    Attributes
+    ----------
+    h, c : device arrays of shape (num_layers * num_directions, n_streams, hidden_size)
+        ``c`` is ``None`` without a cell state.
+    """
+
+    device_carry = True
+
+    def __init__(self, h, c):
+        self.h, self.c = h, c
+
+    def host(self):
+        """The state as host arrays: ``h``, or ``(h, c)`` with a cell state (downloads)."""
+        h = dev.download(self.h, np.empty(self.h.shape, self.h.dtype))
+        if self.c is None:
+            return h
+        return h, dev.download(self.c, np.empty(self.c.shape, self.c.dtype))
+
+
 # ---------------------------------------------------------------------------- the session
 class DeviceSession:
     """Device copies of a network's parameters, gradients and optimiser state for one fit.
@@ -357,8 +672,8 @@ class DeviceSession:
     Parameters
     ----------
     net : fastrnn.nn.SequenceNetwork
-        A network that :func:`unsupported` accepts (float input, pooling, a dense head).
-    optimizer : fastrnn.optim.SGD, Adam or AdamW
+        A network that :func:`unsupported` accepts (float or token input, pooling, a dense head).
+    optimizer : fastrnn.optim.SGD, Adam, AdamW or AdaGrad
         Its state (if it has stepped before) is copied to the device; :meth:`pull` copies it back.
     clip_norm : float or None
         Clipping threshold of the global gradient norm.
@@ -380,6 +695,7 @@ class DeviceSession:
         self.dt = dt = np.dtype(net.dtype)
         self.names = tuple(net.params)
         self.keys = (("exp_avg", "exp_avg_sq") if self.kind == "adam"
+                     else ("sum",) if self.kind == "adagrad"
                      else ("momentum_buffer",) if optimizer.momentum > 0 else ())
         pflat = net.params.flat
         n = self.n = pflat.size
@@ -392,6 +708,8 @@ class DeviceSession:
                              "with the host optimiser instead.")
         self.t = steps.pop() or 0
         state = np.zeros((len(self.keys), n), dt)
+        if self.kind == "adagrad":  # the sum starts at the initial accumulator value
+            state[...] = optimizer.initial_accumulator_value
         self.first = self.kind == "sgd" and bool(self.keys)
         for i, key in enumerate(self.keys):
             for name, st, off in zip(self.names, sts, net.params.offsets):
@@ -427,12 +745,13 @@ class DeviceSession:
         return out
 
     # ------------------------------------------------------------------ the step
-    def step(self, X, lengths, loss, targets, coef, limit):
+    def step(self, X, lengths, loss, targets, coef, limit, state=None):
         """One training step on the device; the host learns only the loss and the norm.
 
         Parameters
         ----------
-        X : ndarray of shape (B, T, n_features)
+        X : ndarray of shape (B, T, n_features), or integer ndarray of shape (B, T) or (B, T, K)
+            The batch, or its token ids for a network with an embedding.
         lengths : ndarray of shape (B,)
         loss : {"ce", "mse"}
             Softmax cross-entropy of integer labels, or mean squared error.
@@ -442,6 +761,12 @@ class DeviceSession:
             ``sum_b coef[b] * loss_b``).
         limit : float
             The divergence limit: a larger loss skips the update (``inf`` for none).
+        state : object, optional
+            The initial state of the rows as a window of truncated back-propagation through time
+            describes it (``fastrnn.estimators._lm_task.RowState``): ``carried`` (``None`` for
+            zeros, host arrays, or a :class:`DeviceCarry`), ``stream`` and ``fresh`` (each
+            row's stream, and whether it starts a document: zero state), ``last`` (each stream's
+            last row) and ``host()`` (the rows' initial state on the host). ``None``: zeros.
 
         Returns
         -------
@@ -449,6 +774,8 @@ class DeviceSession:
             The batch loss and the global gradient norm before clipping. The parameters were
             updated unless one is non-finite or the loss exceeds ``limit``; the caller then
             counts the step (:meth:`advance`).
+        carry : DeviceCarry or None
+            With ``state``: the final state of each stream's last row, on the device.
         """
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
@@ -458,12 +785,19 @@ class DeviceSession:
         U = len(spec.units)
         # the dropout masks are drawn on the host, from the generators and in the order of the
         # host's forward, so that a seed gives the same masks on every backend
-        given = X
-        X, _ = net._dropout(X)
-        X = as_batch(X, rnn.input_size, dt)
-        B, T, F = X.shape
-        lengths = as_lengths(lengths, B, T)
-        check_finite_steps(X, lengths, source=given)
+        emb = net.embedding
+        if emb is None:
+            given = X
+            X, _ = net._dropout(X)
+            X = as_batch(X, rnn.input_size, dt)
+            B, T, F = X.shape
+            lengths = as_lengths(lengths, B, T)
+            check_finite_steps(X, lengths, source=given)
+        else:
+            ids = _check_ids(X, emb.num_embeddings)
+            B, T, F = ids.shape[0], ids.shape[1], emb.embedding_dim
+            lengths = as_lengths(lengths, B, T)
+            _, in_mask = net._dropout(np.zeros((B, T, F), dt))
         plan = Plan(lengths, T)
         order = plan.order
         if rnn.training:
@@ -472,23 +806,56 @@ class DeviceSession:
             hmasks, drops = [None] * U, [None] * spec.num_layers
         _, out_mask = net._dropout(np.zeros((B, T, D * H), dt))
         K = net.head.out_features
-        targets = np.asarray(targets)
-        tg = targets[order].reshape(B, -1)
-        if tg.shape[1] != (1 if loss == "ce" else K):
-            raise ValueError(f"targets of shape {targets.shape} do not fit a batch of {B} "
-                             f"sequences and {K} outputs with loss={loss!r}.")
-        xt = to_time_major(X, plan, dt)
-        Tm = xt.shape[0]
-        # one upload: the sorted time-major batch, the lengths, the targets, the weights and the
-        # dropout masks
+        Tm = plan.Tm
+        tg, coef = _targets(targets, coef, plan, net.pooling is None, loss, K)
+        excluded = tuple(getattr(net.head, "excluded", ()))
+        if excluded and loss == "ce":  # a row without weight must not read an excluded label
+            tg[coef == 0] = min(set(range(K)) - set(excluded))
+        # the initial state: zeros, the carried state's rows (gathered on the device) or rows
+        # from the host; and which final state each stream carries on
+        src = h0 = c0 = sel = None
+        if state is not None:
+            carried = state.carried
+            if getattr(carried, "device_carry", False):
+                src = np.where(state.fresh, -1, state.stream)[order]
+            elif carried is not None:
+                rows = state.host()
+                h0, c0 = rows if isinstance(rows, tuple) else (rows, None)
+                h0 = h0[:, order]
+                c0 = None if c0 is None else c0[:, order]
+            inv = np.empty(B, np.int64)
+            inv[order] = np.arange(B)
+            sel = inv[np.asarray(state.last)]
         out_mask = None if out_mask is None else to_time_major(out_mask, plan, dt)
-        flat, spans = _pack([xt, plan.Ls, tg, np.asarray(coef, np.float64)[order], out_mask]
+        if emb is None:
+            inputs = [to_time_major(X, plan, dt), None, None, None, None, None]
+        else:
+            # the ids (time-major, sorted), and for the gradient every id's steps in order
+            tok = ids.reshape(B, T, -1)[order, :Tm].transpose(1, 0, 2)
+            uniq, starts, pos = _id_steps(tok, plan, emb.padding_idx, emb.num_embeddings, dt)
+            in_mask = None if in_mask is None else to_time_major(in_mask, plan, dt)
+            lin = None if net.linear is None else net.linear.apply(ids, lengths)[order]
+            inputs = [None, tok, uniq, starts, pos, in_mask, lin]
+        # one upload: the sorted time-major batch (or its ids), the lengths, the targets, the
+        # weights and the dropout masks
+        inputs += [src, h0, c0, sel, np.array(excluded) if excluded else None]
+        flat, spans = _pack(inputs + [plan.Ls, tg, coef, out_mask]
                             + list(hmasks) + list(drops), dt)
         d_in = _views(dev.upload(flat), spans)
-        d_x, d_lf, d_t, d_coef, d_mask = d_in[:5]
-        d_hmask, d_drop = d_in[5:5 + U], d_in[5 + U:]
+        n_in = len(inputs)
+        d_src, d_h0, d_c0, d_sel, d_excl = d_in[n_in - 5:n_in]
+        d_x = d_in[0]
+        d_lf, d_t, d_coef, d_mask = d_in[n_in:n_in + 4]
+        d_hmask, d_drop = d_in[n_in + 4:n_in + 4 + U], d_in[n_in + 4 + U:]
         lens = dev.empty((B,), np.int64)
         _launch1(_lengths, B, d_lf, lens)
+        if emb is not None:
+            d_tok, d_uniq, d_starts, d_pos, d_in_mask, d_lin = d_in[1:n_in - 5]
+            d_x = dev.empty((Tm, B, F), dt)
+            use_in = d_in_mask is not None
+            d_in_mask = d_in_mask if use_in else d_x
+            dev.launch(_gather, Tm * B, F, self.pv["embedding.weight"], d_tok, lens, d_in_mask,
+                       use_in, d_x)
 
         lstm = spec.kind == "lstm"
         zeros = _zeros((U, B, H), dt)
@@ -502,38 +869,100 @@ class DeviceSession:
             opts["gates_on"] = tuple(int(g) for g in spec.gates_on)
         if spec.kind in ("mingru", "minlstm"):
             opts["cand"] = bool(spec.cand)
-        cache = forward_device(spec.kind, d_x, lens, plan.batch_sizes, zeros,
-                               zeros if lstm else None, self.units_w, d_hmask, d_drop, D, d_y,
-                               d_hn, d_cn, **opts)
-        # the head: pooling (of the outputs after dropout), the dense layer, the loss
-        mode = POOLINGS.index(net.pooling)
+        if d_src is not None:
+            carried = state.carried
+            d_h0 = dev.empty((U, B, H), dt)
+            dev.launch(_carry_rows, U * B, H, carried.h, d_src, d_h0)
+            if lstm:
+                d_c0 = dev.empty((U, B, H), dt)
+                dev.launch(_carry_rows, U * B, H, carried.c, d_src, d_c0)
+        learned = net.learn_initial_state and state is None
+        if learned:  # the learned initial state, the same for every sequence
+            d_h0 = dev.empty((U, B, H), dt)
+            dev.launch(_broadcast, U * B, H, self.pv["h0"], d_h0)
+            if lstm:
+                d_c0 = dev.empty((U, B, H), dt)
+                dev.launch(_broadcast, U * B, H, self.pv["c0"], d_c0)
+        d_h0 = zeros if d_h0 is None else d_h0
+        d_c0 = (zeros if d_c0 is None else d_c0) if lstm else None
+        cache = forward_device(spec.kind, d_x, lens, plan.batch_sizes, d_h0, d_c0,
+                               self.units_w, d_hmask, d_drop, D, d_y, d_hn, d_cn, **opts)
+        carry = None
+        if d_sel is not None:
+            S = len(sel)
+            new_h = dev.empty((U, S, H), dt)
+            dev.launch(_select, U * S, H, d_hn, d_sel, new_h)
+            new_c = None
+            if lstm:
+                new_c = dev.empty((U, S, H), dt)
+                dev.launch(_select, U * S, H, d_cn, d_sel, new_c)
+            carry = DeviceCarry(new_h, new_c)
+        # the head: pooling (of the outputs after dropout), or every step, the dense layer, the
+        # loss
+        mode = None if net.pooling is None else POOLINGS.index(net.pooling)
         use_mask = d_mask is not None
         d_mask = d_mask if use_mask else d_y
-        pooled = dev.empty((B, D * H), dt)
-        arg = dev.empty((B, D * H), np.int64)
-        dev.launch(_pool, B, D * H, d_y, lens, mode, D, d_mask, use_mask, pooled, arg)
-        W, bias = self.pv["head.weight"], self.pv["head.bias"]
-        out = dev.empty((B, K), dt)
-        gemm(B, pooled, W, out, bias1=bias, trans_b=True)
-        dout = dev.empty((B, K), dt)
-        rowloss = dev.empty((B,), np.float64)
-        if loss == "ce":
-            _launch1(_softmax_ce, B, out, d_t, d_coef, dout, rowloss)
+        if mode is None:  # a label per step: the head reads every step's output as a row
+            hin = dev.empty((Tm, B, D * H), dt)
+            dev.launch(_steps, Tm * B, D * H, d_y, lens, d_mask, use_mask, hin)
+            pooled = hin.reshape((Tm * B, D * H))
         else:
-            _launch1(_mse, B, out, d_t, d_coef, dout, rowloss)
+            pooled = dev.empty((B, D * H), dt)
+            arg = dev.empty((B, D * H), np.int64)
+            dev.launch(_pool, B, D * H, d_y, lens, mode, D, d_mask, use_mask, pooled, arg)
+        rows = pooled.shape[0]
+        W, bias = self.pv["head.weight"], self.pv["head.bias"]
+        bag = net.bag_of_embeddings
+        full = pooled
+        if bag:  # the bag of embeddings beside the pooled outputs
+            full = dev.empty((B, D * H + F), dt)
+            dev.launch(_concat_bag, B, D * H + F, pooled, d_x, lens, full)
+        out = dev.empty((rows, K), dt)
+        gemm(rows, full, W, out, bias1=bias, trans_b=True)
+        if d_excl is not None:
+            dev.launch(_exclude, rows, len(excluded), out, d_excl)
+        if emb is not None and d_lin is not None:
+            dev.launch(_add, B, K, out, d_lin)
+        dout = dev.empty((rows, K), dt)
+        rowloss = dev.empty((rows,), np.float64)
+        if loss == "ce":
+            _launch1(_softmax_ce, rows, out, d_t, d_coef, dout, rowloss)
+        else:
+            _launch1(_mse, rows, out, d_t, d_coef, dout, rowloss)
         _launch1(_sum_rows, 1, rowloss, self.d_res)
         # the backward: the head, the pooling, the stack
-        gemm(K, dout, pooled, self.gv["head.weight"], trans_a=True)
+        gemm(K, dout, full, self.gv["head.weight"], trans_a=True)
         dev.launch(_col_sum, 1, K, dout, self.gv["head.bias"])
-        dpooled = dev.empty((B, D * H), dt)
-        gemm(B, dout, W, dpooled)
+        dfull = dev.empty((rows, full.shape[1]), dt)
+        gemm(rows, dout, W, dfull)
+        dpooled = dfull
+        if bag:
+            dpooled = dev.empty((B, D * H), dt)
+            dev.launch(_first_columns, B, D * H, dfull, dpooled)
         dy = dev.empty((Tm, B, D * H), dt)
-        dev.launch(_pool_backward, Tm * B, D * H, dpooled, lens, mode, D, d_mask, use_mask, arg,
-                   dy)
+        if mode is None:
+            dev.launch(_steps, Tm * B, D * H, dfull.reshape((Tm, B, D * H)), lens, d_mask,
+                       use_mask, dy)
+        else:
+            dev.launch(_pool_backward, Tm * B, D * H, dpooled, lens, mode, D, d_mask, use_mask,
+                       arg, dy)
         dx = dev.empty((Tm, B, F), dt)
         dh0 = dev.empty((U, B, H), dt)
         dc0 = dev.empty((U, B, H), dt) if lstm else None
         backward_device(cache, dy, zeros, zeros if lstm else None, dx, dh0, dc0, self.units_g)
+        for name, d in (("h0", dh0), ("c0", dc0)) if net.learn_initial_state else ():
+            if d is None:
+                continue
+            if learned:
+                dev.launch(_sum_batch, U, H, d, self.gv[name])
+            else:  # an initial state was given: the learned one gets no gradient
+                g = self.gv[name]
+                _launch1(_fill, g.size, g.reshape((g.size,)), dt.type(0))
+        if emb is not None:  # the embedding's gradient: zero but at the batch's ids
+            g = self.gv["embedding.weight"]
+            _launch1(_fill, g.size, g.reshape((g.size,)), dt.type(0))
+            dev.launch(_scatter, len(uniq), F, dx, d_uniq, d_starts, d_pos, lens, d_in_mask,
+                       use_in, dfull, D * H, bag, g)
         # the norm, clipping and the update: skipped on the device if the step failed
         clip = self.clip_norm is not None and self.clip_norm != math.inf
         cuda_norm = _norm[1, _NT]
@@ -542,7 +971,7 @@ class DeviceSession:
         self._update(clip, float(limit))
         res = dev.download(self.d_res, np.empty(2, np.float64))
         self.stale = True
-        return float(res[0]), float(res[1])
+        return float(res[0]), float(res[1]), carry
 
     def _update(self, clip, limit):
         """Launch the optimiser's update for step ``t + 1`` (applied on the device only if the
@@ -563,6 +992,9 @@ class DeviceSession:
                      dt(1.0 - lr * wd), bool(wd and not decoupled), dt(wd), dt(b1), dt(1.0 - b1),
                      dt(b2), dt(1.0 - b2), dt(math.sqrt(1.0 - b2 ** t)), dt(opt.eps),
                      dt(lr / (1.0 - b1 ** t)))
+        elif self.kind == "adagrad":
+            _launch1(_adagrad, self.n, self.d_p, self.d_state[0], self.d_g, self.d_res,
+                     self.d_scale, limit, clip, dt(wd), dt(lr), dt(opt.eps))
         else:
             mu = opt.momentum
             buf = self.d_state[0] if self.keys else self.d_g
