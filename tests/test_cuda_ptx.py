@@ -23,18 +23,37 @@ ROOT = HERE.parent
 CAPABILITIES = ("7.0", "8.0", "9.0")
 
 
-def _run(script, simulator, *args, stdin=None):
+def _start(script, simulator, *args):
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1" if simulator else "0",
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    run = subprocess.run([sys.executable, str(HERE / script), *args], input=stdin, env=env,
-                         cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, f"{script} failed:\n{run.stderr[-4000:]}"
-    return json.loads(run.stdout)
+    return subprocess.Popen([sys.executable, str(HERE / script), *args], env=env, cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _result(script, proc, stdin=None):
+    out, err = proc.communicate(stdin, timeout=900)
+    assert proc.returncode == 0, f"{script} failed:\n{err[-4000:]}"
+    return json.loads(out)
+
+
+def _run(script, simulator, *args, stdin=None):
+    return _result(script, _start(script, simulator, *args), stdin)
 
 
 @pytest.fixture(scope="module")
 def launches():
     return _run("_cuda_signatures.py", True)
+
+
+@pytest.fixture(scope="module")
+def compiled(launches):
+    """The PTX compilation of the recorded launches for every capability, the processes run side
+    by side (each takes a core's worth of NVVM time)."""
+    pytest.importorskip("cuda.bindings", reason="NVVM comes with numba-cuda[cu12]")
+    stdin = json.dumps(launches)
+    procs = {cc: _start("_cuda_ptx.py", False, cc) for cc in CAPABILITIES}
+    return {cc: _result("_cuda_ptx.py", proc, stdin) for cc, proc in procs.items()}
 
 
 def test_the_recorded_run_launches_every_kernel_of_the_backend(launches):
@@ -47,9 +66,8 @@ def test_the_recorded_run_launches_every_kernel_of_the_backend(launches):
 
 
 @pytest.mark.parametrize("cc", CAPABILITIES)
-def test_every_launched_kernel_compiles_to_ptx(launches, cc):
-    pytest.importorskip("cuda.bindings", reason="NVVM comes with numba-cuda[cu12]")
-    result = _run("_cuda_ptx.py", False, cc, stdin=json.dumps(launches))
+def test_every_launched_kernel_compiles_to_ptx(launches, compiled, cc):
+    result = compiled[cc]
     assert result["failed"] == [], json.dumps(result["failed"][:3], indent=1)
     # each signature once, and the tiled product also at the GPU's tile side
     n_sigs = sum(len(s) for s in launches["launched"].values())
