@@ -466,6 +466,39 @@ def test_training_starts_every_document_from_a_zero_state(monkeypatch):
     assert n_fresh > 10 and n_carried > 10
 
 
+def test_streams_of_a_long_document_restart_from_a_zero_state(monkeypatch):
+    # Text is scored from a zero state. In one long document, a stream used to start from zero
+    # only in the first chunk of an epoch; trained a few hundred steps on carried states only,
+    # a character model then scored text at 10 bits per character from a zero state (3 from a
+    # carried one). Every stream must now start from zero at least once every
+    # RESTART_TOKENS / bptt chunks, the streams in turn.
+    from fastrnn.estimators._lm_task import RESTART_TOKENS
+
+    seen = []
+    original = Trainer.step
+
+    def step(self, X, lengths, loss_fn, state=None, dh_n=None):
+        seen.append(np.array(state.host()[0]))
+        return original(self, X, lengths, loss_fn, state, dh_n)
+
+    monkeypatch.setattr(Trainer, "step", step)
+    bptt, B = 16, 3
+    restart = RESTART_TOKENS // bptt
+    rng = np.random.RandomState(0)
+    text = "".join(rng.choice(list("abcde "), size=B * bptt * (2 * restart + 5)))
+    lm = small_lm(max_iter=1, bptt=bptt, batch_size=B, hidden_size=4, embedding_dim=3,
+                  shuffle=False).fit([text])
+    assert lm.n_steps_ == len(seen) > 2 * restart
+    assert all(h.shape[1] == B for h in seen)  # one document: one row per stream
+    zero = np.array([[np.all(h[:, b] == 0) for b in range(B)] for h in seen])  # (steps, B)
+    for b in range(B):
+        for w in range(len(seen) - restart + 1):
+            assert zero[w:w + restart, b].any(), (b, w)
+    # the streams restart in turn, not all at once
+    assert not np.any(zero[1:].all(axis=1))
+    assert zero[1:].sum() < 0.1 * zero[1:].size
+
+
 # ------------------------------------------------------------------------------------------------
 # checkpoints, resuming, Ctrl-C
 # ------------------------------------------------------------------------------------------------

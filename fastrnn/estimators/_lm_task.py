@@ -1,6 +1,7 @@
 """The language model's training data for the :class:`~fastrnn.train.TrainingLoop`: documents
 concatenated into parallel streams, cut into chunks for truncated back-propagation through time,
-with the recurrent state carried from one chunk to the next and restarted at every document.
+with the recurrent state carried from one chunk to the next and restarted at every document (and
+in every stream every :data:`RESTART_TOKENS` tokens).
 """
 
 import math
@@ -10,7 +11,7 @@ import numpy as np
 from ..text import BOS, PAD
 from ..train import Batch, Task, split_at_documents, truncated_bptt_batches
 
-__all__ = ["LMTask", "RowState", "EXCLUDED_OUTPUTS", "SOFTMAX_HEAD"]
+__all__ = ["LMTask", "RowState", "EXCLUDED_OUTPUTS", "SOFTMAX_HEAD", "RESTART_TOKENS"]
 
 #: Token ids the output softmax never gives probability to: padding and the beginning of a document
 #: (both are only ever inputs, never a next token).
@@ -18,6 +19,15 @@ EXCLUDED_OUTPUTS = (PAD, BOS)
 
 #: The language model's output layer: a softmax over the vocabulary without those ids.
 SOFTMAX_HEAD = dict(head="softmax", excluded_outputs=list(EXCLUDED_OUTPUTS))
+
+#: Each training stream restarts from a zero state every this many tokens (rounded up to whole
+#: chunks), the streams in turn. Text is scored from a zero state, so the model must keep
+#: predicting well from one; in a corpus of long documents a stream would otherwise start from
+#: zero only in the first chunk of an epoch, and after a few hundred steps of training only on
+#: carried states the model can fail from a zero state (a character model fitted on one 600,000
+#: character document scored its own training text at 10 bits per character from a zero state
+#: and at 3 from a state carried over from other text).
+RESTART_TOKENS = 2048
 
 
 class RowState:
@@ -31,7 +41,7 @@ class RowState:
     stream : ndarray of shape (R,)
         The stream of each row.
     fresh : bool ndarray of shape (R,)
-        Rows that start a document (zero state).
+        Rows that start from a zero state (a document starts, or the stream restarts).
     last : ndarray of shape (B,)
         The last row of each stream, whose final state is carried on.
     """
@@ -55,7 +65,11 @@ class LMTask(Task):
     all streams at once (:func:`fastrnn.train.truncated_bptt_batches`); a stream row that crosses
     into a new document is split there (:func:`fastrnn.train.split_at_documents`), so every
     document starts from a zero state, and the final state of each stream is the initial state of
-    its next chunk.
+    its next chunk. Besides, stream ``b`` restarts from a zero state (without a document border)
+    at the chunks ``j`` where ``(j + offset_b)`` is a multiple of ``restart``, ``restart`` the
+    chunks of :data:`RESTART_TOKENS` tokens and ``offset_b = b * restart // batch_size``: in
+    every stretch of ``restart`` chunks, each stream starts once from a zero state, as text is
+    scored, however long the documents are.
 
     Parameters
     ----------
@@ -83,6 +97,8 @@ class LMTask(Task):
         self.perm = None
         self.chunks = None
         self.state = None
+        self.restart = max(1, -(-RESTART_TOKENS // self.k))  # chunks, rounded up
+        self.offsets = np.arange(self.B) * self.restart // self.B
 
     def items_per_epoch(self):
         return (sum(len(d) for d in self.train_ids) // self.B - 1) * self.B
@@ -133,6 +149,9 @@ class LMTask(Task):
     def batch(self, j):
         X, Y = self.chunks[j]
         Xr, Yr, lengths, stream, fresh, self._last = split_at_documents(X, Y)
+        due = (j + self.offsets) % self.restart == 0
+        first = np.concatenate(([0], self._last[:-1] + 1))  # the first row of each stream
+        fresh[first[due]] = True
         valid = (np.arange(Xr.shape[1])[None, :] < lengths[:, None]) & (Yr != BOS)
         state = RowState(self.state, stream, fresh, self._last,
                          lambda: self._row_state(stream, fresh))

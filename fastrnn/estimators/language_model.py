@@ -130,6 +130,10 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
     crosses into a new document the state restarts from zero
     (:func:`~fastrnn.train.split_at_documents`), exactly as when a document is scored or a text
     generated, so the model never learns to rely on a state carried over from an unrelated text.
+    Since text is scored from a zero state, every stream also restarts from one every 2,048
+    tokens (rounded up to whole chunks, the streams in turn;
+    ``fastrnn.estimators._lm_task.RESTART_TOKENS``), so that a corpus of long documents does
+    not train the model on carried states only.
     The output softmax and the cross-entropy are fused and computed a block of rows at a time
     (:func:`~fastrnn.losses.blocked_softmax_cross_entropy`).
 
