@@ -65,6 +65,11 @@ class OptionalBuildExt(build_ext):
     """``build_ext`` that cythonizes lazily and never fails the install unless
     FASTRNN_REQUIRE_CYTHON is set; it records the outcome in ``_build_status.txt``."""
 
+    def finalize_options(self):
+        super().finalize_options()
+        if not self.parallel:  # the extensions compile side by side, one per core
+            self.parallel = os.cpu_count() or 1
+
     def run(self):
         self._failures = []
         try:

@@ -3,7 +3,8 @@
 Run as a script with ``NUMBA_ENABLE_CUDASIM=1`` (tests/test_cuda_ptx.py does): it drives the
 backend through the layers (every cell, stacked, bidirectional, with lengths, dropout, recurrent
 dropout and initial states, forward, backward and the streaming step, float32 and float64) and
-through training steps on the device, and prints one JSON object:
+through training steps on the device (the parts named on the command line, default both), and
+prints one JSON object:
 
 ``launched``
     ``{kernel: [signature, ...]}`` with ``kernel`` as ``module:qualified name`` (a kernel built by
@@ -199,7 +200,11 @@ def drive_training():
                          random_state=0).fit(["the cat.", "a dog sat."])
 
 
+#: the parts of the run; ``python _cuda_signatures.py PART ...`` runs only those (the test runs
+#: the two in processes side by side and merges their records)
+PARTS = {"layers": drive_layers, "training": drive_training}
+
 if __name__ == "__main__":
-    drive_layers()
-    drive_training()
+    for part in sys.argv[1:] or list(PARTS):
+        PARTS[part]()
     json.dump({"launched": LAUNCHED, "defined": _defined()}, sys.stdout, indent=1)

@@ -43,7 +43,15 @@ def _run(script, simulator, *args, stdin=None):
 
 @pytest.fixture(scope="module")
 def launches():
-    return _run("_cuda_signatures.py", True)
+    """The recording's parts, run side by side, merged."""
+    parts = [_start("_cuda_signatures.py", True, part) for part in ("layers", "training")]
+    records = [_result("_cuda_signatures.py", proc) for proc in parts]
+    launched = {}
+    for record in records:
+        for kernel, sigs in record["launched"].items():
+            merged = launched.setdefault(kernel, [])
+            merged.extend(sig for sig in sigs if sig not in merged)
+    return {"launched": launched, "defined": records[0]["defined"]}
 
 
 @pytest.fixture(scope="module")
