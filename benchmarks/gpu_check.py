@@ -27,8 +27,8 @@ step at a time from a host array to a host array, its state kept on the GPU; tim
 
 The outputs of both are compared before anything is timed (float32, relative error below 1e-4;
 the training step compares the input gradient). Each time is the median of ``--repeats`` calls
-after two warm-up calls. ``--smoke`` runs tiny shapes once, for the test suite, on numba-cuda's
-simulator (``NUMBA_ENABLE_CUDASIM=1``) and PyTorch on the CPU when it has no GPU.
+after two warm-up calls. ``--smoke`` runs tiny shapes once without warm-up, for the test suite,
+on numba-cuda's simulator (``NUMBA_ENABLE_CUDASIM=1``) and PyTorch on the CPU when it has no GPU.
 """
 
 import argparse
@@ -54,8 +54,12 @@ def _rel(a, b):
     return float(np.linalg.norm(a - b) / den)
 
 
+#: warm-up calls before the timed ones (none with ``--smoke``, whose times mean nothing)
+WARMUP = 2
+
+
 def _median_seconds(fn, repeats, sync):
-    for _ in range(2):
+    for _ in range(WARMUP):
         fn()
     sync()
     times = []
@@ -270,6 +274,9 @@ def main(argv=None):
         raise SystemExit("PyTorch sees no GPU (torch.cuda.is_available() is False); install a "
                          "CUDA build of PyTorch, or pass --smoke to check the script itself.")
     repeats = 1 if args.smoke else args.repeats
+    if args.smoke:
+        global WARMUP
+        WARMUP = 0
     print(f"GPU: {gpu}; PyTorch {torch.__version__} (cuDNN "
           f"{torch.backends.cudnn.version()}); fastrnn {fastrnn.__version__}; "
           f"python {platform.python_version()}")
