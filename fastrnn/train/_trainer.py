@@ -253,21 +253,9 @@ class Trainer:
         out, h_n = net.forward(X, lengths, state)
         loss, dout = loss_fn(out)
         loss = float(loss)
-        if not math.isfinite(loss):
-            self.grad_norms_.append(math.nan)
-            self._recover("loss", loss)
-            return loss, h_n
-        if self.initial_loss_ is None:
-            self.initial_loss_ = loss
-        elif loss > self.divergence_limit():
-            self.grad_norms_.append(math.nan)
-            self._recover("diverging loss", loss)
-            return math.nan, h_n
-        if self._unverified:
-            # the update made after the last failure led to a sound loss: the streak is over
-            # (a loss computed right after a roll-back says nothing: it is the snapshot's)
-            self._consecutive = 0
-            self._unverified = False
+        failed = self._failed_loss(loss, self.divergence_limit())
+        if failed is not None:
+            return failed, h_n
         net.backward(dout, dh_n)
         norm = clip_grad_norm(net.grads, self.clip_norm)
         self.grad_norms_.append(norm)
@@ -275,12 +263,38 @@ class Trainer:
             self._recover("gradient norm", norm)
             return loss, h_n
         self.optimizer.step(net.params, net.grads)
+        self._updated()
+        return loss, h_n
+
+    def _failed_loss(self, loss, limit):
+        """Check a step's loss: when it is not finite or exceeds ``limit`` (the divergence
+        limit), record the failed step, roll back and return what the step returns (the loss, or
+        NaN for a diverging one); else ``None``, after ending a streak of failures."""
+        if not math.isfinite(loss):
+            self.grad_norms_.append(math.nan)
+            self._recover("loss", loss)
+            return loss
+        if self.initial_loss_ is None:
+            self.initial_loss_ = loss
+        elif loss > limit:
+            self.grad_norms_.append(math.nan)
+            self._recover("diverging loss", loss)
+            return math.nan
+        if self._unverified:
+            # the update made after the last failure led to a sound loss: the streak is over
+            # (a loss computed right after a roll-back says nothing: it is the snapshot's)
+            self._consecutive = 0
+            self._unverified = False
+        return None
+
+    def _updated(self):
+        """Count an update made: inside a streak of failures it is unverified until the next
+        sound loss; a snapshot every ``snapshot_every`` good steps."""
         if self._consecutive:
             self._unverified = True
         self._good_steps += 1
         if self._good_steps % self.snapshot_every == 0 and not self._unverified:
             self.take_snapshot()
-        return loss, h_n
 
     def _device_step(self, X, lengths, spec, state):
         """:meth:`_step` in the device session: ``spec`` is the loss function's
@@ -293,29 +307,15 @@ class Trainer:
         kind, targets, coef = spec
         limit = self.divergence_limit()
         loss, norm, h_n = self._device.step(X, lengths, kind, targets, coef, limit, state)
-        if not math.isfinite(loss):
-            self.grad_norms_.append(math.nan)
-            self._recover("loss", loss)
-            return loss, h_n
-        if self.initial_loss_ is None:
-            self.initial_loss_ = loss
-        elif loss > limit:
-            self.grad_norms_.append(math.nan)
-            self._recover("diverging loss", loss)
-            return math.nan, h_n
-        if self._unverified:
-            self._consecutive = 0
-            self._unverified = False
+        failed = self._failed_loss(loss, limit)
+        if failed is not None:
+            return failed, h_n
         self.grad_norms_.append(norm)
         if not math.isfinite(norm):
             self._recover("gradient norm", norm)
             return loss, h_n
         self._device.advance()
-        if self._consecutive:
-            self._unverified = True
-        self._good_steps += 1
-        if self._good_steps % self.snapshot_every == 0 and not self._unverified:
-            self.take_snapshot()
+        self._updated()
         return loss, h_n
 
     def finish(self):

@@ -388,6 +388,16 @@ def _apply(res, limit):
     return math.isfinite(loss) and loss <= limit and math.isfinite(norm)
 
 
+@cuda.jit(device=True)
+def _clipped(g, i, scale, clip):
+    """Gradient ``g[i]``, scaled in place by the clipping factor ``scale[0]`` with ``clip``."""
+    gi = g[i]
+    if clip:
+        gi *= scale[0]
+        g[i] = gi
+    return gi
+
+
 @cuda.jit
 def _adam(p, g, m, v, res, scale, limit, clip, decoupled, shrink, l2, decay, b1, one_b1, b2,
           one_b2, bc2_sqrt, eps, step_size):
@@ -397,10 +407,7 @@ def _adam(p, g, m, v, res, scale, limit, clip, decoupled, shrink, l2, decay, b1,
     i, r = cuda.grid(2)
     if r > 0 or i >= p.shape[0] or not _apply(res, limit):
         return
-    gi = g[i]
-    if clip:
-        gi *= scale[0]
-        g[i] = gi
+    gi = _clipped(g, i, scale, clip)
     pi = p[i]
     if decoupled:
         pi = pi * shrink
@@ -421,10 +428,7 @@ def _sgd(p, g, buf, res, scale, limit, clip, decay, lr, mu, first, nesterov, lr_
     i, r = cuda.grid(2)
     if r > 0 or i >= p.shape[0] or not _apply(res, limit):
         return
-    gi = g[i]
-    if clip:
-        gi *= scale[0]
-        g[i] = gi
+    gi = _clipped(g, i, scale, clip)
     pi = p[i]
     if decay != 0:
         gi = pi * decay + gi
@@ -451,10 +455,7 @@ def _adagrad(p, s, g, res, scale, limit, clip, decay, lr, eps):
     i, r = cuda.grid(2)
     if r > 0 or i >= p.shape[0] or not _apply(res, limit):
         return
-    gi = g[i]
-    if clip:
-        gi *= scale[0]
-        g[i] = gi
+    gi = _clipped(g, i, scale, clip)
     pi = p[i]
     if decay != 0:
         gi = pi * decay + gi
