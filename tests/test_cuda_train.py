@@ -174,14 +174,45 @@ def test_a_non_finite_loss_rolls_back_on_the_device_as_on_the_host():
 
 
 def test_a_network_the_device_cannot_train_stays_on_the_host():
-    """Connections between the layers and an embedding tied to the head (among others) are not
-    supported on the device: the trainer says why and trains as before."""
-    trainer = Trainer(_net("cuda", num_layers=2, skip="residual"), optimizer="adam")
-    assert "skip" in trainer.start_device() and not trainer.on_device
-    tied = SequenceNetwork(5, vocab_size=5, embedding_dim=2, hidden_size=2, pooling=None,
-                           head="softmax", tie_weights=True, backend="cuda")
-    trainer = Trainer(tied, optimizer="adam")
-    assert "tied" in trainer.start_device() and not trainer.on_device
+    """An optimiser without a device update (among others) is not supported on the device: the
+    trainer says why and trains as before."""
+    class Custom(SGD):
+        """An update rule of its own (the device knows SGD's only)."""
+
+    trainer = Trainer(_net("cuda"), optimizer=Custom(lr=0.01))
+    assert "Custom" in trainer.start_device() and not trainer.on_device
+
+
+@pytest.mark.parametrize("net_kw", [
+    dict(skip="residual", num_layers=3, cell="rnn", bidirectional=True, dropout=0.3,
+         pooling="max"),
+    dict(skip="residual", num_layers=2, cell="gru", recurrent_dropout=0.3),
+    dict(skip="dense", num_layers=3, cell="rnn", dropout=0.3, pooling="mean"),
+    dict(skip="dense", num_layers=2, bidirectional=True, pooling="last"),
+    dict(skip="highway", num_layers=2, cell="rnn", bidirectional=True, dropout=0.3),
+    dict(skip="highway", num_layers=3, cell="gru", dropout=0.3, pooling="max")],
+    ids=["residual-3-bidirectional-dropout", "residual-2-gru", "dense-3-dropout",
+         "dense-2-lstm-bidirectional", "highway-2-projected-bidirectional-dropout",
+         "highway-3-gru-dropout"])
+def test_connections_between_layers_match_the_host_and_copy_once_each_way_per_step(
+        net_kw, monkeypatch):
+    """The stack joined by its connections on the device (residual sums, the dense
+    concatenation of every layer below, the highway gates with a projection where a layer's
+    input width differs from its output's, the dropout between the layers): two steps of Adam
+    with clipping over ragged batches give the host's parameters (the connections' included),
+    gradients, losses, norms and moments; each step copies one buffer each way."""
+    counter = TransferCounter(monkeypatch)
+    batches = _batches(2)
+    ref = _train("numpy", net_kw, Adam(lr=0.05), 0.3, batches)
+    got = _train("cuda", net_kw, Adam(lr=0.05), 0.3, batches, counter)
+    names = [n for n in ref[0].params if "skip_" in n]
+    assert bool(names) == (net_kw["skip"] == "highway")  # the connections' own parameters
+    assert any("skip_proj" in n for n in names) == (net_kw.get("bidirectional", False)
+                                                    and net_kw["skip"] == "highway")
+    _assert_same_training(ref, got)
+    for name in names:  # trained
+        assert np.any(ref[0].grads[name] != 0), name
+    assert got[3] == [(1, 1, 0)] * 2
 
 
 def test_a_learned_initial_state_matches_the_host():
@@ -394,18 +425,28 @@ def test_float32_token_batches_beyond_exact_float32_integers_are_refused():
     assert list(uniq) == [1, 2] and list(starts) == [0, 1, 2] and list(pos) == [0, 1]
 
 
-def test_a_label_per_step_matches_the_host_and_copies_once_each_way_per_step(monkeypatch):
+@pytest.mark.parametrize("net_kw", [
+    dict(vocab_size=6, embedding_dim=2, cell="rnn", bidirectional=True),
+    dict(vocab_size=3, embedding_dim=4, cell="lstm", bidirectional=True, tie_weights=True),
+    dict(vocab_size=3, embedding_dim=2, cell="gru", num_layers=2, skip="residual",
+         tie_weights=True)],
+    ids=["rnn-bidirectional", "tied-lstm-bidirectional", "tied-gru-residual"])
+def test_a_label_per_step_matches_the_host_and_copies_once_each_way_per_step(net_kw,
+                                                                             monkeypatch):
     """No pooling (a tagger's network): the head reads every step, the loss is the per-step
     cross-entropy weighted per step (padded steps weigh nothing and their labels are -1, as a
-    padded label matrix holds them). Two steps of Adam with clipping and dropout on a
-    bidirectional RNN over token ids give the host's training, one copy each way per step."""
+    padded label matrix holds them). Two steps of Adam with clipping and dropout over token ids
+    give the host's training, one copy each way per step; with the head tied to the embedding
+    (its weight is the table) the table's gradient is the sum of the lookup's and the head's,
+    the padding id's row zero."""
     from fastrnn.losses import sequence_softmax_cross_entropy
 
     counter = TransferCounter(monkeypatch)
     rng = np.random.RandomState(4)
     batches = []
+    V = net_kw["vocab_size"]
     for _ in range(2):
-        ids = rng.randint(1, 6, size=(3, 3))
+        ids = rng.randint(1, V, size=(3, 3))
         L = rng.permutation([3, 1, 2])
         y = rng.randint(0, 3, size=(3, 3))
         w = rng.uniform(0.5, 2.0, size=(3, 3))
@@ -416,8 +457,7 @@ def test_a_label_per_step_matches_the_host_and_copies_once_each_way_per_step(mon
             return sequence_softmax_cross_entropy(out, y, L, sample_weight=w)
         loss_fn.device_loss = ("ce", y, w / w.sum())
         batches.append((ids, L, loss_fn))
-    kw = dict(n_features=None, vocab_size=6, embedding_dim=2, cell="rnn", bidirectional=True,
-              pooling=None, dropout=0.3)
+    kw = dict(n_features=None, pooling=None, dropout=0.3, **net_kw)  # tied: 3 outputs, 3 ids
     runs = {}
     for backend in ("numpy", "cuda"):
         net = _net(backend, **kw)
@@ -433,6 +473,12 @@ def test_a_label_per_step_matches_the_host_and_copies_once_each_way_per_step(mon
     assert max(runs["numpy"][1].grad_norms_) > 0.3
     _assert_same_training(runs["numpy"], runs["cuda"])
     assert runs["cuda"][3] == [(1, 1, 0)] * 2
+    net = runs["numpy"][0]
+    if net.tie_weights:
+        assert net.head.params["weight"] is net.params["embedding.weight"]
+        assert "head.weight" not in net.params
+        g = net.grads["embedding.weight"]
+        assert np.all(g[0] == 0) and np.all(g[1:] != 0)
 
 
 def test_tagger_fit_on_the_device_gives_the_host_fit(monkeypatch):
@@ -467,9 +513,12 @@ def test_tagger_fit_on_the_device_gives_the_host_fit(monkeypatch):
                                    err_msg=name)
 
 
-def test_language_model_fit_on_the_device_gives_the_host_fit(monkeypatch):
+@pytest.mark.parametrize("lm_kw", [dict(), dict(tie_weights=True, num_layers=2, skip="highway")],
+                         ids=["lstm", "tied-highway-2"])
+def test_language_model_fit_on_the_device_gives_the_host_fit(lm_kw, monkeypatch):
     """An RNNLanguageModel (an LSTM with dropout, its softmax over the vocabulary without the
-    padding and beginning-of-document ids) trained by truncated back-propagation through time
+    padding and beginning-of-document ids; also with the softmax tied to the embedding over a
+    highway stack) trained by truncated back-propagation through time
     with the state carried between windows and restarted at each document: every window on the
     device with one upload (its ids) and one download (loss and norm), the carried state
     staying there; the fitted parameters and the loss curve are those of the host fit."""
@@ -492,9 +541,10 @@ def test_language_model_fit_on_the_device_gives_the_host_fit(monkeypatch):
     for backend in ("numpy", "cuda"):
         lm = RNNLanguageModel(hidden_size=2, embedding_dim=2, bptt=3, batch_size=2, dropout=0.2,
                               max_iter=1, learning_rate=0.05, dtype="float64", backend=backend,
-                              shuffle=False, random_state=0)
+                              shuffle=False, random_state=0, **lm_kw)
         fits[backend] = lm.fit(texts)
     ref, got = fits["numpy"], fits["cuda"]
+    assert ref.network_.tie_weights == bool(lm_kw)
     assert len(per_step) == 2 and all(carried)
     assert per_step == [(1, 1, 0)] * len(per_step)
     np.testing.assert_allclose(got.loss_curve_, ref.loss_curve_, rtol=TOL)

@@ -28,6 +28,8 @@ reverse direction reading each sequence from its own last real step back to its 
 "units" (layer-directions) in PyTorch's order ``l0, l0_reverse, l1, ...``.
 """
 
+import math
+
 import numpy as np
 from numba import cuda
 
@@ -150,6 +152,68 @@ def _col_sum(a, out):
     out[j] = acc
 
 
+@cuda.jit
+def _columns(src, scol, dst, dcol, width, accumulate):
+    """``dst[t, b, dcol + j] = src[t, b, scol + j]`` for ``j < width`` (``+=`` with
+    ``accumulate``): a layer's output placed in the next layer's input, a share of an input
+    gradient taken out of it, or one gradient added to another."""
+    t, b, j, inside = _position(dst.shape[0], dst.shape[1], width)
+    if not inside:
+        return
+    v = src[t, b, scol + j]
+    if accumulate:
+        v = dst[t, b, dcol + j] + v
+    dst[t, b, dcol + j] = v
+
+
+@cuda.jit
+def _connect(kind, f, p, g, drop, use_drop, lens, z):
+    """A layer's output ``z`` (T, B, F) from its recurrent outputs ``f`` (:mod:`fastrnn.nn._skip`):
+    ``kind`` 1 (residual) ``f + p``, 2 (highway) ``p + g * (f - p)`` with the gate ``g``, held
+    in ``g`` as its pre-activation and overwritten with the gate; times the dropout mask with
+    ``use_drop``, zero past each length. ``p`` is the layer's input or its projection."""
+    t, b, j, inside = _position(z.shape[0], z.shape[1], z.shape[2])
+    if not inside:
+        return
+    gate = g[t, b, j]
+    if kind == 2:
+        gate = 0.5 * (1.0 + math.tanh(0.5 * gate))
+        g[t, b, j] = gate
+    if t >= lens[b]:
+        z[t, b, j] = 0
+        return
+    v = f[t, b, j]
+    if kind == 2:
+        pv = p[t, b, j]
+        v = pv + gate * (v - pv)
+    else:
+        v = v + p[t, b, j]
+    if use_drop:
+        v *= drop[t, b, j]
+    z[t, b, j] = v
+
+
+@cuda.jit
+def _connect_backward(kind, dz, drop, use_drop, f, p, g, df, dp, da):
+    """The gradient of :func:`_connect` from that of its output ``dz``: ``df`` (of ``f``), and
+    for the highway (``kind`` 2) ``dp`` (of ``p``) and ``da`` (of the gate's pre-activation); a
+    residual's ``dp`` is ``df``."""
+    t, b, j, inside = _position(df.shape[0], df.shape[1], df.shape[2])
+    if not inside:
+        return
+    v = dz[t, b, j]
+    if use_drop:
+        v *= drop[t, b, j]
+    if kind == 2:
+        gate = g[t, b, j]
+        d = v * gate
+        df[t, b, j] = d
+        dp[t, b, j] = v - d
+        da[t, b, j] = v * (f[t, b, j] - p[t, b, j]) * gate * (1 - gate)
+    else:
+        df[t, b, j] = v
+
+
 def _launch_steps(kernel, T, B, W, *args):
     """Launch an element-wise kernel over ``(T * B) x W`` threads."""
     dev.launch(kernel, T * B, W, *args)
@@ -223,6 +287,9 @@ class StackCache:
     zero_peep : device array of shape (3, H) or None
         Zero peephole weights for an LSTM unit without peepholes.
     input_size : int
+    skip : {None, "residual", "dense", "highway"}
+    links : list of (dict or None)
+        Per layer what the backward of its connection reads (``None`` without one).
     """
 
     def __init__(self, **kw):
@@ -345,7 +412,7 @@ def stack_forward(cell, params, x, lengths, batch_sizes, h0, c0=None, hmasks=Non
 
 
 def forward_device(cell, d_x, lens, bs, d_h0, d_c0, d_w, d_hmask, d_drop, D, d_y, d_hn, d_cn,
-                   relu=False, gates_on=(1, 1, 1), cand=False):
+                   relu=False, gates_on=(1, 1, 1), cand=False, skip=None, d_links=None):
     """The work of :func:`stack_forward` on arrays already on the device (nothing is copied).
 
     Parameters
@@ -368,6 +435,13 @@ def forward_device(cell, d_x, lens, bs, d_h0, d_c0, d_w, d_hmask, d_drop, D, d_y
         Receive the final states (``d_cn`` only for the LSTM).
     relu, gates_on, cand
         As for :func:`stack_forward`.
+    skip : {None, "residual", "dense", "highway"}
+        The connections between the layers (:mod:`fastrnn.nn._skip`): layer ``l`` reads
+        ``input_size`` features for ``l = 0`` and above ``D*H``, or with ``"dense"``
+        ``input_size + l*D*H``; ``d_y`` receives the top layer's connected output.
+    d_links : list of tuple of device arrays, optional
+        With ``skip``, per layer its connection's ``(proj, gate_weight, gate_bias)`` (``None``
+        where it has none): ``skip_proj_l*``, ``skip_gate_weight_l*``, ``skip_gate_bias_l*``.
 
     Returns
     -------
@@ -390,11 +464,15 @@ def forward_device(cell, d_x, lens, bs, d_h0, d_c0, d_w, d_hmask, d_drop, D, d_y
     a = dev.empty((B, (2 if cell == "gru_v1" else G) * H), dt)
     an = dev.empty((B, H), dt) if cell == "gru_v1" else None
 
-    units = []
+    units, links = [], []
     inp = d_x
     for layer in range(L):
         out = d_y if layer == L - 1 else dev.empty((T, B, D * H), dt)
         drop = d_drop[layer]
+        kind = _link_kind(skip, layer)
+        # a layer with a connection writes its recurrent outputs apart, then joins them
+        f = out if kind == 0 else dev.empty((T, B, D * H), dt)
+        fdrop = drop if kind == 0 else None
         for d in range(D):
             k = layer * D + d
             w_ih, b_ih, b_hh, peep = d_w[k][0], d_w[k][2], d_w[k][3], d_w[k][4]
@@ -420,15 +498,57 @@ def forward_device(cell, d_x, lens, bs, d_h0, d_c0, d_w, d_hmask, d_drop, D, d_y
             units.append(unit)
             hs = unit["hs"]
             _launch_steps(_write_output, T, B, H, hs, lens, bool(d), d * H,
-                          out if drop is None else drop, drop is not None, out)
+                          f if fdrop is None else fdrop, fdrop is not None, f)
             dev.launch(_copy2, B, H, hs[T], d_hn[k])
             if has_c:
                 dev.launch(_copy2, B, H, unit["cs"][T], d_cn[k])
-        inp = out
+        links.append(_link_forward(kind, inp, f, d_links[layer] if kind else None, drop, lens,
+                                   out))
+        if skip == "dense" and layer < L - 1:  # the next layer reads [x, z_0, ..., z_layer]
+            size = inp.shape[2]
+            nxt = dev.empty((T, B, size + D * H), dt)
+            _launch_steps(_columns, T, B, size, inp, 0, nxt, 0, size, False)
+            _launch_steps(_columns, T, B, D * H, out, 0, nxt, size, D * H, False)
+            inp = nxt
+        else:
+            inp = out
 
     return StackCache(cell=cell, dt=dt, T=T, B=B, H=H, D=D, L=L, batch_sizes=bs, lens=lens,
                       weights=d_w, units=units, drops=d_drop, relu=bool(relu), gates_on=gates_on,
-                      zero_peep=zero_peep, input_size=d_x.shape[2], cand=bool(cand))
+                      zero_peep=zero_peep, input_size=d_x.shape[2], cand=bool(cand), skip=skip,
+                      links=links)
+
+
+def _link_kind(skip, layer):
+    """The connection of layer ``layer``: 0 none (or the identity: ``"dense"``, the first
+    layer's ``"residual"``), 1 residual, 2 highway."""
+    if skip == "highway":
+        return 2
+    return 1 if skip == "residual" and layer > 0 else 0
+
+
+def _link_forward(kind, x, f, weights, drop, lens, z):
+    """Join layer input ``x`` (T, B, size) and recurrent outputs ``f`` (T, B, F) into the layer's
+    output ``z`` (:func:`_connect`) for a connection of ``kind`` (:func:`_link_kind`) with
+    ``weights`` ``(proj, gate_weight, gate_bias)``; returns what :func:`_link_backward` needs
+    (``None`` for kind 0, whose ``f`` is ``z``)."""
+    if kind == 0:
+        return None
+    T, B, F = f.shape
+    size = x.shape[2]
+    proj, gate_w, gate_b = weights
+    x2 = x.reshape((T * B, size))
+    p = x
+    if proj is not None:
+        p = dev.empty((T, B, F), f.dtype)
+        gemm(T * B, x2, proj, p.reshape((T * B, F)), trans_b=True)
+    g = f  # (not read by a residual)
+    if kind == 2:
+        g = dev.empty((T, B, F), f.dtype)
+        gemm(T * B, x2, gate_w, g.reshape((T * B, F)), bias1=gate_b, trans_b=True)
+    _launch_steps(_connect, T, B, F, kind, f, p, g, f if drop is None else drop,
+                  drop is not None, lens, z)
+    return dict(kind=kind, x=x, f=f, p=p, g=g, weights=weights)
 
 
 def _elementwise_forward(cell, xp, w, lens, hmask, h0, relu, cand, dt):
@@ -529,7 +649,7 @@ def stack_backward(cache, dy, dhn, dcn=None):
     return outs[0], outs[1], outs[2], grads
 
 
-def backward_device(c, d_dy, d_dhn, d_dcn, d_dx, d_dh0, d_dc0, d_grads):
+def backward_device(c, d_dy, d_dhn, d_dcn, d_dx, d_dh0, d_dc0, d_grads, d_link_grads=None):
     """The work of :func:`stack_backward` on arrays already on the device (nothing is copied).
 
     Parameters
@@ -546,6 +666,9 @@ def backward_device(c, d_dy, d_dhn, d_dcn, d_dx, d_dh0, d_dc0, d_grads):
     d_grads : list of tuple of device arrays
         Per unit ``(dw_ih, dw_hh, db_ih, db_hh, dpeep)``, shaped like the parameters (``None``
         where the unit has none): overwritten with the parameter gradients.
+    d_link_grads : list of tuple of device arrays, optional
+        With connections between the layers, per layer the gradients of its ``d_links`` (see
+        :func:`forward_device`), shaped like them: overwritten.
     """
     cell, dt, T, B, H, D, L = c.cell, c.dt, c.T, c.B, c.H, c.D, c.L
     G = GATES[cell]
@@ -560,11 +683,19 @@ def backward_device(c, d_dy, d_dhn, d_dcn, d_dx, d_dh0, d_dc0, d_grads):
     dpeep_scratch = dev.empty((3, H), dt) if has_c else None
     dx_rev = None
 
-    dout = d_dy
+    n_in, F = c.input_size, D * H
+    dense = c.skip == "dense" and L > 1
+    dzs = [None] * L  # the gradient of each layer's output
+    dzs[L - 1] = d_dy
     for layer in range(L - 1, -1, -1):
         size = c.units[layer * D].get("x").shape[2]
-        dinp = d_dx if layer == 0 else dev.empty((T, B, size), dt)
-        drop = c.drops[layer]
+        direct = layer == 0 and not dense  # the input gradient goes straight to d_dx
+        dinp = d_dx if direct else dev.empty((T, B, size), dt)
+        drop, dout, around = c.drops[layer], dzs[layer], None
+        if c.links[layer] is not None:  # through the connection first (its dropout included)
+            dout, around = _link_backward(c.links[layer], dout, drop, c.lens,
+                                          d_link_grads[layer])
+            drop = None
         for d in range(D):
             k = layer * D + d
             unit = c.units[k]
@@ -618,7 +749,52 @@ def backward_device(c, d_dy, d_dhn, d_dcn, d_dx, d_dh0, d_dc0, d_grads):
                     dx_rev = dev.empty((T, B, size), dt)
                 gemm(R, dg2, w_ih, dx_rev.reshape((R, size)))
                 _launch_steps(_gather_add, T, B, size, dx_rev, c.lens, True, dinp)
-        dout = dinp
+        if around is not None:  # the part of the input gradient that went around the layer
+            _launch_steps(_columns, T, B, size, around, 0, dinp, 0, size, True)
+        if dense:  # [x, z_0, ..., z_{layer-1}]: each share to its own gradient, top layer first
+            _launch_steps(_columns, T, B, n_in, dinp, 0, d_dx, 0, n_in, layer < L - 1)
+            for k in range(layer):
+                first = dzs[k] is None
+                if first:
+                    dzs[k] = dev.empty((T, B, F), dt)
+                _launch_steps(_columns, T, B, F, dinp, n_in + k * F, dzs[k], 0, F, not first)
+        elif layer > 0:
+            dzs[layer - 1] = dinp
+
+
+def _link_backward(link, dz, drop, lens, grads):
+    """The backward of :func:`_link_forward` from the gradient ``dz`` of the layer's output
+    (before its dropout ``drop``): fills the connection's gradients ``grads`` (``(proj,
+    gate_weight, gate_bias)``, ``None`` where it has none) and returns the gradient of the
+    recurrent outputs and the part of the input's gradient that goes around the layer."""
+    kind, x, f, p, g = link["kind"], link["x"], link["f"], link["p"], link["g"]
+    proj, gate_w, _ = link["weights"]
+    g_proj, g_gate_w, g_gate_b = grads
+    T, B, F = f.shape
+    R, size, dt = T * B, x.shape[2], f.dtype
+    df = dev.empty((T, B, F), dt)
+    dp = df if kind == 1 else dev.empty((T, B, F), dt)
+    da = dev.empty((T, B, F), dt) if kind == 2 else df
+    _launch_steps(_connect_backward, T, B, F, kind, dz, dz if drop is None else drop,
+                  drop is not None, f, p, g, df, dp, da)
+    x2, dp2 = x.reshape((R, size)), dp.reshape((R, F))
+    around = None
+    if kind == 2:  # the gate's weights, and the input's gradient through the gate
+        da2 = da.reshape((R, F))
+        gemm(F, da2, x2, g_gate_w, trans_a=True)
+        dev.launch(_col_sum, 1, F, da2, g_gate_b)
+        around = dev.empty((T, B, size), dt)
+        gemm(R, da2, gate_w, around.reshape((R, size)))
+    if proj is not None:
+        gemm(F, dp2, x2, g_proj, trans_a=True)
+        through = dev.empty((T, B, size), dt)
+        gemm(R, dp2, proj, through.reshape((R, size)),
+             add=None if around is None else around.reshape((R, size)))
+        return df, through
+    if around is None:
+        return df, dp
+    _launch_steps(_columns, T, B, F, dp, 0, around, 0, F, True)
+    return df, around
 
 
 def _elementwise_backward(c, unit, w, dy, dh, dgates, du):
@@ -654,6 +830,8 @@ def _cell_backward(c, unit, w, dy, dh, dc, dpeep, dgates, dhp, small):
 
 # ------------------------------------------------------------------ the layer entry points (protocol)
 _PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_peephole")
+#: the parameters of a layer's connection (:mod:`fastrnn.nn._skip`), named with ``_l{layer}``
+_LINK_NAMES = ("skip_proj", "skip_gate_weight", "skip_gate_bias")
 
 
 def _unsorted(states, order, dt):

@@ -53,7 +53,7 @@ from ...nn._plan import Plan
 from .._driver import to_time_major
 from . import _device as dev
 from ._matmul import gemm
-from ._stack import (_PARAM_NAMES, _col_sum, _pack, _views, backward_device,
+from ._stack import (_LINK_NAMES, _PARAM_NAMES, _col_sum, _pack, _views, backward_device,
                      forward_device)
 
 __all__ = ["DeviceCarry", "DeviceSession", "unsupported"]
@@ -233,12 +233,13 @@ def _gather(W, ids, lens, mask, use_mask, x):
 
 
 @cuda.jit
-def _scatter(dx, uniq, starts, pos, lens, mask, use_mask, dfull, off, bag, g):
+def _scatter(dx, uniq, starts, pos, lens, mask, use_mask, dfull, off, bag, accumulate, g):
     """The gradient of :func:`_gather` (and of the bag of embeddings with ``bag``): row
     ``uniq[u]`` of ``g`` gets the sum, over the flat steps ``p = t * B + b`` listed in
     ``pos[starts[u]:starts[u + 1]]`` (in that order: deterministic), of the step's input gradient
     ``dx[t, b]`` plus, with ``bag``, ``dfull[b, off:] / sqrt(lens[b])``, times the dropout
-    ``mask`` with ``use_mask``. The other rows are left alone (the caller zeroes them)."""
+    ``mask`` with ``use_mask``; with ``accumulate`` the row's value is added to (a head tied to
+    the embedding wrote its gradient there). The other rows are left alone."""
     e, u = cuda.grid(2)
     T, B, E = dx.shape
     if u >= uniq.shape[0] or e >= E:
@@ -254,7 +255,10 @@ def _scatter(dx, uniq, starts, pos, lens, mask, use_mask, dfull, off, bag, g):
         if use_mask:
             v *= mask[t, b, e]
         acc += v
-    g[int(uniq[u]), e] = acc
+    row = int(uniq[u])
+    if accumulate:
+        acc = g[row, e] + acc
+    g[row, e] = acc
 
 
 @cuda.jit
@@ -620,11 +624,9 @@ def unsupported(net, optimizer):
         return "the network is not a SequenceNetwork"
     rnn = net.rnn
     checks = (
-        (net.tie_weights, "an embedding tied to the head"),
         (type(net.head) not in (Dense, SoftmaxHead), f"the head {type(net.head).__name__}"),
         (net.pooling is not None and net.pooling not in POOLINGS,
          f"the pooling {net.pooling!r}"),
-        (rnn.skip is not None, "connections between the layers (skip)"),
         (rnn.quantized_ is not None, "a quantised layer"),
         (_optimizer_kind(optimizer) is None,
          f"the optimiser {type(optimizer).__name__} (SGD, Adam, AdamW and AdaGrad run on the "
@@ -734,6 +736,10 @@ class DeviceSession:
                         for sfx in spec.units]
         self.units_g = [tuple(self.gv.get("rnn." + n + sfx) for n in _PARAM_NAMES)
                         for sfx in spec.units]
+        # the connections between the layers: per layer (proj, gate weight, gate bias)
+        self.links_w, self.links_g = (
+            [tuple(views.get(f"rnn.{n}_l{layer}") for n in _LINK_NAMES)
+             for layer in range(spec.num_layers)] for views in (self.pv, self.gv))
         self.stale = False
         self._snap = None
         self._seen = pflat.copy()  # the host parameters as the device last saw them
@@ -887,7 +893,8 @@ class DeviceSession:
         d_h0 = zeros if d_h0 is None else d_h0
         d_c0 = (zeros if d_c0 is None else d_c0) if lstm else None
         cache = forward_device(spec.kind, d_x, lens, plan.batch_sizes, d_h0, d_c0,
-                               self.units_w, d_hmask, d_drop, D, d_y, d_hn, d_cn, **opts)
+                               self.units_w, d_hmask, d_drop, D, d_y, d_hn, d_cn, skip=rnn.skip,
+                               d_links=self.links_w, **opts)
         carry = None
         if d_sel is not None:
             S = len(sel)
@@ -912,7 +919,9 @@ class DeviceSession:
             arg = dev.empty((B, D * H), np.int64)
             dev.launch(_pool, B, D * H, d_y, lens, mode, D, d_mask, use_mask, pooled, arg)
         rows = pooled.shape[0]
-        W, bias = self.pv["head.weight"], self.pv["head.bias"]
+        # a head tied to the embedding reads its table, and its gradient goes to the table's
+        tied = "embedding.weight" if net.tie_weights else "head.weight"
+        W, bias = self.pv[tied], self.pv["head.bias"]
         bag = net.bag_of_embeddings
         full = pooled
         if bag:  # the bag of embeddings beside the pooled outputs
@@ -932,7 +941,7 @@ class DeviceSession:
             _launch1(_mse, rows, out, d_t, d_coef, dout, rowloss)
         _launch1(_sum_rows, 1, rowloss, self.d_res)
         # the backward: the head, the pooling, the stack
-        gemm(K, dout, full, self.gv["head.weight"], trans_a=True)
+        gemm(K, dout, full, self.gv[tied], trans_a=True)
         dev.launch(_col_sum, 1, K, dout, self.gv["head.bias"])
         dfull = dev.empty((rows, full.shape[1]), dt)
         gemm(rows, dout, W, dfull)
@@ -950,7 +959,8 @@ class DeviceSession:
         dx = dev.empty((Tm, B, F), dt)
         dh0 = dev.empty((U, B, H), dt)
         dc0 = dev.empty((U, B, H), dt) if lstm else None
-        backward_device(cache, dy, zeros, zeros if lstm else None, dx, dh0, dc0, self.units_g)
+        backward_device(cache, dy, zeros, zeros if lstm else None, dx, dh0, dc0, self.units_g,
+                        self.links_g)
         for name, d in (("h0", dh0), ("c0", dc0)) if net.learn_initial_state else ():
             if d is None:
                 continue
@@ -959,11 +969,15 @@ class DeviceSession:
             else:  # an initial state was given: the learned one gets no gradient
                 g = self.gv[name]
                 _launch1(_fill, g.size, g.reshape((g.size,)), dt.type(0))
-        if emb is not None:  # the embedding's gradient: zero but at the batch's ids
-            g = self.gv["embedding.weight"]
-            _launch1(_fill, g.size, g.reshape((g.size,)), dt.type(0))
+        if emb is not None:  # the embedding's gradient: zero but at the batch's ids (and the
+            g = self.gv["embedding.weight"]  # tied head's, written above, the lookup's added)
+            if not net.tie_weights:
+                _launch1(_fill, g.size, g.reshape((g.size,)), dt.type(0))
             dev.launch(_scatter, len(uniq), F, dx, d_uniq, d_starts, d_pos, lens, d_in_mask,
-                       use_in, dfull, D * H, bag, g)
+                       use_in, dfull, D * H, bag, net.tie_weights, g)
+            if net.tie_weights and emb.padding_idx is not None:  # as on the host: no gradient
+                pad = g[int(emb.padding_idx) % emb.num_embeddings]
+                _launch1(_fill, F, pad, dt.type(0))
         # the norm, clipping and the update: skipped on the device if the step failed
         clip = self.clip_norm is not None and self.clip_norm != math.inf
         cuda_norm = _norm[1, _NT]
