@@ -131,7 +131,8 @@ def drive_layers():
 def drive_training():
     """Training steps on the device (fastrnn.kernels.cuda._train): both dtypes, both losses, with
     and without dropout, the Adam, SGD and AdaGrad updates, with clipping, a learned initial
-    state; float and token input, pooled or a label per step, and the language model."""
+    state; float and token input, pooled or a label per step, connections between the layers,
+    a head tied to the embedding, and the language model."""
     from fastrnn.nn import SequenceNetwork
     from fastrnn.optim import SGD, AdaGrad, Adam
     from fastrnn.train import Trainer
@@ -190,6 +191,26 @@ def drive_training():
         loss_fn.device_loss = ("ce", np.array([0, 1]), np.full(2, 0.5))
         for _ in range(2):
             trainer.step(X.astype(dtype), lengths, loss_fn)
+        trainer.stop_device()
+        # connections between the layers (a highway projection: bidirectional; dropout between
+        # the layers), and a head tied to the embedding
+        for skip, bidirectional in (("residual", False), ("dense", False), ("highway", True)):
+            net = SequenceNetwork(2, n_features=2, cell="rnn", hidden_size=2, num_layers=2,
+                                  skip=skip, bidirectional=bidirectional, dropout=0.3,
+                                  dtype=dtype, backend="cuda", random_state=0)
+            trainer = Trainer(net, optimizer=Adam(lr=0.1), clip_norm=0.1)
+            assert trainer.start_device() is None
+            loss_fn.device_loss = ("ce", np.array([0, 1]), np.full(2, 0.5))
+            trainer.step(X.astype(dtype), lengths, loss_fn)
+            trainer.stop_device()
+        net = SequenceNetwork(4, vocab_size=4, embedding_dim=2, cell="rnn", hidden_size=2,
+                              pooling=None, tie_weights=True, dtype=dtype, backend="cuda",
+                              random_state=0)
+        trainer = Trainer(net, optimizer=Adam(lr=0.1), clip_norm=0.1)
+        assert trainer.start_device() is None
+        loss_fn.device_loss = ("ce", np.array([[0, 3], [1, -1]]),
+                               np.array([[1, 1], [1, 0]]) / 3)
+        trainer.step(ids, lengths, loss_fn)
         trainer.stop_device()
         # the language model: the softmax head without the excluded ids, the state carried on
         # the device between windows (an LSTM: both states)

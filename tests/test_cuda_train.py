@@ -428,9 +428,9 @@ def test_float32_token_batches_beyond_exact_float32_integers_are_refused():
 @pytest.mark.parametrize("net_kw", [
     dict(vocab_size=6, embedding_dim=2, cell="rnn", bidirectional=True),
     dict(vocab_size=3, embedding_dim=4, cell="lstm", bidirectional=True, tie_weights=True),
-    dict(vocab_size=3, embedding_dim=2, cell="gru", num_layers=2, skip="residual",
+    dict(vocab_size=3, embedding_dim=2, cell="gru", num_layers=3, skip="dense",
          tie_weights=True)],
-    ids=["rnn-bidirectional", "tied-lstm-bidirectional", "tied-gru-residual"])
+    ids=["rnn-bidirectional", "tied-lstm-bidirectional", "tied-gru-dense-3"])
 def test_a_label_per_step_matches_the_host_and_copies_once_each_way_per_step(net_kw,
                                                                              monkeypatch):
     """No pooling (a tagger's network): the head reads every step, the loss is the per-step

@@ -23,8 +23,10 @@ for the next window.
 
 Everything in between runs on the device: the embedding's lookup and the gradient of its rows,
 the recurrent stack (:func:`._stack.forward_device`,
-:func:`._stack.backward_device`, any depth, both directions), the pooling (with the bag of
-embeddings beside it), the dense head, the loss
+:func:`._stack.backward_device`, any depth, both directions, the layers joined by their
+connections with ``skip``), the pooling (with the bag of embeddings beside it), the dense head
+(with ``tie_weights``, the embedding's matrix, whose gradient is then the head's plus the
+lookup's), the loss
 (softmax cross-entropy or mean squared error) and its gradient, the head's gradients, the squared
 norm of the gradient buffer (accumulated in float64), clipping by the global norm and the update
 of SGD (with momentum or Nesterov momentum), Adam, AdamW or AdaGrad (and a learned initial state
