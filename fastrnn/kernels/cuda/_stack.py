@@ -19,6 +19,10 @@ backward
     the input gradient, the initial-state gradients and every parameter gradient, packed.
 
 So the number of host-device copies of a call does not depend on the number of layers or steps.
+:func:`forward_device` and :func:`backward_device`, the device work of the two (what training on
+the device calls), also join the layers by their connections (``skip``, as
+:mod:`fastrnn.nn._skip` does on the host): the residual sum, the dense layers' concatenated
+inputs and the highway gate, with the projections and the gate's product as device products.
 What the backward needs (the inputs of every layer, the states, the gate activations, the
 parameters and masks) stays on the device in the :class:`StackCache` that the forward returns.
 
