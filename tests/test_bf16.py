@@ -2,7 +2,8 @@
 against a naive numpy twin, the RNN, LSTM and GRU layers against a numpy twin that rounds the same
 operands (tight) and against the float32 layers (bf16's tolerance), the API, and the estimators.
 
-The twins are written from the definition: an operand of the input projection, of the weight
+The twins are written from the definition: an operand of the input projection, of the recurrent
+products of every step (``W_hh h_{t-1}`` forward, ``W_hh^T dg_t`` backward), of the weight
 gradients or of the input gradient is rounded from float32 to bfloat16 (to nearest, ties to
 even), the rounded values are multiplied in float64; everything else is float64 arithmetic on the
 float32 values.
@@ -225,9 +226,11 @@ def _twin_unit(kind, p, sfx, x, dy):
     grads)`` with the gradients of weight_ih, weight_hh and the biases."""
     if kind == "gru":
         return _twin_gru(p, sfx, x, dy)
+    if kind == "gru_v1":
+        return _twin_gru_v1(p, sfx, x, dy)
     wih, whh = p["weight_ih" + sfx], p["weight_hh" + sfx]
     bias = p["bias_ih" + sfx].astype(np.float64) + p["bias_hh" + sfx]
-    whh64 = whh.astype(np.float64)
+    whb = bf(whh)  # the recurrent products' operands: bf16 values
     L, H = x.shape[0], whh.shape[1]
     P = _product(x, wih.T) + bias
     h, c = np.zeros(H), np.zeros(H)
@@ -235,7 +238,7 @@ def _twin_unit(kind, p, sfx, x, dy):
     for t in range(L):
         hs.append(h)
         cs.append(c)
-        a = P[t] + whh64 @ h
+        a = P[t] + whb @ bf(h)
         if kind == "lstm":
             i, f, g, o = _sig(a[:H]), _sig(a[H:2 * H]), np.tanh(a[2 * H:3 * H]), _sig(a[3 * H:])
             c = f * c + i * g
@@ -261,7 +264,7 @@ def _twin_unit(kind, p, sfx, x, dy):
         else:
             y[t] = acts[t]
             dgs[t] = (dy[t] + dh) * (1 - acts[t] ** 2)
-        dh = whh64.T @ dgs[t]
+        dh = whb.T @ bf(dgs[t])
     grads = dict(weight_ih=_product(dgs.T, x), weight_hh=_product(dgs.T, np.array(hs)),
                  bias_ih=dgs.sum(axis=0), bias_hh=dgs.sum(axis=0))
     return y, _product(dgs, wih), grads
@@ -269,15 +272,15 @@ def _twin_unit(kind, p, sfx, x, dy):
 
 def _twin_gru(p, sfx, x, dy):
     """:func:`_twin_unit` of the GRU with the reset gate after the recurrent product."""
-    wih, whh = p["weight_ih" + sfx], p["weight_hh" + sfx].astype(np.float64)
+    wih, whb = p["weight_ih" + sfx], bf(p["weight_hh" + sfx])
     bi, bh = p["bias_ih" + sfx].astype(np.float64), p["bias_hh" + sfx].astype(np.float64)
-    L, H = x.shape[0], whh.shape[1]
+    L, H = x.shape[0], whb.shape[1]
     P = _product(x, wih.T) + bi
     h = np.zeros(H)
     hs, cache, y = [], [], np.empty((L, H))
     for t in range(L):
         hs.append(h)
-        R = whh @ h + bh
+        R = whb @ bf(h) + bh
         r, z = _sig(P[t, :H] + R[:H]), _sig(P[t, H:2 * H] + R[H:2 * H])
         n = np.tanh(P[t, 2 * H:] + r * R[2 * H:])
         h = (1 - z) * n + z * h
@@ -293,10 +296,46 @@ def _twin_gru(p, sfx, x, dy):
         daz = d * (hs[t] - n) * z * (1 - z)
         dxp[t] = np.concatenate([dar, daz, dan])
         dhp[t] = np.concatenate([dar, daz, dan * r])
-        dh = d * z + whh.T @ dhp[t]
+        dh = d * z + whb.T @ bf(dhp[t])
     grads = dict(weight_ih=_product(dxp.T, x), weight_hh=_product(dhp.T, np.array(hs)),
                  bias_ih=dxp.sum(axis=0), bias_hh=dhp.sum(axis=0))
     return y, _product(dxp, wih), grads
+
+
+def _twin_gru_v1(p, sfx, x, dy):
+    """:func:`_twin_unit` of the GRU with the reset gate before the recurrent product:
+    ``n = tanh(W_in x + W_hn (r * h) + b_in + b_hn)``."""
+    wih, whb = p["weight_ih" + sfx], bf(p["weight_hh" + sfx])
+    bias = p["bias_ih" + sfx].astype(np.float64) + p["bias_hh" + sfx]
+    L, H = x.shape[0], whb.shape[1]
+    P = _product(x, wih.T) + bias
+    h = np.zeros(H)
+    hs, rhs, cache, y = [], [], [], np.empty((L, H))
+    for t in range(L):
+        hs.append(h)
+        a = P[t, :2 * H] + whb[:2 * H] @ bf(h)
+        r, z = _sig(a[:H]), _sig(a[H:])
+        rhs.append(r * h)
+        n = np.tanh(P[t, 2 * H:] + whb[2 * H:] @ bf(r * h))
+        h = (1 - z) * n + z * h
+        y[t] = h
+        cache.append((r, z, n))
+    dgs = np.empty((L, 3 * H))
+    dh = np.zeros(H)
+    for t in range(L - 1, -1, -1):
+        r, z, n = cache[t]
+        d = dy[t] + dh
+        dan = d * (1 - z) * (1 - n * n)
+        daz = d * (hs[t] - n) * z * (1 - z)
+        drh = whb[2 * H:].T @ bf(dan)
+        dar = drh * hs[t] * r * (1 - r)
+        dgs[t] = np.concatenate([dar, daz, dan])
+        dh = d * z + drh * r + whb[:2 * H].T @ bf(dgs[t, :2 * H])
+    whh_grad = np.vstack([_product(dgs[:, :2 * H].T, np.array(hs)),
+                          _product(dgs[:, 2 * H:].T, np.array(rhs))])
+    grads = dict(weight_ih=_product(dgs.T, x), weight_hh=whh_grad, bias_ih=dgs.sum(axis=0),
+                 bias_hh=dgs.sum(axis=0))
+    return y, _product(dgs, wih), grads
 
 
 def _twin_layer(layer, X, lengths, dY):
@@ -304,6 +343,8 @@ def _twin_layer(layer, X, lengths, dY):
     B, T, _ = X.shape
     H, D = layer.hidden_size, layer.num_directions
     kind = type(layer).__name__.lower()
+    if kind == "gru" and not layer.reset_after:
+        kind = "gru_v1"
     Y = np.zeros((B, T, D * H))
     dX = np.zeros(X.shape)
     grads = {k: np.zeros(v.shape) for k, v in layer.params.items()}
@@ -338,7 +379,11 @@ def _problem(seed, B=4, T=7, I=6):
     return rng, X, lengths
 
 
-@pytest.mark.parametrize("cls", [LSTM, RNN, GRU])
+def _gru_v1(*args, **kwargs):
+    return GRU(*args, reset_after=False, **kwargs)
+
+
+@pytest.mark.parametrize("cls", [LSTM, RNN, GRU, _gru_v1])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("I", [6, 32])  # 32: dW_ih and dW_hh in one product
 def test_layer_matches_the_twin(level, cls, bidirectional, I):
@@ -353,10 +398,6 @@ def test_layer_matches_the_twin(level, cls, bidirectional, I):
     _close(dX, tdX, TWIN_TOL)
     for k, g in tgrads.items():
         _close(layer.grads[k], g, TWIN_TOL)
-
-
-def _gru_v1(*args, **kwargs):
-    return GRU(*args, reset_after=False, **kwargs)
 
 
 @pytest.mark.parametrize("cls", [LSTM, RNN, GRU, _gru_v1])

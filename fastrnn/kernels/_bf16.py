@@ -18,7 +18,7 @@ import numpy as np
 from .._config import num_threads
 from .._parallel import run_parts
 
-__all__ = ["KINDS", "kernels", "project", "weight_and_input_grads"]
+__all__ = ["KINDS", "kernels", "pack", "project", "weight_and_input_grads"]
 
 #: the cells (``CellSpec.kind``) whose layers take ``precision="bf16"``
 KINDS = ("lstm", "rnn", "gru", "gru_v1")
@@ -52,6 +52,20 @@ def _gemm(A, a_rows, a_cs, K, Bp, N, C, c_rows, accumulate):
                         for lo, hi in zip(bounds[:-1], bounds[1:])])
 
 
+def pack(b):
+    """``b`` (K x N, any layout) rounded to bf16 and packed as the right operand of a product
+    (:func:`fastrnn._cy._bf16.pack_b`): the recurrent weights of the sweeps' step products
+    (:func:`fastrnn.kernels._bf16step.step_gemm`).
+
+    Returns
+    -------
+    ndarray of uint16, 1-D
+    """
+    b = np.ascontiguousarray(b, dtype=np.float32)
+    K, N = b.shape
+    return kernels().pack_b(b.reshape(-1), np.arange(K, dtype=np.int64) * N, 1, N)
+
+
 def project(w_ih, X, xrow, F, xg):
     """Input projections of every real step: ``xg[t, b] = X_row(t, b) W_ih^T`` (no bias).
 
@@ -67,9 +81,7 @@ def project(w_ih, X, xrow, F, xg):
         Output.
     """
     T, B, G = xg.shape
-    bk = kernels()
-    wt = np.ascontiguousarray(w_ih.T, dtype=np.float32)  # rows contiguous: packed with vectors
-    wp = bk.pack_b(wt.reshape(-1), np.arange(F, dtype=np.int64) * G, 1, G)
+    wp = pack(w_ih.T)  # a contiguous copy: rows packed with vectors
     c_rows = np.where(xrow >= 0, np.arange(T * B, dtype=np.int64) * G, -1)
     _gemm(X, xrow, 1, F, wp, G, xg.reshape(-1), c_rows, False)
 
