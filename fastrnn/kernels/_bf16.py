@@ -1,16 +1,22 @@
-"""The whole-sequence products of the fast driver in bf16 (``precision="bf16"`` of the RNN, LSTM
-and GRU layers).
+"""The matrix products of the fast driver in bf16 (``precision="bf16"`` of the RNN, LSTM and GRU
+layers).
 
-Mixed precision: the operands of the input projection ``X W_ih^T`` of all steps, of the weight
-gradients ``dW_ih = dg^T X``, ``dW_hh = dg^T h_{t-1}`` and of the input gradient ``dX = dg W_ih``
-are rounded to bfloat16 (to nearest, ties to even) and their products summed in float32, by the C
-product of :mod:`fastrnn._cy._bf16` (AVX-512 BF16's ``vdpbf16ps`` where the CPU has it, exact
-portable C elsewhere). Everything else stays float32: the recurrent products of the sweeps, the
-cell, the states, the gradients and the optimiser.
+Mixed precision: the operands of every matrix product of training are rounded to bfloat16 (to
+nearest, ties to even) and their products summed in float32, by the C product of
+:mod:`fastrnn._cy._bf16` (AVX-512 BF16's ``vdpbf16ps`` where the CPU has it, exact portable C
+elsewhere). Everything else stays float32: the cell, the states, the gradients and the optimiser.
 
-The arrays are those of :mod:`fastrnn.kernels._fastdriver` (1-D views, row-offset tables with
-``-1`` for padded steps); the rows of each product are split over ``fastrnn._config.num_threads()``
-threads (the C product releases the GIL).
+* The whole-sequence products are here: the input projection ``X W_ih^T`` of all steps
+  (:func:`project`), the weight gradients ``dW_ih = dg^T X``, ``dW_hh = dg^T h_{t-1}`` and the
+  input gradient ``dX = dg W_ih`` (:func:`weight_and_input_grads`). The arrays are those of
+  :mod:`fastrnn.kernels._fastdriver` (1-D views, row-offset tables with ``-1`` for padded steps);
+  the rows of each product are split over ``fastrnn._config.num_threads()`` threads (the C product
+  releases the GIL).
+* The recurrent products of the sweeps, ``h_{t-1} W_hh^T`` at each step of the forward and
+  ``dg_t W_hh`` at each step of the backward, run inside the compiled sweeps: the driver packs
+  ``W_hh`` in bf16 once per call (:func:`pack`, in both orientations) and the sweeps call the C
+  product on the step's rows (:func:`fastrnn.kernels._bf16step.step_gemm`), the rows of the
+  batch split over the threads as in float32.
 """
 
 import numpy as np

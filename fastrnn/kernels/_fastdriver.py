@@ -45,7 +45,7 @@ def applies(spec):
 
 
 def _bf16_on(spec):
-    """Whether the whole-sequence products run in bf16 (:mod:`fastrnn.kernels._bf16`)."""
+    """Whether the matrix products run in bf16 (:mod:`fastrnn.kernels._bf16`)."""
     return spec.precision == "bf16"
 
 
