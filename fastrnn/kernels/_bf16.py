@@ -23,6 +23,7 @@ import numpy as np
 
 from .._config import num_threads
 from .._parallel import run_parts
+from ._bf16step import register
 
 __all__ = ["KINDS", "kernels", "pack", "project", "weight_and_input_grads"]
 
@@ -33,8 +34,8 @@ _MIN_ROWS_PER_THREAD = 64
 
 
 def kernels():
-    """The compiled bf16 product (:mod:`fastrnn._cy._bf16`); ``RuntimeError`` saying how to build
-    it when it is missing."""
+    """The compiled bf16 product (:mod:`fastrnn._cy._bf16`), its step product registered for the
+    sweeps; ``RuntimeError`` saying how to build it when it is missing."""
     try:
         from .._cy import _bf16
     except ImportError as exc:
@@ -42,6 +43,7 @@ def kernels():
             "precision='bf16' needs the compiled extension fastrnn._cy._bf16, which does not load "
             f"here ({exc}). Build it with `pip install -e .` or `python setup.py build_ext "
             "--inplace` (Cython>=3 and a C compiler), or use precision='float32'.") from exc
+    register(_bf16)  # the sweeps' step product calls into it
     return _bf16
 
 

@@ -11,8 +11,10 @@ Numba picks the implementation from the packed weights' dtype when it compiles a
   ``A`` rounded to bf16, ``vdpbf16ps`` on AVX-512 BF16 (portable C elsewhere, and under
   :func:`fastrnn._cy._bf16.set_isa`), float32 sums. No Python, no GIL.
 
-The address is given to LLVM under a fixed name (:data:`SYMBOL`) when this module is imported, so
-that a sweep loaded from Numba's on-disk cache finds the function of the current process.
+The address is given to LLVM under a fixed name (:data:`SYMBOL`) by :func:`register`, which
+:func:`fastrnn.kernels._bf16.kernels` calls before any bf16 sweep is compiled or loaded from
+Numba's on-disk cache: a cached sweep then finds the function of the current process. (Importing
+the extension only then keeps float32 training free of it, and of its ``FASTRNN_ISA`` check.)
 """
 
 from llvmlite import binding, ir
@@ -24,22 +26,20 @@ from numba.extending import intrinsic, overload
 from ._gemm import KC, gemm
 from ._simd import _elem_ptr
 
-__all__ = ["SYMBOL", "available", "step_gemm"]
+__all__ = ["SYMBOL", "register", "step_gemm"]
 
 #: the name under which compiled sweeps call ``frb_gemm_rows``
 SYMBOL = "fastrnn_bf16_gemm_rows"
 
-try:
-    from .._cy import _bf16 as _c
-except ImportError:  # the compiled extension is optional; float32 sweeps never call it
-    _c = None
-else:
-    binding.add_symbol(SYMBOL, _c.gemm_rows_address())
+_registered = []
 
 
-def available():
-    """Whether the bf16 step product is there (the compiled extension :mod:`fastrnn._cy._bf16`)."""
-    return _c is not None
+def register(module):
+    """Give LLVM the address of ``frb_gemm_rows`` of the compiled extension ``module``
+    (:mod:`fastrnn._cy._bf16`) under :data:`SYMBOL`, once per process."""
+    if not _registered:
+        binding.add_symbol(SYMBOL, module.gemm_rows_address())
+        _registered.append(module)
 
 
 _I64 = ir.IntType(64)
