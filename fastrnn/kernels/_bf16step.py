@@ -5,7 +5,7 @@ and :mod:`~fastrnn.kernels.gru` call for ``h_{t-1} W_hh^T`` (forward) and ``dg_t
 Numba picks the implementation from the packed weights' dtype when it compiles a sweep:
 
 * float32 (packed by :func:`fastrnn.kernels._gemm.pack_b`): :func:`fastrnn.kernels._gemm.gemm`,
-  the float32 product, exactly as before this dispatch existed;
+  the float32 product, the same values as a direct call;
 * uint16 (bf16 values packed by :func:`fastrnn._cy._bf16.pack_b`): the C product
   ``frb_gemm_rows`` of ``fastrnn/_cy/_bf16gemm.h``, called through its address: the step's rows of
   ``A`` rounded to bf16, ``vdpbf16ps`` on AVX-512 BF16 (portable C elsewhere, and under

@@ -225,8 +225,8 @@ def gru_fast_forward(X, xrow, F, wih_p, wrz_p, wn_p, bias, bhn, batch_sizes, r0,
     Parameters
     ----------
     wrz_p, wn_p : ndarray, 1-D float32 or uint16
-        ``W_hh[:2H]^T`` (H x 2H) and ``W_hh[2H:]^T`` (H x H), packed (in bf16 for the bf16 product: see
-        :func:`~fastrnn.kernels._bf16step.step_gemm`).
+        ``W_hh[:2H]^T`` (H x 2H) and ``W_hh[2H:]^T`` (H x H), packed (in bf16 for the bf16
+        product: see :func:`~fastrnn.kernels._bf16step.step_gemm`).
     bias : ndarray of shape (3H,)
         ``b_ih + [b_hr, b_hz, 0]``; ``bhn`` of shape (H,) is ``b_hn`` (inside the reset product).
     xg : ndarray of shape (T, B, 3H)
