@@ -33,8 +33,11 @@ cdef extern from "_bf16gemm.h" nogil:
     int frb_supported()
     int frb_set(int level)
     uint16_t frb_round(float x)
+    void frb_gemm_rows(frb_idx M, frb_idx N, frb_idx K, const float *A, const int64_t *a_rows,
+                       const uint16_t *Bp, float *C, const int64_t *c_rows, int accumulate)
 
-__all__ = ["pack_b", "gemm", "packed_size", "isa", "set_isa", "supported", "NR"]
+__all__ = ["pack_b", "gemm", "gemm_rows_address", "packed_size", "isa", "set_isa", "supported",
+           "NR"]
 
 #: columns of a panel of a packed ``B``: packed matrices are stored panel after panel, so the
 #: packed arrays of ``K x N1`` and ``K x N2`` matrices, ``N1`` a multiple of ``NR``, side by side
@@ -172,6 +175,14 @@ def gemm(const float[::1] A, const int64_t[::1] a_rows, Py_ssize_t a_cs, Py_ssiz
     with nogil:
         frb_gemm(M, N, K, &A[0] if A.shape[0] else NULL, &a_rows[0], a_cs,
                  &Bp[0] if Bp.shape[0] else NULL, &C[0], &c_rows[0], accumulate, &w[0])
+
+
+def gemm_rows_address():
+    """Address of the C function ``frb_gemm_rows(M, N, K, A, a_rows, Bp, C, c_rows,
+    accumulate)`` (``fastrnn/_cy/_bf16gemm.h``): :func:`gemm` with ``a_cs = 1``, raw pointers and
+    no checks, for the compiled recurrent sweeps (:mod:`fastrnn.kernels._bf16step`). It follows
+    :func:`set_isa` as :func:`gemm` does."""
+    return <size_t>&frb_gemm_rows
 
 
 def round_bf16(const float[::1] x):

@@ -381,4 +381,14 @@ static void frb_gemm(frb_idx M, frb_idx N, frb_idx K, const float *A, const int6
     }
 }
 
+/* frb_gemm with the rows of A contiguous (a_cs = 1) and its work space on the stack: the product
+ * of a step of the recurrent sweeps, which the compiled kernels call through its address (one
+ * call per step and part of the batch; fastrnn/kernels/_bf16step.py). */
+static void frb_gemm_rows(frb_idx M, frb_idx N, frb_idx K, const float *A, const int64_t *a_rows,
+                          const uint16_t *Bp, float *C, const int64_t *c_rows, int accumulate)
+{
+    uint16_t work[FRB_MC * FRB_KC];
+    frb_gemm(M, N, K, A, a_rows, 1, Bp, C, c_rows, accumulate, work);
+}
+
 #endif /* FASTRNN_BF16GEMM_H */

@@ -1,24 +1,31 @@
-"""The whole-sequence products of the fast driver in bf16 (``precision="bf16"`` of the RNN, LSTM
-and GRU layers).
+"""The matrix products of the fast driver in bf16 (``precision="bf16"`` of the RNN, LSTM and GRU
+layers).
 
-Mixed precision: the operands of the input projection ``X W_ih^T`` of all steps, of the weight
-gradients ``dW_ih = dg^T X``, ``dW_hh = dg^T h_{t-1}`` and of the input gradient ``dX = dg W_ih``
-are rounded to bfloat16 (to nearest, ties to even) and their products summed in float32, by the C
-product of :mod:`fastrnn._cy._bf16` (AVX-512 BF16's ``vdpbf16ps`` where the CPU has it, exact
-portable C elsewhere). Everything else stays float32: the recurrent products of the sweeps, the
-cell, the states, the gradients and the optimiser.
+Mixed precision: the operands of every matrix product of training are rounded to bfloat16 (to
+nearest, ties to even) and their products summed in float32, by the C product of
+:mod:`fastrnn._cy._bf16` (AVX-512 BF16's ``vdpbf16ps`` where the CPU has it, exact portable C
+elsewhere). Everything else stays float32: the cell, the states, the gradients and the optimiser.
 
-The arrays are those of :mod:`fastrnn.kernels._fastdriver` (1-D views, row-offset tables with
-``-1`` for padded steps); the rows of each product are split over ``fastrnn._config.num_threads()``
-threads (the C product releases the GIL).
+* The whole-sequence products are here: the input projection ``X W_ih^T`` of all steps
+  (:func:`project`), the weight gradients ``dW_ih = dg^T X``, ``dW_hh = dg^T h_{t-1}`` and the
+  input gradient ``dX = dg W_ih`` (:func:`weight_and_input_grads`). The arrays are those of
+  :mod:`fastrnn.kernels._fastdriver` (1-D views, row-offset tables with ``-1`` for padded steps);
+  the rows of each product are split over ``fastrnn._config.num_threads()`` threads (the C product
+  releases the GIL).
+* The recurrent products of the sweeps, ``h_{t-1} W_hh^T`` at each step of the forward and
+  ``dg_t W_hh`` at each step of the backward, run inside the compiled sweeps: the driver packs
+  ``W_hh`` in bf16 once per call (:func:`pack`, in both orientations) and the sweeps call the C
+  product on the step's rows (:func:`fastrnn.kernels._bf16step.step_gemm`), the rows of the
+  batch split over the threads as in float32.
 """
 
 import numpy as np
 
 from .._config import num_threads
 from .._parallel import run_parts
+from ._bf16step import register
 
-__all__ = ["KINDS", "kernels", "project", "weight_and_input_grads"]
+__all__ = ["KINDS", "kernels", "pack", "project", "weight_and_input_grads"]
 
 #: the cells (``CellSpec.kind``) whose layers take ``precision="bf16"``
 KINDS = ("lstm", "rnn", "gru", "gru_v1")
@@ -27,8 +34,8 @@ _MIN_ROWS_PER_THREAD = 64
 
 
 def kernels():
-    """The compiled bf16 product (:mod:`fastrnn._cy._bf16`); ``RuntimeError`` saying how to build
-    it when it is missing."""
+    """The compiled bf16 product (:mod:`fastrnn._cy._bf16`), its step product registered for the
+    sweeps; ``RuntimeError`` saying how to build it when it is missing."""
     try:
         from .._cy import _bf16
     except ImportError as exc:
@@ -36,6 +43,7 @@ def kernels():
             "precision='bf16' needs the compiled extension fastrnn._cy._bf16, which does not load "
             f"here ({exc}). Build it with `pip install -e .` or `python setup.py build_ext "
             "--inplace` (Cython>=3 and a C compiler), or use precision='float32'.") from exc
+    register(_bf16)  # the sweeps' step product calls into it
     return _bf16
 
 
@@ -50,6 +58,20 @@ def _gemm(A, a_rows, a_cs, K, Bp, N, C, c_rows, accumulate):
     bounds = np.linspace(0, M, n + 1).astype(np.int64)
     run_parts(bk.gemm, [(A, a_rows[lo:hi], a_cs, K, Bp, N, C, c_rows[lo:hi], accumulate)
                         for lo, hi in zip(bounds[:-1], bounds[1:])])
+
+
+def pack(b):
+    """``b`` (K x N, any layout) rounded to bf16 and packed as the right operand of a product
+    (:func:`fastrnn._cy._bf16.pack_b`): the recurrent weights of the sweeps' step products
+    (:func:`fastrnn.kernels._bf16step.step_gemm`).
+
+    Returns
+    -------
+    ndarray of uint16, 1-D
+    """
+    b = np.ascontiguousarray(b, dtype=np.float32)
+    K, N = b.shape
+    return kernels().pack_b(b.reshape(-1), np.arange(K, dtype=np.int64) * N, 1, N)
 
 
 def project(w_ih, X, xrow, F, xg):
@@ -67,9 +89,7 @@ def project(w_ih, X, xrow, F, xg):
         Output.
     """
     T, B, G = xg.shape
-    bk = kernels()
-    wt = np.ascontiguousarray(w_ih.T, dtype=np.float32)  # rows contiguous: packed with vectors
-    wp = bk.pack_b(wt.reshape(-1), np.arange(F, dtype=np.int64) * G, 1, G)
+    wp = pack(w_ih.T)  # a contiguous copy: rows packed with vectors
     c_rows = np.where(xrow >= 0, np.arange(T * B, dtype=np.int64) * G, -1)
     _gemm(X, xrow, 1, F, wp, G, xg.reshape(-1), c_rows, False)
 

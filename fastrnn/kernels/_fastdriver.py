@@ -45,7 +45,7 @@ def applies(spec):
 
 
 def _bf16_on(spec):
-    """Whether the whole-sequence products run in bf16 (:mod:`fastrnn.kernels._bf16`)."""
+    """Whether the matrix products run in bf16 (:mod:`fastrnn.kernels._bf16`)."""
     return spec.precision == "bf16"
 
 
@@ -62,8 +62,12 @@ def _iota(n, step=1):
     return np.arange(n, dtype=np.int64) * step
 
 
-def _pack_t(w):
-    """Pack ``w.T`` (``w`` of shape (N, K)) as the ``K x N`` right operand of a product."""
+def _pack_t(w, bf16=False):
+    """Pack ``w.T`` (``w`` of shape (N, K)) as the ``K x N`` right operand of a product: float32
+    (:func:`fastrnn.kernels._gemm.pack_bt`), or with ``bf16`` rounded to bf16 for the sweeps'
+    bf16 product (:func:`fastrnn.kernels._bf16.pack`)."""
+    if bf16:
+        return _bf16.pack(np.asarray(w).T)
     w = np.ascontiguousarray(w)
     N, K = w.shape
     out = np.empty(packed_size(K, N), F32)
@@ -71,8 +75,11 @@ def _pack_t(w):
     return out
 
 
-def _pack(w):
-    """Pack ``w`` (shape (K, N)) as the right operand of a product."""
+def _pack(w, bf16=False):
+    """Pack ``w`` (shape (K, N)) as the right operand of a product (``bf16`` as in
+    :func:`_pack_t`)."""
+    if bf16:
+        return _bf16.pack(w)
     w = np.ascontiguousarray(w)
     K, N = w.shape
     out = np.empty(packed_size(K, N), F32)
@@ -207,7 +214,7 @@ def _lstm_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch
     hin = np.empty((B, H), F32)
     m, use = _mask_args(hmask)
     wih_p = _pack_t(p["weight_ih" + sfx]) if not _bf16_on(spec) else np.empty(0, F32)
-    whh_p = _pack_t(p["weight_hh" + sfx])
+    whh_p = _pack_t(p["weight_hh" + sfx], _bf16_on(spec))
     bias = (p["bias_ih" + sfx] + p["bias_hh" + sfx]).astype(F32)
     peep = _peep(spec, p, sfx)
     xf, of = inp.reshape(-1), out.reshape(-1)
@@ -229,7 +236,7 @@ def _lstm_backward(spec, p, g, unit, dout, dh, dc, dinp, accumulate, batch_sizes
     db = np.empty((n, G), F32)
     dpeep = np.empty((n, 3, H), F32)
     m, use = _mask_args(unit["hmask"])
-    whh_p = _pack(p["weight_hh" + sfx])
+    whh_p = _pack(p["weight_hh" + sfx], _bf16_on(spec))
     run_parts(lstm_fast_backward, [
         (dout.reshape(-1), unit["yrow"], unit["ycol"], xg, cs, whh_p, batch_sizes, r0, r1, m, use,
          _peep(spec, p, sfx), spec.peephole, spec.gates_on, dg, dh, dc, db[q], dpeep[q])
@@ -280,7 +287,7 @@ def _rnn_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_
     bias = (p["bias_ih" + sfx] + p["bias_hh" + sfx]).astype(F32)
     relu = spec.relu
     wih_p = _pack_t(p["weight_ih" + sfx]) if not _bf16_on(spec) else np.empty(0, F32)
-    whh_p = _pack_t(p["weight_hh" + sfx])
+    whh_p = _pack_t(p["weight_hh" + sfx], _bf16_on(spec))
     xf, of = inp.reshape(-1), out.reshape(-1)
     width = _projected(spec, p, sfx, inp, xrow, width, xg)
     run_parts(rnn_fast_forward, [
@@ -297,7 +304,7 @@ def _rnn_backward(spec, p, g, unit, dout, dh, dc, dinp, accumulate, batch_sizes,
     dg = ws.empty((Tm, B, H), F32)
     db = np.empty((len(parts), H), F32)
     m, use = _mask_args(unit["hmask"])
-    whh_p = _pack(p["weight_hh" + sfx])
+    whh_p = _pack(p["weight_hh" + sfx], _bf16_on(spec))
     run_parts(rnn_fast_backward, [
         (dout.reshape(-1), unit["yrow"], unit["ycol"], hs, whh_p, batch_sizes, r0, r1, m, use,
          spec.relu, dg, dh, db[q]) for q, (r0, r1) in enumerate(parts)])
@@ -320,7 +327,7 @@ def _gru_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_
     m, use = _mask_args(hmask)
     w = p["weight_hh" + sfx]
     wih_p = _pack_t(p["weight_ih" + sfx]) if not _bf16_on(spec) else np.empty(0, F32)
-    wrz_p, wn_p = _pack_t(w[:2 * H]), _pack_t(w[2 * H:])
+    wrz_p, wn_p = _pack_t(w[:2 * H], _bf16_on(spec)), _pack_t(w[2 * H:], _bf16_on(spec))
     bi, bh = p["bias_ih" + sfx], p["bias_hh" + sfx]
     xf, of = inp.reshape(-1), out.reshape(-1)
     width = _projected(spec, p, sfx, inp, xrow, width, xg)
@@ -348,7 +355,7 @@ def _gru_backward(spec, p, g, unit, dout, dh, dc, dinp, accumulate, batch_sizes,
     n = len(parts)
     m, use = _mask_args(unit["hmask"])
     w = p["weight_hh" + sfx]
-    wrz_p, wn_p = _pack(w[:2 * H]), _pack(w[2 * H:])
+    wrz_p, wn_p = _pack(w[:2 * H], _bf16_on(spec)), _pack(w[2 * H:], _bf16_on(spec))
     dg = ws.empty((Tm, B, 3 * H), F32)
     dd = np.empty((B, H), F32)
     dbi = np.empty((n, 3 * H), F32)

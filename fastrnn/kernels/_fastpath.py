@@ -21,6 +21,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from ._bf16step import step_gemm
 from ._gemm import KC, MR, gemm, gemm_pack, gemm_pack2
 from ._jit import njit, njit_inline
 
@@ -122,7 +123,8 @@ def forward_sweep(X, xrow, F, wih_p, xg, batch_sizes, r0, r1, hs, hmask, use_mas
 def forward_step(sw, t, w_p, N):
     """Step ``t`` of a forward sweep up to the cell: the input projections of the steps
     ``[t, t + ahead)`` when ``t`` starts such a block, then ``xg[t, b, :N] += hin_b W^T`` for the
-    rows ``r0 <= b < hi`` still running, ``W^T`` (H x N) packed in ``w_p`` and ``hin_b`` the row's
+    rows ``r0 <= b < hi`` still running, ``W^T`` (H x N) packed in ``w_p`` (float32, or uint16 for
+    the bf16 product: :func:`~fastrnn.kernels._bf16step.step_gemm`) and ``hin_b`` the row's
     ``h_{t-1}`` (times the mask with ``use_mask``). Returns ``hi`` and the product's left operand
     (an array and the offset of row 0, rows ``H`` apart), for the cells that need it again.
 
@@ -134,7 +136,7 @@ def forward_step(sw, t, w_p, N):
     r0, B, H, G = sw.r0, sw.B, sw.H, sw.G
     hi = min(sw.r1, sw.batch_sizes[t])
     a, a_off = recurrent_rows(sw.hs, t, B, H, sw.mask, sw.use_mask, sw.hin, r0, hi)
-    gemm(hi - r0, N, H, a, sw.hrow[r0:], a_off, 1, w_p, KC, sw.xg, sw.grow[r0:], t * B * G, True)
+    step_gemm(hi - r0, N, H, a, sw.hrow[r0:], a_off, w_p, sw.xg, sw.grow[r0:], t * B * G, True)
     return hi, a, a_off
 
 
@@ -198,10 +200,11 @@ def backward_step(bw, t):
 @njit_inline
 def backward_product(bw, t, hi, w_p):
     """Gradient of ``h_{t-1}`` through the recurrent product, rows ``[r0, hi)``: ``dh = dg[t] W_hh``
-    (``W_hh`` (G x H) packed in ``w_p``), times the recurrent-dropout mask with ``use_mask``."""
+    (``W_hh`` (G x H) packed in ``w_p``, float32 or bf16 as in :func:`forward_step`), times the
+    recurrent-dropout mask with ``use_mask``."""
     r0, H = bw.r0, bw.H
-    gemm(hi - r0, H, bw.G, bw.dg, bw.grow[r0:], t * bw.B * bw.G, 1, w_p, KC, bw.dh, bw.hrow[r0:],
-         0, False)
+    step_gemm(hi - r0, H, bw.G, bw.dg, bw.grow[r0:], t * bw.B * bw.G, w_p, bw.dh, bw.hrow[r0:], 0,
+              False)
     if bw.use_mask:
         for b in range(r0, hi):
             for j in range(H):

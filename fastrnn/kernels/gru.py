@@ -8,9 +8,9 @@ product per step once ``r_t`` is known.
 
 import numpy as np
 
+from ._bf16step import step_gemm
 from ._fastpath import (backward_step, backward_sweep, carry_rows, flat, forward_step,
                         forward_sweep, input_grads, weight_grad, weight_grad2, zero_rows)
-from ._gemm import KC, gemm
 from ._jit import (carry_finished, gru_bwd, gru_fwd, gru_v1_bwd_r, gru_v1_bwd_zn, gru_v1_gates,
                    gru_v1_state, masked_rows, njit, njit_inline, recurrent_product, zero_finished)
 from ._simd import vacc3, vfma, vload3, vload_n, vsplat, vstore3, vstore_n
@@ -224,8 +224,9 @@ def gru_fast_forward(X, xrow, F, wih_p, wrz_p, wn_p, bias, bhn, batch_sizes, r0,
 
     Parameters
     ----------
-    wrz_p, wn_p : ndarray, 1-D float32
-        ``W_hh[:2H]^T`` (H x 2H) and ``W_hh[2H:]^T`` (H x H), packed.
+    wrz_p, wn_p : ndarray, 1-D float32 or uint16
+        ``W_hh[:2H]^T`` (H x 2H) and ``W_hh[2H:]^T`` (H x H), packed (in bf16 for the bf16
+        product: see :func:`~fastrnn.kernels._bf16step.step_gemm`).
     bias : ndarray of shape (3H,)
         ``b_ih + [b_hr, b_hz, 0]``; ``bhn`` of shape (H,) is ``b_hn`` (inside the reset product).
     xg : ndarray of shape (T, B, 3H)
@@ -240,7 +241,7 @@ def gru_fast_forward(X, xrow, F, wih_p, wrz_p, wn_p, bias, bhn, batch_sizes, r0,
     hncf, hrow = flat(hnc), sw.hrow
     for t in range(T):
         hi, a, a_off = forward_step(sw, t, wrz_p, 2 * H)
-        gemm(hi - r0, H, H, a, hrow[r0:], a_off, 1, wn_p, KC, hncf, hrow[r0:], t * B * H, False)
+        step_gemm(hi - r0, H, H, a, hrow[r0:], a_off, wn_p, hncf, hrow[r0:], t * B * H, False)
         for b in range(r0, hi):
             _gru_cell_fwd(sw.xg, (t * B + b) * G, bias, bhn, hncf, (t * B + b) * H, sw.hs,
                           (t * B + b) * H, ((t + 1) * B + b) * H, Y, yrow[t * B + b] + ycol, H)
@@ -301,9 +302,9 @@ def gru_fast_backward(dY, dyrow, dycol, xg, hnc, hs, wrz_p, wn_p, batch_sizes, r
         for b in range(r0, hi):
             _gru_cell_bwd(bw.dh, b * H, dY, dyrow[t * B + b] + dycol, xgf, (t * B + b) * G, hncf,
                           (t * B + b) * H, hsf, (t * B + b) * H, bw.dg, dgnf, ddf, dbi, dbh, H)
-        gemm(hi - r0, H, 2 * H, bw.dg, grow[r0:], t * B * G, 1, wrz_p, KC, bw.dh, hrow[r0:], 0,
-             False)
-        gemm(hi - r0, H, H, dgnf, hrow[r0:], t * B * H, 1, wn_p, KC, bw.dh, hrow[r0:], 0, True)
+        step_gemm(hi - r0, H, 2 * H, bw.dg, grow[r0:], t * B * G, wrz_p, bw.dh, hrow[r0:], 0,
+                  False)
+        step_gemm(hi - r0, H, H, dgnf, hrow[r0:], t * B * H, wn_p, bw.dh, hrow[r0:], 0, True)
         for b in range(r0, hi):
             _gru_dh_prev(bw.dh, b * H, bw.mask, use_mask, ddf, H)
 
@@ -370,8 +371,8 @@ def gru_v1_fast_forward(X, xrow, F, wih_p, wrz_p, wn_p, bias, batch_sizes, r0, r
         for b in range(r0, hi):
             _gru_v1_gates_fwd(sw.xg, (t * B + b) * G, bias, a, a_off + b * H, rhf,
                               (t * B + b) * H, H)
-        gemm(hi - r0, H, H, rhf, sw.hrow[r0:], t * B * H, 1, wn_p, KC, sw.xg, sw.grow[r0:],
-             t * B * G + 2 * H, True)
+        step_gemm(hi - r0, H, H, rhf, sw.hrow[r0:], t * B * H, wn_p, sw.xg, sw.grow[r0:],
+                  t * B * G + 2 * H, True)
         for b in range(r0, hi):
             _gru_v1_state_fwd(sw.xg, (t * B + b) * G, bias, sw.hs, (t * B + b) * H,
                               ((t + 1) * B + b) * H, Y, yrow[t * B + b] + ycol, H)
@@ -447,13 +448,13 @@ def gru_v1_fast_backward(dY, dyrow, dycol, xg, hs, wrz_p, wn_p, batch_sizes, r0,
         for b in range(r0, hi):
             _gru_v1_cell_bwd_zn(bw.dh, b * H, dY, dyrow[t * B + b] + dycol, xgf, (t * B + b) * G,
                                 hsf, (t * B + b) * H, bw.dg, ddf, db, H)
-        gemm(hi - r0, H, H, bw.dg, grow[r0:], t * B * G + 2 * H, 1, wn_p, KC, drhf, hrow[r0:], 0,
-             False)
+        step_gemm(hi - r0, H, H, bw.dg, grow[r0:], t * B * G + 2 * H, wn_p, drhf, hrow[r0:], 0,
+                  False)
         for b in range(r0, hi):
             _gru_v1_cell_bwd_r(drhf, b * H, xgf, (t * B + b) * G, hsf, (t * B + b) * H, bw.mask,
                                use_mask, bw.dg, db, H)
-        gemm(hi - r0, H, 2 * H, bw.dg, grow[r0:], t * B * G, 1, wrz_p, KC, bw.dh, hrow[r0:], 0,
-             False)
+        step_gemm(hi - r0, H, 2 * H, bw.dg, grow[r0:], t * B * G, wrz_p, bw.dh, hrow[r0:], 0,
+                  False)
         for b in range(r0, hi):
             _gru_v1_dh_prev(bw.dh, b * H, drhf, xgf, (t * B + b) * G, bw.mask, use_mask, ddf, H)
 

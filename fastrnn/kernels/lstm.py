@@ -157,7 +157,9 @@ def lstm_fast_forward(X, xrow, F, wih_p, whh_p, bias, batch_sizes, r0, r1, hmask
     F : int
         Input features (the width of a row of ``X``).
     wih_p, whh_p : ndarray, 1-D float32
-        ``W_ih^T`` (I x 4H) and ``W_hh^T`` (H x 4H) packed by :func:`~fastrnn.kernels._gemm.pack_b`.
+        ``W_ih^T`` (I x 4H) and ``W_hh^T`` (H x 4H) packed by :func:`~fastrnn.kernels._gemm.pack_b`
+        (``whh_p`` may be uint16, packed in bf16: see
+        :func:`~fastrnn.kernels._bf16step.step_gemm`).
     bias : ndarray of shape (4H,)
         ``b_ih + b_hh``.
     batch_sizes : ndarray of shape (T,), int64
@@ -235,8 +237,9 @@ def lstm_fast_backward(dY, dyrow, dycol, xg, cs, whh_p, batch_sizes, r0, r1, hma
     xg : ndarray of shape (T, B, 4H)
         Activated gates from :func:`lstm_fast_forward`.
     cs : ndarray of shape (T+1, B, H)
-    whh_p : ndarray, 1-D float32
-        ``W_hh`` (4H x H) packed by :func:`~fastrnn.kernels._gemm.pack_b`.
+    whh_p : ndarray, 1-D float32 or uint16
+        ``W_hh`` (4H x H) packed by :func:`~fastrnn.kernels._gemm.pack_b`, or in bf16 (see
+        :func:`~fastrnn.kernels._bf16step.step_gemm`).
     dg : ndarray of shape (T, B, 4H)
         Output: pre-activation gradients (zero for finished rows).
     dh, dc : ndarray of shape (B, H)
