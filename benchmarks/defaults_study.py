@@ -168,7 +168,7 @@ SEARCH_SPACES = {
                "dropout": [0.2, 0.0]},
     "text": {"bidirectional": [True, False], "learning_rate": ["auto", 5e-3]},
     "tagging": {"hidden_size": [64, 128], "learning_rate": [3e-3, 1e-3], "dropout": [0.3, 0.0]},
-    "lm": {"hidden_size": [256, 512], "dropout": [0.0, 0.2]},
+    "lm": {"hidden_size": [512, 256], "dropout": [0.2, 0.0]},
 }
 SEARCH_SELECTION = {
     "series": "stratified 25 % of the training series held out; the setting with the best "

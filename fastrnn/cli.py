@@ -580,11 +580,11 @@ def build_parser():
     p.add_argument("--embedding-dim", type=_positive_int,
                    help="size of the token vectors (default: hidden size with --tie-weights, "
                         "else 64)")
-    p.add_argument("--hidden-size", type=_positive_int, default=256, help="recurrent units")
+    p.add_argument("--hidden-size", type=_positive_int, default=512, help="recurrent units")
     p.add_argument("--num-layers", type=_positive_int, default=1, help="stacked layers")
     p.add_argument("--skip", choices=["none", "residual", "dense", "highway"], default="none",
                    help="connections between the stacked layers")
-    p.add_argument("--dropout", type=_fraction, default=0.0,
+    p.add_argument("--dropout", type=_fraction, default=0.2,
                    help="dropout on embeddings, between layers and before the softmax")
     p.add_argument("--recurrent-dropout", type=_fraction, default=0.0,
                    help="variational dropout on the recurrent connections")

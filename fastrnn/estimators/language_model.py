@@ -150,12 +150,12 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
     cell : {"lstm", "gru", "rnn", "mingru", "minlstm", "indrnn"}, default "lstm"
     embedding_dim : int, optional
         Size of the token vectors; default ``hidden_size`` when ``tie_weights`` else 64.
-    hidden_size : int, default 256
+    hidden_size : int, default 512
     num_layers : int, default 1
     skip : {None, "residual", "dense", "highway"}, default None
         Connections between the stacked layers (see :class:`fastrnn.nn.LSTM`); ``None``: plain
         stacking.
-    dropout : float, default 0.0
+    dropout : float, default 0.2
         Dropout on the embeddings, between layers and before the softmax (Zaremba et al. 2014).
     recurrent_dropout : float, default 0.0
         Variational dropout on the recurrent connections (Gal & Ghahramani 2016), one mask per
@@ -319,7 +319,7 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
     }
 
     def __init__(self, level="char", max_vocab=None, min_count=1, cell="lstm", embedding_dim=None,
-                 hidden_size=256, num_layers=1, dropout=0.0, recurrent_dropout=0.0,
+                 hidden_size=512, num_layers=1, dropout=0.2, recurrent_dropout=0.0,
                  tie_weights=False, bptt=64, batch_size=32, optimizer="adam", learning_rate=2e-3,
                  clip_norm=5.0, lr_decay=0.5, lr_patience=0, lr_schedule="plateau",
                  min_learning_rate=0.0, anneal_fraction=1.0, early_stopping=False,
