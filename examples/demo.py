@@ -1,9 +1,10 @@
 """fastrnn demo: classify speakers from their vowels (JapaneseVowels) with a recurrent network.
 
 Nine speakers uttered the Japanese vowels /ae/; each utterance is a sequence of 7 to 29 frames of
-12 cepstral coefficients. A bidirectional LSTM reads each utterance as it is (a list of arrays of
-different lengths, no padding by hand), max-pools its states over time and predicts the speaker.
-The classifier runs with its defaults: nothing is tuned to this data set.
+12 cepstral coefficients. A bidirectional recurrent network (a GRU, the classifier's choice for
+series of several channels) reads each utterance as it is (a list of arrays of different lengths,
+no padding by hand), max-pools its states over time and predicts the speaker. The classifier runs
+with its defaults: nothing is tuned to this data set.
 
 Run with ``make demo`` (or ``python examples/demo.py``). It trains with a progress bar, then
 prints the test accuracy, scikit-learn's classification report and the confusion matrix.

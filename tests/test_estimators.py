@@ -1049,6 +1049,51 @@ def test_batch_size_auto_gives_small_data_more_steps(monkeypatch):
     assert sizes[0] == 8  # training batches (inference batches follow)
 
 
+@pytest.mark.parametrize("input_kind, cell, rd", [
+    ("channels", "gru", 0.2),   # float series of several channels
+    ("univariate", "lstm", 0.0),
+    ("tokens", "lstm", 0.0),
+])
+def test_cell_auto_picks_the_cell_and_recurrent_dropout_from_the_input(input_kind, cell, rd):
+    from fastrnn.estimators import classifier
+
+    if input_kind == "tokens":
+        X, y = token_data(30)
+    else:
+        X, y = seq_data(n=30, n_features=3 if input_kind == "channels" else 1)
+    fit = RNNClassifier(max_iter=1, **SMALL).fit(X, y)
+    assert (fit.network_.config["cell"], fit.network_.config["recurrent_dropout"]) == (cell, rd)
+    assert fit.get_params()["cell"] == fit.get_params()["recurrent_dropout"] == "auto"
+    if input_kind == "channels":
+        assert (cell, rd) == (classifier.MULTICHANNEL_CELL,
+                              classifier.MULTICHANNEL_RECURRENT_DROPOUT)
+        # the resolved GRU is the network an explicit cell="gru" builds: same predictions
+        same = RNNClassifier(max_iter=1, cell="gru", recurrent_dropout=0.2, **SMALL).fit(X, y)
+        assert_allclose(fit.predict_proba(X), same.predict_proba(X), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kw, cell, rd", [
+    (dict(cell="lstm"), "lstm", 0.2),
+    (dict(recurrent_dropout=0.0), "gru", 0.0),
+    (dict(cell="mingru"), "mingru", 0.0),  # no recurrent weight: nothing to drop
+    (dict(cell="rnn", recurrent_dropout=0.1), "rnn", 0.1),
+])
+def test_cell_auto_keeps_what_the_user_set(kw, cell, rd):
+    X, y = seq_data(n=30, n_features=2)
+    net = RNNClassifier(max_iter=1, **SMALL, **kw).fit(X, y).network_
+    assert (net.config["cell"], net.config["recurrent_dropout"]) == (cell, rd)
+
+
+def test_cell_and_recurrent_dropout_reject_unknown_values():
+    X, y = seq_data(n=20)
+    with pytest.raises(ValueError, match="'cell' parameter of RNNClassifier must be"):
+        RNNClassifier(cell="lstmm").fit(X, y)
+    with pytest.raises(ValueError, match="'recurrent_dropout' parameter of RNNClassifier"):
+        RNNClassifier(recurrent_dropout="automatic").fit(X, y)
+    with pytest.raises(ValueError, match="'cell' parameter of RNNRegressor must be"):
+        RNNRegressor(cell="auto").fit(X, y.astype(float))  # "auto" is the classifier's
+
+
 def test_early_stopping_auto_splits_only_data_large_enough(learning_rates):
     from fastrnn.estimators._base import AUTO_MIN_VALIDATION
 

@@ -356,11 +356,16 @@ class BaseRNNEstimator(StreamingMixin, SavingMixin, QuantizeMixin, BaseEstimator
         return data
 
     # ------------------------------------------------------------------ building
+    def _cell(self):
+        """``(cell, recurrent_dropout)`` of a new network (subclasses resolve an ``"auto"``)."""
+        return self.cell, float(self.recurrent_dropout)
+
     def _network_kwargs(self):
+        cell, recurrent_dropout = self._cell()
         return dict(
-            cell=self.cell, hidden_size=int(self.hidden_size), num_layers=int(self.num_layers),
+            cell=cell, hidden_size=int(self.hidden_size), num_layers=int(self.num_layers),
             bidirectional=bool(self.bidirectional), dropout=float(self.dropout),
-            recurrent_dropout=float(self.recurrent_dropout), dtype=self._dtype,
+            recurrent_dropout=recurrent_dropout, dtype=self._dtype,
             backend=self.backend, skip=self.skip,
             # the estimators that take ``precision`` (classifier, regressor); float32 the others
             precision=getattr(self, "precision", "float32"),

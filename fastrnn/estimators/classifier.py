@@ -34,6 +34,12 @@ FRAMES_PER_SERIES = 50
 AUTO_CROP_FRACTION = 0.9
 #: with cropping, an epoch holds every series as often as gives at least this many crops
 CROPS_PER_EPOCH = 512
+#: ``cell="auto"`` and ``recurrent_dropout="auto"`` on float series of several channels (on
+#: token ids and univariate series: an LSTM without recurrent dropout)
+MULTICHANNEL_CELL = "gru"
+MULTICHANNEL_RECURRENT_DROPOUT = 0.2
+#: cells without a recurrent weight for ``recurrent_dropout`` to act on
+_NO_RECURRENT_WEIGHT = ("mingru", "minlstm")
 
 
 class _WindowTask(_SequenceTask):
@@ -401,6 +407,16 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
     learned too little for rare tokens and did not help. The user guide ("Text") gives the
     measurements.
 
+    Float series of several channels (JapaneseVowels: 12 cepstrum coefficients per step, 7 to 29
+    steps) get ``cell="auto"``'s GRU and ``recurrent_dropout="auto"``'s 0.2. Over ten seeds on
+    JapaneseVowels the LSTM averaged 98.2 % test accuracy (97.6 to 98.9), no better than a
+    logistic regression on six summary features per channel (98.4 %), whatever its size, dropout,
+    weight decay, learning rate, batch size or number of epochs; the GRU with recurrent dropout
+    averaged 98.6 % (98.1 to 98.9), and it also fitted BasicMotions (6 channels, 100 steps)
+    without an error over five seeds, where the LSTM averaged 99.0 %. On univariate series the
+    LSTM stays: the GRU lost a point on ItalyPowerDemand (94.5 % against 95.5 %, five seeds) and
+    three on ArrowHead. The defaults study gives the measurements.
+
     Max pooling over the states of a bidirectional LSTM was the best sentence encoder among those
     compared by Conneau et al. (2017, "Supervised learning of universal sentence representations
     from natural language inference data", EMNLP). On GunPoint (a 150-step series whose class shows
@@ -425,6 +441,10 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
 
     _parameter_constraints = {
         **BaseRNNEstimator._parameter_constraints,
+        "cell": [StrOptions({*BaseRNNEstimator._parameter_constraints["cell"][0].options,
+                             "auto"})],
+        "recurrent_dropout": [*BaseRNNEstimator._parameter_constraints["recurrent_dropout"],
+                              StrOptions({"auto"})],
         "precision": [StrOptions({"float32", "bf16"})],
         "pooling": [StrOptions({"last", "mean", "max"})],
         "bag_of_embeddings": ["boolean", StrOptions({"auto"})],
@@ -437,6 +457,15 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
     }
     _saved_attributes = SAVED_ATTRIBUTES["RNNClassifier"]
     _param_docs = {
+        "cell": ('{"auto", "lstm", "gru", "rnn", "mingru", "minlstm", "indrnn"}', """
+        Recurrent cell: LSTM, GRU, simple (Elman, tanh) RNN, or one with an element-wise
+        recurrence: minGRU, minLSTM (Feng et al. 2024; no ``recurrent_dropout``) or IndRNN (Li et
+        al. 2018). ``"auto"``: a GRU on float series of several channels, an LSTM on univariate
+        series and on token ids (see Notes)."""),
+        "recurrent_dropout": ('float or "auto"', """
+        Dropout rate on the recurrent connections (one mask per sequence, Gal & Ghahramani
+        2016). ``"auto"``: 0.2 on float series of several channels (0 with minGRU and minLSTM,
+        which have no recurrent weight), 0 on univariate series and on token ids (see Notes)."""),
         "learning_rate": ('float or "auto"', """
         Learning rate of a named optimiser. ``"auto"``: 2e-3, or 4e-3 for long documents with
         ``max_iter="auto"`` (see Notes); ``partial_fit`` reads it as 2e-3."""),
@@ -445,9 +474,9 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         their few epochs leave nothing to stop."""),
     }
 
-    def __init__(self, cell="lstm", hidden_size=64, num_layers=1, bidirectional=True,
+    def __init__(self, cell="auto", hidden_size=64, num_layers=1, bidirectional=True,
                  pooling="max", bag_of_embeddings="auto", frame_size="auto", crop_fraction="auto",
-                 difference="auto", dropout=0.2, recurrent_dropout=0.0,
+                 difference="auto", dropout=0.2, recurrent_dropout="auto",
                  embedding_dim="auto", vocab_size=None, standardize=True, optimizer="adam",
                  learning_rate="auto", batch_size="auto", max_iter="auto", clip_norm=5.0,
                  lr_schedule="cosine", weight_decay=0.0, time_budget=None, early_stopping="auto",
@@ -585,6 +614,21 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
         kw["bag_of_embeddings"] = bool(bag)
         kw["linear"] = self._use_linear()
         return kw
+
+    def _cell(self):
+        """``(cell, recurrent_dropout)`` of a new network, the ``"auto"`` values resolved: a GRU
+        with recurrent dropout 0.2 on float series of several channels, an LSTM without it on
+        token ids and univariate series (see Notes)."""
+        several = (getattr(self, "vocab_size_", None) is None
+                   and getattr(self, "n_features_in_", 1) > 1)
+        cell = self.cell
+        if cell == "auto":
+            cell = MULTICHANNEL_CELL if several else "lstm"
+        rd = self.recurrent_dropout
+        if rd == "auto":
+            rd = (MULTICHANNEL_RECURRENT_DROPOUT if several and cell not in _NO_RECURRENT_WEIGHT
+                  else 0.0)
+        return cell, float(rd)
 
     def _use_linear(self):
         """Whether a new network gets a linear part (see ``linear``)."""
