@@ -63,6 +63,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ..nn import SequenceNetwork
+from ..nn.recurrent import CELLS
 from ..nn.init import check_random_state
 from ..optim import AnnealingLR, ReduceLROnPlateau, get_optimizer
 from ..text import length_buckets
@@ -111,13 +112,12 @@ PLATEAU_PATIENCE = 3
 #: embedding. An explicit ``vocab_size`` has no such limit.
 MAX_INFERRED_VOCAB = 2 ** 22
 
-_CELLS = ("rnn", "lstm", "gru", "mingru", "minlstm", "indrnn")
 _OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "adam", "adamw")
 _BACKENDS = ("auto", "numba", "cython", "cuda", "numpy")
 
 #: parameter constraints shared by the estimators (scikit-learn's ``_parameter_constraints``)
 COMMON_CONSTRAINTS = {
-    "cell": [StrOptions(set(_CELLS))],
+    "cell": [StrOptions(set(CELLS))],
     "hidden_size": [Interval(Integral, 1, None, closed="left")],
     "num_layers": [Interval(Integral, 1, None, closed="left")],
     "bidirectional": ["boolean"],

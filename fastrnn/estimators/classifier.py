@@ -11,6 +11,7 @@ from sklearn.utils.validation import column_or_1d
 
 from .._params import store_params
 from ..text import length_buckets
+from ..nn.recurrent import CELLS
 from ..losses import log_softmax, softmax, softmax_cross_entropy
 from ._docs import PARAMS, document_parameters
 from . import _base
@@ -38,8 +39,6 @@ CROPS_PER_EPOCH = 512
 #: token ids and univariate series: an LSTM without recurrent dropout)
 MULTICHANNEL_CELL = "gru"
 MULTICHANNEL_RECURRENT_DROPOUT = 0.2
-#: cells without a recurrent weight for ``recurrent_dropout`` to act on
-_NO_RECURRENT_WEIGHT = ("mingru", "minlstm")
 
 
 class _WindowTask(_SequenceTask):
@@ -626,7 +625,7 @@ class RNNClassifier(ClassifierMixin, PooledOutputMixin, _LabelTargetsMixin,
             cell = MULTICHANNEL_CELL if several else "lstm"
         rd = self.recurrent_dropout
         if rd == "auto":
-            rd = (MULTICHANNEL_RECURRENT_DROPOUT if several and cell not in _NO_RECURRENT_WEIGHT
+            rd = (MULTICHANNEL_RECURRENT_DROPOUT if several and CELLS[cell].recurrent_weight
                   else 0.0)
         return cell, float(rd)
 

@@ -11,12 +11,10 @@ from . import init as _init
 from ._checks import check_state_dict
 from ._linear import TokenLinear, TokenLinearStream
 from .layers import POOLINGS, Dense, Embedding, SoftmaxHead, pool, pool_backward
-from .recurrent import GRU, LSTM, RNN, IndRNN, MinGRU, MinLSTM
+from .recurrent import CELLS
 
 __all__ = ["SequenceNetwork", "NetworkStream", "CELLS", "HEADS"]
 
-CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "mingru": MinGRU, "minlstm": MinLSTM,
-         "indrnn": IndRNN}
 HEADS = ("dense", "softmax")
 OUTPUTS = ("head", "pooled", "hidden")
 

@@ -80,6 +80,8 @@ class _Recurrent(StreamingMixin):
     G = 1
     #: whether the layer has a cell state (LSTM)
     has_cell = False
+    #: whether the layer has a recurrent weight that recurrent dropout can act on
+    recurrent_weight = True
     #: ``"int8"`` after :meth:`quantize`, else None
     quantized_ = None
     _qarrays = None
@@ -689,7 +691,6 @@ class GRU(_Recurrent):
 class _Elementwise(_Recurrent):
     """Shared machinery of the cells whose recurrence is element-wise (no recurrent matrix)."""
 
-    #: whether the cell has a recurrent weight that recurrent dropout can act on
     recurrent_weight = False
 
     def __init__(self, input_size, hidden_size, num_layers=1, **kwargs):
@@ -879,3 +880,8 @@ class IndRNN(_Elementwise):
             raise ValueError(f"nonlinearity must be 'relu' or 'tanh', got {nonlinearity!r}.")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, **kwargs)
+
+
+#: the layer class of each ``cell`` name that the networks and estimators accept
+CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "mingru": MinGRU, "minlstm": MinLSTM,
+         "indrnn": IndRNN}

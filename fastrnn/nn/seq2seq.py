@@ -33,12 +33,10 @@ import numpy as np
 from .._config import check_dtype
 from . import init as _init
 from .layers import Dense, Embedding, pool
-from .recurrent import GRU, LSTM, RNN, IndRNN, MinGRU, MinLSTM
+from .recurrent import CELLS
 
 __all__ = ["Seq2SeqNetwork", "ATTENTIONS", "BOS", "EOS"]
 
-CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "mingru": MinGRU, "minlstm": MinLSTM,
-         "indrnn": IndRNN}
 ATTENTIONS = ("dot", "general", "additive", None)
 #: target ids of the beginning- and end-of-sequence tokens
 BOS, EOS = 0, 1
