@@ -153,12 +153,18 @@ def _lm_bits(texts, budget, hidden, log, **kwargs):
     """Train a character language model for ``budget`` seconds; its test bits per character
     and how far it got."""
     from fastrnn import RNNLanguageModel
+    from fastrnn.train import TrainingDivergedError
 
     train, test = texts
     lm = RNNLanguageModel(hidden_size=hidden, time_budget=budget, max_iter=10_000,
                           random_state=0, **kwargs)
     t0 = time.perf_counter()
-    lm.fit(train)
+    try:
+        lm.fit(train)
+    except TrainingDivergedError as exc:  # a result of the study, not a failure of the script
+        log(f"lm {kwargs}: diverged: {exc}")
+        return dict(test_bits_per_char=None, diverged=str(exc),
+                    fit_seconds=time.perf_counter() - t0)
     res = dict(test_bits_per_char=float(lm.bits_per_token(test)), steps=int(lm.n_steps_),
                tokens_seen=int(lm.n_tokens_seen_), fit_seconds=time.perf_counter() - t0)
     log(f"lm {kwargs}: {res}")
@@ -315,6 +321,9 @@ def markdown(results):
         lines += ["Shakespeare characters: test bits per character after the budget", "",
                   "| cell | bits/char | steps | tokens seen |", "|---|---|---|---|"]
         for cell, r in results["lm"].items():
+            if r.get("diverged"):
+                lines.append(f"| {cell} | diverged | - | - |")
+                continue
             lines.append(f"| {cell} | {r['test_bits_per_char']:.3f} | {r['steps']} | "
                          f"{r['tokens_seen']:,} |")
         lines.append("")
@@ -353,7 +362,7 @@ def markdown(results):
                   "|---|" + "---|" * len(SKIPS)]
         for depth, r in results["skip"].items():
             lines.append(f"| {depth} | " + " | ".join(
-                f"{r[str(s)]['test_bits_per_char']:.3f}" for s in SKIPS) + " |")
+                _fmt(r[str(s)]['test_bits_per_char'], ".3f") for s in SKIPS) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -378,14 +387,17 @@ def main(argv=None):
         python=platform.python_version(), platform=platform.platform(),
         cpus=os.cpu_count(), threads=fastrnn.num_threads(), fastrnn=fastrnn.__version__,
         commit=_commit()))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     for part in PARTS:
         if part in args.parts:
             t0 = time.perf_counter()
             results[part] = RUNNERS[part](args, log)
             log(f"{part}: {time.perf_counter() - t0:.1f} s")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1))
+            # after each part (the study takes hours): a later failure keeps what is done
+            tmp = out.with_name(out.name + ".tmp")
+            tmp.write_text(json.dumps(results, indent=1))
+            os.replace(tmp, out)
     print(markdown(results))
     return results
 

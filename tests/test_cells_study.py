@@ -55,6 +55,28 @@ def test_lag_tasks_and_throughput_run_and_report(tmp_path):
     assert "vowels" not in res and "skip" not in res
 
 
+def test_a_part_that_fails_keeps_the_parts_done_and_divergence_is_a_result(tmp_path,
+                                                                            monkeypatch):
+    from fastrnn.train import TrainingDivergedError
+
+    def diverges(*args, **kwargs):
+        raise TrainingDivergedError("training diverged: test")
+
+    def fails(args, log):
+        raise RuntimeError("the machine went away")
+
+    monkeypatch.setattr(study, "RUNNERS", dict(study.RUNNERS, lag=fails))
+    monkeypatch.setattr("fastrnn.RNNLanguageModel.fit", diverges)
+    monkeypatch.setattr(study, "_shakespeare", lambda args: ("abc " * 50, "abc " * 10))
+    out = tmp_path / "r.json"
+    with pytest.raises(RuntimeError, match="went away"):
+        study.main(["--quick", "--parts", "lm", "lag", "--cells", "indrnn", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert "lag" not in saved and saved["lm"]["indrnn"]["diverged"] == "training diverged: test"
+    assert saved["lm"]["indrnn"]["test_bits_per_char"] is None
+    assert "| indrnn | diverged |" in study.markdown(saved)
+
+
 def test_copy_accuracy_reads_the_recalled_symbols(monkeypatch):
     """A tagger that answers with the true tags gets 1.0; one that answers blanks everywhere
     gets 0 (the recalled symbols are never blank), whatever it does on the other steps."""

@@ -62,6 +62,35 @@ def test_trainer_rolls_back_a_diverging_step_and_then_fails():
             trainer.step(X, [5] * 4, loss_fn)
 
 
+def test_failures_that_keep_coming_back_raise_once_the_learning_rate_is_spent():
+    # each failure is followed by sound steps, so no streak reaches max_failures; the run must
+    # still stop once the roll-backs have lowered the learning rate below min_lr_fraction
+    net = SequenceNetwork(2, n_features=3, hidden_size=4, dtype=np.float64, random_state=0)
+    trainer = Trainer(net, optimizer="sgd", learning_rate=0.1, min_lr_fraction=0.1)
+    X = np.random.RandomState(1).standard_normal((4, 5, 3))
+    loss_at = [1.0]
+
+    def loss_fn(out):
+        return loss_at[0], np.ones_like(out)
+
+    trainer.step(X, [5] * 4, loss_fn)
+    for k in range(1, 4):
+        loss_at[0] = 1e3
+        with pytest.warns(NonFiniteWarning, match="training diverged"):
+            assert math.isnan(trainer.step(X, [5] * 4, loss_fn)[0])
+        assert trainer.lr_backed_off_ == 0.5 ** k
+        assert trainer.optimizer.lr == pytest.approx(0.1 * 0.5 ** k)
+        loss_at[0] = 1.0
+        for _ in range(2):  # an update after the roll-back, then its sound loss: streak over
+            trainer.step(X, [5] * 4, loss_fn)
+        assert trainer._consecutive == 0
+        trainer.take_snapshot()  # (every snapshot_every sound steps) keeps the lowered rate
+    loss_at[0] = 1e3
+    with pytest.raises(TrainingDivergedError, match=r"0\.0625 times .*min_lr_fraction=0\.1"):
+        trainer.step(X, [5] * 4, loss_fn)
+    assert trainer.n_failures_ == 4
+
+
 @pytest.mark.parametrize("make", [
     lambda: (RNNClassifier(learning_rate=1e6, max_iter=5, **SMALL), *series()),
     lambda: (RNNRegressor(learning_rate=1e6, max_iter=5, **SMALL),
@@ -84,6 +113,18 @@ def test_language_model_refuses_to_return_a_diverged_model():
         warnings.simplefilter("ignore", NonFiniteWarning)
         with pytest.raises(TrainingDivergedError, match="learning_rate"):
             lm.fit(TEXTS)
+
+
+def test_scoring_names_a_state_that_overflows_over_a_long_text():
+    lm = RNNLanguageModel(cell="indrnn", hidden_size=8, embedding_dim=4, bptt=8, batch_size=2,
+                          max_iter=1, random_state=0).fit(TEXTS)
+    text = "".join(TEXTS) * 40
+    assert np.isfinite(lm.bits_per_token([text]))
+    rnn = lm.network_.rnn
+    rnn.params["weight_hh_l0"][...] = 3.0  # every unit triples its state at each step
+    rnn.params["bias_hh_l0"][...] = 1.0
+    with pytest.raises(FloatingPointError, match="grows without bound.*Score shorter"):
+        lm.bits_per_token([text])
 
 
 def test_cli_exits_non_zero_on_divergence(tmp_path, capsys):

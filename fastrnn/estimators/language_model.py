@@ -392,6 +392,13 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
                 st = (tuple(s[:, :k] for s in state) if isinstance(state, tuple)
                       else state[:, :k])
                 hidden, h_n = net.infer(X, L, st, output="hidden")
+                if not all(np.isfinite(s).all() for s in (h_n if isinstance(h_n, tuple)
+                                                          else (h_n,))):
+                    raise FloatingPointError(
+                        f"the network's state became non-finite within the first {t0 + Tc} "
+                        "tokens of a document: the model's recurrent state grows without bound over a long stream (an IndRNN with relu "
+                        "can), so it cannot score this text. Score shorter documents (split "
+                        "the text) or train another cell.")
                 real = (np.arange(Tc)[None, :] < L[:, None]).ravel()
                 logp = net.head.log_probs(hidden.reshape(k * Tc, -1)[real], Y.reshape(-1)[real])
                 total += float(logp.sum())

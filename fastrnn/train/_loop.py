@@ -591,6 +591,7 @@ class TrainingLoop:
             optimizer=dict(name=opt_state["optimizer"], lr=opt_state["lr"],
                            step_count=opt_state["step_count"], scalars=opt_scalars),
             trainer=dict(n_failures=self.trainer.n_failures_,
+                         lr_backed_off=self.trainer.lr_backed_off_,
                          initial_loss=self.trainer.initial_loss_),
             rngs=rngs, task=task_meta, has_best=self.best_params is not None)
         return meta, arrays
@@ -648,6 +649,7 @@ class TrainingLoop:
             _set_rng_state(rng, arrays[f"rng/{name}"], meta["rngs"][name])
         trainer.grad_norms_ = list(arrays["grad_norms"])
         trainer.n_failures_ = int(meta["trainer"]["n_failures"])
+        trainer.lr_backed_off_ = float(meta["trainer"].get("lr_backed_off", 1.0))
         trainer.initial_loss_ = meta["trainer"]["initial_loss"]
         trainer.take_snapshot()
         self.epoch, self.step, self.items = int(meta["epoch"]), int(meta["step"]), int(meta["items"])

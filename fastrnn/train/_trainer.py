@@ -33,7 +33,9 @@ class Trainer:
     ``divergence_factor`` times the loss at the start (or ``reference_loss``, if larger), is not
     applied: the parameters and the optimiser go back to the last good snapshot and the learning
     rate is lowered. More than ``max_failures`` such steps in a row raise
-    :class:`TrainingDivergedError`.
+    :class:`TrainingDivergedError`, and so does a failed step once the roll-backs of the run
+    have lowered the learning rate below ``min_lr_fraction`` of its value (separate failures,
+    each followed by a sound step, that keep coming back).
 
     Parameters
     ----------
@@ -59,17 +61,26 @@ class Trainer:
     divergence_factor : float or None, default 100
         A loss above ``divergence_factor * max(reference_loss, first loss)`` counts as divergence;
         ``None`` switches the check off (only non-finite values are caught).
+    min_lr_fraction : float, default 1e-6
+        The lowest product of back-off factors: a failed step that takes the learning rate
+        below this fraction of what it would be without roll-backs raises. At a
+        millionth of a usual learning rate the updates of float32 weights round to nothing, so
+        a run that only goes on by lowering it further has stopped learning.
 
     Attributes
     ----------
     grad_norms_ : list of float
         Pre-clip global gradient norm of every step (NaN/Inf show explosions).
     n_failures_ : int
-        Non-finite steps so far.
+        Failed steps so far (non-finite or diverging).
+    lr_backed_off_ : float
+        Product of the back-off factors in the current learning rate (1 without failures; a
+        roll-back also restores the learning rate of its snapshot).
     """
 
     def __init__(self, network, optimizer="adam", learning_rate=1e-3, clip_norm=5.0, max_failures=5,
-                 lr_backoff=0.5, snapshot_every=20, reference_loss=None, divergence_factor=100.0):
+                 lr_backoff=0.5, snapshot_every=20, reference_loss=None, divergence_factor=100.0,
+                 min_lr_fraction=1e-6):
         self.network = network
         if isinstance(optimizer, str):
             self.optimizer = get_optimizer(optimizer, lr=learning_rate)
@@ -81,9 +92,11 @@ class Trainer:
         self.snapshot_every = int(snapshot_every)
         self.reference_loss = None if reference_loss is None else float(reference_loss)
         self.divergence_factor = None if divergence_factor is None else float(divergence_factor)
+        self.min_lr_fraction = float(min_lr_fraction)
         self.initial_loss_ = None
         self.grad_norms_ = []
         self.n_failures_ = 0
+        self.lr_backed_off_ = 1.0
         self._consecutive = 0
         self._unverified = False
         self._good_steps = 0
@@ -93,6 +106,7 @@ class Trainer:
 
     def take_snapshot(self):
         """Remember the current parameters and optimiser state as the last good ones."""
+        self._snapshot_backed_off = self.lr_backed_off_
         if self._device is not None:
             self._device.snapshot()
             return
@@ -102,6 +116,7 @@ class Trainer:
     def restore_snapshot(self):
         """Put the last good parameters and optimiser state back (e.g. after an interrupted
         update)."""
+        self.lr_backed_off_ = self._snapshot_backed_off
         if self._device is not None:
             self._device.restore()
             return
@@ -188,8 +203,10 @@ class Trainer:
         self._unverified = False  # the update in question is undone
         self._consecutive += 1
         self.n_failures_ += 1
-        lr = self.optimizer.lr * self.lr_backoff ** self._consecutive
+        factor = self.lr_backoff ** self._consecutive
+        lr = self.optimizer.lr * factor
         self.optimizer.lr = lr
+        self.lr_backed_off_ *= factor
         if what == "diverging loss":
             problem = (f"the loss was {value:.4g}, more than {self.divergence_factor:g} times the "
                        f"loss at the start of training or of an uninformed prediction "
@@ -203,6 +220,16 @@ class Trainer:
                 "after rolling back to the last good parameters and lowering the learning rate "
                 f"to {lr:.3g}. Use a lower learning_rate (or a smaller clip_norm, float64, "
                 "standardised inputs)."
+            )
+        if self.lr_backed_off_ < self.min_lr_fraction:
+            raise TrainingDivergedError(
+                f"training diverged: {problem}, after {self.n_failures_} failed steps in this "
+                f"run; rolling back and lowering the learning rate each time has taken it to "
+                f"{self.lr_backed_off_:.3g} times its value (now {lr:.3g}), below "
+                f"min_lr_fraction={self.min_lr_fraction:g}, where training no longer learns. "
+                "Use a lower learning_rate (or a smaller clip_norm, float64, standardised "
+                "inputs); a model whose state grows without bound over a long carried stream "
+                "(IndRNN with relu) may need a shorter stream or another cell."
             )
         warnings.warn(
             f"training diverged: {problem}; update skipped, parameters rolled back to the last "
