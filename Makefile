@@ -37,11 +37,17 @@ demo: $(VENV)/.installed
 	$(BIN)/python examples/demo.py
 	$(BIN)/python examples/demo_lm.py
 
+# The suite runs in one process per core (pytest-xdist), a test file per process at a time: the
+# module fixtures (a recorded CUDA run, a built wheel) are made once. TEST_WORKERS=0 runs it in
+# this process.
+TEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 test-fast: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # the fault tests (kill -9 around saves and training, fuzzing) run longer
 soak: $(VENV)/.installed-test
