@@ -192,6 +192,13 @@ def drive_training():
         for _ in range(2):
             trainer.step(X.astype(dtype), lengths, loss_fn)
         trainer.stop_device()
+        # a bounded recurrent weight (IndRNN's recurrent_max), clipped after the update
+        net = SequenceNetwork(2, n_features=2, cell="indrnn", hidden_size=2, dtype=dtype,
+                              backend="cuda", random_state=0)
+        trainer = Trainer(net, optimizer=Adam(lr=0.1), clip_norm=0.1)
+        assert trainer.start_device() is None
+        trainer.step(X.astype(dtype), lengths, loss_fn)
+        trainer.stop_device()
         # connections between the layers (a highway projection: bidirectional; dropout between
         # the layers), and a head tied to the embedding
         for skip, bidirectional in (("residual", False), ("dense", False), ("highway", True)):

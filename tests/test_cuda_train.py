@@ -132,6 +132,19 @@ def test_regression_loss_matches_the_host():
                           _train("cuda", kw, Adam(lr=0.05), None, batches))
 
 
+def test_a_bounded_recurrent_weight_is_clipped_on_the_device_as_on_the_host():
+    """IndRNN's recurrent_max: the device clips u after its update as the host does (a large
+    learning rate takes u past the bound), on a stacked bidirectional layer."""
+    batches = _batches(3)
+    kw = dict(cell="indrnn", num_layers=2, bidirectional=True,
+              cell_options=dict(recurrent_max=0.3))
+    ref = _train("numpy", kw, Adam(lr=0.5), None, batches)
+    got = _train("cuda", kw, Adam(lr=0.5), None, batches)
+    _assert_same_training(ref, got)
+    u = np.concatenate([v for k, v in got[0].params.items() if "weight_hh" in k])
+    assert np.all(np.abs(u) <= 0.3) and np.any(np.abs(u) == 0.3)
+
+
 def test_float32_training_matches_the_host_to_float32_rounding():
     """The float32 kernels (their scalars in float32, the loss and the norm summed in float64):
     two steps of Adam with clipping and dropout agree with the host's float32 training to a

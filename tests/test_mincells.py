@@ -422,11 +422,53 @@ def test_param_names_shapes_and_state_dict():
     np.testing.assert_array_equal(other.forward(X)[0], ind.forward(X)[0])
 
 
+def test_indrnn_keeps_u_inside_recurrent_max_after_every_update():
+    from fastrnn.nn import SequenceNetwork
+    from fastrnn.nn.seq2seq import Seq2SeqNetwork
+    from fastrnn.train import Trainer
+
+    ind = IndRNN(3, 5, num_layers=2, bidirectional=True, recurrent_max=0.5, dtype=np.float64,
+                 random_state=0)
+    bounds = ind.constraints()
+    assert sorted(bounds) == sorted(f"weight_hh_l{k}{d}" for k in range(2)
+                                    for d in ("", "_reverse"))
+    assert set(bounds.values()) == {0.5}
+    ind.params["weight_hh_l1"][:] = [-2.0, -0.5, 0.1, 0.5, 3.0]
+    before = {k: v.copy() for k, v in ind.params.items()}
+    ind.constrain()
+    np.testing.assert_array_equal(ind.params["weight_hh_l1"], [-0.5, -0.5, 0.1, 0.5, 0.5])
+    for k, v in before.items():  # only the bounded parameters move, and only past the bound
+        if k != "weight_hh_l1":
+            np.testing.assert_array_equal(ind.params[k], np.clip(v, -0.5, 0.5)
+                                          if k.startswith("weight_hh") else v)
+    assert IndRNN(3, 5, recurrent_max=None).constraints() == {}
+    assert LSTM(3, 5).constraints() == {} and MinGRU(3, 5).constraints() == {}
+    # the trainer clips after its update: a large learning rate pushes u past the bound
+    net = SequenceNetwork(2, n_features=3, cell="indrnn", hidden_size=5, dtype=np.float64,
+                          cell_options=dict(recurrent_max=0.7), random_state=0)
+    assert net.constraints() == {"rnn.weight_hh_l0": 0.7}
+    trainer = Trainer(net, optimizer="sgd", learning_rate=50.0, clip_norm=None,
+                      divergence_factor=None)
+    X = np.random.RandomState(0).randn(4, 6, 3)
+
+    def loss_fn(out):  # pushes every output, so every u, up
+        return float(-out.sum()), -np.ones_like(out)
+    trainer.step(X, [6] * 4, loss_fn)
+    u = net.params["rnn.weight_hh_l0"]
+    assert np.all(np.abs(u) <= 0.7) and np.any(u == 0.7)
+    s2s = Seq2SeqNetwork(n_features=2, n_outputs=4, cell="indrnn", hidden_size=3,
+                         random_state=0)
+    assert sorted(s2s.constraints()) == ["decoder.weight_hh_l0", "encoder.weight_hh_l0"]
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda: MinGRU(3, 4, recurrent_dropout=0.2), "no recurrent weight.*recurrent_dropout=0.2"),
     (lambda: MinLSTM(3, 4, init="irnn"), "init='irnn'.*MinLSTM has none"),
     (lambda: MinGRU(3, 4, candidate="log"), "candidate must be 'identity' or 'g', got 'log'"),
     (lambda: IndRNN(3, 4, nonlinearity="sigmoid"), "nonlinearity must be 'relu' or 'tanh'"),
+    (lambda: IndRNN(3, 4, recurrent_max=0), "recurrent_max must be a positive number.*got 0"),
+    (lambda: IndRNN(3, 4, recurrent_max=np.inf), "recurrent_max must be a positive.*got inf"),
+    (lambda: IndRNN(3, 4, recurrent_max="1"), "recurrent_max must be a positive.*got '1'"),
     (lambda: MinGRU(3, 4).forward(np.zeros((2, 3, 3)), h0=np.zeros((1, 3, 4))),
      "h0 must have shape"),
 ])

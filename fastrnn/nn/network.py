@@ -234,6 +234,15 @@ class SequenceNetwork:
                     d[k] = entry[1]
         self.params, self.grads = params, grads
 
+    def constraints(self):
+        """The recurrent layer's :meth:`~fastrnn.nn.IndRNN.constraints`, under the network's
+        parameter names."""
+        return {f"rnn.{k}": bound for k, bound in self.rnn.constraints().items()}
+
+    def constrain(self):
+        """Clip the constrained parameters into their bounds (after an update)."""
+        self.rnn.constrain()
+
     def __setstate__(self, state):
         # a copy (pickle, deepcopy) restores every array and who shares it, but not the one
         # buffer that the arrays were views into: lay them out again

@@ -9,6 +9,7 @@ random state in a fixed order, so that a seed gives the same masks (and results)
 """
 
 from collections import namedtuple
+from numbers import Real
 
 import numpy as np
 
@@ -147,6 +148,17 @@ class _Recurrent(StreamingMixin):
     @property
     def num_directions(self):
         return 2 if self.bidirectional else 1
+
+    def constraints(self):
+        """The bound on the magnitude of each constrained parameter, ``{name: bound}`` (empty: the
+        layer has no constraint). :meth:`constrain` keeps them in ``[-bound, bound]``."""
+        return {}
+
+    def constrain(self):
+        """Clip the constrained parameters into their bounds (see :meth:`constraints`), in place:
+        :class:`~fastrnn.train.Trainer` calls it after every update."""
+        for name, bound in self.constraints().items():
+            np.clip(self.params[name], -bound, bound, out=self.params[name])
 
     def _units(self):
         """``(layer, direction, suffix, input size)`` of every layer-direction, in PyTorch's order."""
@@ -840,6 +852,14 @@ class IndRNN(_Elementwise):
         As for :class:`LSTM`.
     nonlinearity : {"relu", "tanh"}, default "relu"
         ``phi``; the paper's cell uses relu.
+    recurrent_max : float or None, default 1.0
+        Bound on the recurrent weights: a :class:`~fastrnn.train.Trainer` clips ``u`` into
+        ``[-recurrent_max, recurrent_max]`` after every update (:meth:`constrain`). The paper
+        bounds ``|u|`` so that ``|u|^T`` stays bounded over the ``T`` steps a unit must
+        remember; over a state carried through a long stream (a language model) that bound
+        goes to 1. Left free, ``u`` grows past 1 and a relu state grows geometrically: a
+        character language model (256 units, Adam) reached ``|u| = 1.9`` after 2,000 updates
+        and diverged. ``None``: no bound.
     dropout, recurrent_dropout : float, default 0
         As for :class:`LSTM` (the recurrent mask multiplies ``h_{t-1}`` where it meets ``u``).
     skip : {None, "residual", "dense", "highway"}, default None
@@ -875,11 +895,24 @@ class IndRNN(_Elementwise):
     G = 1
     recurrent_weight = True
 
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="relu", **kwargs):
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="relu",
+                 recurrent_max=1.0, **kwargs):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'relu' or 'tanh', got {nonlinearity!r}.")
+        if recurrent_max is not None:
+            if (isinstance(recurrent_max, bool) or not isinstance(recurrent_max, Real)
+                    or not recurrent_max > 0 or not np.isfinite(recurrent_max)):
+                raise ValueError("recurrent_max must be a positive number (the bound on |u|) "
+                                 f"or None (no bound), got {recurrent_max!r}.")
+            recurrent_max = float(recurrent_max)
         self.nonlinearity = nonlinearity
+        self.recurrent_max = recurrent_max
         super().__init__(input_size, hidden_size, num_layers, **kwargs)
+
+    def constraints(self):
+        if self.recurrent_max is None:
+            return {}
+        return {"weight_hh" + sfx: self.recurrent_max for _, _, sfx, _ in self._units()}
 
 
 #: the layer class of each ``cell`` name that the networks and estimators accept

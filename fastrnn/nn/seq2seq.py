@@ -323,6 +323,18 @@ class Seq2SeqNetwork:
         """Switch dropout off; returns the network."""
         return self.train(False)
 
+    def constraints(self):
+        """The encoder's and decoder's :meth:`~fastrnn.nn.IndRNN.constraints`, under the
+        network's parameter names."""
+        return {f"{prefix}.{k}": bound for prefix, layer in (("encoder", self.encoder),
+                                                             ("decoder", self.decoder))
+                for k, bound in layer.constraints().items()}
+
+    def constrain(self):
+        """Clip the constrained parameters into their bounds (after an update)."""
+        self.encoder.constrain()
+        self.decoder.constrain()
+
     def state_dict(self):
         """Copies of all parameters (see ``params``)."""
         return {k: v.copy() for k, v in self.params.items()}

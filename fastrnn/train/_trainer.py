@@ -290,6 +290,9 @@ class Trainer:
             self._recover("gradient norm", norm)
             return loss, h_n
         self.optimizer.step(net.params, net.grads)
+        constrain = getattr(net, "constrain", None)
+        if constrain is not None:  # bounds on parameters (IndRNN's recurrent_max)
+            constrain()
         self._updated()
         return loss, h_n
 

@@ -471,6 +471,14 @@ def _adagrad(p, s, g, res, scale, limit, clip, decay, lr, eps):
 
 
 @cuda.jit
+def _clamp(p, bound):
+    """``p[i] = min(max(p[i], -bound), bound)``: a parameter's constraint after the update."""
+    i, r = cuda.grid(2)
+    if r == 0 and i < p.shape[0]:
+        p[i] = min(max(p[i], -bound), bound)
+
+
+@cuda.jit
 def _broadcast(p, out):
     """A learned initial state for every sequence: ``out[u, b, j] = p[u, j]``."""
     j, r = cuda.grid(2)
@@ -742,6 +750,9 @@ class DeviceSession:
         self.links_w, self.links_g = (
             [tuple(views.get(f"rnn.{n}_l{layer}") for n in _LINK_NAMES)
              for layer in range(spec.num_layers)] for views in (self.pv, self.gv))
+        # the bounded parameters (IndRNN's recurrent_max), clipped after every update
+        self.bounded = [(self.pv[name].reshape(-1), dt.type(bound))
+                        for name, bound in net.constraints().items()]
         self.stale = False
         self._snap = None
         self._seen = pflat.copy()  # the host parameters as the device last saw them
@@ -1017,6 +1028,8 @@ class DeviceSession:
             buf = self.d_state[0] if self.keys else self.d_g
             _launch1(_sgd, self.n, self.d_p, self.d_g, buf, self.d_res, self.d_scale, limit,
                      clip, dt(wd), dt(lr), dt(mu), self.first, bool(opt.nesterov), dt(lr * mu))
+        for p, bound in self.bounded:  # (a skipped update leaves them inside already)
+            _launch1(_clamp, p.shape[0], p, bound)
 
     def advance(self):
         """Count an applied update (the optimiser's step counters)."""
