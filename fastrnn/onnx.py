@@ -3,7 +3,8 @@
 :func:`export` builds the graph with ``onnx.helper`` from the parameters fastrnn holds; PyTorch is
 not involved. The recurrent layers become ONNX's own ``RNN``, ``LSTM`` and ``GRU`` operators (one
 per stacked layer, both directions in one operator), so any ONNX runtime runs them with its
-recurrent kernels. The ``onnx`` package is imported only when :func:`export` is called (the
+recurrent kernels; MinGRU, MinLSTM and IndRNN, which have no operator, become a ``MatMul`` for
+the input projection and a ``Scan`` over time for the recurrence. The ``onnx`` package is imported only when :func:`export` is called (the
 ``onnx`` extra: ``pip install 'fastrnn[onnx]'``, which also installs ONNX Runtime).
 
 Every exported graph takes a batch-first input ``X`` and the number of real steps of each
@@ -27,6 +28,8 @@ _GATE_ORDER = {"rnn": (0,), "lstm": (0, 3, 1, 2), "gru": (1, 0, 2), "gru_v1": (1
 # the LSTM's peephole rows (i, f, o) in ONNX's order (i, o, f)
 _PEEPHOLE_ORDER = (0, 2, 1)
 _OPS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU", "gru_v1": "GRU"}
+# the cells without an ONNX operator, written as a Scan over their element-wise recurrence
+_ELEMENTWISE = ("mingru", "minlstm", "indrnn")
 
 
 def _onnx():
@@ -124,9 +127,9 @@ def _check_layer(layer):
             f"this LSTM has {', '.join(off)}=False: ONNX's LSTM operator has no switch for a "
             "gate, so a gate ablation cannot be exported. Export an LSTM with all three gates on."
         )
-    if spec.kind not in _OPS:
-        raise ValueError(f"cells of kind {spec.kind!r} have no ONNX operator; export an RNN, LSTM "
-                         "or GRU layer.")
+    if spec.kind not in _OPS and spec.kind not in _ELEMENTWISE:
+        raise ValueError(f"cells of kind {spec.kind!r} cannot be exported; export an RNN, LSTM, "
+                         "GRU, MinGRU, MinLSTM or IndRNN layer.")
 
 
 def _unit_arrays(layer, sfx, dtype):
@@ -188,7 +191,23 @@ def _recurrent(g, layer, x_tbi, seq_lens, h0=None, c0=None, mask=None):
         zero = g.const(np.zeros((), g.dtype), "zero")
         x = x0 = g.op("Where", [real, x_tbi, zero])
         outs_below = []
+    if kind in _ELEMENTWISE:
+        lens64 = g.op("Cast", [seq_lens], to=g.onnx.TensorProto.INT64)
+        real_tb = g.unsqueeze(g.op("Transpose", [mask], perm=[1, 0]), [2])  # (T, B, 1)
     for k in range(layer.num_layers):
+        if kind in _ELEMENTWISE:
+            y, h = _elementwise_layer(g, layer, k, x, lens64, real_tb, h0)
+            hn.append(h)
+            if skip is not None:
+                f = g.op("Reshape", [g.op("Transpose", [y], perm=[0, 2, 1, 3]),
+                                     g.ints([0, 0, -1])])
+                z = _connect(g, layer, k, x, g.op("Where", [real, f, zero]))
+                outs_below.append(z)
+                x = g.op("Concat", [x0] + outs_below, axis=2) if skip == "dense" else z
+            elif k + 1 < layer.num_layers:
+                x = g.op("Reshape", [g.op("Transpose", [y], perm=[0, 2, 1, 3]),
+                                     g.ints([0, 0, -1])])
+            continue
         units = [_unit_arrays(layer, f"_l{k}" + ("_reverse" if d else ""), g.dtype)
                  for d in range(D)]
         W, R, B = (g.const(np.stack([u[i] for u in units]), n) for i, n in
@@ -223,6 +242,108 @@ def _recurrent(g, layer, x_tbi, seq_lens, h0=None, c0=None, mask=None):
         y = g.op("Transpose", [g.op("Reshape", [outs_below[-1], g.ints([0, 0, D, H])])],
                  perm=[0, 2, 1, 3])
     return y, hn, cn
+
+
+def _elementwise_layer(g, layer, k, x, lens64, real, h0):
+    """Stacked layer ``k`` of a MinGRU, MinLSTM or IndRNN: its input projection for the whole
+    sequence (one MatMul), then the recurrence as a ``Scan`` over time, each direction on its own
+    (the reverse one reads each sequence's real steps backwards, ``ReverseSequence``).
+
+    ``x`` is the time-major input (T, B, I), ``real`` the (T, B, 1) mask of real steps and
+    ``h0`` the initial states (num_layers * D, B, H) or None. Returns the outputs (T, D, B, H)
+    and the final states (D, B, H); at a padded step the state is carried unchanged, so the
+    final state is the one at each sequence's last real step.
+    """
+    D = layer.num_directions
+    ys, hs = [], []
+    for d in range(D):
+        sfx = f"_l{k}" + ("_reverse" if d else "")
+        if h0 is not None:
+            init = g.squeeze(g.op("Slice", [h0, g.ints([k * D + d]), g.ints([k * D + d + 1]),
+                                            g.ints([0])]), [0])
+        else:
+            shape = g.op("Concat", [g.dim(x, 1), g.ints([layer.hidden_size])], axis=0)
+            init = g.op("ConstantOfShape", [shape], value=g.onnx.numpy_helper.from_array(
+                np.zeros(1, g.dtype)))
+        xs = x
+        if d:
+            xs = g.op("ReverseSequence", [x, lens64], batch_axis=1, time_axis=0)
+        y, h = _elementwise_scan(g, layer, sfx, xs, real, init)
+        if d:
+            y = g.op("ReverseSequence", [y, lens64], batch_axis=1, time_axis=0)
+        ys.append(g.unsqueeze(y, [1]))
+        hs.append(g.unsqueeze(h, [0]))
+    if D == 1:
+        return ys[0], hs[0]
+    return g.op("Concat", ys, axis=1), g.op("Concat", hs, axis=0)
+
+
+def _elementwise_scan(g, layer, sfx, x, real, init):
+    """One layer-direction of an element-wise cell over the time-major ``x`` (T, B, I), from
+    the state ``init`` (B, H): its outputs (T, B, H) and final state (B, H).
+
+    minGRU and minLSTM are linear in the state, ``h_t = a_t * h_{t-1} + b_t`` with ``a_t`` and
+    ``b_t`` computed for all steps before the Scan (``a = 1``, ``b = 0`` at padded steps, so
+    the state is carried); IndRNN's ``h_t = phi(W x_t + b + u * h_{t-1})`` keeps its state at
+    padded steps with a ``Where``.
+    """
+    spec, H, p, dt = layer._spec, layer.hidden_size, layer.params, g.dtype
+    helper, TP = g.helper, g.onnx.TensorProto
+    bias = p["bias_ih" + sfx].astype(np.float64)
+    if spec.kind == "indrnn":
+        bias = bias + p["bias_hh" + sfx]
+    proj = g.op("Add", [g.op("MatMul", [x, g.const(p["weight_ih" + sfx].T.astype(dt), "W")]),
+                        g.const(bias.astype(dt), "b")])  # (T, B, G*H)
+
+    def block(i):
+        return g.op("Slice", [proj, g.ints([i * H]), g.ints([(i + 1) * H]), g.ints([2])])
+
+    one = g.const(np.array(1, dt), "one")
+    zero = g.const(np.array(0, dt), "zero")
+    # the body of the Scan: names made by g.name, so none repeats one of the outer graph
+    h_in, h_out, y_out = g.name("h"), g.name("h_next"), g.name("y")
+    body_nodes, body_inits = [], []
+    if spec.kind == "indrnn":
+        scan_in = [proj, real]
+        a_t, m_t = g.name("a_t"), g.name("real_t")
+        body_in = [helper.make_tensor_value_info(h_in, g.elem, None),
+                   helper.make_tensor_value_info(a_t, g.elem, None),
+                   helper.make_tensor_value_info(m_t, TP.BOOL, None)]
+        u = g.name("u")
+        body_inits.append(g.onnx.numpy_helper.from_array(p["weight_hh" + sfx].astype(dt), u))
+        uh, pre, new = g.name("uh"), g.name("pre"), g.name("new")
+        body_nodes += [helper.make_node("Mul", [u, h_in], [uh]),
+                       helper.make_node("Add", [a_t, uh], [pre]),
+                       helper.make_node("Relu" if spec.relu else "Tanh", [pre], [new]),
+                       helper.make_node("Where", [m_t, new, h_in], [h_out])]
+    else:
+        if spec.kind == "mingru":
+            z = g.op("Sigmoid", [block(0)])
+            keep, take, v = g.op("Sub", [one, z]), z, block(1)
+        else:  # minLSTM: the forget and input gates, normalised to sum to 1
+            f, i = g.op("Sigmoid", [block(0)]), g.op("Sigmoid", [block(1)])
+            total = g.op("Add", [f, i])
+            keep, take, v = g.op("Div", [f, total]), g.op("Div", [i, total]), block(2)
+        if spec.cand:  # g(v) = v + 0.5 for v >= 0, sigmoid(v) below
+            half = g.const(np.array(0.5, dt), "half")
+            v = g.op("Where", [g.op("GreaterOrEqual", [v, zero]), g.op("Add", [v, half]),
+                               g.op("Sigmoid", [v])])
+        a = g.op("Where", [real, keep, one])
+        b = g.op("Where", [real, g.op("Mul", [take, v]), zero])
+        scan_in = [a, b]
+        a_t, b_t = g.name("a_t"), g.name("b_t")
+        body_in = [helper.make_tensor_value_info(n, g.elem, None) for n in (h_in, a_t, b_t)]
+        ah = g.name("ah")
+        body_nodes += [helper.make_node("Mul", [a_t, h_in], [ah]),
+                       helper.make_node("Add", [ah, b_t], [h_out])]
+    body_nodes.append(helper.make_node("Identity", [h_out], [y_out]))
+    body = helper.make_graph(
+        body_nodes, g.name(f"{spec.kind}_step"), body_in,
+        [helper.make_tensor_value_info(n, g.elem, None) for n in (h_out, y_out)],
+        initializer=body_inits)
+    h_n, y = g.op("Scan", [init] + scan_in, n_out=2, hint=f"{spec.kind}_scan", body=body,
+                  num_scan_inputs=len(scan_in))
+    return y, h_n
 
 
 def _connect(g, layer, k, x, f):

@@ -24,6 +24,12 @@ CELLS = {
     "lstm-peephole": (nn.LSTM, dict(peephole=True)),
     "gru": (nn.GRU, {}),
     "gru-v1": (nn.GRU, dict(reset_after=False)),
+    "mingru": (nn.MinGRU, {}),
+    "mingru-g": (nn.MinGRU, dict(candidate="g")),
+    "minlstm": (nn.MinLSTM, {}),
+    "minlstm-g": (nn.MinLSTM, dict(candidate="g")),
+    "indrnn-relu": (nn.IndRNN, {}),
+    "indrnn-tanh": (nn.IndRNN, dict(nonlinearity="tanh")),
 }
 SHAPES = {"1-layer": dict(num_layers=1), "2-layer-bi": dict(num_layers=2, bidirectional=True)}
 LENGTHS = {"ragged": [6, 1, 4, 6, 2], "equal": [6, 6, 6, 6, 6]}
@@ -72,7 +78,8 @@ def test_layer_matches_forward(cell, shape, lengths):
         assert np.all(out[0][b, n:] == 0.0)
 
 
-@pytest.mark.parametrize("cell", ["rnn-tanh", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["rnn-tanh", "lstm", "gru", "mingru", "minlstm-g",
+                                  "indrnn-relu"])
 def test_layer_initial_state_and_dynamic_axes(cell):
     layer = make_layer(cell, "2-layer-bi", seed=3)
     sess = session(fonnx.export(layer, initial_state=True))
@@ -184,7 +191,7 @@ def classifier_through_onnx(clf, X, lengths, dtype):
 
 
 @pytest.mark.parametrize("pooling", ["last", "mean", "max"])
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "mingru", "minlstm", "indrnn"])
 def test_classifier_matches_predict(cell, pooling):
     rng = np.random.default_rng(0)
     lengths = [7, 1, 4, 7, 5, 2]
@@ -269,10 +276,11 @@ def test_tagger_matches_predict():
         assert np.all(proba[b, n:] == 0.0)
 
 
-def test_language_model_next_token_distribution():
+@pytest.mark.parametrize("cell", ["lstm", "minlstm", "indrnn"])
+def test_language_model_next_token_distribution(cell):
     texts = ["the cat sat on the mat", "a dog ran to the cat", "the dog sat"] * 3
-    lm = RNNLanguageModel(level="word", hidden_size=8, num_layers=2, max_iter=2, batch_size=2,
-                          random_state=0).fit(texts)
+    lm = RNNLanguageModel(level="word", cell=cell, hidden_size=8, num_layers=2, max_iter=2,
+                          batch_size=2, random_state=0).fit(texts)
     prompts = ["the cat", "a"]
     ids = [np.asarray(lm._prompt_ids(p), np.int64) for p in prompts]
     T = max(len(i) for i in ids)

@@ -349,10 +349,7 @@ def test_cli_trains_a_language_model_with_connections(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- ONNX and diagnostics
-SKIP_CELLS = ["lstm", "gru", "rnn"]
-
-
-@pytest.mark.parametrize("cell", SKIP_CELLS)
+@pytest.mark.parametrize("cell", list(CELLS))
 @pytest.mark.parametrize("skip", SKIPS)
 def test_onnx_export_of_a_layer_with_connections(skip, cell):
     """ONNX Runtime runs the exported stack (3 layers, both directions, ragged lengths, NaN in
