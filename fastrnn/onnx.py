@@ -527,14 +527,15 @@ def _export_layer(g, layer, initial_state):
         g.add_output(_concat_states(g, cn), "c_n", g.elem, [L * D, "batch", H])
 
 
-def _network_input(g, net, n_ids=1):
-    """The graph inputs ``X`` and ``lengths`` of a network; whether ids come several per step."""
+def _network_input(g, net, n_ids=1, n_features=None):
+    """The graph inputs ``X`` and ``lengths`` of a network; whether ids come several per step;
+    the features per step of float input (the network's unless given)."""
     T = g.onnx.TensorProto
     if net.embedding is not None:
         shape = ["batch", "time"] + ([n_ids] if n_ids > 1 else [])
         X = g.add_input("X", T.INT64, shape)
     else:
-        X = g.add_input("X", g.elem, ["batch", "time", net.n_features])
+        X = g.add_input("X", g.elem, ["batch", "time", n_features or net.n_features])
     return X, g.add_input("lengths", T.INT64, ["batch"])
 
 
@@ -568,28 +569,77 @@ def _classes_const(g, classes):
 
 
 def _estimator_input(g, est):
+    """The graph inputs ``X`` and ``lengths`` of an estimator, and what its network reads:
+    ``(x, lengths, prep)`` for :func:`_network_body`. A float-series classifier that adds the
+    first difference (``difference_``) or reads frames (``frame_size_``) gets them computed in
+    the graph (:func:`_series_input`); ``x`` is then the network's input and ``lengths`` the
+    number of frames."""
     net = est.network_
-    frame = getattr(est, "frame_size_", 1)
-    if frame > 1:
-        raise ValueError(
-            f"this {type(est).__name__} reads its series in frames of {frame} steps "
-            f"(frame_size_={frame}), which the exported graph would not do, so it is not "
-            "exported. Refit with frame_size=1 (and crop_fraction=1 for the same training as "
-            "before) to export it, or serve it with fastrnn.load_predictor.")
-    if getattr(est, "difference_", False):
-        raise ValueError(
-            f"this {type(est).__name__} reads its series with their first difference beside "
-            "them (difference_=True), which the exported graph would not compute, so it is not "
-            "exported. Refit with difference=False to export it, or serve it with "
-            "fastrnn.load_predictor.")
     n_ids = int(est.n_features_in_) if net.embedding is not None else 1
-    X, lengths = _network_input(g, net, n_ids)
+    X, lengths = _network_input(g, net, n_ids, int(est.n_features_in_))
     if net.embedding is not None:
         prep = "bag" if n_ids > 1 else None
     else:
         mean = getattr(est, "feature_mean_", None)
         prep = None if mean is None else (mean, est.feature_scale_)
+    frame, diff = getattr(est, "frame_size_", 1), getattr(est, "difference_", False)
+    if net.embedding is None and (frame > 1 or diff):
+        return _series_input(g, X, lengths, prep, frame, diff)
     return X, lengths, prep
+
+
+def _series_input(g, X, lengths, standardize, frame, difference):
+    """The series a classifier's network reads (``series_input`` of the estimators), computed
+    in the graph: standardised, with each sequence's first difference beside it over its real
+    steps, scaled by its standard deviation (``difference``), in frames of ``frame`` steps whose
+    last one repeats the sequence's last real step. Returns ``(x, lengths, None)``."""
+    T = g.onnx.TensorProto
+    if standardize is not None:
+        mean, scale = standardize
+        x = g.op("Cast", [X], to=T.DOUBLE)
+        x = g.op("Div", [g.op("Sub", [x, g.const(np.asarray(mean, np.float64), "mean")]),
+                         g.const(np.asarray(scale, np.float64), "scale")])
+        x = g.op("Cast", [x], to=g.elem, hint="standardized")
+    else:
+        x = X
+    steps = g.op("Range", [g.const(np.array(0, np.int64)), g.op("Squeeze", [g.dim(X, 1)]),
+                           g.const(np.array(1, np.int64))])  # (T,)
+    if difference:
+        xd = g.op("Cast", [x], to=T.DOUBLE)
+        first = g.op("Slice", [xd, g.ints([0]), g.ints([1]), g.ints([1])])
+        before = g.op("Slice", [xd, g.ints([0]), g.ints([-1]), g.ints([1])])
+        d = g.op("Sub", [xd, g.op("Concat", [first, before], axis=1)])  # row 0: 0
+        real = g.unsqueeze(g.op("Less", [g.unsqueeze(steps, [0]), g.unsqueeze(lengths, [1])]),
+                           [2])  # (B, T, 1)
+        zero = g.const(np.zeros((), np.float64), "zero")
+        d = g.op("Where", [real, d, zero])
+        n = g.unsqueeze(g.op("Cast", [lengths], to=T.DOUBLE), [1, 2])
+        dev = g.op("Where", [real, g.op("Sub", [d, g.op("Div", [g.reduce("ReduceSum", d, [1], 1),
+                                                                n])]), zero])
+        sd = g.op("Sqrt", [g.op("Div", [g.reduce("ReduceSum", g.op("Mul", [dev, dev]), [1], 1),
+                                        n])])
+        sd = g.op("Where", [g.op("Greater", [sd, zero]), sd,
+                            g.const(np.ones((), np.float64), "one")])
+        d = g.op("Cast", [g.op("Div", [d, sd])], to=g.elem, hint="difference")
+        x = g.op("Concat", [x, d], axis=2)
+    if frame > 1:
+        f = g.const(np.array(frame, np.int64), "frame")
+        one = g.const(np.array(1, np.int64), "one")
+        n_frames = g.op("Div", [g.op("Add", [g.op("Squeeze", [g.dim(X, 1)]),
+                                             g.op("Sub", [f, one])]), f])
+        padded = g.op("Range", [g.const(np.array(0, np.int64)), g.op("Mul", [n_frames, f]), one])
+        # step t of a sequence reads step min(t, length - 1): the last frame is filled up with
+        # the last real step
+        idx = g.op("Min", [g.unsqueeze(padded, [0]),
+                           g.unsqueeze(g.op("Sub", [lengths, one]), [1])])  # (B, T')
+        shape = g.op("Concat", [g.dim(x, 0), g.op("Shape", [padded]), g.dim(x, 2)], axis=0)
+        x = g.op("GatherElements", [x, g.op("Expand", [g.unsqueeze(idx, [2]), shape])], axis=1)
+        x = g.op("Reshape", [x, g.op("Concat", [g.dim(x, 0), g.ints([-1]),
+                                                g.op("Mul", [g.dim(x, 2), g.ints([frame])])],
+                                     axis=0)], hint="frames")
+        lengths = g.op("Div", [g.op("Add", [lengths, g.op("Sub", [f, one])]), f],
+                       hint="n_frames")
+    return x, lengths, None
 
 
 def _export_classifier(g, est, per_step):

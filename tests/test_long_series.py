@@ -233,13 +233,28 @@ def test_a_quantised_model_in_frames_serves_as_it_predicts(framed_model, tmp_pat
         np.testing.assert_array_equal(served.predict_proba(X), proba)
 
 
-def test_onnx_and_streaming_refuse_frames(framed_model):
+def test_the_onnx_graph_of_a_model_in_frames_predicts_as_predict(framed_model):
+    """The default model of a long series (frames of 5 steps and the first difference) through
+    ONNX Runtime, on ragged series whose lengths are and are not multiples of 5."""
     pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
     import fastrnn.onnx
 
     clf, _, X = framed_model
-    with pytest.raises(ValueError, match="frame_size_=5"):
-        fastrnn.onnx.export(clf)
+    ragged = [x[:L] for x, L in zip(X, np.linspace(200, 253, len(X)).astype(int))]
+    L = np.array([len(x) for x in ragged])
+    Xp = np.full((len(X), 253, 1), 1e3, np.float32)
+    for b, x in enumerate(ragged):
+        Xp[b, :len(x)] = x.reshape(len(x), -1)
+    sess = ort.InferenceSession(fastrnn.onnx.export(clf).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    label, proba = sess.run(None, {"X": Xp, "lengths": L})
+    np.testing.assert_allclose(proba, clf.predict_proba(ragged), rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(label, clf.predict(ragged))
+
+
+def test_streaming_refuses_frames_and_differences(framed_model):
+    clf, _, X = framed_model
     uni = _fit(RNNClassifier(hidden_size=4, max_iter=1, bidirectional=False, random_state=0),
                X, np.arange(len(X)) % 2)
     assert uni.frame_size_ == 5
@@ -249,8 +264,6 @@ def test_onnx_and_streaming_refuse_frames(framed_model):
     diff = _fit(RNNClassifier(hidden_size=4, max_iter=1, bidirectional=False, frame_size=1,
                               random_state=0), X, np.arange(len(X)) % 2)
     assert diff.frame_size_ == 1 and diff.difference_
-    with pytest.raises(ValueError, match="difference_=True.*difference=False"):
-        fastrnn.onnx.export(diff)
     with pytest.raises(ValueError, match="difference_=True.*difference=False"):
         diff.init_state()
 

@@ -207,6 +207,30 @@ def test_classifier_matches_predict(cell, pooling):
     assert label.tolist() == clf.predict(X).tolist()
 
 
+@pytest.mark.parametrize("n_features, frame_size, difference, standardize", [
+    (1, 4, True, True), (2, 3, False, True), (1, 1, True, False), (2, 5, True, False)])
+def test_classifier_reading_frames_and_differences(n_features, frame_size, difference,
+                                                   standardize):
+    """The graph computes the first difference (per sequence, over its real steps) and the
+    frames (the last one filled up with the sequence's last real step) as the estimator does,
+    on ragged lengths that are and are not multiples of the frame size; padding holds large
+    values that must not reach anything."""
+    rng = np.random.default_rng(4)
+    lengths = [11, 3, 8, 12, 1, 6]
+    X = sequences(rng, lengths, n_features)
+    y = np.array(["a", "b", "c"] * 2)
+    clf = fit_quietly(RNNClassifier(frame_size=frame_size, difference=difference,
+                                    standardize=standardize, hidden_size=5, max_iter=2,
+                                    random_state=0), X, y)
+    assert (clf.frame_size_, clf.difference_) == (frame_size, difference)
+    Xp = padded(X, max(lengths), np.float32)
+    for b, n in enumerate(lengths):
+        Xp[b, n:] = 1e3
+    label, proba = session(fonnx.export(clf)).run(None, {"X": Xp, "lengths": np.array(lengths)})
+    assert np.abs(proba - clf.predict_proba(X)).max() <= ATOL
+    assert label.tolist() == clf.predict(X).tolist()
+
+
 def test_classifier_token_input_and_numeric_classes():
     rng = np.random.default_rng(1)
     lengths = [6, 1, 3, 6, 4]
