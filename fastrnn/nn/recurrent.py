@@ -151,11 +151,11 @@ class _Recurrent(StreamingMixin):
 
     def constraints(self):
         """The bound on the magnitude of each constrained parameter, ``{name: bound}`` (empty: the
-        layer has no constraint). :meth:`constrain` keeps them in ``[-bound, bound]``."""
+        layer has no constraint). ``constrain()`` keeps them in ``[-bound, bound]``."""
         return {}
 
     def constrain(self):
-        """Clip the constrained parameters into their bounds (see :meth:`constraints`), in place:
+        """Clip the constrained parameters into their bounds (see ``constraints()``), in place:
         :class:`~fastrnn.train.Trainer` calls it after every update."""
         for name, bound in self.constraints().items():
             np.clip(self.params[name], -bound, bound, out=self.params[name])
@@ -854,7 +854,7 @@ class IndRNN(_Elementwise):
         ``phi``; the paper's cell uses relu.
     recurrent_max : float or None, default 1.0
         Bound on the recurrent weights: a :class:`~fastrnn.train.Trainer` clips ``u`` into
-        ``[-recurrent_max, recurrent_max]`` after every update (:meth:`constrain`). The paper
+        ``[-recurrent_max, recurrent_max]`` after every update (``constrain()``). The paper
         bounds ``|u|`` so that ``|u|^T`` stays bounded over the ``T`` steps a unit must
         remember; over a state carried through a long stream (a language model) that bound
         goes to 1. Left free, ``u`` grows past 1 and a relu state grows geometrically: a
