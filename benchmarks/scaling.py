@@ -50,6 +50,10 @@ QUICK_SWEEPS = {
 RAGGED_LOW = 100
 #: the longest ``L`` at which PyTorch's packed training step is timed (see _compare.ragged)
 RAGGED_PACKED_TRAIN_MAX = 200
+#: the timed implementations of the T, H and B sweeps, in table order (bf16: the same layer
+#: with ``precision="bf16"``, numba backend)
+SWEEP_KEYS = ("fastrnn forward", "fastrnn bf16 forward", "torch forward", "fastrnn train",
+              "fastrnn bf16 train", "torch train")
 #: the timed implementations of the ragged sweep, in table order
 RAGGED_KEYS = ("fastrnn forward", "torch packed forward", "torch padded forward", "fastrnn train",
                "torch packed train", "torch padded train")
@@ -133,6 +137,14 @@ def measure_sweep(sweep, values, backend, use_torch, repeats, settle, log=None):
         points.append((v, shape, sw, errors))
         fns[(v, "fastrnn forward")] = sw.fr_forward(backend)
         fns[(v, "fastrnn train")] = sw.fr_train(backend)
+        step, bf16_errors = sw.bf16_train()  # the same layer with precision="bf16"
+        if step is not None:
+            errors["bf16"] = bf16_errors
+            fns[(v, "fastrnn bf16 forward")] = (lambda lay, X: lambda: lay.forward(X))(
+                sw.bf16_layer, sw.X)
+            fns[(v, "fastrnn bf16 train")] = step
+        else:
+            sw.skipped["bf16"] = bf16_errors
         if sw.tm is not None:
             fns[(v, "torch forward")] = sw.torch_forward()
             fns[(v, "torch train")] = sw.torch_train()
@@ -149,8 +161,7 @@ def measure_sweep(sweep, values, backend, use_torch, repeats, settle, log=None):
                 row["samples"][k] = r["times"]
         rows.append(row)
         if log:
-            keys = [k for k in ("fastrnn forward", "fastrnn train", "torch forward",
-                                "torch train") if k in row]
+            keys = [k for k in SWEEP_KEYS if k in row]
             log(f"{sweep}={v}: " + ", ".join(f"{k} {row[k] * 1e3:.1f} ms" for k in keys))
     return rows
 
@@ -229,8 +240,7 @@ def render(results, rst=False):
             if sweep == "ragged":
                 out += render_ragged(rows, rst)
                 continue
-            keys = [k for k in ("fastrnn forward", "torch forward", "fastrnn train", "torch train")
-                    if k in rows[0]]
+            keys = [k for k in SWEEP_KEYS if k in rows[0]]
             hdr = [sweep] + [k + " ms" for k in keys] + ["fastrnn fwd GFLOP/s"]
             body = [[str(r["value"])] + [f"{r[k] * 1e3:.1f}" for k in keys]
                     + [f"{r['flops'] / r['fastrnn forward'] / 1e9:.1f}"] for r in rows]
@@ -262,7 +272,8 @@ def plot(results, path):
         return False
     sweeps = list(results["runs"][0]["sweeps"])
     fig, axes = plt.subplots(1, len(sweeps), figsize=(4.2 * len(sweeps), 4.2), squeeze=False)
-    colors = {"fastrnn forward": "C0", "fastrnn train": "C1", "torch forward": "C0",
+    colors = {"fastrnn forward": "C0", "fastrnn train": "C1", "fastrnn bf16 forward": "C2",
+              "fastrnn bf16 train": "C3", "torch forward": "C0",
               "torch train": "C1", "torch packed forward": "C0", "torch packed train": "C1",
               "torch padded forward": "C0", "torch padded train": "C1"}
     xlabels = {"T": "sequence length T", "H": "hidden size H", "B": "batch size B",

@@ -457,6 +457,9 @@ def test_scaling_fits_render_and_plot(tmp_path, monkeypatch):
     scaling.worker(spec, tmp_path / "w.json")
     run = json.loads((tmp_path / "w.json").read_text())
     assert [r["value"] for r in run["sweeps"]["T"]] == [2, 4]
+    for r in run["sweeps"]["T"]:  # the precision columns: the same layer in bf16, checked
+        assert "fastrnn bf16 forward" in r and "fastrnn bf16 train" in r
+        assert r["errors"]["bf16"]["Y"] < 0.1
     ragged = run["sweeps"]["ragged"]
     assert [r["padded"] for r in ragged] == [15, 21]
     assert all(3 * 2 <= r["tokens"] <= r["padded"] for r in ragged)
@@ -466,6 +469,7 @@ def test_scaling_fits_render_and_plot(tmp_path, monkeypatch):
     results = dict(meta=scaling.compare.machine_info(), runs=[run])
     text = scaling.render(results)
     assert "T varies" in text and f"(commit {results['meta']['git'] or 'unknown'})" in text
+    assert "fastrnn bf16 train ms" in text
     assert "ragged batch" in text and "us/real step" in text
     assert ("n/t" in text) == HAS_TORCH
     if _has("matplotlib"):
