@@ -34,7 +34,9 @@ def test_classifier_learns_and_saves(cell, tmp_path):
 
 @pytest.mark.parametrize("cell, options", [("mingru", dict(candidate="g")),
                                            ("minlstm", dict(candidate="g")),
-                                           ("indrnn", dict(nonlinearity="tanh"))])
+                                           ("indrnn", dict(nonlinearity="tanh")),
+                                           ("indrnn", dict(recurrent_max=0.5)),
+                                           ("indrnn", dict(recurrent_max=None))])
 def test_regressor_and_tagger_round_trip_with_cell_options(cell, options, tmp_path):
     from fastrnn.nn import SequenceNetwork
 

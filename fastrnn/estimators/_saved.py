@@ -66,7 +66,8 @@ _CELL_OPTIONS = {
     "gru": {"reset_after": bool, "init": _INITS},
     "mingru": {"candidate": ("identity", "g"), "init": _INITS[:2]},
     "minlstm": {"candidate": ("identity", "g"), "init": _INITS[:2]},
-    "indrnn": {"nonlinearity": ("relu", "tanh"), "init": _INITS[:2]},
+    "indrnn": {"nonlinearity": ("relu", "tanh"), "init": _INITS[:2],
+               "recurrent_max": "positive or null"},
 }
 #: the array of the first layer whose rows give the hidden size (rows per unit), by cell: the
 #: recurrent weights where the cell has a matrix of them
@@ -228,7 +229,9 @@ def check_network_config(config, arrays, prefix, what="network"):
         if allowed is None:
             _fail(f"{what} cell_options holds {key!r}, which a {cell} cell does not take")
         ok = (isinstance(v, bool) if allowed is bool else
-              _is_real(v) and math.isfinite(v) if allowed is Real else v in allowed)
+              _is_real(v) and math.isfinite(v) if allowed is Real else
+              v is None or _is_real(v) and math.isfinite(v) and v > 0
+              if allowed == "positive or null" else v in allowed)
         if not ok:
             _fail(f"{what} cell_options {key} = {_describe(v)} is not valid for a {cell} cell")
     if (config.get("n_features") is None) == (config.get("vocab_size") is None):
