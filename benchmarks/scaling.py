@@ -313,8 +313,8 @@ def plot(results, path):
     handles, labels = list(legend.values()), list(legend)
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, frameon=False)
     meta = results["meta"]
-    fig.suptitle(f"fastrnn (solid) vs PyTorch (dashed; dotted: padded, not packed), float32, median; {meta['date'][:10]}",
-                 fontsize=10)
+    fig.suptitle("fastrnn (solid; float32 and bf16) vs PyTorch float32 (dashed; dotted: padded, "
+                 f"not packed), median; {meta['date'][:10]}", fontsize=10)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
