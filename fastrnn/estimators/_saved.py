@@ -59,6 +59,8 @@ _NETWORK_KEYS = frozenset(_NETWORK_INTS + _NETWORK_OPTIONAL_INTS + _NETWORK_BOOL
     "excluded_outputs", "skip", "quantized"))
 _INITS = ("default", "pytorch", "irnn")
 #: the options each cell accepts, with the values they may take
+#: a cell option that takes a positive number or null
+_POSITIVE_OR_NULL = "positive or null"
 _CELL_OPTIONS = {
     "rnn": {"nonlinearity": ("tanh", "relu"), "init": _INITS},
     "lstm": {"forget_bias": Real, "peephole": bool, "input_gate": bool, "forget_gate": bool,
@@ -67,7 +69,7 @@ _CELL_OPTIONS = {
     "mingru": {"candidate": ("identity", "g"), "init": _INITS[:2]},
     "minlstm": {"candidate": ("identity", "g"), "init": _INITS[:2]},
     "indrnn": {"nonlinearity": ("relu", "tanh"), "init": _INITS[:2],
-               "recurrent_max": "positive or null"},
+               "recurrent_max": _POSITIVE_OR_NULL},
 }
 #: the array of the first layer whose rows give the hidden size (rows per unit), by cell: the
 #: recurrent weights where the cell has a matrix of them
@@ -231,7 +233,7 @@ def check_network_config(config, arrays, prefix, what="network"):
         ok = (isinstance(v, bool) if allowed is bool else
               _is_real(v) and math.isfinite(v) if allowed is Real else
               v is None or _is_real(v) and math.isfinite(v) and v > 0
-              if allowed == "positive or null" else v in allowed)
+              if allowed is _POSITIVE_OR_NULL else v in allowed)
         if not ok:
             _fail(f"{what} cell_options {key} = {_describe(v)} is not valid for a {cell} cell")
     if (config.get("n_features") is None) == (config.get("vocab_size") is None):

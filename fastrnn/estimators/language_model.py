@@ -396,7 +396,8 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
                                                           else (h_n,))):
                     raise FloatingPointError(
                         f"the network's state became non-finite within the first {t0 + Tc} "
-                        "tokens of a document: the model's recurrent state grows without bound over a long stream (an IndRNN with relu "
+                        "tokens of a document: the model's recurrent state grows without "
+                        "bound over a long stream (an IndRNN with relu and no recurrent_max "
                         "can), so it cannot score this text. Score shorter documents (split "
                         "the text) or train another cell.")
                 real = (np.arange(Tc)[None, :] < L[:, None]).ravel()

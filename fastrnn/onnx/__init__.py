@@ -4,8 +4,9 @@
 not involved. The recurrent layers become ONNX's own ``RNN``, ``LSTM`` and ``GRU`` operators (one
 per stacked layer, both directions in one operator), so any ONNX runtime runs them with its
 recurrent kernels; MinGRU, MinLSTM and IndRNN, which have no operator, become a ``MatMul`` for
-the input projection and a ``Scan`` over time for the recurrence. The ``onnx`` package is imported only when :func:`export` is called (the
-``onnx`` extra: ``pip install 'fastrnn[onnx]'``, which also installs ONNX Runtime).
+the input projection and a ``Scan`` over time for the recurrence. The ``onnx`` package is
+imported only when :func:`export` is called (the ``onnx`` extra: ``pip install
+'fastrnn[onnx]'``, which also installs ONNX Runtime).
 
 Every exported graph takes a batch-first input ``X`` and the number of real steps of each
 sequence, ``lengths``; the batch and time axes are dynamic. See the user guide page "Deploying
