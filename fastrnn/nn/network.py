@@ -235,8 +235,7 @@ class SequenceNetwork:
         self.params, self.grads = params, grads
 
     def constraints(self):
-        """The recurrent layer's ``constraints()``, under the network's
-        parameter names."""
+        """The recurrent layer's ``constraints()``, under the network's parameter names."""
         return {f"rnn.{k}": bound for k, bound in self.rnn.constraints().items()}
 
     def constrain(self):

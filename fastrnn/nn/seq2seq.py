@@ -324,8 +324,7 @@ class Seq2SeqNetwork:
         return self.train(False)
 
     def constraints(self):
-        """The encoder's and decoder's ``constraints()``, under the
-        network's parameter names."""
+        """The encoder's and decoder's ``constraints()``, under the network's parameter names."""
         return {f"{prefix}.{k}": bound for prefix, layer in (("encoder", self.encoder),
                                                              ("decoder", self.decoder))
                 for k, bound in layer.constraints().items()}

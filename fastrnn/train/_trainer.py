@@ -229,7 +229,7 @@ class Trainer:
                 f"min_lr_fraction={self.min_lr_fraction:g}, where training no longer learns. "
                 "Use a lower learning_rate (or a smaller clip_norm, float64, standardised "
                 "inputs); a model whose state grows without bound over a long carried stream "
-                "(IndRNN with relu) may need a shorter stream or another cell."
+                "needs its recurrent weights bounded (IndRNN's recurrent_max) or another cell."
             )
         warnings.warn(
             f"training diverged: {problem}; update skipped, parameters rolled back to the last "
