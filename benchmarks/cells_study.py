@@ -13,7 +13,8 @@ Cells: LSTM, GRU, MinGRU, MinLSTM and IndRNN (``--cells``). Parts (``--parts``, 
     bits per character on the test texts.
 ``lag``
     The longest lag each cell learns within ``--task-budget`` seconds of training per fit (300),
-    on two synthetic tasks at the lengths ``--lags`` (100, 1,000 and 5,000 steps),
+    on two synthetic tasks (``--tasks``, both by default) at the lengths ``--lags`` (100, 1,000
+    and 5,000 steps),
     unidirectional models of ``--task-hidden`` units (64), ``--task-samples`` training sequences:
 
     * the adding problem (:func:`fastrnn.datasets.make_adding_task`, ``T = lag``): an
@@ -95,6 +96,8 @@ def parse_args(argv=None):
     ap.add_argument("--lm-chars", type=int, default=None,
                     help="read only this many characters of each text (default: all)")
     ap.add_argument("--lags", type=int, nargs="+", default=[100, 1000, 5000])
+    ap.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS),
+                    help="the lag tasks to run")
     ap.add_argument("--task-budget", type=float, default=300.0,
                     help="seconds of training per lag-task fit")
     ap.add_argument("--task-hidden", type=int, default=64)
@@ -214,7 +217,8 @@ def copy_result(cell, lag, args, seed=0):
 
 def run_lag(args, log):
     out = {}
-    for task, fn in (("adding", adding_result), ("copy", copy_result)):
+    for task in args.tasks:
+        fn = TASKS[task]
         out[task] = {}
         for cell in args.cells:
             per_lag = {}
@@ -297,6 +301,7 @@ def run_skip(args, log):
     return out
 
 
+TASKS = dict(adding=adding_result, copy=copy_result)
 RUNNERS = dict(vowels=run_vowels, lm=run_lm, lag=run_lag, throughput=run_throughput,
                skip=run_skip)
 
@@ -331,6 +336,8 @@ def markdown(results):
         lags = results["config"]["lags"]
         for task, what, key in (("adding", "MSE / variance", "mse"),
                                 ("copy", "recall accuracy", "accuracy")):
+            if task not in results["lag"]:
+                continue
             lines += [f"{task}: {what} at each lag (* learned); longest lag learned", "",
                       "| cell | " + " | ".join(str(x) for x in lags) + " | longest |",
                       "|---|" + "---|" * (len(lags) + 1)]
