@@ -180,6 +180,14 @@ def run_lm(args, log):
             for cell in args.cells}
 
 
+def _whole_budget(args):
+    """Fit options that train for the whole ``--task-budget``: both tasks sit on a plateau (the
+    mean, the blank) for many epochs before they learn, and stopping on a plateau (or a schedule
+    that anneals the learning rate over ``max_iter`` epochs) would end the fit there."""
+    return dict(time_budget=args.task_budget, max_iter=100_000, early_stopping=False,
+                n_iter_no_change=100_000, lr_schedule="constant")
+
+
 def adding_result(cell, lag, args, seed=0):
     """Fit the adding problem at length ``lag``; the test MSE against the targets' variance."""
     from fastrnn import RNNRegressor
@@ -188,7 +196,7 @@ def adding_result(cell, lag, args, seed=0):
     n = args.task_samples
     X, y = make_adding_task(n + n // 4, lag, random_state=seed)
     reg = RNNRegressor(cell=cell, hidden_size=args.task_hidden, pooling="last",
-                       time_budget=args.task_budget, max_iter=100_000, random_state=seed)
+                       **_whole_budget(args), random_state=seed)
     reg.fit(X[:n], y[:n])
     yt = y[n:]
     mse = float(np.mean((reg.predict(X[n:]) - yt) ** 2))
@@ -206,8 +214,7 @@ def copy_result(cell, lag, args, seed=0):
     X, Y = make_copy_task(n + n // 4, COPY_SYMBOLS, COPY_ALPHABET, lag, random_state=seed)
     X = X + 1  # id 0 is padding to the estimators: the blanks become id 1
     tagger = RNNTagger(cell=cell, hidden_size=args.task_hidden, bidirectional=False,
-                       time_budget=args.task_budget, max_iter=100_000, early_stopping=False,
-                       random_state=seed)
+                       **_whole_budget(args), random_state=seed)
     tagger.fit(X[:n], list(Y[:n]))
     pred = np.array(tagger.predict(X[n:]))
     recall = slice(-COPY_SYMBOLS, None)
