@@ -10,21 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _scripts import load_script
 from conftest import COMPILED_BACKENDS
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-compare = _load("fastrnn_bench_compare", BENCH / "compare.py")
+compare = load_script("benchmarks/compare.py", "fastrnn_bench_compare")
 
 
 def _has(mod):
@@ -436,7 +429,7 @@ def test_asv_suites_import_and_expose_benchmarks():
 
 # ------------------------------------------------------------------ scaling report
 def test_scaling_fits_render_and_plot(tmp_path, monkeypatch):
-    scaling = _load("fastrnn_bench_scaling", BENCH / "scaling.py")
+    scaling = load_script("benchmarks/scaling.py", "fastrnn_bench_scaling")
     args = scaling.parse_args(["--quick", "--sweeps", "T", "B", "--threads", "1"])
     assert set(args.points) == {"T", "B"} and args.repeats == 3
     T = [25, 50, 100]
@@ -501,7 +494,7 @@ def test_ragged_workload_matches_packed_torch_and_catches_a_difference():
 
 # ------------------------------------------------------------------ cold start
 def test_cold_start_script_reports_every_setting_and_auto_skips_numba(tmp_path):
-    cold = _load("fastrnn_bench_cold_start", BENCH / "cold_start.py")
+    cold = load_script("benchmarks/cold_start.py", "fastrnn_bench_cold_start")
     out = tmp_path / "cold.json"
     res = cold.main(["--repeats", "1", "--json", str(out)])
     assert json.loads(out.read_text()) == json.loads(json.dumps(res))
@@ -548,7 +541,7 @@ def test_gpu_check_runs_on_the_simulator_and_compares_before_timing(tmp_path):
 # ------------------------------------------------------------------ one-sequence latency
 @pytest.mark.skipif("cython" not in COMPILED_BACKENDS, reason="needs the Cython kernels")
 def test_latency_script_checks_its_contenders_and_reports_ratios():
-    latency = _load("fastrnn_bench_latency", BENCH / "latency.py")
+    latency = load_script("benchmarks/latency.py", "fastrnn_bench_latency")
     res = latency.worker(threads=1, repeats=2, warmup=1)
     assert [r["cell"] for r in res["rows"]] == list(latency.CELLS)
     for row in res["rows"]:

@@ -2,27 +2,19 @@
 ``--quick`` run of the whole study (real data: marked ``slow``). Nothing here asserts a timing or
 a score."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "cells_study.py"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("fastrnn_cells_study", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-study = _load()
+study = load_script(SCRIPT, "fastrnn_cells_study")
 
 
 def test_quick_shrinks_every_budget():

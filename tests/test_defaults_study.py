@@ -3,31 +3,23 @@ options, and a smoke run on real data (one series set, one text set; marked ``sl
 test that reads a real data set) whose JSON must have the
 expected structure and sane baseline scores. Nothing here asserts a timing."""
 
-import importlib.util
 import itertools
 import json
 import math
 import shutil
-import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "defaults_study.py"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("fastrnn_defaults_study", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-study = _load()
+study = load_script(SCRIPT, "fastrnn_defaults_study")
 
 
 # ------------------------------------------------------------------ Kneser-Ney
@@ -170,7 +162,6 @@ def test_one_nn_on_ragged_series_resamples_and_matches_a_direct_computation():
 # ------------------------------------------------------------------ estimators and options
 def test_default_estimators_are_the_plain_defaults():
     from fastrnn import RNNClassifier, RNNLanguageModel, RNNTagger
-    from fastrnn.text import SequenceVectorizer
     from fastrnn.text import SequenceVectorizer
 
     assert study.default_estimator("series", 3).get_params() == \

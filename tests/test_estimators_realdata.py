@@ -5,7 +5,6 @@ registry that serves the data cannot be reached (``DatasetUnavailableError``); a
 an accuracy below its threshold included, fails.
 """
 
-import importlib.util
 import pathlib
 import re
 import warnings
@@ -16,6 +15,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 from fastrnn import RNNClassifier
 from fastrnn.datasets import DatasetUnavailableError, load_gunpoint, load_japanese_vowels
+
+from _scripts import load_script
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +31,7 @@ def _load(loader):
 
 
 def _example(name):
-    spec = importlib.util.spec_from_file_location(f"_example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(EXAMPLES / f"{name}.py", f"_example_{name}")
 
 
 def _accuracies(settings, train, test, seeds=(0, 1, 2)):

@@ -1,6 +1,5 @@
 """The runnable examples reach what their issue promises on real data."""
 
-import importlib.util
 import math
 from pathlib import Path
 
@@ -8,14 +7,13 @@ import pytest
 
 from fastrnn.datasets import DatasetUnavailableError
 
+from _scripts import load_script
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def load_example(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(EXAMPLES / f"{name}.py", name)
 
 
 @pytest.mark.slow

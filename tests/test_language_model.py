@@ -676,15 +676,10 @@ def test_checkpoint_path_never_overwrites_a_saved_model(tmp_path):
 @pytest.mark.slow
 def test_demo_lm_example_trains_and_samples():
     """examples/demo_lm.py on the real Shakespeare texts, with a 25-second budget."""
-    import importlib.util
-    from pathlib import Path
-
+    from _scripts import load_script
     from fastrnn.datasets import DatasetUnavailableError
 
-    path = Path(__file__).resolve().parent.parent / "examples" / "demo_lm.py"
-    spec = importlib.util.spec_from_file_location("demo_lm", path)
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    demo = load_script("examples/demo_lm.py", "demo_lm")
     try:
         bits, samples = demo.main(budget=25.0, verbose=0)
     except DatasetUnavailableError as exc:

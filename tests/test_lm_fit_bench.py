@@ -2,27 +2,19 @@
 model on the same characters (PyTorch where installed), and both learn in their epoch.
 Nothing here asserts a timing."""
 
-import importlib.util
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "lm_fit.py"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("fastrnn_lm_fit_bench", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-bench = _load()
+bench = load_script(SCRIPT, "fastrnn_lm_fit_bench")
 
 
 def _texts():

@@ -444,14 +444,9 @@ def test_pickle_and_fit_transform(reverser):
 
 
 def _bench():
-    import importlib.util
-    from pathlib import Path
+    from _scripts import load_script
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "seq2seq_g2p.py"
-    spec = importlib.util.spec_from_file_location("seq2seq_g2p", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/seq2seq_g2p.py", "seq2seq_g2p")
 
 
 def test_benchmark_edit_distance_against_recursion():
