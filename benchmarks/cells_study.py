@@ -12,7 +12,8 @@ Cells: LSTM, GRU, MinGRU, MinLSTM and IndRNN (``--cells``). Parts (``--parts``, 
     seconds of wall-clock time (600; the same hidden size and budget for every cell), then its
     bits per character on the test texts.
 ``lag``
-    The longest lag each cell learns within ``--task-budget`` seconds of training per fit (300),
+    The longest lag each cell learns within ``--task-budget`` seconds of training per fit (300;
+    every fit trains for the whole budget: no early stopping, a constant learning rate),
     on two synthetic tasks (``--tasks``, both by default) at the lengths ``--lags`` (100, 1,000
     and 5,000 steps),
     unidirectional models of ``--task-hidden`` units (64), ``--task-samples`` training sequences:
