@@ -47,6 +47,33 @@ def test_lag_tasks_and_throughput_run_and_report(tmp_path):
     assert "vowels" not in res and "skip" not in res
 
 
+def test_tasks_picks_the_lag_tasks_and_every_lag_fit_runs_its_whole_budget(tmp_path,
+                                                                          monkeypatch):
+    """``--tasks copy`` runs and reports the copy task alone, and a lag fit is never stopped
+    before its budget: no early stopping, no plateau stop, no annealing over ``max_iter``."""
+    from fastrnn import RNNTagger
+
+    seen = []
+    fit = RNNTagger.fit
+
+    def recording_fit(self, X, y):
+        seen.append(self.get_params())
+        return fit(self, X, y)
+
+    monkeypatch.setattr(RNNTagger, "fit", recording_fit)
+    res = study.main(["--quick", "--parts", "lag", "--tasks", "copy", "--cells", "gru",
+                      "--out", str(tmp_path / "r.json")])
+    assert list(res["lag"]) == ["copy"]
+    text = study.markdown(res)
+    assert "copy:" in text and "adding:" not in text
+    (params,) = seen
+    args = study.parse_args(["--quick"])
+    assert params["time_budget"] == args.task_budget and params["early_stopping"] is False
+    assert params["lr_schedule"] == "constant" and params["n_iter_no_change"] >= 10_000
+    with pytest.raises(SystemExit):
+        study.parse_args(["--tasks", "sorting"])
+
+
 def test_a_part_that_fails_keeps_the_parts_done_and_divergence_is_a_result(tmp_path,
                                                                             monkeypatch):
     from fastrnn.train import TrainingDivergedError
