@@ -17,24 +17,29 @@ encoding, batching, training) over the characters it trained on (``n_tokens_seen
 (ids, tensors, training) over the characters it trained on. Before anything is timed, each runs
 once on a small slice (compilation, allocators); then the three run in turn, ``--repeats``
 times, and the median counts. Each thread count runs in a fresh process whose environment sets
-``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` and ``NUMBA_NUM_THREADS`` (and
+the thread count of every library (``_compare.harness.run_script``; and
 ``torch.set_num_threads``) before anything is imported. Usage::
 
     python benchmarks/lm_fit.py [--threads 1 2] [--chars 1000000] [--repeats 3] [--json OUT]
 """
 
 import argparse
+import functools
 import json
 import math
-import os
 import statistics
-import subprocess
 import sys
 import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))  # the package _compare next to this script
+
+from _compare.harness import run_script  # noqa: E402
 
 MODEL = dict(embedding_dim=64, hidden_size=256, batch_size=32, bptt=64, learning_rate=2e-3,
              clip_norm=5.0)
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 def corpus(n_chars):
@@ -102,8 +107,8 @@ def worker(threads, n_chars, repeats):
 
     torch.set_num_threads(threads)
     texts, small = corpus(n_chars), corpus(20_000)
-    runs = {"fastrnn": lambda t: fastrnn_fit(t), "fastrnn-bf16": lambda t: fastrnn_fit(t, "bf16"),
-            "torch": torch_fit}
+    runs = {"fastrnn": fastrnn_fit,
+            "fastrnn-bf16": functools.partial(fastrnn_fit, precision="bf16"), "torch": torch_fit}
     for fn in runs.values():  # warm-up: compilation, allocators
         fn(small)
     rates = {name: [] for name in runs}
@@ -126,17 +131,15 @@ def main(argv=None):
     ap.add_argument("--json", default=None, metavar="OUT")
     ap.add_argument("--_worker", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args._worker is not None:
-        print(json.dumps(worker(args._worker, args.chars, args.repeats)))
+    if args._worker is not None:  # run_script names the file of the result with --json
+        with open(args.json, "w") as f:
+            json.dump(worker(args._worker, args.chars, args.repeats), f)
         return None
     rows = []
     for n in args.threads:
-        env = dict(os.environ, **{var: str(n) for var in THREAD_VARS})
-        out = subprocess.run([sys.executable, __file__, "--_worker", str(n), "--chars",
-                              str(args.chars), "--repeats", str(args.repeats)], env=env,
-                             check=True, stdout=subprocess.PIPE, text=True).stdout
-        rows.append(json.loads(out.strip().splitlines()[-1]))
-        r = rows[-1]
+        r = run_script(Path(__file__).resolve(), ["--_worker", str(n), "--chars", str(args.chars),
+                                                  "--repeats", str(args.repeats)], n)
+        rows.append(r)
         print(f"{n} thread(s), {r['chars']:,} characters: " + ", ".join(
             f"{k} {v:,.0f} chars/s" for k, v in r["chars_per_s"].items())
             + " | ratio to torch: " + ", ".join(
