@@ -222,6 +222,9 @@ class TrainingLoop:
     rng : numpy RandomState
         Draws the order of every epoch.
     max_epochs : int
+    max_items : int, optional
+        Also stop (as at ``max_epochs``) once this many progress units (the task's ``unit``:
+        sequences, tokens) were processed, inside an epoch if need be.
     time_budget : float, optional
         Stop after this many seconds (checked after every step).
     eval_interval : int, optional
@@ -235,8 +238,9 @@ class TrainingLoop:
         training loss at the end of every epoch).
     plateau_monitor : str, optional
     annealing : fastrnn.optim.AnnealingLR, optional
-        Set before every step from the run's progress: the larger of the share of ``max_epochs``
-        done and, with ``time_budget``, the share of the budget spent.
+        Set before every step from the run's progress: the largest of the share of ``max_epochs``
+        done, with ``max_items`` the share of those items processed, and with ``time_budget``
+        the share of the budget spent.
     checkpoint : callable, optional
         ``checkpoint(meta, arrays)`` writes a checkpoint (the loop's state, from
         :meth:`state_dict`); called at the end of every epoch and when the run stops early.
@@ -284,11 +288,12 @@ class TrainingLoop:
     def __init__(self, trainer, task, rng, max_epochs, time_budget=None, eval_interval=None,
                  stopping=None, restore_best=True, plateau=None, plateau_monitor=None,
                  annealing=None, checkpoint=None, checkpoint_path=None, verbose=0, log_level=1,
-                 incremental=False, seconds=0.0, callbacks=None, estimator=None):
+                 incremental=False, seconds=0.0, callbacks=None, estimator=None, max_items=None):
         self.trainer = trainer
         self.task = task
         self.rng = rng
         self.max_epochs = int(max_epochs)
+        self.max_items = None if max_items is None else int(max_items)
         self.time_budget = time_budget
         self.eval_interval = eval_interval
         self.stopping = stopping
@@ -331,9 +336,14 @@ class TrainingLoop:
         """The run's progress in [0, 1] for the schedules."""
         done = self.epoch + (self.position / self.n_steps_epoch if self.n_steps_epoch else 0.0)
         p = done / self.max_epochs
+        if self.max_items:
+            p = max(p, self.items / self.max_items)
         if self.time_budget:
             p = max(p, self.elapsed() / float(self.time_budget))
         return p
+
+    def _items_done(self):
+        return self.max_items is not None and self.items >= self.max_items
 
     def _over_budget(self):
         return bool(self.time_budget) and time.perf_counter() - self._t0 >= self.time_budget
@@ -429,7 +439,9 @@ class TrainingLoop:
         task, trainer = self.task, self.trainer
         self.net.train()
         per_epoch = task.items_per_epoch()
-        self._bar = _Progress(self.verbose, per_epoch * self.max_epochs, self.items, task.unit)
+        total = per_epoch * self.max_epochs
+        self._bar = _Progress(self.verbose, total if self.max_items is None
+                              else min(total, self.max_items), self.items, task.unit)
         self.stop_training = False
         if self.verbose:
             self._say_when_compiling()
@@ -443,7 +455,8 @@ class TrainingLoop:
         interrupted = in_step = False
         with _StopFlag() as flag:
             try:
-                while self.epoch < self.max_epochs and reason == "max_iter":
+                while (self.epoch < self.max_epochs and reason == "max_iter"
+                       and not self._items_done()):
                     if not self._in_epoch:
                         trainer.sync_parameters()
                         for cb in self.callbacks:
@@ -492,6 +505,8 @@ class TrainingLoop:
                         if self._over_budget():
                             reason = "time_budget"
                             break
+                        if self._items_done():
+                            break
                     if interrupted:
                         break
                     if self._in_epoch and self.position >= self.n_steps_epoch:
@@ -511,9 +526,11 @@ class TrainingLoop:
         if interrupted:
             reason = "interrupted"
         self._bar.close()
-        if reason != "max_iter" and self.checkpoint is not None and not in_step:
+        cut = self._in_epoch and self.position < self.n_steps_epoch  # stopped inside an epoch
+        if (reason != "max_iter" or cut) and self.checkpoint is not None and not in_step:
             self._write_checkpoint()
-        if reason == "time_budget" and self._sums["recent_w"] and task.has_validation:
+        if (reason == "time_budget" or (reason == "max_iter" and cut)) and self._sums["recent_w"] \
+                and task.has_validation:
             # the steps since the last evaluation count too (after the checkpoint, so that a
             # resumed run takes exactly the steps of an uninterrupted one)
             self._evaluate()
