@@ -5,7 +5,8 @@ Special token ids are shared by the whole library: ``PAD`` = 0, ``UNK`` = 1,
 """
 
 # each submodule names its public objects once, in its ``__all__``; the package offers them all
-from . import _padding, _tokenize, _vocab
+from . import _ngram, _padding, _tokenize, _vocab
+from ._ngram import *  # noqa: F401,F403
 from ._padding import *  # noqa: F401,F403
 from ._tokenize import *  # noqa: F401,F403
 from ._vocab import *  # noqa: F401,F403
@@ -14,7 +15,7 @@ from ._vocab import *  # noqa: F401,F403
 #: inference path (vocabularies, padding) stays free of sklearn's 1.5 s import
 _LAZY = ("SequenceVectorizer", "TokenSequences", "subword_features")
 
-__all__ = [*_vocab.__all__, *_LAZY, *_padding.__all__, *_tokenize.__all__]
+__all__ = [*_vocab.__all__, *_LAZY, *_padding.__all__, *_tokenize.__all__, *_ngram.__all__]
 
 
 def __getattr__(name):
