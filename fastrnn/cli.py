@@ -160,6 +160,17 @@ def _file_id(path):
     return st.st_ino, st.st_mtime_ns
 
 
+def _ngram_order(text):
+    """``--ngram-order``: a positive integer, ``auto`` or ``none``."""
+    if text in ("auto", "none"):
+        return None if text == "none" else text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, 'auto' or 'none', got {text!r}") from None
+
+
 def cmd_train_lm(args):
     from .estimators.language_model import RNNLanguageModel, perplexity_of
 
@@ -198,7 +209,9 @@ def cmd_train_lm(args):
         early_stopping=args.early_stopping,
         n_iter_no_change=args.patience, max_iter=args.epochs, eval_interval=args.eval_interval,
         time_budget=args.time_budget, checkpoint_path=checkpoint, random_state=args.seed,
-        verbose=0 if args.quiet else 1, skip=None if args.skip == "none" else args.skip)
+        verbose=0 if args.quiet else 1, skip=None if args.skip == "none" else args.skip,
+        # the n-gram part is weighed on the validation text: without one, the network alone
+        ngram_order=None if val_docs is None else args.ngram_order)
     n_chars = sum(len(d) for d in docs)
     if not args.quiet:
         print(f"training a {args.level}-level {args.cell.upper()} language model on {source}: "
@@ -231,7 +244,10 @@ def cmd_train_lm(args):
     print(f"stopped: {model.stop_reason_} after {model.n_steps_} steps, {model.n_tokens_seen_:,} "
           f"tokens, {seconds:.0f} s ({rate:,.0f} tokens/s)")
     if model.best_validation_bits_per_token_ is not None:
-        print(f"best validation: {model.best_validation_bits_per_token_:.4f} bits per {unit}")
+        print(f"best validation: {model.best_validation_bits_per_token_:.4f} bits per {unit}"
+              + (f" (the network); with the {model.ngram_.order}-gram part (weight "
+                 f"{model.ngram_weight_:.3f}): {model.bits_per_token(val_docs):.4f}"
+                 if model.ngram_ is not None else ""))
     if test_docs is not None and not args.no_test:
         bits = model.bits_per_token(test_docs)
         print(f"test (macbeth + tempest): {bits:.4f} bits per {unit}, perplexity "
@@ -614,6 +630,10 @@ def build_parser():
     p.add_argument("--patience", type=_positive_int, default=3,
                    help="evaluations without improvement tolerated by --early-stopping")
     p.add_argument("--epochs", type=_positive_int, default=10, help="maximum number of epochs")
+    p.add_argument("--ngram-order", type=_ngram_order, default="auto", metavar="N",
+                   help="order of the Kneser-Ney n-gram model mixed with the network, 'auto' "
+                        "(7 for characters, 3 for words) or 'none'; weighed on the validation "
+                        "text, so off without one")
     p.add_argument("--eval-interval", type=_positive_int,
                    help="also evaluate the validation text every N steps")
     p.add_argument("--time-budget", type=_nonneg_float, metavar="SECONDS",

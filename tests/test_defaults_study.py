@@ -7,11 +7,12 @@ import itertools
 import json
 import math
 import shutil
-from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+import fastrnn.text as fastrnn_text
 
 from _scripts import load_script
 
@@ -23,86 +24,16 @@ study = load_script(SCRIPT, "fastrnn_defaults_study")
 
 
 # ------------------------------------------------------------------ Kneser-Ney
-def _reference_kn(train, order):
-    """Interpolated modified Kneser-Ney written from its definition with dictionaries: returns
-    ``prob(history, symbol)`` over the symbols of ``study.KneserNeyChars``."""
-    kn = study.KneserNeyChars(order).fit(train)  # only for its symbol codes
-    index, bos, eos, unk = kn.index_, kn.BOS, kn.EOS, kn.UNK
-    n_symbols = len(index) + 2  # characters, end, unknown (the begin symbol is never predicted)
-    counts = [None] + [Counter() for _ in range(order)]
-    for doc in train:
-        s = [bos] * (order - 1) + [index[c] for c in doc] + [eos]
-        for i in range(order - 1, len(s)):
-            counts[order][tuple(s[i - order + 1:i + 1])] += 1
-    for n in range(order - 1, 0, -1):  # continuation counts
-        for gram in counts[n + 1]:
-            counts[n][gram[1:]] += 1
-    tables = [None]
-    for n in range(1, order + 1):
-        cc = Counter(counts[n].values())
-        y = cc[1] / (cc[1] + 2 * cc[2]) if cc[1] and cc[2] else 0.5
-        d = {c: c - (c + 1) * y * cc[c + 1] / cc[c] if cc[c] else -1.0 for c in (1, 2, 3)}
-        if not all(0 < d[c] <= c for c in d):  # too few counts: one discount for all
-            d = {c: y for c in d}
-        total, mass = defaultdict(float), defaultdict(float)
-        for gram, c in counts[n].items():
-            total[gram[:-1]] += c
-            mass[gram[:-1]] += d[min(c, 3)]
-        tables.append((counts[n], d, total, mass))
-
-    def prob(history, symbol):
-        p = 1.0 / n_symbols
-        for n in range(1, order + 1):
-            ctx = tuple(history[len(history) - n + 1:]) if n > 1 else ()
-            grams, d, total, mass = tables[n]
-            if total.get(ctx, 0.0) > 0:
-                c = grams.get(ctx + (symbol,), 0)
-                p = (max(c - (d[min(c, 3)] if c else 0.0), 0.0) + mass[ctx] * p) / total[ctx]
-        return p
-
-    return kn, prob, [bos, eos, unk], n_symbols
-
-
-TOY = ["the cat sat on the mat.", "a cat and a hat", "that hat is the cat's hat!",
-       "mat, hat, cat, sat", "the end"]
-
-
-def test_kneser_ney_matches_a_definition_with_dictionaries():
-    order = 3
-    kn, prob, (bos, eos, unk), _ = _reference_kn(TOY, order)
-    test = ["the hat sat.", "a zebra"]  # 'z', 'b' and 'r' are unseen characters
-    seq, targets = kn._encode(test)
-    fast = kn._probabilities(seq, targets)
-    slow = [prob(seq[t - order + 1:t].tolist(), int(seq[t])) for t in targets]
-    np.testing.assert_allclose(fast, slow, rtol=1e-12)
-    expected_bits = -np.mean(np.log2(slow))
-    assert kn.bits_per_char(test) == pytest.approx(expected_bits, rel=1e-12)
-
-
-@pytest.mark.parametrize("history", ["", "t", "th", "zz", "at", " c"])
-def test_kneser_ney_distribution_sums_to_one(history):
-    order = 4
-    kn = study.KneserNeyChars(order).fit(TOY)
-    symbols = [kn.EOS, kn.UNK] + sorted(kn.index_.values())
-    ctx = [kn.BOS] * (order - 1) + [kn.index_.get(c, kn.UNK) for c in history]
-    seqs = np.array([ctx + [s] for s in symbols], dtype=np.int64).ravel()
-    targets = np.arange(len(symbols)) * (len(ctx) + 1) + len(ctx)
-    p = kn._probabilities(seqs, targets)
-    assert np.all(p > 0)
-    assert p.sum() == pytest.approx(1.0, abs=1e-12)
-
-
-def test_kneser_ney_learns_a_repeated_text():
-    text = "abcd" * 500
-    kn = study.KneserNeyChars(5).fit([text])
-    assert kn.bits_per_char([text[:400]]) < 0.2  # deterministic after the first letters
-    assert kn.bits_per_char(["dcba" * 50]) > 1.0  # a text it has never seen
-
-
-def test_kneser_ney_refuses_codes_that_overflow():
-    many = "".join(chr(0x100 + i) for i in range(600))
-    with pytest.raises(ValueError, match="lower the order"):
-        study.KneserNeyChars(7).fit([many])
+# (the model is fastrnn.text.KneserNeyModel, checked in tests/test_lm_ngram.py)
+def test_lm_baseline_scores_the_test_text_with_the_library_model():
+    train = ["the cat sat on the mat.", "a cat and a hat"] * 5
+    test = ["the cat sat.", "a zebra"]
+    res = study.lm_baselines(train, test, order=3)["kneser_ney"]
+    vocab = fastrnn_text.Vocabulary.build([list(d) for d in train])
+    enc = lambda docs: [vocab.encode(list(d), add_bos=True, add_eos=True) for d in docs]  # noqa
+    kn = fastrnn_text.KneserNeyModel(3).fit(enc(train), len(vocab))
+    assert res["score"] == -np.mean(np.log2(kn.token_proba(enc(test))))
+    assert res["order"] == 3 and len(res["discounts"]) == 3
 
 
 # ------------------------------------------------------------------ the other baselines

@@ -41,7 +41,9 @@ WORD_TEXTS = [
     "the dog saw the cat on the mat .",
 ] * 3
 
-SMALL = dict(hidden_size=16, embedding_dim=8, bptt=8, batch_size=4, random_state=0)
+# the network alone: these tests are about it (the n-gram part has its own, tests/test_lm_ngram.py)
+SMALL = dict(hidden_size=16, embedding_dim=8, bptt=8, batch_size=4, random_state=0,
+             ngram_order=None)
 
 
 def small_lm(**kw):

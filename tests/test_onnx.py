@@ -304,7 +304,7 @@ def test_tagger_matches_predict():
 def test_language_model_next_token_distribution(cell):
     texts = ["the cat sat on the mat", "a dog ran to the cat", "the dog sat"] * 3
     lm = RNNLanguageModel(level="word", cell=cell, hidden_size=8, num_layers=2, max_iter=2,
-                          batch_size=2, random_state=0).fit(texts)
+                          batch_size=2, random_state=0, ngram_order=None).fit(texts)
     prompts = ["the cat", "a"]
     ids = [np.asarray(lm._prompt_ids(p), np.int64) for p in prompts]
     T = max(len(i) for i in ids)

@@ -402,7 +402,7 @@ def test_onnx_export_of_a_language_model_with_connections():
 
     texts = ["the cat sat on the mat", "a dog ran to the cat", "the dog sat"] * 3
     lm = RNNLanguageModel(level="word", skip="highway", hidden_size=6, num_layers=2,
-                          batch_size=2, max_iter=2, random_state=0).fit(texts)
+                          batch_size=2, max_iter=2, random_state=0, ngram_order=None).fit(texts)
     sess = ort.InferenceSession(export(lm).SerializeToString(),
                                 providers=["CPUExecutionProvider"])
     prompts = ["the cat", "a"]

@@ -128,7 +128,10 @@ class LMSavingMixin:
             _json_float(x) for x in fitted["validation_bits_per_token_"]]
         arrays = {k: v for k, v in self.network_.params.items()}
         arrays.update(self.network_.quantized_state())
-        return self._meta(fitted), arrays
+        meta = self._meta(fitted)
+        meta["ngram"], ngram_arrays = self._ngram_saved()
+        arrays.update(ngram_arrays)
+        return meta, arrays
 
     @classmethod
     def _from_saved(cls, meta, arrays):
@@ -137,12 +140,17 @@ class LMSavingMixin:
         check_language_model_file(cls, meta, arrays)
         try:
             params = dict(meta["params"])
+            if "ngram" not in meta:  # saved before the n-gram part, or a training checkpoint
+                params.setdefault("ngram_order", None)
             model = cls(**params)
             model.vocabulary_ = Vocabulary.from_dict(meta["vocabulary"])
             model.network_ = network_from_saved(
-                meta["network_config"], arrays, "", params.get("backend", "auto"),
+                meta["network_config"],
+                {k: v for k, v in arrays.items() if not k.startswith("ngram/")}, "",
+                params.get("backend", "auto"),
                 "network_config", overrides=SOFTMAX_HEAD)
             model.input_type_ = meta.get("input_type", "text")
+            model._ngram_from_saved(meta, arrays)
             for k, v in meta.get("fitted", {}).items():
                 setattr(model, k, v)
         except (KeyError, TypeError) as exc:

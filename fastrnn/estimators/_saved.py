@@ -617,6 +617,7 @@ def check_language_model_file(cls, meta, arrays):
               f"{_describe(config.get('pooling'))}")
     if "checkpoint" not in meta and any(n.startswith("train/") for n in arrays):
         _fail("the file holds training-state arrays (train/...) but is no checkpoint")
+    _check_ngram(meta.get("ngram"), arrays, V)
 
     fitted = _mapping(meta, "fitted")
     unknown = sorted(set(fitted) - set(LM_FITTED))
@@ -645,6 +646,40 @@ def check_language_model_file(cls, meta, arrays):
                 and all(check(entry[k]) for k, check in _HISTORY.items())):
             _fail(f"fitted history_ holds {_describe(entry)}; each entry must give "
                   f"{', '.join(_HISTORY)} as numbers")
+
+
+def _check_ngram(info, arrays, V):
+    """Check a language model's n-gram part: ``meta["ngram"]`` and the ``ngram/...`` arrays."""
+    from ..text._ngram import max_order
+
+    names = {n for n in arrays if n.startswith("ngram/")}
+    if info is None:
+        if names:
+            _fail(f"the file holds n-gram arrays {sorted(names)[:4]} but no 'ngram' entry")
+        return
+    if not isinstance(info, dict) or set(info) != {"order", "weight"}:
+        _fail(f"ngram must be an object with order and weight, got {_describe(info)}")
+    order = _positive_int(info["order"], "ngram order")
+    if order > max_order(V):
+        _fail(f"ngram order {order} is too high for {V} token ids (at most {max_order(V)})")
+    if not (_is_real(info["weight"]) and 0.0 <= info["weight"] <= 1.0):
+        _fail(f"ngram weight must be a number in [0, 1], got {_describe(info['weight'])}")
+    expected = {f"ngram/{n}/{k}" for n in range(1, order + 1) for k in ("grams", "counts")}
+    if names != expected:
+        _fail(f"the n-gram arrays of order {order} must be {sorted(expected)}, got "
+              f"{sorted(names)}")
+    for n in range(1, order + 1):
+        grams, counts = _array(arrays, f"ngram/{n}/grams", 1), _array(arrays, f"ngram/{n}/counts", 1)
+        if grams.dtype.kind not in "iu" or counts.dtype.kind not in "iu":
+            _fail(f"the n-gram arrays of order {n} must hold integers, got {grams.dtype} and "
+                  f"{counts.dtype}")
+        if len(grams) != len(counts) or len(grams) == 0:
+            _fail(f"ngram/{n}/grams and ngram/{n}/counts must have the same non-zero length, "
+                  f"got {len(grams)} and {len(counts)}")
+        if (np.any(np.diff(grams) <= 0) or grams[0] < 0 or grams[-1] >= V ** n
+                or np.any(counts < 1)):
+            _fail(f"ngram/{n} must hold increasing n-gram codes in [0, {V}**{n}) with positive "
+                  "counts")
 
 
 #: the entries of a language model's ``history_`` and what each may hold

@@ -31,6 +31,7 @@ from ..nn.sampling import check_sampling_options, sample_token
 from ..optim import AnnealingLR, ReduceLROnPlateau
 from ..text import BOS, EOS, UNK, Vocabulary
 from ..train import StoppingRule, Trainer, TrainingInterrupted, TrainingLoop, split_at_documents
+from ._lm_ngram import LMNgramMixin
 from ._lm_saving import LMSavingMixin
 from ._lm_task import EXCLUDED_OUTPUTS, SOFTMAX_HEAD, LMTask
 from ._lm_text import LMTextMixin, check_vocabulary
@@ -100,24 +101,33 @@ class LMNetwork:
 
 
 class _LMStream(EstimatorStream):
-    """Streaming state of a language model: it reads ``<bos>`` whenever it (re)starts."""
+    """Streaming state of a language model: it reads ``<bos>`` whenever it (re)starts; with an
+    n-gram part it also keeps the last ``order - 1`` ids of every stream."""
 
     def __init__(self, est, n_streams):
+        self._est = est
+        k = est.ngram_.order - 1 if est._has_ngram() else 0
+        self._context = np.full((int(n_streams), k), BOS, np.int64)
         super().__init__(est, n_streams, len(est.vocabulary_))
 
     def read(self, ids):
         self.advance(ids)
-        return softmax_into(self.logits, self.output, EXCLUDED_OUTPUTS)
+        if self._context.shape[1]:
+            self._context[:, :-1] = self._context[:, 1:]
+            self._context[:, -1] = ids
+        softmax_into(self.logits, self.output, EXCLUDED_OUTPUTS)
+        return self._est._mix_into(self.output, self._context)
 
     def reset(self):
         super().reset()
+        self._context[...] = BOS
         self._ids[...] = BOS
         self.read(self._ids)
         self._stream.steps = 0
         return self
 
 
-class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator):
+class RNNLanguageModel(LMTextMixin, LMSavingMixin, LMNgramMixin, QuantizeMixin, BaseEstimator):
     r"""Recurrent language model over characters or words.
 
     The documents are tokenised, wrapped in ``<bos>`` ... ``<eos>``, concatenated (in a new random
@@ -137,6 +147,13 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
     The output softmax and the cross-entropy are fused and computed a block of rows at a time
     (:func:`~fastrnn.losses.blocked_softmax_cross_entropy`).
 
+    With ``ngram_order`` set (the default), the model's next-token distribution is a mixture of
+    the network's softmax and an interpolated Kneser-Ney n-gram model of the same training
+    tokens (:class:`fastrnn.text.KneserNeyModel`), weighted to fit the validation text best
+    (``ngram_weight_``): every score, prediction, step and sample uses the mixture. The n-gram
+    model is exact on the contexts it has seen often and costs a second to count, so a short
+    fit already predicts well; the longer the network trains, the more weight it gets.
+
     Parameters
     ----------
     level : {"char", "word"} or callable, default "char"
@@ -150,7 +167,7 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
     cell : {"lstm", "gru", "rnn", "mingru", "minlstm", "indrnn"}, default "lstm"
     embedding_dim : int, optional
         Size of the token vectors; default ``hidden_size`` when ``tie_weights`` else 64.
-    hidden_size : int, default 512
+    hidden_size : int, default 256
     num_layers : int, default 1
     skip : {None, "residual", "dense", "highway"}, default None
         Connections between the stacked layers (see :class:`fastrnn.nn.LSTM`); ``None``: plain
@@ -193,11 +210,20 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
     early_stopping : bool, default False
         Stop when the validation perplexity did not improve for ``n_iter_no_change`` evaluations.
         Without ``validation_texts`` in :meth:`fit`, the last ``validation_fraction`` of
-        the documents (or of the tokens of a single document) is held out.
+        the documents (or of the tokens of a single document) is held out, for this and for the
+        weight of the n-gram part.
     validation_fraction : float, default 0.1
     n_iter_no_change : int, default 3
-    max_iter : int, default 10
-        Maximum number of epochs (passes over the training texts).
+    max_iter : int or "auto", default "auto"
+        Maximum number of epochs (passes over the training texts). ``"auto"``: 10 epochs, or
+        as much of an epoch as makes 2 million training tokens when the texts are longer
+        (a fit of about a minute on two cores at the default size; the n-gram part covers what
+        the network has not learned yet). Pass a number of epochs to train longer.
+    ngram_order : int, "auto" or None, default "auto"
+        Order of the Kneser-Ney n-gram model mixed with the network (see above); ``"auto"``: 7
+        at character level, 3 for words and token lists (lower where the vocabulary is too large
+        for 64-bit n-gram codes); ``None``: the network alone. Needs validation text (given,
+        or held out as for ``early_stopping``).
     eval_interval : int, optional
         Also evaluate the validation text every this many training steps (besides the end of each
         epoch): a finer learning curve and earlier learning-rate decay on a large corpus.
@@ -246,7 +272,12 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
     validation_bits_per_token_ : list of float
         Validation bits per token at each evaluation.
     best_validation_bits_per_token_ : float or None
-        The best of them; the fitted parameters are those of that evaluation.
+        The best of them; the fitted parameters are those of that evaluation. These are the
+        network's own figures, before the n-gram part is mixed in.
+    ngram_ : fastrnn.text.KneserNeyModel or None
+        The n-gram part (None with ``ngram_order=None``).
+    ngram_weight_ : float
+        Its weight in the mixture, in [0, 1] (0 without it).
     history_ : list of dict
         One entry per evaluation: ``epoch`` (fractional), ``step``, ``tokens``, ``seconds``,
         ``train_bits`` (mean since the previous entry), ``val_bits``, ``lr``.
@@ -305,7 +336,8 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "ngram_order": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
         "eval_interval": [Interval(Integral, 1, None, closed="left"), None],
         "time_budget": [Interval(Real, 0, None, closed="neither"), None],
         "shuffle": ["boolean"],
@@ -319,14 +351,14 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
     }
 
     def __init__(self, level="char", max_vocab=None, min_count=1, cell="lstm", embedding_dim=None,
-                 hidden_size=512, num_layers=1, dropout=0.2, recurrent_dropout=0.0,
+                 hidden_size=256, num_layers=1, dropout=0.2, recurrent_dropout=0.0,
                  tie_weights=False, bptt=64, batch_size=32, optimizer="adam", learning_rate=2e-3,
                  clip_norm=5.0, lr_decay=0.5, lr_patience=0, lr_schedule="plateau",
                  min_learning_rate=0.0, anneal_fraction=1.0, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=3, max_iter=10, eval_interval=None,
+                 validation_fraction=0.1, n_iter_no_change=3, max_iter="auto", eval_interval=None,
                  time_budget=None, shuffle=True, checkpoint_path=None, dtype="float32",
                  backend="auto", random_state=None, verbose=0, callbacks=None, skip=None,
-                 precision="float32"):
+                 precision="float32", ngram_order="auto"):
         store_params(self, locals())
 
     # ------------------------------------------------------------------ network
@@ -365,14 +397,22 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
 
     # ------------------------------------------------------------------ scoring
     def _score_ids(self, docs):
-        """Sum of log-probabilities (nats) and number of predicted tokens of id documents.
+        """Sum of the network's log-probabilities (nats) and number of predicted tokens of id
+        documents (the validation score of training)."""
+        logp, total = self._token_log_probs(docs, with_sum=True)
+        return total, len(logp)
+
+    def _token_log_probs(self, docs, with_sum=False):
+        """The network's log-probability (nats) of every predicted token of the id documents
+        ``docs``, document after document (and, ``with_sum``, their sum, added chunk by chunk).
 
         Documents are scored in groups of ``batch_size``, longest first, each from a zero state
         and in chunks of :data:`EVAL_CHUNK` steps with the state carried. Nothing of the model
         changes (several threads may score at once).
         """
         net = self.network_
-        total, count = 0.0, 0
+        per_doc = [np.empty(max(len(d) - 1, 0)) for d in docs]
+        total = 0.0
         order = sorted(range(len(docs)), key=lambda i: -len(docs[i]))
         group_size = max(1, int(self.batch_size))
         for g0 in range(0, len(order), group_size):
@@ -403,21 +443,26 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
                 real = (np.arange(Tc)[None, :] < L[:, None]).ravel()
                 logp = net.head.log_probs(hidden.reshape(k * Tc, -1)[real], Y.reshape(-1)[real])
                 total += float(logp.sum())
-                count += int(real.sum())
+                for b, row in enumerate(np.split(logp, np.cumsum(L[:-1]))):
+                    per_doc[order[g0 + b]][t0:t0 + L[b]] = row
                 if isinstance(state, tuple):
                     for s, s_n in zip(state, h_n):
                         s[:, :k] = s_n
                 else:
                     state[:, :k] = h_n
-        return total, count
+        logp = np.concatenate(per_doc) if per_doc else np.zeros(0)
+        return (logp, total) if with_sum else logp
 
     def _mean_nll(self, texts):
         check_is_fitted(self, "network_")
         docs, _ = self._documents(texts, "texts", self.input_type_)
         if not docs:
             raise ValueError("texts is empty; pass at least one document.")
-        total, count = self._score_ids(self._encode(docs))
-        return -total / count
+        ids = self._encode(docs)
+        if not self._has_ngram():
+            total, count = self._score_ids(ids)
+            return -total / count
+        return -float(np.mean(self._mixed_log_probs(ids)))
 
     def perplexity(self, texts):
         r"""Perplexity of ``texts``: :math:`\exp` of the mean cross-entropy per token (lower is
@@ -493,8 +538,12 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
         check_is_fitted(self, "network_")
         if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}.")
-        h, _ = self._run_prefix(self._prompt_ids(prefix))
+        ids = self._prompt_ids(prefix)
+        h, _ = self._run_prefix(ids)
         p = softmax(self.network_.head.logits(h)[0])
+        if self._has_ngram():
+            p[list(EXCLUDED_OUTPUTS)] = 0.0
+            p = self._mix_into(p[None, :], self._ngram_context(ids))[0]
         p[list(EXCLUDED_OUTPUTS)] = -1.0  # sorts them last; never returned
         order = np.argsort(-p, kind="stable")[:min(int(k), len(p) - len(EXCLUDED_OUTPUTS))]
         tokens = self.vocabulary_.tokens
@@ -599,14 +648,21 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
         check_sampling_options(temperature, top_k, top_p)
         rng = check_random_state(random_state)
         state = self.init_state(1)
-        # only the logits are needed (sample_token normalises them), not the stream's softmax
+        # without an n-gram part only the logits are needed (sample_token normalises them), not
+        # the stream's softmax; with one, the log of the mixture
+        mixed = self._has_ngram()
+        feed = state.read if mixed else state.advance
         for i in self._prompt_ids(prompt, "prompt")[1:]:  # <bos> is read by init_state
             state._ids[0] = i
-            state.advance(state._ids)
+            feed(state._ids)
         out = []
         z = np.empty(len(self.vocabulary_), np.float64)
         for _ in range(int(max_length)):
-            z[...] = state.logits[0]
+            if mixed:
+                with np.errstate(divide="ignore"):
+                    np.log(state.output[0], out=z)
+            else:
+                z[...] = state.logits[0]
             z[list(EXCLUDED_OUTPUTS)] = -np.inf
             z[UNK] = -np.inf
             nxt = sample_token(z, temperature, top_k, top_p, greedy, rng)
@@ -614,7 +670,7 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
                 break
             out.append(nxt)
             state._ids[0] = nxt
-            state.advance(state._ids)
+            feed(state._ids)
         tokens = [self.vocabulary_.tokens[i] for i in out]
         if self.input_type_ == "tokens":
             return tokens
@@ -633,8 +689,9 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
         cut = int(round(len(d) * (1.0 - self.validation_fraction)))
         cut = min(max(cut, 1), len(d) - 1)
         if cut < 1:
-            raise ValueError("early_stopping needs validation text, but the single training "
-                             "document is too short to split; pass validation_texts.")
+            raise ValueError("early_stopping and the n-gram part (ngram_order) need validation "
+                             "text, but the single training document is too short to split; "
+                             "pass validation_texts (or set ngram_order=None).")
         return [d[:cut]], [d[cut:]]
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -647,7 +704,8 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
             Training documents (strings are tokenised according to ``level``).
         validation_texts : list, optional
             Held-out documents: evaluated at the end of every epoch (and every ``eval_interval``
-            steps) to decay the learning rate, stop early and keep the best parameters.
+            steps) to decay the learning rate, stop early and keep the best parameters, and used
+            to weigh the n-gram part.
         resume : bool, default False
             Continue the run saved at ``checkpoint_path`` (same texts and architecture) instead of
             starting afresh; if no checkpoint exists yet, start afresh.
@@ -664,7 +722,7 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
         docs, kind = self._documents(texts, "texts")
         if validation_texts is not None:
             val_docs, _ = self._documents(validation_texts, "validation_texts", kind)
-        elif self.early_stopping:
+        elif self.early_stopping or self.ngram_order is not None:
             docs, val_docs = self._split_validation(docs)
         else:
             val_docs = []
@@ -706,6 +764,7 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
         reason = loop.run()
         for k, v in self._summary(loop, reason).items():
             setattr(self, k, v)
+        self._fit_ngram(train_ids, val_ids)
         return self
 
     def _training_loop(self, rng, train_ids, val_ids, fingerprint):
@@ -726,8 +785,9 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, QuantizeMixin, BaseEstimator)
                                     self.anneal_fraction)
         task = LMTask(self.network_, train_ids, val_ids, self.batch_size, self.bptt, self.shuffle,
                       self._score_ids)
+        max_epochs, max_tokens = self._epoch_budget(train_ids)
         loop = TrainingLoop(
-            trainer, task, rng, self.max_iter, time_budget=self.time_budget,
+            trainer, task, rng, max_epochs, max_items=max_tokens, time_budget=self.time_budget,
             eval_interval=self.eval_interval,
             stopping=StoppingRule("val_loss", "min", 0.0, self.n_iter_no_change,
                                    active=self.early_stopping),

@@ -104,7 +104,7 @@ def export(model, path=None, opset=DEFAULT_OPSET, initial_state=False, dtype="fl
         When the ``onnx`` package is missing.
     ValueError
         For what ONNX cannot express: an LSTM with a gate switched off, class labels that are
-        neither numbers nor strings.
+        neither numbers nor strings, a language model with an n-gram part (``ngram_order``).
 
     Notes
     -----

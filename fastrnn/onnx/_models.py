@@ -273,6 +273,12 @@ def _export_regressor(g, est):
 
 
 def _export_language_model(g, est):
+    if getattr(est, "ngram_", None) is not None:
+        raise ValueError(
+            f"this language model mixes its network with a {est.ngram_.order}-gram Kneser-Ney "
+            f"model (ngram_weight_={est.ngram_weight_:.3g}), whose count tables ONNX cannot look "
+            "up, so an exported graph would give other probabilities. Fit it with "
+            "ngram_order=None to export it.")
     T = g.onnx.TensorProto
     net = est.network_
     X, lengths = _network_input(g, net)
