@@ -26,13 +26,14 @@ For every set, in the same run:
 
 1. the default estimator exactly as typed by a new user (``RNNClassifier(random_state=seed)``,
    ``make_pipeline(SequenceVectorizer(), RNNClassifier(random_state=seed))``, the tagger behind
-   a vectorizer that keeps the given tokens, ``RNNLanguageModel(random_state=seed)`` under a time
-   budget), over ``--seeds`` seeds: test score, mean, standard deviation, min and max, and the
+   a vectorizer that keeps the given tokens, ``RNNLanguageModel(random_state=seed)``, with a
+   time budget only if ``--time-budget`` gives one), over ``--seeds`` seeds: test score, mean, standard deviation, min and max, and the
    wall time of each fit;
 2. classical baselines (scikit-learn): 1-NN Euclidean and summary features with logistic
    regression for series; TF-IDF with logistic regression and word counts with multinomial naive
    Bayes for text; the most frequent tag per word and a linear SVM on window features for
-   tagging; a 7-gram modified Kneser-Ney model for the language model;
+   tagging; a 7-gram modified Kneser-Ney model for the language model (the model's own n-gram
+   part, :class:`fastrnn.text.KneserNeyModel`, fitted alone);
 3. with ``--search``, a small grid (:data:`SEARCH_SPACES`) on the first seed, chosen on validation
    data, never on the test.
 
@@ -50,7 +51,7 @@ with ``--update-doc`` writes) earlier runs, merged set by set, without running a
 
     python benchmarks/defaults_study.py --sets gunpoint uncertainty --smoke
     python benchmarks/defaults_study.py --baselines-only
-    python benchmarks/defaults_study.py --search --time-budget 600 --update-doc
+    python benchmarks/defaults_study.py --search --update-doc
 """
 
 import argparse
@@ -123,7 +124,7 @@ from sklearn.svm import LinearSVC  # noqa: E402
 import fastrnn  # noqa: E402
 from fastrnn import RNNClassifier, RNNLanguageModel, RNNTagger  # noqa: E402
 from fastrnn import datasets as fds  # noqa: E402
-from fastrnn.text import SequenceVectorizer, Vocabulary  # noqa: E402
+from fastrnn.text import KneserNeyModel, SequenceVectorizer, Vocabulary  # noqa: E402
 
 ROOT = HERE.parent
 DEFAULT_JSON = HERE / ".asv" / "defaults_study.json"
@@ -156,8 +157,7 @@ DEFAULT_CODE = {
                       "RNNTagger(random_state=seed)) on the tokens joined by spaces",
         "vocabulary": "RNNTagger(random_state=seed) on ids of Vocabulary.build(train_tokens)",
     },
-    "lm": "RNNLanguageModel(random_state=seed, time_budget=budget)"
-          ".fit(train, validation_texts=[hamlet])",
+    "lm": "RNNLanguageModel(random_state=seed).fit(train, validation_texts=[hamlet])",
 }
 
 #: the grids of ``--search``: a ``vectorizer__`` key sets the SequenceVectorizer of a pipeline,
@@ -168,7 +168,7 @@ SEARCH_SPACES = {
                "dropout": [0.2, 0.0]},
     "text": {"bidirectional": [True, False], "learning_rate": ["auto", 5e-3]},
     "tagging": {"hidden_size": [64, 128], "learning_rate": [3e-3, 1e-3], "dropout": [0.3, 0.0]},
-    "lm": {"hidden_size": [512, 256], "dropout": [0.2, 0.0]},
+    "lm": {"hidden_size": [256, 512], "dropout": [0.2, 0.0]},
 }
 SEARCH_SELECTION = {
     "series": "stratified 25 % of the training series held out; the setting with the best "
@@ -177,7 +177,8 @@ SEARCH_SELECTION = {
             "best validation accuracy is refitted and scored on every evaluation split",
     "tagging": "validation accuracy on sentences 16,001-18,000 (between the training part and "
                "the test set)",
-    "lm": "best validation bits per character on Hamlet during the fit",
+    "lm": "the model's bits per character on Hamlet (the validation text) after the fit; each "
+          "setting fitted under the default's mean fit time of the same run (or --time-budget)",
 }
 
 #: published reference figures (proportions, or bits per character for the language model)
@@ -370,7 +371,7 @@ def default_estimator(kind, seed, tagger_input="vectorizer", time_budget=None):
             return make_pipeline(SequenceVectorizer(analyzer=str.split),
                                  RNNTagger(random_state=seed))
         return VocabularyTagger(RNNTagger(random_state=seed))
-    return RNNLanguageModel(random_state=seed, time_budget=time_budget)
+    return RNNLanguageModel(random_state=seed, time_budget=time_budget)  # budget: None unless set
 
 
 def _estimator(kind, seed, opts, params=None):
@@ -443,8 +444,13 @@ def run_default(name, data, opts, seeds):
 
 
 # ============================================================================== search
-def run_search(name, data, opts, seed):
-    """The grid of :data:`SEARCH_SPACES` on one seed, chosen on validation data."""
+def run_search(name, data, opts, seed, default=None):
+    """The grid of :data:`SEARCH_SPACES` on one seed, chosen on validation data.
+
+    A language model's settings differ in cost (512 units cost three times 256 per token), so
+    each is fitted under a time budget: ``--time-budget`` if given, else the mean fit time of the
+    default estimator in this run (``default``), so that every setting gets what the default got.
+    """
     kind = data["kind"]
     space = SEARCH_SPACES[kind]
     settings = _grid(space, SMOKE["search_settings"] if opts.smoke else None)
@@ -479,20 +485,23 @@ def run_search(name, data, opts, seed):
         best = max(trials, key=lambda t: t["validation"])
         score, records = best["test"], [best]
     else:
+        budget = opts.time_budget
+        if budget is None and default and "fit_seconds" in default:
+            budget = default["fit_seconds"]["mean"]
         for params in settings:
             est = _estimator(kind, seed, opts, params)
+            if budget is not None and not opts.smoke:
+                _final(est).set_params(time_budget=budget)
             seconds, msgs = _timed_fit(est, data["train"], validation_texts=data["validation"])
             rec = _fit_record(est, seconds, msgs)
-            val = rec.get("best_validation_bits_per_token")
-            rec.update(params=params,
-                       validation=est.bits_per_token(data["validation"]) if val is None else val,
+            rec.update(params=params, validation=est.bits_per_token(data["validation"]),
                        test=est.bits_per_token(data["test"]))
             trials.append(rec)
             _progress(f"  search {params}: validation {rec['validation']:.4f} bits/char")
         best = min(trials, key=lambda t: t["validation"])
         score, records = best["test"], [best]
     return dict(space=space, n_settings=len(settings), selection=SEARCH_SELECTION[kind], seed=seed,
-                trials=trials, best_params=best["params"], score=score,
+                time_budget=budget if kind == "lm" else None, trials=trials, best_params=best["params"], score=score,
                 fit_seconds=float(np.mean([r["fit_seconds"] for r in records])), fits=records)
 
 
@@ -639,116 +648,19 @@ def tagging_baselines(train, test):
     return out
 
 
-class KneserNeyChars:
-    """Interpolated modified Kneser-Ney character n-gram model (Chen and Goodman, "An empirical
-    study of smoothing techniques for language modeling", 1999), three discounts per order.
-
-    Every document is preceded by ``order - 1`` begin symbols and ends with an end symbol, which
-    is predicted, as the recurrent model predicts its ``<eos>``. The highest order uses counts,
-    the lower orders continuation counts (the number of distinct symbols seen before an n-gram);
-    below order 1 the distribution is uniform over the characters of the training texts, the end
-    symbol and one unknown-character symbol. n-grams are coded as integers in base ``V + 1``
-    and counted with :func:`numpy.unique`.
-    """
-
-    BOS, EOS, UNK = 0, 1, 2
-
-    def __init__(self, order=7):
-        self.order = order
-
-    def _encode(self, docs):
-        """The padded concatenation of ``docs`` as symbol codes, and the indices of the
-        symbols to predict (every character and every end symbol)."""
-        pad = self.order - 1
-        parts, targets, pos = [], [], 0
-        for doc in docs:
-            ids = np.fromiter((self.index_.get(c, self.UNK) for c in doc), dtype=np.int64,
-                              count=len(doc))
-            parts += [np.full(pad, self.BOS, dtype=np.int64), ids,
-                      np.array([self.EOS], dtype=np.int64)]
-            targets.append(np.arange(pos + pad, pos + pad + len(doc) + 1))
-            pos += pad + len(doc) + 1
-        return np.concatenate(parts), np.concatenate(targets)
-
-    def _codes(self, seq, targets):
-        """The codes of the n-grams ending at ``targets``, for n = 1 .. order."""
-        code = seq[targets].copy()
-        out = [code]
-        for n in range(2, self.order + 1):
-            code = seq[targets - n + 1] * self.base_ ** (n - 1) + code
-            out.append(code)
-        return out
-
-    def fit(self, docs):
-        chars = sorted(set().union(*map(set, docs)))
-        self.index_ = {c: i + 3 for i, c in enumerate(chars)}
-        self.base_ = len(chars) + 3
-        if self.base_ ** self.order >= 2 ** 62:
-            raise ValueError(f"{len(chars)} distinct characters and order {self.order} do not fit "
-                             "the 64-bit n-gram codes; lower the order")
-        seq, targets = self._encode(docs)
-        top = self._codes(seq, targets)[-1]
-        self.tables_ = [None] * (self.order + 1)
-        self.discounts_ = {}
-        grams, counts = np.unique(top, return_counts=True)
-        for n in range(self.order, 0, -1):
-            self.tables_[n] = self._table(grams, counts)
-            self.discounts_[n] = self.tables_[n]["discounts"][1:].tolist()
-            if n > 1:  # continuation counts of the (n-1)-grams: distinct symbols before them
-                grams, counts = np.unique(grams % self.base_ ** (n - 1), return_counts=True)
-        return self
-
-    @staticmethod
-    def _discounts(counts):
-        """The discounts of counts 1, 2 and 3 or more, from the numbers ``n_k`` of n-grams seen
-        exactly ``k`` times: ``D_k = k - (k + 1) Y n_(k+1) / n_k`` with ``Y = n_1 / (n_1 + 2 n_2)``.
-        Where one of them falls outside ``(0, k]`` (too few counts), all three are ``Y`` (plain
-        Kneser-Ney), so that every seen context keeps some mass for the lower order."""
-        n = [np.sum(counts == k) for k in (1, 2, 3, 4)]
-        y = n[0] / (n[0] + 2 * n[1]) if n[0] > 0 and n[1] > 0 else 0.5
-        d = [k - (k + 1) * y * n[k] / n[k - 1] if n[k - 1] > 0 else -1.0 for k in (1, 2, 3)]
-        if all(0 < dk <= k for k, dk in zip((1, 2, 3), d)):
-            return d
-        return [y, y, y]
-
-    def _table(self, grams, counts):
-        discounts = np.zeros(4)  # indexed by min(count, 3); a count of 0 gets none
-        discounts[1:] = self._discounts(counts)
-        ctx = grams // self.base_  # sorted codes: every context is one contiguous run
-        contexts, start = np.unique(ctx, return_index=True)
-        capped = np.minimum(counts, 3)
-        return dict(grams=grams, counts=counts, discounts=discounts, contexts=contexts,
-                    totals=np.add.reduceat(counts, start).astype(float),
-                    back_mass=np.add.reduceat(discounts[capped], start))
-
-    def _probabilities(self, seq, targets):
-        p = np.full(len(targets), 1.0 / (self.base_ - 1))
-        for n, code in enumerate(self._codes(seq, targets), start=1):
-            tab = self.tables_[n]
-            ctx = code // self.base_
-            i = np.minimum(np.searchsorted(tab["contexts"], ctx), len(tab["contexts"]) - 1)
-            seen = tab["contexts"][i] == ctx
-            j = np.minimum(np.searchsorted(tab["grams"], code), len(tab["grams"]) - 1)
-            count = np.where(tab["grams"][j] == code, tab["counts"][j], 0)
-            disc = tab["discounts"][np.minimum(count, 3)]
-            total = np.where(seen, tab["totals"][i], 1.0)
-            p = np.where(seen, (np.maximum(count - disc, 0.0) + tab["back_mass"][i] * p) / total,
-                         p)
-        return p
-
-    def bits_per_char(self, docs):
-        """Mean of ``-log2 P`` over every character and end symbol of ``docs``."""
-        seq, targets = self._encode(docs)
-        return float(-np.mean(np.log2(self._probabilities(seq, targets))))
-
-
 def lm_baselines(train, test, order=7):
-    kn = KneserNeyChars(order)
+    """A character n-gram model of ``train`` (:class:`fastrnn.text.KneserNeyModel`, the language
+    model's own n-gram part, fitted alone) and its bits per character on ``test``."""
     t0 = time.perf_counter()
-    kn.fit(train)
+    vocab = Vocabulary.build([list(d) for d in train])
+    encode = lambda docs: [vocab.encode(list(d), add_bos=True, add_eos=True)  # noqa: E731
+                           for d in docs]
+    kn = KneserNeyModel(order).fit(encode(train), len(vocab))
     seconds = time.perf_counter() - t0
-    return {"kneser_ney": dict(score=kn.bits_per_char(test), fit_seconds=seconds, order=order,
-                               discounts={n: kn.discounts_[n] for n in sorted(kn.discounts_)},
+    bits = float(-np.mean(np.log2(kn.token_proba(encode(test)))))
+    return {"kneser_ney": dict(score=bits, fit_seconds=seconds, order=order,
+                               discounts={n: kn.discounts_[n - 1].tolist()
+                                          for n in range(1, order + 1)},
                                how=f"{order}-gram interpolated modified Kneser-Ney, computed here"),
             "kneser_ney_reference": dict(score=REFERENCES["shakespeare"]["7-gram Kneser-Ney"],
                                          how="7-gram Kneser-Ney, reference figure")}
@@ -857,7 +769,8 @@ def run_study(opts, save=None):
             res["default"] = _guarded("default", run_default, name, data, opts, seeds)
             if opts.search:
                 _progress(f"{name}: search")
-                res["search"] = _guarded("search", run_search, name, data, opts, seeds[0])
+                res["search"] = _guarded("search", run_search, name, data, opts, seeds[0],
+                                         res.get("default"))
         results["sets"][name] = res
         if save is not None:
             save(results)
@@ -946,7 +859,7 @@ def _run_line(meta):
         what.append("with the search")
     if not meta.get("baselines_only"):
         what.insert(0, f"seeds {meta.get('seeds')}")
-        if "shakespeare" in meta.get("sets", []):
+        if "shakespeare" in meta.get("sets", []) and meta.get("time_budget"):
             what.insert(1, f"language-model time budget {meta.get('time_budget'):g} s")
     return (f"{meta.get('date')}, fastrnn {meta.get('fastrnn')} ({meta.get('git')}), "
             f"{m.get('cpu', 'unknown CPU')}, {m.get('cores')} cores; {threads}, numba threads "
@@ -1015,8 +928,9 @@ def parse_args(argv=None):
     ap.add_argument("--search", action="store_true", help="also run the small search")
     ap.add_argument("--baselines-only", action="store_true",
                     help="run the baselines alone (no recurrent model)")
-    ap.add_argument("--time-budget", type=float, default=600.0, metavar="SECONDS",
-                    help="time budget of each language-model fit (default 600)")
+    ap.add_argument("--time-budget", type=float, metavar="SECONDS",
+                    help="a time budget for each language-model fit (default: none, the "
+                         "estimator's own length of training)")
     ap.add_argument("--text-eval", choices=["auto", "cv", "holdout"], default="auto",
                     help="text sets: 5-fold cross-validation, its first fold alone, or auto "
                          "(cv for the sentences, holdout for the long reviews; default)")
@@ -1038,7 +952,7 @@ def parse_args(argv=None):
         args.sets = parse_sets(args.sets)
     except ValueError as exc:
         ap.error(str(exc))
-    if args.time_budget <= 0:
+    if args.time_budget is not None and args.time_budget <= 0:
         ap.error(f"--time-budget must be a positive number of seconds, got {args.time_budget}")
     if args.threads is not None and args.threads < 1:
         ap.error(f"--threads must be at least 1, got {args.threads}")
