@@ -258,3 +258,31 @@ def test_auto_epochs_stop_at_the_token_budget(monkeypatch):
     monkeypatch.setattr(_lm_ngram, "AUTO_TOKENS", 10**9)
     model = RNNLanguageModel(**kw).fit(TEXTS, validation_texts=VAL)
     assert model.n_iter_ == _lm_ngram.AUTO_EPOCHS  # a small corpus gets its epochs
+
+
+@pytest.mark.parametrize("restored", [False, True])
+def test_the_weight_reuses_the_last_validation_pass_only_when_it_holds(monkeypatch, restored):
+    """The last validation pass of training is reused for the weight when the fitted network is
+    the one it scored; when the best parameters of an earlier evaluation are restored, the
+    network is scored again. Either way the weight is the one fresh scores give."""
+    calls = []
+    real = RNNLanguageModel._token_log_probs
+
+    def counting(self, docs, with_sum=False):
+        calls.append(len(docs))
+        return real(self, docs, with_sum)
+
+    monkeypatch.setattr(RNNLanguageModel, "_token_log_probs", counting)
+    kw = dict(SMALL, max_iter=4)
+    if restored:  # a learning rate that makes the last epochs worse than the first
+        kw.update(learning_rate=0.5, clip_norm=None, lr_decay=1.0)
+    model = RNNLanguageModel(**kw).fit(TEXTS, validation_texts=VAL)
+    evaluations = len(model.validation_bits_per_token_)
+    last_is_best = model.validation_bits_per_token_[-1] == model.best_validation_bits_per_token_
+    assert last_is_best != restored, model.validation_bits_per_token_
+    assert len(calls) == evaluations + (1 if restored else 0)
+    ids = model._encode([list(t) for t in VAL])
+    p_net = np.exp(real(model, ids))
+    p_gram = model.ngram_.token_proba(ids)
+    nll = lambda w: -np.mean(np.log((1 - w) * p_net + w * p_gram))  # noqa: E731
+    assert nll(model.ngram_weight_) <= min(nll(w) for w in np.linspace(0, 1, 201)) + 1e-12

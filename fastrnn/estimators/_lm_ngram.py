@@ -11,6 +11,7 @@ and Mercer, 1980; with a recurrent network, Mikolov et al., 2011). This mixin fi
 mixes it into every distribution the model gives, and saves it.
 """
 
+import hashlib
 import math
 
 import numpy as np
@@ -53,7 +54,23 @@ class LMNgramMixin:
             return AUTO_EPOCHS, None
         return math.ceil(AUTO_TOKENS / max(tokens, 1)), AUTO_TOKENS
 
-    def _fit_ngram(self, train_ids, val_ids):
+    def _network_scores_key(self):
+        """A digest of the network's parameters: a validation pass made with the same digest
+        holds the same log-probabilities."""
+        h = hashlib.blake2b(digest_size=16)
+        for name in sorted(self.network_.params):
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(self.network_.params[name]).view(np.uint8))
+        return h.hexdigest()
+
+    def _network_scores(self, docs, scored):
+        """The network's token log-probabilities of ``docs``: those of the last validation pass
+        of training (``scored``) when it read the same documents with the same parameters."""
+        if scored and scored["docs"] is docs and scored["params"] == self._network_scores_key():
+            return scored["logp"]
+        return self._token_log_probs(docs)
+
+    def _fit_ngram(self, train_ids, val_ids, scored=None):
         """Count the n-grams of ``train_ids`` and weigh them against the network on ``val_ids``
         (after the network is trained)."""
         order = self._ngram_order(len(self.vocabulary_))
@@ -61,7 +78,7 @@ class LMNgramMixin:
         if order is None:
             return
         self.ngram_ = KneserNeyModel(order).fit(train_ids, len(self.vocabulary_))
-        log_net = self._token_log_probs(val_ids)
+        log_net = self._network_scores(val_ids, scored)
         log_gram = np.log(self.ngram_.token_proba(val_ids))
 
         def nll(a):

@@ -758,18 +758,21 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, LMNgramMixin, QuantizeMixin, 
         train_ids = self._encode(docs)
         val_ids = self._encode(val_docs)
         fingerprint = self._fingerprint(train_ids, val_ids)
-        loop = self._training_loop(rng, train_ids, val_ids, fingerprint)
+        scored = {}  # the latest validation pass, which the n-gram part may reuse
+        loop = self._training_loop(rng, train_ids, val_ids, fingerprint, scored)
         if ckpt is not None:
             self._resume(loop, *ckpt, fingerprint)
         reason = loop.run()
         for k, v in self._summary(loop, reason).items():
             setattr(self, k, v)
-        self._fit_ngram(train_ids, val_ids)
+        self._fit_ngram(train_ids, val_ids, scored)
         return self
 
-    def _training_loop(self, rng, train_ids, val_ids, fingerprint):
+    def _training_loop(self, rng, train_ids, val_ids, fingerprint, scored=None):
         """The :class:`~fastrnn.train.TrainingLoop` of a fit: optimiser, schedules, stopping rule
-        on the validation loss, checkpoints."""
+        on the validation loss, checkpoints. ``scored`` (a dict) receives the token
+        log-probabilities of every validation pass with the parameters they were computed with
+        (:meth:`_network_scores`)."""
         opt = self.optimizer
         opt = copy.deepcopy(opt) if not isinstance(opt, str) else opt
         n_outputs = len(self.vocabulary_) - len(EXCLUDED_OUTPUTS)
@@ -783,8 +786,14 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, LMNgramMixin, QuantizeMixin, 
         else:
             annealing = AnnealingLR(trainer.optimizer, self.lr_schedule, self.min_learning_rate,
                                     self.anneal_fraction)
+        def score(docs):
+            logp, total = self._token_log_probs(docs, with_sum=True)
+            if scored is not None:
+                scored.update(docs=docs, logp=logp, params=self._network_scores_key())
+            return total, len(logp)
+
         task = LMTask(self.network_, train_ids, val_ids, self.batch_size, self.bptt, self.shuffle,
-                      self._score_ids)
+                      score)
         max_epochs, max_tokens = self._epoch_budget(train_ids)
         loop = TrainingLoop(
             trainer, task, rng, max_epochs, max_items=max_tokens, time_budget=self.time_budget,
