@@ -255,6 +255,13 @@ def test_auto_epochs_stop_at_the_token_budget(monkeypatch):
     assert 300 <= model.n_tokens_seen_ < 300 + per_step
     assert model.n_iter_ == 0 and model.stop_reason_ == "max_iter"
     assert model.history_[-1]["val_bits"] is not None  # evaluated where it stopped
+    # a network of twice the reference weights per token gets half the tokens
+    params = model.network_.params
+    weights = sum(p.size for k, p in params.items() if k != "embedding.weight")
+    monkeypatch.setattr(_lm_ngram, "AUTO_WEIGHTS", weights // 2)
+    model = RNNLanguageModel(**kw).fit(TEXTS, validation_texts=VAL)
+    budget = int(300 * (weights // 2) / weights)
+    assert budget <= model.n_tokens_seen_ < budget + per_step
     monkeypatch.setattr(_lm_ngram, "AUTO_TOKENS", 10**9)
     model = RNNLanguageModel(**kw).fit(TEXTS, validation_texts=VAL)
     assert model.n_iter_ == _lm_ngram.AUTO_EPOCHS  # a small corpus gets its epochs

@@ -26,9 +26,12 @@ __all__ = ["LMNgramMixin", "AUTO_ORDERS", "AUTO_TOKENS", "AUTO_EPOCHS"]
 #: :func:`fastrnn.text._ngram.max_order` of the vocabulary size)
 AUTO_ORDERS = {"char": 7, "other": 3}
 #: ``max_iter="auto"``: at most this many epochs, and no more training tokens than
-#: :data:`AUTO_TOKENS` (summed over the streams) in all
+#: :data:`AUTO_TOKENS` (summed over the streams) in all, for a network of up to
+#: :data:`AUTO_WEIGHTS` weights per token (the default character model has about 350,000);
+#: proportionally fewer for a larger one, whose tokens cost more (a word model's softmax)
 AUTO_EPOCHS = 10
 AUTO_TOKENS = 2_000_000
+AUTO_WEIGHTS = 400_000
 
 
 class LMNgramMixin:
@@ -45,14 +48,23 @@ class LMNgramMixin:
         char = self.level == "char" and self.input_type_ == "text"
         return min(AUTO_ORDERS["char" if char else "other"], max_order(vocab_size))
 
+    def _weights_per_token(self):
+        """The weights a token of training reads: every parameter but the embedding table (of
+        which it reads one row), which a tied head reads whole."""
+        params = self.network_.params
+        n = sum(p.size for name, p in params.items() if not name.startswith("embedding."))
+        return n + (params["embedding.weight"].size if self.tie_weights else 0)
+
     def _epoch_budget(self, train_ids):
         """``(max_epochs, max_tokens)`` of the run for ``max_iter``."""
         if self.max_iter != "auto":
             return int(self.max_iter), None
+        budget = AUTO_TOKENS * min(1.0, AUTO_WEIGHTS / self._weights_per_token())
+        budget = max(int(budget), 1)
         tokens = sum(len(d) - 1 for d in train_ids)
-        if tokens * AUTO_EPOCHS <= AUTO_TOKENS:
+        if tokens * AUTO_EPOCHS <= budget:
             return AUTO_EPOCHS, None
-        return math.ceil(AUTO_TOKENS / max(tokens, 1)), AUTO_TOKENS
+        return math.ceil(budget / max(tokens, 1)), budget
 
     def _network_scores_key(self):
         """A digest of the network's parameters: a validation pass made with the same digest

@@ -215,10 +215,12 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, LMNgramMixin, QuantizeMixin, 
     validation_fraction : float, default 0.1
     n_iter_no_change : int, default 3
     max_iter : int or "auto", default "auto"
-        Maximum number of epochs (passes over the training texts). ``"auto"``: 10 epochs, or
-        as much of an epoch as makes 2 million training tokens when the texts are longer
-        (a fit of about a minute on two cores at the default size; the n-gram part covers what
-        the network has not learned yet). Pass a number of epochs to train longer.
+        Maximum number of epochs (passes over the training texts). ``"auto"``: 10 epochs, but
+        no more than 2 million training tokens (stopping inside an epoch if need be), and
+        proportionally fewer for a network of more than 400,000 weights per token (every
+        parameter but the embedding table: a larger model or a word vocabulary's softmax), so
+        that a fit costs about a minute on two cores whatever the size; the n-gram part
+        covers what the network has not learned yet. Pass a number of epochs to train longer.
     ngram_order : int, "auto" or None, default "auto"
         Order of the Kneser-Ney n-gram model mixed with the network (see above); ``"auto"``: 7
         at character level, 3 for words and token lists (lower where the vocabulary is too large
