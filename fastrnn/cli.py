@@ -632,7 +632,7 @@ def build_parser():
     p.add_argument("--epochs", type=_positive_int, default=10, help="maximum number of epochs")
     p.add_argument("--ngram-order", type=_ngram_order, default="auto", metavar="N",
                    help="order of the Kneser-Ney n-gram model mixed with the network, 'auto' "
-                        "(7 for characters, 3 for words) or 'none'; weighed on the validation "
+                        "(7 for characters, 4 for words) or 'none'; weighed on the validation "
                         "text, so off without one")
     p.add_argument("--eval-interval", type=_positive_int,
                    help="also evaluate the validation text every N steps")

@@ -242,7 +242,7 @@ def test_without_validation_texts_a_share_is_held_out():
 def test_word_level_order_and_an_order_too_high():
     words = ["the cat sat on the mat", "a dog sat on a log", "the dog saw the cat"] * 4
     model = RNNLanguageModel(**SMALL, level="word").fit(words)
-    assert model.ngram_.order == 3
+    assert model.ngram_.order == 4
     with pytest.raises(ValueError, match="does not fit the 64-bit n-gram codes"):
         RNNLanguageModel(**SMALL, level="word", ngram_order=40).fit(words)
 

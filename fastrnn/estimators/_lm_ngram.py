@@ -24,7 +24,7 @@ __all__ = ["LMNgramMixin", "AUTO_ORDERS", "AUTO_TOKENS", "AUTO_EPOCHS"]
 
 #: ``ngram_order="auto"``: the order at character level and at every other level (capped by
 #: :func:`fastrnn.text._ngram.max_order` of the vocabulary size)
-AUTO_ORDERS = {"char": 7, "other": 3}
+AUTO_ORDERS = {"char": 7, "other": 4}
 #: ``max_iter="auto"``: at most this many epochs, and no more training tokens than
 #: :data:`AUTO_TOKENS` (summed over the streams) in all, for a network of up to
 #: :data:`AUTO_WEIGHTS` weights per token (the default character model has about 350,000);

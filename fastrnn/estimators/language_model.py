@@ -223,7 +223,7 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, LMNgramMixin, QuantizeMixin, 
         covers what the network has not learned yet. Pass a number of epochs to train longer.
     ngram_order : int, "auto" or None, default "auto"
         Order of the Kneser-Ney n-gram model mixed with the network (see above); ``"auto"``: 7
-        at character level, 3 for words and token lists (lower where the vocabulary is too large
+        at character level, 4 for words and token lists (lower where the vocabulary is too large
         for 64-bit n-gram codes); ``None``: the network alone. Needs validation text (given,
         or held out as for ``early_stopping``).
     eval_interval : int, optional
