@@ -64,7 +64,7 @@ def language_model(epochs, seed):
         t = time.perf_counter()
         lm = RNNLanguageModel(embedding_dim=64, hidden_size=256, dropout=0.0, batch_size=32,
                               bptt=64, clip_norm=5.0, max_iter=epochs, random_state=seed,
-                              precision=prec).fit(texts["train"])
+                              precision=prec, ngram_order=None).fit(texts["train"])
         seconds = time.perf_counter() - t
         print(f"Shakespeare {prec:8s} {epochs} epoch(s): test {lm.bits_per_token(texts['test']):.4f}"
               f" bits/char, validation {lm.bits_per_token(texts['validation']):.4f}; "

@@ -59,8 +59,9 @@ def fastrnn_fit(texts, precision="float32", seed=0):
     """One epoch of the estimator; ``(characters per second, training bits per character)``."""
     from fastrnn import RNNLanguageModel
 
+    # the network alone (no n-gram part), as in the PyTorch loop
     lm = RNNLanguageModel(level="char", dropout=0.0, max_iter=1, precision=precision,
-                          random_state=seed, **MODEL)
+                          random_state=seed, ngram_order=None, **MODEL)
     t0 = time.perf_counter()
     lm.fit(texts)
     seconds = time.perf_counter() - t0
