@@ -16,9 +16,10 @@ the operands the same way (exact, much slower). ``FASTRNN_ISA`` (``"avx512"``, `
 
 from libc.stdint cimport int64_t, uint16_t
 
-import os
-
 import numpy as np
+
+from ._isa import isa_from_env
+
 
 cdef extern from "_bf16gemm.h" nogil:
     ctypedef Py_ssize_t frb_idx
@@ -68,17 +69,7 @@ def set_isa(name):
     return isa()
 
 
-def _isa_from_env():
-    value = os.environ.get("FASTRNN_ISA", "").strip().lower()
-    if not value:
-        return "avx512"
-    if value not in LEVELS:
-        raise ValueError(f"FASTRNN_ISA must be one of {sorted(LEVELS)} (or unset), got "
-                         f"{value!r}. Unset it to use the best level the CPU supports.")
-    return value
-
-
-cdef int _level = frb_set(LEVELS[_isa_from_env()])
+cdef int _level = frb_set(LEVELS[isa_from_env(LEVELS)])
 
 
 def packed_size(Py_ssize_t K, Py_ssize_t N):

@@ -29,9 +29,9 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport sgemm
 
-import os
-
 import numpy as np
+
+from ._isa import isa_from_env
 
 cdef extern from "_infer.h" nogil:
     ctypedef Py_ssize_t fr_idx
@@ -104,17 +104,7 @@ def projection_uses_blas():
     return fr_level_f32 != 2
 
 
-def _isa_from_env():
-    value = os.environ.get("FASTRNN_ISA", "").strip().lower()
-    if not value:
-        return "avx512"
-    if value not in LEVELS:
-        raise ValueError(f"FASTRNN_ISA must be one of {sorted(LEVELS)} (or unset), got "
-                         f"{value!r}. Unset it to use the best level the CPU supports.")
-    return value
-
-
-fr_isa_set(LEVELS[_isa_from_env()])
+fr_isa_set(LEVELS[isa_from_env(LEVELS)])
 
 
 cdef class QMatrix:
