@@ -501,3 +501,25 @@ def test_blocked_softmax_ce_threaded_equals_one_part(threads, monkeypatch):
     assert many[0] == pytest.approx(one[0], rel=1e-12)
     for a, r in zip(many[1:], one[1:]):
         np.testing.assert_allclose(a, r, rtol=1e-10, atol=1e-12)
+
+
+def test_blocked_softmax_ce_of_a_large_vocabulary_equals_the_full_softmax():
+    """Above 8,192 tokens a block keeps its 128 rows: loss and gradients equal the softmax of the
+    whole (N, V) logits written out in float64."""
+    from fastrnn.losses import blocked_softmax_cross_entropy
+
+    rng = np.random.RandomState(3)
+    N, F, V = 300, 5, 9000
+    h, W, b = rng.randn(N, F), rng.randn(V, F) * 0.3, rng.randn(V) * 0.1
+    y = rng.randint(0, V, N)
+    loss, dh, dW, db = blocked_softmax_cross_entropy(h, W, b, y)
+    z = h @ W.T + b
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    assert loss == pytest.approx(-np.mean(np.log(p[np.arange(N), y])), rel=1e-12)
+    g = p.copy()
+    g[np.arange(N), y] -= 1.0
+    g /= N
+    np.testing.assert_allclose(dh, g @ W, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(dW, g.T @ h, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(db, g.sum(axis=0), rtol=1e-10, atol=1e-14)
