@@ -543,8 +543,7 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, LMNgramMixin, QuantizeMixin, 
         ids = self._prompt_ids(prefix)
         h, _ = self._run_prefix(ids)
         p = softmax(self.network_.head.logits(h)[0])
-        if self._has_ngram():
-            p[list(EXCLUDED_OUTPUTS)] = 0.0
+        if self._has_ngram():  # (the head's logits are -inf, its softmax 0, at the excluded ids)
             p = self._mix_into(p[None, :], self._ngram_context(ids))[0]
         p[list(EXCLUDED_OUTPUTS)] = -1.0  # sorts them last; never returned
         order = np.argsort(-p, kind="stable")[:min(int(k), len(p) - len(EXCLUDED_OUTPUTS))]
@@ -760,7 +759,8 @@ class RNNLanguageModel(LMTextMixin, LMSavingMixin, LMNgramMixin, QuantizeMixin, 
         train_ids = self._encode(docs)
         val_ids = self._encode(val_docs)
         fingerprint = self._fingerprint(train_ids, val_ids)
-        scored = {}  # the latest validation pass, which the n-gram part may reuse
+        # the latest validation pass, which the n-gram part may reuse
+        scored = {} if self.ngram_order is not None else None
         loop = self._training_loop(rng, train_ids, val_ids, fingerprint, scored)
         if ckpt is not None:
             self._resume(loop, *ckpt, fingerprint)

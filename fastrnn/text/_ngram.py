@@ -96,7 +96,7 @@ class KneserNeyModel:
             discounts[1:] = self._discounts(counts)
             self.discounts_[n - 1] = discounts[1:]
             ctx = grams // V  # sorted codes: each context is one contiguous run
-            start = np.flatnonzero(np.r_[True, ctx[1:] != ctx[:-1]]) if len(ctx) else ctx
+            start = np.flatnonzero(np.r_[True, ctx[1:] != ctx[:-1]])
             self.tables_.append(dict(
                 grams=grams, counts=counts, discounts=discounts, contexts=ctx[start],
                 totals=np.add.reduceat(counts, start).astype(np.float64),
