@@ -228,9 +228,9 @@ def _numba_backend():
                         "fastrnn.kernels.minimal"])
     k = SimpleNamespace(**kernels)
 
-    def forward(spec, params, X, plan, h0, c0, hmasks, drops):
+    def forward(spec, params, X, plan, h0, c0, hmasks, drops, tokens=None):
         if _fastdriver.applies(spec):
-            *out, ctx = _fastdriver.forward(spec, params, X, plan, h0, c0, hmasks, drops)
+            *out, ctx = _fastdriver.forward(spec, params, X, plan, h0, c0, hmasks, drops, tokens)
             return (*out, ("fast", ctx))
         *out, ctx = _driver.forward(k, spec, params, X, plan, h0, c0, hmasks, drops)
         return (*out, ("general", ctx))
@@ -245,7 +245,13 @@ def _numba_backend():
         # the fast driver's products are its own (fastrnn.kernels._gemm)
         return not _fastdriver.applies(spec)
 
-    return _general("numba", kernels, forward=forward, backward=backward, calls_blas=calls_blas)
+    def uses_tokens(ctx):
+        # whether a forward given tokens projected through their table (its backward then
+        # returns the table's gradient)
+        return ctx[0] == "fast" and ctx[1]["tokens"]
+
+    return _general("numba", kernels, forward=forward, backward=backward, calls_blas=calls_blas,
+                    uses_tokens=uses_tokens)
 
 
 def _load_cython_blas():

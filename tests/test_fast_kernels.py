@@ -19,7 +19,7 @@ from fastrnn.kernels._vmath import vsigmoid, vtanh  # noqa: E402
 
 def _ran_fast(layer):
     """Whether the layer's last forward ran on the Numba backend's fast driver."""
-    name, _, ctx = layer._cache
+    name, _, ctx, _ = layer._cache
     return name == "numba" and ctx[0] == "fast"
 
 

@@ -126,7 +126,7 @@ def weight_and_input_grads(dg, x, xrow, F, hin, H, w_ih, gw_ih, gw_hh, dx, accum
     bk = kernels()
     rows = np.arange(max(G, K), dtype=np.int64)
     xp = bk.pack_b(x, xrow, 1, F)
-    if hh_parts is None and F % bk.NR == 0:
+    if hh_parts is None and F > 0 and F % bk.NR == 0:
         # one product for both: with whole panels of X, the two packed matrices side by side are
         # [X | hin] packed (see fastrnn._cy._bf16.NR), and dg^T is packed once
         both = np.concatenate([xp, bk.pack_b(hin, rows[:K] * H, 1, H)])

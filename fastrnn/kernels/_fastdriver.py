@@ -12,7 +12,12 @@ Same mathematics, parameters, gradients and random streams as the general driver
   and vectorized activations (:mod:`fastrnn.kernels._vmath`);
 * the work is split over ``fastrnn._config.num_threads()`` threads: rows of the batch for the
   recurrent sweeps and the input gradients (independent sequences need no synchronisation), rows
-  of the weight gradients for the large products after the backward sweep.
+  of the weight gradients for the large products after the backward sweep;
+* an input that is a lookup in a table of ``V`` token vectors (``tokens``) is projected through the
+  table when ``V`` is at most half the real steps: ``X W_ih^T`` is a lookup in ``table W_ih^T``,
+  and the backward sums the gate gradients of each token first (``S``, ``V x G``), so that
+  ``dW_ih = S^T table`` and the table's gradient is ``S W_ih``: three products of ``V`` rows
+  instead of the number of steps.
 
 The large arrays of a call (the cache of the forward, the scratch of the backward, the outputs of
 the inner layers) come from :mod:`fastrnn._workspace`, which writes over those of the layer's
@@ -27,7 +32,8 @@ from .._parallel import run_parts
 from . import _bf16
 from . import _fastpath as fp
 from . import gru as kg
-from ._gemm import KC, NR, pack_b, pack_bt, packed_size
+from .embedding import embedding_backward, embedding_forward
+from ._gemm import KC, NR, gemm, pack_b, pack_bt, packed_size
 from .lstm import lstm_fast_backward, lstm_fast_forward
 from .rnn import rnn_fast_backward, rnn_fast_forward
 
@@ -49,9 +55,17 @@ def _bf16_on(spec):
     return spec.precision == "bf16"
 
 
-def _projected(spec, p, sfx, inp, xrow, width, xg):
-    """In bf16, the input projections of all steps into ``xg`` now (the sweep then finds them
-    there: it is given no input features); returns the width the sweep reads."""
+def _projected(spec, p, sfx, inp, xrow, width, xg, tok):
+    """In bf16, or for a token input ``tok`` (see :func:`_token_rows`), the input projections of
+    all steps into ``xg`` now (the sweep then finds them there: it is given no input features);
+    returns the width the sweep reads."""
+    if tok is not None:  # a lookup in the projected table (float32 in either precision)
+        rows, table = tok
+        V, G = table.shape[0], xg.shape[2]
+        proj = np.empty((V, G), F32)
+        _product(table, _pack_t(p["weight_ih" + sfx]), proj, False)
+        embedding_forward(proj, rows, xg.reshape(-1, G))
+        return 0
     if not _bf16_on(spec):
         return width
     _bf16.project(p["weight_ih" + sfx], inp.reshape(-1), xrow, width, xg)
@@ -116,20 +130,67 @@ def _parts(plan):
     return parts
 
 
+def _token_rows(plan, tokens, xrow, width):
+    """``(rows, table)`` for a unit whose input is ``table[ids]`` (``tokens = (ids, table)``):
+    ``rows`` (T*B, 1) holds the token of each row that the unit reads (0 for a padded row, whose
+    gate gradients are zero); ``None`` when the table has more than half as many rows as there are
+    real steps (the products of the steps are then the cheaper ones)."""
+    if tokens is None:
+        return None
+    ids, table = tokens
+    if 2 * table.shape[0] > int(plan.batch_sizes.sum()):
+        return None
+    flat = ids.reshape(-1)
+    rows = np.where(xrow >= 0, flat[np.maximum(xrow, 0) // width], 0)
+    return rows.astype(np.intp).reshape(-1, 1), table
+
+
+def _token_grads(p, g, unit, dg, dtable, accumulate):
+    """The input side of a token unit's gradients: ``S`` (V x G) sums the gate gradients ``dg``
+    of the rows of each token; ``dW_ih = S^T table`` and ``dtable (+)= S W_ih``."""
+    rows, table = unit["tok"]
+    G = dg.shape[2]
+    S = np.empty((table.shape[0], G), F32)
+    embedding_backward(rows, dg.reshape(-1, G), -1, S)
+    w_ih = p["weight_ih" + unit["sfx"]]
+    _product(S.T, _pack(table), g["weight_ih" + unit["sfx"]], False)
+    _product(S, _pack(w_ih), dtable, accumulate)
+
+
+def _product(A, Bp, C, accumulate):
+    """``C (+)= A B`` in this thread (:func:`fastrnn.kernels._gemm.gemm`: the same sums in the
+    same order on every call): ``A`` (M x K) C-contiguous or its transpose, ``Bp`` the packed
+    ``B`` (K x N), ``C`` (M x N) C-contiguous float32."""
+    M, K = A.shape
+    N = C.shape[1]
+    if A.flags.c_contiguous:
+        base, a_rows, a_cs = A, _iota(M, K), 1
+    else:  # the transpose of a C-contiguous array: its rows are the columns of that array
+        base, a_rows, a_cs = A.T, _iota(M), M
+    gemm(M, N, K, base.reshape(-1), a_rows, 0, a_cs, Bp, KC, C.reshape(-1), _iota(M, N), 0,
+         accumulate)
+
+
 def _peep(spec, params, sfx):
     p = params.get("weight_peephole" + sfx)
     return p if p is not None else np.zeros((3, spec.hidden_size), F32)
 
 
 # ------------------------------------------------------------------------------------------ forward
-def forward(spec, params, X, plan, h0, c0, hmasks, drops):
+def forward(spec, params, X, plan, h0, c0, hmasks, drops, tokens=None):
     """Forward of every layer and direction (arguments and results as
-    :func:`fastrnn.kernels._driver.forward`, without the kernel namespace)."""
+    :func:`fastrnn.kernels._driver.forward`, without the kernel namespace).
+
+    ``tokens``, optional: ``(ids, table)`` with ``X == table[ids]`` (``ids`` intp of shape (B, T),
+    ``table`` float32 of shape (V, F)). The first layer then projects its input through the table
+    when that is cheaper (see :func:`_token_rows`), and :func:`backward` returns the gradient of
+    ``table`` instead of ``dX`` (``ctx["tokens"]``).
+    """
     B, T, F = X.shape
     D, H, L = spec.num_directions, spec.hidden_size, spec.num_layers
     order, Tm = plan.order, plan.Tm
     parts = _parts(plan)
-    ctx = dict(units=[], drop=[], parts=parts, bf16=_bf16_on(spec))
+    ctx = dict(units=[], drop=[], parts=parts, bf16=_bf16_on(spec), tokens=False)
     hn = np.empty((L * D, B, H), F32)
     cn = np.empty_like(hn) if c0 is not None else None
     run_unit = _UNIT_FORWARD[spec.kind]
@@ -144,11 +205,14 @@ def forward(spec, params, X, plan, h0, c0, hmasks, drops):
             sfx = spec.units[u]
             xrow = _row_tables(plan, d, width)
             yrow = _row_tables(plan, d, D * H)
+            tok = _token_rows(plan, tokens, xrow, width) if li == 0 else None
+            ctx["tokens"] |= tok is not None
             unit = run_unit(spec, params, sfx, inp, xrow, width, out, yrow, d * H, h0[u][order],
                             None if c0 is None else c0[u][order], plan.batch_sizes, hmasks[u],
-                            parts)
-            unit.update(sfx=sfx, x=inp, xrow=xrow, width=width, yrow=yrow, ycol=d * H,
-                        hmask=hmasks[u])
+                            parts, tok)
+            # a token unit's weight gradients read no input features (see _token_grads)
+            unit.update(sfx=sfx, x=inp, xrow=xrow, width=0 if tok is not None else width,
+                        yrow=yrow, ycol=d * H, hmask=hmasks[u], tok=tok)
             ctx["units"].append(unit)
             hn[u][order] = unit["hs"][Tm]
             if cn is not None:
@@ -167,8 +231,9 @@ def forward(spec, params, X, plan, h0, c0, hmasks, drops):
 
 # ----------------------------------------------------------------------------------------- backward
 def backward(spec, params, grads, plan, ctx, dY, dhn, dcn):
-    """Backward of :func:`forward`: fills ``grads``; returns ``(dX, dh0, dc0)``. Its products
-    are in bf16 when the forward's were."""
+    """Backward of :func:`forward`: fills ``grads``; returns ``(dX, dh0, dc0)``, with the
+    gradient of the token table (V, F) for ``dX`` when the forward projected through it. Its
+    products are in bf16 when the forward's were."""
     spec = spec._replace(precision="bf16" if ctx["bf16"] else "float32")
     B, order, parts = plan.B, plan.order, ctx["parts"]
     D, H, L = spec.num_directions, spec.hidden_size, spec.num_layers
@@ -181,7 +246,10 @@ def backward(spec, params, grads, plan, ctx, dY, dhn, dcn):
             dout = dout * ctx["drop"][li]
         width = ctx["units"][li * D]["width"]
         # the first layer's input gradient is the caller's: a new array
-        dinp = (np.zeros if li == 0 else ws.zeros)((B, plan.T, width), F32)
+        if li == 0 and ctx["tokens"]:
+            dinp = np.zeros(ctx["units"][0]["tok"][1].shape, F32)
+        else:
+            dinp = (np.zeros if li == 0 else ws.zeros)((B, plan.T, width), F32)
         for d in range(D):
             u = li * D + d
             unit = ctx["units"][u]
@@ -203,7 +271,7 @@ def _mask_args(hmask):
 
 # --------------------------------------------------------------------------------------------- LSTM
 def _lstm_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_sizes, hmask,
-                  parts):
+                  parts, tok):
     Tm, B = batch_sizes.shape[0], h0.shape[0]
     H = spec.hidden_size
     G = 4 * H
@@ -213,12 +281,13 @@ def _lstm_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch
     hs[0], cs[0] = h0, c0
     hin = np.empty((B, H), F32)
     m, use = _mask_args(hmask)
-    wih_p = _pack_t(p["weight_ih" + sfx]) if not _bf16_on(spec) else np.empty(0, F32)
+    wih_p = (_pack_t(p["weight_ih" + sfx]) if not _bf16_on(spec) and tok is None
+             else np.empty(0, F32))
     whh_p = _pack_t(p["weight_hh" + sfx], _bf16_on(spec))
     bias = (p["bias_ih" + sfx] + p["bias_hh" + sfx]).astype(F32)
     peep = _peep(spec, p, sfx)
     xf, of = inp.reshape(-1), out.reshape(-1)
-    width = _projected(spec, p, sfx, inp, xrow, width, xg)
+    width = _projected(spec, p, sfx, inp, xrow, width, xg, tok)
     run_parts(lstm_fast_forward, [
         (xf, xrow, width, wih_p, whh_p, bias, batch_sizes, r0, r1, m, use, peep, spec.peephole,
          spec.gates_on, xg, hs, cs, hin, of, yrow, ycol) for r0, r1 in parts])
@@ -263,20 +332,22 @@ def _weight_and_input_grads(spec, p, g, unit, dg, G, hs, dinp, accumulate, batch
         _bf16.weight_and_input_grads(dg, unit["x"].reshape(-1), unit["xrow"], width, hin, H,
                                      p["weight_ih" + sfx], g["weight_ih" + sfx],
                                      g["weight_hh" + sfx], dinp.reshape(-1), accumulate)
-        return
-    wih_p = _pack(p["weight_ih" + sfx])
-    rows = fp.split_range(G, len(parts))
-    bufs = [np.empty(KC * (width + H + 2 * NR), F32) for _ in parts]
-    run_parts(fp.grads_part, [
-        (dg.reshape(-1), G, K, unit["x"].reshape(-1), unit["xrow"], width, hin, _iota(K, H), H,
-         g["weight_ih" + sfx].reshape(-1), g["weight_hh" + sfx].reshape(-1), rows[q][0], rows[q][1],
-         wih_p, batch_sizes, B, r0, r1, dinp.reshape(-1), accumulate, bufs[q])
-        for q, (r0, r1) in enumerate(parts)])
+    else:
+        wih_p = _pack(p["weight_ih" + sfx][:, :width])
+        rows = fp.split_range(G, len(parts))
+        bufs = [np.empty(KC * (width + H + 2 * NR), F32) for _ in parts]
+        run_parts(fp.grads_part, [
+            (dg.reshape(-1), G, K, unit["x"].reshape(-1), unit["xrow"], width, hin, _iota(K, H), H,
+             g["weight_ih" + sfx].reshape(-1), g["weight_hh" + sfx].reshape(-1), rows[q][0],
+             rows[q][1], wih_p, batch_sizes, B, r0, r1, dinp.reshape(-1), accumulate, bufs[q])
+            for q, (r0, r1) in enumerate(parts)])
+    if unit["tok"] is not None:
+        _token_grads(p, g, unit, dg, dinp, accumulate)
 
 
 # ---------------------------------------------------------------------------------------------- RNN
 def _rnn_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_sizes, hmask,
-                 parts):
+                 parts, tok):
     Tm, B = batch_sizes.shape[0], h0.shape[0]
     H = spec.hidden_size
     xg = ws.empty((Tm, B, H), F32)
@@ -286,10 +357,11 @@ def _rnn_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_
     m, use = _mask_args(hmask)
     bias = (p["bias_ih" + sfx] + p["bias_hh" + sfx]).astype(F32)
     relu = spec.relu
-    wih_p = _pack_t(p["weight_ih" + sfx]) if not _bf16_on(spec) else np.empty(0, F32)
+    wih_p = (_pack_t(p["weight_ih" + sfx]) if not _bf16_on(spec) and tok is None
+             else np.empty(0, F32))
     whh_p = _pack_t(p["weight_hh" + sfx], _bf16_on(spec))
     xf, of = inp.reshape(-1), out.reshape(-1)
-    width = _projected(spec, p, sfx, inp, xrow, width, xg)
+    width = _projected(spec, p, sfx, inp, xrow, width, xg, tok)
     run_parts(rnn_fast_forward, [
         (xf, xrow, width, wih_p, whh_p, bias, batch_sizes, r0, r1, m, use, relu, xg, hs, hin, of,
          yrow, ycol) for r0, r1 in parts])
@@ -316,7 +388,7 @@ def _rnn_backward(spec, p, g, unit, dout, dh, dc, dinp, accumulate, batch_sizes,
 
 # ---------------------------------------------------------------------------------------------- GRU
 def _gru_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_sizes, hmask,
-                 parts):
+                 parts, tok):
     Tm, B = batch_sizes.shape[0], h0.shape[0]
     H = spec.hidden_size
     xg = ws.empty((Tm, B, 3 * H), F32)
@@ -326,11 +398,12 @@ def _gru_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_
     hin = np.empty((B, H), F32)
     m, use = _mask_args(hmask)
     w = p["weight_hh" + sfx]
-    wih_p = _pack_t(p["weight_ih" + sfx]) if not _bf16_on(spec) else np.empty(0, F32)
+    wih_p = (_pack_t(p["weight_ih" + sfx]) if not _bf16_on(spec) and tok is None
+             else np.empty(0, F32))
     wrz_p, wn_p = _pack_t(w[:2 * H], _bf16_on(spec)), _pack_t(w[2 * H:], _bf16_on(spec))
     bi, bh = p["bias_ih" + sfx], p["bias_hh" + sfx]
     xf, of = inp.reshape(-1), out.reshape(-1)
-    width = _projected(spec, p, sfx, inp, xrow, width, xg)
+    width = _projected(spec, p, sfx, inp, xrow, width, xg, tok)
     if spec.kind == "gru":
         bias = bi.astype(F32)
         bias[:2 * H] += bh[:2 * H]
@@ -385,10 +458,9 @@ def _gru_backward(spec, p, g, unit, dout, dh, dc, dinp, accumulate, batch_sizes,
                                      p["weight_ih" + sfx], g["weight_ih" + sfx],
                                      g["weight_hh" + sfx], dinp.reshape(-1), accumulate,
                                      [(dg, 0, 2 * H, hin, 0), n_part])
-        g["bias_ih" + sfx][...] = gbi
-        g["bias_hh" + sfx][...] = gbh
+        _gru_finish(p, g, unit, dg, dinp, accumulate, gbi, gbh)
         return
-    wih_p = _pack(p["weight_ih" + sfx])
+    wih_p = _pack(p["weight_ih" + sfx][:, :width])
     rows = fp.split_range(3 * H, len(parts))
     bufs = [np.empty(KC * (width + H + 2 * NR), F32) for _ in parts]
     x, xrow, hrow = unit["x"].reshape(-1), unit["xrow"], _iota(K, H)
@@ -404,8 +476,15 @@ def _gru_backward(spec, p, g, unit, dout, dh, dc, dinp, accumulate, batch_sizes,
             (dg.reshape(-1), K, x, xrow, width, hin, hrow, unit["rh"].reshape(-1), H, gwih, gwhh,
              rows[q][0], rows[q][1], wih_p, batch_sizes, B, r0, r1, dx, accumulate, bufs[q])
             for q, (r0, r1) in enumerate(parts)])
-    g["bias_ih" + sfx][...] = gbi
-    g["bias_hh" + sfx][...] = gbh
+    _gru_finish(p, g, unit, dg, dinp, accumulate, gbi, gbh)
+
+
+def _gru_finish(p, g, unit, dg, dinp, accumulate, gbi, gbh):
+    """The end of a GRU unit's backward: a token input's gradients and the biases'."""
+    if unit["tok"] is not None:
+        _token_grads(p, g, unit, dg, dinp, accumulate)
+    g["bias_ih" + unit["sfx"]][...] = gbi
+    g["bias_hh" + unit["sfx"]][...] = gbh
 
 
 _UNIT_FORWARD = {"lstm": _lstm_forward, "rnn": _rnn_forward, "gru": _gru_forward,

@@ -372,10 +372,11 @@ class SequenceNetwork:
             X = self.embedding.forward(X)
         X, in_mask = self._dropout(X)
         state, learned = self._initial(state, len(lengths))
-        Y, h_n = self.rnn.forward(X, lengths, state)
+        tokens = self._tokens(ids, in_mask)
+        Y, h_n = self.rnn.forward(X, lengths, state, tokens=tokens)
         Y, out_mask = self._dropout(Y)
         self._cache = dict(lengths=lengths, T=Y.shape[1], in_mask=in_mask, out_mask=out_mask,
-                           pcache=None, learned=learned)
+                           pcache=None, learned=learned, tokens=tokens is not None)
         if isinstance(self.head, SoftmaxHead):
             return Y, h_n
         if self.pooling:
@@ -388,6 +389,16 @@ class SequenceNetwork:
         return out, h_n
 
     __call__ = forward
+
+    def _tokens(self, ids, in_mask):
+        """The recurrent layer's ``tokens`` argument in training: ``(ids, embedding weight)`` when
+        its input is exactly the lookup of one id per step (no dropout mask on it, no bag of
+        embeddings that needs its gradient), else None. Inference keeps the plain path, whose
+        predictions do not depend on how float32 sums are grouped."""
+        if (not self.training or self.embedding is None or in_mask is not None
+                or self.bag_of_embeddings or np.ndim(ids) != 2):
+            return None
+        return ids, self.embedding.params["weight"]
 
     def loss_fn(self, targets, valid):
         """With ``head="softmax"``: the loss function of :meth:`fastrnn.train.Trainer.step`
@@ -428,7 +439,13 @@ class SequenceNetwork:
                               self.rnn.grad_h0 if self.rnn.has_cell else (self.rnn.grad_h0,)):
             g[...] = gh.sum(axis=1) if c["learned"] else 0.0
         if self.embedding is not None:
-            self.embedding.backward(dX)
+            if c["tokens"]:  # the layer returned the gradient of the embedding weight
+                g = self.embedding.grads["weight"]
+                g[...] = dX
+                if self.embedding.padding_idx is not None:
+                    g[self.embedding.padding_idx] = 0.0
+            else:
+                self.embedding.backward(dX)
             if self.tie_weights:
                 g = self.embedding.grads["weight"]
                 g += self.head.grads["weight"]

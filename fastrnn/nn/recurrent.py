@@ -283,7 +283,7 @@ class _Recurrent(StreamingMixin):
         return self
 
     # ------------------------------------------------------------------ forward
-    def forward(self, X, lengths=None, h0=None):
+    def forward(self, X, lengths=None, h0=None, tokens=None):
         """Run the network over a padded batch.
 
         Parameters
@@ -295,6 +295,13 @@ class _Recurrent(StreamingMixin):
             Number of real steps of each sequence, ``1 <= lengths[b] <= T``; default all ``T``.
         h0 : array-like of shape (num_layers * num_directions, B, hidden_size), optional
             Initial hidden state (zeros by default). For an LSTM a pair ``(h0, c0)`` of that shape.
+        tokens : tuple (ids, table), optional
+            Says that ``X`` is a lookup in a table of token vectors, ``X == table[ids]`` (``ids``
+            integers of shape (B, T) in ``[0, V)``, ``table`` of shape (V, input_size)), as after
+            an embedding. The float32 and bf16 layers of the Numba backend then compute the first
+            layer's input projection as a lookup in ``table @ W_ih^T`` when ``V`` is at most half
+            the number of real steps (the same values, with fewer products), and :meth:`backward`
+            returns the gradient of ``table`` instead of that of ``X`` (whatever the backend).
 
         Returns
         -------
@@ -315,23 +322,45 @@ class _Recurrent(StreamingMixin):
         memory being cleared by the operating system on every call; a cache that a caller still
         holds is left as it was.
         """
-        Y, h_n, self._cache = self._run(X, lengths, h0, self.training, recycle=True)
+        Y, h_n, self._cache = self._run(X, lengths, h0, self.training, recycle=True,
+                                        tokens=tokens)
         return Y, h_n
 
     __call__ = forward
 
-    def infer(self, X, lengths=None, h0=None):
+    def infer(self, X, lengths=None, h0=None, tokens=None):
         """:meth:`forward` in evaluation mode (no dropout, whatever :meth:`train` set), keeping
         nothing for a backward: safe to call from several threads at once on one layer.
 
         Parameters and results are those of :meth:`forward`.
         """
-        Y, h_n, _ = self._run(X, lengths, h0, False)
+        Y, h_n, _ = self._run(X, lengths, h0, False, tokens=tokens)
         return Y, h_n
 
-    def _run(self, X, lengths, h0, training, recycle=False):
+    def _check_tokens(self, tokens, shape):
+        """``tokens = (ids, table)`` checked against the batch's ``shape`` (B, T): ids as intp,
+        the table in the layer's dtype."""
+        if not isinstance(tokens, (tuple, list)) or len(tokens) != 2:
+            raise ValueError(f"tokens must be a pair (ids, table), got {type(tokens).__name__}; "
+                             "pass tokens=(ids, embedding_weight) or leave it out.")
+        ids, table = np.asarray(tokens[0]), np.asarray(tokens[1])
+        if ids.shape != shape or (ids.size and ids.dtype.kind not in "iu"):
+            raise ValueError(f"tokens: ids must be integers of shape {shape} (one per step of X), "
+                             f"got {ids.dtype} of shape {ids.shape}.")
+        if table.ndim != 2 or table.shape[1] != self.input_size:
+            raise ValueError(f"tokens: the table must have shape (V, {self.input_size}), got "
+                             f"{table.shape}.")
+        if ids.size and (ids.min() < 0 or ids.max() >= table.shape[0]):
+            raise ValueError(f"tokens: ids must lie in [0, {table.shape[0]}) (rows of the table), "
+                             f"got values from {ids.min()} to {ids.max()}.")
+        return (np.ascontiguousarray(ids, np.intp),
+                np.ascontiguousarray(table, self.dtype))
+
+    def _run(self, X, lengths, h0, training, recycle=False, tokens=None):
         given, X = X, as_batch(X, self.input_size, self.dtype)
         B, T, _ = X.shape
+        if tokens is not None:
+            tokens = self._check_tokens(tokens, (B, T))
         if lengths is None:
             check_finite_steps(X, None, source=given)
             plan = unpadded_plan(B, T)
@@ -357,16 +386,22 @@ class _Recurrent(StreamingMixin):
         else:
             hmasks, drops = [None] * len(self._spec.units), [None] * self.num_layers
         pool = self._previous_cache() if recycle else None
+        # the backends that can project through a token table say so (uses_tokens)
+        pass_tokens = tokens is not None and self.skip is None and hasattr(bk, "uses_tokens")
         with _workspace.using(pool):
             if self.skip is None:
-                Y, hn, cn, ctx = _blas_on_one_thread(bk, spec, bk.forward, spec, self.params, X,
-                                                     plan, h0, c0, hmasks, drops)
+                Y, hn, cn, ctx = _blas_on_one_thread(
+                    bk, spec, bk.forward, spec, self.params, X, plan, h0, c0, hmasks, drops,
+                    *((tokens,) if pass_tokens else ()))
             else:
                 Y, hn, cn, ctx = _blas_on_one_thread(bk, spec, _skip.forward, bk, spec,
                                                      self.params, self.skip, X, plan, h0, c0,
                                                      hmasks, drops)
         self.last_backend_ = name
-        return Y, ((hn, cn) if self.has_cell else hn), (name, plan, ctx)
+        # a token input whose table the backend did not use: backward scatters dX into the table
+        scatter = (None if tokens is None or (pass_tokens and bk.uses_tokens(ctx))
+                   else (tokens[0], tokens[1].shape[0]))
+        return Y, ((hn, cn) if self.has_cell else hn), (name, plan, ctx, scatter)
 
     def _previous_cache(self):
         """Drop the cache of the last forward and return its large arrays as a
@@ -395,7 +430,7 @@ class _Recurrent(StreamingMixin):
             lengths = np.full(plan.B, plan.T, np.int64)
         Y, hn, cn = forward(self, X, lengths, h0, c0)
         self.last_backend_ = "cython"
-        return Y, ((hn, cn) if self.has_cell else hn), ("int8", plan, None)
+        return Y, ((hn, cn) if self.has_cell else hn), ("int8", plan, None, None)
 
     def _initial_state(self, h0, B, name="h0"):
         """``h0`` (or a gradient ``dh_n``, with ``name``) checked: zeros for None, else exactly
@@ -458,7 +493,9 @@ class _Recurrent(StreamingMixin):
         Returns
         -------
         dX : ndarray of shape (B, T, input_size)
-            Gradient with respect to the input (zero past each length).
+            Gradient with respect to the input (zero past each length); of shape
+            (V, input_size), the gradient with respect to the table, when :meth:`forward` was
+            given ``tokens``.
 
         Notes
         -----
@@ -468,7 +505,7 @@ class _Recurrent(StreamingMixin):
         """
         if self._cache is None:
             raise ValueError("backward() needs the cache of a forward(); call forward(X) first.")
-        name, plan, ctx = self._cache
+        name, plan, ctx, scatter = self._cache
         if name == "int8":
             raise ValueError(f"backward() through a quantised {type(self).__name__} is not "
                              "available; differentiate the float32 model.")
@@ -493,6 +530,13 @@ class _Recurrent(StreamingMixin):
                                                    plan, ctx, dY, dhn, dcn)
         self._scratch = pool.free_after()
         self.grad_h0 = (dh0, dc0) if self.has_cell else dh0
+        if scatter is not None:
+            ids, V = scatter
+            dtable = np.zeros((V, self.input_size), self.dtype)
+            get_backend(route(self.backend)).embedding_backward(
+                ids.reshape(-1, 1), np.ascontiguousarray(dX, self.dtype).reshape(-1, self.input_size),
+                -1, dtable)
+            return dtable
         return dX
 
     def __repr__(self):
