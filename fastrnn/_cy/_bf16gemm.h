@@ -283,6 +283,28 @@ FRB_TBF16 static int frb_apack_512(frb_idx mr, frb_idx kc, const float *A, const
     *a_ps = FRB_MR;
     return 1;
 }
+
+/* Pack a block of mb consecutive rows (mb a multiple of MR) of a transposed A, row i at
+ * A + i, steps a_cs apart, into its mb / MR micro-panels (pairs first), reading along the
+ * contiguous rows of the storage: for each pair of steps, 16 rows (two micro-panels) per vector.
+ * The same layout as frb_apack_512 per micro-panel, with long reads instead of 32-byte ones. */
+FRB_TBF16 static void frb_apack_block_t_512(frb_idx mb, frb_idx kc, const float *A, frb_idx a_cs,
+                                            uint16_t *out)
+{
+    frb_idx kcp = (kc + 1) / 2, panel = 2 * FRB_MR * kcp, kp, i;
+    for (kp = 0; kp < kcp; kp++) {
+        int64_t r0 = 2 * kp * a_cs, r1 = 2 * kp + 1 < kc ? r0 + a_cs : -1;
+        uint16_t *dst = out + 2 * FRB_MR * kp;
+        for (i = 0; i < mb; i += 16) {
+            __m512i p = frb_pairs_512(A, r0, r1, i, frb_mask(mb - i));
+            _mm256_storeu_si256((__m256i *)(dst + (i / FRB_MR) * panel),
+                                _mm512_castsi512_si256(p));
+            if (mb - i > FRB_MR)
+                _mm256_storeu_si256((__m256i *)(dst + (i / FRB_MR + 1) * panel),
+                                    _mm512_extracti64x4_epi64(p, 1));
+        }
+    }
+}
 #endif
 
 static frb_kernel frb_micro = frb_kernel_c;
@@ -341,6 +363,17 @@ static void frb_apack(frb_idx mr, frb_idx kc, const float *A, const int64_t *a_r
     *a_ps = FRB_MR;
 }
 
+/* Whether the n row offsets are first, first + 1, ... (first >= 0): consecutive rows of a
+ * transposed matrix. */
+static int frb_consecutive(const int64_t *rows, frb_idx n)
+{
+    frb_idx i;
+    for (i = 0; i < n; i++)
+        if (rows[i] != rows[0] + i)
+            return 0;
+    return rows[0] >= 0;
+}
+
 /* C (+)= A B: A (M x K) by its row table and column stride, B packed by frb_bpack (K x N), C
  * (M x N) by its row table; work holds frb_work_size() values. Without ``accumulate`` the rows of
  * C are overwritten. */
@@ -365,6 +398,16 @@ static void frb_gemm(frb_idx M, frb_idx N, frb_idx K, const float *A, const int6
         for (i0 = 0; i0 < M; i0 += FRB_MC) {
             frb_idx i1 = M - i0 < FRB_MC ? M : i0 + FRB_MC;
             frb_idx rs[FRB_MC / FRB_MR], ps[FRB_MC / FRB_MR]; /* layout of each micro-panel */
+#ifdef FRB_X86
+            if (frb_level == 2 && a_cs != 1 && (i1 - i0) % FRB_MR == 0
+                && frb_consecutive(a_rows + i0, i1 - i0)) {
+                frb_apack_block_t_512(i1 - i0, kc, A + a_rows[i0] + k0 * a_cs, a_cs, work);
+                for (i = 0; i < (i1 - i0) / FRB_MR; i++) {
+                    rs[i] = 1;
+                    ps[i] = FRB_MR;
+                }
+            } else
+#endif
             for (i = i0; i < i1; i += FRB_MR)
                 frb_apack(i1 - i < FRB_MR ? i1 - i : FRB_MR, kc, A, a_rows + i, a_cs, k0,
                           work + (i - i0) * 2 * kcp, &rs[(i - i0) / FRB_MR],

@@ -64,7 +64,9 @@ def _projected(spec, p, sfx, inp, xrow, width, xg, tok):
         V, G = table.shape[0], xg.shape[2]
         proj = np.empty((V, G), F32)
         _product(table, _pack_t(p["weight_ih" + sfx]), proj, False)
-        embedding_forward(proj, rows, xg.reshape(-1, G))
+        xg2 = xg.reshape(-1, G)
+        run_parts(embedding_forward, [(proj, rows[r0:r1], xg2[r0:r1])
+                                      for r0, r1 in fp.split_range(len(rows), num_threads())])
         return 0
     if not _bf16_on(spec):
         return width
@@ -150,8 +152,13 @@ def _token_grads(p, g, unit, dg, dtable, accumulate):
     of the rows of each token; ``dW_ih = S^T table`` and ``dtable (+)= S W_ih``."""
     rows, table = unit["tok"]
     G = dg.shape[2]
-    S = np.empty((table.shape[0], G), F32)
-    embedding_backward(rows, dg.reshape(-1, G), -1, S)
+    dg2 = dg.reshape(-1, G)
+    # the rows split over the threads, each part summed apart, then the parts in order
+    parts = fp.split_range(len(rows), num_threads())
+    S = np.empty((len(parts), table.shape[0], G), F32)
+    run_parts(embedding_backward, [(rows[r0:r1], dg2[r0:r1], -1, S[q])
+                                   for q, (r0, r1) in enumerate(parts)])
+    S = S[0] if len(parts) == 1 else S.sum(axis=0)
     w_ih = p["weight_ih" + unit["sfx"]]
     _product(S.T, _pack(table), g["weight_ih" + unit["sfx"]], False)
     _product(S, _pack(w_ih), dtable, accumulate)
