@@ -132,16 +132,17 @@ def _parts(plan):
     return parts
 
 
-def _token_rows(plan, tokens, xrow, width):
+def _takes_tokens(plan, tokens):
+    """Whether the first layer projects through the token table: it has at most half as many rows
+    as there are real steps (else the products of the steps are the cheaper ones)."""
+    return tokens is not None and 2 * tokens[1].shape[0] <= int(plan.batch_sizes.sum())
+
+
+def _token_rows(tokens, xrow, width):
     """``(rows, table)`` for a unit whose input is ``table[ids]`` (``tokens = (ids, table)``):
     ``rows`` (T*B, 1) holds the token of each row that the unit reads (0 for a padded row, whose
-    gate gradients are zero); ``None`` when the table has more than half as many rows as there are
-    real steps (the products of the steps are then the cheaper ones)."""
-    if tokens is None:
-        return None
+    gate gradients are zero)."""
     ids, table = tokens
-    if 2 * table.shape[0] > int(plan.batch_sizes.sum()):
-        return None
     flat = ids.reshape(-1)
     rows = np.where(xrow >= 0, flat[np.maximum(xrow, 0) // width], 0)
     return rows.astype(np.intp).reshape(-1, 1), table
@@ -190,20 +191,22 @@ def forward(spec, params, X, plan, h0, c0, hmasks, drops, tokens=None):
 
     ``tokens``, optional: ``(ids, table)`` with ``X == table[ids]`` (``ids`` intp of shape (B, T),
     ``table`` float32 of shape (V, F)). The first layer then projects its input through the table
-    when that is cheaper (see :func:`_token_rows`), and :func:`backward` returns the gradient of
+    when that is cheaper (see :func:`_takes_tokens`), and :func:`backward` returns the gradient of
     ``table`` instead of ``dX`` (``ctx["tokens"]``).
     """
     B, T, F = X.shape
     D, H, L = spec.num_directions, spec.hidden_size, spec.num_layers
     order, Tm = plan.order, plan.Tm
     parts = _parts(plan)
-    ctx = dict(units=[], drop=[], parts=parts, bf16=_bf16_on(spec), tokens=False)
+    ctx = dict(units=[], drop=[], parts=parts, bf16=_bf16_on(spec),
+               tokens=_takes_tokens(plan, tokens))
     hn = np.empty((L * D, B, H), F32)
     cn = np.empty_like(hn) if c0 is not None else None
     run_unit = _UNIT_FORWARD[spec.kind]
     # the backward reads the input again (dW_ih = dg^T X): keep a private copy, so that the caller
-    # may reuse its array between forward and backward, as with the general driver
-    inp, width = ws.copy(X), F
+    # may reuse its array between forward and backward, as with the general driver (a layer that
+    # projects through the token table reads X neither in its sweep nor in its backward)
+    inp, width = (X if ctx["tokens"] else ws.copy(X)), F
     for li in range(L):
         # the last layer's output is the caller's: a new array
         out = np.zeros((B, T, D * H), F32) if li == L - 1 else ws.zeros((B, T, D * H), F32)
@@ -212,8 +215,7 @@ def forward(spec, params, X, plan, h0, c0, hmasks, drops, tokens=None):
             sfx = spec.units[u]
             xrow = _row_tables(plan, d, width)
             yrow = _row_tables(plan, d, D * H)
-            tok = _token_rows(plan, tokens, xrow, width) if li == 0 else None
-            ctx["tokens"] |= tok is not None
+            tok = _token_rows(tokens, xrow, width) if li == 0 and ctx["tokens"] else None
             unit = run_unit(spec, params, sfx, inp, xrow, width, out, yrow, d * H, h0[u][order],
                             None if c0 is None else c0[u][order], plan.batch_sizes, hmasks[u],
                             parts, tok)
