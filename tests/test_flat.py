@@ -13,6 +13,7 @@ import pytest
 from fastrnn._flat import ALIGN, FlatArrays, flat_buffer
 from fastrnn.estimators._inputs import SequenceData
 from fastrnn.nn import SequenceNetwork
+from fastrnn.kernels._pcg64 import draw_raw, mad128, seeded_state, split_state
 from fastrnn.nn._dropout import dropout
 from fastrnn.optim import SGD, AdaGrad, Adam, AdamW, clip_grad_norm, global_norm
 
@@ -282,20 +283,55 @@ def test_a_copied_network_is_one_buffer_again_and_trains_on_as_the_original(copi
 
 
 # ------------------------------------------------------------------------------- dropout, batches
+def test_mad128_is_the_product_and_sum_of_python_integers():
+    import numba
+
+    call = numba.njit(lambda *a: mad128(*a))
+    rng = np.random.default_rng(3)
+    m = (1 << 64) - 1
+    for _ in range(200):
+        a, b, c = (int(v) for v in rng.integers(0, 1 << 63, 3, dtype=np.uint64) * 2 + 1)
+        a, b, c = a << 64 | (a * 7919 & m), b << 64 | (b * 31 & m), c << 64 | (c * 131 & m)
+        halves = [np.uint64(v >> 64) for v in (a, b, c)], [np.uint64(v & m) for v in (a, b, c)]
+        hi, lo = call(halves[0][0], halves[1][0], halves[0][1], halves[1][1], halves[0][2],
+                      halves[1][2])
+        want = (a * b + c) % (1 << 128)
+        assert (int(hi), int(lo)) == (want >> 64, want & m)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 1234, 2**31 - 2])
+def test_the_compiled_pcg64_draws_numpys_raw_values(seed):
+    for n in (0, 1, 5, 1000):
+        raw = np.empty(n, np.uint64)
+        draw_raw(split_state(np.random.PCG64(seed)), raw)
+        np.testing.assert_array_equal(raw, np.random.PCG64(seed).random_raw(n))
+
+
+def test_the_compiled_seeding_gives_numpys_pcg64_state():
+    seeds = [0, 1, 2, 1234, 2**31 - 2, 2**32 - 1, *np.random.default_rng(0).integers(0, 2**32, 500)]
+    for seed in seeds:
+        np.testing.assert_array_equal(seeded_state(int(seed)),
+                                      split_state(np.random.PCG64(int(seed))), err_msg=str(seed))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("p", [0.1, 0.2, 1 / 3, 0.5, 0.9])
-def test_the_compiled_dropout_draws_and_applies_the_numpy_mask(p, dtype):
+@pytest.mark.parametrize("shape", [(4, 11, 7), (3, 5), (1,), (0, 3), (2, 9, 1001)])
+def test_the_compiled_dropout_draws_and_applies_the_numpy_mask(p, dtype, shape):
     dtype = np.dtype(dtype)
-    X = np.random.default_rng(9).standard_normal((4, 11, 7)).astype(dtype)
+    X = np.random.default_rng(9).standard_normal(shape).astype(dtype)
     keep = 1.0 - p
-    u = np.random.Generator(np.random.PCG64(1234)).random(X.shape, dtype=np.float32)
-    mask = np.where(u < np.float32(keep), dtype.type(1.0 / keep), dtype.type(0.0)).astype(dtype)
-    out, got = dropout(X, p, 1234, dtype)
-    assert got.dtype == out.dtype == dtype
-    np.testing.assert_array_equal(got, mask)
-    np.testing.assert_array_equal(out, X * mask)
-    out64, _ = dropout(X.astype(np.float64), p, 1234, np.dtype(np.float32))  # another dtype
-    np.testing.assert_array_equal(out64, X.astype(np.float64) * mask.astype(np.float32))
+    for seed in (1234, 7, 2**40 + 3):  # a seed past 32 bits: numpy's seeding
+        u = np.random.Generator(np.random.PCG64(seed)).random(X.shape, dtype=np.float32)
+        mask = np.where(u < np.float32(keep), dtype.type(1.0 / keep), dtype.type(0.0)).astype(dtype)
+        out, got = dropout(X, p, seed, dtype)
+        assert got.dtype == out.dtype == dtype and got.shape == out.shape == shape
+        np.testing.assert_array_equal(got, mask)
+        np.testing.assert_array_equal(out, X * mask)
+        out64, _ = dropout(X.astype(np.float64), p, seed, np.dtype(np.float32))  # another dtype
+        np.testing.assert_array_equal(out64, X.astype(np.float64) * mask.astype(np.float32))
+    if X.size > 1000:  # the share kept is keep's (the draws are uniform)
+        assert abs((got != 0).mean() - keep) < 0.02
 
 
 def test_batches_cut_from_the_padded_array_equal_the_copied_ones():

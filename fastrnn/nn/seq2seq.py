@@ -30,6 +30,7 @@ one-step call of the sequence kernel for many).
 
 import numpy as np
 
+from .._backend import training_kernel
 from .._config import check_dtype
 from . import init as _init
 from .layers import Dense, Embedding, pool
@@ -362,11 +363,8 @@ class Seq2SeqNetwork:
         """Inverted dropout on ``X`` in training: ``(X * mask, mask)``, or ``(X, None)``."""
         if not (training and self.dropout > 0):
             return X, None
-        keep = 1.0 - self.dropout
-        gen = np.random.Generator(np.random.PCG64(self.rng_.randint(np.iinfo(np.int32).max)))
-        mask = (gen.random(X.shape, dtype=np.float32) < keep).astype(self.dtype)
-        mask *= self.dtype.type(1.0 / keep)
-        return X * mask, mask
+        seed = self.rng_.randint(np.iinfo(np.int32).max)
+        return training_kernel("dropout")(X, self.dropout, seed, self.dtype)
 
     # ------------------------------------------------------------------ encoder and bridge
     def _encode(self, X, lengths, training):
