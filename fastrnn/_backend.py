@@ -101,6 +101,8 @@ TRAINING_KERNELS = {
     "dropout": "fastrnn.nn._dropout",  # the inverted-dropout mask, applied in one pass
     "adam_step": "fastrnn.optim._fused",  # Adam/AdamW over the buffer of all parameters
     "sum_squares": "fastrnn.optim._fused",  # the squared norm of that buffer's gradients
+    "max_pool": "fastrnn.kernels.pooling",  # max pooling over the real steps, and its gradient
+    "max_pool_backward": "fastrnn.kernels.pooling",
 }
 
 _cache = {}

@@ -98,6 +98,28 @@ def test_network_gradient_check_float_input_regression(backend):
     assert rel_err(numerical_grad(f, X), dX) < 1e-6
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_max_pooling_equals_numpys(dtype):
+    rng = np.random.default_rng(4)
+    B, T, F = 6, 9, 5
+    L = np.array([9, 1, 4, 0, 7, 3])
+    Y = rng.integers(-3, 3, (B, T, F)).astype(dtype)  # small integers: many ties
+    Y[2, 1, 0] = Y[2, 3, 0] = np.nan  # the first NaN wins, as with numpy's argmax
+    Y[4, 6, 1] = np.nan
+    Y[0, :, 2] = -np.inf
+    Y[np.arange(T)[None, :] >= L[:, None]] = 99.0  # padding must never win
+    for Yb, Lb in ((Y, L), (Y[:1], L[:1]), (Y[2:3], L[2:3])):
+        P, arg = pool(Yb, Lb, "max")
+        Pc, argc = pool(Yb, Lb, "max", compiled=True)
+        assert Pc.dtype == Yb.dtype
+        np.testing.assert_array_equal(argc, arg)
+        np.testing.assert_array_equal(Pc, P)
+        dP = rng.standard_normal(P.shape).astype(dtype)
+        want = np.zeros(Yb.shape, dtype)
+        np.put_along_axis(want, arg[:, None, :], dP[:, None, :], axis=1)
+        np.testing.assert_array_equal(pool_backward(dP, Lb, "max", T, argc), want)
+
+
 @pytest.mark.parametrize("mode", ["last", "mean", "max"])
 @pytest.mark.parametrize("D", [1, 2])
 def test_pooling_semantics(mode, D):

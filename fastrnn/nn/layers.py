@@ -6,7 +6,7 @@ Each block follows the recurrent layers' protocol: ``params`` and ``grads`` dict
 
 import numpy as np
 
-from .._backend import check_name, get_backend, route
+from .._backend import check_name, get_backend, route, training_kernel
 from .._config import check_dtype
 from ..losses import blocked_log_probs, blocked_softmax_cross_entropy
 from . import init as _init
@@ -224,7 +224,7 @@ class SoftmaxHead(Dense):
         raise RuntimeError("a SoftmaxHead gets its gradients from loss_fn(), not from backward().")
 
 
-def pool(Y, lengths, mode, num_directions=1):
+def pool(Y, lengths, mode, num_directions=1, compiled=False):
     """Pool the outputs of a recurrent layer over each sequence's real steps.
 
     Parameters
@@ -237,6 +237,10 @@ def pool(Y, lengths, mode, num_directions=1):
         last real step and the backward half at the first step (its final state). ``"mean"`` and
         ``"max"``: element-wise over the real steps.
     num_directions : {1, 2}
+    compiled : bool, default False
+        Max pooling by its Numba kernel (:func:`fastrnn.kernels.pooling.max_pool`; the same
+        values): what training uses. Inference keeps numpy, so that a model predicts without
+        loading Numba.
 
     Returns
     -------
@@ -245,6 +249,10 @@ def pool(Y, lengths, mode, num_directions=1):
         Pass to :func:`pool_backward`.
     """
     B, T, F = Y.shape
+    if mode == "max" and compiled:
+        P, arg = np.empty((B, F), Y.dtype), np.empty((B, F), np.intp)
+        training_kernel("max_pool")(np.ascontiguousarray(Y), np.asarray(lengths, np.int64), P, arg)
+        return P, arg
     rows = np.arange(B)
     if mode == "last":
         P = Y[rows, lengths - 1].copy()
@@ -268,6 +276,10 @@ def pool(Y, lengths, mode, num_directions=1):
 def pool_backward(dP, lengths, mode, T, cache, num_directions=1):
     """Gradient of :func:`pool`: ``dP`` (B, D*H) -> ``dY`` (B, T, D*H), zero past each length."""
     B, F = dP.shape
+    if mode == "max":  # by the kernel (:func:`fastrnn.kernels.pooling.max_pool_backward`)
+        dY = np.empty((B, T, F), dP.dtype)
+        training_kernel("max_pool_backward")(np.ascontiguousarray(dP), cache, dY)
+        return dY
     dY = np.zeros((B, T, F), dP.dtype)
     rows = np.arange(B)
     if mode == "last":
@@ -280,8 +292,6 @@ def pool_backward(dP, lengths, mode, T, cache, num_directions=1):
     elif mode == "mean":
         real = np.arange(T)[None, :] < lengths[:, None]
         dY[...] = (dP / lengths[:, None].astype(dP.dtype))[:, None, :] * real[:, :, None]
-    elif mode == "max":
-        np.put_along_axis(dY, cache[:, None, :], dP[:, None, :], axis=1)
     else:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {mode!r}.")
     return dY

@@ -380,7 +380,8 @@ class SequenceNetwork:
         if isinstance(self.head, SoftmaxHead):
             return Y, h_n
         if self.pooling:
-            Y, self._cache["pcache"] = pool(Y, lengths, self.pooling, self.rnn.num_directions)
+            Y, self._cache["pcache"] = pool(Y, lengths, self.pooling, self.rnn.num_directions,
+                                            compiled=self.training)
             if self.bag_of_embeddings:
                 Y = np.concatenate([Y, _bag(X, lengths)], axis=1)
         out = self.head.forward(Y)
