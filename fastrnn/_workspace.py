@@ -16,6 +16,7 @@ previous cache (a decoder that keeps every step's cache for a later backward), a
 its arrays or the array itself keeps that array out of the pool, and its values stay as they were.
 """
 
+import math
 import sys
 import threading
 from contextlib import contextmanager
@@ -109,7 +110,7 @@ class Pool:
         (an array handed out earlier in the call is free again once nothing refers to it), else a
         new array."""
         dtype = np.dtype(dtype)
-        n = int(np.prod(shape, dtype=np.int64))
+        n = math.prod(shape) if isinstance(shape, tuple) else int(np.prod(shape, dtype=np.int64))
         need = n * dtype.itemsize
         if need < MIN_BYTES:
             return np.empty(shape, dtype)
