@@ -238,7 +238,7 @@ def pool(Y, lengths, mode, num_directions=1, compiled=False):
         ``"max"``: element-wise over the real steps.
     num_directions : {1, 2}
     compiled : bool, default False
-        Max pooling by its Numba kernel (:func:`fastrnn.kernels.pooling.max_pool`; the same
+        Max pooling by its Numba kernel (``fastrnn.kernels.pooling.max_pool``; the same
         values): what training uses. Inference keeps numpy, so that a model predicts without
         loading Numba.
 
