@@ -9,8 +9,8 @@ of the cost of numpy's float32 draws, and none of the cost of creating numpy's g
 call) and :func:`apply_bits` writes the mask and the product in one pass, with the same values:
 each draw is compared with ``keep`` rounded to float32 (as numpy compares a float32 array with a
 Python float), the mask holds ``1 / keep`` in the array's dtype or 0, and the output is the
-product of the two. (Numba runs on little-endian machines only, where
-the 32-bit halves of a 64-bit draw come low half first, as numpy takes them.)
+product of the two. (Numba runs on little-endian machines only, where the 32-bit halves of a
+64-bit draw come low half first, as numpy takes them.)
 """
 
 import numba
