@@ -12,8 +12,8 @@ import pytest
 
 from fastrnn._flat import ALIGN, FlatArrays, flat_buffer
 from fastrnn.estimators._inputs import SequenceData
-from fastrnn.nn import SequenceNetwork
 from fastrnn.kernels._pcg64 import draw_raw, mad128, seeded_state, split_state
+from fastrnn.nn import SequenceNetwork
 from fastrnn.nn._dropout import dropout
 from fastrnn.optim import SGD, AdaGrad, Adam, AdamW, clip_grad_norm, global_norm
 
