@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fastrnn.nn import GRU, LSTM, RNN
-from fastrnn.nn._plan import Plan, unpadded_plan
+from fastrnn.nn._plan import Plan, padded_plan, unpadded_plan
 
 CELLS = {
     "rnn": (RNN, {}),
@@ -96,6 +96,40 @@ def test_unpadded_plan_is_shared_per_shape_and_read_only():
     big = unpadded_plan(64, 100)  # a large shape: built for each call, same layout
     assert big.unpadded and big is not unpadded_plan(64, 100)
     np.testing.assert_array_equal(big.batch_sizes, np.full(100, 64))
+
+
+def test_padded_plan_is_shared_per_lengths_and_read_only():
+    lengths = np.array([4, 2, 4, 1], np.int64)
+    a = padded_plan(lengths, 5)
+    lengths[0] = 3  # the caller's array changes after the call: the shared plan keeps its own
+    b = padded_plan(np.array([4, 2, 4, 1], np.int64), 5)
+    assert a is b
+    assert padded_plan(np.array([2, 4, 4, 1], np.int64), 5) is not a  # another order
+    assert padded_plan(np.array([4, 2, 4, 1], np.int64), 6) is not a  # another T
+    fresh = Plan(np.array([4, 2, 4, 1], np.int64), 5)
+    for k in ("order", "Ls", "batch_sizes", "real", "rev", "cols"):
+        np.testing.assert_array_equal(getattr(a, k), getattr(fresh, k))
+    assert a.Tm == fresh.Tm == 4 and not a.unpadded
+    for k in ("order", "Ls", "real", "rev", "cols"):
+        with pytest.raises(ValueError, match="read-only"):
+            getattr(a, k).flat[0] = 0
+    big = np.full(64, 100, np.int64)
+    big[0] = 99  # a large batch: built for each call
+    assert padded_plan(big, 100) is not padded_plan(big, 100)
+
+
+def test_a_layer_on_a_shared_padded_plan_gives_the_results_of_a_fresh_one(backend):
+    """Two layers in the same state, the second call of the same lengths running on the plan (and
+    the row tables) that the first built: the same outputs and gradients bit for bit."""
+    from fastrnn.nn import _plan
+
+    _plan._padded.clear()  # the first call builds the plan and its tables
+    X = np.random.RandomState(4).randn(3, 5, 3).astype(np.float32)
+    L = np.array([5, 2, 4])
+    got = [forward_backward(make("gru", backend, np.float32, bidirectional=True), X, L)
+           for _ in range(2)]
+    assert list(_plan._padded.values()) == [padded_plan(np.asarray(L, np.int64), 5)]
+    assert_same(got[1], got[0])
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru"])

@@ -2,15 +2,15 @@
 
 import numpy as np
 
-__all__ = ["Plan", "unpadded_plan"]
+__all__ = ["Plan", "padded_plan", "unpadded_plan"]
 
 
 class Plan:
     """How a padded batch is laid out for the kernels: sorted by length, longest first.
 
     A plan is never changed after it is built, so one plan may serve many calls, from several
-    threads: :func:`unpadded_plan` hands out the same plan (its arrays that no kernel receives made
-    read-only) for every call of an unpadded shape.
+    threads: :func:`unpadded_plan` and :func:`padded_plan` hand out the same plan (its arrays that
+    no kernel receives made read-only) for every small call of the same lengths.
 
     Parameters
     ----------
@@ -60,6 +60,10 @@ class Plan:
 #: plans of unpadded batches by (B, T); cleared when it reaches _MAX_UNPADDED entries
 _unpadded = {}
 _MAX_UNPADDED = 32
+#: plans of padded batches by (T, lengths); cleared when it reaches _MAX_PADDED entries (the
+#: length buckets of an estimator give the same lengths every epoch: a few dozen batches)
+_padded = {}
+_MAX_PADDED = 64
 #: largest B * T whose plan is kept: building a plan costs about 10 microseconds, which only
 #: small calls notice, and a kept plan holds a few arrays of B * T values (and the backends' tables)
 _MAX_KEPT_STEPS = 4096
@@ -85,10 +89,29 @@ def unpadded_plan(B, T):
     if plan is None:
         if len(_unpadded) >= _MAX_UNPADDED:
             _unpadded.clear()
-        plan = Plan(np.full(B, T, dtype=np.int64), T)
-        # shared from now on, so read-only; batch_sizes stays writeable: the Numba kernels take
-        # it, and a read-only array is another type to them (one more compilation)
-        for a in (plan.order, plan.Ls, plan.real, plan.rev, plan.cols):
-            a.flags.writeable = False
-        _unpadded[key] = plan
+        plan = _unpadded[key] = _shared(Plan(np.full(B, T, dtype=np.int64), T))
+    return plan
+
+
+def padded_plan(lengths, T):
+    """The plan of a batch of sequences of ``lengths`` (int64, each in ``[1, T]``) padded to
+    ``T`` steps: for ``B * T <= 4096`` the same plan for every call with these lengths in this
+    order (as :func:`unpadded_plan` shares its plans), else a new plan."""
+    if len(lengths) * T > _MAX_KEPT_STEPS:
+        return Plan(lengths, T)
+    key = (T, lengths.tobytes())
+    plan = _padded.get(key)
+    if plan is None:
+        if len(_padded) >= _MAX_PADDED:
+            _padded.clear()
+        plan = _padded[key] = _shared(Plan(lengths, T))  # a plan keeps no view of lengths
+    return plan
+
+
+def _shared(plan):
+    """``plan`` with its arrays made read-only, to be shared from now on (batch_sizes stays
+    writeable: the Numba kernels take it, and a read-only array is another type to them, one
+    more compilation)."""
+    for a in (plan.order, plan.Ls, plan.real, plan.rev, plan.cols):
+        a.flags.writeable = False
     return plan

@@ -16,7 +16,7 @@ import numpy as np
 from .._backend import check_name, check_supports, get_backend, one_blas_thread, route
 from .. import _workspace
 from .._config import check_dtype
-from ._plan import Plan, unpadded_plan
+from ._plan import padded_plan, unpadded_plan
 from . import _skip
 from . import init as _init
 from ._checks import as_batch, as_lengths, as_state, check_finite_steps, check_state_dict
@@ -368,7 +368,7 @@ class _Recurrent(StreamingMixin):
             lengths = as_lengths(lengths, B, T)
             check_finite_steps(X, lengths, source=given)
             # one whole sequence (as a predictor's length buckets give): nothing to sort or pad
-            plan = unpadded_plan(B, T) if B == 1 and lengths[0] == T else Plan(lengths, T)
+            plan = unpadded_plan(B, T) if B == 1 and lengths[0] == T else padded_plan(lengths, T)
         h0, c0 = self._initial_state(h0, B)
         if self.quantized_ is not None:
             return self._run_quantized(X, lengths, plan, h0, c0, training)
