@@ -367,8 +367,8 @@ class _Recurrent(StreamingMixin):
         else:
             lengths = as_lengths(lengths, B, T)
             check_finite_steps(X, lengths, source=given)
-            # one whole sequence (as a predictor's length buckets give): nothing to sort or pad
-            plan = unpadded_plan(B, T) if B == 1 and lengths[0] == T else padded_plan(lengths, T)
+            # shared per lengths (a predictor's length buckets, an estimator's batches)
+            plan = padded_plan(lengths, T)
         h0, c0 = self._initial_state(h0, B)
         if self.quantized_ is not None:
             return self._run_quantized(X, lengths, plan, h0, c0, training)
