@@ -102,7 +102,7 @@ def _bound(A, B):
 
 
 SHAPES = [(1, 1, 1), (1, 1, 2), (3, 5, 1), (8, 32, 2), (7, 33, 3), (9, 31, 17), (16, 64, 255),
-          (17, 65, 513), (130, 40, 257), (5, 100, 1000)]
+          (17, 65, 513), (130, 40, 257), (5, 100, 1000), (10, 40, 2049), (3, 33, 4100)]
 
 
 @pytest.mark.parametrize("M, N, K", SHAPES)
@@ -261,7 +261,8 @@ def _step_product(A, B, bf16, a_off=3, gap=2, accumulate=None):
     return C[:, :N]
 
 
-@pytest.mark.parametrize("M, N, K", [(1, 1, 1), (5, 20, 7), (16, 96, 24), (33, 130, 300)])
+@pytest.mark.parametrize("M, N, K", [(1, 1, 1), (5, 20, 7), (16, 96, 24), (33, 130, 300),
+                                     (70, 40, 1031)])
 def test_step_product_matches_the_twin(level, M, N, K):
     rng = np.random.default_rng(M + N + K)
     A = rng.normal(size=(M, K)).astype(np.float32)
@@ -522,14 +523,15 @@ def test_layer_matches_the_twin(level, cls, bidirectional, I):
 
 @pytest.mark.parametrize("cls", [LSTM, _gru_v1])
 def test_layer_matches_the_twin_past_a_block(cls):
-    """Step products larger than one block of the C product: more rows than ``MC = 128`` in one
-    part of the batch, inner dimensions past ``KC = 256`` (``H`` forward, ``G H`` backward)."""
+    """Products larger than one block of the C product: more rows than ``MC = 64`` in one part
+    of the batch, inner dimensions past the step products' ``FRB_KC_STEP = 512`` (``H`` forward,
+    ``G H`` backward) and past ``FRB_KC = 2048`` in the input gradient (``G``)."""
     from fastrnn import _config as cfg
 
     rng, X, lengths = _problem(13, B=136, T=3, I=6)
     try:
         cfg.set_num_threads(1)
-        layer = cls(6, 260, precision="bf16", init="pytorch", random_state=7)
+        layer = cls(6, 700, precision="bf16", init="pytorch", random_state=7)
         Y, _ = layer.forward(X, lengths)
         dY = rng.normal(size=Y.shape).astype(np.float32)
         dX = layer.backward(dY)
