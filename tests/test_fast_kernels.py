@@ -11,7 +11,8 @@ from fastrnn.nn import GRU, LSTM, RNN
 numba = pytest.importorskip("numba")
 
 from fastrnn.kernels import _fastpath as fp  # noqa: E402
-from fastrnn.kernels._gemm import KC, gemm, gemm_pack, pack_b, pack_bt, packed_size  # noqa: E402
+from fastrnn.kernels._gemm import (KC, KC_LONG, gemm, gemm_pack, long_kc, pack_b, pack_bt,  # noqa: E402
+                                   packed_size)
 from fastrnn._parallel import run_parts  # noqa: E402
 from fastrnn.kernels._simd import vload_n, vstore_n  # noqa: E402
 from fastrnn.kernels._vmath import vsigmoid, vtanh  # noqa: E402
@@ -76,7 +77,7 @@ def _rows(n, stride):
 
 
 @pytest.mark.parametrize("M, N, K", [(1, 1, 1), (7, 33, 5), (8, 32, KC), (13, 70, KC + 44),
-                                     (40, 1024, 256), (3, 5, 3 * KC + 1)])
+                                     (40, 1024, 256), (3, 5, 3 * KC + 1), (9, 40, 2 * KC_LONG + 3)])
 @pytest.mark.parametrize("trans_a", [False, True])
 @pytest.mark.parametrize("accumulate", [False, True])
 def test_gemm_matches_numpy(M, N, K, trans_a, accumulate):
@@ -92,12 +93,29 @@ def test_gemm_matches_numpy(M, N, K, trans_a, accumulate):
     ref = (A.T if trans_a else A).astype(np.float64) @ B + (C0[:, :N] if accumulate else 0)
     np.testing.assert_allclose(C[:, :N], ref, rtol=1e-4, atol=1e-4 * np.sqrt(K))
     np.testing.assert_array_equal(C[:, N:], C0[:, N:])
-    # the same product with B packed block by block
+    # the same product with B packed block by block (blocks of long_kc(K))
     C2 = C0.copy()
-    buf = np.empty(KC * (N + 32), np.float32)
+    buf = np.empty(KC_LONG * (N + 32), np.float32)
     gemm_pack(M, N, K, A.ravel(), a_rows, 0, a_cs, B.ravel(), _rows(K, N), 0, 1, C2.ravel(),
               _rows(M, N + 3), 0, accumulate, buf)
-    np.testing.assert_allclose(C2, C, rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(C2[:, :N], ref, rtol=1e-4, atol=1e-4 * np.sqrt(K))
+    np.testing.assert_array_equal(C2[:, N:], C0[:, N:])
+    if K <= KC:  # one block either way: the same sums
+        np.testing.assert_array_equal(C2, C)
+    # and B packed once in blocks of long_kc(K) (the input gradient's product): the same sums
+    kc = long_kc(K)
+    pack_b(B.ravel(), _rows(K, N), 0, 1, K, N, kc, Bp)
+    C3 = C0.copy()
+    gemm(M, N, K, A.ravel(), a_rows, 0, a_cs, Bp, kc, C3.ravel(), _rows(M, N + 3), 0, accumulate)
+    np.testing.assert_array_equal(C3, C2)
+
+
+@pytest.mark.parametrize("K", [1, 2, 255, 1024, 1025, 2048, 2049, 3200, 10000])
+def test_long_blocks_are_few_and_even(K):
+    kc = long_kc(K)
+    n = -(-K // kc)  # blocks
+    assert kc <= KC_LONG and n == -(-K // KC_LONG)  # as few blocks as blocks of KC_LONG allow
+    assert K - (n - 1) * kc > 0 and kc - (K - (n - 1) * kc) < n  # the last one is not much shorter
 
 
 def test_gemm_row_tables_gather_and_scatter():

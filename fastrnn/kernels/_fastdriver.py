@@ -33,7 +33,7 @@ from . import _bf16
 from . import _fastpath as fp
 from . import gru as kg
 from .embedding import embedding_backward, embedding_forward
-from ._gemm import KC, NR, gemm, pack_b, pack_bt, packed_size
+from ._gemm import KC, KC_LONG, NR, gemm, long_kc, pack_b, pack_bt, packed_size
 from .lstm import lstm_fast_backward, lstm_fast_forward
 from .rnn import rnn_fast_backward, rnn_fast_forward
 
@@ -91,16 +91,28 @@ def _pack_t(w, bf16=False):
     return out
 
 
-def _pack(w, bf16=False):
-    """Pack ``w`` (shape (K, N)) as the right operand of a product (``bf16`` as in
-    :func:`_pack_t`)."""
+def _pack(w, bf16=False, kc=KC):
+    """Pack ``w`` (shape (K, N)) as the right operand of a product, in blocks of ``kc`` rows
+    (``bf16`` as in :func:`_pack_t`)."""
     if bf16:
         return _bf16.pack(w)
     w = np.ascontiguousarray(w)
     K, N = w.shape
     out = np.empty(packed_size(K, N), F32)
-    pack_b(w.reshape(-1), _iota(K, N), 0, 1, K, N, KC, out)
+    pack_b(w.reshape(-1), _iota(K, N), 0, 1, K, N, kc, out)
     return out
+
+
+def _pack_input_grads(w_ih, width):
+    """``W_ih`` (G x F; its first ``width`` columns) packed for the input gradient ``dg W_ih``
+    (:func:`fastrnn.kernels._fastpath.input_grads`: blocks of ``long_kc(G)`` rows)."""
+    return _pack(w_ih[:, :width], kc=long_kc(w_ih.shape[0]))
+
+
+def _grads_buffers(parts, width, H):
+    """One packing buffer per part for the weight gradients (see
+    :func:`fastrnn.kernels._fastpath.weight_grad2`)."""
+    return [np.empty(KC_LONG * (width + H + 2 * NR), F32) for _ in parts]
 
 
 def _row_table(order, tidx, real, T, width):
@@ -342,9 +354,9 @@ def _weight_and_input_grads(spec, p, g, unit, dg, G, hs, dinp, accumulate, batch
                                      p["weight_ih" + sfx], g["weight_ih" + sfx],
                                      g["weight_hh" + sfx], dinp.reshape(-1), accumulate)
     else:
-        wih_p = _pack(p["weight_ih" + sfx][:, :width])
+        wih_p = _pack_input_grads(p["weight_ih" + sfx], width)
         rows = fp.split_range(G, len(parts))
-        bufs = [np.empty(KC * (width + H + 2 * NR), F32) for _ in parts]
+        bufs = _grads_buffers(parts, width, H)
         run_parts(fp.grads_part, [
             (dg.reshape(-1), G, K, unit["x"].reshape(-1), unit["xrow"], width, hin, _iota(K, H), H,
              g["weight_ih" + sfx].reshape(-1), g["weight_hh" + sfx].reshape(-1), rows[q][0],
@@ -469,9 +481,9 @@ def _gru_backward(spec, p, g, unit, dout, dh, dc, dinp, accumulate, batch_sizes,
                                      [(dg, 0, 2 * H, hin, 0), n_part])
         _gru_finish(p, g, unit, dg, dinp, accumulate, gbi, gbh)
         return
-    wih_p = _pack(p["weight_ih" + sfx][:, :width])
+    wih_p = _pack_input_grads(p["weight_ih" + sfx], width)
     rows = fp.split_range(3 * H, len(parts))
-    bufs = [np.empty(KC * (width + H + 2 * NR), F32) for _ in parts]
+    bufs = _grads_buffers(parts, width, H)
     x, xrow, hrow = unit["x"].reshape(-1), unit["xrow"], _iota(K, H)
     gwih, gwhh = g["weight_ih" + sfx].reshape(-1), g["weight_hh" + sfx].reshape(-1)
     dx = dinp.reshape(-1)

@@ -22,7 +22,7 @@ from collections import namedtuple
 import numpy as np
 
 from ._bf16step import step_gemm
-from ._gemm import KC, MR, gemm, gemm_pack, gemm_pack2
+from ._gemm import KC, MR, gemm, gemm_pack, gemm_pack2, long_kc
 from ._jit import njit, njit_inline
 
 
@@ -214,8 +214,8 @@ def backward_product(bw, t, hi, w_p):
 @njit
 def input_grads(dg, G, wp, batch_sizes, B, r0, r1, dX, xrow, F, accumulate):
     """Gradient of the part's real input rows: ``dX_row(t, b) (+)= dg[t, b, :G] W`` (``W`` is
-    ``G x F``, packed by :func:`~fastrnn.kernels._gemm.pack_b`; ``dX`` has the layout of
-    ``xrow``)."""
+    ``G x F``, packed by :func:`~fastrnn.kernels._gemm.pack_b` in blocks of
+    ``long_kc(G)`` rows; ``dX`` has the layout of ``xrow``)."""
     idx = active_rows(batch_sizes, B, r0, r1, 0, batch_sizes.shape[0])
     M = idx.shape[0]
     a_rows = np.empty(M, np.int64)
@@ -223,7 +223,7 @@ def input_grads(dg, G, wp, batch_sizes, B, r0, r1, dX, xrow, F, accumulate):
     for k in range(M):
         a_rows[k] = idx[k] * G
         c_rows[k] = xrow[idx[k]]
-    gemm(M, F, G, dg, a_rows, 0, 1, wp, KC, dX, c_rows, 0, accumulate)
+    gemm(M, F, G, dg, a_rows, 0, 1, wp, long_kc(G), dX, c_rows, 0, accumulate)
 
 
 @njit
@@ -234,7 +234,7 @@ def weight_grad(dg, ldg, g0, M, K, src, src_rows, N, gw, ldw, w_row0, q0, q1, bu
     ``dg`` is a 1-D view of ``K`` rows of ``ldg`` values; ``src_rows`` the ``(K,)`` row offsets
     into ``src`` (``-1``: a row of zeros); ``gw`` a 1-D view of a matrix with ``ldw`` columns
     (overwritten);
-    ``buf`` a packing buffer of at least ``KC * (N + NR)`` elements. Splitting the rows over parts
+    ``buf`` a packing buffer of at least ``KC_LONG * (N + NR)`` elements. Splitting the rows over parts
     splits the reads of ``dg`` too.
     """
     lo = max(q0, w_row0)
@@ -251,7 +251,8 @@ def weight_grad2(dg, ldg, g0, M, K, src1, rows1, N1, gw1, src2, rows2, N2, gw2, 
                  buf):
     """Like :func:`weight_grad` for two sources at once (one pass over ``dg``): rows
     ``[q0, q1) & [w_row0, w_row0 + M)`` of ``gw1 = dg^T src1`` (``N1`` columns) and
-    ``gw2 = dg^T src2`` (``N2`` columns); ``buf`` of at least ``KC * (N1 + N2 + 2*NR)`` elements."""
+    ``gw2 = dg^T src2`` (``N2`` columns); ``buf`` of at least ``KC_LONG * (N1 + N2 + 2*NR)``
+    elements."""
     lo = max(q0, w_row0)
     hi = min(q1, w_row0 + M)
     if hi <= lo:
