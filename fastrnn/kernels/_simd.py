@@ -28,6 +28,9 @@ The operations are Numba intrinsics usable inside ``@njit`` code only:
 ``vpow2i(n)``
     ``2**n`` for lanes holding integers ``-126 <= n <= 127`` (built from the exponent bits; other
     values give garbage).
+``vprefetch(a, i)``
+    Ask for the cache line of ``a[i]`` (flat element offset) ahead of a write (LLVM's
+    ``llvm.prefetch``: a hint, never a fault, no effect on any value).
 
 No index is checked and negative indices are not wrapped: these are building blocks for kernels
 whose loops are written against known shapes.
@@ -118,6 +121,25 @@ def vstore(typingctx, arr, idx, v):
     def codegen(context, builder, sig, args):
         p = _elem_ptr(context, builder, sig.args[0], args[0], sig.args[1], args[1])
         builder.store(args[2], builder.bitcast(p, _VEC.as_pointer()), align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def vprefetch(typingctx, arr, idx):
+    _check_f32_array(arr)
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, sig, args):
+        p = _elem_ptr(context, builder, sig.args[0], args[0], sig.args[1], args[1])
+        i8p = ir.IntType(8).as_pointer()
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, _I32, _I32, _I32]),
+            "llvm.prefetch.p0")
+        # write, keep in all cache levels, data cache
+        builder.call(fn, [builder.bitcast(p, i8p), ir.Constant(_I32, 1), ir.Constant(_I32, 3),
+                          ir.Constant(_I32, 1)])
         return context.get_dummy_value()
 
     return sig, codegen
