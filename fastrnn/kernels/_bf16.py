@@ -110,7 +110,8 @@ def weight_and_input_grads(dg, x, xrow, F, hin, H, w_ih, gw_ih, gw_hh, dx, accum
         The layer input, rows at the offsets ``xrow`` (``-1``: a padded step, read as zeros and
         not written in ``dx``).
     F : int
-        Input features.
+        Input features; with 0 (an input projected through a token table) only ``dW_hh`` is
+        computed.
     hin : ndarray, 1-D float32
         The recurrent products' inputs ``h_{t-1}`` (T*B rows of ``H``).
     w_ih : ndarray of shape (G, F), float32
@@ -129,7 +130,7 @@ def weight_and_input_grads(dg, x, xrow, F, hin, H, w_ih, gw_ih, gw_hh, dx, accum
     K = T * B
     bk = kernels()
     rows = np.arange(max(G, K), dtype=np.int64)
-    xp = bk.pack_b(x, xrow, 1, F)
+    xp = bk.pack_b(x, xrow, 1, F) if F > 0 else None  # F == 0: an input with no features to read
     if hh_parts is None and F > 0 and F % bk.NR == 0:
         # one product for both: with whole panels of X, the two packed matrices side by side are
         # [X | hin] packed (see fastrnn._cy._bf16.NR), and dg^T is packed once
@@ -140,13 +141,15 @@ def weight_and_input_grads(dg, x, xrow, F, hin, H, w_ih, gw_ih, gw_hh, dx, accum
         gw_ih[...] = out[:, :F]
         gw_hh[...] = out[:, F:]
         hh_parts = []
-    else:
+    elif F > 0:
         _gemm(dg.reshape(-1), rows[:G], G, K, xp, F, gw_ih.reshape(-1), rows[:G] * F, False)
     for g, g0, M, src, w_row0 in [(dg, 0, G, hin, 0)] if hh_parts is None else hh_parts:
         sp = bk.pack_b(src, rows[:K] * H, 1, H)
         # row i of g^T: the column g0 + i of g, its steps g.shape[2] apart
         _gemm(g.reshape(-1), rows[g0:g0 + M], g.shape[2], K, sp, H, gw_hh.reshape(-1),
               (rows[w_row0:w_row0 + M]) * H, False)
+    if F == 0:
+        return
     w = np.ascontiguousarray(w_ih, dtype=np.float32).reshape(-1)
     wp = bk.pack_b(w, rows[:G] * F, 1, F)
     _gemm(dg.reshape(-1), rows[:K] * G, 1, G, wp, F, dx, xrow, accumulate)
