@@ -6,17 +6,16 @@ nearest, ties to even) and their products summed in float32, by the C product of
 :mod:`fastrnn._cy._bf16` (AVX-512 BF16's ``vdpbf16ps`` where the CPU has it, exact portable C
 elsewhere). Everything else stays float32: the cell, the states, the gradients and the optimiser.
 
-* The whole-sequence products are here: the input projection ``X W_ih^T`` of all steps
-  (:func:`project`), the weight gradients ``dW_ih = dg^T X``, ``dW_hh = dg^T h_{t-1}`` and the
-  input gradient ``dX = dg W_ih`` (:func:`weight_and_input_grads`). The arrays are those of
-  :mod:`fastrnn.kernels._fastdriver` (1-D views, row-offset tables with ``-1`` for padded steps);
-  the rows of each product are split over ``fastrnn._config.num_threads()`` threads (the C product
-  releases the GIL).
-* The recurrent products of the sweeps, ``h_{t-1} W_hh^T`` at each step of the forward and
-  ``dg_t W_hh`` at each step of the backward, run inside the compiled sweeps: the driver packs
-  ``W_hh`` in bf16 once per call (:func:`pack`, in both orientations) and the sweeps call the C
-  product on the step's rows (:func:`fastrnn.kernels._bf16step.step_gemm`), the rows of the
-  batch split over the threads as in float32.
+* The whole-sequence products of the backward are here: the weight gradients
+  ``dW_ih = dg^T X``, ``dW_hh = dg^T h_{t-1}`` and the input gradient ``dX = dg W_ih``
+  (:func:`weight_and_input_grads`). The arrays are those of :mod:`fastrnn.kernels._fastdriver`
+  (1-D views, row-offset tables with ``-1`` for padded steps); the rows of each product are split
+  over ``fastrnn._config.num_threads()`` threads (the C product releases the GIL).
+* The products of the sweeps run inside the compiled sweeps, as in float32: the input projections
+  ``X W_ih^T`` of a block of steps ahead, ``h_{t-1} W_hh^T`` at each step of the forward and
+  ``dg_t W_hh`` at each step of the backward. The driver packs ``W_ih`` and ``W_hh`` in bf16 once
+  per call (:func:`pack`) and the sweeps call the C product on the rows of their part of the batch
+  (:func:`fastrnn.kernels._bf16step.step_gemm`).
 """
 
 import numpy as np
@@ -25,7 +24,7 @@ from .._config import num_threads
 from .._parallel import run_parts
 from ._bf16step import register
 
-__all__ = ["KINDS", "kernels", "pack", "project", "weight_and_input_grads"]
+__all__ = ["KINDS", "kernels", "pack", "weight_and_input_grads"]
 
 #: the cells (``CellSpec.kind``) whose layers take ``precision="bf16"``
 KINDS = ("lstm", "rnn", "gru", "gru_v1")
@@ -76,26 +75,6 @@ def pack(b):
         return kernels().pack_b(b.T.reshape(-1), np.arange(K, dtype=np.int64), K, N)
     b = np.ascontiguousarray(b, dtype=np.float32)
     return kernels().pack_b(b.reshape(-1), np.arange(K, dtype=np.int64) * N, 1, N)
-
-
-def project(w_ih, X, xrow, F, xg):
-    """Input projections of every real step: ``xg[t, b] = X_row(t, b) W_ih^T`` (no bias).
-
-    Parameters
-    ----------
-    w_ih : ndarray of shape (G, F), float32
-    X : ndarray, 1-D float32
-        The layer input; ``xrow`` of shape (T*B,) gives the offset of each row, ``-1`` for a padded
-        step (its row of ``xg`` is left as it is).
-    F : int
-        Input features.
-    xg : ndarray of shape (T, B, G), float32
-        Output.
-    """
-    T, B, G = xg.shape
-    wp = pack(w_ih.T)
-    c_rows = np.where(xrow >= 0, np.arange(T * B, dtype=np.int64) * G, -1)
-    _gemm(X, xrow, 1, F, wp, G, xg.reshape(-1), c_rows, False)
 
 
 def weight_and_input_grads(dg, x, xrow, F, hin, H, w_ih, gw_ih, gw_hh, dx, accumulate,

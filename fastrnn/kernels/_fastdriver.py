@@ -56,9 +56,10 @@ def _bf16_on(spec):
 
 
 def _projected(spec, p, sfx, inp, xrow, width, xg, tok):
-    """In bf16, or for a token input ``tok`` (see :func:`_token_rows`), the input projections of
-    all steps into ``xg`` now (the sweep then finds them there: it is given no input features);
-    returns the width the sweep reads."""
+    """For a token input ``tok`` (see :func:`_token_rows`), the input projections of all steps
+    into ``xg`` now (the sweep then finds them there: it is given no input features); returns the
+    width the sweep reads (else the sweep projects blocks of steps itself, in either
+    precision)."""
     if tok is not None:  # a lookup in the projected table (float32 in either precision)
         rows, table = tok
         V, G = table.shape[0], xg.shape[2]
@@ -68,10 +69,15 @@ def _projected(spec, p, sfx, inp, xrow, width, xg, tok):
         run_parts(embedding_forward, [(proj, rows[r0:r1], xg2[r0:r1])
                                       for r0, r1 in fp.split_range(len(rows), num_threads())])
         return 0
-    if not _bf16_on(spec):
-        return width
-    _bf16.project(p["weight_ih" + sfx], inp.reshape(-1), xrow, width, xg)
-    return 0
+    return width
+
+
+def _pack_ih(spec, p, sfx, tok):
+    """``W_ih^T`` packed for the sweep's input projections (bf16 in that precision), or an empty
+    array of the same type when the sweep projects nothing (a token input)."""
+    if tok is not None:
+        return np.empty(0, np.uint16 if _bf16_on(spec) else F32)
+    return _pack_t(p["weight_ih" + sfx], _bf16_on(spec))
 
 
 def _iota(n, step=1):
@@ -302,8 +308,7 @@ def _lstm_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch
     hs[0], cs[0] = h0, c0
     hin = np.empty((B, H), F32)
     m, use = _mask_args(hmask)
-    wih_p = (_pack_t(p["weight_ih" + sfx]) if not _bf16_on(spec) and tok is None
-             else np.empty(0, F32))
+    wih_p = _pack_ih(spec, p, sfx, tok)
     whh_p = _pack_t(p["weight_hh" + sfx], _bf16_on(spec))
     bias = (p["bias_ih" + sfx] + p["bias_hh" + sfx]).astype(F32)
     peep = _peep(spec, p, sfx)
@@ -378,8 +383,7 @@ def _rnn_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_
     m, use = _mask_args(hmask)
     bias = (p["bias_ih" + sfx] + p["bias_hh" + sfx]).astype(F32)
     relu = spec.relu
-    wih_p = (_pack_t(p["weight_ih" + sfx]) if not _bf16_on(spec) and tok is None
-             else np.empty(0, F32))
+    wih_p = _pack_ih(spec, p, sfx, tok)
     whh_p = _pack_t(p["weight_hh" + sfx], _bf16_on(spec))
     xf, of = inp.reshape(-1), out.reshape(-1)
     width = _projected(spec, p, sfx, inp, xrow, width, xg, tok)
@@ -419,8 +423,7 @@ def _gru_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_
     hin = np.empty((B, H), F32)
     m, use = _mask_args(hmask)
     w = p["weight_hh" + sfx]
-    wih_p = (_pack_t(p["weight_ih" + sfx]) if not _bf16_on(spec) and tok is None
-             else np.empty(0, F32))
+    wih_p = _pack_ih(spec, p, sfx, tok)
     wrz_p, wn_p = _pack_t(w[:2 * H], _bf16_on(spec)), _pack_t(w[2 * H:], _bf16_on(spec))
     bi, bh = p["bias_ih" + sfx], p["bias_hh" + sfx]
     xf, of = inp.reshape(-1), out.reshape(-1)

@@ -77,11 +77,12 @@ def project(X, F, wp, out, G, a_rows, c_rows, start, t0, t1):
     """Input projection of the part's real rows of steps ``[t0, t1)``:
     ``out[t, b, :G] = X_row(t, b) W^T`` (no bias), with the tables of :func:`project_tables`.
 
-    ``X`` is 1-D with rows of ``F`` features, ``wp`` ``W^T`` (``F x G``) packed by
-    :func:`~fastrnn.kernels._gemm.pack_b`, ``out`` a 1-D view of a ``(T, B, G)`` array.
+    ``X`` is 1-D with rows of ``F`` features, ``wp`` ``W^T`` (``F x G``) packed for
+    :func:`~fastrnn.kernels._bf16step.step_gemm` (float32, or uint16 for the bf16 product),
+    ``out`` a 1-D view of a ``(T, B, G)`` array.
     """
     k0 = start[t0]
-    gemm(start[t1] - k0, G, F, X, a_rows[k0:], 0, 1, wp, KC, out, c_rows[k0:], 0, False)
+    step_gemm(start[t1] - k0, G, F, X, a_rows[k0:], 0, wp, out, c_rows[k0:], 0, False)
 
 
 # ------------------------------------------------------------------- the skeleton of a sweep
