@@ -11,8 +11,8 @@ from fastrnn.nn import GRU, LSTM, RNN
 numba = pytest.importorskip("numba")
 
 from fastrnn.kernels import _fastpath as fp  # noqa: E402
-from fastrnn.kernels._gemm import (KC, KC_LONG, gemm, gemm_pack, long_kc, pack_b, pack_bt,  # noqa: E402
-                                   packed_size)
+from fastrnn.kernels._gemm import (KC, KC_LONG, gemm, gemm_pack, long_kc,  # noqa: E402
+                                   pack_b, pack_bt, packed_size)
 from fastrnn._parallel import run_parts  # noqa: E402
 from fastrnn.kernels._simd import vload_n, vstore_n  # noqa: E402
 from fastrnn.kernels._vmath import vsigmoid, vtanh  # noqa: E402

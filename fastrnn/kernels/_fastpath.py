@@ -22,7 +22,7 @@ from collections import namedtuple
 import numpy as np
 
 from ._bf16step import step_gemm
-from ._gemm import KC, MR, gemm, gemm_pack, gemm_pack2, long_kc
+from ._gemm import MR, gemm, gemm_pack, gemm_pack2, long_kc
 from ._jit import njit, njit_inline
 
 
@@ -235,8 +235,8 @@ def weight_grad(dg, ldg, g0, M, K, src, src_rows, N, gw, ldw, w_row0, q0, q1, bu
     ``dg`` is a 1-D view of ``K`` rows of ``ldg`` values; ``src_rows`` the ``(K,)`` row offsets
     into ``src`` (``-1``: a row of zeros); ``gw`` a 1-D view of a matrix with ``ldw`` columns
     (overwritten);
-    ``buf`` a packing buffer of at least ``KC_LONG * (N + NR)`` elements. Splitting the rows over parts
-    splits the reads of ``dg`` too.
+    ``buf`` a packing buffer of at least ``KC_LONG * (N + NR)`` elements. Splitting the rows over
+    parts splits the reads of ``dg`` too.
     """
     lo = max(q0, w_row0)
     hi = min(q1, w_row0 + M)
