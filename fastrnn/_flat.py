@@ -11,11 +11,10 @@ from operator import is_
 
 import numpy as np
 
+from ._workspace import ALIGN, aligned_zeros
+
 __all__ = ["FlatArrays", "flat_buffer", "ALIGN"]
 
-#: every array starts on a multiple of this many bytes (a cache line), as a vector kernel or BLAS
-#: would find a freshly allocated array aligned; the gaps between the arrays hold zeros
-ALIGN = 64
 
 
 class FlatArrays(dict):
@@ -55,10 +54,7 @@ class FlatArrays(dict):
         for a in arrays.values():
             offsets.append(n)
             n += -(-a.size // unit) * unit
-        # one allocation with room to start on an ALIGN-byte boundary
-        raw = np.zeros(n + unit, dtype)
-        start = (-raw.ctypes.data % ALIGN) // dtype.itemsize
-        flat = raw[start:start + n]
+        flat = aligned_zeros(n, dtype)  # every array on an ALIGN-byte boundary, gaps of zeros
         views = {}
         for (name, a), offset in zip(arrays.items(), offsets):
             view = flat[offset:offset + a.size].reshape(a.shape)
@@ -68,7 +64,7 @@ class FlatArrays(dict):
         self.flat = flat
         self.views = tuple(views.values())
         self.offsets = tuple(offsets)
-        self._owner = raw
+        self._owner = flat.base
 
     def __setitem__(self, name, value):
         view = dict.get(self, name)

@@ -18,6 +18,7 @@ from libc.stdint cimport int64_t, uint16_t
 
 import numpy as np
 
+from .._workspace import aligned_empty
 from ._isa import isa_from_env
 
 
@@ -114,7 +115,7 @@ def pack_b(const float[::1] B, const int64_t[::1] b_rows, Py_ssize_t b_cs, Py_ss
     if N < 0 or b_cs < 0:
         raise ValueError(f"pack_b: N and b_cs must be >= 0, got {N} and {b_cs}.")
     _check_rows(b_rows, (N - 1) * b_cs + 1 if N > 0 else 0, B.shape[0], "pack_b")
-    out = np.empty(frb_bpack_size(K, N), np.uint16)
+    out = aligned_empty(frb_bpack_size(K, N), np.uint16)
     cdef uint16_t[::1] o = out
     with nogil:
         frb_bpack(K, N, &B[0] if B.shape[0] else NULL, &b_rows[0] if K else NULL, b_cs,
@@ -161,7 +162,7 @@ def gemm(const float[::1] A, const int64_t[::1] a_rows, Py_ssize_t a_cs, Py_ssiz
         return
     _check_rows(a_rows, (K - 1) * a_cs + 1 if K > 0 else 0, A.shape[0], "gemm (A)")
     _check_rows(c_rows, N, C.shape[0], "gemm (C)")
-    work = np.empty(frb_work_size(), np.uint16)
+    work = aligned_empty(frb_work_size(), np.uint16)
     cdef uint16_t[::1] w = work
     with nogil:
         frb_gemm(M, N, K, &A[0] if A.shape[0] else NULL, &a_rows[0], a_cs,

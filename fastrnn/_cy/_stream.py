@@ -8,6 +8,7 @@ checks, numpy input projection and state copies cost more than the arithmetic).
 
 import numpy as np
 
+from .._workspace import aligned_copy
 from ._step import LayerStep
 
 __all__ = ["stream"]
@@ -37,16 +38,17 @@ def stream(spec, params, state):
         kind = spec.kind
         bias = params["bias_ih" + sfx] + (0 if kind == "gru" else params["bias_hh" + sfx])
         if kind == "gru_v1":
-            w0, w1 = np.ascontiguousarray(w[:2 * H].T), np.ascontiguousarray(w[2 * H:].T)
+            w0, w1 = aligned_copy(w[:2 * H].T), aligned_copy(w[2 * H:].T)
         else:
-            w0, w1 = np.ascontiguousarray(w.T), None
+            w0, w1 = aligned_copy(w.T), None
         peep = None
         if kind == "lstm":
             peep = params.get("weight_peephole" + sfx)
             peep = np.zeros((3, H), dt) if peep is None else peep
         steppers.append(LayerStep(
             kind, state.x if layer == 0 else state.h[layer - 1],
-            np.ascontiguousarray(params["weight_ih" + sfx].T, dt), np.ascontiguousarray(bias, dt),
+            aligned_copy(params["weight_ih" + sfx].T.astype(dt, copy=False)),
+            np.ascontiguousarray(bias, dt),
             w0, w1, np.ascontiguousarray(params["bias_hh" + sfx], dt) if kind == "gru" else None,
             peep, spec.gates_on if kind == "lstm" else None, spec.relu,
             state.h[layer], state.c[layer] if state.c is not None else None))

@@ -20,6 +20,7 @@ elsewhere). Everything else stays float32: the cell, the states, the gradients a
 
 import numpy as np
 
+from .. import _workspace as ws
 from .._config import num_threads
 from .._parallel import run_parts
 from ._bf16step import register
@@ -113,8 +114,10 @@ def weight_and_input_grads(dg, x, xrow, F, hin, H, w_ih, gw_ih, gw_hh, dx, accum
     if hh_parts is None and F > 0 and F % bk.NR == 0:
         # one product for both: with whole panels of X, the two packed matrices side by side are
         # [X | hin] packed (see fastrnn._cy._bf16.NR), and dg^T is packed once
-        both = np.concatenate([xp, bk.pack_b(hin, rows[:K] * H, 1, H)])
-        out = np.empty((G, F + H), np.float32)
+        hp = bk.pack_b(hin, rows[:K] * H, 1, H)
+        both = ws.aligned_empty(xp.size + hp.size, np.uint16)
+        both[:xp.size], both[xp.size:] = xp, hp
+        out = ws.aligned_empty((G, F + H), np.float32)
         _gemm(dg.reshape(-1), rows[:G], G, K, both, F + H, out.reshape(-1), rows[:G] * (F + H),
               False)
         gw_ih[...] = out[:, :F]

@@ -63,7 +63,7 @@ def _projected(spec, p, sfx, inp, xrow, width, xg, tok):
     if tok is not None:  # a lookup in the projected table (float32 in either precision)
         rows, table = tok
         V, G = table.shape[0], xg.shape[2]
-        proj = np.empty((V, G), F32)
+        proj = ws.aligned_empty((V, G), F32)
         _product(table, _pack_t(p["weight_ih" + sfx]), proj, False)
         xg2 = xg.reshape(-1, G)
         run_parts(embedding_forward, [(proj, rows[r0:r1], xg2[r0:r1])
@@ -92,7 +92,7 @@ def _pack_t(w, bf16=False):
         return _bf16.pack(np.asarray(w).T)
     w = np.ascontiguousarray(w)
     N, K = w.shape
-    out = np.empty(packed_size(K, N), F32)
+    out = ws.aligned_empty(packed_size(K, N), F32)
     pack_bt(w.reshape(-1), K, K, N, KC, out)
     return out
 
@@ -104,7 +104,7 @@ def _pack(w, bf16=False, kc=KC):
         return _bf16.pack(w)
     w = np.ascontiguousarray(w)
     K, N = w.shape
-    out = np.empty(packed_size(K, N), F32)
+    out = ws.aligned_empty(packed_size(K, N), F32)
     pack_b(w.reshape(-1), _iota(K, N), 0, 1, K, N, kc, out)
     return out
 
@@ -118,7 +118,7 @@ def _pack_input_grads(w_ih, width):
 def _grads_buffers(parts, width, H):
     """One packing buffer per part for the weight gradients (see
     :func:`fastrnn.kernels._fastpath.weight_grad2`)."""
-    return [np.empty(KC_LONG * (width + H + 2 * NR), F32) for _ in parts]
+    return [ws.aligned_empty(KC_LONG * (width + H + 2 * NR), F32) for _ in parts]
 
 
 def _row_table(order, tidx, real, T, width):
@@ -174,7 +174,7 @@ def _token_grads(p, g, unit, dg, dtable, accumulate):
     dg2 = dg.reshape(-1, G)
     # the rows split over the threads, each part summed apart, then the parts in order
     parts = fp.split_range(len(rows), num_threads())
-    S = np.empty((len(parts), table.shape[0], G), F32)
+    S = ws.aligned_empty((len(parts), table.shape[0], G), F32)
     run_parts(embedding_backward, [(rows[r0:r1], dg2[r0:r1], -1, S[q])
                                    for q, (r0, r1) in enumerate(parts)])
     S = S[0] if len(parts) == 1 else S.sum(axis=0)
@@ -199,7 +199,7 @@ def _product(A, Bp, C, accumulate):
 
 def _peep(spec, params, sfx):
     p = params.get("weight_peephole" + sfx)
-    return p if p is not None else np.zeros((3, spec.hidden_size), F32)
+    return p if p is not None else ws.aligned_zeros((3, spec.hidden_size), F32)
 
 
 # ------------------------------------------------------------------------------------------ forward
@@ -218,8 +218,8 @@ def forward(spec, params, X, plan, h0, c0, hmasks, drops, tokens=None):
     parts = _parts(plan)
     ctx = dict(units=[], drop=[], parts=parts, bf16=_bf16_on(spec),
                tokens=_takes_tokens(plan, tokens))
-    hn = np.empty((L * D, B, H), F32)
-    cn = np.empty_like(hn) if c0 is not None else None
+    hn = ws.aligned_empty((L * D, B, H), F32)
+    cn = ws.aligned_empty(hn.shape, F32) if c0 is not None else None
     run_unit = _UNIT_FORWARD[spec.kind]
     # the backward reads the input again (dW_ih = dg^T X): keep a private copy, so that the caller
     # may reuse its array between forward and backward, as with the general driver (a layer that
@@ -227,7 +227,7 @@ def forward(spec, params, X, plan, h0, c0, hmasks, drops, tokens=None):
     inp, width = (X if ctx["tokens"] else ws.copy(X)), F
     for li in range(L):
         # the last layer's output is the caller's: a new array
-        out = np.zeros((B, T, D * H), F32) if li == L - 1 else ws.zeros((B, T, D * H), F32)
+        out = (ws.aligned_zeros if li == L - 1 else ws.zeros)((B, T, D * H), F32)
         for d in range(D):
             u = li * D + d
             sfx = spec.units[u]
@@ -246,9 +246,9 @@ def forward(spec, params, X, plan, h0, c0, hmasks, drops, tokens=None):
                 cn[u][order] = unit["cs"][Tm]
         if drops[li] is not None:
             # the mask is drawn time-major and sorted (as the general driver uses it)
-            mask = np.zeros((B, T, D * H), F32)
+            mask = ws.aligned_zeros((B, T, D * H), F32)
             mask[order, :Tm] = drops[li].transpose(1, 0, 2)
-            out = out * mask
+            out = np.multiply(out, mask, out=ws.empty(out.shape, F32))
             ctx["drop"].append(mask)
         else:
             ctx["drop"].append(None)
@@ -264,24 +264,24 @@ def backward(spec, params, grads, plan, ctx, dY, dhn, dcn):
     spec = spec._replace(precision="bf16" if ctx["bf16"] else "float32")
     B, order, parts = plan.B, plan.order, ctx["parts"]
     D, H, L = spec.num_directions, spec.hidden_size, spec.num_layers
-    dout = np.ascontiguousarray(dY, dtype=F32)
-    dh0 = np.empty((L * D, B, H), F32)
-    dc0 = np.empty_like(dh0) if dcn is not None else None
+    dout = ws.as_aligned(dY, F32)
+    dh0 = ws.aligned_empty((L * D, B, H), F32)
+    dc0 = ws.aligned_empty(dh0.shape, F32) if dcn is not None else None
     run_unit = _UNIT_BACKWARD[spec.kind]
     for li in range(L - 1, -1, -1):
         if ctx["drop"][li] is not None:
-            dout = dout * ctx["drop"][li]
+            dout = np.multiply(dout, ctx["drop"][li], out=ws.empty(dout.shape, F32))
         width = ctx["units"][li * D]["width"]
         # the first layer's input gradient is the caller's: a new array
         if li == 0 and ctx["tokens"]:
-            dinp = np.zeros(ctx["units"][0]["tok"][1].shape, F32)
+            dinp = ws.aligned_zeros(ctx["units"][0]["tok"][1].shape, F32)
         else:
-            dinp = (np.zeros if li == 0 else ws.zeros)((B, plan.T, width), F32)
+            dinp = (ws.aligned_zeros if li == 0 else ws.zeros)((B, plan.T, width), F32)
         for d in range(D):
             u = li * D + d
             unit = ctx["units"][u]
-            dh = np.ascontiguousarray(dhn[u][order])
-            dc = None if dcn is None else np.ascontiguousarray(dcn[u][order])
+            dh = ws.aligned_copy(dhn[u][order])
+            dc = None if dcn is None else ws.aligned_copy(dcn[u][order])
             run_unit(spec, params, grads, unit, dout, dh, dc, dinp, d > 0, plan.batch_sizes, parts)
             dh0[u][order] = dh
             if dc0 is not None:
@@ -292,7 +292,7 @@ def backward(spec, params, grads, plan, ctx, dY, dhn, dcn):
 
 def _mask_args(hmask):
     if hmask is None:
-        return np.zeros((0, 0), F32), False
+        return ws.aligned_zeros((0, 0), F32), False
     return hmask, True
 
 
@@ -306,11 +306,11 @@ def _lstm_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch
     hs = ws.empty((Tm + 1, B, H), F32)
     cs = ws.empty((Tm + 1, B, H), F32)
     hs[0], cs[0] = h0, c0
-    hin = np.empty((B, H), F32)
+    hin = ws.aligned_empty((B, H), F32)
     m, use = _mask_args(hmask)
     wih_p = _pack_ih(spec, p, sfx, tok)
     whh_p = _pack_t(p["weight_hh" + sfx], _bf16_on(spec))
-    bias = (p["bias_ih" + sfx] + p["bias_hh" + sfx]).astype(F32)
+    bias = ws.aligned_copy(p["bias_ih" + sfx] + p["bias_hh" + sfx], F32)
     peep = _peep(spec, p, sfx)
     xf, of = inp.reshape(-1), out.reshape(-1)
     width = _projected(spec, p, sfx, inp, xrow, width, xg, tok)
@@ -328,8 +328,8 @@ def _lstm_backward(spec, p, g, unit, dout, dh, dc, dinp, accumulate, batch_sizes
     Tm, B = xg.shape[0], xg.shape[1]
     n = len(parts)
     dg = ws.empty((Tm, B, G), F32)
-    db = np.empty((n, G), F32)
-    dpeep = np.empty((n, 3, H), F32)
+    db = ws.aligned_empty((n, G), F32)
+    dpeep = ws.aligned_empty((n, 3, H), F32)
     m, use = _mask_args(unit["hmask"])
     whh_p = _pack(p["weight_hh" + sfx], _bf16_on(spec))
     run_parts(lstm_fast_backward, [
@@ -379,9 +379,9 @@ def _rnn_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_
     xg = ws.empty((Tm, B, H), F32)
     hs = ws.empty((Tm + 1, B, H), F32)
     hs[0] = h0
-    hin = np.empty((B, H), F32)
+    hin = ws.aligned_empty((B, H), F32)
     m, use = _mask_args(hmask)
-    bias = (p["bias_ih" + sfx] + p["bias_hh" + sfx]).astype(F32)
+    bias = ws.aligned_copy(p["bias_ih" + sfx] + p["bias_hh" + sfx], F32)
     relu = spec.relu
     wih_p = _pack_ih(spec, p, sfx, tok)
     whh_p = _pack_t(p["weight_hh" + sfx], _bf16_on(spec))
@@ -399,7 +399,7 @@ def _rnn_backward(spec, p, g, unit, dout, dh, dc, dinp, accumulate, batch_sizes,
     hs = unit["hs"]
     Tm, B = hs.shape[0] - 1, hs.shape[1]
     dg = ws.empty((Tm, B, H), F32)
-    db = np.empty((len(parts), H), F32)
+    db = ws.aligned_empty((len(parts), H), F32)
     m, use = _mask_args(unit["hmask"])
     whh_p = _pack(p["weight_hh" + sfx], _bf16_on(spec))
     run_parts(rnn_fast_backward, [
@@ -420,7 +420,7 @@ def _gru_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_
     cache = ws.empty((Tm, B, H), F32)  # W_hn h + b_hn (reset after) or r * h (reset before)
     hs = ws.empty((Tm + 1, B, H), F32)
     hs[0] = h0
-    hin = np.empty((B, H), F32)
+    hin = ws.aligned_empty((B, H), F32)
     m, use = _mask_args(hmask)
     w = p["weight_hh" + sfx]
     wih_p = _pack_ih(spec, p, sfx, tok)
@@ -429,14 +429,14 @@ def _gru_forward(spec, p, sfx, inp, xrow, width, out, yrow, ycol, h0, c0, batch_
     xf, of = inp.reshape(-1), out.reshape(-1)
     width = _projected(spec, p, sfx, inp, xrow, width, xg, tok)
     if spec.kind == "gru":
-        bias = bi.astype(F32)
+        bias = ws.aligned_copy(bi, F32)
         bias[:2 * H] += bh[:2 * H]
-        bhn = np.ascontiguousarray(bh[2 * H:], dtype=F32)
+        bhn = ws.aligned_copy(bh[2 * H:], F32)
         run_parts(kg.gru_fast_forward, [
             (xf, xrow, width, wih_p, wrz_p, wn_p, bias, bhn, batch_sizes, r0, r1, m, use, xg, cache,
              hs, hin, of, yrow, ycol) for r0, r1 in parts])
         return dict(hs=hs, acts=xg, hn=cache)
-    bias = (bi + bh).astype(F32)
+    bias = ws.aligned_copy(bi + bh, F32)
     run_parts(kg.gru_v1_fast_forward, [
         (xf, xrow, width, wih_p, wrz_p, wn_p, bias, batch_sizes, r0, r1, m, use, xg, cache, hs, hin,
          of, yrow, ycol) for r0, r1 in parts])
@@ -454,12 +454,12 @@ def _gru_backward(spec, p, g, unit, dout, dh, dc, dinp, accumulate, batch_sizes,
     w = p["weight_hh" + sfx]
     wrz_p, wn_p = _pack(w[:2 * H], _bf16_on(spec)), _pack(w[2 * H:], _bf16_on(spec))
     dg = ws.empty((Tm, B, 3 * H), F32)
-    dd = np.empty((B, H), F32)
-    dbi = np.empty((n, 3 * H), F32)
+    dd = ws.aligned_empty((B, H), F32)
+    dbi = ws.aligned_empty((n, 3 * H), F32)
     dY, yrow, ycol = dout.reshape(-1), unit["yrow"], unit["ycol"]
     if spec.kind == "gru":
         dgn = ws.empty((Tm, B, H), F32)
-        dbh = np.empty((n, 3 * H), F32)
+        dbh = ws.aligned_empty((n, 3 * H), F32)
         run_parts(kg.gru_fast_backward, [
             (dY, yrow, ycol, xg, unit["hn"], hs, wrz_p, wn_p, batch_sizes, r0, r1, m, use, dg, dgn,
              dh, dd, dbi[q], dbh[q]) for q, (r0, r1) in enumerate(parts)])
@@ -467,7 +467,7 @@ def _gru_backward(spec, p, g, unit, dout, dh, dc, dinp, accumulate, batch_sizes,
         gbh = dbh.sum(axis=0)
         gbh[:2 * H] = gbi[:2 * H]
     else:
-        drh = np.empty((B, H), F32)
+        drh = ws.aligned_empty((B, H), F32)
         run_parts(kg.gru_v1_fast_backward, [
             (dY, yrow, ycol, xg, hs, wrz_p, wn_p, batch_sizes, r0, r1, m, use, dg, dh, dd, drh,
              dbi[q]) for q, (r0, r1) in enumerate(parts)])
