@@ -16,7 +16,6 @@ from ._workspace import ALIGN, aligned_zeros
 __all__ = ["FlatArrays", "flat_buffer", "ALIGN"]
 
 
-
 class FlatArrays(dict):
     """A dict of named arrays that are views into one contiguous 1-D buffer, in the dict's order.
 

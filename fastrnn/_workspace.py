@@ -252,7 +252,8 @@ def zeros(shape, dtype):
 
 
 def copy(a):
-    """A C-contiguous copy of ``a``, aligned (:data:`ALIGN`), from the pool of :func:`using` where there is one."""
+    """A C-contiguous copy of ``a``, aligned (:data:`ALIGN`), from the pool of :func:`using` where
+    there is one."""
     pool = getattr(_local, "pool", None)
     if pool is None:
         return aligned_copy(a)

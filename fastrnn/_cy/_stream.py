@@ -47,8 +47,7 @@ def stream(spec, params, state):
             peep = np.zeros((3, H), dt) if peep is None else peep
         steppers.append(LayerStep(
             kind, state.x if layer == 0 else state.h[layer - 1],
-            aligned_copy(params["weight_ih" + sfx].T.astype(dt, copy=False)),
-            np.ascontiguousarray(bias, dt),
+            aligned_copy(params["weight_ih" + sfx].T, dt), np.ascontiguousarray(bias, dt),
             w0, w1, np.ascontiguousarray(params["bias_hh" + sfx], dt) if kind == "gru" else None,
             peep, spec.gates_on if kind == "lstm" else None, spec.relu,
             state.h[layer], state.c[layer] if state.c is not None else None))
